@@ -1,0 +1,202 @@
+/**
+ * Kernels on a Jupyter Server (or Kernel Gateway) reached over the Jupyter protocol with
+ * `@jupyterlab/services`. One connection per kernel per worker process, shared by every
+ * cell activity of the run that this worker executes.
+ */
+import {
+  KernelAPI,
+  KernelConnection,
+  KernelMessage,
+  KernelSpecAPI,
+  ServerConnection,
+  type Kernel,
+} from '@jupyterlab/services';
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+
+export interface JupyterConfig {
+  url: string;
+  /** Secret: only ever sent to the server, never logged or returned. */
+  token: string;
+}
+
+export class KernelError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'unknown-kernel' | 'kernel-died' | 'kernel-lost' | 'server-unreachable',
+  ) {
+    super(message);
+    this.name = 'KernelError';
+  }
+}
+
+export function serverSettings(config: JupyterConfig): ServerConnection.ISettings {
+  const baseUrl = config.url.endsWith('/') ? config.url : `${config.url}/`;
+  return ServerConnection.makeSettings({
+    baseUrl,
+    wsUrl: baseUrl.replace(/^http/, 'ws'),
+    token: config.token,
+    appendToken: true,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+  });
+}
+
+export async function kernelNames(settings: ServerConnection.ISettings): Promise<string[]> {
+  const specs = await KernelSpecAPI.getSpecs(settings);
+  return Object.keys(specs.kernelspecs).sort();
+}
+
+export async function startKernel(settings: ServerConnection.ISettings, name: string): Promise<Kernel.IModel> {
+  const available = await kernelNames(settings).catch((err: Error) => {
+    throw new KernelError(`Jupyter Server at ${settings.baseUrl} is unreachable: ${err.message}`, 'server-unreachable');
+  });
+  if (!available.includes(name)) {
+    throw new KernelError(
+      `no kernel named "${name}"; available: ${available.join(', ') || 'none'} (choose one with --kernel)`,
+      'unknown-kernel',
+    );
+  }
+  return KernelAPI.startNew({ name }, settings);
+}
+
+export async function shutdownKernel(settings: ServerConnection.ISettings, kernelId: string): Promise<void> {
+  const live = connections.get(kernelId);
+  connections.delete(kernelId);
+  live?.then((k) => k.dispose()).catch(() => undefined);
+  try {
+    await KernelAPI.shutdownKernel(kernelId, settings);
+  } catch (err) {
+    // Already gone (404) is the outcome we want.
+    if (!(err instanceof ServerConnection.ResponseError && err.response.status === 404)) throw err;
+  }
+}
+
+const connections = new Map<string, Promise<Kernel.IKernelConnection>>();
+
+/** The shared connection to a running kernel, opened on first use and kept. */
+export function connectKernel(
+  settings: ServerConnection.ISettings,
+  model: Kernel.IModel,
+): Promise<Kernel.IKernelConnection> {
+  let pending = connections.get(model.id);
+  if (!pending) {
+    pending = openConnection(settings, model);
+    connections.set(model.id, pending);
+    pending.catch(() => connections.delete(model.id));
+  }
+  return pending;
+}
+
+async function openConnection(
+  settings: ServerConnection.ISettings,
+  model: Kernel.IModel,
+): Promise<Kernel.IKernelConnection> {
+  const kernel = new KernelConnection({ model, serverSettings: settings, handleComms: false });
+  kernel.disposed.connect(() => connections.delete(model.id));
+  // `info` resolves once the websocket is up and the kernel answered kernel_info.
+  await withTimeout(kernel.info, 60_000, () => {
+    kernel.dispose();
+    return new KernelError(`kernel ${model.id} did not answer within 60 s`, 'kernel-lost');
+  });
+  return kernel;
+}
+
+export interface ExecuteOptions {
+  code: string;
+  msgId?: string;
+  timeoutMs?: number;
+  /** How long the websocket may stay down before the kernel counts as lost. */
+  lostAfterMs?: number;
+  onIOPub: (msg: KernelMessage.IIOPubMessage) => void;
+}
+
+export type ExecuteOutcome =
+  | { kind: 'reply'; reply: KernelMessage.IExecuteReplyMsg['content'] }
+  | { kind: 'timeout' };
+
+/**
+ * Sends one execute_request and resolves when its reply and its final idle status have
+ * both arrived (the future's `done`), or fails as soon as the kernel dies or is lost.
+ */
+export async function execute(kernel: Kernel.IKernelConnection, options: ExecuteOptions): Promise<ExecuteOutcome> {
+  const msg = KernelMessage.createMessage({
+    msgType: 'execute_request',
+    channel: 'shell',
+    session: kernel.clientId,
+    username: kernel.username,
+    msgId: options.msgId ?? randomUUID(),
+    content: {
+      code: options.code,
+      silent: false,
+      store_history: true,
+      user_expressions: {},
+      // No stdin: input() raises at once instead of waiting for an answer nobody gives.
+      allow_stdin: false,
+      stop_on_error: true,
+    },
+  });
+  const future = kernel.sendShellMessage(msg, true, true) as Kernel.IShellFuture<
+    KernelMessage.IExecuteRequestMsg,
+    KernelMessage.IExecuteReplyMsg
+  >;
+  future.onIOPub = options.onIOPub;
+
+  const watchers: Array<() => void> = [];
+  const failure = new Promise<never>((_, reject) => {
+    const onStatus = (_: unknown, status: Kernel.Status) => {
+      if (status === 'dead' || status === 'restarting' || status === 'autorestarting') {
+        reject(new KernelError(`the kernel died (status ${status})`, 'kernel-died'));
+      }
+    };
+    kernel.statusChanged.connect(onStatus);
+    watchers.push(() => kernel.statusChanged.disconnect(onStatus));
+
+    let lostTimer: NodeJS.Timeout | undefined;
+    const onConnection = (_: unknown, status: Kernel.ConnectionStatus) => {
+      if (status === 'connected') {
+        clearTimeout(lostTimer);
+        lostTimer = undefined;
+      } else if (!lostTimer) {
+        lostTimer = setTimeout(
+          () => reject(new KernelError('lost the connection to the kernel', 'kernel-lost')),
+          options.lostAfterMs ?? 20_000,
+        );
+      }
+    };
+    kernel.connectionStatusChanged.connect(onConnection);
+    watchers.push(() => {
+      kernel.connectionStatusChanged.disconnect(onConnection);
+      clearTimeout(lostTimer);
+    });
+  });
+
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<ExecuteOutcome>((resolve) => {
+    if (options.timeoutMs !== undefined) timer = setTimeout(() => resolve({ kind: 'timeout' }), options.timeoutMs);
+  });
+
+  try {
+    return await Promise.race([
+      future.done.then((reply) => ({ kind: 'reply' as const, reply: reply.content })),
+      timeout,
+      failure,
+    ]);
+  } finally {
+    clearTimeout(timer);
+    for (const stop of watchers) stop();
+  }
+}
+
+export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(onTimeout()), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

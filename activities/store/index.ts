@@ -1,0 +1,53 @@
+/**
+ * Where run records and source snapshots live. Everything is addressed by a location
+ * string: an absolute local path today, `s3://bucket/key` once the S3 backend lands.
+ * One small interface so the workflow never cares which backend is behind a location.
+ */
+import { localBackend } from './local.js';
+
+export interface WriteOptions {
+  /** Refuse to replace an existing object: the immutability guard for records. */
+  ifAbsent?: boolean;
+}
+
+export interface StoreBackend {
+  read(location: string): Promise<Buffer>;
+  /** Atomic: a reader sees the old object or the new one, never half of one. */
+  write(location: string, data: Buffer | string, options?: WriteOptions): Promise<void>;
+  exists(location: string): Promise<boolean>;
+  list(prefix: string): Promise<string[]>;
+}
+
+export class ObjectExistsError extends Error {
+  constructor(readonly location: string) {
+    super(`${location} already exists and records are never overwritten`);
+    this.name = 'ObjectExistsError';
+  }
+}
+
+export class ObjectNotFoundError extends Error {
+  constructor(readonly location: string) {
+    super(`${location} does not exist`);
+    this.name = 'ObjectNotFoundError';
+  }
+}
+
+export function backendFor(location: string): StoreBackend {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new Error(`unsupported store location ${location}: only local paths are supported in this version`);
+  }
+  return localBackend;
+}
+
+/** Joins a store root and a relative key. */
+export function joinLocation(root: string, ...keys: string[]): string {
+  const trimmed = root.replace(/\/+$/, '');
+  return [trimmed, ...keys.map((k) => k.replace(/^\/+|\/+$/g, ''))].join('/');
+}
+
+export const store: StoreBackend = {
+  read: (location) => backendFor(location).read(location),
+  write: (location, data, options) => backendFor(location).write(location, data, options),
+  exists: (location) => backendFor(location).exists(location),
+  list: (prefix) => backendFor(prefix).list(prefix),
+};

@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ObjectExistsError, ObjectNotFoundError, type StoreBackend } from './index.js';
+
+async function writeTemp(location: string, data: Buffer | string): Promise<string> {
+  await mkdir(dirname(location), { recursive: true });
+  const temp = `${location}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(temp, data);
+  return temp;
+}
+
+export const localBackend: StoreBackend = {
+  async read(location) {
+    try {
+      return await readFile(location);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError(location);
+      throw err;
+    }
+  },
+
+  async write(location, data, options = {}) {
+    const temp = await writeTemp(location, data);
+    try {
+      if (options.ifAbsent) {
+        // link() fails with EEXIST instead of replacing: an atomic create-if-absent.
+        await link(temp, location).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST') throw new ObjectExistsError(location);
+          throw err;
+        });
+        await unlink(temp);
+      } else {
+        await rename(temp, location);
+      }
+    } catch (err) {
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
+  },
+
+  async exists(location) {
+    return stat(location).then(
+      () => true,
+      () => false,
+    );
+  },
+
+  async list(prefix) {
+    const entries = await readdir(prefix, { recursive: true, withFileTypes: true }).catch(() => []);
+    return entries
+      .filter((e) => e.isFile() && !e.name.endsWith('.tmp'))
+      .map((e) => join(e.parentPath ?? prefix, e.name))
+      .sort();
+  },
+};

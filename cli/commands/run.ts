@@ -1,0 +1,99 @@
+/** `millrace run NOTEBOOK`: submit one run and, unless detached, follow it to the end. */
+import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { basename } from 'node:path';
+import type { notebookRun } from '../../workflows/index.js';
+import { loadConfig } from '../config.js';
+import { openSession } from '../environment.js';
+import { EXIT, UserError } from '../errors.js';
+import { describeOutcome, outcomeFromFailure, outcomeFromResult, type RunOutcome } from '../outcome.js';
+import { followProgress } from '../progress.js';
+import { buildRunInput, resolveParameters, type ParameterArgs } from '../submit.js';
+
+export interface RunOptions extends ParameterArgs {
+  kernel?: string;
+  output?: string;
+  id?: string;
+  cellTimeout?: number;
+  detach: boolean;
+  json: boolean;
+}
+
+export async function runCommand(notebook: string, options: RunOptions): Promise<number> {
+  const config = loadConfig();
+  const params = await resolveParameters(options);
+  const input = await buildRunInput(config, {
+    notebookPath: notebook,
+    params,
+    kernelName: options.kernel,
+    output: options.output,
+    runId: options.id,
+    cellTimeoutS: options.cellTimeout,
+  });
+  const interactive = process.stderr.isTTY && !options.json;
+  const log = (text: string) => {
+    if (!options.json) process.stderr.write(`${text}\n`);
+  };
+
+  const session = await openSession(config, { needsWorker: true, log });
+  if (options.detach && session.mode === 'embedded') {
+    await session.close();
+    throw new UserError('--detach needs a stack that outlives this command: start `millrace dev` or set TEMPORAL_ADDRESS');
+  }
+  const started = Date.now();
+  let cancelling = false;
+  const onSigint = () => {
+    if (cancelling) return;
+    cancelling = true;
+    log('cancelling the run (Ctrl-C again is ignored; the kernel is being shut down)...');
+    void handle?.cancel().catch(() => undefined);
+  };
+  let handle: WorkflowHandle | undefined;
+  try {
+    try {
+      handle = await session.client.workflow.start<typeof notebookRun>('notebookRun', {
+        taskQueue: session.taskQueue,
+        workflowId: input.runId,
+        args: [input],
+        memo: { notebook: basename(input.inputPath), output: input.output },
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new UserError(`run id ${input.runId} is already taken: choose another --id`);
+      }
+      throw err;
+    }
+    if (options.detach) {
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ run_id: input.runId, status: 'running', output: input.output })}\n`);
+      } else {
+        process.stdout.write(`${input.runId}\noutput: ${input.output}\n`);
+      }
+      return EXIT.ok;
+    }
+    log(`run ${input.runId}`);
+    process.on('SIGINT', onSigint);
+    const stopProgress = interactive ? followProgress(handle, (t) => process.stderr.write(t)) : undefined;
+    let outcome: RunOutcome;
+    try {
+      const result = await handle.result();
+      outcome = outcomeFromResult(result, (Date.now() - started) / 1000);
+    } catch (err) {
+      outcome = outcomeFromFailure(err, input.runId, input.output, (Date.now() - started) / 1000);
+    }
+    await stopProgress?.();
+    if (options.json) {
+      const { reason: _reason, ...json } = outcome;
+      process.stdout.write(`${JSON.stringify(json)}\n`);
+    } else if (outcome.status === 'completed') {
+      process.stdout.write(`${describeOutcome(outcome)}\n`);
+    } else {
+      process.stderr.write(`${describeOutcome(outcome)}\n`);
+    }
+    return outcome.status === 'completed' ? EXIT.ok : EXIT.runFailed;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await session.close();
+  }
+}

@@ -1,0 +1,98 @@
+/** `millrace runs`: recent runs from Temporal visibility, newest first. */
+import type { WorkflowExecutionInfo } from '@temporalio/client';
+import { z } from 'zod';
+import { loadConfig } from '../config.js';
+import { openSession } from '../environment.js';
+import { EXIT, UserError } from '../errors.js';
+import { table } from '../table.js';
+
+const STATUS_QUERY: Record<string, string> = {
+  running: "ExecutionStatus = 'Running'",
+  completed: "ExecutionStatus = 'Completed'",
+  failed: "ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated')",
+  cancelled: "ExecutionStatus = 'Canceled'",
+};
+
+export const runsOptionsSchema = z.object({
+  status: z.enum(['running', 'completed', 'failed', 'cancelled', 'paused']).optional(),
+  notebook: z.string().optional(),
+  schedule: z.string().optional(),
+  limit: z.coerce.number().int().positive().default(20),
+  json: z.boolean().default(false),
+});
+
+export interface RunSummary {
+  run_id: string;
+  status: string;
+  notebook: string | null;
+  output: string | null;
+  started: string | null;
+  ended: string | null;
+  duration_s: number | null;
+}
+
+export function statusName(info: Pick<WorkflowExecutionInfo, 'status'>): string {
+  switch (info.status.name) {
+    case 'RUNNING':
+      return 'running';
+    case 'COMPLETED':
+      return 'completed';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'CONTINUED_AS_NEW':
+      return 'running';
+    default:
+      return 'failed';
+  }
+}
+
+export function summarize(info: WorkflowExecutionInfo): RunSummary {
+  const memo = info.memo ?? {};
+  const started = info.startTime ?? null;
+  const ended = info.closeTime ?? null;
+  return {
+    run_id: info.workflowId,
+    status: statusName(info),
+    notebook: typeof memo['notebook'] === 'string' ? memo['notebook'] : null,
+    output: typeof memo['output'] === 'string' ? memo['output'] : null,
+    started: started?.toISOString() ?? null,
+    ended: ended?.toISOString() ?? null,
+    duration_s: started && ended ? (ended.getTime() - started.getTime()) / 1000 : null,
+  };
+}
+
+export async function runsCommand(raw: unknown): Promise<number> {
+  const parsed = runsOptionsSchema.safeParse(raw);
+  if (!parsed.success) throw new UserError(`runs: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+  const options = parsed.data;
+  if (options.status === 'paused') throw new UserError('runs --status paused: pausing runs is not available in this version');
+  if (options.schedule) throw new UserError('runs --schedule: schedules are not available in this version');
+  const config = loadConfig();
+  const session = await openSession(config, { needsWorker: false, log: options.json ? undefined : (l) => process.stderr.write(`${l}\n`) });
+  try {
+    const clauses = ["WorkflowType = 'notebookRun'"];
+    if (options.status) clauses.push(STATUS_QUERY[options.status]!);
+    const runs: RunSummary[] = [];
+    for await (const info of session.client.workflow.list({ query: clauses.join(' AND ') })) {
+      const summary = summarize(info);
+      if (options.notebook && summary.notebook !== options.notebook) continue;
+      runs.push(summary);
+      if (runs.length >= options.limit) break;
+    }
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(runs)}\n`);
+    } else if (runs.length === 0) {
+      process.stdout.write('no runs\n');
+    } else {
+      process.stdout.write(
+        table(
+          ['RUN', 'STATUS', 'NOTEBOOK', 'STARTED', 'DURATION'],
+          runs.map((r) => [r.run_id, r.status, r.notebook ?? '', r.started ?? '', r.duration_s === null ? '' : `${r.duration_s.toFixed(1)}s`]),
+        ),
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    await session.close();
+  }
+}

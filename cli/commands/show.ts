@@ -1,0 +1,106 @@
+/** `millrace show RUN`: what Temporal knows of a run, plus its record cell by cell. */
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { cellSummary, parseNotebook, type Notebook } from '../../notebook/nbformat.js';
+import { store } from '../../activities/store/index.js';
+import { loadConfig } from '../config.js';
+import { openSession } from '../environment.js';
+import { EXIT, UserError } from '../errors.js';
+import { validateRunId } from '../submit.js';
+import { table } from '../table.js';
+import { summarize, type RunSummary } from './runs.js';
+
+interface CellView {
+  index: number;
+  cell_type: string;
+  status: string;
+  duration_s: number | null;
+  summary: string;
+  error: { ename: string; evalue: string } | null;
+}
+
+interface RunView extends RunSummary {
+  failed_cell: number | null;
+  error: { ename: string; evalue: string } | null;
+  cells: CellView[];
+  record_note?: string;
+}
+
+export function cellViews(nb: Notebook): CellView[] {
+  return nb.cells.map((cell, index) => {
+    const pm = (cell.metadata['papermill'] ?? {}) as { status?: string; duration?: number | null };
+    const errorOutput =
+      cell.cell_type === 'code' ? cell.outputs.find((o) => o.output_type === 'error') : undefined;
+    return {
+      index,
+      cell_type: cell.cell_type,
+      status: pm.status ?? 'unknown',
+      duration_s: typeof pm.duration === 'number' ? pm.duration : null,
+      summary: cellSummary(cell),
+      error:
+        errorOutput && errorOutput.output_type === 'error'
+          ? { ename: errorOutput.ename, evalue: errorOutput.evalue }
+          : null,
+    };
+  });
+}
+
+export async function showCommand(runId: string, options: { json: boolean }): Promise<number> {
+  validateRunId(runId);
+  const config = loadConfig();
+  const session = await openSession(config, { needsWorker: false, log: options.json ? undefined : (l) => process.stderr.write(`${l}\n`) });
+  let summary: RunSummary;
+  try {
+    summary = summarize(await session.client.workflow.getHandle(runId).describe());
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new UserError(`no run ${runId}: see \`millrace runs\``);
+    throw err;
+  } finally {
+    await session.close();
+  }
+  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [] };
+  if (summary.output) {
+    try {
+      const nb = parseNotebook((await store.read(summary.output)).toString('utf8'), summary.output);
+      view.cells = cellViews(nb);
+      const failed = view.cells.find((c) => c.status === 'failed' && c.error && c.error.ename !== 'SystemExit');
+      if (failed && summary.status !== 'completed') {
+        view.failed_cell = failed.index;
+        view.error = failed.error;
+      }
+    } catch (err) {
+      view.record_note = `output notebook not readable here: ${(err as Error).message}`;
+    }
+  }
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(view)}\n`);
+    return EXIT.ok;
+  }
+  const lines = [
+    `run:      ${view.run_id}`,
+    `status:   ${view.status}`,
+    `notebook: ${view.notebook ?? ''}`,
+    `output:   ${view.output ?? ''}`,
+    `started:  ${view.started ?? ''}`,
+    `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
+  ];
+  if (view.failed_cell !== null && view.error) {
+    lines.push(`failed:   cell ${view.failed_cell}: ${view.error.ename}: ${view.error.evalue}`);
+  }
+  if (view.record_note) lines.push(view.record_note);
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+  if (view.cells.length > 0) {
+    process.stdout.write(
+      table(
+        ['CELL', 'TYPE', 'STATUS', 'TIME', 'SOURCE'],
+        view.cells.map((c) => [
+          String(c.index),
+          c.cell_type,
+          c.status,
+          c.duration_s === null ? '' : `${c.duration_s.toFixed(2)}s`,
+          c.summary,
+        ]),
+      ),
+    );
+  }
+  return EXIT.ok;
+}

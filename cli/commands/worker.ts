@@ -1,0 +1,43 @@
+/**
+ * `millrace worker`: a long-running worker for a Temporal cluster (TEMPORAL_ADDRESS), or
+ * an extra worker for a `millrace dev` stack in this directory. SIGINT/SIGTERM drain it.
+ */
+import { createWorker } from '../../worker/worker.js';
+import { loadConfig } from '../config.js';
+import { readDevFile } from '../environment.js';
+import { EXIT, UserError } from '../errors.js';
+import { waitForSignal } from '../signals.js';
+import { readFileSync } from 'node:fs';
+
+export interface WorkerOptions {
+  taskQueue?: string;
+  jupyterUrl?: string;
+  maxConcurrentRuns?: number;
+}
+
+export async function workerCommand(options: WorkerOptions): Promise<number> {
+  const config = loadConfig();
+  const dev = config.temporalAddress ? undefined : readDevFile(config);
+  const temporalAddress = config.temporalAddress ?? dev?.temporalAddress;
+  if (!temporalAddress) {
+    throw new UserError('no Temporal to attach to: set TEMPORAL_ADDRESS, or start `millrace dev --no-worker` here', EXIT.environment);
+  }
+  const jupyterUrl = options.jupyterUrl ?? config.jupyterUrl ?? dev?.jupyterUrl;
+  if (!jupyterUrl) throw new UserError('no Jupyter Server: set MILLRACE_JUPYTER_URL or pass --jupyter-url', EXIT.environment);
+  const token = config.jupyterToken ?? (dev ? readFileSync(dev.jupyterTokenFile, 'utf8').trim() : '');
+  const taskQueue = options.taskQueue ?? dev?.taskQueue ?? config.taskQueue;
+  const { worker, connection } = await createWorker({
+    temporalAddress,
+    namespace: dev?.namespace ?? config.namespace,
+    taskQueue,
+    jupyter: { url: jupyterUrl, token },
+    maxConcurrentRuns: options.maxConcurrentRuns,
+  });
+  const running = worker.run();
+  process.stderr.write(`worker polling task queue ${taskQueue} on ${temporalAddress}\n`);
+  await Promise.race([waitForSignal(), running]);
+  if (worker.getState() === 'RUNNING') worker.shutdown();
+  await running;
+  await connection.close();
+  return EXIT.ok;
+}

@@ -1,0 +1,58 @@
+/**
+ * Configuration from the environment, validated once: Temporal's own variables, and
+ * MILLRACE_* for the rest. Secrets (the Jupyter token) are read here and only passed on
+ * to the worker, never printed.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { TASK_QUEUE_DEFAULT } from '../workflows/contracts.js';
+import { stateDir } from '../worker/paths.js';
+import { UserError } from './errors.js';
+
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'TEMPORAL_ADDRESS must look like host:port').optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  MILLRACE_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
+  MILLRACE_JUPYTER_URL: z.url({ message: 'MILLRACE_JUPYTER_URL must be an http(s) URL' }).optional(),
+  MILLRACE_JUPYTER_TOKEN: z.string().optional(),
+  MILLRACE_JUPYTER_TOKEN_FILE: z.string().optional(),
+  MILLRACE_STORE: z.string().min(1).optional(),
+});
+
+export interface Config {
+  temporalAddress?: string;
+  namespace: string;
+  taskQueue: string;
+  stateDir: string;
+  storeRoot: string;
+  jupyterUrl?: string;
+  jupyterToken?: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new UserError(`${issue.path.join('.')}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const home = stateDir();
+  let token = e.MILLRACE_JUPYTER_TOKEN;
+  if (token === undefined && e.MILLRACE_JUPYTER_TOKEN_FILE) {
+    try {
+      token = readFileSync(e.MILLRACE_JUPYTER_TOKEN_FILE, 'utf8').trim();
+    } catch {
+      throw new UserError(`MILLRACE_JUPYTER_TOKEN_FILE: cannot read ${e.MILLRACE_JUPYTER_TOKEN_FILE}`);
+    }
+  }
+  return {
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    namespace: e.TEMPORAL_NAMESPACE,
+    taskQueue: e.MILLRACE_TASK_QUEUE,
+    stateDir: home,
+    storeRoot: resolve(e.MILLRACE_STORE ?? `${home}/store`),
+    jupyterUrl: e.MILLRACE_JUPYTER_URL,
+    jupyterToken: token,
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * How a command reaches Temporal, in order: TEMPORAL_ADDRESS (a real cluster, where
+ * `millrace worker` processes do the work); a running `millrace dev` in the state
+ * directory; else the embedded stack, started for this command and stopped after it.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { startStack } from '../worker/stack.js';
+import { startTemporalServer } from '../worker/temporal-server.js';
+import { createWorker } from '../worker/worker.js';
+import type { Config } from './config.js';
+import { EXIT, UserError } from './errors.js';
+
+export interface Session {
+  client: Client;
+  taskQueue: string;
+  mode: 'cluster' | 'dev' | 'embedded';
+  close(): Promise<void>;
+}
+
+const devFileSchema = z.object({
+  pid: z.number(),
+  temporalAddress: z.string(),
+  namespace: z.string(),
+  taskQueue: z.string(),
+  jupyterUrl: z.string(),
+  jupyterTokenFile: z.string(),
+  worker: z.boolean(),
+});
+export type DevFile = z.infer<typeof devFileSchema>;
+
+export function devFilePath(config: Config): string {
+  return join(config.stateDir, 'dev.json');
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The running `millrace dev` of this state directory, if there is one. */
+export function readDevFile(config: Config): DevFile | undefined {
+  try {
+    const dev = devFileSchema.parse(JSON.parse(readFileSync(devFilePath(config), 'utf8')));
+    return isAlive(dev.pid) ? dev : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeDevFile(config: Config, dev: DevFile): void {
+  writeFileSync(devFilePath(config), JSON.stringify(dev, null, 2), { mode: 0o600 });
+}
+
+export function removeDevFile(config: Config): void {
+  rmSync(devFilePath(config), { force: true });
+}
+
+async function connectClient(address: string, namespace: string): Promise<Client> {
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: '10s' });
+    return new Client({ connection, namespace });
+  } catch (err) {
+    throw new UserError(`cannot reach Temporal at ${address}: ${(err as Error).message}`, EXIT.environment);
+  }
+}
+
+/** One embedded stack per state directory at a time: they would share one SQLite file. */
+function lockStateDir(config: Config): () => void {
+  mkdirSync(config.stateDir, { recursive: true });
+  const lock = join(config.stateDir, 'embedded.lock');
+  try {
+    writeFileSync(lock, String(process.pid), { flag: 'wx' });
+  } catch {
+    const holder = Number(readFileSync(lock, 'utf8'));
+    if (Number.isInteger(holder) && isAlive(holder)) {
+      throw new UserError(
+        `another millrace process (pid ${holder}) is running the embedded stack in ${config.stateDir}; run \`millrace dev\` to share one stack between commands`,
+        EXIT.environment,
+      );
+    }
+    writeFileSync(lock, String(process.pid));
+  }
+  return () => rmSync(lock, { force: true });
+}
+
+export interface SessionOptions {
+  /** Start a worker when this command has to execute runs itself (`run`). */
+  needsWorker: boolean;
+  log?: (line: string) => void;
+}
+
+export async function openSession(config: Config, options: SessionOptions): Promise<Session> {
+  if (config.temporalAddress) {
+    const client = await connectClient(config.temporalAddress, config.namespace);
+    return { client, taskQueue: config.taskQueue, mode: 'cluster', close: () => client.connection.close() };
+  }
+  const dev = readDevFile(config);
+  if (dev) {
+    const client = await connectClient(dev.temporalAddress, dev.namespace);
+    return { client, taskQueue: dev.taskQueue, mode: 'dev', close: () => client.connection.close() };
+  }
+  return openEmbedded(config, options);
+}
+
+async function openEmbedded(config: Config, options: SessionOptions): Promise<Session> {
+  const unlock = lockStateDir(config);
+  const stops: Array<() => Promise<void>> = [async () => unlock()];
+  const closeAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    if (!options.needsWorker) {
+      options.log?.('starting the embedded Temporal server to read run history...');
+      const temporal = await startTemporalServer({ stateDir: config.stateDir });
+      stops.push(() => temporal.stop());
+      const client = await connectClient(temporal.address, config.namespace);
+      stops.push(() => client.connection.close());
+      return { client, taskQueue: config.taskQueue, mode: 'embedded', close: closeAll };
+    }
+    options.log?.('starting the embedded stack (Temporal dev server, Jupyter Server, worker)...');
+    const stack = await startStack({ stateDir: config.stateDir });
+    stops.push(() => stack.stop());
+    const { worker, connection } = await createWorker({
+      temporalAddress: stack.temporalAddress,
+      namespace: stack.namespace,
+      taskQueue: config.taskQueue,
+      jupyter: stack.jupyter,
+    });
+    const running = worker.run();
+    stops.push(async () => {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    });
+    const client = await connectClient(stack.temporalAddress, stack.namespace);
+    stops.push(() => client.connection.close());
+    return { client, taskQueue: config.taskQueue, mode: 'embedded', close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,0 +1,143 @@
+/** The `millrace` command line (SPEC §3). */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { extractPairs } from './argv.js';
+import { EXIT, UserError } from './errors.js';
+import { MILLRACE_VERSION } from '../notebook/version.js';
+
+function positiveNumber(flag: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} takes a positive number of seconds`);
+    return n;
+  };
+}
+
+function positiveInt(value: string) {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('takes a positive whole number');
+  return n;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export async function main(argv: string[]): Promise<number> {
+  const pairs = extractPairs(argv.slice(2));
+  let exitCode: number = EXIT.ok;
+  const program = new Command('millrace')
+    .description('Durable, resumable Jupyter notebook runs on Temporal')
+    .version(MILLRACE_VERSION)
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
+
+  program
+    .command('run')
+    .description('run a notebook; -p/-r/-f/-y set parameters as papermill does')
+    .argument('<notebook>', 'the .ipynb file to run')
+    .option('-p, --parameters <name value>', 'parameter, value coerced like papermill (True/False/None, int, float, else str); repeatable')
+    .option('-r, --parameters-raw <name value>', 'parameter, value kept as a string; repeatable')
+    .option('-f, --parameters-file <file>', 'YAML file of parameters; repeatable', collect, [])
+    .option('-y, --parameters-yaml <yaml>', 'YAML string of parameters; repeatable', collect, [])
+    .option('--kernel <name>', 'kernel name (default: the notebook\'s kernelspec, else python3)')
+    .option('--output <path>', 'where to write the output notebook (default: the store, one folder per run)')
+    .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)')
+    .option('--cell-timeout <seconds>', 'fail a cell that runs longer, interrupting the kernel', positiveNumber('--cell-timeout'))
+    .option('--detach', 'submit and return the run id without waiting (needs `millrace dev` or TEMPORAL_ADDRESS)', false)
+    .option('--json', 'print one JSON object: run_id, status, output, failed_cell, error, duration_s', false)
+    .action(async (notebook: string, opts) => {
+      const { runCommand } = await import('./commands/run.js');
+      exitCode = await runCommand(notebook, {
+        parameters: pairs.parameters,
+        raw: pairs.raw,
+        files: opts.parametersFile,
+        yaml: opts.parametersYaml,
+        kernel: opts.kernel,
+        output: opts.output,
+        id: opts.id,
+        cellTimeout: opts.cellTimeout,
+        detach: opts.detach,
+        json: opts.json,
+      });
+    });
+
+  program
+    .command('runs')
+    .description('list recent runs')
+    .addOption(new Option('--status <status>', 'only runs in this state').choices(['running', 'completed', 'failed', 'cancelled', 'paused']))
+    .option('--notebook <name>', 'only runs of this notebook (file name)')
+    .option('--schedule <name>', 'only runs of this schedule')
+    .option('--limit <n>', 'at most this many runs', positiveInt, 20)
+    .option('--json', 'JSON output', false)
+    .action(async (opts) => {
+      const { runsCommand } = await import('./commands/runs.js');
+      exitCode = await runsCommand(opts);
+    });
+
+  program
+    .command('show')
+    .description('one run: status, per-cell status and timing, error, output location')
+    .argument('<run>', 'run id')
+    .option('--json', 'JSON output', false)
+    .action(async (run: string, opts) => {
+      const { showCommand } = await import('./commands/show.js');
+      exitCode = await showCommand(run, opts);
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a running run: its kernel is interrupted and shut down')
+    .argument('<run>', 'run id')
+    .action(async (run: string) => {
+      const { cancelCommand } = await import('./commands/cancel.js');
+      exitCode = await cancelCommand(run);
+    });
+
+  program
+    .command('params')
+    .description("parameters inferred from the notebook's `parameters` cell (papermill --help-notebook)")
+    .argument('<notebook>', 'the .ipynb file')
+    .option('--json', 'JSON output', false)
+    .action(async (notebook: string, opts) => {
+      const { paramsCommand } = await import('./commands/params.js');
+      exitCode = await paramsCommand(notebook, opts);
+    });
+
+  program
+    .command('dev')
+    .description('run the embedded stack (Temporal, Jupyter Server, worker) in the foreground')
+    .option('--no-worker', 'leave the worker out; attach `millrace worker` processes instead')
+    .action(async (opts) => {
+      const { devCommand } = await import('./commands/dev.js');
+      exitCode = await devCommand({ worker: opts.worker });
+    });
+
+  program
+    .command('worker')
+    .description('run a worker for TEMPORAL_ADDRESS (or the `millrace dev` stack here)')
+    .option('--task-queue <queue>', 'task queue to poll (default MILLRACE_TASK_QUEUE or millrace)')
+    .option('--jupyter-url <url>', 'Jupyter Server or Kernel Gateway URL (default MILLRACE_JUPYTER_URL)')
+    .option('--max-concurrent-runs <n>', 'runs this worker executes at once', positiveInt)
+    .action(async (opts) => {
+      const { workerCommand } = await import('./commands/worker.js');
+      exitCode = await workerCommand(opts);
+    });
+
+  try {
+    await program.parseAsync(['node', 'millrace', ...pairs.rest]);
+    if (pairs.parameters.length + pairs.raw.length > 0 && program.args[0] !== 'run') {
+      throw new UserError('-p and -r are options of `millrace run`');
+    }
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    }
+    if (err instanceof UserError) {
+      process.stderr.write(`millrace: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`millrace: unexpected error: ${message.split('\n')[0]}\n`);
+    if (process.env['MILLRACE_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return EXIT.internal;
+  }
+}

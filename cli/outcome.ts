@@ -1,0 +1,66 @@
+/**
+ * What a finished run came to, from the client's side: the workflow result, or the failure
+ * Temporal reports, reduced to the fields `run --json` promises (SPEC §3).
+ */
+import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
+import type { CellFailureDetails, RunResult } from '../workflows/contracts.js';
+
+export interface RunOutcome {
+  run_id: string;
+  status: 'completed' | 'failed' | 'cancelled';
+  output: string;
+  failed_cell: number | null;
+  error: { ename: string; evalue: string } | null;
+  duration_s: number;
+  /** Human sentence for failures that are not a cell's (e.g. an unknown kernel). */
+  reason?: string;
+}
+
+export function outcomeFromResult(result: RunResult, durationS: number): RunOutcome {
+  return {
+    run_id: result.runId,
+    status: result.status,
+    output: result.output,
+    failed_cell: null,
+    error: null,
+    duration_s: durationS,
+  };
+}
+
+export function outcomeFromFailure(err: unknown, runId: string, output: string, durationS: number): RunOutcome {
+  const base = { run_id: runId, output, duration_s: durationS };
+  if (!(err instanceof WorkflowFailedError)) throw err;
+  const cause = err.cause;
+  if (cause instanceof CancelledFailure) {
+    return { ...base, status: 'cancelled', failed_cell: null, error: null, reason: 'cancelled' };
+  }
+  const app =
+    cause instanceof ActivityFailure && cause.cause instanceof ApplicationFailure
+      ? cause.cause
+      : cause instanceof ApplicationFailure
+        ? cause
+        : undefined;
+  const details = app?.details?.[0] as Partial<CellFailureDetails> | undefined;
+  if (details && typeof details.cellIndex === 'number') {
+    return {
+      ...base,
+      status: 'failed',
+      failed_cell: details.cellIndex,
+      error: { ename: details.ename ?? 'Error', evalue: details.evalue ?? '' },
+      reason: app?.message,
+    };
+  }
+  return { ...base, status: 'failed', failed_cell: null, error: null, reason: app?.message ?? cause?.message ?? err.message };
+}
+
+export function describeOutcome(outcome: RunOutcome): string {
+  if (outcome.status === 'completed') {
+    return `completed in ${outcome.duration_s.toFixed(1)} s\noutput: ${outcome.output}`;
+  }
+  if (outcome.status === 'cancelled') return `cancelled\noutput: ${outcome.output}`;
+  const what =
+    outcome.failed_cell !== null && outcome.error
+      ? `cell ${outcome.failed_cell} failed: ${outcome.error.ename}: ${outcome.error.evalue}`
+      : `failed: ${outcome.reason ?? 'unknown reason'}`;
+  return `${what}\noutput: ${outcome.output}`;
+}

@@ -1,0 +1,130 @@
+/**
+ * The `millrace` command as users run it: exit codes, one-line errors, --json shapes,
+ * and the embedded stack that a bare `millrace run` starts and stops.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../worker/paths.js';
+import { assertValidNotebook, codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const example = join(packageRoot(), 'examples', 'report.ipynb');
+
+describe('millrace run (attached to a cluster through TEMPORAL_ADDRESS)', () => {
+  it('runs the example with parameters and prints one JSON object', async () => {
+    const r = await runCli(['run', example, '-p', 'region', 'eu', '-p', 'limit', '10', '--json'], h.cliEnv);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out).sort()).toEqual(['duration_s', 'error', 'failed_cell', 'output', 'run_id', 'status']);
+    expect(out).toMatchObject({ status: 'completed', failed_cell: null, error: null });
+    const nb = JSON.parse(await readFile(out.output, 'utf8'));
+    expect(nb.metadata.papermill.parameters).toEqual({ region: 'eu', limit: 10 });
+    await assertValidNotebook(out.output);
+  });
+
+  it('exits 1 naming the failed cell, the error and the output location', async () => {
+    const path = await h.writeNotebook('cli-fail.ipynb', notebook([codeCell('x = 1'), codeCell('raise KeyError("missing")')]));
+    const r = await runCli(['run', path, '--id', 'cli-fail-1'], h.cliEnv);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cell 1 failed: KeyError: 'missing'");
+    expect(r.stderr).toMatch(/output: .*cli-fail-1.*cli-fail\.ipynb/);
+
+    const json = await runCli(['run', path, '--json'], h.cliEnv);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'failed', failed_cell: 1, error: { ename: 'KeyError', evalue: "'missing'" } });
+
+    const again = await runCli(['run', path, '--id', 'cli-fail-1'], h.cliEnv);
+    expect(again.code).toBe(2);
+    expect(again.stderr.trim()).toBe('millrace: run id cli-fail-1 is already taken: choose another --id');
+  });
+
+  it('lists and shows runs with --json', async () => {
+    const r = await runCli(['run', example, '--id', 'shown-run', '--json'], h.cliEnv);
+    expect(r.code).toBe(0);
+    const runs = await runCli(['runs', '--json', '--limit', '50'], h.cliEnv);
+    expect(runs.code).toBe(0);
+    const listed = JSON.parse(runs.stdout).find((x: any) => x.run_id === 'shown-run');
+    expect(listed).toMatchObject({ status: 'completed', notebook: 'report.ipynb' });
+    const show = await runCli(['show', 'shown-run', '--json'], h.cliEnv);
+    expect(show.code).toBe(0);
+    const view = JSON.parse(show.stdout);
+    expect(view.status).toBe('completed');
+    expect(view.cells.filter((c: any) => c.cell_type === 'code').every((c: any) => c.status === 'completed')).toBe(true);
+    const missing = await runCli(['show', 'no-such-run'], h.cliEnv);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim()).toBe('millrace: no run no-such-run: see `millrace runs`');
+  });
+});
+
+describe('bad input gets one line and exit 2, and nothing is submitted', () => {
+  it.each([
+    [['run', 'does-not-exist.ipynb'], 'millrace: does-not-exist.ipynb: no such file'],
+    [['run', 'EXAMPLE', '--id', '../escape'], 'a run id'],
+    [['run', 'EXAMPLE', '-p', '1x', '2'], 'not a valid Python identifier'],
+    [['run', 'EXAMPLE', '-y', 'a: [unclosed'], '-y'],
+    [['run', 'EXAMPLE', '-p', 'only-name'], 'takes two values'],
+    [['run', 'EXAMPLE', '--cell-timeout', '-3'], '--cell-timeout'],
+  ])('%j', async (args, message) => {
+    const r = await runCli(args.map((a) => (a === 'EXAMPLE' ? example : a)), h.cliEnv);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(message);
+    expect(r.stderr.trim().split('\n')[0]).toMatch(/^(millrace: |error: )/);
+  });
+
+  it('refuses malformed notebook JSON', async () => {
+    const path = join(h.dir, 'broken.ipynb');
+    await writeFile(path, '{"cells": [');
+    const r = await runCli(['run', path], h.cliEnv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('broken.ipynb');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('millrace params', () => {
+  it('lists the inferred parameters like papermill --help-notebook', async () => {
+    const r = await runCli(['params', example, '--json'], h.cliEnv);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([
+      { name: 'region', inferred_type_name: 'str', default: '"us"', help: '' },
+      { name: 'limit', inferred_type_name: 'int', default: '5', help: '' },
+      { name: 'threshold', inferred_type_name: 'float', default: '0.5', help: 'fraction of orders counted as large' },
+    ]);
+    const text = await runCli(['params', example], h.cliEnv);
+    expect(text.stdout).toContain("Parameters inferred for notebook '");
+    expect(text.stdout).toContain('threshold: float (default 0.5)');
+  });
+});
+
+describe('embedded stack (no TEMPORAL_ADDRESS)', () => {
+  it('starts Temporal, Jupyter and a worker, runs, stops everything, and keeps history', async () => {
+    const cwd = join(h.dir, 'embedded');
+    await mkdir(cwd, { recursive: true });
+    await copyFile(example, join(cwd, 'report.ipynb'));
+    const env = { ...process.env };
+    for (const key of ['TEMPORAL_ADDRESS', 'MILLRACE_HOME', 'MILLRACE_STORE', 'MILLRACE_TASK_QUEUE']) delete env[key];
+    const r = await runCli(['run', 'report.ipynb', '-p', 'region', 'eu', '--json'], env, cwd);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.output.startsWith(join(cwd, '.millrace', 'store', 'runs'))).toBe(true);
+    await assertValidNotebook(out.output);
+    // Nothing it started is left running.
+    const ps = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
+    expect(ps.split('\n').filter((l) => l.includes(join(cwd, '.millrace')))).toEqual([]);
+    // History survived: a later command reads it from the SQLite file.
+    const runs = await runCli(['runs', '--json'], env, cwd);
+    expect(runs.code, runs.stderr).toBe(0);
+    expect(JSON.parse(runs.stdout).map((x: any) => x.run_id)).toContain(out.run_id);
+  });
+});

@@ -1,0 +1,181 @@
+/**
+ * What end-to-end tests share: a worker on its own task queue against the shared real
+ * stack, a client, a temporary store, and helpers to run notebooks through the same code
+ * path as `millrace run`, to run the CLI itself, and to ask the installed Python packages
+ * (nbformat, papermill) for the truth.
+ */
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { inject } from 'vitest';
+import type { Config } from '../../cli/config.js';
+import { buildRunInput, resolveParameters, type ParameterArgs } from '../../cli/submit.js';
+import { packageRoot, venvPython } from '../../worker/paths.js';
+import { createWorker } from '../../worker/worker.js';
+import type { RunInput, RunResult } from '../../workflows/contracts.js';
+
+const run = promisify(execFile);
+
+export interface NotebookJson {
+  nbformat: number;
+  nbformat_minor: number;
+  metadata: Record<string, any>;
+  cells: Array<Record<string, any>>;
+}
+
+export function codeCell(source: string, tags: string[] = []): Record<string, unknown> {
+  return { cell_type: 'code', execution_count: null, id: `c${randomBytes(4).toString('hex')}`, metadata: tags.length ? { tags } : {}, outputs: [], source };
+}
+
+export function markdownCell(source: string): Record<string, unknown> {
+  return { cell_type: 'markdown', id: `m${randomBytes(4).toString('hex')}`, metadata: {}, source };
+}
+
+export function notebook(cells: Array<Record<string, unknown>>): NotebookJson {
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {
+      kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' },
+      language_info: { name: 'python' },
+    },
+    cells,
+  };
+}
+
+export interface RunOutcomeForTest {
+  input: RunInput;
+  result?: RunResult;
+  error?: WorkflowFailedError;
+  output: NotebookJson;
+}
+
+export interface Harness {
+  client: Client;
+  taskQueue: string;
+  dir: string;
+  config: Config;
+  /** Environment for a CLI process attached to this harness's worker. */
+  cliEnv: NodeJS.ProcessEnv;
+  writeNotebook(name: string, nb: NotebookJson): Promise<string>;
+  runNotebook(path: string, params?: Partial<ParameterArgs>, extra?: { cellTimeoutS?: number }): Promise<RunOutcomeForTest>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const stack = inject('stack');
+  const dir = await mkdtemp(join(tmpdir(), 'millrace-test-'));
+  const taskQueue = `test-${randomBytes(4).toString('hex')}`;
+  const config: Config = {
+    namespace: stack.namespace,
+    taskQueue,
+    stateDir: join(dir, 'state'),
+    storeRoot: join(dir, 'store'),
+    temporalAddress: stack.temporalAddress,
+  };
+  const { worker, connection: workerConnection } = await createWorker({
+    temporalAddress: stack.temporalAddress,
+    namespace: stack.namespace,
+    taskQueue,
+    jupyter: { url: stack.jupyterUrl, token: stack.jupyterToken },
+  });
+  const running = worker.run();
+  const connection = await Connection.connect({ address: stack.temporalAddress });
+  const client = new Client({ connection, namespace: stack.namespace });
+
+  return {
+    client,
+    taskQueue,
+    dir,
+    config,
+    cliEnv: {
+      ...process.env,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      TEMPORAL_NAMESPACE: stack.namespace,
+      MILLRACE_TASK_QUEUE: taskQueue,
+      MILLRACE_STORE: config.storeRoot,
+      MILLRACE_HOME: config.stateDir,
+    },
+    async writeNotebook(name, nb) {
+      const path = join(dir, name);
+      await writeFile(path, JSON.stringify(nb, null, 1));
+      return path;
+    },
+    async runNotebook(path, params = {}, extra = {}) {
+      const parameters = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [], ...params });
+      const input = await buildRunInput(config, { notebookPath: path, params: parameters, ...extra });
+      const outcome: Partial<RunOutcomeForTest> = { input };
+      try {
+        outcome.result = await client.workflow.execute('notebookRun', {
+          taskQueue,
+          workflowId: input.runId,
+          args: [input],
+          memo: { notebook: 'test', output: input.output },
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowFailedError)) throw err;
+        outcome.error = err;
+      }
+      outcome.output = JSON.parse(await readFile(input.output, 'utf8')) as NotebookJson;
+      return outcome as RunOutcomeForTest;
+    },
+    async close() {
+      worker.shutdown();
+      await running;
+      await workerConnection.close();
+      await connection.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `bin/millrace.js` as a user would, in its own process. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Runs Python code in the project's venv (where nbformat and papermill are installed). */
+export async function python(code: string, args: string[] = []): Promise<string> {
+  const { stdout } = await run(venvPython(), ['-c', code, ...args], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+/** Validates against the nbformat 4.5 JSON schema shipped in the installed nbformat. */
+export async function assertValidNotebook(path: string): Promise<void> {
+  await python(
+    'import json, sys, nbformat\n' +
+      'nb = json.load(open(sys.argv[1]))\n' +
+      'assert (nb["nbformat"], nb["nbformat_minor"]) == (4, 5), (nb["nbformat"], nb["nbformat_minor"])\n' +
+      'nbformat.validate(nb, version=4, version_minor=5)\n',
+    [path],
+  );
+}
+
+export function cellText(cell: Record<string, any>): string {
+  return Array.isArray(cell['source']) ? cell['source'].join('') : String(cell['source']);
+}
+
+export function streamText(cell: Record<string, any>, name = 'stdout'): string {
+  return (cell['outputs'] as Array<Record<string, any>>)
+    .filter((o) => o['output_type'] === 'stream' && o['name'] === name)
+    .map((o) => (Array.isArray(o['text']) ? o['text'].join('') : o['text']))
+    .join('');
+}

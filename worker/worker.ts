@@ -1,0 +1,56 @@
+/**
+ * The millrace worker: polls a task queue for notebook runs and executes their cells on
+ * the configured Jupyter Server. Used by `millrace worker`, `millrace dev` and the
+ * embedded stack of `millrace run`.
+ */
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from './paths.js';
+import { createActivities } from '../activities/index.js';
+import type { JupyterConfig } from '../activities/jupyter.js';
+
+/** Compiled workflow code: tests run from sources but always load workflows from dist/. */
+export function workflowsSourcePath(): string {
+  return join(packageRoot(), 'dist', 'workflows', 'index.js');
+}
+
+export function workflowBundlePath(): string {
+  return join(packageRoot(), 'dist', 'workflow-bundle.js');
+}
+
+export interface WorkerConfig {
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+  jupyter: JupyterConfig;
+  maxConcurrentRuns?: number;
+}
+
+let runtimeInstalled = false;
+
+/** The SDK logs to stderr; a CLI user only needs its errors (MILLRACE_DEBUG=1 for all). */
+function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger(process.env['MILLRACE_DEBUG'] ? 'DEBUG' : 'ERROR') });
+}
+
+export async function createWorker(config: WorkerConfig): Promise<{ worker: Worker; connection: NativeConnection }> {
+  installQuietRuntime();
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const bundle = workflowBundlePath();
+  const runs = config.maxConcurrentRuns ?? 20;
+  const worker = await Worker.create({
+    connection,
+    namespace: config.namespace,
+    taskQueue: config.taskQueue,
+    ...(existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsSourcePath() }),
+    activities: createActivities({ jupyter: config.jupyter }),
+    maxConcurrentWorkflowTaskExecutions: Math.max(2, Math.min(runs, 40)),
+    // Each run holds at most one cell activity at a time; the rest is setup and teardown.
+    maxConcurrentActivityTaskExecutions: runs * 2,
+    maxCachedWorkflows: Math.max(runs * 2, 100),
+  });
+  return { worker, connection };
+}

@@ -1,0 +1,146 @@
+/**
+ * One notebook run: prepare the record, start a kernel, execute each code cell as its own
+ * activity, finalize the record, and shut the kernel down whatever happened.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
+import type { MillraceActivities } from '../activities/index.js';
+import {
+  runInputSchema,
+  type CellFailureDetails,
+  type CellPlan,
+  type CellResult,
+  type KernelHandle,
+  type RunInput,
+  type RunProgress,
+  type RunResult,
+  type RunStatus,
+} from './contracts.js';
+
+export const progressQuery = defineQuery<RunProgress>('progress');
+
+const { prepareRun, finalizeRun } = proxyActivities<MillraceActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, initialInterval: '500ms' },
+});
+
+const { startKernel, shutdownKernel } = proxyActivities<MillraceActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '1s' },
+});
+
+const { executeCell } = proxyActivities<MillraceActivities>({
+  // A cell may run for hours; liveness comes from heartbeats, not from this bound.
+  startToCloseTimeout: '7 days',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '1s' },
+});
+
+/** `sys.exit()` and `sys.exit(0)` end a papermill run successfully, skipping later cells. */
+function isCleanSysExit(result: CellResult): boolean {
+  return result.ename === 'SystemExit' && (result.evalue === '' || result.evalue === '0');
+}
+
+export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
+  const parsed = runInputSchema.safeParse(rawInput);
+  if (!parsed.success) {
+    throw ApplicationFailure.nonRetryable(`invalid run input: ${parsed.error.issues[0]?.message}`, 'InvalidInput');
+  }
+  const input = parsed.data;
+  const progress: RunProgress = { runId: input.runId, output: input.output, phase: 'preparing', cells: [] };
+  setHandler(progressQuery, () => progress);
+
+  const plan = await prepareRun(input);
+  progress.cells = plan.codeCells.map((c) => ({ index: c.index, summary: c.summary, status: 'pending' }));
+  let revision = 0;
+  let kernel: KernelHandle | undefined;
+  let status: RunStatus = 'completed';
+  let failure: CellFailureDetails | undefined;
+  let executedCells = 0;
+  let stoppedBySysExit = false;
+
+  try {
+    progress.phase = 'starting-kernel';
+    kernel = await startKernel(plan.kernelName);
+    progress.phase = 'executing';
+    for (const [position, cell] of plan.codeCells.entries()) {
+      const cellProgress = progress.cells[position]!;
+      cellProgress.status = 'running';
+      const result = await runCell(input, kernel, cell, revision).catch((err: unknown) => {
+        cellProgress.status = 'failed';
+        throw err;
+      });
+      revision += 1;
+      executedCells += 1;
+      cellProgress.durationMs = result.durationMs;
+      if (result.status === 'ok' || (result.status === 'error' && cell.raisesException)) {
+        cellProgress.status = 'completed';
+        continue;
+      }
+      cellProgress.status = 'failed';
+      if (isCleanSysExit(result)) {
+        stoppedBySysExit = true;
+        break;
+      }
+      status = 'failed';
+      failure = {
+        runId: input.runId,
+        cellIndex: cell.index,
+        ename: result.ename ?? 'Error',
+        evalue: result.evalue ?? '',
+        output: input.output,
+      };
+      break;
+    }
+  } catch (err) {
+    status = isCancellation(err) ? 'cancelled' : 'failed';
+    await CancellationScope.nonCancellable(() => finish(status, undefined));
+    throw err;
+  } finally {
+    if (kernel) {
+      const handle = kernel;
+      await CancellationScope.nonCancellable(() => shutdownKernel(handle));
+    }
+  }
+
+  await finish(status, failure?.cellIndex);
+  progress.phase = 'done';
+  if (failure) {
+    throw ApplicationFailure.nonRetryable(
+      `cell ${failure.cellIndex} failed: ${failure.ename}: ${failure.evalue}`,
+      'CellFailed',
+      failure,
+    );
+  }
+  return { runId: input.runId, status, output: input.output, executedCells, stoppedBySysExit };
+
+  async function finish(final: RunStatus, failedCell: number | undefined): Promise<void> {
+    progress.phase = 'finalizing';
+    await finalizeRun({ runId: input.runId, output: input.output, status: final, failedCell, kernel });
+    progress.phase = 'done';
+  }
+}
+
+function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<CellResult> {
+  return executeCell.executeWithOptions(
+    { startToCloseTimeout: '7 days', heartbeatTimeout: '30 seconds', summary: `cell ${cell.index}: ${cell.summary}` },
+    [
+      {
+        runId: input.runId,
+        output: input.output,
+        kernel,
+        cellIndex: cell.index,
+        revision,
+        timeoutS: input.cellTimeoutS,
+        idempotent: cell.idempotent,
+        raisesException: cell.raisesException,
+      },
+    ],
+  );
+}
