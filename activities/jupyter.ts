@@ -30,14 +30,27 @@ export class KernelError extends Error {
   }
 }
 
+/**
+ * The token goes in an Authorization header on REST calls and on the websocket upgrade,
+ * never in a URL: Jupyter Server logs the URLs of failed requests.
+ */
+function authenticatedWebSocket(token: string): typeof globalThis.WebSocket {
+  class TokenWebSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers: { Authorization: `token ${token}` } });
+    }
+  }
+  return TokenWebSocket as unknown as typeof globalThis.WebSocket;
+}
+
 export function serverSettings(config: JupyterConfig): ServerConnection.ISettings {
   const baseUrl = config.url.endsWith('/') ? config.url : `${config.url}/`;
   return ServerConnection.makeSettings({
     baseUrl,
     wsUrl: baseUrl.replace(/^http/, 'ws'),
     token: config.token,
-    appendToken: true,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    appendToken: false,
+    WebSocket: authenticatedWebSocket(config.token),
   });
 }
 
@@ -62,7 +75,8 @@ export async function startKernel(settings: ServerConnection.ISettings, name: st
 export async function shutdownKernel(settings: ServerConnection.ISettings, kernelId: string): Promise<void> {
   const live = connections.get(kernelId);
   connections.delete(kernelId);
-  live?.then((k) => k.dispose()).catch(() => undefined);
+  // Close our websocket first, or it keeps reconnecting to a kernel that is gone.
+  await live?.then((k) => k.dispose()).catch(() => undefined);
   try {
     await KernelAPI.shutdownKernel(kernelId, settings);
   } catch (err) {
@@ -110,9 +124,7 @@ export interface ExecuteOptions {
   onIOPub: (msg: KernelMessage.IIOPubMessage) => void;
 }
 
-export type ExecuteOutcome =
-  | { kind: 'reply'; reply: KernelMessage.IExecuteReplyMsg['content'] }
-  | { kind: 'timeout' };
+export type ExecuteOutcome = { kind: 'reply'; reply: KernelMessage.IExecuteReplyMsg } | { kind: 'timeout' };
 
 /**
  * Sends one execute_request and resolves when its reply and its final idle status have
@@ -177,7 +189,7 @@ export async function execute(kernel: Kernel.IKernelConnection, options: Execute
 
   try {
     return await Promise.race([
-      future.done.then((reply) => ({ kind: 'reply' as const, reply: reply.content })),
+      future.done.then((reply) => ({ kind: 'reply' as const, reply })),
       timeout,
       failure,
     ]);

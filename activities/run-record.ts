@@ -6,6 +6,7 @@
  * flushed every second so a live or crashed run can be read.
  */
 import { parseNotebook, serializeNotebook, type Notebook } from '../notebook/nbformat.js';
+import type { CellOutputCollector } from '../notebook/outputs.js';
 import { store } from './store/index.js';
 
 export interface MillraceMetadata {
@@ -23,14 +24,36 @@ export class StaleRecordError extends Error {
 export class RunRecord {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** The cell executing now: its outputs join the notebook when it is written. */
+  private collector: CellOutputCollector | undefined;
 
   constructor(
     readonly location: string,
+    /** The record without the executing cell's outputs (notebook/ functions never mutate). */
     public notebook: Notebook,
   ) {}
 
   get meta(): MillraceMetadata {
     return this.notebook.metadata['millrace'] as MillraceMetadata;
+  }
+
+  update(change: (nb: Notebook) => Notebook): void {
+    this.notebook = change(this.notebook);
+  }
+
+  /** Outputs of this execution are included in every write until settle(). */
+  follow(collector: CellOutputCollector): void {
+    this.collector = collector;
+  }
+
+  /** Folds the executing cell's outputs into the record. */
+  settle(): void {
+    if (this.collector) this.notebook = this.collector.applyTo(this.notebook);
+    this.collector = undefined;
+  }
+
+  current(): Notebook {
+    return this.collector ? this.collector.applyTo(this.notebook) : this.notebook;
   }
 
   /** Writes soon: at most one pending write, so bursts of output become one write. */
@@ -51,7 +74,7 @@ export class RunRecord {
   }
 
   private enqueueWrite(): void {
-    const text = serializeNotebook(this.notebook);
+    const text = serializeNotebook(this.current());
     this.writing = this.writing.catch(() => undefined).then(() => store.write(this.location, text));
   }
 

@@ -34,6 +34,8 @@ function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({ logger: new DefaultLogger(process.env['MILLRACE_DEBUG'] ? 'DEBUG' : 'ERROR') });
+  // @jupyterlab/services narrates every websocket (re)connection on console.debug.
+  if (!process.env['MILLRACE_DEBUG']) console.debug = () => undefined;
 }
 
 export async function createWorker(config: WorkerConfig): Promise<{ worker: Worker; connection: NativeConnection }> {

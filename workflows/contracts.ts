@@ -87,6 +87,12 @@ export interface KernelHandle {
   kernelName: string;
 }
 
+export interface StartedKernel {
+  kernel: KernelHandle;
+  /** The kernel's language_info, recorded in the output notebook as papermill does. */
+  languageInfo: Record<string, unknown> | null;
+}
+
 export interface ExecuteCellInput {
   runId: string;
   output: string;
@@ -113,5 +119,5 @@ export interface FinalizeInput {
   output: string;
   status: RunStatus;
   failedCell?: number;
-  kernel?: KernelHandle;
+  languageInfo?: Record<string, unknown> | null;
 }

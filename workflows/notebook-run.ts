@@ -60,22 +60,34 @@ export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
   progress.cells = plan.codeCells.map((c) => ({ index: c.index, summary: c.summary, status: 'pending' }));
   let revision = 0;
   let kernel: KernelHandle | undefined;
-  let status: RunStatus = 'completed';
+  let languageInfo: Record<string, unknown> | null = null;
   let failure: CellFailureDetails | undefined;
   let executedCells = 0;
   let stoppedBySysExit = false;
+  let finalized = false;
+  /** The cell in flight, blamed in the record when its activity fails (e.g. kernel lost). */
+  let current: number | undefined;
+
+  const finish = async (status: RunStatus, failedCell?: number): Promise<void> => {
+    progress.phase = 'finalizing';
+    await finalizeRun({ runId: input.runId, output: input.output, status, failedCell, languageInfo });
+    finalized = true;
+    progress.phase = 'done';
+  };
 
   try {
     progress.phase = 'starting-kernel';
-    kernel = await startKernel(plan.kernelName);
+    ({ kernel, languageInfo } = await startKernel(plan.kernelName));
     progress.phase = 'executing';
     for (const [position, cell] of plan.codeCells.entries()) {
       const cellProgress = progress.cells[position]!;
       cellProgress.status = 'running';
+      current = cell.index;
       const result = await runCell(input, kernel, cell, revision).catch((err: unknown) => {
         cellProgress.status = 'failed';
         throw err;
       });
+      current = undefined;
       revision += 1;
       executedCells += 1;
       cellProgress.durationMs = result.durationMs;
@@ -88,7 +100,6 @@ export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
         stoppedBySysExit = true;
         break;
       }
-      status = 'failed';
       failure = {
         runId: input.runId,
         cellIndex: cell.index,
@@ -98,9 +109,13 @@ export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
       };
       break;
     }
+    // Finalize while the kernel is still up, as papermill does.
+    await finish(failure ? 'failed' : 'completed', failure?.cellIndex);
   } catch (err) {
-    status = isCancellation(err) ? 'cancelled' : 'failed';
-    await CancellationScope.nonCancellable(() => finish(status, undefined));
+    if (!finalized) {
+      const cancelled = isCancellation(err);
+      await CancellationScope.nonCancellable(() => finish(cancelled ? 'cancelled' : 'failed', cancelled ? undefined : current));
+    }
     throw err;
   } finally {
     if (kernel) {
@@ -109,8 +124,6 @@ export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
     }
   }
 
-  await finish(status, failure?.cellIndex);
-  progress.phase = 'done';
   if (failure) {
     throw ApplicationFailure.nonRetryable(
       `cell ${failure.cellIndex} failed: ${failure.ename}: ${failure.evalue}`,
@@ -118,13 +131,7 @@ export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
       failure,
     );
   }
-  return { runId: input.runId, status, output: input.output, executedCells, stoppedBySysExit };
-
-  async function finish(final: RunStatus, failedCell: number | undefined): Promise<void> {
-    progress.phase = 'finalizing';
-    await finalizeRun({ runId: input.runId, output: input.output, status: final, failedCell, kernel });
-    progress.phase = 'done';
-  }
+  return { runId: input.runId, status: 'completed', output: input.output, executedCells, stoppedBySysExit };
 }
 
 function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<CellResult> {

@@ -46,7 +46,9 @@ export function statusName(info: Pick<WorkflowExecutionInfo, 'status'>): string 
   }
 }
 
-export function summarize(info: WorkflowExecutionInfo): RunSummary {
+export function summarize(
+  info: Pick<WorkflowExecutionInfo, 'workflowId' | 'status' | 'memo' | 'startTime' | 'closeTime'>,
+): RunSummary {
   const memo = info.memo ?? {};
   const started = info.startTime ?? null;
   const ended = info.closeTime ?? null;

@@ -1,0 +1,96 @@
+/**
+ * What TCP_NODELAY on Jupyter Server's kernel websockets is worth: the time to execute a
+ * trivial cell (`1`) through @jupyterlab/services, sequentially, with the patch of
+ * worker/jupyter_server_config.py and without it (the server as shipped).
+ *
+ *   npm run build && node dist/bench/websocket-roundtrip.js [cells=50] [rounds=2]
+ *
+ * Rounds alternate the two servers so that drift on the machine affects both alike.
+ */
+import { KernelAPI, KernelConnection, ServerConnection } from '@jupyterlab/services';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { startJupyterServer, type JupyterServer } from '../worker/jupyter-server.js';
+
+const cells = Number(process.argv[2] ?? 50);
+const rounds = Number(process.argv[3] ?? 2);
+const WARMUP = 5;
+
+function settingsFor(server: JupyterServer): ServerConnection.ISettings {
+  const baseUrl = `${server.url}/`;
+  return ServerConnection.makeSettings({
+    baseUrl,
+    wsUrl: baseUrl.replace(/^http/, 'ws'),
+    token: server.token,
+    appendToken: true,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+  });
+}
+
+/** Milliseconds per cell for `cells` sequential executions of `1` on a fresh kernel. */
+async function measure(server: JupyterServer): Promise<number[]> {
+  const settings = settingsFor(server);
+  const model = await KernelAPI.startNew({ name: 'python3' }, settings);
+  const kernel = new KernelConnection({ model, serverSettings: settings });
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < WARMUP + cells; i++) {
+      const started = performance.now();
+      const reply = await kernel.requestExecute({ code: '1', stop_on_error: true }).done;
+      if (reply.content.status !== 'ok') throw new Error(`cell failed: ${JSON.stringify(reply.content)}`);
+      if (i >= WARMUP) times.push(performance.now() - started);
+    }
+    return times;
+  } finally {
+    kernel.dispose();
+    await KernelAPI.shutdownKernel(model.id, settings);
+  }
+}
+
+function summary(times: number[]): { mean: number; median: number; p90: number } {
+  const sorted = [...times].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return { mean: times.reduce((a, b) => a + b, 0) / times.length, median: at(0.5), p90: at(0.9) };
+}
+
+async function main(): Promise<void> {
+  // Quiet @jupyterlab/services' "Starting WebSocket" lines.
+  console.log = console.debug = () => undefined;
+  const dirs = await Promise.all([mkdtemp(join(tmpdir(), 'millrace-bench-on-')), mkdtemp(join(tmpdir(), 'millrace-bench-off-'))]);
+  const [on, off] = await Promise.all([
+    startJupyterServer({ stateDir: dirs[0]!, nodelay: true }),
+    startJupyterServer({ stateDir: dirs[1]!, nodelay: false }),
+  ]);
+  const results = { on: [] as number[], off: [] as number[] };
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+      for (const which of order) results[which].push(...(await measure(which === 'on' ? on : off)));
+    }
+    const patched = (await readFile(on.logPath, 'utf8')).includes('millrace: TCP_NODELAY on kernel websocket');
+    const unpatched = !(await readFile(off.logPath, 'utf8')).includes('millrace: TCP_NODELAY on kernel websocket');
+    if (!patched || !unpatched) throw new Error('the servers did not run with and without the patch as intended');
+  } finally {
+    await Promise.all([on.stop(), off.stop()]);
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  }
+  const fmt = (n: number) => n.toFixed(2).padStart(8);
+  const lines = [
+    `execute "1", ${cells} cells x ${rounds} rounds per server, sequential, one kernel per round`,
+    '',
+    '| kernel websocket       |  mean ms |   median |      p90 |',
+    '|------------------------|---------:|---------:|---------:|',
+  ];
+  for (const [label, times] of [
+    ['TCP_NODELAY (millrace)', results.on],
+    ['as shipped (Nagle)', results.off],
+  ] as const) {
+    const s = summary(times);
+    lines.push(`| ${label.padEnd(22)} | ${fmt(s.mean)} | ${fmt(s.median)} | ${fmt(s.p90)} |`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+await main();

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Idempotent set-up, cheap when everything is already there:
+#   - checks Node.js >= 20.3, npm, Python >= 3.10 (and Go >= 1.22 when something must be built);
+#   - `npm ci` when node_modules is missing or package-lock.json changed since the last one;
+#   - `npm run build` when a source is newer than the last successful build;
+#   - the Python virtualenv in the per-user cache, named after requirements.txt's hash;
+#   - the Temporal CLI built from the Go module proxy into the per-user cache.
+# Only short progress lines go to stderr; tool output goes to log files, whose tail is
+# shown when a step fails.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/millrace"
+LOGS="$CACHE/logs"
+TEMPORAL_BIN="$CACHE/bin/temporal"
+TEMPORAL_MODULE="github.com/temporalio/cli/cmd/temporal"
+# v1.5.1 first; newer tags carry a `replace` directive that `go install` refuses.
+TEMPORAL_VERSIONS=(v1.5.1 v1.5.0 v1.4.1 v1.3.0)
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command with its output in a log file; on failure shows the log's tail.
+logged() {
+  local log="$1"; shift
+  mkdir -p "$LOGS"
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 25 "$log" | sed 's/^/  | /' >&2
+    return 1
+  fi
+}
+
+# version_at_least HAVE WANT: dotted numeric comparison (major.minor[.patch]).
+version_at_least() {
+  local IFS=.
+  local -a have=($1) want=($2)
+  local i h w
+  for i in 0 1 2; do
+    h="${have[i]:-0}"; w="${want[i]:-0}"
+    h="${h%%[!0-9]*}"; w="${w%%[!0-9]*}"
+    if (( 10#${h:-0} > 10#${w:-0} )); then return 0; fi
+    if (( 10#${h:-0} < 10#${w:-0} )); then return 1; fi
+  done
+  return 0
+}
+
+sha256_of() {
+  if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1
+  else shasum -a 256 "$1" | cut -d' ' -f1
+  fi
+}
+
+# --- prerequisites -----------------------------------------------------------------
+
+command -v node >/dev/null 2>&1 || die "Node.js >= 20.3 is required: node is not on PATH"
+node_version="$(node --version)"; node_version="${node_version#v}"
+version_at_least "$node_version" 20.3 || die "Node.js >= 20.3 is required, found $node_version"
+command -v npm >/dev/null 2>&1 || die "npm is required: npm is not on PATH"
+command -v python3 >/dev/null 2>&1 || die "Python >= 3.10 is required: python3 is not on PATH"
+python_version="$(python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+version_at_least "$python_version" 3.10 || die "Python >= 3.10 is required, found python3 $python_version"
+
+# Go is needed only to build the Temporal CLI, but checked before any long step.
+if [[ ! -x "$TEMPORAL_BIN" ]]; then
+  command -v go >/dev/null 2>&1 || die "Go >= 1.22 is required to build the Temporal CLI: go is not on PATH"
+  go_version="$(go version)"
+  [[ "$go_version" =~ go([0-9]+\.[0-9]+(\.[0-9]+)?) ]] || die "cannot read the Go version from: $go_version"
+  go_version="${BASH_REMATCH[1]}"
+  version_at_least "$go_version" 1.22 || die "Go >= 1.22 is required to build the Temporal CLI, found $go_version"
+fi
+
+# --- Node packages ----------------------------------------------------------------------
+
+# node_modules installed without this script (a plain `npm ci`/`npm install`) is adopted
+# when npm's own record of it (node_modules/.package-lock.json) matches the lockfile:
+# every locked package installed as locked, only optional (other-platform) ones missing.
+node_modules_match_lock() {
+  [[ -f node_modules/.package-lock.json ]] || return 1
+  node -e '
+    const locked = require("./package-lock.json").packages ?? {};
+    const installed = require("./node_modules/.package-lock.json").packages ?? {};
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    const ok = Object.entries(locked).every(([k, v]) => !k || (k in installed ? same(v, installed[k]) : v.optional))
+      && Object.keys(installed).every((k) => k in locked);
+    process.exit(ok ? 0 : 1);
+  ' 2>/dev/null
+}
+
+lock_hash="$(sha256_of package-lock.json)"
+npm_stamp="node_modules/.millrace-npm-ci"
+if [[ -d node_modules && "$(cat "$npm_stamp" 2>/dev/null)" != "$lock_hash" ]] && node_modules_match_lock; then
+  printf '%s\n' "$lock_hash" >"$npm_stamp"
+fi
+if [[ ! -d node_modules || ! -f "$npm_stamp" || "$(cat "$npm_stamp")" != "$lock_hash" ]]; then
+  say "installing Node packages (npm ci)..."
+  logged "$LOGS/npm-ci.log" npm ci --no-audit --no-fund --loglevel=error \
+    || die "npm ci failed (log: $LOGS/npm-ci.log)"
+  printf '%s\n' "$lock_hash" >"$npm_stamp"
+fi
+
+# --- Python environment --------------------------------------------------------------
+
+req_hash="$(sha256_of requirements.txt)"
+venv="$CACHE/venv-${req_hash:0:12}"
+venv_stamp="$venv/.millrace-complete"
+
+# Two set-ups at once (two shells, parallel CI jobs) must not build into the same cache:
+# the slow path holds a lock, and each step below re-checks its stamp after getting it.
+if [[ ! -f "$venv_stamp" || ! -x "$TEMPORAL_BIN" ]] && command -v flock >/dev/null 2>&1; then
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.setup.lock"
+  flock -n 9 || { say "waiting for another set-up to finish..."; flock 9; }
+fi
+if [[ ! -f "$venv_stamp" ]]; then
+  say "creating the Python environment (first run only, about a minute)..."
+  rm -rf "$venv"   # an interrupted install is redone from scratch
+  mkdir -p "$CACHE"
+  logged "$LOGS/venv.log" python3 -m venv "$venv" \
+    || die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv; log: $LOGS/venv.log)"
+  # requirements.txt is a complete lock (see its header): no resolver, no extras.
+  logged "$LOGS/pip.log" "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --no-deps \
+    -r requirements.txt || die "pip install -r requirements.txt failed (log: $LOGS/pip.log)"
+  # With --no-deps nothing checked that the lock is complete: import what we run.
+  logged "$LOGS/venv-check.log" "$venv/bin/python" -c \
+    'import jupyter_server.serverapp, ipykernel.kernelapp, nbformat, papermill, dill' \
+    || die "the Python environment is incomplete: requirements.txt misses a dependency (log: $LOGS/venv-check.log)"
+  printf '%s\n' "$req_hash" >"$venv_stamp"
+fi
+
+# --- Temporal CLI ---------------------------------------------------------------------
+
+if [[ ! -x "$TEMPORAL_BIN" ]]; then
+  say "building the Temporal CLI (first run only, a few minutes)..."
+  mkdir -p "$CACHE/bin"
+  built=""
+  for version in "${TEMPORAL_VERSIONS[@]}"; do
+    say "  go install $TEMPORAL_MODULE@$version ..."
+    # A user's GOFLAGS (e.g. -mod=vendor) or go.work must not leak into this build.
+    if logged "$LOGS/temporal-$version.log" env GOBIN="$CACHE/bin" GOFLAGS= GOWORK=off \
+        go install "$TEMPORAL_MODULE@$version"; then
+      built="$version"
+      break
+    fi
+    say "  $version failed to build (log: $LOGS/temporal-$version.log); trying the next version"
+  done
+  [[ -n "$built" && -x "$TEMPORAL_BIN" ]] \
+    || die "could not build the Temporal CLI (${TEMPORAL_VERSIONS[*]}); logs in $LOGS"
+  printf '%s\n' "$built" >"$CACHE/bin/temporal.version"
+  say "Temporal CLI $built built"
+fi
+
+# --- build (last: sources change most often, and the tools above are useful anyway) ---
+
+# Rebuild when anything the build reads is newer than the last successful build.
+build_stamp="dist/.millrace-build"
+build_inputs=(notebook workflows activities worker cli bench tsconfig.json package.json "$npm_stamp")
+needs_build=1
+if [[ -f "$build_stamp" ]]; then
+  existing_inputs=()
+  for input in "${build_inputs[@]}"; do [[ -e "$input" ]] && existing_inputs+=("$input"); done
+  if [[ -z "$(find "${existing_inputs[@]}" -newer "$build_stamp" -print -quit 2>/dev/null)" ]]; then
+    needs_build=0
+  fi
+fi
+if (( needs_build )); then
+  say "building (tsc)..."
+  mkdir -p dist
+  started_stamp="$(mktemp "dist/.millrace-build.XXXXXX")"   # the build's start time
+  if [[ -f worker/bundle-workflows.ts ]]; then
+    build=(npm run --silent build)
+  else
+    build=(node_modules/.bin/tsc -p tsconfig.json)
+  fi
+  if ! logged "$LOGS/build.log" "${build[@]}"; then
+    rm -f "$started_stamp"
+    die "the build failed (log: $LOGS/build.log)"
+  fi
+  mv -f "$started_stamp" "$build_stamp"
+fi

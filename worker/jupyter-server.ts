@@ -1,0 +1,132 @@
+/**
+ * Jupyter Server from the project's virtualenv on 127.0.0.1, with a random token and
+ * worker/jupyter_server_config.py (TCP_NODELAY on kernel websockets, no output rate
+ * limit, kernels shut down with the server).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot, venvPython } from './paths.js';
+import { freePort } from './ports.js';
+import { spawnSupervised, type SupervisedProcess } from './process.js';
+
+export interface JupyterServerOptions {
+  stateDir: string;
+  /** Default 60 s. */
+  readyTimeoutMs?: number;
+  log?: (line: string) => void;
+  /** TCP_NODELAY on kernel websockets (default true; false only to measure its effect). */
+  nodelay?: boolean;
+}
+
+export interface JupyterServer {
+  /** Base URL without a trailing slash, e.g. http://127.0.0.1:41234 */
+  url: string;
+  /** Secret: send it, never print or log it. */
+  token: string;
+  pid: number;
+  logPath: string;
+  /** SIGTERM (the server shuts its kernels down), SIGKILL after 15 s, then leftovers. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const START_ATTEMPTS = 3;
+
+export function jupyterConfigPath(): string {
+  return join(packageRoot(), 'worker', 'jupyter_server_config.py');
+}
+
+export async function startJupyterServer(options: JupyterServerOptions): Promise<JupyterServer> {
+  const python = venvPython();
+  const rootDir = join(options.stateDir, 'jupyter-root');
+  const runtimeDir = join(options.stateDir, 'jupyter-runtime');
+  mkdirSync(rootDir, { recursive: true });
+  mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(python, rootDir, runtimeDir, options);
+    } catch (err) {
+      if (attempt >= START_ATTEMPTS || !(err instanceof PortTakenError)) throw err;
+      options.log?.('Jupyter Server: port taken, retrying');
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startOnce(python: string, rootDir: string, runtimeDir: string, options: JupyterServerOptions): Promise<JupyterServer> {
+  const port = await freePort(HOST);
+  const token = randomBytes(24).toString('hex');
+  const url = `http://${HOST}:${port}`;
+  options.log?.(`starting Jupyter Server on ${url}...`);
+  const child = await spawnSupervised({
+    name: 'jupyter',
+    command: python,
+    args: [
+      '-m',
+      'jupyter_server',
+      `--ServerApp.ip=${HOST}`,
+      `--ServerApp.port=${port}`,
+      '--ServerApp.port_retries=0',
+      '--ServerApp.open_browser=False',
+      '--allow-root',
+      `--ServerApp.root_dir=${rootDir}`,
+      `--config=${jupyterConfigPath()}`,
+    ],
+    stateDir: options.stateDir,
+    env: jupyterEnvironment(token, runtimeDir, options.nodelay ?? true),
+    // Kernel shutdown takes up to shutdown_wait_time (5 s) per kernel, in parallel.
+    stopGraceMs: 15_000,
+  });
+  try {
+    await child.waitFor(() => statusAnswers(url, token), {
+      timeoutMs: options.readyTimeoutMs ?? 60_000,
+      what: `${url}/api/status to answer`,
+      intervalMs: 150,
+    });
+  } catch (err) {
+    await child.stop();
+    if (/address already in use|Errno 98|Errno 48/i.test(child.logTail(50))) throw new PortTakenError((err as Error).message);
+    throw err;
+  }
+  return describe(child, url, token);
+}
+
+function describe(child: SupervisedProcess, url: string, token: string): JupyterServer {
+  return { url, token, pid: child.pid, logPath: child.logPath, stop: () => child.stop() };
+}
+
+async function statusAnswers(url: string, token: string): Promise<boolean> {
+  const response = await fetch(`${url}/api/status`, {
+    headers: { Authorization: `token ${token}` },
+    signal: AbortSignal.timeout(2_000),
+  });
+  await response.body?.cancel();
+  return response.status === 200;
+}
+
+/**
+ * The token travels in the environment (the config file moves it into the server's
+ * configuration and deletes it, so kernels do not inherit it). Our own secrets and
+ * settings stay out of the server and its kernels.
+ */
+function jupyterEnvironment(token: string, runtimeDir: string, nodelay: boolean): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith('MILLRACE_') || key === 'JUPYTER_TOKEN_FILE') continue;
+    env[key] = value;
+  }
+  return {
+    ...env,
+    JUPYTER_TOKEN: token,
+    // Connection files (kernel HMAC keys) and the server info file stay in the state
+    // directory rather than the user's Jupyter runtime directory.
+    JUPYTER_RUNTIME_DIR: runtimeDir,
+    // A configuration error (including in our config file) must stop the server, not
+    // leave it running without the TCP_NODELAY patch.
+    TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR: '1',
+    PYTHONUNBUFFERED: '1',
+    ...(nodelay ? {} : { MILLRACE_JUPYTER_NODELAY: '0' }),
+  };
+}

@@ -1,0 +1,62 @@
+"""Jupyter Server configuration for millrace's embedded stack (worker/jupyter-server.ts).
+
+Operators of a production Jupyter Server can load it too (`--config=...`); the part that
+matters for speed is the TCP_NODELAY patch below.
+"""
+
+import os
+
+from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
+
+c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+# --- Authentication ----------------------------------------------------------------------
+# The token comes from the environment, never the command line (visible in `ps`). It is
+# set explicitly, so that no other configuration can turn token auth off, and removed from
+# the environment, so that kernels (user code) do not inherit it.
+if "JUPYTER_TOKEN" in os.environ:
+    token = os.environ.pop("JUPYTER_TOKEN")
+    if not token:
+        raise SystemExit("millrace: JUPYTER_TOKEN is empty")
+    c.IdentityProvider.token = token
+
+# --- Kernel websockets: TCP_NODELAY --------------------------------------------------------
+# Jupyter Server never calls tornado's WebSocketHandler.set_nodelay(True). A cell's reply
+# is several small websocket frames (status busy, execute_input, the result, status idle,
+# execute_reply); with Nagle's algorithm each frame after the first waits for the client's
+# delayed ACK, which costs about 40 ms per executed cell. The handler's `open` runs once
+# the websocket handshake is done, when the stream exists and before any kernel message.
+# MILLRACE_JUPYTER_NODELAY=0 leaves the server as shipped (for benchmarks only).
+if os.environ.get("MILLRACE_JUPYTER_NODELAY", "1") != "0" and not getattr(
+    KernelWebsocketHandler, "_millrace_nodelay", False
+):
+    _original_open = KernelWebsocketHandler.open
+
+    async def _open_with_nodelay(self, *args, **kwargs):
+        self.set_nodelay(True)
+        self.log.info("millrace: TCP_NODELAY on kernel websocket (kernel %s)", self.kernel_id)
+        return await _original_open(self, *args, **kwargs)
+
+    KernelWebsocketHandler.open = _open_with_nodelay
+    KernelWebsocketHandler._millrace_nodelay = True
+
+# --- Output fidelity -----------------------------------------------------------------------
+# By default the server drops iopub messages beyond 1,000 msgs/s or 1 MB/s, replacing them
+# with a warning. papermill (talking ZMQ directly) never drops output, and neither may we:
+# the output notebook is the record.
+c.ZMQChannelsWebsocketConnection.limit_rate = False
+
+# --- Lifetime -------------------------------------------------------------------------------
+# Kernels live as long as their run needs them, however idle: no culling, no self-shutdown
+# of an idle server (these are the defaults, pinned here on purpose).
+c.MappingKernelManager.cull_idle_timeout = 0
+c.ServerApp.shutdown_no_activity_timeout = 0
+# On SIGTERM the server shuts every kernel down (shutdown_request, then a kill after this
+# many seconds) before exiting; worker/process.ts waits for that before its SIGKILL.
+c.KernelManager.shutdown_wait_time = 5.0
+
+# --- Surface --------------------------------------------------------------------------------
+# Only the kernels and contents APIs are needed; no terminals, no browser.
+c.ServerApp.terminals_enabled = False
+c.ServerApp.jpserver_extensions = {"jupyter_server_terminals": False}
+c.ServerApp.open_browser = False

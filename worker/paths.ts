@@ -1,0 +1,82 @@
+/**
+ * Where things live: the per-user cache (tools that setup builds or installs once per
+ * machine), the state directory (per project: Temporal's database, the store, logs), and
+ * the package itself. The rules match scripts/setup.sh, which creates what these name.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const PACKAGE_NAME = 'millrace';
+
+/** `$XDG_CACHE_HOME/millrace`, else `~/.cache/millrace` (as `${XDG_CACHE_HOME:-$HOME/.cache}`). */
+export function cacheDir(): string {
+  const xdg = process.env['XDG_CACHE_HOME'];
+  return join(xdg ? resolve(xdg) : join(homedir(), '.cache'), PACKAGE_NAME);
+}
+
+/** `MILLRACE_HOME`, else `.millrace` under the current directory; always absolute. */
+export function stateDir(): string {
+  const home = process.env['MILLRACE_HOME'];
+  return home ? resolve(home) : resolve(process.cwd(), '.millrace');
+}
+
+let root: string | undefined;
+
+/**
+ * The repository root: the nearest directory above this module holding the millrace
+ * package.json. Walking up (rather than a fixed `../..`) works both for sources run by
+ * vitest (`worker/paths.ts`) and for compiled code (`dist/worker/paths.js`).
+ */
+export function packageRoot(): string {
+  if (root) return root;
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && readPackageName(manifest) === PACKAGE_NAME) return (root = dir);
+    if (dirname(dir) === dir) throw new Error(`cannot find the ${PACKAGE_NAME} package.json above ${start}`);
+  }
+}
+
+function readPackageName(manifest: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(manifest, 'utf8'));
+    return typeof parsed === 'object' && parsed !== null && 'name' in parsed && typeof parsed.name === 'string'
+      ? parsed.name
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The project's virtualenv: `<cache>/venv-<first 12 hex of sha256(requirements.txt)>`. */
+export function venvDir(): string {
+  const requirements = readFileSync(join(packageRoot(), 'requirements.txt'));
+  const hash = createHash('sha256').update(requirements).digest('hex').slice(0, 12);
+  return join(cacheDir(), `venv-${hash}`);
+}
+
+/** Written by scripts/setup.sh once `pip install` has completed. */
+const VENV_STAMP = '.millrace-complete';
+
+/** The venv's Python; throws a one-line error when setup has not completed. */
+export function venvPython(): string {
+  const venv = venvDir();
+  const python = process.platform === 'win32' ? join(venv, 'Scripts', 'python.exe') : join(venv, 'bin', 'python');
+  if (!existsSync(join(venv, VENV_STAMP)) || !existsSync(python)) {
+    throw new Error(`the Python environment is not set up (expected at ${venv}): run scripts/setup.sh`);
+  }
+  return python;
+}
+
+/** The Temporal CLI (`MILLRACE_TEMPORAL_BIN` overrides); throws a one-line error when missing. */
+export function temporalBinary(): string {
+  const override = process.env['MILLRACE_TEMPORAL_BIN'];
+  const binary = override ? resolve(override) : join(cacheDir(), 'bin', process.platform === 'win32' ? 'temporal.exe' : 'temporal');
+  if (!existsSync(binary)) {
+    throw new Error(`the Temporal CLI is not installed (expected at ${binary}): run scripts/setup.sh`);
+  }
+  return binary;
+}

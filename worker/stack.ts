@@ -1,0 +1,59 @@
+/**
+ * The embedded stack: the Temporal dev server and Jupyter Server, started in parallel for
+ * one state directory. (Workers are started by their callers: `millrace run`, `millrace
+ * dev`, tests.)
+ */
+import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
+import { startTemporalServer, type TemporalServer } from './temporal-server.js';
+
+export interface StackOptions {
+  stateDir: string;
+  namespace?: string;
+  /** Progress lines for a terminal ("starting ..."); nothing secret is ever passed. */
+  log?: (line: string) => void;
+  /** Temporal Web UI on a free port (default headless). */
+  ui?: boolean;
+}
+
+export interface Stack {
+  temporalAddress: string;
+  namespace: string;
+  jupyter: { url: string; token: string };
+  /** Set when the Temporal Web UI was asked for. */
+  temporalUiPort?: number;
+  temporal: TemporalServer;
+  jupyterServer: JupyterServer;
+  /** Stops both servers (in parallel). Idempotent: later calls return the same promise. */
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const namespace = options.namespace ?? 'default';
+  const [temporal, jupyter] = await Promise.allSettled([
+    startTemporalServer({ stateDir: options.stateDir, namespace, ui: options.ui, log: options.log }),
+    startJupyterServer({ stateDir: options.stateDir, log: options.log }),
+  ]);
+  if (temporal.status === 'rejected' || jupyter.status === 'rejected') {
+    // Stop whichever did start; report the first failure (both when both failed).
+    await Promise.all([
+      temporal.status === 'fulfilled' ? temporal.value.stop() : undefined,
+      jupyter.status === 'fulfilled' ? jupyter.value.stop() : undefined,
+    ]);
+    const failures = [temporal, jupyter].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failures.length === 1) throw failures[0]!.reason;
+    throw new Error(failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n'));
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    temporalAddress: temporal.value.address,
+    namespace,
+    jupyter: { url: jupyter.value.url, token: jupyter.value.token },
+    ...(temporal.value.uiPort === undefined ? {} : { temporalUiPort: temporal.value.uiPort }),
+    temporal: temporal.value,
+    jupyterServer: jupyter.value,
+    stop() {
+      stopping ??= Promise.all([temporal.value.stop(), jupyter.value.stop()]).then(() => undefined);
+      return stopping;
+    },
+  };
+}

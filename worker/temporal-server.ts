@@ -1,0 +1,137 @@
+/**
+ * The Temporal CLI's dev server on 127.0.0.1, persisting to SQLite in the state
+ * directory so run history survives restarts and stays inspectable after a command ends.
+ */
+import { Connection } from '@temporalio/client';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { temporalBinary } from './paths.js';
+import { freePort } from './ports.js';
+import { spawnSupervised, type SupervisedProcess } from './process.js';
+
+export interface TemporalServerOptions {
+  stateDir: string;
+  /** Created at launch if missing ("default" always exists). */
+  namespace?: string;
+  /** Serve the Web UI on a free port; headless by default. */
+  ui?: boolean;
+  /** Default 60 s. */
+  readyTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface TemporalServer {
+  /** host:port of the frontend gRPC service. */
+  address: string;
+  namespace: string;
+  /** Only with `ui: true`. */
+  uiPort?: number;
+  pid: number;
+  logPath: string;
+  /** Graceful stop (SIGTERM, then SIGKILL after 10 s). Idempotent. */
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const START_ATTEMPTS = 3;
+
+/**
+ * SQLite pragmas: write-ahead logging lets readers (visibility queries from `millrace
+ * runs`) proceed during writes, and `synchronous=NORMAL` skips an fsync per commit. The
+ * database stays consistent after a crash of the process; after a power loss the last
+ * transactions may be lost, acceptable for the embedded dev stack.
+ */
+const SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
+
+export function temporalDatabasePath(stateDir: string): string {
+  return join(stateDir, 'temporal.db');
+}
+
+export async function startTemporalServer(options: TemporalServerOptions): Promise<TemporalServer> {
+  const binary = temporalBinary();
+  const namespace = options.namespace ?? 'default';
+  mkdirSync(options.stateDir, { recursive: true });
+  // Free ports are only free until someone takes them: retry a start that lost the race.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(binary, namespace, options);
+    } catch (err) {
+      if (attempt >= START_ATTEMPTS || !(err instanceof PortTakenError)) throw err;
+      options.log?.(`Temporal dev server: port taken, retrying (${err.message.split('\n')[0]})`);
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startOnce(binary: string, namespace: string, options: TemporalServerOptions): Promise<TemporalServer> {
+  const port = await freePort(HOST);
+  const uiPort = options.ui ? await freePort(HOST) : undefined;
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    HOST,
+    '--port',
+    String(port),
+    '--db-filename',
+    temporalDatabasePath(options.stateDir),
+    '--log-level',
+    'warn',
+    ...SQLITE_PRAGMAS.flatMap((pragma) => ['--sqlite-pragma', pragma]),
+    ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]),
+    ...(namespace === 'default' ? [] : ['--namespace', namespace]),
+  ];
+  options.log?.(`starting the Temporal dev server on ${HOST}:${port}...`);
+  const child = await spawnSupervised({
+    name: 'temporal',
+    command: binary,
+    args,
+    stateDir: options.stateDir,
+    env: withoutTemporalClientSettings(process.env),
+    stopGraceMs: 10_000,
+  });
+  const address = `${HOST}:${port}`;
+  try {
+    await child.waitFor(() => namespaceAnswers(address, namespace), {
+      timeoutMs: options.readyTimeoutMs ?? 60_000,
+      what: `the frontend at ${address} to describe namespace ${namespace}`,
+      intervalMs: 200,
+    });
+  } catch (err) {
+    await child.stop();
+    if (/address already in use|bind: /i.test(child.logTail(50))) throw new PortTakenError((err as Error).message);
+    throw err;
+  }
+  return describe(child, address, namespace, uiPort);
+}
+
+function describe(child: SupervisedProcess, address: string, namespace: string, uiPort: number | undefined): TemporalServer {
+  return {
+    address,
+    namespace,
+    ...(uiPort === undefined ? {} : { uiPort }),
+    pid: child.pid,
+    logPath: child.logPath,
+    stop: () => child.stop(),
+  };
+}
+
+/** Ready means the frontend answers and the namespace is registered and cached. */
+async function namespaceAnswers(address: string, namespace: string): Promise<boolean> {
+  const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+  try {
+    await connection.workflowService.describeNamespace({ namespace });
+    return true;
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * The CLI reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and API-key settings for its
+ * client commands; none of a user's cluster settings should reach the dev server.
+ */
+function withoutTemporalClientSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('TEMPORAL_')));
+}
