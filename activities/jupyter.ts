@@ -128,7 +128,7 @@ export type ExecuteOutcome = { kind: 'reply'; reply: KernelMessage.IExecuteReply
 
 /**
  * Sends one execute_request and resolves when its reply and its final idle status have
- * both arrived (the future's `done`), or fails as soon as the kernel dies or is lost.
+ * both arrived, or fails as soon as the kernel dies or is lost.
  */
 export async function execute(kernel: Kernel.IKernelConnection, options: ExecuteOptions): Promise<ExecuteOutcome> {
   const msg = KernelMessage.createMessage({
@@ -147,13 +147,23 @@ export async function execute(kernel: Kernel.IKernelConnection, options: Execute
       stop_on_error: true,
     },
   });
+  // Outputs come from the connection's iopub stream rather than the future's onIOPub:
+  // @jupyterlab/services reroutes update_display_data to the future that first showed
+  // the display id, which belongs to an earlier cell. nbclient sees every message.
+  let sawIdle: () => void = () => undefined;
+  const idle = new Promise<void>((resolve) => (sawIdle = resolve));
+  const onIopub = (_: unknown, iopub: KernelMessage.IIOPubMessage) => {
+    if ((iopub.parent_header as Partial<KernelMessage.IHeader>)?.msg_id !== msg.header.msg_id) return;
+    options.onIOPub(iopub);
+    if (KernelMessage.isStatusMsg(iopub) && iopub.content.execution_state === 'idle') sawIdle();
+  };
+  kernel.iopubMessage.connect(onIopub);
   const future = kernel.sendShellMessage(msg, true, true) as Kernel.IShellFuture<
     KernelMessage.IExecuteRequestMsg,
     KernelMessage.IExecuteReplyMsg
   >;
-  future.onIOPub = options.onIOPub;
 
-  const watchers: Array<() => void> = [];
+  const watchers: Array<() => void> = [() => kernel.iopubMessage.disconnect(onIopub)];
   const failure = new Promise<never>((_, reject) => {
     const onStatus = (_: unknown, status: Kernel.Status) => {
       if (status === 'dead' || status === 'restarting' || status === 'autorestarting') {
@@ -189,7 +199,7 @@ export async function execute(kernel: Kernel.IKernelConnection, options: Execute
 
   try {
     return await Promise.race([
-      future.done.then((reply) => ({ kind: 'reply' as const, reply })),
+      Promise.all([future.done, idle]).then(([reply]) => ({ kind: 'reply' as const, reply })),
       timeout,
       failure,
     ]);

@@ -2,33 +2,13 @@
 // cli.py order, the JSON written to metadata, and the zod schemas for workflow input.
 // YAML (-f/-y) is in params-yaml.ts; everything is re-exported here.
 
-import { z } from 'zod';
 import { setOwn } from './pyjson.js';
 import { numberFromPyFloatRepr, pyFloatFromText, pyIntFromText } from './pynum.js';
 import { bool, float, int, isValidParamName, none, ParamError, str, validateParamName, type ParamValue, type Params } from './param-value.js';
 
 export * from './param-value.js';
+export * from './param-schema.js';
 export { paramsFromYaml } from './params-yaml.js';
-
-const INT_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
-const FLOAT_TEXT = /^(?:-?(?:[0-9]+\.[0-9]+|[0-9](?:\.[0-9]+)?e[+-][0-9]{2,})|nan|-?inf)$/;
-
-export const paramValueSchema: z.ZodType<ParamValue> = z.lazy(() =>
-  z.discriminatedUnion('t', [
-    z.object({ t: z.literal('none') }),
-    z.object({ t: z.literal('bool'), v: z.boolean() }),
-    z.object({ t: z.literal('int'), v: z.string().regex(INT_TEXT, 'must be a canonical decimal integer') }),
-    z.object({ t: z.literal('float'), v: z.string().regex(FLOAT_TEXT, 'must be a Python float repr') }),
-    z.object({ t: z.literal('str'), v: z.string() }),
-    z.object({ t: z.literal('list'), v: z.array(paramValueSchema) }),
-    z.object({ t: z.literal('dict'), v: z.array(z.tuple([z.string(), paramValueSchema])) }),
-  ]),
-);
-
-export const paramNameSchema = z.string().refine(isValidParamName, {
-  error: 'must be a Python identifier that is not a keyword',
-});
-export const paramsSchema = z.record(paramNameSchema, paramValueSchema);
 
 /**
  * papermill's CLI `_resolve_type` for `-p NAME VALUE`: "True"/"False"/"None", then

@@ -4,7 +4,7 @@
  * history, so it stays small and bounded: never cell outputs, never secrets.
  */
 import { z } from 'zod';
-import { paramsSchema } from '../notebook/params.js';
+import { paramsSchema } from '../notebook/param-schema.js';
 
 export const TASK_QUEUE_DEFAULT = 'millrace';
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

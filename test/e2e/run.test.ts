@@ -55,7 +55,7 @@ describe('notebookRun', () => {
     expect(cells[2]!['metadata']['tags']).toEqual(['injected-parameters']);
     expect(cellText(cells[2]!)).toBe('# Parameters\nregion = "eu"\nlimit = 10\n');
     expect(streamText(cells[3]!)).toBe('region=eu limit=10 type=int\n');
-    expect(cells[4]!['outputs'][0]['data']['text/plain']).toBe('20');
+    expect(cells[4]!['outputs'][0]['data']['text/plain']).toEqual(['20']);
     expect(cells[4]!['execution_count']).toBe(4);
     expect(cells.map(papermillStatus)).toEqual(['completed', 'completed', 'completed', 'completed', 'completed']);
     const pm = run.output.metadata['papermill'];
@@ -170,10 +170,10 @@ describe('notebookRun', () => {
     expect(run.error).toBeUndefined();
     const [first, second, ticks, cleared] = run.output.cells;
     expect(first!['outputs']).toHaveLength(1);
-    expect(first!['outputs'][0]).toMatchObject({ output_type: 'display_data', data: { 'text/plain': "'updated'" } });
+    expect(first!['outputs'][0]).toMatchObject({ output_type: 'display_data', data: { 'text/plain': ["'updated'"] } });
     expect(streamText(second!)).toBe('second cell\n');
     expect(second!['outputs']).toHaveLength(1);
-    expect(ticks!['outputs']).toEqual([{ output_type: 'stream', name: 'stdout', text: 'tick 2\n' }]);
+    expect(ticks!['outputs']).toEqual([{ output_type: 'stream', name: 'stdout', text: ['tick 2\n'] }]);
     expect(cleared!['outputs']).toEqual([]);
     await assertValidNotebook(run.input.output);
   });

@@ -1,21 +1,20 @@
 // Runs test/unit/helpers/papermill_oracle.py in the papermill venv: one subprocess per
-// table, JSON in and out. The interpreter is MILLRACE_TEST_PYTHON, else the probe
-// venv the setup scripts build; a missing interpreter fails the tests loudly rather
-// than letting conformance checks pass without Python.
+// table, JSON in and out. The interpreter is the project venv that scripts/setup.sh
+// builds (MILLRACE_TEST_PYTHON overrides); a missing interpreter fails the tests loudly
+// rather than letting conformance checks pass without Python.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { venvPython } from '../../../worker/paths.js';
 
-export const PYTHON =
-  process.env.MILLRACE_TEST_PYTHON ?? join(homedir(), '.cache', 'millrace', 'venv-probe', 'bin', 'python');
+export const PYTHON = process.env.MILLRACE_TEST_PYTHON ?? venvPython();
 
 const ORACLE = join(dirname(fileURLToPath(import.meta.url)), 'papermill_oracle.py');
 
 export function oracle<T = unknown>(op: string, cases: unknown[]): T[] {
   if (!existsSync(PYTHON)) {
-    throw new Error(`papermill oracle: no Python at ${PYTHON}; set MILLRACE_TEST_PYTHON to a venv with papermill 2.7`);
+    throw new Error(`papermill oracle: no Python at ${PYTHON}; run scripts/setup.sh`);
   }
   const r = spawnSync(PYTHON, [ORACLE], {
     input: JSON.stringify({ op, cases }),
