@@ -21,7 +21,12 @@ function positiveInt(value: string) {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 export async function main(argv: string[]): Promise<number> {
-  const pairs = extractPairs(argv.slice(2));
+  let pairs: ReturnType<typeof extractPairs>;
+  try {
+    pairs = extractPairs(argv.slice(2));
+  } catch (err) {
+    return reportError(err);
+  }
   let exitCode: number = EXIT.ok;
   const program = new Command('millrace')
     .description('Durable, resumable Jupyter notebook runs on Temporal')
@@ -128,16 +133,21 @@ export async function main(argv: string[]): Promise<number> {
     }
     return exitCode;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
-    }
-    if (err instanceof UserError) {
-      process.stderr.write(`millrace: ${err.message}\n`);
-      return err.exitCode;
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`millrace: unexpected error: ${message.split('\n')[0]}\n`);
-    if (process.env['MILLRACE_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    return EXIT.internal;
+    return reportError(err);
   }
+}
+
+/** One line on stderr and the exit code that says what kind of failure it was. */
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+  }
+  if (err instanceof UserError) {
+    process.stderr.write(`millrace: ${err.message}\n`);
+    return err.exitCode;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`millrace: unexpected error: ${message.split('\n')[0]}\n`);
+  if (process.env['MILLRACE_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return EXIT.internal;
 }

@@ -97,9 +97,14 @@ describe('millrace params', () => {
     const r = await runCli(['params', example, '--json'], h.cliEnv);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([
-      { name: 'region', inferred_type_name: 'str', default: '"us"', help: '' },
-      { name: 'limit', inferred_type_name: 'int', default: '5', help: '' },
-      { name: 'threshold', inferred_type_name: 'float', default: '0.5', help: 'fraction of orders counted as large' },
+      { name: 'region', inferred_type_name: 'str', default: '"us"', help: 'sales region code' },
+      { name: 'limit', inferred_type_name: 'int', default: '5', help: 'orders per day, in units of 20' },
+      {
+        name: 'threshold',
+        inferred_type_name: 'float',
+        default: '0.5',
+        help: 'fraction of the maximum amount that counts as a large order',
+      },
     ]);
     const text = await runCli(['params', example], h.cliEnv);
     expect(text.stdout).toContain("Parameters inferred for notebook '");
