@@ -3,14 +3,14 @@
  * record current in the store while it runs, and return a bounded result.
  */
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import type { KernelMessage, ServerConnection } from '@jupyterlab/services';
-import { randomUUID } from 'node:crypto';
+import type { Kernel, KernelMessage, ServerConnection } from '@jupyterlab/services';
 import { isExecutable, sourceText, type CodeCell, type Notebook } from '../notebook/nbformat.js';
 import { CellOutputCollector, type IopubMessage } from '../notebook/outputs.js';
 import { cellStatus, markCellCompleted, markCellFailed, markCellRunning } from '../notebook/record.js';
 import type { CellResult, ExecuteCellInput } from '../workflows/contracts.js';
 import { connectKernel, execute, KernelError } from './jupyter.js';
-import { openRecord, type RunRecord } from './run-record.js';
+import { askOutcome, executionMsgId } from './outcomes.js';
+import { openRecord, StaleRecordError, type RunRecord } from './run-record.js';
 
 /** What a result may carry of a kernel's error text: history stays small. */
 const MAX_ERROR_TEXT = 2_000;
@@ -47,32 +47,142 @@ function nextRevision(record: RunRecord, revision: number): void {
   record.update((nb) => ({ ...nb, metadata: { ...nb.metadata, millrace: { ...record.meta, revision } } }));
 }
 
+/** The result of a cell that the record already shows finished. */
+function resultFromRecord(record: RunRecord, index: number): CellResult {
+  const cell = record.notebook.cells[index] as CodeCell;
+  const error = cell.outputs.find((o) => o.output_type === 'error');
+  const failed = cellStatus(cell) === 'failed';
+  return {
+    status: failed ? 'error' : 'ok',
+    executionCount: cell.execution_count,
+    ...(failed && error?.output_type === 'error' ? { ename: clip(error.ename, 200), evalue: clip(error.evalue) } : {}),
+    outputCount: cell.outputs.length,
+    durationMs: 0,
+  };
+}
+
+/** Marks a cell whose worker died mid-execution: what was saved stays, and says so. */
+function recoveryNote(lostAt: string): IopubMessage {
+  return {
+    header: { msg_type: 'stream' },
+    content: {
+      name: 'stderr',
+      text: `[millrace] the worker running this cell was lost at about ${lostAt}; output the cell produced while no worker was attached could not be recovered\n`,
+    },
+  };
+}
+
 export async function executeCell(settings: ServerConnection.ISettings, input: ExecuteCellInput): Promise<CellResult> {
   const ctx = Context.current();
-  if (ctx.info.attempt > 1 && !input.idempotent) {
-    // The code may already have run once: sending it again could repeat its side effects.
-    throw ApplicationFailure.nonRetryable(
-      `worker lost while cell ${input.cellIndex} was running; outcome unknown (tag the cell "idempotent" to allow running it again)`,
-      'OutcomeUnknown',
-    );
-  }
-  const record = await openRecord(input.output, input.revision);
   const index = input.cellIndex;
+  const record = await openRecord(input.output, ctx.info.attempt > 1 ? 'latest' : input.revision);
+  if (record.meta.revision === input.revision + 1) {
+    // An earlier attempt finished the cell and saved it, then its worker died.
+    return resultFromRecord(record, index);
+  }
+  if (record.meta.revision !== input.revision) {
+    throw new StaleRecordError(input.output, input.revision, record.meta.revision);
+  }
   const cell = record.notebook.cells[index];
   if (!cell || cell.cell_type !== 'code') {
     throw ApplicationFailure.nonRetryable(`cell ${index} is not a code cell`, 'BadCellIndex');
   }
-  const started = Date.now();
-  record.update((nb) => markCellRunning(completePassedCells(nb, index), index, now()));
-  record.saveSoon(FIRST_WRITE_DELAY_MS);
-
   const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
-  const collector = new CellOutputCollector(record.notebook, index);
-  record.follow(collector);
-  const msgId = randomUUID();
+  const msgId = executionMsgId(input.runId, index, input.revision);
   const beat = () => ctx.heartbeat({ kernelId: input.kernel.kernelId, msgId });
   beat();
   const beating = setInterval(beat, HEARTBEAT_MS);
+  try {
+    if (ctx.info.attempt > 1) {
+      const recovered = await recoverExecution(kernel, record, input, msgId);
+      if (recovered) return recovered;
+    }
+    return await runOnce(kernel, record, input, msgId);
+  } finally {
+    clearInterval(beating);
+  }
+}
+
+/**
+ * A retried attempt: the request may have run, may still run, or never have reached the
+ * kernel. Asks the kernel (waiting while the cell still runs) and only sends the code when
+ * it never ran. Returns undefined when the code is to be sent now.
+ */
+async function recoverExecution(
+  kernel: Kernel.IKernelConnection,
+  record: RunRecord,
+  input: ExecuteCellInput,
+  msgId: string,
+): Promise<CellResult | undefined> {
+  const index = input.cellIndex;
+  const started = Date.now();
+  const saved = (record.notebook.cells[index] as CodeCell).outputs;
+  const collector = new CellOutputCollector(record.notebook, index);
+  const listen = (_: unknown, msg: KernelMessage.IIOPubMessage) => {
+    if ((msg.parent_header as Partial<KernelMessage.IHeader>)?.msg_id === msgId) collector.apply(msg as unknown as IopubMessage);
+  };
+  kernel.iopubMessage.connect(listen);
+  let answer;
+  try {
+    answer = await askOutcome(kernel, msgId);
+  } finally {
+    kernel.iopubMessage.disconnect(listen);
+  }
+  if (answer.kind === 'never-ran') return undefined;
+  if (answer.kind === 'unknown') {
+    if (input.idempotent) return undefined;
+    throw ApplicationFailure.nonRetryable(
+      `worker lost while cell ${index} was running; outcome unknown (${answer.why}); tag the cell "idempotent" to allow running it again`,
+      'OutcomeUnknown',
+    );
+  }
+  const { outcome } = answer;
+  const sawError = collector.outputs.some((o) => o.output_type === 'error');
+  if (!outcome.ok && !sawError && outcome.ename) {
+    collector.apply({ header: { msg_type: 'error' }, content: { ename: outcome.ename, evalue: outcome.evalue ?? '', traceback: [] } });
+  }
+  record.follow(collector);
+  record.settle();
+  const note = new CellOutputCollector(record.notebook, index);
+  note.apply(recoveryNote(now()));
+  record.update((nb) => {
+    const target = nb.cells[index] as CodeCell;
+    const cells = [...nb.cells];
+    cells[index] = {
+      ...target,
+      execution_count: outcome.execution_count ?? target.execution_count,
+      outputs: [...saved, ...note.outputs, ...target.outputs],
+      metadata: { ...target.metadata, millrace: { ...((target.metadata['millrace'] as object) ?? {}), recovered: true } },
+    };
+    return { ...nb, cells };
+  });
+  const ok = outcome.ok;
+  record.update((nb) => (ok || input.raisesException ? markCellCompleted : markCellFailed)(nb, index, now()));
+  nextRevision(record, input.revision + 1);
+  await record.flush();
+  return {
+    status: ok ? 'ok' : 'error',
+    executionCount: outcome.execution_count,
+    ...(ok ? {} : { ename: clip(outcome.ename ?? 'Error', 200), evalue: clip(outcome.evalue ?? '') }),
+    outputCount: (record.notebook.cells[index] as CodeCell).outputs.length,
+    durationMs: Date.now() - started,
+  };
+}
+
+async function runOnce(
+  kernel: Kernel.IKernelConnection,
+  record: RunRecord,
+  input: ExecuteCellInput,
+  msgId: string,
+): Promise<CellResult> {
+  const ctx = Context.current();
+  const index = input.cellIndex;
+  const cell = record.notebook.cells[index] as CodeCell;
+  const started = Date.now();
+  record.update((nb) => markCellRunning(completePassedCells(nb, index), index, now()));
+  record.saveSoon(FIRST_WRITE_DELAY_MS);
+  const collector = new CellOutputCollector(record.notebook, index);
+  record.follow(collector);
 
   const finish = async (mark: typeof markCellCompleted): Promise<void> => {
     record.settle();
@@ -84,7 +194,7 @@ export async function executeCell(settings: ServerConnection.ISettings, input: E
   try {
     const outcome = await Promise.race([
       execute(kernel, {
-        code: sourceText((cell as CodeCell).source),
+        code: sourceText(cell.source),
         msgId,
         timeoutMs: input.timeoutS === undefined ? undefined : input.timeoutS * 1000,
         onIOPub: (msg: KernelMessage.IIOPubMessage) => {
@@ -123,6 +233,7 @@ export async function executeCell(settings: ServerConnection.ISettings, input: E
   } catch (err) {
     if (err instanceof CancelledFailure) {
       await kernel.interrupt().catch(() => undefined);
+      collector.apply(errorMessage('RunCancelled', 'the run was cancelled while this cell was running'));
       await finish(markCellFailed);
       throw err;
     }
@@ -136,7 +247,5 @@ export async function executeCell(settings: ServerConnection.ISettings, input: E
       });
     }
     throw err;
-  } finally {
-    clearInterval(beating);
   }
 }

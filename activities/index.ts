@@ -20,6 +20,7 @@ import type {
 } from '../workflows/contracts.js';
 import { executeCell } from './execute-cell.js';
 import { connectKernel, KernelError, serverSettings, shutdownKernel, startKernel, type JupyterConfig } from './jupyter.js';
+import { installOutcomeRegistry } from './outcomes.js';
 import { forgetRecord, openRecord, rememberRecord, RunRecord } from './run-record.js';
 import { store } from './store/index.js';
 
@@ -84,7 +85,9 @@ export function createActivities(deps: ActivityDeps) {
     async startKernel(kernelName: string): Promise<StartedKernel> {
       try {
         const model = await startKernel(settings, kernelName);
-        const info = await (await connectKernel(settings, model)).info;
+        const connection = await connectKernel(settings, model);
+        const info = await connection.info;
+        await installOutcomeRegistry(connection, info.language_info.name);
         return { kernel: { kernelId: model.id, kernelName: model.name }, languageInfo: info.language_info as unknown as Record<string, unknown> };
       } catch (err) {
         if (err instanceof KernelError && err.kind === 'unknown-kernel') {

@@ -13,6 +13,8 @@ export interface StackOptions {
   log?: (line: string) => void;
   /** Temporal Web UI on a free port (default headless). */
   ui?: boolean;
+  /** Dynamic config values for the Temporal dev server, over its defaults. */
+  temporalDynamicConfig?: Record<string, unknown>;
 }
 
 export interface Stack {
@@ -30,7 +32,13 @@ export interface Stack {
 export async function startStack(options: StackOptions): Promise<Stack> {
   const namespace = options.namespace ?? 'default';
   const [temporal, jupyter] = await Promise.allSettled([
-    startTemporalServer({ stateDir: options.stateDir, namespace, ui: options.ui, log: options.log }),
+    startTemporalServer({
+      stateDir: options.stateDir,
+      namespace,
+      ui: options.ui,
+      dynamicConfig: options.temporalDynamicConfig,
+      log: options.log,
+    }),
     startJupyterServer({ stateDir: options.stateDir, log: options.log }),
   ]);
   if (temporal.status === 'rejected' || jupyter.status === 'rejected') {

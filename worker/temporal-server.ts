@@ -15,6 +15,8 @@ export interface TemporalServerOptions {
   namespace?: string;
   /** Serve the Web UI on a free port; headless by default. */
   ui?: boolean;
+  /** Dynamic config values over DYNAMIC_CONFIG (e.g. a low `limit.historyCount.suggestContinueAsNew` in tests). */
+  dynamicConfig?: Record<string, unknown>;
   /** Default 60 s. */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
@@ -42,6 +44,22 @@ const START_ATTEMPTS = 3;
  * transactions may be lost, acceptable for the embedded dev stack.
  */
 const SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
+
+/**
+ * Dynamic config for one local worker running many short activities (one per cell),
+ * measured with 100 sequential no-op activities on this machine: ~97 ms per activity
+ * with the defaults, ~25 with the first value, ~15-25 with both.
+ * - The history service moves each new activity or workflow task to matching through its
+ *   transfer queue, whose reader polls at most 20 times a second per shard by default
+ *   (the dev server has one shard): up to 50 ms per task. Polls are triggered by new
+ *   tasks, so a high cap costs nothing when idle.
+ * - Eager activity execution hands the next cell's activity to the worker in the reply
+ *   to its workflow task completion, skipping the trip through matching.
+ */
+export const DYNAMIC_CONFIG: Readonly<Record<string, unknown>> = {
+  'history.transferProcessorMaxPollRPS': 10_000,
+  'system.enableActivityEagerExecution': true,
+};
 
 export function temporalDatabasePath(stateDir: string): string {
   return join(stateDir, 'temporal.db');
@@ -79,6 +97,10 @@ async function startOnce(binary: string, namespace: string, options: TemporalSer
     '--log-level',
     'warn',
     ...SQLITE_PRAGMAS.flatMap((pragma) => ['--sqlite-pragma', pragma]),
+    ...Object.entries({ ...DYNAMIC_CONFIG, ...options.dynamicConfig }).flatMap(([key, value]) => [
+      '--dynamic-config-value',
+      `${key}=${JSON.stringify(value)}`,
+    ]),
     ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]),
     ...(namespace === 'default' ? [] : ['--namespace', namespace]),
   ];
@@ -96,7 +118,7 @@ async function startOnce(binary: string, namespace: string, options: TemporalSer
     await child.waitFor(() => namespaceAnswers(address, namespace), {
       timeoutMs: options.readyTimeoutMs ?? 60_000,
       what: `the frontend at ${address} to describe namespace ${namespace}`,
-      intervalMs: 200,
+      intervalMs: 100,
     });
   } catch (err) {
     await child.stop();

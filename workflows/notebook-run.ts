@@ -3,6 +3,7 @@
  * activity, finalize the record, and shut the kernel down whatever happened.
  */
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   defineQuery,
@@ -35,12 +36,17 @@ const { startKernel, shutdownKernel } = proxyActivities<MillraceActivities>({
   retry: { maximumAttempts: 3, initialInterval: '1s' },
 });
 
-const { executeCell } = proxyActivities<MillraceActivities>({
-  // A cell may run for hours; liveness comes from heartbeats, not from this bound.
+const CELL_ACTIVITY = {
+  // A cell may run for hours; liveness comes from heartbeats (every 2 s), not this bound.
   startToCloseTimeout: '7 days',
-  heartbeatTimeout: '30 seconds',
+  // A dead worker is noticed this long after its last heartbeat; the retry re-attaches.
+  heartbeatTimeout: '10 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1s' },
-});
+  // On cancel, wait for the cell to interrupt its kernel and save the record before finalizing.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+} as const;
+
+const { executeCell } = proxyActivities<MillraceActivities>(CELL_ACTIVITY);
 
 /** `sys.exit()` and `sys.exit(0)` end a papermill run successfully, skipping later cells. */
 function isCleanSysExit(result: CellResult): boolean {
@@ -136,7 +142,7 @@ export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
 
 function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<CellResult> {
   return executeCell.executeWithOptions(
-    { startToCloseTimeout: '7 days', heartbeatTimeout: '30 seconds', summary: `cell ${cell.index}: ${cell.summary}` },
+    { ...CELL_ACTIVITY, summary: `cell ${cell.index}: ${cell.summary}` },
     [
       {
         runId: input.runId,

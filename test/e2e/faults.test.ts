@@ -1,0 +1,160 @@
+/**
+ * Faults injected for real (SPEC §4.3, §4.7, §4.8): a worker SIGKILLed mid-cell, a kernel
+ * that dies, a cell asking for stdin, a cell that runs too long, a cancelled run. Each
+ * ends in a clear, attributed outcome, with no kernel left behind.
+ */
+import { KernelAPI } from '@jupyterlab/services';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { serverSettings } from '../../activities/jupyter.js';
+import { buildRunInput } from '../../cli/submit.js';
+import { packageRoot } from '../../worker/paths.js';
+import type { RunProgress } from '../../workflows/contracts.js';
+import { codeCell, notebook, startHarness, streamText, type Harness } from './harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+async function liveKernelIds(): Promise<string[]> {
+  const stack = inject('stack');
+  const kernels = await KernelAPI.listRunning(serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken }));
+  return kernels.map((k) => k.id).sort();
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `millrace worker` in its own process, on its own task queue, so it can be killed. */
+function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
+  const stack = inject('stack');
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker'], {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      MILLRACE_TASK_QUEUE: taskQueue,
+      MILLRACE_JUPYTER_URL: stack.jupyterUrl,
+      MILLRACE_JUPYTER_TOKEN: stack.jupyterToken,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('worker polling')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+}
+
+describe('faults', () => {
+  it('survives a worker SIGKILLed mid-cell: each cell runs exactly once and the record is whole', async () => {
+    const side = join(h.dir, `side-${randomBytes(3).toString('hex')}.txt`);
+    const cells = [0, 1, 2, 3].map((i) =>
+      codeCell(`import time\nprint("start ${i}", flush=True)\ntime.sleep(1.5)\nopen(${JSON.stringify(side)}, "a").write("cell ${i}\\n")\nprint("end ${i}")`),
+    );
+    const path = await h.writeNotebook('killed.ipynb', notebook(cells));
+    const taskQueue = `killed-${randomBytes(3).toString('hex')}`;
+    const before = await liveKernelIds();
+    let first = await startWorkerProcess(taskQueue);
+    let second: ChildProcess | undefined;
+    try {
+      const input = await buildRunInput({ ...h.config, taskQueue }, { notebookPath: path, params: {} });
+      const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
+      // Kill once the record shows cell 1 running with its first output saved.
+      await waitFor('cell 1 to be running with output saved', async () => {
+        const nb = JSON.parse(await readFile(input.output, 'utf8'));
+        return nb.cells[1].metadata.papermill.status === 'running' && streamText(nb.cells[1]).includes('start 1') ? true : undefined;
+      });
+      first.kill('SIGKILL');
+      await exited(first);
+      second = await startWorkerProcess(taskQueue);
+      await handle.result();
+      expect((await readFile(side, 'utf8')).split('\n').filter(Boolean)).toEqual(['cell 0', 'cell 1', 'cell 2', 'cell 3']);
+      const nb = JSON.parse(await readFile(input.output, 'utf8'));
+      for (const [i, cell] of nb.cells.entries()) {
+        expect(cell.metadata.papermill.status).toBe('completed');
+        expect(streamText(cell)).toContain(`start ${i}`);
+      }
+      expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
+      expect(streamText(nb.cells[1], 'stderr')).toContain('the worker running this cell was lost');
+      expect(await liveKernelIds()).toEqual(before);
+    } finally {
+      first.kill('SIGKILL');
+      second?.kill('SIGTERM');
+      if (second) await exited(second);
+    }
+  });
+
+  it('fails within seconds, naming the cell, when the kernel dies', async () => {
+    const path = await h.writeNotebook('dies.ipynb', notebook([codeCell('x = 1'), codeCell('import os\nos._exit(1)'), codeCell('print("never")')]));
+    const started = Date.now();
+    const run = await h.runNotebook(path);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    const cause = run.error?.cause;
+    expect(cause).toBeInstanceOf(ActivityFailure);
+    expect((cause as ActivityFailure).cause).toBeInstanceOf(ApplicationFailure);
+    expect(((cause as ActivityFailure).cause as ApplicationFailure).type).toBe('KernelLost');
+    expect(cause?.cause?.message).toMatch(/^kernel lost at cell 1: the kernel died/);
+    const failing = run.output.cells.find((c) => c['metadata']['papermill']?.['status'] === 'failed');
+    expect(failing?.['outputs'].at(-1)).toMatchObject({ output_type: 'error', ename: 'DeadKernelError' });
+  });
+
+  it('fails at once on input(): no stdin, nothing hangs', async () => {
+    const path = await h.writeNotebook('stdin.ipynb', notebook([codeCell('name = input("who? ")')]));
+    const run = await h.runNotebook(path);
+    expect(run.error?.cause?.message).toMatch(/^cell 0 failed: StdinNotImplementedError/);
+  });
+
+  it('interrupts a cell that outlives --cell-timeout and fails it with a timeout error', async () => {
+    const path = await h.writeNotebook('slow.ipynb', notebook([codeCell('import time\ntime.sleep(60)'), codeCell('print("never")')]));
+    const started = Date.now();
+    const run = await h.runNotebook(path, {}, { cellTimeoutS: 2 });
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(run.error?.cause?.message).toBe('cell 0 failed: CellTimeoutError: Cell execution timed out after 2 s');
+    const failing = run.output.cells.find((c) => c['metadata']['papermill']?.['status'] === 'failed');
+    expect(failing?.['outputs'].at(-1)).toMatchObject({ output_type: 'error', ename: 'CellTimeoutError' });
+  });
+
+  it('cancels: the kernel is interrupted and shut down, the record says cancelled', async () => {
+    const path = await h.writeNotebook('cancel.ipynb', notebook([codeCell('import time\ntime.sleep(120)'), codeCell('print("never")')]));
+    const before = await liveKernelIds();
+    const input = await buildRunInput(h.config, { notebookPath: path, params: {} });
+    const handle = await h.client.workflow.start('notebookRun', { taskQueue: h.taskQueue, workflowId: input.runId, args: [input] });
+    await waitFor('cell 0 to be running', async () => ((await handle.query<RunProgress>('progress')).cells[0]?.status === 'running' ? true : undefined));
+    const started = Date.now();
+    await handle.cancel();
+    const error = await handle.result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const nb = JSON.parse(await readFile(input.output, 'utf8'));
+    expect(nb.metadata.millrace.status).toBe('cancelled');
+    expect(nb.cells[0].metadata.papermill.status).toBe('failed');
+    expect(nb.cells[0].outputs.at(-1)).toMatchObject({ output_type: 'error', ename: 'RunCancelled' });
+    expect(await liveKernelIds()).toEqual(before);
+  });
+});
