@@ -1,6 +1,7 @@
 /**
  * Live per-cell progress of a foreground run on a terminal: polls the workflow's
- * `progress` query and prints one line per cell as it finishes.
+ * `progress` query, prints one line per cell as it finishes, and shows the running cell
+ * with its elapsed time on a status line.
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import type { CellProgress, RunProgress } from '../workflows/contracts.js';
@@ -13,19 +14,30 @@ function line(cell: CellProgress, total: number, position: number): string {
   return `${mark} [${String(position + 1).padStart(String(total).length)}/${total}] cell ${cell.index}  ${seconds.padStart(7)}  ${cell.summary}`;
 }
 
+/** Prints finished cells as lines and keeps one rewritten status line for the running cell. */
 export function followProgress(handle: WorkflowHandle, write: (text: string) => void): () => Promise<void> {
   const printed = new Set<number>();
   let stopped = false;
-  let running: number | undefined;
+  let running: { index: number; since: number } | undefined;
+  let statusShown = false;
+
+  const clearStatus = () => {
+    if (statusShown) write('\r\x1b[K');
+    statusShown = false;
+  };
 
   const render = (progress: RunProgress) => {
+    clearStatus();
     progress.cells.forEach((cell, position) => {
       if (printed.has(cell.index)) return;
       if (cell.status === 'completed' || cell.status === 'failed') {
         printed.add(cell.index);
         write(`${line(cell, progress.cells.length, position)}\n`);
-      } else if (cell.status === 'running' && running !== cell.index) {
-        running = cell.index;
+      } else if (cell.status === 'running') {
+        if (running?.index !== cell.index) running = { index: cell.index, since: Date.now() };
+        const seconds = ((Date.now() - running.since) / 1000).toFixed(0);
+        write(`...  [${position + 1}/${progress.cells.length}] cell ${cell.index}  running ${seconds}s  ${cell.summary}`.slice(0, process.stderr.columns || 100));
+        statusShown = true;
       }
     });
   };
@@ -49,5 +61,6 @@ export function followProgress(handle: WorkflowHandle, write: (text: string) => 
     } catch {
       // A closed workflow may no longer answer queries when its worker is gone.
     }
+    clearStatus();
   };
 }

@@ -92,6 +92,37 @@ describe('bad input gets one line and exit 2, and nothing is submitted', () => {
   });
 });
 
+describe('inputs that are not simply wrong', () => {
+  it('refuses an nbformat 3 notebook with the command that upgrades it', async () => {
+    const path = join(h.dir, 'v3.ipynb');
+    await writeFile(path, JSON.stringify({ nbformat: 3, nbformat_minor: 0, metadata: {}, worksheets: [{ cells: [] }] }));
+    const r = await runCli(['run', path], h.cliEnv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('jupyter nbconvert --to notebook --nbformat 4');
+  });
+
+  it('fails an unknown kernel name listing the available ones', async () => {
+    const r = await runCli(['run', example, '--kernel', 'no-such-kernel', '--json'], h.cliEnv);
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ status: 'failed', failed_cell: null });
+    const text = await runCli(['run', example, '--kernel', 'no-such-kernel'], h.cliEnv);
+    expect(text.stderr).toMatch(/no kernel named "no-such-kernel"; available: .*python3/);
+  });
+
+  it('runs a notebook with no cells, and a cell with a 1 MB line', async () => {
+    const empty = await h.writeNotebook('empty.ipynb', notebook([]));
+    const r = await runCli(['run', empty, '--json'], h.cliEnv);
+    expect(r.code, r.stderr).toBe(0);
+    await assertValidNotebook(JSON.parse(r.stdout).output);
+    const long = await h.writeNotebook('long-line.ipynb', notebook([codeCell(`s = "${'x'.repeat(1_000_000)}"\nprint(len(s))`)]));
+    const l = await runCli(['run', long, '--json'], h.cliEnv);
+    expect(l.code, l.stderr).toBe(0);
+    const nb = JSON.parse(await readFile(JSON.parse(l.stdout).output, 'utf8'));
+    expect(nb.cells[0].outputs[0].text).toEqual(['1000000\n']);
+  });
+});
+
 describe('millrace params', () => {
   it('lists the inferred parameters like papermill --help-notebook', async () => {
     const r = await runCli(['params', example, '--json'], h.cliEnv);

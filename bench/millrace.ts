@@ -1,0 +1,136 @@
+/**
+ * millrace under the benchmark: warm (the embedded stack and one worker running in this
+ * process, runs submitted as `millrace run` submits them) and cold (the whole
+ * `bin/millrace.js run` command with a fresh state directory).
+ */
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Config } from '../cli/config.js';
+import { buildRunInput } from '../cli/submit.js';
+import { startStack, type Stack } from '../worker/stack.js';
+import { createWorker } from '../worker/worker.js';
+import { packageRoot, temporalBinary } from '../worker/paths.js';
+import { TASK_QUEUE_DEFAULT, type RunResult } from '../workflows/contracts.js';
+import type { notebookRun } from '../workflows/index.js';
+import { runProcess } from './papermill.js';
+
+export interface WarmOptions {
+  /** `--dynamic-config-value KEY=JSON` for the Temporal dev server (experiments only). */
+  dynamicConfig?: Record<string, unknown>;
+  /** Replaces createWorker (experiments with worker options); default: the product's worker. */
+  makeWorker?: (stack: Stack, taskQueue: string) => Promise<{ worker: Worker; connection: NativeConnection }>;
+}
+
+export interface WarmMillrace {
+  stack: Stack;
+  client: Client;
+  config: Config;
+  submit(notebook: string): Promise<WarmRun>;
+  stop(): Promise<void>;
+}
+
+export interface WarmRun {
+  runId: string;
+  output: string;
+  /** From building the run input (the snapshot write) to the workflow's result. */
+  wallMs: number;
+  submittedAt: number;
+  result: RunResult;
+  handle: WorkflowHandle;
+}
+
+/**
+ * The Temporal CLI with extra dev-server flags, through MILLRACE_TEMPORAL_BIN (which
+ * worker/paths.ts honours): a script that execs the real binary with the flags appended.
+ */
+async function temporalWithFlags(dir: string, dynamicConfig: Record<string, unknown>): Promise<string> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const flags = Object.entries(dynamicConfig).map(([k, v]) => `--dynamic-config-value ${quote(`${k}=${JSON.stringify(v)}`)}`);
+  const script = join(dir, 'temporal-with-flags.sh');
+  await writeFile(script, `#!/bin/sh\nexec ${quote(temporalBinary())} "$@" ${flags.join(' ')}\n`);
+  await chmod(script, 0o755);
+  return script;
+}
+
+export async function startWarm(stateDir: string, options: WarmOptions = {}): Promise<WarmMillrace> {
+  const taskQueue = TASK_QUEUE_DEFAULT;
+  const previousBin = process.env['MILLRACE_TEMPORAL_BIN'];
+  if (options.dynamicConfig && Object.keys(options.dynamicConfig).length > 0) {
+    process.env['MILLRACE_TEMPORAL_BIN'] = await temporalWithFlags(stateDir, options.dynamicConfig);
+  }
+  let stack: Stack;
+  try {
+    stack = await startStack({ stateDir });
+  } finally {
+    if (previousBin === undefined) delete process.env['MILLRACE_TEMPORAL_BIN'];
+    else process.env['MILLRACE_TEMPORAL_BIN'] = previousBin;
+  }
+  const stops: Array<() => Promise<void>> = [() => stack.stop()];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    stops.length = 0;
+  };
+  try {
+    const { worker, connection } = await (options.makeWorker
+      ? options.makeWorker(stack, taskQueue)
+      : createWorker({ temporalAddress: stack.temporalAddress, namespace: stack.namespace, taskQueue, jupyter: stack.jupyter }));
+    const running = worker.run();
+    stops.push(async () => {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    });
+    const clientConnection = await Connection.connect({ address: stack.temporalAddress });
+    stops.push(() => clientConnection.close());
+    const client = new Client({ connection: clientConnection, namespace: stack.namespace });
+    const config: Config = { namespace: stack.namespace, taskQueue, stateDir, storeRoot: join(stateDir, 'store') };
+
+    const submit = async (notebook: string): Promise<WarmRun> => {
+      const submittedAt = Date.now();
+      const started = performance.now();
+      // As cli/commands/run.ts: build the input (snapshot into the store), start, await the result.
+      const input = await buildRunInput(config, { notebookPath: notebook, params: {} });
+      const handle = await client.workflow.start<typeof notebookRun>('notebookRun', {
+        taskQueue,
+        workflowId: input.runId,
+        args: [input],
+        memo: { notebook: basename(input.inputPath), output: input.output },
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      });
+      const result = await handle.result();
+      return { runId: input.runId, output: input.output, wallMs: performance.now() - started, submittedAt, result, handle };
+    };
+    return { stack, client, config, submit, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+export interface ColdRun {
+  wallMs: number;
+  output: string;
+  /** What `run --json` reported as the run's duration (submit to result), ms. */
+  reportedMs: number;
+}
+
+/** `bin/millrace.js run --json NOTEBOOK` with a fresh MILLRACE_HOME: starts and stops its own stack. */
+export async function millraceCold(notebook: string, tempRoot: string): Promise<ColdRun> {
+  const home = await mkdtemp(join(tempRoot, 'cold-home-'));
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith('TEMPORAL_') || key.startsWith('MILLRACE_')) continue;
+    env[key] = value;
+  }
+  env['MILLRACE_HOME'] = home;
+  const { wallMs, stdout } = await runProcess(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'run', '--json', notebook], {
+    cwd: home,
+    env,
+  });
+  const outcome = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { status?: string; output?: string; duration_s?: number };
+  if (outcome.status !== 'completed' || !outcome.output) throw new Error(`millrace run ${notebook}: ${stdout}`);
+  return { wallMs, output: outcome.output, reportedMs: (outcome.duration_s ?? NaN) * 1000 };
+}
