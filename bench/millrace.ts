@@ -6,7 +6,7 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { NativeConnection, Worker } from '@temporalio/worker';
-import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Config } from '../cli/config.js';
 import { buildRunInput } from '../cli/submit.js';
@@ -20,6 +20,8 @@ import { runProcess } from './papermill.js';
 export interface WarmOptions {
   /** `--dynamic-config-value KEY=JSON` for the Temporal dev server (experiments only). */
   dynamicConfig?: Record<string, unknown>;
+  /** More flags for `temporal server start-dev` (e.g. `--metrics-port`), experiments only. */
+  temporalArgs?: string[];
   /** Replaces createWorker (experiments with worker options); default: the product's worker. */
   makeWorker?: (stack: Stack, taskQueue: string) => Promise<{ worker: Worker; connection: NativeConnection }>;
 }
@@ -46,9 +48,13 @@ export interface WarmRun {
  * The Temporal CLI with extra dev-server flags, through MILLRACE_TEMPORAL_BIN (which
  * worker/paths.ts honours): a script that execs the real binary with the flags appended.
  */
-async function temporalWithFlags(dir: string, dynamicConfig: Record<string, unknown>): Promise<string> {
+async function temporalWithFlags(dir: string, dynamicConfig: Record<string, unknown>, args: string[]): Promise<string> {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const flags = Object.entries(dynamicConfig).map(([k, v]) => `--dynamic-config-value ${quote(`${k}=${JSON.stringify(v)}`)}`);
+  const flags = [
+    ...Object.entries(dynamicConfig).map(([k, v]) => `--dynamic-config-value ${quote(`${k}=${JSON.stringify(v)}`)}`),
+    ...args.map(quote),
+  ];
+  await mkdir(dir, { recursive: true });
   const script = join(dir, 'temporal-with-flags.sh');
   await writeFile(script, `#!/bin/sh\nexec ${quote(temporalBinary())} "$@" ${flags.join(' ')}\n`);
   await chmod(script, 0o755);
@@ -58,8 +64,10 @@ async function temporalWithFlags(dir: string, dynamicConfig: Record<string, unkn
 export async function startWarm(stateDir: string, options: WarmOptions = {}): Promise<WarmMillrace> {
   const taskQueue = TASK_QUEUE_DEFAULT;
   const previousBin = process.env['MILLRACE_TEMPORAL_BIN'];
-  if (options.dynamicConfig && Object.keys(options.dynamicConfig).length > 0) {
-    process.env['MILLRACE_TEMPORAL_BIN'] = await temporalWithFlags(stateDir, options.dynamicConfig);
+  const dynamicConfig = options.dynamicConfig ?? {};
+  const temporalArgs = options.temporalArgs ?? [];
+  if (Object.keys(dynamicConfig).length > 0 || temporalArgs.length > 0) {
+    process.env['MILLRACE_TEMPORAL_BIN'] = await temporalWithFlags(stateDir, dynamicConfig, temporalArgs);
   }
   let stack: Stack;
   try {

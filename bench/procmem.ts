@@ -107,3 +107,93 @@ export class MemorySampler {
     return { groups: Object.fromEntries(this.peaks), totalPeakMiB: this.totalPeakMiB, samples: this.samples };
   }
 }
+
+/** Cumulative CPU time (user + system) of a process, ms; undefined when it is gone. */
+export function cpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 (utime, stime) are rest[11], rest[12]; clock ticks of 1/100 s on Linux.
+    return (Number(rest[11]) + Number(rest[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time spent by groups of processes over an interval: cumulative CPU of every process
+ * seen is sampled every `intervalMs` (processes that exit keep their last sample), and the
+ * difference from the start is summed per group.
+ */
+export class CpuSampler {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, number>();
+  private readonly groupOf = new Map<number, string>();
+
+  constructor(
+    private readonly groups: Record<string, Group>,
+    private readonly intervalMs = 100,
+  ) {}
+
+  start(): this {
+    this.sample(true);
+    this.timer = setInterval(() => this.sample(false), this.intervalMs);
+    return this;
+  }
+
+  private sample(initial: boolean): void {
+    const parents = parentMap();
+    for (const [name, group] of Object.entries(this.groups)) {
+      const pids = group.tree === false ? group.roots().filter((pid) => parents.has(pid)) : descendants(group.roots(), parents);
+      for (const pid of pids) {
+        const cpu = cpuMs(pid);
+        if (cpu === undefined) continue;
+        // A process first seen after the start counts from zero (it started in the interval).
+        if (!this.first.has(pid)) this.first.set(pid, initial ? cpu : 0);
+        this.last.set(pid, cpu);
+        this.groupOf.set(pid, name);
+      }
+    }
+  }
+
+  /** CPU ms per group over the interval. */
+  stop(): Record<string, number> {
+    clearInterval(this.timer);
+    this.sample(false);
+    const out: Record<string, number> = Object.fromEntries(Object.keys(this.groups).map((g) => [g, 0]));
+    for (const [pid, last] of this.last) out[this.groupOf.get(pid)!]! += last - (this.first.get(pid) ?? 0);
+    return out;
+  }
+}
+
+/** CPU ms of each thread of a process, summed by thread name (comm), e.g. node's main thread vs. Rust runtime threads. */
+export function threadCpuMs(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[name] = (out[name] ?? 0) + (Number(rest[11]) + Number(rest[12])) * 10;
+    } catch {
+      // thread ended
+    }
+  }
+  return out;
+}
+
+export function diffCounters(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d > 0) out[k] = d;
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
 // immutable.
 
 import { z } from 'zod';
-import { JsonSyntaxError, pyJsonDumps, pyJsonLoads } from './pyjson.js';
+import { JsonSyntaxError, pyJsonDumps, pyJsonDumpsAt, pyJsonLoads } from './pyjson.js';
 import { codePoints, pySplitLines, pyStrip } from './pystr.js';
 
 export type MultilineString = string | string[];
@@ -426,9 +426,9 @@ function splitMimeBundle(data: MimeBundle): MimeBundle {
   return out;
 }
 
-/** The JSON-ready form nbformat.writes produces: split_lines + strip_transient. */
-function toDiskForm(nb: Notebook): JsonObject {
-  const cells = nb.cells.map((cell) => {
+/** One cell in the JSON-ready form nbformat.writes produces (split_lines). */
+function cellToDiskForm(cell: Cell): JsonObject {
+  {
     const out: JsonObject = { ...cell };
     if (typeof cell.source === 'string') out.source = pySplitLines(cell.source, true);
     if ('trusted' in cell.metadata) {
@@ -457,8 +457,25 @@ function toDiskForm(nb: Notebook): JsonObject {
       });
     }
     return out;
-  });
-  return { ...nb, metadata: stripTransientMetadata(nb.metadata), cells };
+  }
+}
+
+/**
+ * Serialised cells by identity. notebook/ functions never mutate, so an unchanged cell
+ * is the same object in every revision of a record, and rewriting the record while a
+ * long notebook runs costs one cell's serialisation plus a string join, not the whole
+ * notebook's (a 2,000-cell run would otherwise serialise O(cells²) bytes).
+ */
+const serializedCells = new WeakMap<Cell, string>();
+
+/** A cell as nbformat writes it inside the top-level "cells" list (depth 2). */
+function serializeCell(cell: Cell): string {
+  let text = serializedCells.get(cell);
+  if (text === undefined) {
+    text = pyJsonDumpsAt(cellToDiskForm(cell), 2, 1);
+    serializedCells.set(cell, text);
+  }
+  return text;
 }
 
 /**
@@ -468,7 +485,13 @@ function toDiskForm(nb: Notebook): JsonObject {
  * without the final newline: pass {trailingNewline: false} for that.
  */
 export function serializeNotebook(nb: Notebook, opts: { trailingNewline?: boolean } = {}): string {
-  const text = pyJsonDumps(toDiskForm(nb), 1);
+  // "cells" sorts first among nbformat's top-level keys: serialise the rest with an empty
+  // list and splice the cells in, each from the cache.
+  const rest = pyJsonDumps({ ...nb, metadata: stripTransientMetadata(nb.metadata), cells: [] }, 1);
+  const head = '{\n "cells": []';
+  if (!rest.startsWith(head)) throw new Error('serializeNotebook: unexpected top-level layout');
+  const cells = nb.cells.length === 0 ? '[]' : `[\n  ${nb.cells.map(serializeCell).join(',\n  ')}\n ]`;
+  const text = `{\n "cells": ${cells}${rest.slice(head.length)}`;
   return opts.trailingNewline === false ? text : text + '\n';
 }
 

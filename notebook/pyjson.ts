@@ -54,8 +54,13 @@ export function pyJsonNumber(n: number): string {
  * does); bigint values are written as integers.
  */
 export function pyJsonDumps(value: unknown, indent = 1): string {
+  return pyJsonDumpsAt(value, 0, indent);
+}
+
+/** As pyJsonDumps, for a value nested `depth` levels deep in a larger document. */
+export function pyJsonDumpsAt(value: unknown, depth: number, indent = 1): string {
   const parts: string[] = [];
-  write(value, 0, parts, indent);
+  write(value, depth, parts, indent);
   return parts.join('');
 }
 

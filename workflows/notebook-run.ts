@@ -10,6 +10,8 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  makeContinueAsNewFunc,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { MillraceActivities } from '../activities/index.js';
 import {
@@ -18,6 +20,7 @@ import {
   type CellPlan,
   type CellResult,
   type KernelHandle,
+  type PrepareResult,
   type RunInput,
   type RunProgress,
   type RunResult,
@@ -53,7 +56,23 @@ function isCleanSysExit(result: CellResult): boolean {
   return result.ename === 'SystemExit' && (result.evalue === '' || result.evalue === '0');
 }
 
-export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
+/**
+ * Where a run that continued as new picks up: history stays bounded for notebooks of
+ * thousands of cells, while the kernel, the record and the progress carry on unchanged.
+ */
+export interface RunContinuation {
+  plan: PrepareResult;
+  /** Position in plan.codeCells of the next cell to execute. */
+  position: number;
+  revision: number;
+  kernel: KernelHandle;
+  languageInfo: Record<string, unknown> | null;
+  executedCells: number;
+  /** Durations of the cells already executed, for the progress query. */
+  durationsMs: number[];
+}
+
+export async function notebookRun(rawInput: RunInput, continuation?: RunContinuation): Promise<RunResult> {
   const parsed = runInputSchema.safeParse(rawInput);
   if (!parsed.success) {
     throw ApplicationFailure.nonRetryable(`invalid run input: ${parsed.error.issues[0]?.message}`, 'InvalidInput');
@@ -62,15 +81,22 @@ export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
   const progress: RunProgress = { runId: input.runId, output: input.output, phase: 'preparing', cells: [] };
   setHandler(progressQuery, () => progress);
 
-  const plan = await prepareRun(input);
-  progress.cells = plan.codeCells.map((c) => ({ index: c.index, summary: c.summary, status: 'pending' }));
-  let revision = 0;
-  let kernel: KernelHandle | undefined;
-  let languageInfo: Record<string, unknown> | null = null;
+  const plan = continuation?.plan ?? (await prepareRun(input));
+  const startAt = continuation?.position ?? 0;
+  progress.cells = plan.codeCells.map((c, position) => ({
+    index: c.index,
+    summary: c.summary,
+    status: position < startAt ? 'completed' : 'pending',
+    ...(position < startAt ? { durationMs: continuation?.durationsMs[position] } : {}),
+  }));
+  let revision = continuation?.revision ?? 0;
+  let kernel: KernelHandle | undefined = continuation?.kernel;
+  let languageInfo: Record<string, unknown> | null = continuation?.languageInfo ?? null;
   let failure: CellFailureDetails | undefined;
-  let executedCells = 0;
+  let executedCells = continuation?.executedCells ?? 0;
   let stoppedBySysExit = false;
   let finalized = false;
+  let handedOver = false;
   /** The cell in flight, blamed in the record when its activity fails (e.g. kernel lost). */
   let current: number | undefined;
 
@@ -82,10 +108,13 @@ export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
   };
 
   try {
-    progress.phase = 'starting-kernel';
-    ({ kernel, languageInfo } = await startKernel(plan.kernelName));
+    if (!kernel) {
+      progress.phase = 'starting-kernel';
+      ({ kernel, languageInfo } = await startKernel(plan.kernelName));
+    }
     progress.phase = 'executing';
-    for (const [position, cell] of plan.codeCells.entries()) {
+    for (let position = startAt; position < plan.codeCells.length; position++) {
+      const cell = plan.codeCells[position]!;
       const cellProgress = progress.cells[position]!;
       cellProgress.status = 'running';
       current = cell.index;
@@ -99,6 +128,20 @@ export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
       cellProgress.durationMs = result.durationMs;
       if (result.status === 'ok' || (result.status === 'error' && cell.raisesException)) {
         cellProgress.status = 'completed';
+        if (workflowInfo().continueAsNewSuggested && position + 1 < plan.codeCells.length) {
+          handedOver = true;
+          // The memo (notebook name, output location) lets `millrace runs` list the run.
+          const next = makeContinueAsNewFunc<typeof notebookRun>({ memo: workflowInfo().memo });
+          await next(input, {
+            plan,
+            position: position + 1,
+            revision,
+            kernel,
+            languageInfo,
+            executedCells,
+            durationsMs: progress.cells.slice(0, position + 1).map((c) => c.durationMs ?? 0),
+          });
+        }
         continue;
       }
       cellProgress.status = 'failed';
@@ -118,13 +161,14 @@ export async function notebookRun(rawInput: RunInput): Promise<RunResult> {
     // Finalize while the kernel is still up, as papermill does.
     await finish(failure ? 'failed' : 'completed', failure?.cellIndex);
   } catch (err) {
-    if (!finalized) {
+    if (!finalized && !handedOver) {
       const cancelled = isCancellation(err);
       await CancellationScope.nonCancellable(() => finish(cancelled ? 'cancelled' : 'failed', cancelled ? undefined : current));
     }
     throw err;
   } finally {
-    if (kernel) {
+    // The kernel outlives a continue-as-new: the next run of this workflow uses it.
+    if (kernel && !handedOver) {
       const handle = kernel;
       await CancellationScope.nonCancellable(() => shutdownKernel(handle));
     }

@@ -76,6 +76,8 @@ export async function runsCommand(raw: unknown): Promise<number> {
     if (options.status) clauses.push(STATUS_QUERY[options.status]!);
     const runs: RunSummary[] = [];
     for await (const info of session.client.workflow.list({ query: clauses.join(' AND ') })) {
+      // A long run continues as new: its earlier executions are not separate runs.
+      if (info.status.name === 'CONTINUED_AS_NEW') continue;
       const summary = summarize(info);
       if (options.notebook && summary.notebook !== options.notebook) continue;
       runs.push(summary);

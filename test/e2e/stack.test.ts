@@ -4,6 +4,7 @@
  * process behind, and Temporal history survives a restart on the same database.
  */
 import { Client, Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
 import { KernelAPI, KernelConnection, ServerConnection, type KernelMessage } from '@jupyterlab/services';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -155,7 +156,7 @@ describe('Temporal dev server', () => {
         try {
           await connection.workflowService.registerNamespace({
             namespace: 'millrace-persistence-check',
-            workflowExecutionRetentionPeriod: { seconds: 24 * 3600 },
+            workflowExecutionRetentionPeriod: msToTs('1 day'),
           });
           // No worker polls this queue: the execution just stays open in the database.
           await new Client({ connection }).workflow.start('nobodyRunsThis', { taskQueue: 'no-worker', workflowId, args: [] });

@@ -1,0 +1,225 @@
+/**
+ * One profiling experiment in a process of its own (Core's Runtime is per process and
+ * needs its metrics exporter before any worker exists): a fresh embedded stack, a worker
+ * configured as worker/worker.ts configures it (plus the experiment's changes and
+ * instrumentation), a warm-up run, then `reps` runs of a trivial notebook, each profiled:
+ *
+ * - Temporal history events (per-cell cycle) joined with the output notebook's times;
+ * - Temporal server RPCs and persistence operations per cell (the dev server's /metrics);
+ * - the worker's Core metrics (workflow task processing, RPC latency from the worker);
+ * - CPU time per process group (/proc) and store writes (store.write wrapped).
+ *
+ *   node dist/bench/experiment.js '<ExperimentSpec as JSON>'   (prints one JSON line)
+ *
+ * Experiments change configuration (dev-server dynamic config, worker options, a
+ * local-activity variant of the workflow) to measure what a lever would save; they never
+ * change product code.
+ */
+import type { Context } from '@temporalio/activity';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createActivities } from '../activities/index.js';
+import { store } from '../activities/store/index.js';
+import { packageRoot } from '../worker/paths.js';
+import { freePort } from '../worker/ports.js';
+import type { Stack } from '../worker/stack.js';
+import { workflowBundlePath } from '../worker/worker.js';
+import { historySize, medianOf, profileCycles } from './history.js';
+import { delta, histogramDelta, scrape, type Samples } from './metrics.js';
+import { startWarm } from './millrace.js';
+import { kernelTiming, median, overheadPerCell, writeNotebook } from './notebooks.js';
+import { CpuSampler, diffCounters, threadCpuMs } from './procmem.js';
+
+export interface ExperimentSpec {
+  name: string;
+  cells: number;
+  reps: number;
+  tempRoot: string;
+  dynamicConfig?: Record<string, unknown>;
+  /** Heartbeats sent in the first `heartbeatDelayMs` of an activity are dropped. */
+  heartbeatDelayMs?: number;
+  /** Worker options merged over the product's. */
+  workerOptions?: Partial<Pick<WorkerOptions, 'maxConcurrentActivityTaskPolls' | 'maxConcurrentWorkflowTaskPolls' | 'nonStickyToStickyPollRatio' | 'maxEagerActivityReservationsPerWorkflowTask'>>;
+  workflow?: 'product' | 'local-cells';
+}
+
+export interface ExperimentRun {
+  wallMs: number;
+  kernelMs: number;
+  loopOverheadMs: number | null;
+  cycle: Record<string, number>;
+  split: Record<string, number>;
+  eagerCycles: number;
+  cpuPerCellMs: Record<string, number>;
+  workerThreadsCpuMs: Record<string, number>;
+  serverRpcsPerCell: Record<string, number>;
+  serverRpcMeanMs: Record<string, number>;
+  persistencePerCell: Record<string, number>;
+  persistenceMeanMs: Record<string, number>;
+  eagerActivities: number;
+  core: Record<string, { count: number; meanMs: number }>;
+  store: { writesPerCell: number; meanWriteMs: number; meanWriteKiB: number };
+}
+
+export interface ExperimentResult {
+  spec: Omit<ExperimentSpec, 'tempRoot'>;
+  runs: ExperimentRun[];
+  /** Run with the median wall time. */
+  medianRun: ExperimentRun;
+}
+
+/** The product's worker (worker/worker.ts createWorker, maxConcurrentRuns 20) with the experiment's changes. */
+async function experimentWorker(stack: Stack, taskQueue: string, spec: ExperimentSpec): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect({ address: stack.temporalAddress });
+  const runs = 20;
+  const workflowBundle =
+    spec.workflow === 'local-cells'
+      ? await bundleWorkflowCode({
+          workflowsPath: join(packageRoot(), 'dist', 'bench', 'variants', 'local-cells.js'),
+          logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error },
+        })
+      : { codePath: workflowBundlePath() };
+  const delayMs = spec.heartbeatDelayMs;
+  const worker = await Worker.create({
+    connection,
+    namespace: stack.namespace,
+    taskQueue,
+    workflowBundle,
+    activities: createActivities({ jupyter: stack.jupyter }),
+    maxConcurrentWorkflowTaskExecutions: Math.max(2, Math.min(runs, 40)),
+    maxConcurrentActivityTaskExecutions: runs * 2,
+    maxCachedWorkflows: Math.max(runs * 2, 100),
+    ...(spec.workerOptions ?? {}),
+    ...(delayMs === undefined
+      ? {}
+      : {
+          interceptors: {
+            activity: [
+              (ctx: Context) => {
+                // Context.heartbeat calls this.heartbeatFn: drop the early ones.
+                const target = ctx as unknown as { heartbeatFn: (details?: unknown) => void };
+                const original = target.heartbeatFn;
+                const started = Date.now();
+                target.heartbeatFn = (details?: unknown) => {
+                  if (Date.now() - started >= delayMs) original(details);
+                };
+                return {};
+              },
+            ],
+          },
+        }),
+  });
+  return { worker, connection };
+}
+
+async function main(): Promise<void> {
+  const spec = JSON.parse(process.argv[2] ?? '{}') as ExperimentSpec;
+  const dir = await mkdtemp(join(spec.tempRoot, `exp-${spec.name}-`));
+  const corePort = await freePort();
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}`, useSecondsForDurations: false } } },
+  });
+  console.debug = () => undefined;
+  const metricsPort = await freePort();
+  const warm = await startWarm(join(dir, 'state'), {
+    dynamicConfig: spec.dynamicConfig,
+    temporalArgs: ['--metrics-port', String(metricsPort)],
+    makeWorker: (stack, taskQueue) => experimentWorker(stack, taskQueue, spec),
+  });
+  const serverMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
+  const coreMetrics = `http://127.0.0.1:${corePort}/metrics`;
+  const writes: Array<{ ms: number; bytes: number }> = [];
+  const write = store.write;
+  store.write = async (location, data, options) => {
+    const t = performance.now();
+    await write(location, data, options);
+    writes.push({ ms: performance.now() - t, bytes: Buffer.byteLength(data) });
+  };
+  const runs: ExperimentRun[] = [];
+  try {
+    await warm.submit(await writeNotebook(dir, 'trivial', 10));
+    const notebook = await writeNotebook(dir, 'trivial', spec.cells);
+    for (let rep = 0; rep < spec.reps; rep++) {
+      writes.length = 0;
+      const [s0, c0] = await Promise.all([scrape(serverMetrics), scrape(coreMetrics)]);
+      const cpu = new CpuSampler(
+        {
+          worker: { roots: () => [process.pid], tree: false },
+          jupyter: { roots: () => [warm.stack.jupyterServer.pid] },
+          temporal: { roots: () => [warm.stack.temporal.pid] },
+        },
+        250,
+      ).start();
+      const threads0 = threadCpuMs(process.pid);
+      const run = await warm.submit(notebook);
+      const cpuMs = cpu.stop();
+      const threads = diffCounters(threadCpuMs(process.pid), threads0);
+      const [s1, c1] = await Promise.all([scrape(serverMetrics), scrape(coreMetrics)]);
+      runs.push(await analyse(spec.cells, run, { s0, s1, c0, c1 }, cpuMs, threads, writes));
+    }
+  } finally {
+    store.write = write;
+    await warm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  const byWall = [...runs].sort((a, b) => a.wallMs - b.wallMs);
+  const { tempRoot: _tempRoot, ...rest } = spec;
+  const result: ExperimentResult = { spec: rest, runs, medianRun: byWall[Math.floor((byWall.length - 1) / 2)]! };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+async function analyse(
+  cells: number,
+  run: Awaited<ReturnType<Awaited<ReturnType<typeof startWarm>>['submit']>>,
+  m: { s0: Samples; s1: Samples; c0: Samples; c1: Samples },
+  cpuMs: Record<string, number>,
+  threads: Record<string, number>,
+  writes: Array<{ ms: number; bytes: number }>,
+): Promise<ExperimentRun> {
+  const timing = await kernelTiming(run.output);
+  const { history } = await historySize(run.handle);
+  const profile = profileCycles(history, timing);
+  const perCell = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v / cells]));
+  const rpcs = histogramDelta(m.s0, m.s1, 'service_latency', ['service_name', 'operation']);
+  const persistence = histogramDelta(m.s0, m.s1, 'persistence_latency', ['operation']);
+  const core = histogramDelta(m.c0, m.c1, 'temporal_request_latency', ['operation'], {}, 1);
+  for (const metric of [
+    'temporal_workflow_task_execution_latency',
+    'temporal_workflow_task_schedule_to_start_latency',
+    'temporal_workflow_task_replay_latency',
+    'temporal_activity_execution_latency',
+    'temporal_activity_schedule_to_start_latency',
+    'temporal_local_activity_execution_latency',
+    'temporal_workflow_activation_execution_latency',
+  ]) {
+    const h = histogramDelta(m.c0, m.c1, metric, [], {}, 1);
+    for (const [, v] of Object.entries(h)) core[metric.replace(/^temporal_/, '')] = v;
+  }
+  const round = (o: Record<string, { count: number; meanMs: number }>, f: (v: { count: number; meanMs: number }) => number) =>
+    Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v)]));
+  return {
+    wallMs: run.wallMs,
+    kernelMs: timing.kernelMs,
+    loopOverheadMs: overheadPerCell(run.wallMs, timing).loopMs,
+    cycle: medianOf(profile.cycles, median),
+    split: medianOf(profile.splits, median),
+    eagerCycles: profile.eagerCount,
+    cpuPerCellMs: perCell(cpuMs),
+    workerThreadsCpuMs: perCell(threads),
+    serverRpcsPerCell: round(rpcs, (v) => v.count / cells),
+    serverRpcMeanMs: round(rpcs, (v) => v.meanMs),
+    persistencePerCell: round(persistence, (v) => v.count / cells),
+    persistenceMeanMs: round(persistence, (v) => v.meanMs),
+    eagerActivities: Object.values(delta(m.s0, m.s1, 'activity_eager_execution', [])).reduce((a, b) => a + b, 0),
+    core: Object.fromEntries(Object.entries(core).map(([k, v]) => [k, { count: v.count, meanMs: v.meanMs }])),
+    store: {
+      writesPerCell: writes.length / cells,
+      meanWriteMs: writes.reduce((s, w) => s + w.ms, 0) / Math.max(1, writes.length),
+      meanWriteKiB: writes.reduce((s, w) => s + w.bytes, 0) / Math.max(1, writes.length) / 1024,
+    },
+  };
+}
+
+await main();
