@@ -49,7 +49,6 @@ export interface ExperimentRun {
   kernelMs: number;
   loopOverheadMs: number | null;
   cycle: Record<string, number>;
-  split: Record<string, number>;
   eagerCycles: number;
   cpuPerCellMs: Record<string, number>;
   workerThreadsCpuMs: Record<string, number>;
@@ -69,6 +68,12 @@ export interface ExperimentResult {
   medianRun: ExperimentRun;
 }
 
+/** Epoch ms with sub-ms resolution, comparable with the server's event times (same host clock). */
+const nowMs = () => performance.timeOrigin + performance.now();
+
+/** executeCell activities as the worker ran them (interceptor entry and exit). */
+const activityTimes: Array<{ cellIndex: number; start: number; end: number }> = [];
+
 /** The product's worker (worker/worker.ts createWorker, maxConcurrentRuns 20) with the experiment's changes. */
 async function experimentWorker(stack: Stack, taskQueue: string, spec: ExperimentSpec): Promise<{ worker: Worker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect({ address: stack.temporalAddress });
@@ -81,6 +86,31 @@ async function experimentWorker(stack: Stack, taskQueue: string, spec: Experimen
         })
       : { codePath: workflowBundlePath() };
   const delayMs = spec.heartbeatDelayMs;
+  const activityInterceptor = (ctx: Context) => {
+    if (delayMs !== undefined) {
+      // Context.heartbeat calls this.heartbeatFn: drop the early ones.
+      const target = ctx as unknown as { heartbeatFn: (details?: unknown) => void };
+      const original = target.heartbeatFn;
+      const started = Date.now();
+      target.heartbeatFn = (details?: unknown) => {
+        if (Date.now() - started >= delayMs) original(details);
+      };
+    }
+    return {
+      inbound: {
+        async execute(input: { args: unknown[] }, next: (input: { args: unknown[] }) => Promise<unknown>) {
+          const start = nowMs();
+          try {
+            return await next(input);
+          } finally {
+            if (ctx.info.activityType === 'executeCell') {
+              activityTimes.push({ cellIndex: (input.args[0] as { cellIndex: number }).cellIndex, start, end: nowMs() });
+            }
+          }
+        },
+      },
+    };
+  };
   const worker = await Worker.create({
     connection,
     namespace: stack.namespace,
@@ -91,24 +121,7 @@ async function experimentWorker(stack: Stack, taskQueue: string, spec: Experimen
     maxConcurrentActivityTaskExecutions: runs * 2,
     maxCachedWorkflows: Math.max(runs * 2, 100),
     ...(spec.workerOptions ?? {}),
-    ...(delayMs === undefined
-      ? {}
-      : {
-          interceptors: {
-            activity: [
-              (ctx: Context) => {
-                // Context.heartbeat calls this.heartbeatFn: drop the early ones.
-                const target = ctx as unknown as { heartbeatFn: (details?: unknown) => void };
-                const original = target.heartbeatFn;
-                const started = Date.now();
-                target.heartbeatFn = (details?: unknown) => {
-                  if (Date.now() - started >= delayMs) original(details);
-                };
-                return {};
-              },
-            ],
-          },
-        }),
+    interceptors: { activity: [activityInterceptor as never] },
   });
   return { worker, connection };
 }
@@ -143,6 +156,7 @@ async function main(): Promise<void> {
     const notebook = await writeNotebook(dir, 'trivial', spec.cells);
     for (let rep = 0; rep < spec.reps; rep++) {
       writes.length = 0;
+      activityTimes.length = 0;
       const [s0, c0] = await Promise.all([scrape(serverMetrics), scrape(coreMetrics)]);
       const cpu = new CpuSampler(
         {
@@ -157,6 +171,11 @@ async function main(): Promise<void> {
       const cpuMs = cpu.stop();
       const threads = diffCounters(threadCpuMs(process.pid), threads0);
       const [s1, c1] = await Promise.all([scrape(serverMetrics), scrape(coreMetrics)]);
+      if (process.env['BENCH_DUMP_METRICS']) {
+        const { writeFile } = await import('node:fs/promises');
+        await writeFile(`${process.env['BENCH_DUMP_METRICS']}.core`, [...c1].map(([k, v]) => `${k} ${v}`).join('\n'));
+        await writeFile(`${process.env['BENCH_DUMP_METRICS']}.server`, [...s1].map(([k, v]) => `${k} ${v}`).join('\n'));
+      }
       runs.push(await analyse(spec.cells, run, { s0, s1, c0, c1 }, cpuMs, threads, writes));
     }
   } finally {
@@ -180,7 +199,8 @@ async function analyse(
 ): Promise<ExperimentRun> {
   const timing = await kernelTiming(run.output);
   const { history } = await historySize(run.handle);
-  const profile = profileCycles(history, timing);
+  const worker = [...activityTimes].sort((a, b) => a.cellIndex - b.cellIndex);
+  const profile = profileCycles(history, timing, worker);
   const perCell = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v / cells]));
   const rpcs = histogramDelta(m.s0, m.s1, 'service_latency', ['service_name', 'operation']);
   const persistence = histogramDelta(m.s0, m.s1, 'persistence_latency', ['operation']);
@@ -204,7 +224,6 @@ async function analyse(
     kernelMs: timing.kernelMs,
     loopOverheadMs: overheadPerCell(run.wallMs, timing).loopMs,
     cycle: medianOf(profile.cycles, median),
-    split: medianOf(profile.splits, median),
     eagerCycles: profile.eagerCount,
     cpuPerCellMs: perCell(cpuMs),
     workerThreadsCpuMs: perCell(threads),

@@ -17,7 +17,7 @@ const ACT_COMPLETED = 12;
 
 type HistoryEvent = NonNullable<History['events']>[number];
 
-function eventMs(event: HistoryEvent): number {
+function eventMs(event: Partial<HistoryEvent>): number {
   const ts = event.eventTime;
   if (!ts) return NaN;
   const seconds = typeof ts.seconds === 'number' ? ts.seconds : Number(ts.seconds?.toString() ?? 0);
@@ -46,92 +46,92 @@ export async function historySize(handle: WorkflowHandle): Promise<{ size: Histo
   return { size: { events: history.events?.length ?? 0, jsonBytes, protoBytes }, history };
 }
 
-/** One executeCell activity and the workflow task after it, ms (server clock, same host). */
+/**
+ * One cell's full cycle, from its activity starting to the next cell's activity starting,
+ * as consecutive intervals (ms) that add up to `total`. Activity bounds are the worker's
+ * own (an activity interceptor) when given, else the server's ActivityTaskStarted and
+ * ActivityTaskCompleted events; everything runs on one host, so clocks agree.
+ */
 export interface CellCycle {
-  /** ActivityTaskScheduled → ActivityTaskStarted: matching hands the task to a poller. */
-  dispatch: number;
-  /** ActivityTaskStarted → ActivityTaskCompleted: the activity as the server sees it. */
-  activity: number;
-  /** ActivityTaskCompleted → WorkflowTaskStarted: a workflow task is scheduled and picked up. */
-  wftDispatch: number;
-  /** WorkflowTaskStarted → WorkflowTaskCompleted: the worker's activation, and its reply. */
-  wftRun: number;
-  /** WorkflowTaskCompleted → next ActivityTaskScheduled (same transaction: ~0). */
-  schedule: number;
-  /** ActivityTaskScheduled → next cell's ActivityTaskScheduled. */
-  total: number;
-  /** Whether the started event shows the task went out with the workflow task reply (eager). */
-  eager: boolean;
-}
-
-/** Inside the activity, from the output notebook's timestamps (worker ms, kernel µs). */
-export interface ActivitySplit {
-  /** ActivityTaskStarted → papermill.start_time: delivery to the worker, record lookup. */
-  toWorker: number;
-  /** start_time → iopub.execute_input: websocket send, kernel picks up the request. */
+  /** Activity start → papermill.start_time: record lookup, cell marked running. */
+  toRecord: number;
+  /** start_time → iopub.execute_input: execute_request through Jupyter Server to the kernel. */
   toKernel: number;
   /** iopub.execute_input → shell.execute_reply: the kernel executing the cell. */
   kernel: number;
   /** shell.execute_reply → papermill.end_time: reply and idle status back to the worker. */
   fromKernel: number;
-  /** papermill.end_time → ActivityTaskCompleted: final record write, completion RPC. */
-  complete: number;
+  /** papermill.end_time → activity end (worker) or ActivityTaskCompleted (server): final record write. */
+  flush: number;
+  /** Activity end (worker) → ActivityTaskCompleted (server): completion through Core to the server (0 without worker times). */
+  report: number;
+  /** ActivityTaskCompleted → WorkflowTaskStarted: workflow task scheduled on the sticky queue and matched. */
+  wftDispatch: number;
+  /** WorkflowTaskStarted → WorkflowTaskCompleted: task to the worker, activation, RespondWorkflowTaskCompleted. */
+  wftRun: number;
+  /** WorkflowTaskCompleted → next activity start: the (eager) activity task back to the worker. */
+  deliver: number;
+  total: number;
 }
 
 export interface CycleProfile {
   cells: number;
   cycles: CellCycle[];
-  splits: ActivitySplit[];
+  /** Cells whose ActivityTaskStarted is in the same instant as ActivityTaskScheduled (eager dispatch). */
   eagerCount: number;
 }
 
-export function profileCycles(history: History, timing: KernelTiming): CycleProfile {
+export function profileCycles(
+  history: History,
+  timing: KernelTiming,
+  worker?: Array<{ start: number; end: number }>,
+): CycleProfile {
   const events = history.events ?? [];
-  const byId = new Map(events.map((e) => [eventId(e), e]));
   const cells = events.filter(
     (e) => e.eventType === ACT_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCell',
   );
-  const cycles: CellCycle[] = [];
-  const splits: ActivitySplit[] = [];
-  for (const [n, scheduled] of cells.entries()) {
+  const bounds = cells.map((scheduled) => {
     const sid = eventId(scheduled);
     const started = events.find((e) => e.eventType === ACT_STARTED && Number(e.activityTaskStartedEventAttributes?.scheduledEventId?.toString()) === sid);
     const completed = events.find(
       (e) => e.eventType === ACT_COMPLETED && Number(e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString()) === sid,
     );
-    if (!started || !completed) continue;
-    const after = events.filter((e) => eventId(e) > eventId(completed));
-    const wftScheduled = after.find((e) => e.eventType === WFT_SCHEDULED);
-    const wftStarted = after.find((e) => e.eventType === WFT_STARTED);
-    const wftCompleted = after.find((e) => e.eventType === WFT_COMPLETED);
-    const next = cells[n + 1];
-    // The started event of an eagerly dispatched activity is written in the same
-    // transaction as the workflow task completion that scheduled it.
-    const wftBefore = byId.get(sid - 1);
-    const eager = wftBefore?.eventType === WFT_COMPLETED && Math.abs(eventMs(started) - eventMs(scheduled)) < 0.5;
-    if (wftScheduled && wftStarted && wftCompleted && next) {
-      cycles.push({
-        dispatch: eventMs(started) - eventMs(scheduled),
-        activity: eventMs(completed) - eventMs(started),
-        wftDispatch: eventMs(wftStarted) - eventMs(completed),
-        wftRun: eventMs(wftCompleted) - eventMs(wftStarted),
-        schedule: eventMs(next) - eventMs(wftCompleted),
-        total: eventMs(next) - eventMs(scheduled),
-        eager,
-      });
-    }
+    const after = completed ? events.filter((e) => eventId(e) > eventId(completed)) : [];
+    return {
+      scheduled: eventMs(scheduled),
+      started: started ? eventMs(started) : NaN,
+      completed: completed ? eventMs(completed) : NaN,
+      wftStarted: eventMs(after.find((e) => e.eventType === WFT_STARTED) ?? {}),
+      wftCompleted: eventMs(after.find((e) => e.eventType === WFT_COMPLETED) ?? {}),
+    };
+  });
+  const cycles: CellCycle[] = [];
+  let eagerCount = 0;
+  for (const [n, b] of bounds.entries()) {
+    if (Math.abs(b.started - b.scheduled) < 1) eagerCount += 1;
+    const next = bounds[n + 1];
     const cell = timing.perCell[n];
-    if (cell?.start !== undefined && cell.end !== undefined) {
-      splits.push({
-        toWorker: cell.start - eventMs(started),
-        toKernel: cell.input - cell.start,
-        kernel: cell.reply - cell.input,
-        fromKernel: cell.end - cell.reply,
-        complete: eventMs(completed) - cell.end,
-      });
-    }
+    if (!next || !cell || cell.start === undefined || cell.end === undefined) continue;
+    const w = worker?.[n];
+    const wNext = worker?.[n + 1];
+    const actStart = w ? w.start : b.started;
+    const actEnd = w ? w.end : b.completed;
+    const nextStart = w && wNext ? wNext.start : next.started;
+    const cycle: CellCycle = {
+      toRecord: cell.start - actStart,
+      toKernel: cell.input - cell.start,
+      kernel: cell.reply - cell.input,
+      fromKernel: cell.end - cell.reply,
+      flush: actEnd - cell.end,
+      report: b.completed - actEnd,
+      wftDispatch: b.wftStarted - b.completed,
+      wftRun: b.wftCompleted - b.wftStarted,
+      deliver: nextStart - b.wftCompleted,
+      total: nextStart - actStart,
+    };
+    if (Object.values(cycle).every(Number.isFinite)) cycles.push(cycle);
   }
-  return { cells: cells.length, cycles, splits, eagerCount: cycles.filter((c) => c.eager).length };
+  return { cells: cells.length, cycles, eagerCount };
 }
 
 /** Medians of each field over many records. */
