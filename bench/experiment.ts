@@ -16,7 +16,7 @@
  * change product code.
  */
 import type { Context } from '@temporalio/activity';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createActivities } from '../activities/index.js';
@@ -40,7 +40,18 @@ export interface ExperimentSpec {
   /** Heartbeats sent in the first `heartbeatDelayMs` of an activity are dropped. */
   heartbeatDelayMs?: number;
   /** Worker options merged over the product's. */
-  workerOptions?: Partial<Pick<WorkerOptions, 'maxConcurrentActivityTaskPolls' | 'maxConcurrentWorkflowTaskPolls' | 'nonStickyToStickyPollRatio' | 'maxEagerActivityReservationsPerWorkflowTask'>>;
+  workerOptions?: Partial<
+    Pick<
+      WorkerOptions,
+      | 'maxConcurrentActivityTaskPolls'
+      | 'maxConcurrentWorkflowTaskPolls'
+      | 'nonStickyToStickyPollRatio'
+      | 'maxEagerActivityReservationsPerWorkflowTask'
+      | 'reuseV8Context'
+      | 'debugMode'
+      | 'workflowThreadPoolSize'
+    >
+  >;
   workflow?: 'product' | 'local-cells';
 }
 
@@ -132,7 +143,11 @@ async function main(): Promise<void> {
   const corePort = await freePort();
   Runtime.install({
     logger: new DefaultLogger('ERROR'),
-    telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}`, useSecondsForDurations: false } } },
+    telemetryOptions: {
+      metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}`, useSecondsForDurations: false } },
+      // BENCH_CORE_TRACE=1: Core's own trace log (JSON lines with µs timestamps) on stderr.
+      ...(process.env['BENCH_CORE_TRACE'] ? { logging: { filter: makeTelemetryFilterString({ core: 'TRACE', other: 'WARN' }), console: { format: 'json' as const } } } : {}),
+    },
   });
   console.debug = () => undefined;
   const metricsPort = await freePort();

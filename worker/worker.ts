@@ -33,7 +33,12 @@ let runtimeInstalled = false;
 function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger(process.env['MILLRACE_DEBUG'] ? 'DEBUG' : 'ERROR') });
+  Runtime.install({
+    logger: new DefaultLogger(process.env['MILLRACE_DEBUG'] ? 'DEBUG' : 'ERROR'),
+    // The commands own their signals: Ctrl-C on `millrace run` must cancel the run while
+    // the worker keeps serving it, not shut the worker down under it.
+    shutdownSignals: [],
+  });
   // @jupyterlab/services narrates every websocket (re)connection on console.debug.
   if (!process.env['MILLRACE_DEBUG']) console.debug = () => undefined;
 }

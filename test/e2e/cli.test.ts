@@ -2,7 +2,7 @@
  * The `millrace` command as users run it: exit codes, one-line errors, --json shapes,
  * and the embedded stack that a bare `millrace run` starts and stops.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,5 +162,30 @@ describe('embedded stack (no TEMPORAL_ADDRESS)', () => {
     const runs = await runCli(['runs', '--json'], env, cwd);
     expect(runs.code, runs.stderr).toBe(0);
     expect(JSON.parse(runs.stdout).map((x: any) => x.run_id)).toContain(out.run_id);
+  });
+
+  it('cancels on Ctrl-C: the run ends cancelled, the kernel and the stack are stopped', async () => {
+    const cwd = join(h.dir, 'ctrl-c');
+    await mkdir(cwd, { recursive: true });
+    await writeFile(join(cwd, 'slow.ipynb'), JSON.stringify(notebook([codeCell('import time\nprint("sleeping", flush=True)\ntime.sleep(300)')])));
+    const env = { ...process.env };
+    for (const key of ['TEMPORAL_ADDRESS', 'MILLRACE_HOME', 'MILLRACE_STORE', 'MILLRACE_TASK_QUEUE']) delete env[key];
+    const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'run', 'slow.ipynb'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const deadline = Date.now() + 60_000;
+    let record: any;
+    while (Date.now() < deadline && record?.cells[0].metadata.papermill.status !== 'running') {
+      const id = /^run (\S+)$/m.exec(stderr)?.[1];
+      if (id) record = JSON.parse(await readFile(join(cwd, '.millrace', 'store', 'runs', id, 'slow.ipynb'), 'utf8').catch(() => 'null'));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(record?.cells[0].metadata.papermill.status).toBe('running');
+    child.kill('SIGINT');
+    expect(await exit).toBe(1);
+    expect(stderr).toContain('cancelled');
+    const ps = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
+    expect(ps.split('\n').filter((l) => l.includes(join(cwd, '.millrace')))).toEqual([]);
   });
 });
