@@ -157,4 +157,21 @@ describe('faults', () => {
     expect(nb.cells[0].outputs.at(-1)).toMatchObject({ output_type: 'error', ename: 'RunCancelled' });
     expect(await liveKernelIds()).toEqual(before);
   });
+
+  it('keeps a 50 MB print and a 20 MB image in the notebook while the history stays under 1 MB', async () => {
+    const path = await h.writeNotebook(
+      'huge.ipynb',
+      notebook([
+        codeCell('print("x" * 50_000_000)'),
+        codeCell('import base64, os\nfrom IPython.display import display\ndisplay({"image/png": base64.b64encode(os.urandom(15_000_000)).decode()}, raw=True)'),
+      ]),
+    );
+    const run = await h.runNotebook(path);
+    expect(run.error).toBeUndefined();
+    expect(streamText(run.output.cells[0]!).length).toBe(50_000_001);
+    const png = run.output.cells[1]!['outputs'][0]['data']['image/png'];
+    expect((Array.isArray(png) ? png.join('') : png).length).toBe(20_000_000);
+    const history = await h.client.workflow.getHandle(run.input.runId).fetchHistory();
+    expect(Buffer.byteLength(JSON.stringify(history))).toBeLessThan(1_000_000);
+  });
 });

@@ -328,6 +328,22 @@ async function writeNotebook(dir: string, name: string, nb: NotebookJson): Promi
   return path;
 }
 
+/** Each activity attempt that failed, from the run's history: `<type> attempt N: <message>`. */
+async function activityFailures(handle: WorkflowHandle): Promise<string[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const typeOf = new Map<string, string>();
+  for (const e of events) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) typeOf.set(String(e.eventId), scheduled.activityType?.name ?? '?');
+  }
+  return events.flatMap((e) => {
+    const failed = e.activityTaskFailedEventAttributes;
+    if (!failed) return [];
+    const type = typeOf.get(String(failed.scheduledEventId)) ?? '?';
+    return [`${type}: ${failed.failure?.message ?? '?'}${failed.failure?.cause ? ` (cause: ${failed.failure.cause.message})` : ''}`];
+  });
+}
+
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 // --- the tests ---------------------------------------------------------------------------
@@ -488,7 +504,11 @@ describe('servers killed mid-run', () => {
       const failure = error as WorkflowFailedError;
       const chain: string[] = [];
       for (let e: Error | undefined = failure; e; e = (e as { cause?: Error }).cause) chain.push(`${e.constructor.name}: ${e.message}`);
-      console.log(`[server-faults] Jupyter SIGKILL: failure chain:\n  ${chain.join('\n  ')}`);
+      const failedActivities = await activityFailures(handle);
+      console.log(
+        `[server-faults] Jupyter SIGKILL: failure chain:\n  ${chain.join('\n  ')}\n` +
+          `  failed activities in history:\n    ${failedActivities.join('\n    ')}`,
+      );
       // What `millrace run` reports: the cell and the reason.
       const outcome = outcomeFromFailure(failure, input.runId, input.output, 0);
       expect(outcome, chain.join('\n')).toMatchObject({ status: 'failed', failed_cell: 2, error: { ename: 'DeadKernelError' } });
