@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
-import { cellSummary, cellTags, isExecutable, parseNotebook, type Notebook } from '../notebook/nbformat.js';
+import { cellSummary, cellTags, isExecutable, parseNotebook, type Cell, type Notebook } from '../notebook/nbformat.js';
 import { parameterize } from '../notebook/parameterize.js';
 import { paramsToJson } from '../notebook/params.js';
 import { addErrorBanner, finishRecord, initRecord } from '../notebook/record.js';
@@ -74,6 +74,7 @@ export function createActivities(deps: ActivityDeps) {
                 summary: cellSummary(cell),
                 raisesException: cellTags(cell).includes('raises-exception'),
                 idempotent: cellTags(cell).includes('idempotent'),
+                ...cellTimeout(cell, index),
               },
             ]
           : [],
@@ -125,6 +126,20 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type MillraceActivities = ReturnType<typeof createActivities>;
+
+/** A cell's own time limit: tag `timeout=SECONDS`, else metadata `millrace.timeout`. */
+function cellTimeout(cell: Cell, index: number): { timeoutS?: number } {
+  const tag = cellTags(cell).find((t) => t.startsWith('timeout='));
+  const raw = tag ? Number(tag.slice('timeout='.length)) : (cell.metadata['millrace'] as { timeout?: unknown } | undefined)?.timeout;
+  if (raw === undefined) return {};
+  if (typeof raw !== 'number' || !Number.isFinite(raw) || raw <= 0) {
+    throw ApplicationFailure.nonRetryable(
+      `cell ${index}: timeout must be a positive number of seconds (tag timeout=SECONDS or metadata millrace.timeout)`,
+      'BadCellTimeout',
+    );
+  }
+  return { timeoutS: raw };
+}
 
 /** A run never overwrites another run's record. */
 async function guardAgainstOverwrite(location: string, runId: string): Promise<void> {

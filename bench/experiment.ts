@@ -16,6 +16,7 @@
  * change product code.
  */
 import type { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ import { packageRoot } from '../worker/paths.js';
 import { freePort } from '../worker/ports.js';
 import type { Stack } from '../worker/stack.js';
 import { workflowBundlePath } from '../worker/worker.js';
-import { historySize, medianOf, profileCycles } from './history.js';
+import { medianOf, profileChain, runHistories } from './history.js';
 import { delta, histogramDelta, scrape, type Samples } from './metrics.js';
 import { startWarm } from './millrace.js';
 import { kernelTiming, median, overheadPerCell, writeNotebook } from './notebooks.js';
@@ -143,6 +144,7 @@ async function main(): Promise<void> {
   const corePort = await freePort();
   Runtime.install({
     logger: new DefaultLogger('ERROR'),
+    shutdownSignals: [],
     telemetryOptions: {
       metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}`, useSecondsForDurations: false } },
       // BENCH_CORE_TRACE=1: Core's own trace log (JSON lines with µs timestamps) on stderr.
@@ -191,7 +193,7 @@ async function main(): Promise<void> {
         await writeFile(`${process.env['BENCH_DUMP_METRICS']}.core`, [...c1].map(([k, v]) => `${k} ${v}`).join('\n'));
         await writeFile(`${process.env['BENCH_DUMP_METRICS']}.server`, [...s1].map(([k, v]) => `${k} ${v}`).join('\n'));
       }
-      runs.push(await analyse(spec.cells, run, { s0, s1, c0, c1 }, cpuMs, threads, writes));
+      runs.push(await analyse(warm.client, spec.cells, run, { s0, s1, c0, c1 }, cpuMs, threads, writes));
     }
   } finally {
     store.write = write;
@@ -205,6 +207,7 @@ async function main(): Promise<void> {
 }
 
 async function analyse(
+  client: Client,
   cells: number,
   run: Awaited<ReturnType<Awaited<ReturnType<typeof startWarm>>['submit']>>,
   m: { s0: Samples; s1: Samples; c0: Samples; c1: Samples },
@@ -213,9 +216,9 @@ async function analyse(
   writes: Array<{ ms: number; bytes: number }>,
 ): Promise<ExperimentRun> {
   const timing = await kernelTiming(run.output);
-  const { history } = await historySize(run.handle);
+  const histories = await runHistories(client, run.runId, run.firstRunId);
   const worker = [...activityTimes].sort((a, b) => a.cellIndex - b.cellIndex);
-  const profile = profileCycles(history, timing, worker);
+  const profile = profileChain(histories, timing, worker);
   const perCell = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v / cells]));
   const rpcs = histogramDelta(m.s0, m.s1, 'service_latency', ['service_name', 'operation']);
   const persistence = histogramDelta(m.s0, m.s1, 'persistence_latency', ['operation']);

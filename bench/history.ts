@@ -3,7 +3,7 @@
  * the server's events (scheduling, dispatch, the activity, the workflow task that decides
  * the next cell), joined with the output notebook's own timestamps (worker and kernel).
  */
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { History } from '@temporalio/common/lib/proto-utils.js';
 import type { KernelTiming } from './notebooks.js';
 
@@ -28,7 +28,11 @@ function eventId(event: HistoryEvent): number {
   return Number(event.eventId?.toString() ?? NaN);
 }
 
+const CONTINUED_AS_NEW = 28;
+
 export interface HistorySize {
+  /** Workflow runs in the chain (a long notebook continues as new). */
+  runs: number;
   events: number;
   /** JSON of the decoded history (protobufjs toJSON: 64-bit ints as strings, bytes as base64). */
   jsonBytes: number;
@@ -36,14 +40,33 @@ export interface HistorySize {
   protoBytes: number | null;
 }
 
-export async function historySize(handle: WorkflowHandle): Promise<{ size: HistorySize; history: History }> {
-  const history = await handle.fetchHistory();
-  const jsonBytes = Buffer.byteLength(JSON.stringify(history));
-  // The decoded message is an instance of the generated class, whose static encode() gives
-  // its wire size; no extra dependency needed for that.
-  const ctor = (history as { constructor?: { encode?: (m: unknown) => { finish(): Uint8Array } } }).constructor;
-  const protoBytes = typeof ctor?.encode === 'function' ? ctor.encode(history).finish().length : null;
-  return { size: { events: history.events?.length ?? 0, jsonBytes, protoBytes }, history };
+/** The histories of a run: its first workflow run and every run it continued as new into. */
+export async function runHistories(client: Client, workflowId: string, firstRunId: string): Promise<History[]> {
+  const histories: History[] = [];
+  let runId: string | undefined = firstRunId;
+  for (let guard = 0; runId !== undefined && guard < 1000; guard++) {
+    const history: History = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    histories.push(history);
+    const last: HistoryEvent | undefined = history.events?.[history.events.length - 1];
+    runId =
+      last?.eventType === CONTINUED_AS_NEW ? (last.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined) : undefined;
+  }
+  return histories;
+}
+
+export function historySize(histories: History[]): HistorySize {
+  let jsonBytes = 0;
+  let protoBytes: number | null = 0;
+  let events = 0;
+  for (const history of histories) {
+    events += history.events?.length ?? 0;
+    jsonBytes += Buffer.byteLength(JSON.stringify(history));
+    // The decoded message is an instance of the generated class, whose static encode()
+    // gives its wire size; no extra dependency needed for that.
+    const ctor = (history as { constructor?: { encode?: (m: unknown) => { finish(): Uint8Array } } }).constructor;
+    protoBytes = protoBytes !== null && typeof ctor?.encode === 'function' ? protoBytes + ctor.encode(history).finish().length : null;
+  }
+  return { runs: histories.length, events, jsonBytes, protoBytes };
 }
 
 /**
@@ -79,6 +102,20 @@ export interface CycleProfile {
   cycles: CellCycle[];
   /** Cells whose ActivityTaskStarted is in the same instant as ActivityTaskScheduled (eager dispatch). */
   eagerCount: number;
+}
+
+/** profileCycles over every history of a run chain (cells split across runs in order). */
+export function profileChain(histories: History[], timing: KernelTiming, worker?: Array<{ start: number; end: number }>): CycleProfile {
+  const out: CycleProfile = { cells: 0, cycles: [], eagerCount: 0 };
+  for (const history of histories) {
+    const offset = out.cells;
+    const slice: KernelTiming = { ...timing, perCell: timing.perCell.slice(offset) };
+    const profile = profileCycles(history, slice, worker?.slice(offset));
+    out.cells += profile.cells;
+    out.cycles.push(...profile.cycles);
+    out.eagerCount += profile.eagerCount;
+  }
+  return out;
 }
 
 export function profileCycles(

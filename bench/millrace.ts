@@ -18,7 +18,7 @@ import type { notebookRun } from '../workflows/index.js';
 import { runProcess } from './papermill.js';
 
 export interface WarmOptions {
-  /** `--dynamic-config-value KEY=JSON` for the Temporal dev server (experiments only). */
+  /** Dynamic config for the Temporal dev server over the product's (experiments only). */
   dynamicConfig?: Record<string, unknown>;
   /** More flags for `temporal server start-dev` (e.g. `--metrics-port`), experiments only. */
   temporalArgs?: string[];
@@ -41,19 +41,19 @@ export interface WarmRun {
   wallMs: number;
   submittedAt: number;
   result: RunResult;
+  /** The first workflow run of the chain (a long notebook continues as new). */
+  firstRunId: string;
   handle: WorkflowHandle;
 }
 
 /**
- * The Temporal CLI with extra dev-server flags, through MILLRACE_TEMPORAL_BIN (which
- * worker/paths.ts honours): a script that execs the real binary with the flags appended.
+ * The Temporal CLI with extra dev-server flags (`--metrics-port`), through
+ * MILLRACE_TEMPORAL_BIN, which worker/paths.ts honours: a script that execs the real
+ * binary with the flags appended.
  */
-async function temporalWithFlags(dir: string, dynamicConfig: Record<string, unknown>, args: string[]): Promise<string> {
+async function temporalWithFlags(dir: string, args: string[]): Promise<string> {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const flags = [
-    ...Object.entries(dynamicConfig).map(([k, v]) => `--dynamic-config-value ${quote(`${k}=${JSON.stringify(v)}`)}`),
-    ...args.map(quote),
-  ];
+  const flags = args.map(quote);
   await mkdir(dir, { recursive: true });
   const script = join(dir, 'temporal-with-flags.sh');
   await writeFile(script, `#!/bin/sh\nexec ${quote(temporalBinary())} "$@" ${flags.join(' ')}\n`);
@@ -64,14 +64,11 @@ async function temporalWithFlags(dir: string, dynamicConfig: Record<string, unkn
 export async function startWarm(stateDir: string, options: WarmOptions = {}): Promise<WarmMillrace> {
   const taskQueue = TASK_QUEUE_DEFAULT;
   const previousBin = process.env['MILLRACE_TEMPORAL_BIN'];
-  const dynamicConfig = options.dynamicConfig ?? {};
   const temporalArgs = options.temporalArgs ?? [];
-  if (Object.keys(dynamicConfig).length > 0 || temporalArgs.length > 0) {
-    process.env['MILLRACE_TEMPORAL_BIN'] = await temporalWithFlags(stateDir, dynamicConfig, temporalArgs);
-  }
+  if (temporalArgs.length > 0) process.env['MILLRACE_TEMPORAL_BIN'] = await temporalWithFlags(stateDir, temporalArgs);
   let stack: Stack;
   try {
-    stack = await startStack({ stateDir });
+    stack = await startStack({ stateDir, ...(options.dynamicConfig ? { temporalDynamicConfig: options.dynamicConfig } : {}) });
   } finally {
     if (previousBin === undefined) delete process.env['MILLRACE_TEMPORAL_BIN'];
     else process.env['MILLRACE_TEMPORAL_BIN'] = previousBin;
@@ -109,7 +106,7 @@ export async function startWarm(stateDir: string, options: WarmOptions = {}): Pr
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       });
       const result = await handle.result();
-      return { runId: input.runId, output: input.output, wallMs: performance.now() - started, submittedAt, result, handle };
+      return { runId: input.runId, output: input.output, wallMs: performance.now() - started, submittedAt, result, firstRunId: handle.firstExecutionRunId, handle };
     };
     return { stack, client, config, submit, stop: stopAll };
   } catch (err) {

@@ -46,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--output <path>', 'where to write the output notebook (default: the store, one folder per run)')
     .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)')
     .option('--cell-timeout <seconds>', 'fail a cell that runs longer, interrupting the kernel', positiveNumber('--cell-timeout'))
+    .option('--timeout <seconds>', 'fail the run when it takes longer, interrupting the running cell', positiveNumber('--timeout'))
     .option('--detach', 'submit and return the run id without waiting (needs `millrace dev` or TEMPORAL_ADDRESS)', false)
     .option('--json', 'print one JSON object: run_id, status, output, failed_cell, error, duration_s', false)
     .action(async (notebook: string, opts) => {
@@ -59,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
         output: opts.output,
         id: opts.id,
         cellTimeout: opts.cellTimeout,
+        timeout: opts.timeout,
         detach: opts.detach,
         json: opts.json,
       });

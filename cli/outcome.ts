@@ -41,7 +41,7 @@ export function outcomeFromFailure(err: unknown, runId: string, output: string, 
         ? cause
         : undefined;
   const details = app?.details?.[0] as Partial<CellFailureDetails> | undefined;
-  if (details && typeof details.cellIndex === 'number') {
+  if (details && typeof details.cellIndex === 'number' && details.cellIndex >= 0) {
     return {
       ...base,
       status: 'failed',

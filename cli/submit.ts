@@ -73,6 +73,7 @@ export interface SubmitOptions {
   output?: string;
   runId?: string;
   cellTimeoutS?: number;
+  runTimeoutS?: number;
 }
 
 export async function buildRunInput(config: Config, options: SubmitOptions): Promise<RunInput> {
@@ -106,5 +107,6 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     parameters: options.params,
     ...(options.kernelName ? { kernelName: options.kernelName } : {}),
     ...(options.cellTimeoutS !== undefined ? { cellTimeoutS: options.cellTimeoutS } : {}),
+    ...(options.runTimeoutS !== undefined ? { runTimeoutS: options.runTimeoutS } : {}),
   };
 }

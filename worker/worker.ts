@@ -58,6 +58,9 @@ export async function createWorker(config: WorkerConfig): Promise<{ worker: Work
     // Each run holds at most one cell activity at a time; the rest is setup and teardown.
     maxConcurrentActivityTaskExecutions: runs * 2,
     maxCachedWorkflows: Math.max(runs * 2, 100),
+    // Cells heartbeat every 2 s; sending them that often delivers a cancellation (Ctrl-C,
+    // `millrace cancel`, a run's --timeout) to the running cell within about 2 s.
+    maxHeartbeatThrottleInterval: '2 seconds',
   });
   return { worker, connection };
 }

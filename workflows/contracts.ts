@@ -25,6 +25,8 @@ export const runInputSchema = z.object({
   parameters: paramsSchema,
   kernelName: z.string().min(1).optional(),
   cellTimeoutS: z.number().positive().optional(),
+  /** The whole run's budget: the running cell is interrupted when it is spent. */
+  runTimeoutS: z.number().positive().optional(),
 });
 export type RunInput = z.infer<typeof runInputSchema>;
 
@@ -73,6 +75,8 @@ export interface CellPlan {
   raisesException: boolean;
   /** Tagged `idempotent`: safe to send again when a worker died mid-cell. */
   idempotent: boolean;
+  /** From the tag `timeout=SECONDS` or metadata `millrace.timeout`; overrides --cell-timeout. */
+  timeoutS?: number;
 }
 
 export interface PrepareResult {

@@ -10,6 +10,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  sleep,
   makeContinueAsNewFunc,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -70,6 +71,8 @@ export interface RunContinuation {
   executedCells: number;
   /** Durations of the cells already executed, for the progress query. */
   durationsMs: number[];
+  /** When the run's --timeout runs out (workflow time, epoch ms). */
+  deadline: number | undefined;
 }
 
 export async function notebookRun(rawInput: RunInput, continuation?: RunContinuation): Promise<RunResult> {
@@ -107,18 +110,27 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
     progress.phase = 'done';
   };
 
-  try {
-    if (!kernel) {
-      progress.phase = 'starting-kernel';
-      ({ kernel, languageInfo } = await startKernel(plan.kernelName));
-    }
-    progress.phase = 'executing';
+  // The run's time budget spans continue-as-new; workflow time is deterministic.
+  const deadline = continuation?.deadline ?? (input.runTimeoutS ? Date.now() + input.runTimeoutS * 1000 : undefined);
+  const cellsScope = new CancellationScope();
+  let timedOut = false;
+  if (deadline !== undefined) {
+    sleep(Math.max(0, deadline - Date.now())).then(
+      () => {
+        timedOut = true;
+        cellsScope.cancel();
+      },
+      () => undefined, // the run was cancelled or ended first
+    );
+  }
+
+  const executeCells = async (handle: KernelHandle): Promise<void> => {
     for (let position = startAt; position < plan.codeCells.length; position++) {
       const cell = plan.codeCells[position]!;
       const cellProgress = progress.cells[position]!;
       cellProgress.status = 'running';
       current = cell.index;
-      const result = await runCell(input, kernel, cell, revision).catch((err: unknown) => {
+      const result = await runCell(input, handle, cell, revision).catch((err: unknown) => {
         cellProgress.status = 'failed';
         throw err;
       });
@@ -136,10 +148,11 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
             plan,
             position: position + 1,
             revision,
-            kernel,
+            kernel: handle,
             languageInfo,
             executedCells,
             durationsMs: progress.cells.slice(0, position + 1).map((c) => c.durationMs ?? 0),
+            deadline,
           });
         }
         continue;
@@ -147,7 +160,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
       cellProgress.status = 'failed';
       if (isCleanSysExit(result)) {
         stoppedBySysExit = true;
-        break;
+        return;
       }
       failure = {
         runId: input.runId,
@@ -156,10 +169,26 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
         evalue: result.evalue ?? '',
         output: input.output,
       };
-      break;
+      return;
+    }
+  };
+
+  try {
+    if (!kernel) {
+      progress.phase = 'starting-kernel';
+      ({ kernel, languageInfo } = await startKernel(plan.kernelName));
+    }
+    progress.phase = 'executing';
+    const handle = kernel;
+    try {
+      await cellsScope.run(() => executeCells(handle));
+    } catch (err) {
+      if (!(timedOut && isCancellation(err))) throw err;
+      const evalue = `the run exceeded its ${input.runTimeoutS} s timeout`;
+      failure = { runId: input.runId, cellIndex: current ?? -1, ename: 'RunTimeout', evalue, output: input.output };
     }
     // Finalize while the kernel is still up, as papermill does.
-    await finish(failure ? 'failed' : 'completed', failure?.cellIndex);
+    await finish(failure ? 'failed' : 'completed', failure && failure.cellIndex >= 0 ? failure.cellIndex : undefined);
   } catch (err) {
     if (!finalized && !handedOver) {
       const cancelled = isCancellation(err);
@@ -175,6 +204,9 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   }
 
   if (failure) {
+    if (failure.ename === 'RunTimeout') {
+      throw ApplicationFailure.nonRetryable(`run timed out at cell ${failure.cellIndex}: ${failure.evalue}`, 'RunTimeout', failure);
+    }
     throw ApplicationFailure.nonRetryable(
       `cell ${failure.cellIndex} failed: ${failure.ename}: ${failure.evalue}`,
       'CellFailed',
@@ -194,7 +226,7 @@ function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, revision
         kernel,
         cellIndex: cell.index,
         revision,
-        timeoutS: input.cellTimeoutS,
+        timeoutS: cell.timeoutS ?? input.cellTimeoutS,
         idempotent: cell.idempotent,
         raisesException: cell.raisesException,
       },

@@ -15,6 +15,7 @@ export interface RunOptions extends ParameterArgs {
   output?: string;
   id?: string;
   cellTimeout?: number;
+  timeout?: number;
   detach: boolean;
   json: boolean;
 }
@@ -29,6 +30,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     output: options.output,
     runId: options.id,
     cellTimeoutS: options.cellTimeout,
+    runTimeoutS: options.timeout,
   });
   const interactive = process.stderr.isTTY && !options.json;
   const log = (text: string) => {

@@ -136,6 +136,26 @@ describe('faults', () => {
     expect(failing?.['outputs'].at(-1)).toMatchObject({ output_type: 'error', ename: 'CellTimeoutError' });
   });
 
+  it('honours the timeout a cell declares in its tags', async () => {
+    const path = await h.writeNotebook('tagged.ipynb', notebook([codeCell('import time\ntime.sleep(60)', ['timeout=1'])]));
+    const run = await h.runNotebook(path, {}, { cellTimeoutS: 600 });
+    expect(run.error?.cause?.message).toBe('cell 0 failed: CellTimeoutError: Cell execution timed out after 1 s');
+  });
+
+  it('fails a run that outlives its --timeout at the cell that was running', async () => {
+    const path = await h.writeNotebook(
+      'budget.ipynb',
+      notebook([codeCell('import time\ntime.sleep(0.5)'), codeCell('time.sleep(60)'), codeCell('print("never")')]),
+    );
+    const before = await liveKernelIds();
+    const started = Date.now();
+    const run = await h.runNotebook(path, {}, { runTimeoutS: 3 });
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(run.error?.cause?.message).toBe('run timed out at cell 1: the run exceeded its 3 s timeout');
+    expect(run.output.cells[0]!['cell_type']).toBe('markdown'); // papermill's banner
+    expect(await liveKernelIds()).toEqual(before);
+  });
+
   it('cancels: the kernel is interrupted and shut down, the record says cancelled', async () => {
     const path = await h.writeNotebook('cancel.ipynb', notebook([codeCell('import time\ntime.sleep(120)'), codeCell('print("never")')]));
     const before = await liveKernelIds();
