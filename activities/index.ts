@@ -83,9 +83,9 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Starts a kernel and waits until it answers, returning its language_info for the record. */
-    async startKernel(kernelName: string): Promise<StartedKernel> {
+    async startKernel(request: { runId: string; kernelName: string }): Promise<StartedKernel> {
       try {
-        const model = await startKernel(settings, kernelName);
+        const model = await startKernel(settings, request.kernelName, request.runId);
         const connection = await connectKernel(settings, model);
         const info = await connection.info;
         await installOutcomeRegistry(connection, info.language_info.name);

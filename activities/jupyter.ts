@@ -9,6 +9,7 @@ import {
   KernelMessage,
   KernelSpecAPI,
   ServerConnection,
+  SessionAPI,
   type Kernel,
 } from '@jupyterlab/services';
 import { randomUUID } from 'node:crypto';
@@ -59,7 +60,15 @@ export async function kernelNames(settings: ServerConnection.ISettings): Promise
   return Object.keys(specs.kernelspecs).sort();
 }
 
-export async function startKernel(settings: ServerConnection.ISettings, name: string): Promise<Kernel.IModel> {
+/**
+ * Kernels are started through a Jupyter session at `millrace/<run id>`: the server then
+ * knows which run a kernel belongs to (JupyterLab shows it by that name), and the orphan
+ * reaper can find kernels whose run is over. Servers without the sessions API (some
+ * gateways) get a bare kernel.
+ */
+export const SESSION_PREFIX = 'millrace/';
+
+export async function startKernel(settings: ServerConnection.ISettings, name: string, runId: string): Promise<Kernel.IModel> {
   const available = await kernelNames(settings).catch((err: Error) => {
     throw new KernelError(`Jupyter Server at ${settings.baseUrl} is unreachable: ${err.message}`, 'server-unreachable');
   });
@@ -68,6 +77,15 @@ export async function startKernel(settings: ServerConnection.ISettings, name: st
       `no kernel named "${name}"; available: ${available.join(', ') || 'none'} (choose one with --kernel)`,
       'unknown-kernel',
     );
+  }
+  try {
+    const session = await SessionAPI.startSession(
+      { path: `${SESSION_PREFIX}${runId}`, name: runId, type: 'notebook', kernel: { name } },
+      settings,
+    );
+    if (session.kernel) return session.kernel;
+  } catch (err) {
+    if (!(err instanceof ServerConnection.ResponseError && err.response.status === 404)) throw err;
   }
   return KernelAPI.startNew({ name }, settings);
 }

@@ -1,13 +1,14 @@
 /**
  * One profiling experiment in a process of its own (Core's Runtime is per process and
- * needs its metrics exporter before any worker exists): a fresh embedded stack, a worker
- * configured as worker/worker.ts configures it (plus the experiment's changes and
- * instrumentation), a warm-up run, then `reps` runs of a trivial notebook, each profiled:
+ * needs its metrics exporter before any worker exists): a fresh embedded stack, the
+ * product's worker (worker/worker.ts) with the experiment's one change and the
+ * instrumentation, a warm-up run, then `reps` runs of a trivial notebook, each profiled:
  *
  * - Temporal history events (per-cell cycle) joined with the output notebook's times;
  * - Temporal server RPCs and persistence operations per cell (the dev server's /metrics);
  * - the worker's Core metrics (workflow task processing, RPC latency from the worker);
- * - CPU time per process group (/proc) and store writes (store.write wrapped).
+ * - CPU time per process group (/proc) and store writes (store.write wrapped);
+ * - executeCell start and end in the worker (an activity interceptor).
  *
  *   node dist/bench/experiment.js '<ExperimentSpec as JSON>'   (prints one JSON line)
  *
@@ -17,15 +18,13 @@
  */
 import type { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createActivities } from '../activities/index.js';
 import { store } from '../activities/store/index.js';
 import { packageRoot } from '../worker/paths.js';
 import { freePort } from '../worker/ports.js';
-import type { Stack } from '../worker/stack.js';
-import { workflowBundlePath } from '../worker/worker.js';
 import { medianOf, profileChain, runHistories } from './history.js';
 import { delta, histogramDelta, scrape, type Samples } from './metrics.js';
 import { startWarm } from './millrace.js';
@@ -61,6 +60,8 @@ export interface ExperimentRun {
   kernelMs: number;
   loopOverheadMs: number | null;
   cycle: Record<string, number>;
+  /** Median of consecutive executeCell starts in the worker (works for local activities too). */
+  workerCycleMs: number;
   eagerCycles: number;
   cpuPerCellMs: Record<string, number>;
   workerThreadsCpuMs: Record<string, number>;
@@ -86,17 +87,32 @@ const nowMs = () => performance.timeOrigin + performance.now();
 /** executeCell activities as the worker ran them (interceptor entry and exit). */
 const activityTimes: Array<{ cellIndex: number; start: number; end: number }> = [];
 
-/** The product's worker (worker/worker.ts createWorker, maxConcurrentRuns 20) with the experiment's changes. */
-async function experimentWorker(stack: Stack, taskQueue: string, spec: ExperimentSpec): Promise<{ worker: Worker; connection: NativeConnection }> {
-  const connection = await NativeConnection.connect({ address: stack.temporalAddress });
-  const runs = 20;
+/**
+ * The product's own worker (worker/worker.ts createWorker), with the experiment's changes
+ * and an activity interceptor layered onto the options it passes to Worker.create, so the
+ * experiment measures exactly the product's configuration plus one lever. Core's Runtime
+ * is installed here first (with a metrics exporter); createWorker's install then reuses it.
+ */
+async function instrumentWorkerCreation(spec: ExperimentSpec, corePort: number): Promise<void> {
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    shutdownSignals: [],
+    telemetryOptions: {
+      metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}`, useSecondsForDurations: false } },
+      // BENCH_CORE_TRACE=1: Core's own trace log (JSON lines with µs timestamps) on stdout.
+      ...(process.env['BENCH_CORE_TRACE'] ? { logging: { filter: makeTelemetryFilterString({ core: 'TRACE', other: 'WARN' }), console: { format: 'json' as const } } } : {}),
+    },
+  });
+  const runtime = Runtime as unknown as { install: (options: unknown) => Runtime };
+  runtime.install = () => Runtime.instance();
+
   const workflowBundle =
     spec.workflow === 'local-cells'
       ? await bundleWorkflowCode({
           workflowsPath: join(packageRoot(), 'dist', 'bench', 'variants', 'local-cells.js'),
           logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error },
         })
-      : { codePath: workflowBundlePath() };
+      : undefined;
   const delayMs = spec.heartbeatDelayMs;
   const activityInterceptor = (ctx: Context) => {
     if (delayMs !== undefined) {
@@ -123,40 +139,26 @@ async function experimentWorker(stack: Stack, taskQueue: string, spec: Experimen
       },
     };
   };
-  const worker = await Worker.create({
-    connection,
-    namespace: stack.namespace,
-    taskQueue,
-    workflowBundle,
-    activities: createActivities({ jupyter: stack.jupyter }),
-    maxConcurrentWorkflowTaskExecutions: Math.max(2, Math.min(runs, 40)),
-    maxConcurrentActivityTaskExecutions: runs * 2,
-    maxCachedWorkflows: Math.max(runs * 2, 100),
-    ...(spec.workerOptions ?? {}),
-    interceptors: { activity: [activityInterceptor as never] },
-  });
-  return { worker, connection };
+  const create = Worker.create.bind(Worker);
+  Worker.create = (options: WorkerOptions) =>
+    create({
+      ...options,
+      ...(spec.workerOptions ?? {}),
+      ...(workflowBundle ? { workflowBundle, workflowsPath: undefined } : {}),
+      interceptors: { ...options.interceptors, activity: [...(options.interceptors?.activity ?? []), activityInterceptor as never] },
+    });
 }
 
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '{}') as ExperimentSpec;
   const dir = await mkdtemp(join(spec.tempRoot, `exp-${spec.name}-`));
   const corePort = await freePort();
-  Runtime.install({
-    logger: new DefaultLogger('ERROR'),
-    shutdownSignals: [],
-    telemetryOptions: {
-      metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}`, useSecondsForDurations: false } },
-      // BENCH_CORE_TRACE=1: Core's own trace log (JSON lines with µs timestamps) on stderr.
-      ...(process.env['BENCH_CORE_TRACE'] ? { logging: { filter: makeTelemetryFilterString({ core: 'TRACE', other: 'WARN' }), console: { format: 'json' as const } } } : {}),
-    },
-  });
+  await instrumentWorkerCreation(spec, corePort);
   console.debug = () => undefined;
   const metricsPort = await freePort();
   const warm = await startWarm(join(dir, 'state'), {
     dynamicConfig: spec.dynamicConfig,
     temporalArgs: ['--metrics-port', String(metricsPort)],
-    makeWorker: (stack, taskQueue) => experimentWorker(stack, taskQueue, spec),
   });
   const serverMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
   const coreMetrics = `http://127.0.0.1:${corePort}/metrics`;
@@ -242,6 +244,7 @@ async function analyse(
     kernelMs: timing.kernelMs,
     loopOverheadMs: overheadPerCell(run.wallMs, timing).loopMs,
     cycle: medianOf(profile.cycles, median),
+    workerCycleMs: median(worker.slice(1).map((w, i) => w.start - worker[i]!.start)),
     eagerCycles: profile.eagerCount,
     cpuPerCellMs: perCell(cpuMs),
     workerThreadsCpuMs: perCell(threads),

@@ -22,8 +22,6 @@ export interface WarmOptions {
   dynamicConfig?: Record<string, unknown>;
   /** More flags for `temporal server start-dev` (e.g. `--metrics-port`), experiments only. */
   temporalArgs?: string[];
-  /** Replaces createWorker (experiments with worker options); default: the product's worker. */
-  makeWorker?: (stack: Stack, taskQueue: string) => Promise<{ worker: Worker; connection: NativeConnection }>;
 }
 
 export interface WarmMillrace {
@@ -79,14 +77,18 @@ export async function startWarm(stateDir: string, options: WarmOptions = {}): Pr
     stops.length = 0;
   };
   try {
-    const { worker, connection } = await (options.makeWorker
-      ? options.makeWorker(stack, taskQueue)
-      : createWorker({ temporalAddress: stack.temporalAddress, namespace: stack.namespace, taskQueue, jupyter: stack.jupyter }));
-    const running = worker.run();
+    const created: { worker: Worker; connection: NativeConnection; run?: () => Promise<void> } = await createWorker({
+      temporalAddress: stack.temporalAddress,
+      namespace: stack.namespace,
+      taskQueue,
+      jupyter: stack.jupyter,
+    });
+    // createWorker's run() (when it has one) also owns the connection and helpers.
+    const running = created.run ? created.run() : created.worker.run();
     stops.push(async () => {
-      worker.shutdown();
+      created.worker.shutdown();
       await running;
-      await connection.close();
+      if (!created.run) await created.connection.close();
     });
     const clientConnection = await Connection.connect({ address: stack.temporalAddress });
     stops.push(() => clientConnection.close());

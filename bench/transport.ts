@@ -5,7 +5,8 @@
  * papermill sends it — jupyter_client over ZeroMQ straight to the kernel.
  */
 import { join } from 'node:path';
-import { connectKernel, execute, serverSettings, shutdownKernel, startKernel } from '../activities/jupyter.js';
+import { KernelAPI } from '@jupyterlab/services';
+import { connectKernel, execute, serverSettings } from '../activities/jupyter.js';
 import { packageRoot, venvPython } from '../worker/paths.js';
 import { runProcess } from './papermill.js';
 
@@ -13,9 +14,9 @@ const WARMUP = 5;
 
 export async function websocketRoundTrips(jupyter: { url: string; token: string }, cells: number): Promise<number[]> {
   const settings = serverSettings(jupyter);
-  const model = await startKernel(settings, 'python3');
+  const model = await KernelAPI.startNew({ name: 'python3' }, settings);
+  const kernel = await connectKernel(settings, model);
   try {
-    const kernel = await connectKernel(settings, model);
     const times: number[] = [];
     for (let i = 0; i < WARMUP + cells; i++) {
       const started = performance.now();
@@ -25,7 +26,8 @@ export async function websocketRoundTrips(jupyter: { url: string; token: string 
     }
     return times;
   } finally {
-    await shutdownKernel(settings, model.id);
+    kernel.dispose();
+    await KernelAPI.shutdownKernel(model.id, settings);
   }
 }
 

@@ -127,17 +127,16 @@ async function openEmbedded(config: Config, options: SessionOptions): Promise<Se
     options.log?.('starting the embedded stack (Temporal dev server, Jupyter Server, worker)...');
     const stack = await startStack({ stateDir: config.stateDir });
     stops.push(() => stack.stop());
-    const { worker, connection } = await createWorker({
+    const millraceWorker = await createWorker({
       temporalAddress: stack.temporalAddress,
       namespace: stack.namespace,
       taskQueue: config.taskQueue,
       jupyter: stack.jupyter,
     });
-    const running = worker.run();
+    const running = millraceWorker.run();
     stops.push(async () => {
-      worker.shutdown();
+      millraceWorker.worker.shutdown();
       await running;
-      await connection.close();
     });
     const client = await connectClient(stack.temporalAddress, stack.namespace);
     stops.push(() => client.connection.close());

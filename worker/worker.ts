@@ -7,7 +7,10 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from './paths.js';
+import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.js';
+import { serverSettings } from '../activities/jupyter.js';
+import { startOrphanReaper } from './orphans.js';
 import type { JupyterConfig } from '../activities/jupyter.js';
 
 /** Compiled workflow code: tests run from sources but always load workflows from dist/. */
@@ -25,6 +28,15 @@ export interface WorkerConfig {
   taskQueue: string;
   jupyter: JupyterConfig;
   maxConcurrentRuns?: number;
+  /** Shut down kernels of finished runs (default: every 30 s, after 60 s idle); false: off. */
+  orphanReaper?: { intervalMs: number; graceMs: number } | false;
+}
+
+export interface MillraceWorker {
+  worker: Worker;
+  connection: NativeConnection;
+  /** Runs the worker (and the orphan reaper) until worker.shutdown(); then releases both. */
+  run(): Promise<void>;
 }
 
 let runtimeInstalled = false;
@@ -43,7 +55,7 @@ function installQuietRuntime(): void {
   if (!process.env['MILLRACE_DEBUG']) console.debug = () => undefined;
 }
 
-export async function createWorker(config: WorkerConfig): Promise<{ worker: Worker; connection: NativeConnection }> {
+export async function createWorker(config: WorkerConfig): Promise<MillraceWorker> {
   installQuietRuntime();
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const bundle = workflowBundlePath();
@@ -62,5 +74,21 @@ export async function createWorker(config: WorkerConfig): Promise<{ worker: Work
     // `millrace cancel`, a run's --timeout) to the running cell within about 2 s.
     maxHeartbeatThrottleInterval: '2 seconds',
   });
-  return { worker, connection };
+  const reaper = config.orphanReaper ?? { intervalMs: 30_000, graceMs: 60_000 };
+  const run = async () => {
+    let stopReaper = () => undefined as void;
+    let client: Client | undefined;
+    if (reaper) {
+      client = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), namespace: config.namespace });
+      stopReaper = startOrphanReaper({ settings: serverSettings(config.jupyter), client, ...reaper });
+    }
+    try {
+      await worker.run();
+    } finally {
+      stopReaper();
+      await client?.connection.close();
+      await connection.close();
+    }
+  };
+  return { worker, connection, run };
 }

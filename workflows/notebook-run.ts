@@ -176,7 +176,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   try {
     if (!kernel) {
       progress.phase = 'starting-kernel';
-      ({ kernel, languageInfo } = await startKernel(plan.kernelName));
+      ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName }));
     }
     progress.phase = 'executing';
     const handle = kernel;

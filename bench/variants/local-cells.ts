@@ -27,7 +27,7 @@ export async function notebookRun(input: RunInput): Promise<RunResult> {
   let executedCells = 0;
   let failedCell: number | undefined;
   try {
-    ({ kernel, languageInfo } = await startKernel(plan.kernelName));
+    ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName }));
     for (const [revision, cell] of plan.codeCells.entries()) {
       const result: CellResult = await executeCell({
         runId: input.runId,

@@ -23,17 +23,16 @@ export async function devCommand(options: { worker: boolean }): Promise<number> 
     const tokenFile = join(config.stateDir, 'jupyter-token');
     writeFileSync(tokenFile, stack.jupyter.token, { mode: 0o600 });
     if (options.worker) {
-      const { worker, connection } = await createWorker({
+      const millraceWorker = await createWorker({
         temporalAddress: stack.temporalAddress,
         namespace: stack.namespace,
         taskQueue: config.taskQueue,
         jupyter: stack.jupyter,
       });
-      const running = worker.run();
+      const running = millraceWorker.run();
       stopWorker = async () => {
-        worker.shutdown();
+        millraceWorker.worker.shutdown();
         await running;
-        await connection.close();
       };
     }
     writeDevFile(config, {

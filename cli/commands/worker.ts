@@ -26,18 +26,18 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
   if (!jupyterUrl) throw new UserError('no Jupyter Server: set MILLRACE_JUPYTER_URL or pass --jupyter-url', EXIT.environment);
   const token = config.jupyterToken ?? (dev ? readFileSync(dev.jupyterTokenFile, 'utf8').trim() : '');
   const taskQueue = options.taskQueue ?? dev?.taskQueue ?? config.taskQueue;
-  const { worker, connection } = await createWorker({
+  const millraceWorker = await createWorker({
     temporalAddress,
     namespace: dev?.namespace ?? config.namespace,
     taskQueue,
     jupyter: { url: jupyterUrl, token },
     maxConcurrentRuns: options.maxConcurrentRuns,
   });
-  const running = worker.run();
+  const worker = millraceWorker.worker;
+  const running = millraceWorker.run();
   process.stderr.write(`worker polling task queue ${taskQueue} on ${temporalAddress}\n`);
   await Promise.race([waitForSignal(), running]);
   if (worker.getState() === 'RUNNING') worker.shutdown();
   await running;
-  await connection.close();
   return EXIT.ok;
 }

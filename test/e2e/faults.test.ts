@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
 import { buildRunInput } from '../../cli/submit.js';
+import { reapOrphanKernels } from '../../worker/orphans.js';
 import { packageRoot } from '../../worker/paths.js';
 import type { RunProgress } from '../../workflows/contracts.js';
 import { codeCell, notebook, startHarness, streamText, type Harness } from './harness.js';
@@ -193,5 +194,32 @@ describe('faults', () => {
     expect((Array.isArray(png) ? png.join('') : png).length).toBe(20_000_000);
     const history = await h.client.workflow.getHandle(run.input.runId).fetchHistory();
     expect(Buffer.byteLength(JSON.stringify(history))).toBeLessThan(1_000_000);
+  });
+
+  it('shuts down the kernels of runs that ended without their clean-up, and only those', async () => {
+    const stack = inject('stack');
+    const path = await h.writeNotebook('orphan.ipynb', notebook([codeCell('import time\ntime.sleep(120)')]));
+    const started = async () => {
+      const input = await buildRunInput(h.config, { notebookPath: path, params: {} });
+      const handle = await h.client.workflow.start('notebookRun', { taskQueue: h.taskQueue, workflowId: input.runId, args: [input] });
+      await waitFor('cell 0 running', async () => ((await handle.query<RunProgress>('progress')).cells[0]?.status === 'running' ? true : undefined));
+      return handle;
+    };
+    const before = await liveKernelIds();
+    const doomed = await started();
+    const alive = await started();
+    const kernels = (await liveKernelIds()).filter((id) => !before.includes(id));
+    expect(kernels).toHaveLength(2);
+    // Terminated: no finalize, no shutdownKernel; its kernel is left running.
+    await doomed.terminate('test: leave an orphan');
+    const settings = serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken });
+    const reaped = await reapOrphanKernels({ settings, client: h.client, intervalMs: 0, graceMs: 0 });
+    expect(reaped).toHaveLength(1);
+    const left = (await liveKernelIds()).filter((id) => !before.includes(id));
+    expect(left).toHaveLength(1);
+    expect(reaped[0]).not.toBe(left[0]);
+    await alive.cancel();
+    await alive.result().catch(() => undefined);
+    expect(await liveKernelIds()).toEqual(before);
   });
 });

@@ -77,13 +77,14 @@ export async function startHarness(): Promise<Harness> {
     storeRoot: join(dir, 'store'),
     temporalAddress: stack.temporalAddress,
   };
-  const { worker, connection: workerConnection } = await createWorker({
+  const millraceWorker = await createWorker({
     temporalAddress: stack.temporalAddress,
     namespace: stack.namespace,
     taskQueue,
     jupyter: { url: stack.jupyterUrl, token: stack.jupyterToken },
   });
-  const running = worker.run();
+  const worker = millraceWorker.worker;
+  const running = millraceWorker.run();
   const connection = await Connection.connect({ address: stack.temporalAddress });
   const client = new Client({ connection, namespace: stack.namespace });
 
@@ -126,7 +127,6 @@ export async function startHarness(): Promise<Harness> {
     async close() {
       worker.shutdown();
       await running;
-      await workerConnection.close();
       await connection.close();
       await rm(dir, { recursive: true, force: true });
     },
