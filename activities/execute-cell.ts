@@ -4,10 +4,10 @@
  */
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Kernel, KernelMessage, ServerConnection } from '@jupyterlab/services';
-import { isExecutable, sourceText, type CodeCell, type Notebook } from '../notebook/nbformat.js';
+import { cellTags, isExecutable, sourceText, type CodeCell, type Notebook } from '../notebook/nbformat.js';
 import { CellOutputCollector, type IopubMessage } from '../notebook/outputs.js';
 import { cellStatus, markCellCompleted, markCellFailed, markCellRunning } from '../notebook/record.js';
-import type { CellResult, ExecuteCellInput } from '../workflows/contracts.js';
+import type { CellResult, ExecuteCellInput, ReplayInput } from '../workflows/contracts.js';
 import { connectKernel, execute, KernelError } from './jupyter.js';
 import { askOutcome, executionMsgId } from './outcomes.js';
 import { openRecord, StaleRecordError, type RunRecord } from './run-record.js';
@@ -249,3 +249,41 @@ async function runOnce(
     throw err;
   }
 }
+
+/**
+ * --on-kernel-loss restart: executes the cells before the lost one again in a fresh
+ * kernel (their outputs are not recorded again: the record keeps the first run's), and
+ * notes the restart in the notebook's metadata. Side effects of those cells happen again,
+ * which is what the user asked for with this option.
+ */
+export async function replayCells(settings: ServerConnection.ISettings, input: ReplayInput): Promise<void> {
+  const ctx = Context.current();
+  const record = await openRecord(input.output, 'latest');
+  const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
+  const restarts = ((record.notebook.metadata['millrace'] as { kernel_restarts?: unknown[] }).kernel_restarts ?? []).length;
+  for (const index of input.cellIndices) {
+    ctx.heartbeat(index);
+    const cell = record.notebook.cells[index] as CodeCell;
+    const outcome = await execute(kernel, {
+      code: sourceText(cell.source),
+      msgId: `millrace-${input.runId}-replay${restarts + 1}-c${index}`,
+      onIOPub: () => undefined,
+    });
+    const reply = outcome.kind === 'reply' ? outcome.reply.content : undefined;
+    if (reply?.status !== 'ok' && !cellTags(cell).includes('raises-exception')) {
+      const why = reply?.status === 'error' ? `${reply.ename}: ${reply.evalue}` : 'no reply';
+      throw ApplicationFailure.nonRetryable(
+        `replaying cell ${index} in a new kernel after the kernel was lost at cell ${input.lostAtCell} failed: ${clip(why)}`,
+        'ReplayFailed',
+      );
+    }
+  }
+  record.update((nb) => {
+    const meta = nb.metadata['millrace'] as MillraceMeta;
+    const restart = { lost_at_cell: input.lostAtCell, time: now(), replayed_cells: input.cellIndices };
+    return { ...nb, metadata: { ...nb.metadata, millrace: { ...meta, kernel_restarts: [...(meta.kernel_restarts ?? []), restart], revision: meta.revision + 1 } } };
+  });
+  await record.flush();
+}
+
+type MillraceMeta = { revision: number; kernel_restarts?: unknown[] };

@@ -15,10 +15,11 @@ import type {
   FinalizeInput,
   KernelHandle,
   PrepareResult,
+  ReplayInput,
   RunInput,
   StartedKernel,
 } from '../workflows/contracts.js';
-import { executeCell } from './execute-cell.js';
+import { executeCell, replayCells } from './execute-cell.js';
 import { connectKernel, KernelError, serverSettings, shutdownKernel, startKernel, type JupyterConfig } from './jupyter.js';
 import { installOutcomeRegistry } from './outcomes.js';
 import { forgetRecord, openRecord, rememberRecord, RunRecord } from './run-record.js';
@@ -100,6 +101,10 @@ export function createActivities(deps: ActivityDeps) {
 
     executeCell(input: ExecuteCellInput): Promise<CellResult> {
       return executeCell(settings, input);
+    },
+
+    replayCells(input: ReplayInput): Promise<void> {
+      return replayCells(settings, input);
     },
 
     async finalizeRun(input: FinalizeInput): Promise<{ output: string }> {

@@ -80,7 +80,7 @@ export function renderMarkdown(r: Results): string {
     `Measured ${r.startedAt} in ${r.durationS} s by \`bench/run.sh\` (\`node dist/bench/run.js${r.options.quick ? ' --quick' : ''}\`).`,
     '',
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.os}; Node ${m.node}; Python ${m.python}; papermill ${m.papermill}; ipykernel ${m.ipykernel}; Jupyter Server ${m.jupyterServer}; ${m.temporal.replace(/\n/g, ' ')}.`,
-    `Warm and papermill figures are medians of ${r.options.reps} runs (${r.options.repsLarge} for notebooks over 100 cells); cold figures are single runs. Kernel: python3 for both.`,
+    `Warm and papermill figures are medians of ${r.options.reps} runs (${r.options.repsLarge} for notebooks over 100 cells); cold figures are single runs. Kernel: python3 for both, with an IPython directory of the benchmark's own (IPYTHONDIR), so other users' kernels cannot hold its history database. Each path had one untimed warm-up run.`,
     '',
   );
   const busy = Object.entries(r.load).filter(([, l]) => l.foreignCores >= 0.3);

@@ -47,6 +47,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)')
     .option('--cell-timeout <seconds>', 'fail a cell that runs longer, interrupting the kernel', positiveNumber('--cell-timeout'))
     .option('--timeout <seconds>', 'fail the run when it takes longer, interrupting the running cell', positiveNumber('--timeout'))
+    .addOption(
+      new Option('--on-kernel-loss <action>', 'when the kernel dies: fail the run, or restart it and replay earlier cells (up to 3 times)')
+        .choices(['fail', 'restart'])
+        .default('fail'),
+    )
     .option('--detach', 'submit and return the run id without waiting (needs `millrace dev` or TEMPORAL_ADDRESS)', false)
     .option('--json', 'print one JSON object: run_id, status, output, failed_cell, error, duration_s', false)
     .action(async (notebook: string, opts) => {
@@ -61,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
         id: opts.id,
         cellTimeout: opts.cellTimeout,
         timeout: opts.timeout,
+        onKernelLoss: opts.onKernelLoss,
         detach: opts.detach,
         json: opts.json,
       });

@@ -74,6 +74,7 @@ export interface SubmitOptions {
   runId?: string;
   cellTimeoutS?: number;
   runTimeoutS?: number;
+  onKernelLoss?: 'fail' | 'restart';
 }
 
 export async function buildRunInput(config: Config, options: SubmitOptions): Promise<RunInput> {
@@ -108,5 +109,6 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     ...(options.kernelName ? { kernelName: options.kernelName } : {}),
     ...(options.cellTimeoutS !== undefined ? { cellTimeoutS: options.cellTimeoutS } : {}),
     ...(options.runTimeoutS !== undefined ? { runTimeoutS: options.runTimeoutS } : {}),
+    ...(options.onKernelLoss ? { onKernelLoss: options.onKernelLoss } : {}),
   };
 }

@@ -25,10 +25,13 @@ export const runInputSchema = z.object({
   parameters: paramsSchema,
   kernelName: z.string().min(1).optional(),
   cellTimeoutS: z.number().positive().optional(),
+  /** What a dead kernel does to the run: fail it, or replay the earlier cells in a new kernel. */
+  onKernelLoss: z.enum(['fail', 'restart']).default('fail'),
   /** The whole run's budget: the running cell is interrupted when it is spent. */
   runTimeoutS: z.number().positive().optional(),
 });
-export type RunInput = z.infer<typeof runInputSchema>;
+/** What clients pass (defaults optional); the workflow works on the parsed form. */
+export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss'> & { onKernelLoss?: 'fail' | 'restart' };
 
 export type RunStatus = 'completed' | 'failed' | 'cancelled';
 
@@ -116,6 +119,15 @@ export interface CellResult {
   evalue?: string;
   outputCount: number;
   durationMs: number;
+}
+
+export interface ReplayInput {
+  runId: string;
+  output: string;
+  kernel: KernelHandle;
+  /** Code cells to execute again, in order, to rebuild the lost kernel's state. */
+  cellIndices: number[];
+  lostAtCell: number;
 }
 
 export interface FinalizeInput {

@@ -4,6 +4,7 @@
  */
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   defineQuery,
@@ -52,6 +53,16 @@ const CELL_ACTIVITY = {
 
 const { executeCell } = proxyActivities<MillraceActivities>(CELL_ACTIVITY);
 
+// Replaying runs earlier cells' side effects again: never more than once per restart.
+const { replayCells } = proxyActivities<MillraceActivities>({ ...CELL_ACTIVITY, retry: { maximumAttempts: 1 } });
+
+/** How often one run may replace a dead kernel under --on-kernel-loss restart. */
+const MAX_KERNEL_RESTARTS = 3;
+
+function isKernelLoss(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'KernelLost';
+}
+
 /** `sys.exit()` and `sys.exit(0)` end a papermill run successfully, skipping later cells. */
 function isCleanSysExit(result: CellResult): boolean {
   return result.ename === 'SystemExit' && (result.evalue === '' || result.evalue === '0');
@@ -73,6 +84,7 @@ export interface RunContinuation {
   durationsMs: number[];
   /** When the run's --timeout runs out (workflow time, epoch ms). */
   deadline: number | undefined;
+  kernelRestarts: number;
 }
 
 export async function notebookRun(rawInput: RunInput, continuation?: RunContinuation): Promise<RunResult> {
@@ -100,6 +112,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   let stoppedBySysExit = false;
   let finalized = false;
   let handedOver = false;
+  let kernelRestarts = continuation?.kernelRestarts ?? 0;
   /** The cell in flight, blamed in the record when its activity fails (e.g. kernel lost). */
   let current: number | undefined;
 
@@ -124,15 +137,34 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
     );
   }
 
-  const executeCells = async (handle: KernelHandle): Promise<void> => {
+  /** --on-kernel-loss restart: a fresh kernel, the cells before `position` replayed in it. */
+  const restartKernel = async (lost: KernelHandle, position: number): Promise<KernelHandle> => {
+    kernelRestarts += 1;
+    await shutdownKernel(lost);
+    ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName }));
+    const replay = plan.codeCells.slice(0, position).map((c) => c.index);
+    await replayCells({ runId: input.runId, output: input.output, kernel: kernel!, cellIndices: replay, lostAtCell: plan.codeCells[position]!.index });
+    revision += 1;
+    return kernel!;
+  };
+
+  const executeCells = async (): Promise<void> => {
     for (let position = startAt; position < plan.codeCells.length; position++) {
       const cell = plan.codeCells[position]!;
       const cellProgress = progress.cells[position]!;
       cellProgress.status = 'running';
       current = cell.index;
+      let handle = kernel!;
       const result = await runCell(input, handle, cell, revision).catch((err: unknown) => {
         cellProgress.status = 'failed';
         throw err;
+      }).catch(async (err: unknown) => {
+        if (!(input.onKernelLoss === 'restart' && isKernelLoss(err) && kernelRestarts < MAX_KERNEL_RESTARTS)) throw err;
+        // The failed attempt saved the cell as failed (one revision); the replay saves another.
+        revision += 1;
+        handle = await restartKernel(handle, position);
+        cellProgress.status = 'running';
+        return runCell(input, handle, cell, revision);
       });
       current = undefined;
       revision += 1;
@@ -150,6 +182,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
             revision,
             kernel: handle,
             languageInfo,
+            kernelRestarts,
             executedCells,
             durationsMs: progress.cells.slice(0, position + 1).map((c) => c.durationMs ?? 0),
             deadline,
@@ -179,9 +212,8 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
       ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName }));
     }
     progress.phase = 'executing';
-    const handle = kernel;
     try {
-      await cellsScope.run(() => executeCells(handle));
+      await cellsScope.run(() => executeCells());
     } catch (err) {
       if (!(timedOut && isCancellation(err))) throw err;
       const evalue = `the run exceeded its ${input.runTimeoutS} s timeout`;

@@ -16,6 +16,7 @@ export interface RunOptions extends ParameterArgs {
   id?: string;
   cellTimeout?: number;
   timeout?: number;
+  onKernelLoss?: 'fail' | 'restart';
   detach: boolean;
   json: boolean;
 }
@@ -31,6 +32,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     runId: options.id,
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
+    onKernelLoss: options.onKernelLoss,
   });
   const interactive = process.stderr.isTTY && !options.json;
   const log = (text: string) => {

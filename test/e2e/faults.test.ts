@@ -121,6 +121,26 @@ describe('faults', () => {
     expect(failing?.['outputs'].at(-1)).toMatchObject({ output_type: 'error', ename: 'DeadKernelError' });
   });
 
+  it('with --on-kernel-loss restart, replays earlier cells in a new kernel and goes on', async () => {
+    const flag = join(h.dir, `died-${randomBytes(3).toString('hex')}`);
+    const side = `${flag}.side`;
+    const path = await h.writeNotebook(
+      'restart.ipynb',
+      notebook([
+        codeCell(`base = 41\nopen(${JSON.stringify(side)}, "a").write("setup\\n")`),
+        codeCell(`import os\nif not os.path.exists(${JSON.stringify(flag)}):\n    open(${JSON.stringify(flag)}, "w").close()\n    os._exit(1)\nprint(base + 1)`),
+        codeCell('print("after")'),
+      ]),
+    );
+    const run = await h.runNotebook(path, {}, { onKernelLoss: 'restart' });
+    expect(run.error).toBeUndefined();
+    expect(streamText(run.output.cells[1]!)).toBe('42\n');
+    expect(streamText(run.output.cells[2]!)).toBe('after\n');
+    // The first cell ran twice: once, then once more when replayed in the new kernel.
+    expect((await readFile(side, 'utf8')).split('\n').filter(Boolean)).toEqual(['setup', 'setup']);
+    expect(run.output.metadata['millrace']['kernel_restarts']).toMatchObject([{ lost_at_cell: 1, replayed_cells: [0] }]);
+  });
+
   it('fails at once on input(): no stdin, nothing hangs', async () => {
     const path = await h.writeNotebook('stdin.ipynb', notebook([codeCell('name = input("who? ")')]));
     const run = await h.runNotebook(path);
