@@ -260,7 +260,7 @@ export async function replayCells(settings: ServerConnection.ISettings, input: R
   const ctx = Context.current();
   const record = await openRecord(input.output, 'latest');
   const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
-  const restarts = ((record.notebook.metadata['millrace'] as { kernel_restarts?: unknown[] }).kernel_restarts ?? []).length;
+  const restarts = ((record.notebook.metadata['millrace'] as MillraceMeta).kernel_restarts ?? []).length;
   for (const index of input.cellIndices) {
     ctx.heartbeat(index);
     const cell = record.notebook.cells[index] as CodeCell;
@@ -278,6 +278,7 @@ export async function replayCells(settings: ServerConnection.ISettings, input: R
       );
     }
   }
+  if (input.lostAtCell === undefined) return;
   record.update((nb) => {
     const meta = nb.metadata['millrace'] as MillraceMeta;
     const restart = { lost_at_cell: input.lostAtCell, time: now(), replayed_cells: input.cellIndices };

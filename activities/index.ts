@@ -22,6 +22,7 @@ import type {
 import { executeCell, replayCells } from './execute-cell.js';
 import { connectKernel, KernelError, serverSettings, shutdownKernel, startKernel, type JupyterConfig } from './jupyter.js';
 import { installOutcomeRegistry } from './outcomes.js';
+import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
 import { forgetRecord, openRecord, rememberRecord, RunRecord } from './run-record.js';
 import { store } from './store/index.js';
 
@@ -61,13 +62,7 @@ export function createActivities(deps: ActivityDeps) {
         startTime: now(),
         version: MILLRACE_VERSION,
       });
-      const notebook: Notebook = { ...record0, metadata: { ...record0.metadata, millrace: { run_id: input.runId, revision: 0 } } };
-      await guardAgainstOverwrite(input.output, input.runId);
-      const record = new RunRecord(input.output, notebook);
-      await record.flush();
-      rememberRecord(record);
-
-      const codeCells = notebook.cells.flatMap((cell, index) =>
+      const codeCells = record0.cells.flatMap((cell, index) =>
         isExecutable(cell)
           ? [
               {
@@ -80,7 +75,31 @@ export function createActivities(deps: ActivityDeps) {
             ]
           : [],
       );
-      return { kernelName, totalCells: notebook.cells.length, codeCells, warnings };
+      const millrace: Record<string, unknown> = { run_id: input.runId, revision: 0 };
+      let notebook: Notebook = record0;
+      let startAt = 0;
+      if (input.resume) {
+        const { fromCell } = input.resume;
+        const at = resumeIndex(record0, input.resume);
+        if (at < 0) {
+          throw ApplicationFailure.nonRetryable(`cell ${fromCell} of run ${input.resume.runId} is not in this notebook`, 'BadResume');
+        }
+        notebook = carryOver(record0, await readEarlierRecord(input.resume), input.resume);
+        startAt = codeCells.filter((c) => c.index < at).length;
+        millrace['resumed_from'] = {
+          run_id: input.resume.runId,
+          from_cell: fromCell,
+          restore: 'replay',
+          replayed_cells: codeCells.slice(0, startAt).map((c) => c.index),
+        };
+      }
+      notebook = { ...notebook, metadata: { ...notebook.metadata, millrace } };
+      await guardAgainstOverwrite(input.output, input.runId);
+      const record = new RunRecord(input.output, notebook);
+      await record.flush();
+      rememberRecord(record);
+      if (input.resume) await linkEarlierRun(input.resume, input.runId, input.output);
+      return { kernelName, startAt, totalCells: notebook.cells.length, codeCells, warnings };
     },
 
     /** Starts a kernel and waits until it answers, returning its language_info for the record. */

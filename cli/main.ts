@@ -73,6 +73,38 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('resume')
+    .description('continue a failed or cancelled run in a new run, from its failed cell or --from-cell N')
+    .argument('<run>', 'run id of the earlier run')
+    .option('--from-cell <n>', 'start at this cell (the cells before keep their outputs and are replayed)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('takes a cell index (0, 1, ...)');
+      return n;
+    })
+    .option('-p, --parameters <name value>', 'override a parameter (papermill coercion); the injected cell is regenerated')
+    .option('-r, --parameters-raw <name value>', 'override a parameter, kept as a string')
+    .option('-f, --parameters-file <file>', 'YAML file of parameter overrides; repeatable', collect, [])
+    .option('-y, --parameters-yaml <yaml>', 'YAML string of parameter overrides; repeatable', collect, [])
+    .addOption(new Option('--restore <how>', 'how the kernel gets back the earlier cells\' state').choices(['replay', 'checkpoint']).default('replay'))
+    .option('--id <run-id>', 'run id of the new run')
+    .option('--detach', 'submit and return without waiting', false)
+    .option('--json', 'print one JSON object, as `run --json`', false)
+    .action(async (run: string, opts) => {
+      const { resumeCommand } = await import('./commands/resume.js');
+      exitCode = await resumeCommand(run, {
+        parameters: pairs.parameters,
+        raw: pairs.raw,
+        files: opts.parametersFile,
+        yaml: opts.parametersYaml,
+        fromCell: opts.fromCell,
+        restore: opts.restore,
+        id: opts.id,
+        detach: opts.detach,
+        json: opts.json,
+      });
+    });
+
+  program
     .command('runs')
     .description('list recent runs')
     .addOption(new Option('--status <status>', 'only runs in this state').choices(['running', 'completed', 'failed', 'cancelled', 'paused']))
@@ -135,10 +167,10 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   try {
-    await program.parseAsync(['node', 'millrace', ...pairs.rest]);
-    if (pairs.parameters.length + pairs.raw.length > 0 && program.args[0] !== 'run') {
-      throw new UserError('-p and -r are options of `millrace run`');
+    if (pairs.parameters.length + pairs.raw.length > 0 && !['run', 'resume'].includes(pairs.rest[0] ?? '')) {
+      throw new UserError('-p and -r are options of `millrace run` and `millrace resume`');
     }
+    await program.parseAsync(['node', 'millrace', ...pairs.rest]);
     return exitCode;
   } catch (err) {
     return reportError(err);

@@ -14,6 +14,18 @@ export const runIdSchema = z
   .regex(RUN_ID_PATTERN, 'a run id is 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit')
   .refine((id) => !id.includes('..'), 'a run id may not contain ".."');
 
+/** `millrace resume`: which run this one continues, and from which cell. */
+export const resumeFromSchema = z.object({
+  runId: runIdSchema,
+  /** The earlier run's output notebook. */
+  record: z.string().min(1),
+  /** The earlier run's cell to start from, by its index there (for people)... */
+  fromCell: z.number().int().nonnegative(),
+  /** ...and by id, which survives a regenerated parameters cell shifting the indices. */
+  fromCellId: z.string().min(1),
+});
+export type ResumeFrom = z.infer<typeof resumeFromSchema>;
+
 export const runInputSchema = z.object({
   runId: runIdSchema,
   /** Content-addressed snapshot of the notebook, taken when the run was submitted. */
@@ -27,6 +39,7 @@ export const runInputSchema = z.object({
   cellTimeoutS: z.number().positive().optional(),
   /** What a dead kernel does to the run: fail it, or replay the earlier cells in a new kernel. */
   onKernelLoss: z.enum(['fail', 'restart']).default('fail'),
+  resume: resumeFromSchema.optional(),
   /** The whole run's budget: the running cell is interrupted when it is spent. */
   runTimeoutS: z.number().positive().optional(),
 });
@@ -65,7 +78,7 @@ export interface CellProgress {
 export interface RunProgress {
   runId: string;
   output: string;
-  phase: 'preparing' | 'starting-kernel' | 'executing' | 'finalizing' | 'done';
+  phase: 'preparing' | 'starting-kernel' | 'restoring' | 'executing' | 'finalizing' | 'done';
   cells: CellProgress[];
 }
 
@@ -84,6 +97,8 @@ export interface CellPlan {
 
 export interface PrepareResult {
   kernelName: string;
+  /** Position in codeCells where execution starts (0 unless resuming). */
+  startAt: number;
   totalCells: number;
   codeCells: CellPlan[];
   warnings: string[];
@@ -127,7 +142,8 @@ export interface ReplayInput {
   kernel: KernelHandle;
   /** Code cells to execute again, in order, to rebuild the lost kernel's state. */
   cellIndices: number[];
-  lostAtCell: number;
+  /** Set when the kernel died: the restart is noted in the record. Unset when resuming. */
+  lostAtCell?: number;
 }
 
 export interface FinalizeInput {

@@ -97,7 +97,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   setHandler(progressQuery, () => progress);
 
   const plan = continuation?.plan ?? (await prepareRun(input));
-  const startAt = continuation?.position ?? 0;
+  const startAt = continuation?.position ?? plan.startAt;
   progress.cells = plan.codeCells.map((c, position) => ({
     index: c.index,
     summary: c.summary,
@@ -210,6 +210,12 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
     if (!kernel) {
       progress.phase = 'starting-kernel';
       ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName }));
+      if (startAt > 0) {
+        // Resuming: rebuild the kernel state the carried-over cells built, by running them again.
+        progress.phase = 'restoring';
+        const replayed = plan.codeCells.slice(0, startAt).map((c) => c.index);
+        await replayCells({ runId: input.runId, output: input.output, kernel, cellIndices: replayed });
+      }
     }
     progress.phase = 'executing';
     try {

@@ -3,8 +3,9 @@ import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temp
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { basename } from 'node:path';
 import type { notebookRun } from '../../workflows/index.js';
+import type { RunInput } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
-import { openSession } from '../environment.js';
+import { openSession, type Session } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { describeOutcome, outcomeFromFailure, outcomeFromResult, type RunOutcome } from '../outcome.js';
 import { followProgress } from '../progress.js';
@@ -34,12 +35,23 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     runTimeoutS: options.timeout,
     onKernelLoss: options.onKernelLoss,
   });
-  const interactive = process.stderr.isTTY && !options.json;
-  const log = (text: string) => {
+  const session = await openSession(config, { needsWorker: true, log: logger(options) });
+  return submitRun(session, input, options);
+}
+
+export function logger(options: { json: boolean }): (text: string) => void {
+  return (text: string) => {
     if (!options.json) process.stderr.write(`${text}\n`);
   };
+}
 
-  const session = await openSession(config, { needsWorker: true, log });
+/**
+ * Starts the run and, unless detached, follows it to its end and reports the outcome.
+ * Closes the session (stopping an embedded stack) in every case.
+ */
+export async function submitRun(session: Session, input: RunInput, options: { detach: boolean; json: boolean }): Promise<number> {
+  const interactive = process.stderr.isTTY && !options.json;
+  const log = logger(options);
   if (options.detach && session.mode === 'embedded') {
     await session.close();
     throw new UserError('--detach needs a stack that outlives this command: start `millrace dev` or set TEMPORAL_ADDRESS');

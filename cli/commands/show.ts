@@ -2,6 +2,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { cellSummary, parseNotebook, type Notebook } from '../../notebook/nbformat.js';
 import { store } from '../../activities/store/index.js';
+import { removeErrorMarkers } from '../../notebook/record.js';
 import { loadConfig } from '../config.js';
 import { openSession } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
@@ -22,6 +23,9 @@ interface RunView extends RunSummary {
   failed_cell: number | null;
   error: { ename: string; evalue: string } | null;
   cells: CellView[];
+  /** The run this one resumed (`millrace resume`), and the runs that resumed this one. */
+  resumed_from: { run_id: string; from_cell: number } | null;
+  resumed_as: Array<{ run_id: string; output: string }>;
   record_note?: string;
 }
 
@@ -57,11 +61,18 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
   } finally {
     await session.close();
   }
-  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [] };
+  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [] };
   if (summary.output) {
     try {
-      const nb = parseNotebook((await store.read(summary.output)).toString('utf8'), summary.output);
+      // Cell numbers as the run reported them: without papermill's banner and anchor.
+      const nb = removeErrorMarkers(parseNotebook((await store.read(summary.output)).toString('utf8'), summary.output));
       view.cells = cellViews(nb);
+      const from = (nb.metadata['millrace'] as { resumed_from?: { run_id: string; from_cell: number } } | undefined)?.resumed_from;
+      if (from) view.resumed_from = { run_id: from.run_id, from_cell: from.from_cell };
+      view.resumed_as = await store
+        .read(summary.output.replace(/[^/]*$/, 'resumed-as.json'))
+        .then((b) => JSON.parse(b.toString('utf8')) as RunView['resumed_as'])
+        .catch(() => []);
       const failed = view.cells.find((c) => c.status === 'failed' && c.error && c.error.ename !== 'SystemExit');
       if (failed && summary.status !== 'completed') {
         view.failed_cell = failed.index;
@@ -83,6 +94,8 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
   ];
+  if (view.resumed_from) lines.push(`resumed:  from ${view.resumed_from.run_id} at cell ${view.resumed_from.from_cell}`);
+  for (const later of view.resumed_as) lines.push(`resumed as: ${later.run_id}`);
   if (view.failed_cell !== null && view.error) {
     lines.push(`failed:   cell ${view.failed_cell}: ${view.error.ename}: ${view.error.evalue}`);
   }

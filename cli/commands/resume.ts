@@ -1,0 +1,81 @@
+/**
+ * `millrace resume RUN`: a new run that continues a failed or cancelled one from its
+ * first unfinished cell (or --from-cell N). The cells before it keep their recorded
+ * outputs and are replayed in a fresh kernel to rebuild its state.
+ */
+import { defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/client';
+import { basename } from 'node:path';
+import { isExecutable, parseNotebook } from '../../notebook/nbformat.js';
+import { cellStatus, removeErrorMarkers } from '../../notebook/record.js';
+import { joinLocation, store } from '../../activities/store/index.js';
+import { runInputSchema, type RunInput } from '../../workflows/contracts.js';
+import { loadConfig } from '../config.js';
+import { openSession, type Session } from '../environment.js';
+import { UserError } from '../errors.js';
+import { newRunId, resolveParameters, validateRunId, type ParameterArgs } from '../submit.js';
+import { logger, submitRun } from './run.js';
+
+export interface ResumeOptions extends ParameterArgs {
+  fromCell?: number;
+  restore: 'replay' | 'checkpoint';
+  id?: string;
+  detach: boolean;
+  json: boolean;
+}
+
+/** The input the earlier run was started with, from its history (exact, unlike the record). */
+async function earlierInput(session: Session, runId: string): Promise<{ input: RunInput; status: string }> {
+  const handle = session.client.workflow.getHandle(runId);
+  let status: string;
+  try {
+    status = (await handle.describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new UserError(`no run ${runId}: see \`millrace runs\``);
+    throw err;
+  }
+  if (status === 'RUNNING') throw new UserError(`run ${runId} is still running: resume it once it has failed, or cancel it first`);
+  if (status === 'COMPLETED') throw new UserError(`run ${runId} completed: there is nothing to resume (start a new run with \`millrace run\`)`);
+  const history = await handle.fetchHistory();
+  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  const parsed = runInputSchema.safeParse(payload ? defaultPayloadConverter.fromPayload(payload) : undefined);
+  if (!parsed.success) throw new UserError(`run ${runId} was not started by millrace run: it cannot be resumed`);
+  return { input: parsed.data, status };
+}
+
+export async function resumeCommand(runId: string, options: ResumeOptions): Promise<number> {
+  validateRunId(runId);
+  if (options.restore === 'checkpoint') {
+    throw new UserError('--restore checkpoint needs kernel checkpoints, which this version does not take: use --restore replay');
+  }
+  const overrides = await resolveParameters(options);
+  const newId = options.id ? validateRunId(options.id) : undefined;
+  const config = loadConfig();
+  const session = await openSession(config, { needsWorker: true, log: logger(options) });
+  let input: RunInput;
+  try {
+    const earlier = await earlierInput(session, runId);
+    const record = removeErrorMarkers(parseNotebook((await store.read(earlier.input.output)).toString('utf8'), earlier.input.output));
+    const firstUnfinished = record.cells.findIndex((c) => isExecutable(c) && cellStatus(c) !== 'completed');
+    const fromCell = options.fromCell ?? firstUnfinished;
+    if (fromCell < 0) throw new UserError(`run ${runId} has no unfinished cell to resume from: pass --from-cell N`);
+    if (fromCell >= record.cells.length) {
+      throw new UserError(`--from-cell ${fromCell}: run ${runId}'s notebook has cells 0 to ${record.cells.length - 1}`);
+    }
+    if (options.fromCell !== undefined && firstUnfinished >= 0 && options.fromCell > firstUnfinished) {
+      throw new UserError(`--from-cell ${options.fromCell}: cell ${firstUnfinished} did not complete in run ${runId}; resume from it or an earlier cell`);
+    }
+    const id = newId ?? newRunId(earlier.input.inputPath);
+    input = {
+      ...earlier.input,
+      runId: id,
+      parameters: { ...earlier.input.parameters, ...overrides },
+      output: joinLocation(config.storeRoot, 'runs', id, basename(earlier.input.output)),
+      resume: { runId, record: earlier.input.output, fromCell, fromCellId: record.cells[fromCell]!.id },
+    };
+    logger(options)(`resuming ${runId} from cell ${fromCell} as ${id}`);
+  } catch (err) {
+    await session.close();
+    throw err;
+  }
+  return submitRun(session, input, options);
+}
