@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { startStack } from '../worker/stack.js';
 import { startTemporalServer } from '../worker/temporal-server.js';
-import { createWorker } from '../worker/worker.js';
+import { startWorkerFor } from '../worker/worker.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
 
@@ -127,17 +127,7 @@ async function openEmbedded(config: Config, options: SessionOptions): Promise<Se
     options.log?.('starting the embedded stack (Temporal dev server, Jupyter Server, worker)...');
     const stack = await startStack({ stateDir: config.stateDir });
     stops.push(() => stack.stop());
-    const millraceWorker = await createWorker({
-      temporalAddress: stack.temporalAddress,
-      namespace: stack.namespace,
-      taskQueue: config.taskQueue,
-      jupyter: stack.jupyter,
-    });
-    const running = millraceWorker.run();
-    stops.push(async () => {
-      millraceWorker.worker.shutdown();
-      await running;
-    });
+    stops.push(await startWorkerFor(stack, config.taskQueue));
     const client = await connectClient(stack.temporalAddress, stack.namespace);
     stops.push(() => client.connection.close());
     return { client, taskQueue: config.taskQueue, mode: 'embedded', close: closeAll };

@@ -92,3 +92,21 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
   };
   return { worker, connection, run };
 }
+
+/** A worker for an embedded stack, running in this process: returns how to stop it. */
+export async function startWorkerFor(
+  stack: { temporalAddress: string; namespace: string; jupyter: JupyterConfig },
+  taskQueue: string,
+): Promise<() => Promise<void>> {
+  const millraceWorker = await createWorker({
+    temporalAddress: stack.temporalAddress,
+    namespace: stack.namespace,
+    taskQueue,
+    jupyter: stack.jupyter,
+  });
+  const running = millraceWorker.run();
+  return async () => {
+    millraceWorker.worker.shutdown();
+    await running;
+  };
+}

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStack } from '../../worker/stack.js';
-import { createWorker } from '../../worker/worker.js';
+import { startWorkerFor } from '../../worker/worker.js';
 import { loadConfig } from '../config.js';
 import { readDevFile, removeDevFile, writeDevFile } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
@@ -22,19 +22,7 @@ export async function devCommand(options: { worker: boolean }): Promise<number> 
   try {
     const tokenFile = join(config.stateDir, 'jupyter-token');
     writeFileSync(tokenFile, stack.jupyter.token, { mode: 0o600 });
-    if (options.worker) {
-      const millraceWorker = await createWorker({
-        temporalAddress: stack.temporalAddress,
-        namespace: stack.namespace,
-        taskQueue: config.taskQueue,
-        jupyter: stack.jupyter,
-      });
-      const running = millraceWorker.run();
-      stopWorker = async () => {
-        millraceWorker.worker.shutdown();
-        await running;
-      };
-    }
+    if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue);
     writeDevFile(config, {
       pid: process.pid,
       temporalAddress: stack.temporalAddress,
