@@ -44,8 +44,11 @@ class Resources {
     const errors: string[] = [];
     while (this.stops.length) {
       const { what, stop } = this.stops.pop()!;
+      const started = Date.now();
       try {
         await stop();
+        const took = Date.now() - started;
+        if (took > 3_000) console.log(`[server-faults] stopping ${what} took ${(took / 1000).toFixed(1)} s`);
       } catch (err) {
         errors.push(`stopping ${what}: ${(err as Error).message}`);
       }
@@ -270,9 +273,12 @@ function leftovers(r: Resources): string[] {
 
 async function expectNothingLeftBehind(r: Resources): Promise<void> {
   // Stopping sends SIGKILL last and does not wait for the kernel to reap: allow a moment.
+  const started = Date.now();
   const left = await waitUntil('every process this test started to be gone', async () => (leftovers(r).length === 0 ? [] : undefined), {
     timeoutMs: 10_000,
   }).catch(() => leftovers(r));
+  const took = Date.now() - started;
+  if (took > 1_000) console.log(`[server-faults] processes took ${(took / 1000).toFixed(1)} s to be gone after stopping`);
   expect(left).toEqual([]);
 }
 
@@ -356,8 +362,10 @@ describe('servers killed mid-run', () => {
   it('completes when the Temporal dev server is SIGKILLed mid-run and restarted on the same database', async () => {
     const r = (resources = new Resources());
     try {
+      const setupStarted = Date.now();
       const stack = await startOwnStack(r);
       const worker = await startWorkerProcess(r, stack);
+      console.log(`[server-faults] servers and worker ready in ${seconds(Date.now() - setupStarted)}`);
       const side = join(stack.dir, 'side-effects.txt');
       const cells = [0, 1, 2, 3, 4, 5].map((i) =>
         codeCell(
@@ -423,7 +431,7 @@ describe('servers killed mid-run', () => {
 
       let result: RunResult;
       try {
-        result = await within('the run completing after the restart', handle.result() as Promise<RunResult>, 120_000);
+        result = await within('the run completing after the restart', handle.result() as Promise<RunResult>, 90_000);
       } catch (err) {
         throw new Error(
           `${(err as Error).message}\n--- worker stderr ---\n${worker.stderr().slice(-4000)}\n` +
@@ -473,8 +481,10 @@ describe('servers killed mid-run', () => {
   it('fails within 30 s with "kernel lost at cell N" when Jupyter Server is SIGKILLed mid-run', async () => {
     const r = (resources = new Resources());
     try {
+      const setupStarted = Date.now();
       const stack = await startOwnStack(r);
       const worker = await startWorkerProcess(r, stack);
+      console.log(`[server-faults] servers and worker ready in ${seconds(Date.now() - setupStarted)}`);
       const cells = [
         codeCell('x = 40\nprint("done 0")'),
         codeCell('x += 2\nprint("done 1", x)'),
@@ -530,9 +540,11 @@ describe('servers killed mid-run', () => {
       expect.soft(failure.cause).toBeInstanceOf(ActivityFailure);
       expect.soft(failure.cause?.cause).toBeInstanceOf(ApplicationFailure);
       expect.soft((failure.cause?.cause as ApplicationFailure | undefined)?.type).toBe('KernelLost');
-      expect.soft(failedActivities.map((f) => f.text), 'only the cell\'s activity fails').toEqual([
-        expect.stringMatching(/^executeCell: kernel lost at cell 2: /),
-      ]);
+      // The cell fails; shutting the kernel down may fail too (its server is gone), but
+      // that must not replace the run's outcome (checked above).
+      const failedTexts = failedActivities.map((f) => f.text);
+      expect.soft(failedTexts[0]).toMatch(/^executeCell: kernel lost at cell 2: /);
+      expect.soft(failedTexts.slice(1).every((t) => t.startsWith('shutdownKernel: '))).toBe(true);
       expect(detectedAt - killedAt).toBeLessThan(30_000);
 
       // The record, written up to the fault.
