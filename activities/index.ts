@@ -5,8 +5,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import { cellSummary, cellTags, isExecutable, parseNotebook, type Cell, type Notebook } from '../notebook/nbformat.js';
-import { parameterize } from '../notebook/parameterize.js';
-import { paramsToJson } from '../notebook/params.js';
+import { inferParameters, parameterize } from '../notebook/parameterize.js';
+import { paramsToJson, str, type Params } from '../notebook/params.js';
 import { addErrorBanner, finishRecord, initRecord } from '../notebook/record.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
 import type {
@@ -21,6 +21,7 @@ import type {
 } from '../workflows/contracts.js';
 import { executeCell, replayCells } from './execute-cell.js';
 import { connectKernel, KernelError, serverSettings, shutdownKernel, startKernel, type JupyterConfig } from './jupyter.js';
+import { notifyWebhook } from './notify.js';
 import { installOutcomeRegistry } from './outcomes.js';
 import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
 import { forgetRecord, openRecord, rememberRecord, RunRecord } from './run-record.js';
@@ -50,15 +51,17 @@ export function createActivities(deps: ActivityDeps) {
       const kernelName = input.kernelName ?? source.metadata.kernelspec?.name ?? 'python3';
       let parameterized: Notebook;
       let warnings: string[];
+      let parameters: Params = input.parameters;
       try {
-        ({ notebook: parameterized, warnings } = parameterize(source, input.parameters, { kernelName }));
+        parameters = { ...parameters, ...nominalTimeParameters(input, source, kernelName) };
+        ({ notebook: parameterized, warnings } = parameterize(source, parameters, { kernelName }));
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'BadParameters');
       }
       const record0 = initRecord(parameterized, {
         inputPath: input.inputPath,
         outputPath: input.output,
-        parameters: paramsToJson(input.parameters),
+        parameters: paramsToJson(parameters),
         startTime: now(),
         version: MILLRACE_VERSION,
       });
@@ -145,6 +148,8 @@ export function createActivities(deps: ActivityDeps) {
     async shutdownKernel(kernel: KernelHandle): Promise<void> {
       await shutdownKernel(settings, kernel.kernelId);
     },
+
+    notifyWebhook,
   };
 
 }
@@ -163,6 +168,45 @@ function cellTimeout(cell: Cell, index: number): { timeoutS?: number } {
     );
   }
   return { timeoutS: raw };
+}
+
+/**
+ * A scheduled run's nominal time, as the parameters its notebook declares for it (like
+ * Airflow's logical date, so a backfill computes the right day): the time in ISO 8601 and
+ * the date, both in the schedule's time zone.
+ */
+function nominalTimeParameters(input: RunInput, source: Notebook, kernelName: string): Params {
+  const schedule = input.schedule;
+  if (!schedule?.nominalTime) return {};
+  const declared = new Set(inferParameters(source, { kernelName }).map((p) => p.name));
+  const local = localIsoTime(new Date(schedule.nominalTime), schedule.timezone);
+  const params: Params = {};
+  if (declared.has(schedule.timeParameter)) params[schedule.timeParameter] = str(local);
+  if (declared.has(schedule.dateParameter)) params[schedule.dateParameter] = str(local.slice(0, 10));
+  return params;
+}
+
+/** `2024-01-01T06:00:00+01:00` (`Z` in UTC): the wall-clock time in `timeZone` and its offset. */
+function localIsoTime(time: Date, timeZone: string): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    })
+      .formatToParts(time)
+      .map((p) => [p.type, p.value]),
+  );
+  const wall = `${parts['year']}-${parts['month']}-${parts['day']}T${parts['hour']}:${parts['minute']}:${parts['second']}`;
+  const offsetMin = Math.round((Date.parse(`${wall}Z`) - Math.floor(time.getTime() / 1000) * 1000) / 60_000);
+  if (offsetMin === 0) return `${wall}Z`;
+  const abs = Math.abs(offsetMin);
+  return `${wall}${offsetMin < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
 
 /** A run never overwrites another run's record. */

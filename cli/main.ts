@@ -146,6 +146,9 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await paramsCommand(notebook, opts);
     });
 
+  const { addScheduleCommands } = await import('./schedule-cli.js');
+  addScheduleCommands(program, pairs, (code) => (exitCode = code));
+
   program
     .command('dev')
     .description('run the embedded stack (Temporal, Jupyter Server, worker) in the foreground')
@@ -167,8 +170,8 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   try {
-    if (pairs.parameters.length + pairs.raw.length > 0 && !['run', 'resume'].includes(pairs.rest[0] ?? '')) {
-      throw new UserError('-p and -r are options of `millrace run` and `millrace resume`');
+    if (pairs.parameters.length + pairs.raw.length > 0 && !['run', 'resume', 'schedule'].includes(pairs.rest[0] ?? '')) {
+      throw new UserError('-p and -r are options of `millrace run`, `resume`, `schedule create` and `schedule update`');
     }
     await program.parseAsync(['node', 'millrace', ...pairs.rest]);
     return exitCode;

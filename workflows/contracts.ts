@@ -7,11 +7,12 @@ import { z } from 'zod';
 import { paramsSchema } from '../notebook/param-schema.js';
 
 export const TASK_QUEUE_DEFAULT = 'millrace';
-export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+// ":" because a schedule's runs are named `<schedule>-<nominal time, RFC 3339>` by Temporal.
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 export const runIdSchema = z
   .string()
-  .regex(RUN_ID_PATTERN, 'a run id is 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit')
+  .regex(RUN_ID_PATTERN, 'a run id is 1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit')
   .refine((id) => !id.includes('..'), 'a run id may not contain ".."');
 
 /** `millrace resume`: which run this one continues, and from which cell. */
@@ -25,6 +26,44 @@ export const resumeFromSchema = z.object({
   fromCellId: z.string().min(1),
 });
 export type ResumeFrom = z.infer<typeof resumeFromSchema>;
+
+/** A secret sealed with AES-256-GCM under the workers' key: history holds only ciphertext. */
+export const sealedSecretSchema = z.object({
+  alg: z.literal('aes-256-gcm'),
+  /** Which key sealed it: the first 12 hex digits of the key's sha256. */
+  keyId: z.string(),
+  iv: z.string(),
+  tag: z.string(),
+  data: z.string(),
+});
+export type SealedSecret = z.infer<typeof sealedSecretSchema>;
+
+/** `--notify-on` / `--notify-webhook`: a JSON summary of the finished run is POSTed to the webhook. */
+export const notifySchema = z.object({
+  on: z.enum(['failure', 'success', 'always']),
+  webhook: sealedSecretSchema,
+});
+export type NotifyConfig = z.infer<typeof notifySchema>;
+
+/**
+ * The input of a schedule's action is fixed when the schedule is saved; each run takes its
+ * id from the workflow id Temporal gives it (`<name>-<nominal time>`), writes
+ * `<outputDir>/<run id>/<notebook file>`, and gets its nominal time from Temporal.
+ */
+export const scheduledRunSchema = z.object({
+  name: z.string().min(1),
+  /** The spec as the user wrote it (`cron 0 6 * * *`, `every 1h`), for `schedule describe`. */
+  spec: z.string(),
+  outputDir: z.string().min(1),
+  /** IANA time zone: the injected time and date are local to it. */
+  timezone: z.string().min(1),
+  /** Parameters that receive the nominal time (ISO 8601) and its date, when the notebook declares them. */
+  timeParameter: z.string().min(1),
+  dateParameter: z.string().min(1),
+  /** Filled in by the workflow from TemporalScheduledStartTime (ISO 8601, UTC). */
+  nominalTime: z.string().optional(),
+});
+export type ScheduledRun = z.infer<typeof scheduledRunSchema>;
 
 export const runInputSchema = z.object({
   runId: runIdSchema,
@@ -42,9 +81,29 @@ export const runInputSchema = z.object({
   resume: resumeFromSchema.optional(),
   /** The whole run's budget: the running cell is interrupted when it is spent. */
   runTimeoutS: z.number().positive().optional(),
+  schedule: scheduledRunSchema.optional(),
+  notify: notifySchema.optional(),
 });
 /** What clients pass (defaults optional); the workflow works on the parsed form. */
 export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss'> & { onKernelLoss?: 'fail' | 'restart' };
+
+/**
+ * The input one run of a schedule runs with: its id is the workflow id Temporal gave it
+ * (`<schedule>-<nominal time>`), its output `<outputDir>/<run id>/<notebook file>`.
+ * Plain runs are returned unchanged. Used by the workflow, and by anything that reads a
+ * scheduled run's input back from history.
+ */
+export function scheduledRunInput<T extends RunInput>(input: T, workflowId: string, nominalTime?: string): T {
+  const schedule = input.schedule;
+  if (!schedule) return input;
+  const file = input.inputPath.split(/[\\/]/).pop() || 'notebook.ipynb';
+  return {
+    ...input,
+    runId: workflowId,
+    output: `${schedule.outputDir.replace(/\/+$/, '')}/${workflowId}/${file}`,
+    schedule: { ...schedule, ...((schedule.nominalTime ?? nominalTime) ? { nominalTime: schedule.nominalTime ?? nominalTime } : {}) },
+  };
+}
 
 export type RunStatus = 'completed' | 'failed' | 'cancelled';
 
@@ -144,6 +203,23 @@ export interface ReplayInput {
   cellIndices: number[];
   /** Set when the kernel died: the restart is noted in the record. Unset when resuming. */
   lostAtCell?: number;
+}
+
+/** What `notifyWebhook` POSTs (plus a `text` line for Slack), and the sealed URL to POST it to. */
+export interface RunNotification {
+  run_id: string;
+  notebook: string;
+  status: RunStatus;
+  failed_cell: number | null;
+  error: { ename: string; evalue: string } | null;
+  output: string;
+  schedule: string | null;
+  scheduled_time: string | null;
+}
+
+export interface NotifyInput {
+  webhook: SealedSecret;
+  notification: RunNotification;
 }
 
 export interface FinalizeInput {

@@ -14,10 +14,14 @@ import {
   sleep,
   makeContinueAsNewFunc,
   workflowInfo,
+  log,
+  type WorkflowInfo,
 } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { MillraceActivities } from '../activities/index.js';
 import {
   runInputSchema,
+  scheduledRunInput,
   type CellFailureDetails,
   type CellPlan,
   type CellResult,
@@ -27,6 +31,7 @@ import {
   type RunProgress,
   type RunResult,
   type RunStatus,
+  type RunNotification,
 } from './contracts.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
@@ -92,7 +97,8 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   if (!parsed.success) {
     throw ApplicationFailure.nonRetryable(`invalid run input: ${parsed.error.issues[0]?.message}`, 'InvalidInput');
   }
-  const input = parsed.data;
+  // A schedule's input is the same for all its runs: this run's id and output come from its workflow id.
+  const input = scheduledRunInput(parsed.data, workflowInfo().workflowId, scheduledStartTime(workflowInfo()));
   const progress: RunProgress = { runId: input.runId, output: input.output, phase: 'preparing', cells: [] };
   setHandler(progressQuery, () => progress);
 
@@ -227,17 +233,23 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
     }
     // Finalize while the kernel is still up, as papermill does.
     await finish(failure ? 'failed' : 'completed', failure && failure.cellIndex >= 0 ? failure.cellIndex : undefined);
+    await notifyRun(input, failure ? 'failed' : 'completed', failure);
   } catch (err) {
     if (!finalized && !handedOver) {
       const cancelled = isCancellation(err);
       await CancellationScope.nonCancellable(() => finish(cancelled ? 'cancelled' : 'failed', cancelled ? undefined : current));
+      await CancellationScope.nonCancellable(() => notifyRun(input, cancelled ? 'cancelled' : 'failed', errorDetails(err, current)));
     }
     throw err;
   } finally {
     // The kernel outlives a continue-as-new: the next run of this workflow uses it.
     if (kernel && !handedOver) {
       const handle = kernel;
-      await CancellationScope.nonCancellable(() => shutdownKernel(handle));
+      // A kernel that cannot be shut down (its server is gone) must not replace the run's
+      // own outcome; the orphan reaper shuts it down once the server is back.
+      await CancellationScope.nonCancellable(() => shutdownKernel(handle)).catch((err: unknown) =>
+        log.warn('could not shut the kernel down', { kernelId: handle.kernelId, error: String(err) }),
+      );
     }
   }
 
@@ -270,4 +282,50 @@ function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, revision
       },
     ],
   );
+}
+
+const { notifyWebhook } = proxyActivities<MillraceActivities>({
+  startToCloseTimeout: '30 seconds',
+  // The run ends once the notification is delivered or given up: about a minute at worst.
+  retry: { maximumAttempts: 5, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
+});
+
+type ParsedInput = ReturnType<typeof runInputSchema.parse>;
+
+const SCHEDULED_START_TIME = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+
+/** The nominal time of a run started by a schedule (a trigger's is the time it was triggered). */
+function scheduledStartTime(info: WorkflowInfo): string | undefined {
+  // The typed map needs the server's type metadata; the untyped one is the fallback.
+  const raw = info.typedSearchAttributes.get(SCHEDULED_START_TIME) ?? info.searchAttributes?.['TemporalScheduledStartTime']?.[0];
+  if (raw === undefined || raw === null) return undefined;
+  const time = new Date(raw as string | Date);
+  return Number.isNaN(time.getTime()) ? undefined : time.toISOString();
+}
+
+function errorDetails(err: unknown, cellIndex: number | undefined): Pick<CellFailureDetails, 'cellIndex' | 'ename' | 'evalue'> {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  const ename = cause instanceof ApplicationFailure ? (cause.type ?? 'Error') : cause instanceof Error ? cause.name : 'Error';
+  return { cellIndex: cellIndex ?? -1, ename, evalue: cause instanceof Error ? cause.message : String(cause) };
+}
+
+/** --notify-on: POST the run's summary. A webhook that stays down never changes the run's outcome. */
+async function notifyRun(input: ParsedInput, status: RunStatus, failure?: Pick<CellFailureDetails, 'cellIndex' | 'ename' | 'evalue'>): Promise<void> {
+  const notify = input.notify;
+  if (!notify || !{ always: true, success: status === 'completed', failure: status === 'failed' }[notify.on]) return;
+  const notification: RunNotification = {
+    run_id: input.runId,
+    notebook: input.inputPath.split(/[\\/]/).pop() ?? input.inputPath,
+    status,
+    failed_cell: failure && failure.cellIndex >= 0 ? failure.cellIndex : null,
+    error: failure && status !== 'cancelled' ? { ename: failure.ename, evalue: failure.evalue } : null,
+    output: input.output,
+    schedule: input.schedule?.name ?? null,
+    scheduled_time: input.schedule?.nominalTime ?? null,
+  };
+  try {
+    await notifyWebhook({ webhook: notify.webhook, notification });
+  } catch (err) {
+    log.warn('the run notification could not be delivered', { runId: input.runId, error: (err as Error).message });
+  }
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { loadConfig } from '../config.js';
 import { openSession } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
+import { SCHEDULE_NAME_PATTERN } from '../schedule-input.js';
 import { table } from '../table.js';
 
 const STATUS_QUERY: Record<string, string> = {
@@ -26,6 +27,8 @@ export interface RunSummary {
   status: string;
   notebook: string | null;
   output: string | null;
+  /** The schedule that started the run, if one did. */
+  schedule: string | null;
   started: string | null;
   ended: string | null;
   duration_s: number | null;
@@ -56,11 +59,23 @@ export function summarize(
     run_id: info.workflowId,
     status: statusName(info),
     notebook: typeof memo['notebook'] === 'string' ? memo['notebook'] : null,
-    output: typeof memo['output'] === 'string' ? memo['output'] : null,
+    output: typeof memo['output'] === 'string' ? memo['output'] : scheduledOutput(info.workflowId, memo),
+    schedule: typeof memo['schedule'] === 'string' ? memo['schedule'] : null,
     started: started?.toISOString() ?? null,
     ended: ended?.toISOString() ?? null,
     duration_s: started && ended ? (ended.getTime() - started.getTime()) / 1000 : null,
   };
+}
+
+/**
+ * A schedule's runs share one memo, fixed when the schedule was saved: their output is
+ * `<outputDir>/<run id>/<notebook>`, the rule the workflow follows (see docs/schedules.md).
+ */
+function scheduledOutput(runId: string, memo: Record<string, unknown>): string | null {
+  const dir = memo['outputDir'];
+  const notebook = memo['notebook'];
+  if (typeof dir !== 'string' || typeof notebook !== 'string') return null;
+  return `${dir.replace(/\/+$/, '')}/${runId}/${notebook}`;
 }
 
 export async function runsCommand(raw: unknown): Promise<number> {
@@ -68,7 +83,9 @@ export async function runsCommand(raw: unknown): Promise<number> {
   if (!parsed.success) throw new UserError(`runs: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
   const options = parsed.data;
   if (options.status === 'paused') throw new UserError('runs --status paused: pausing runs is not available in this version');
-  if (options.schedule) throw new UserError('runs --schedule: schedules are not available in this version');
+  if (options.schedule !== undefined && !SCHEDULE_NAME_PATTERN.test(options.schedule)) {
+    throw new UserError(`runs --schedule ${JSON.stringify(options.schedule)}: no such schedule name (see \`millrace schedule list\`)`);
+  }
   const config = loadConfig();
   const session = await openSession(config, { needsWorker: false, log: options.json ? undefined : (l) => process.stderr.write(`${l}\n`) });
   try {
@@ -80,6 +97,8 @@ export async function runsCommand(raw: unknown): Promise<number> {
       if (info.status.name === 'CONTINUED_AS_NEW') continue;
       const summary = summarize(info);
       if (options.notebook && summary.notebook !== options.notebook) continue;
+      // The memo, not TemporalScheduledById: it survives continue-as-new.
+      if (options.schedule && summary.schedule !== options.schedule) continue;
       runs.push(summary);
       if (runs.length >= options.limit) break;
     }
