@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { isExecutable, parseNotebook } from '../../notebook/nbformat.js';
 import { cellStatus, removeErrorMarkers } from '../../notebook/record.js';
 import { joinLocation, store } from '../../activities/store/index.js';
-import { runInputSchema, type RunInput } from '../../workflows/contracts.js';
+import { runInputSchema, scheduledRunInput, type RunInput } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
 import { openSession, type Session } from '../environment.js';
 import { UserError } from '../errors.js';
@@ -27,8 +27,12 @@ export interface ResumeOptions extends ParameterArgs {
 async function earlierInput(session: Session, runId: string): Promise<{ input: RunInput; status: string }> {
   const handle = session.client.workflow.getHandle(runId);
   let status: string;
+  let nominalTime: string | undefined;
   try {
-    status = (await handle.describe()).status.name;
+    const description = await handle.describe();
+    status = description.status.name;
+    const raw = description.searchAttributes?.['TemporalScheduledStartTime']?.[0];
+    nominalTime = raw ? new Date(raw as string | Date).toISOString() : undefined;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new UserError(`no run ${runId}: see \`millrace runs\``);
     throw err;
@@ -39,7 +43,8 @@ async function earlierInput(session: Session, runId: string): Promise<{ input: R
   const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
   const parsed = runInputSchema.safeParse(payload ? defaultPayloadConverter.fromPayload(payload) : undefined);
   if (!parsed.success) throw new UserError(`run ${runId} was not started by millrace run: it cannot be resumed`);
-  return { input: parsed.data, status };
+  // A scheduled run's history holds its schedule's shared input: resolve this run's own.
+  return { input: scheduledRunInput(parsed.data, runId, nominalTime), status };
 }
 
 export async function resumeCommand(runId: string, options: ResumeOptions): Promise<number> {
