@@ -8,6 +8,7 @@ import { cellSummary, cellTags, isExecutable, parseNotebook, type Cell, type Not
 import { inferParameters, parameterize } from '../notebook/parameterize.js';
 import { paramsToJson, str, type Params } from '../notebook/params.js';
 import { addErrorBanner, finishRecord, initRecord } from '../notebook/record.js';
+import { wallClock } from '../notebook/time.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
 import type {
   CellResult,
@@ -188,21 +189,7 @@ function nominalTimeParameters(input: RunInput, source: Notebook, kernelName: st
 
 /** `2024-01-01T06:00:00+01:00` (`Z` in UTC): the wall-clock time in `timeZone` and its offset. */
 function localIsoTime(time: Date, timeZone: string): string {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    })
-      .formatToParts(time)
-      .map((p) => [p.type, p.value]),
-  );
-  const wall = `${parts['year']}-${parts['month']}-${parts['day']}T${parts['hour']}:${parts['minute']}:${parts['second']}`;
+  const wall = wallClock(time, timeZone);
   const offsetMin = Math.round((Date.parse(`${wall}Z`) - Math.floor(time.getTime() / 1000) * 1000) / 60_000);
   if (offsetMin === 0) return `${wall}Z`;
   const abs = Math.abs(offsetMin);

@@ -5,6 +5,7 @@
  */
 import type { ScheduleOverlapPolicy } from '@temporalio/client';
 import { z } from 'zod';
+import { wallClock } from '../notebook/time.js';
 import { isValidParamName } from '../notebook/params.js';
 import { UserError } from './errors.js';
 
@@ -198,21 +199,7 @@ function zonedMidnight(date: string, timeZone: string): Date | undefined {
 }
 
 function offsetMs(time: Date, timeZone: string): number {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    })
-      .formatToParts(time)
-      .map((p) => [p.type, p.value]),
-  );
-  const wall = Date.parse(`${parts['year']}-${parts['month']}-${parts['day']}T${parts['hour']}:${parts['minute']}:${parts['second']}Z`);
+  const wall = Date.parse(`${wallClock(time, timeZone)}Z`);
   return wall - Math.floor(time.getTime() / 1000) * 1000;
 }
 

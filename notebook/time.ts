@@ -57,3 +57,22 @@ export function nbclientTimestamp(date: string | undefined): string | undefined 
   const { wall: w } = parseIsoTime(date);
   return `${pad(w.y, 4)}-${pad(w.mo)}-${pad(w.d)}T${pad(w.h)}:${pad(w.mi)}:${pad(w.s)}.${pad(w.us, 6)}Z`;
 }
+
+/** The wall-clock time `YYYY-MM-DDTHH:mm:ss` that `time` shows in `timeZone` (IANA name). */
+export function wallClock(time: Date, timeZone: string): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    })
+      .formatToParts(time)
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts['year']}-${parts['month']}-${parts['day']}T${parts['hour']}:${parts['minute']}:${parts['second']}`;
+}
