@@ -21,7 +21,6 @@ import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createActivities } from '../activities/index.js';
 import { store } from '../activities/store/index.js';
 import { packageRoot } from '../worker/paths.js';
 import { freePort } from '../worker/ports.js';
@@ -29,7 +28,7 @@ import { medianOf, profileChain, runHistories } from './history.js';
 import { delta, histogramDelta, scrape, type Samples } from './metrics.js';
 import { startWarm } from './millrace.js';
 import { kernelTiming, median, overheadPerCell, writeNotebook } from './notebooks.js';
-import { CpuSampler, diffCounters, threadCpuMs } from './procmem.js';
+import { CpuSampler, cpuMs, descendants, diffCounters, threadCpuMs } from './procmem.js';
 
 export interface ExperimentSpec {
   name: string;
@@ -53,6 +52,8 @@ export interface ExperimentSpec {
     >
   >;
   workflow?: 'product' | 'local-cells';
+  /** store.write resolves at once and writes in the background (in order): the record's final write off the cell's critical path. */
+  asyncStoreWrites?: boolean;
 }
 
 export interface ExperimentRun {
@@ -63,7 +64,10 @@ export interface ExperimentRun {
   /** Median of consecutive executeCell starts in the worker (works for local activities too). */
   workerCycleMs: number;
   eagerCycles: number;
+  /** Whole run's CPU (kernel start-up included) / cells. */
   cpuPerCellMs: Record<string, number>;
+  /** CPU per cell over the cell loop alone (cells 2 to N), by process group. */
+  loopCpuPerCellMs: Record<string, number>;
   workerThreadsCpuMs: Record<string, number>;
   serverRpcsPerCell: Record<string, number>;
   serverRpcMeanMs: Record<string, number>;
@@ -83,6 +87,9 @@ export interface ExperimentResult {
 
 /** Epoch ms with sub-ms resolution, comparable with the server's event times (same host clock). */
 const nowMs = () => performance.timeOrigin + performance.now();
+
+/** Called as each executeCell starts (before the cell), for CPU snapshots of the cell loop. */
+let cellStarted: (() => void) | undefined;
 
 /** executeCell activities as the worker ran them (interceptor entry and exit). */
 const activityTimes: Array<{ cellIndex: number; start: number; end: number }> = [];
@@ -128,6 +135,7 @@ async function instrumentWorkerCreation(spec: ExperimentSpec, corePort: number):
       inbound: {
         async execute(input: { args: unknown[] }, next: (input: { args: unknown[] }) => Promise<unknown>) {
           const start = nowMs();
+          if (ctx.info.activityType === 'executeCell') cellStarted?.();
           try {
             return await next(input);
           } finally {
@@ -164,10 +172,27 @@ async function main(): Promise<void> {
   const coreMetrics = `http://127.0.0.1:${corePort}/metrics`;
   const writes: Array<{ ms: number; bytes: number }> = [];
   const write = store.write;
+  let background: Promise<void> = Promise.resolve();
+  let backgroundError: unknown;
   store.write = async (location, data, options) => {
-    const t = performance.now();
-    await write(location, data, options);
-    writes.push({ ms: performance.now() - t, bytes: Buffer.byteLength(data) });
+    const timed = async () => {
+      const t = performance.now();
+      await write(location, data, options);
+      writes.push({ ms: performance.now() - t, bytes: Buffer.byteLength(data) });
+    };
+    // Snapshots (create-if-absent) stay synchronous: their outcome is the caller's answer.
+    if (!spec.asyncStoreWrites || options?.ifAbsent) return timed();
+    background = background.then(timed).catch((err: unknown) => {
+      backgroundError ??= err;
+    });
+  };
+  // With background writes, a read on this worker first waits for them (as a design that
+  // takes the write off the critical path would: only another worker can see it late).
+  const read = store.read;
+  store.read = async (location) => {
+    await background;
+    if (backgroundError !== undefined) throw backgroundError;
+    return read(location);
   };
   const runs: ExperimentRun[] = [];
   try {
@@ -180,14 +205,36 @@ async function main(): Promise<void> {
       const cpu = new CpuSampler(
         {
           worker: { roots: () => [process.pid], tree: false },
-          jupyter: { roots: () => [warm.stack.jupyterServer.pid] },
+          jupyterServer: { roots: () => [warm.stack.jupyterServer.pid], tree: false },
+          kernel: { roots: () => descendants([warm.stack.jupyterServer.pid]).filter((pid) => pid !== warm.stack.jupyterServer.pid) },
           temporal: { roots: () => [warm.stack.temporal.pid] },
         },
         250,
       ).start();
       const threads0 = threadCpuMs(process.pid);
+      // CPU of the cell loop alone (no kernel start-up): snapshots as cells 2 and N start.
+      const groups: Record<string, () => number[]> = {
+        worker: () => [process.pid],
+        jupyterServer: () => [warm.stack.jupyterServer.pid],
+        kernel: () => descendants([warm.stack.jupyterServer.pid]).filter((pid) => pid !== warm.stack.jupyterServer.pid),
+        temporal: () => descendants([warm.stack.temporal.pid]),
+      };
+      const snapshot = () => Object.fromEntries(Object.entries(groups).map(([g, pids]) => [g, pids().reduce((sum, pid) => sum + (cpuMs(pid) ?? 0), 0)]));
+      let started = 0;
+      let loopStart: Record<string, number> | undefined;
+      let loopEnd: Record<string, number> | undefined;
+      cellStarted = () => {
+        started += 1;
+        if (started === 2) loopStart = snapshot();
+        if (started === spec.cells) loopEnd = snapshot();
+      };
       const run = await warm.submit(notebook);
-      const cpuMs = cpu.stop();
+      cellStarted = undefined;
+      const loopCpu =
+        loopStart && loopEnd && spec.cells > 2
+          ? Object.fromEntries(Object.keys(groups).map((g) => [g, (loopEnd![g]! - loopStart![g]!) / (spec.cells - 2)]))
+          : {};
+      const runCpu = cpu.stop();
       const threads = diffCounters(threadCpuMs(process.pid), threads0);
       const [s1, c1] = await Promise.all([scrape(serverMetrics), scrape(coreMetrics)]);
       if (process.env['BENCH_DUMP_METRICS']) {
@@ -195,10 +242,11 @@ async function main(): Promise<void> {
         await writeFile(`${process.env['BENCH_DUMP_METRICS']}.core`, [...c1].map(([k, v]) => `${k} ${v}`).join('\n'));
         await writeFile(`${process.env['BENCH_DUMP_METRICS']}.server`, [...s1].map(([k, v]) => `${k} ${v}`).join('\n'));
       }
-      runs.push(await analyse(warm.client, spec.cells, run, { s0, s1, c0, c1 }, cpuMs, threads, writes));
+      runs.push({ ...(await analyse(warm.client, spec.cells, run, { s0, s1, c0, c1 }, runCpu, threads, writes)), loopCpuPerCellMs: loopCpu });
     }
   } finally {
     store.write = write;
+    store.read = read;
     await warm.stop();
     await rm(dir, { recursive: true, force: true });
   }
@@ -216,7 +264,7 @@ async function analyse(
   cpuMs: Record<string, number>,
   threads: Record<string, number>,
   writes: Array<{ ms: number; bytes: number }>,
-): Promise<ExperimentRun> {
+): Promise<Omit<ExperimentRun, 'loopCpuPerCellMs'>> {
   const timing = await kernelTiming(run.output);
   const histories = await runHistories(client, run.runId, run.firstRunId);
   const worker = [...activityTimes].sort((a, b) => a.cellIndex - b.cellIndex);

@@ -9,7 +9,11 @@ import { packageRoot } from '../worker/paths.js';
 import type { ExperimentResult, ExperimentSpec } from './experiment.js';
 import { runProcess } from './papermill.js';
 
-type Spec = Omit<ExperimentSpec, 'tempRoot' | 'cells' | 'reps'> & { what: string };
+type Spec = Omit<ExperimentSpec, 'tempRoot' | 'cells' | 'reps'> & {
+  what: string;
+  /** Not run by default (--experiments NAME runs it). */
+  optional?: boolean;
+};
 
 export function experimentSpecs(): Spec[] {
   return [
@@ -23,6 +27,24 @@ export function experimentSpecs(): Spec[] {
       name: 'no-early-heartbeat',
       what: 'heartbeats in the first second of a cell dropped (no RecordActivityTaskHeartbeat for short cells)',
       heartbeatDelayMs: 1000,
+    },
+    {
+      name: 'async-record-write',
+      what: 'the record’s final write per cell in the background (store.write returns at once): the write off the critical path',
+      asyncStoreWrites: true,
+    },
+    {
+      name: 'heartbeat+async-write',
+      what: 'both of the above: no early heartbeat, the final record write in the background',
+      heartbeatDelayMs: 1000,
+      asyncStoreWrites: true,
+      optional: true,
+    },
+    {
+      name: 'debug-mode',
+      what: 'worker debugMode: workflows on the main thread, no vm timeout watchdog per activation (not for production: no deadlock detection)',
+      workerOptions: { debugMode: true },
+      optional: true,
     },
     {
       name: 'local-activities',
@@ -40,17 +62,53 @@ export interface ExperimentSummary {
   /** Median over runs. */
   wallMs: number;
   cycleMs: number;
+  /** Lowest and highest per-run cycle (the spread between runs and rounds). */
+  cycleRangeMs: [number, number];
   loopOverheadMs: number | null;
   result: ExperimentResult;
 }
 
 export async function runExperiment(spec: Spec, tempRoot: string, cells = 100, reps = 2): Promise<ExperimentSummary> {
-  const { what, ...rest } = spec;
+  const { what, optional: _optional, ...rest } = spec;
   const full: ExperimentSpec = { ...rest, cells, reps, tempRoot };
   const { stdout } = await runProcess(process.execPath, [join(packageRoot(), 'dist', 'bench', 'experiment.js'), JSON.stringify(full)], {
     timeoutMs: 300_000,
   });
   const result = JSON.parse(stdout.trim().split('\n').pop()!) as ExperimentResult;
   const m = result.medianRun;
-  return { name: spec.name, what, cells, reps, wallMs: m.wallMs, cycleMs: m.workerCycleMs, loopOverheadMs: m.loopOverheadMs, result };
+  const cycles = result.runs.map((r) => r.workerCycleMs);
+  return {
+    name: spec.name,
+    what,
+    cells,
+    reps,
+    wallMs: m.wallMs,
+    cycleMs: m.workerCycleMs,
+    cycleRangeMs: [Math.min(...cycles), Math.max(...cycles)],
+    loopOverheadMs: m.loopOverheadMs,
+    result,
+  };
+}
+
+/** One experiment's rounds as one summary: medians over all their runs. */
+export function combineRounds(rounds: ExperimentSummary[]): ExperimentSummary {
+  const first = rounds[0]!;
+  const runs = rounds.flatMap((r) => r.result.runs);
+  const byWall = [...runs].sort((a, b) => a.wallMs - b.wallMs);
+  const medianRun = byWall[Math.floor((byWall.length - 1) / 2)]!;
+  const med = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const loops = runs.map((r) => r.loopOverheadMs).filter((v): v is number => v !== null);
+  return {
+    ...first,
+    reps: runs.length,
+    wallMs: med(runs.map((r) => r.wallMs)),
+    cycleMs: med(runs.map((r) => r.workerCycleMs)),
+    cycleRangeMs: [Math.min(...runs.map((r) => r.workerCycleMs)), Math.max(...runs.map((r) => r.workerCycleMs))],
+    loopOverheadMs: loops.length > 0 ? med(loops) : null,
+    result: { spec: first.result.spec, runs, medianRun },
+  };
 }

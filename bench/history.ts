@@ -200,3 +200,55 @@ export function medianOf<T extends object>(rows: T[], median: (v: number[]) => n
   }
   return out;
 }
+
+/** The fixed part of a run, around its cells (ms, server clock). */
+export interface RunPhases {
+  /** WorkflowExecutionStarted → first executeCell scheduled (prepare, kernel start, task round trips). */
+  beforeCells: number;
+  prepareRun: number;
+  startKernel: number;
+  /** Last executeCell completed → WorkflowExecutionCompleted (finalize, kernel shutdown, task round trips). */
+  afterCells: number;
+  finalizeRun: number;
+  shutdownKernel: number;
+  /** WorkflowExecutionStarted → WorkflowExecutionCompleted over the whole chain. */
+  workflow: number;
+}
+
+const WF_STARTED = 1;
+const WF_COMPLETED = 2;
+
+export function runPhases(histories: History[]): RunPhases {
+  const first = histories[0]?.events?.find((e) => e.eventType === WF_STARTED);
+  const last = histories[histories.length - 1]?.events?.find((e) => e.eventType === WF_COMPLETED);
+  const durations: Record<string, number> = {};
+  let firstCell = NaN;
+  let lastCellDone = NaN;
+  for (const history of histories) {
+    const evs = history.events ?? [];
+    const scheduled = new Map<number, HistoryEvent>();
+    for (const e of evs) {
+      if (e.eventType === ACT_SCHEDULED) {
+        scheduled.set(eventId(e), e);
+        if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCell' && Number.isNaN(firstCell)) firstCell = eventMs(e);
+      }
+      if (e.eventType === ACT_COMPLETED) {
+        const s = scheduled.get(Number(e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString()));
+        const name = s?.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
+        if (s) durations[name] = (durations[name] ?? 0) + eventMs(e) - eventMs(s);
+        if (name === 'executeCell') lastCellDone = eventMs(e);
+      }
+    }
+  }
+  const t0 = first ? eventMs(first) : NaN;
+  const t1 = last ? eventMs(last) : NaN;
+  return {
+    beforeCells: firstCell - t0,
+    prepareRun: durations['prepareRun'] ?? NaN,
+    startKernel: durations['startKernel'] ?? NaN,
+    afterCells: t1 - lastCellDone,
+    finalizeRun: durations['finalizeRun'] ?? NaN,
+    shutdownKernel: durations['shutdownKernel'] ?? NaN,
+    workflow: t1 - t0,
+  };
+}

@@ -3,10 +3,11 @@
  * benchmark's (other users' processes share the cores and skew every latency).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { temporalBinary } from '../worker/paths.js';
 import { pythonVersions } from './papermill.js';
+import { descendants } from './procmem.js';
 
 export interface Machine {
   cpuModel: string;
@@ -51,31 +52,59 @@ export function machineCpuMs(): { busy: number; total: number } {
 }
 
 /**
- * Watches a section of the benchmark: machine-wide busy CPU against the CPU of the
- * benchmark's own processes (this one and all its descendants), so that load from
- * elsewhere (other users' builds and tests) is visible in the results.
+ * Watches a section of the benchmark for load from elsewhere (other users' builds and
+ * tests on a shared machine): every second, the CPU time of every process that is not
+ * (and never was) in the benchmark's own process tree. Processes that start and end
+ * between two ticks are missed, so this is a lower bound.
  */
 export class LoadWatch {
-  private readonly start = machineCpuMs();
-  private readonly ownStart: number;
   private readonly wallStart = performance.now();
   private readonly load1Start = loadavg()[0]!;
+  private readonly machineStart = machineCpuMs();
+  private readonly own = new Set<number>();
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, number>();
+  private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly ownCpuMs: () => number) {
-    this.ownStart = ownCpuMs();
+  constructor() {
+    this.tick(true);
+    this.timer = setInterval(() => this.tick(false), 1_000);
   }
 
-  stop(): { wallS: number; foreignCores: number; ownCores: number; load1: [number, number] } {
-    const end = machineCpuMs();
+  private tick(initial: boolean): void {
+    const parents = new Map<number, number>();
+    const cpu = new Map<number, number>();
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        parents.set(Number(entry), Number(rest[1]));
+        cpu.set(Number(entry), (Number(rest[11]) + Number(rest[12])) * 10);
+      } catch {
+        // gone
+      }
+    }
+    for (const pid of descendants([process.pid], parents)) this.own.add(pid);
+    for (const [pid, ms] of cpu) {
+      if (this.own.has(pid)) continue;
+      if (!this.first.has(pid)) this.first.set(pid, initial ? ms : 0);
+      this.last.set(pid, ms);
+    }
+  }
+
+  stop(): { wallS: number; foreignCores: number; machineCores: number; load1: [number, number] } {
+    clearInterval(this.timer);
+    this.tick(false);
     const wallMs = performance.now() - this.wallStart;
-    const busy = end.busy - this.start.busy;
-    const own = this.ownCpuMs() - this.ownStart;
+    let foreign = 0;
+    for (const [pid, ms] of this.last) if (!this.own.has(pid)) foreign += ms - (this.first.get(pid) ?? 0);
+    const machine = machineCpuMs().busy - this.machineStart.busy;
     const round = (n: number) => Math.round(n * 100) / 100;
     return {
       wallS: round(wallMs / 1000),
-      // Cores' worth of CPU used by processes that are not the benchmark's.
-      foreignCores: round(Math.max(0, busy - own) / wallMs),
-      ownCores: round(own / wallMs),
+      foreignCores: round(foreign / wallMs),
+      machineCores: round(machine / wallMs),
       load1: [round(this.load1Start), round(loadavg()[0]!)],
     };
   }
@@ -83,15 +112,16 @@ export class LoadWatch {
 
 /**
  * Waits (up to `maxMs`) until the machine is quiet: less than `threshold` cores busy over
- * a 3-second window. Returns what it saw last.
+ * a window of 1-3 seconds. Returns what it saw last.
  */
 export async function waitForQuiet(threshold: number, maxMs: number, log: (line: string) => void): Promise<number> {
   const deadline = Date.now() + maxMs;
   for (;;) {
+    const window = Math.min(3_000, Math.max(1_000, maxMs / 3));
     const a = machineCpuMs();
-    await new Promise((r) => setTimeout(r, 3_000));
+    await new Promise((r) => setTimeout(r, window));
     const b = machineCpuMs();
-    const cores = (b.busy - a.busy) / 3_000;
+    const cores = (b.busy - a.busy) / window;
     if (cores < threshold || Date.now() >= deadline) {
       if (cores >= threshold) log(`machine still busy (${cores.toFixed(2)} cores in use by others); measuring anyway`);
       return cores;

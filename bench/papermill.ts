@@ -76,20 +76,55 @@ export async function papermillCli(notebook: string, output: string, onSpawn?: (
   return { wallMs, output };
 }
 
-export interface InProcessResult {
+/** papermill in one long-lived Python process (bench/papermill_inprocess.py), run by request. */
+export interface PapermillInProcess {
   importMs: number;
-  runs: Array<{ notebook: string; output: string; wallMs: number }>;
+  run(notebook: string, output: string): Promise<ProcessRun>;
+  close(): Promise<void>;
 }
 
-/** papermill.execute_notebook timed inside one Python process, after its imports. */
-export async function papermillInProcess(outDir: string, plan: Array<{ notebook: string; reps: number }>): Promise<InProcessResult> {
-  const script = join(packageRoot(), 'bench', 'papermill_inprocess.py');
-  const { stdout } = await runProcess(venvPython(), [script, outDir, ...plan.map((p) => `${p.notebook}:${p.reps}`)]);
-  const last = stdout.trim().split('\n').pop() ?? '';
-  const parsed = JSON.parse(last) as { import_s: number; runs: Array<{ notebook: string; output: string; wall_s: number }> };
+export async function startPapermillInProcess(): Promise<PapermillInProcess> {
+  const child = spawn(venvPython(), [join(packageRoot(), 'bench', 'papermill_inprocess.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  live.add(child);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+  const lines: string[] = [];
+  const waiting: Array<(line: string) => void> = [];
+  let buffered = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      const waiter = waiting.shift();
+      if (waiter) waiter(line);
+      else lines.push(line);
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const nextLine = () =>
+    new Promise<string>((resolve, reject) => {
+      const line = lines.shift();
+      if (line !== undefined) return resolve(line);
+      waiting.push(resolve);
+      void exited.then(() => reject(new Error(`papermill in-process helper exited:\n${stderr.split('\n').slice(-15).join('\n')}`)));
+    });
+  const ready = JSON.parse(await nextLine()) as { ready: boolean; import_s: number };
   return {
-    importMs: parsed.import_s * 1000,
-    runs: parsed.runs.map((r) => ({ notebook: r.notebook, output: r.output, wallMs: r.wall_s * 1000 })),
+    importMs: ready.import_s * 1000,
+    async run(notebook, output) {
+      child.stdin.write(`${JSON.stringify({ notebook, output })}\n`);
+      const answer = JSON.parse(await nextLine()) as { wall_s?: number; error?: string };
+      if (answer.error !== undefined || answer.wall_s === undefined) throw new Error(`papermill in-process: ${answer.error}`);
+      return { wallMs: answer.wall_s * 1000, output };
+    },
+    async close() {
+      child.stdin.end();
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.pid !== undefined) killTree(child.pid);
+      live.delete(child);
+    },
   };
 }
 

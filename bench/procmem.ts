@@ -197,22 +197,3 @@ export function diffCounters(after: Record<string, number>, before: Record<strin
   }
   return out;
 }
-
-/**
- * CPU time (ms) of a process tree, including children that already exited and were
- * reaped (their time is in their parent's cutime/cstime): continuous as processes come
- * and go, so differences over an interval are the tree's CPU in that interval.
- */
-export function treeCpuMs(root: number): number {
-  let total = 0;
-  for (const pid of descendants([root])) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) * 10;
-    } catch {
-      // gone
-    }
-  }
-  return total;
-}

@@ -19,23 +19,26 @@
  *
  * Results: bench/results/results.json and results.md (or --out DIR).
  *
- * Options: --quick (small sizes, one repetition, no experiments), --sizes 1,10,100,500,
- * --reps N (warm and papermill repetitions, default 3), --reps-large N (for notebooks of
- * more than 100 cells, default 1), --concurrency N, --no-cold, --no-experiments,
- * --experiments a,b, --quiet-wait SECONDS (wait for other load to settle, default 120),
- * --out DIR.
+ * Options: --quick (small sizes, one repetition, no experiments, ~40 s),
+ * --sizes 1,10,100,500, --reps N (warm and papermill repetitions, default 3),
+ * --reps-large N (for notebooks of more than 100 cells, default 1), --in-process-large
+ * (papermill in-process for those too: minutes), --concurrency N (runs, default 20),
+ * --concurrency-rounds N (default 2), --no-cold, --no-experiments, --experiments a,b
+ * (names in bench/experiments.ts), --experiment-rounds N (default 2), --experiments-only,
+ * --quiet-wait SECONDS (at the start, wait up to this long for other load to settle,
+ * default 120), --settle SECONDS (the same before each measurement, default 5), --out DIR.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../worker/paths.js';
-import { experimentSpecs, runExperiment, type ExperimentSummary } from './experiments.js';
-import { historySize, medianOf, profileChain, runHistories, type CellCycle } from './history.js';
+import { combineRounds, experimentSpecs, runExperiment, type ExperimentSummary } from './experiments.js';
+import { historySize, medianOf, profileChain, runHistories, runPhases, type CellCycle, type RunPhases } from './history.js';
 import { describeMachine, LoadWatch, waitForQuiet, type Machine } from './machine.js';
 import { millraceCold, startWarm, type WarmMillrace } from './millrace.js';
 import { kernelTiming, median, overheadPerCell, quantile, writeNotebook, type NotebookKind } from './notebooks.js';
-import { killLiveChildren, papermillCli, papermillInProcess } from './papermill.js';
-import { MemorySampler, rssKiB, treeCpuMs } from './procmem.js';
+import { killLiveChildren, papermillCli, startPapermillInProcess, type PapermillInProcess } from './papermill.js';
+import { MemorySampler, rssKiB } from './procmem.js';
 import { renderMarkdown } from './report.js';
 import { websocketRoundTrips, zmqRoundTrips } from './transport.js';
 
@@ -57,6 +60,8 @@ export interface ConcurrencyResult {
   runs: number;
   cellsPerRun: number;
   cellSeconds: number;
+  /** Makespans of each round (millrace, then papermill). */
+  rounds: Array<{ millraceMs: number; papermillMs: number; papermillFailed: number }>;
   millrace?: {
     makespanMs: number;
     workerIdleRssMiB: number;
@@ -66,7 +71,8 @@ export interface ConcurrencyResult {
     temporalPeakRssMiB: number;
     totalPeakRssMiB: number;
   };
-  papermill?: { makespanMs: number; peakRssMiB: number; maxProcesses: number };
+  /** failed: papermill processes that exited with an error, over all rounds. */
+  papermill?: { makespanMs: number; peakRssMiB: number; maxProcesses: number; failed: number; failures: string[] };
 }
 
 export interface HistoryResult {
@@ -97,6 +103,10 @@ export interface Results {
     cycleP90Ms: Record<string, number>;
     eagerCells: number;
     cellsProfiled: number;
+    /** Medians over the profiled runs: the fixed part of a run, around its cells. */
+    phasesMs: RunPhases;
+    /** Wall time minus the workflow's own duration: building the input, starting, delivering the result. */
+    clientMs: number;
     transport?: { websocketMedianMs: number; websocketP90Ms: number; zmqMedianMs: number; zmqP90Ms: number; cells: number };
   };
   experiments: ExperimentSummary[];
@@ -113,6 +123,15 @@ export interface Options {
   quietWaitS: number;
   out: string;
   quick: boolean;
+  /** papermill in-process also for notebooks over 100 cells (minutes: O(cells²) saves). */
+  inProcessLarge: boolean;
+  /** Experiment rounds: each round runs every experiment once, in turn. */
+  experimentRounds: number;
+  /** Only the experiments (for profiling at length). */
+  experimentsOnly: boolean;
+  concurrencyRounds: number;
+  /** Before each measurement, wait up to this long for other load to pass. */
+  settleS: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -123,10 +142,17 @@ function parseArgs(argv: string[]): Options {
     concurrency: 20,
     concurrentCells: 20,
     cold: true,
-    experiments: experimentSpecs().map((e) => e.name),
+    experiments: experimentSpecs()
+      .filter((e) => !e.optional)
+      .map((e) => e.name),
     quietWaitS: 120,
     out: join(packageRoot(), 'bench', 'results'),
     quick: false,
+    inProcessLarge: false,
+    experimentRounds: 2,
+    experimentsOnly: false,
+    concurrencyRounds: 2,
+    settleS: 5,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -137,7 +163,7 @@ function parseArgs(argv: string[]): Options {
     };
     switch (arg) {
       case '--quick':
-        Object.assign(options, { quick: true, sizes: [1, 10], reps: 1, repsLarge: 1, concurrency: 4, concurrentCells: 5, experiments: [], quietWaitS: 0 });
+        Object.assign(options, { quick: true, sizes: [1, 10], reps: 1, repsLarge: 1, concurrency: 4, concurrentCells: 5, experiments: [], quietWaitS: 0, experimentRounds: 1, concurrencyRounds: 1, settleS: 0 });
         break;
       case '--sizes':
         options.sizes = value().split(',').map(Number);
@@ -159,6 +185,21 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--experiments':
         options.experiments = value().split(',').filter(Boolean);
+        break;
+      case '--in-process-large':
+        options.inProcessLarge = true;
+        break;
+      case '--settle':
+        options.settleS = Number(value());
+        break;
+      case '--concurrency-rounds':
+        options.concurrencyRounds = Number(value());
+        break;
+      case '--experiments-only':
+        options.experimentsOnly = true;
+        break;
+      case '--experiment-rounds':
+        options.experimentRounds = Number(value());
         break;
       case '--quiet-wait':
         options.quietWaitS = Number(value());
@@ -200,7 +241,6 @@ async function main(): Promise<void> {
   // Kernels of both engines get an IPython directory of their own (history database,
   // profile): other users' kernels on a shared machine then cannot hold its lock.
   process.env['IPYTHONDIR'] = join(temp, 'ipython');
-  const ownCpu = () => treeCpuMs(process.pid);
   const results: Results = {
     machine: await describeMachine(),
     startedAt: new Date(started).toISOString(),
@@ -219,13 +259,15 @@ async function main(): Promise<void> {
   };
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: cleaning up`);
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void cleanup()
+      .then(() => rm(temp, { recursive: true, force: true }))
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const section = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
     log(`${name}...`);
-    const watch = new LoadWatch(ownCpu);
+    const watch = new LoadWatch();
     try {
       return await body();
     } finally {
@@ -235,6 +277,8 @@ async function main(): Promise<void> {
     }
   };
   const repsFor = (cells: number) => (cells > 100 ? options.repsLarge : options.reps);
+  // Before each measurement: a few seconds' grace for load from elsewhere to pass.
+  const settle = () => (options.settleS > 0 ? waitForQuiet(0.3, options.settleS * 1000, () => undefined) : Promise.resolve(0));
 
   try {
     log(`machine: ${results.machine.cpuModel}, ${results.machine.cores} cores; temp ${temp}`);
@@ -245,171 +289,239 @@ async function main(): Promise<void> {
     const outDir = join(temp, 'papermill-out');
     await mkdir(outDir, { recursive: true });
 
-    // 1a. papermill in one Python process (notebooks of at most 100 cells: the larger ones
-    // cost minutes and say the same as the CLI minus its imports).
-    await section('papermill in-process', async () => {
-      const plan = options.sizes.filter((n) => n <= 100).map((n) => ({ notebook: trivial.get(n)!, reps: repsFor(n) }));
-      if (plan.length === 0) return;
-      const inproc = await papermillInProcess(outDir, plan);
-      results.papermillImportMs = inproc.importMs;
-      for (const size of results.sizes) {
-        const runs = inproc.runs.filter((r) => r.notebook === trivial.get(size.cells));
-        if (runs.length > 0) size.engines['papermill-inprocess'] = summarise(await Promise.all(runs.map((r) => sample(r.wallMs, r.output))));
-      }
-    });
-
-    // 1b. papermill CLI, one process per run (after an untimed one: the page cache then
-    // holds papermill's imports, as on any machine that runs it regularly).
-    await section('papermill CLI', async () => {
-      await papermillCli(trivial.get(Math.min(...options.sizes))!, join(outDir, 'cli-warm-up.ipynb'));
-      for (const size of results.sizes) {
-        const samples: RunSample[] = [];
-        for (let rep = 0; rep < repsFor(size.cells); rep++) {
-          const run = await papermillCli(trivial.get(size.cells)!, join(outDir, `cli-${size.cells}-${rep}.ipynb`));
-          samples.push(await sample(run.wallMs, run.output));
-          log(`  papermill ${size.cells} cells: ${(run.wallMs / 1000).toFixed(2)} s`);
-        }
-        size.engines['papermill-cli'] = summarise(samples);
-      }
-    });
-
-    // 1c. millrace warm, then on the same stack: history sizes, the profile, concurrency.
-    warm = await section('millrace stack start', () => startWarm(join(temp, 'warm-state')));
-    const w = warm;
-    await w.submit(await nb('trivial', 10)); // warm-up: first workflow, kernel spec cache, websocket
-    const profiledRuns: Array<{ cells: number; run: Awaited<ReturnType<WarmMillrace['submit']>> }> = [];
-    await section('millrace warm', async () => {
-      for (const size of results.sizes) {
-        const samples: RunSample[] = [];
-        for (let rep = 0; rep < repsFor(size.cells); rep++) {
-          const run = await w.submit(trivial.get(size.cells)!);
-          samples.push(await sample(run.wallMs, run.output));
-          profiledRuns.push({ cells: size.cells, run });
-          log(`  millrace warm ${size.cells} cells: ${(run.wallMs / 1000).toFixed(2)} s`);
-        }
-        size.engines['millrace-warm'] = summarise(samples);
-      }
-    });
-
-    await section('history sizes', async () => {
-      const record = async (kind: string, cells: number, run: Awaited<ReturnType<WarmMillrace['submit']>>) => {
-        const size = historySize(await runHistories(w.client, run.runId, run.firstRunId));
-        results.history.push({
-          kind,
-          cells,
-          ...size,
-          jsonBytesPerCell: size.jsonBytes / cells,
-          protoBytesPerCell: size.protoBytes === null ? null : size.protoBytes / cells,
+    if (!options.experimentsOnly) {
+      // 1. Sequential runs. The three engines take turns within each repetition (in rotating
+      // order), so that load from elsewhere on a shared machine falls on all of them alike.
+      warm = await section('millrace stack start', () => startWarm(join(temp, 'warm-state')));
+      const w = warm;
+      let inproc: PapermillInProcess | undefined;
+      const profiledRuns: Array<{ cells: number; run: Awaited<ReturnType<WarmMillrace['submit']>> }> = [];
+      try {
+        await section('warm-ups', async () => {
+          // Untimed: the first workflow, kernelspec cache and websocket for millrace; the page
+          // cache holding papermill's imports and a first kernel start for papermill.
+          inproc = await startPapermillInProcess();
+          results.papermillImportMs = inproc.importMs;
+          const one = trivial.get(Math.min(...options.sizes))!;
+          await w.submit(await nb('trivial', 10));
+          await papermillCli(one, join(outDir, 'cli-warm-up.ipynb'));
+          await inproc.run(one, join(outDir, 'inproc-warm-up.ipynb'));
         });
-      };
-      for (const size of results.sizes) {
-        const run = profiledRuns.find((r) => r.cells === size.cells);
-        if (run) await record('trivial (x = i)', size.cells, run.run);
+        const p = inproc!;
+        await section('sequential runs', async () => {
+          for (const size of results.sizes) {
+            const samples: Record<'papermill-cli' | 'papermill-inprocess' | 'millrace-warm', RunSample[]> = {
+              'papermill-cli': [],
+              'papermill-inprocess': [],
+              'millrace-warm': [],
+            };
+            const notebook = trivial.get(size.cells)!;
+            const inProcessToo = size.cells <= 100 || options.inProcessLarge;
+            for (let rep = 0; rep < repsFor(size.cells); rep++) {
+              await settle();
+              const turns: Array<() => Promise<void>> = [
+                async () => {
+                  const run = await papermillCli(notebook, join(outDir, `cli-${size.cells}-${rep}.ipynb`));
+                  samples['papermill-cli'].push(await sample(run.wallMs, run.output));
+                },
+                async () => {
+                  if (!inProcessToo) return;
+                  const run = await p.run(notebook, join(outDir, `inproc-${size.cells}-${rep}.ipynb`));
+                  samples['papermill-inprocess'].push(await sample(run.wallMs, run.output));
+                },
+                async () => {
+                  const run = await w.submit(notebook);
+                  samples['millrace-warm'].push(await sample(run.wallMs, run.output));
+                  profiledRuns.push({ cells: size.cells, run });
+                },
+              ];
+              for (let t = 0; t < turns.length; t++) await turns[(t + rep) % turns.length]!();
+              const last = (e: keyof typeof samples) => {
+                const v = samples[e][samples[e].length - 1];
+                return v ? `${(v.wallMs / 1000).toFixed(2)} s` : '–';
+              };
+              log(`  ${size.cells} cells, rep ${rep + 1}: papermill CLI ${last('papermill-cli')}, in-process ${last('papermill-inprocess')}, millrace warm ${last('millrace-warm')}`);
+            }
+            for (const [engineName, list] of Object.entries(samples)) if (list.length > 0) size.engines[engineName as Engine] = summarise(list);
+          }
+        });
+      } finally {
+        await inproc?.close();
       }
-      const cells = options.quick ? 3 : 10;
-      await record('tiny output (print(i))', cells, await w.submit(await nb('tiny-output', cells)));
-      await record('1 MB output per cell', cells, await w.submit(await nb('mb-output', cells)));
-    });
 
-    await section('profile of warm runs', async () => {
-      const cells = options.sizes.includes(100) ? 100 : Math.max(...options.sizes);
-      const runs = profiledRuns.filter((r) => r.cells === cells);
-      const cycles: CellCycle[] = [];
-      let eager = 0;
-      let profiled = 0;
-      for (const { run } of runs) {
-        const profile = profileChain(await runHistories(w.client, run.runId, run.firstRunId), await kernelTiming(run.output));
-        cycles.push(...profile.cycles);
-        eager += profile.eagerCount;
-        profiled += profile.cells;
-      }
-      const p90: Record<string, number> = {};
-      for (const key of Object.keys(cycles[0] ?? {})) p90[key] = quantile(cycles.map((c) => c[key as keyof CellCycle]), 0.9);
-      const transportCells = options.quick ? 10 : 50;
-      const ws = await websocketRoundTrips(w.stack.jupyter, transportCells);
-      const zmq = await zmqRoundTrips(transportCells);
-      results.profile = {
-        cells,
-        runs: runs.length,
-        cycleMedianMs: medianOf(cycles, median),
-        cycleP90Ms: p90,
-        eagerCells: eager,
-        cellsProfiled: profiled,
-        transport: {
-          cells: transportCells,
-          websocketMedianMs: median(ws),
-          websocketP90Ms: quantile(ws, 0.9),
-          zmqMedianMs: median(zmq),
-          zmqP90Ms: quantile(zmq, 0.9),
-        },
-      };
-    });
-
-    // 3a. Concurrent runs on the one warm worker.
-    const concurrency: ConcurrencyResult = { runs: options.concurrency, cellsPerRun: options.concurrentCells, cellSeconds: 0.2 };
-    results.concurrency = concurrency;
-    const sleepy = await nb('sleep', options.concurrentCells);
-    await section('millrace concurrent', async () => {
-      const workerIdleRssMiB = rssKiB(process.pid) / 1024;
-      const sampler = new MemorySampler(
-        {
-          worker: { roots: () => [process.pid], tree: false },
-          jupyter: { roots: () => [w.stack.jupyterServer.pid] },
-          temporal: { roots: () => [w.stack.temporal.pid] },
-        },
-        200,
-      ).start();
-      const t0 = performance.now();
-      const runs = await Promise.all(Array.from({ length: options.concurrency }, () => w.submit(sleepy)));
-      const makespanMs = performance.now() - t0;
-      const memory = sampler.stop();
-      if (runs.some((r) => r.result.status !== 'completed')) throw new Error('a concurrent millrace run did not complete');
-      concurrency.millrace = {
-        makespanMs,
-        workerIdleRssMiB,
-        workerPeakRssMiB: memory.groups['worker']!.peakMiB,
-        jupyterPeakRssMiB: memory.groups['jupyter']!.peakMiB,
-        jupyterMaxProcesses: memory.groups['jupyter']!.maxProcesses,
-        temporalPeakRssMiB: memory.groups['temporal']!.peakMiB,
-        totalPeakRssMiB: memory.totalPeakMiB,
-      };
-      log(`  millrace: ${options.concurrency} runs in ${(makespanMs / 1000).toFixed(1)} s`);
-    });
-
-    await section('millrace stack stop', () => w.stop());
-    warm = undefined;
-
-    // 3b. The same notebook as concurrent papermill processes.
-    await section('papermill concurrent', async () => {
-      const pids: number[] = [];
-      const sampler = new MemorySampler({ papermill: { roots: () => pids } }, 200).start();
-      const t0 = performance.now();
-      await Promise.all(
-        Array.from({ length: options.concurrency }, (_, i) => papermillCli(sleepy, join(outDir, `concurrent-${i}.ipynb`), (pid) => pids.push(pid))),
-      );
-      const makespanMs = performance.now() - t0;
-      const memory = sampler.stop();
-      concurrency.papermill = { makespanMs, peakRssMiB: memory.groups['papermill']!.peakMiB, maxProcesses: memory.groups['papermill']!.maxProcesses };
-      log(`  papermill: ${options.concurrency} processes in ${(makespanMs / 1000).toFixed(1)} s`);
-    });
-
-    // 1d. millrace cold: the whole command, which starts and stops its own stack.
-    if (options.cold) {
-      await section('millrace cold', async () => {
+      await section('history sizes', async () => {
+        const record = async (kind: string, cells: number, run: Awaited<ReturnType<WarmMillrace['submit']>>) => {
+          const size = historySize(await runHistories(w.client, run.runId, run.firstRunId));
+          results.history.push({
+            kind,
+            cells,
+            ...size,
+            jsonBytesPerCell: size.jsonBytes / cells,
+            protoBytesPerCell: size.protoBytes === null ? null : size.protoBytes / cells,
+          });
+        };
         for (const size of results.sizes) {
-          const run = await millraceCold(trivial.get(size.cells)!, temp);
-          size.engines['millrace-cold'] = summarise([await sample(run.wallMs, run.output)]);
-          log(`  millrace cold ${size.cells} cells: ${(run.wallMs / 1000).toFixed(2)} s`);
+          const run = profiledRuns.find((r) => r.cells === size.cells);
+          if (run) await record('trivial (x = i)', size.cells, run.run);
         }
+        const cells = options.quick ? 3 : 10;
+        await record('tiny output (print(i))', cells, await w.submit(await nb('tiny-output', cells)));
+        await record('1 MB output per cell', cells, await w.submit(await nb('mb-output', cells)));
       });
+
+      await section('profile of warm runs', async () => {
+        const cells = options.sizes.includes(100) ? 100 : Math.max(...options.sizes);
+        const runs = profiledRuns.filter((r) => r.cells === cells);
+        const cycles: CellCycle[] = [];
+        const phases: RunPhases[] = [];
+        const client: number[] = [];
+        let eager = 0;
+        let profiled = 0;
+        for (const { run } of runs) {
+          const histories = await runHistories(w.client, run.runId, run.firstRunId);
+          const profile = profileChain(histories, await kernelTiming(run.output));
+          cycles.push(...profile.cycles);
+          eager += profile.eagerCount;
+          profiled += profile.cells;
+          const ph = runPhases(histories);
+          phases.push(ph);
+          client.push(run.wallMs - ph.workflow);
+        }
+        const p90: Record<string, number> = {};
+        for (const key of Object.keys(cycles[0] ?? {})) p90[key] = quantile(cycles.map((c) => c[key as keyof CellCycle]), 0.9);
+        const transportCells = options.quick ? 10 : 50;
+        const ws = await websocketRoundTrips(w.stack.jupyter, transportCells);
+        const zmq = await zmqRoundTrips(transportCells);
+        results.profile = {
+          cells,
+          runs: runs.length,
+          cycleMedianMs: medianOf(cycles, median),
+          cycleP90Ms: p90,
+          eagerCells: eager,
+          cellsProfiled: profiled,
+          phasesMs: medianOf(phases, median) as unknown as RunPhases,
+          clientMs: median(client),
+          transport: {
+            cells: transportCells,
+            websocketMedianMs: median(ws),
+            websocketP90Ms: quantile(ws, 0.9),
+            zmqMedianMs: median(zmq),
+            zmqP90Ms: quantile(zmq, 0.9),
+          },
+        };
+      });
+
+      // 3. Concurrent runs: millrace on the one warm worker, then the same notebook as
+      // concurrent papermill processes, alternating for `concurrencyRounds` rounds.
+      const concurrency: ConcurrencyResult = { runs: options.concurrency, cellsPerRun: options.concurrentCells, cellSeconds: 0.2, rounds: [] };
+      results.concurrency = concurrency;
+      const sleepy = await nb('sleep', options.concurrentCells);
+      for (let round = 0; round < options.concurrencyRounds; round++) {
+        await settle();
+        const millrace = await section(`millrace concurrent (round ${round + 1})`, async () => {
+          const workerIdleRssMiB = rssKiB(process.pid) / 1024;
+          const sampler = new MemorySampler(
+            {
+              worker: { roots: () => [process.pid], tree: false },
+              jupyter: { roots: () => [w.stack.jupyterServer.pid] },
+              temporal: { roots: () => [w.stack.temporal.pid] },
+            },
+            200,
+          ).start();
+          const t0 = performance.now();
+          const runs = await Promise.all(Array.from({ length: options.concurrency }, () => w.submit(sleepy)));
+          const makespanMs = performance.now() - t0;
+          const memory = sampler.stop();
+          if (runs.some((r) => r.result.status !== 'completed')) throw new Error('a concurrent millrace run did not complete');
+          log(`  millrace: ${options.concurrency} runs in ${(makespanMs / 1000).toFixed(1)} s`);
+          return {
+            makespanMs,
+            workerIdleRssMiB,
+            workerPeakRssMiB: memory.groups['worker']!.peakMiB,
+            jupyterPeakRssMiB: memory.groups['jupyter']!.peakMiB,
+            jupyterMaxProcesses: memory.groups['jupyter']!.maxProcesses,
+            temporalPeakRssMiB: memory.groups['temporal']!.peakMiB,
+            totalPeakRssMiB: memory.totalPeakMiB,
+          };
+        });
+        await settle();
+        const papermill = await section(`papermill concurrent (round ${round + 1})`, async () => {
+          const pids: number[] = [];
+          const sampler = new MemorySampler({ papermill: { roots: () => pids } }, 200).start();
+          const t0 = performance.now();
+          // papermill itself can fail here (jupyter_client picks kernel ports that another
+          // kernel takes first: "Kernel died before replying to kernel_info"): counted.
+          const settled = await Promise.allSettled(
+            Array.from({ length: options.concurrency }, (_, i) =>
+              papermillCli(sleepy, join(outDir, `concurrent-${round}-${i}.ipynb`), (pid) => pids.push(pid)),
+            ),
+          );
+          const makespanMs = performance.now() - t0;
+          const memory = sampler.stop();
+          const failures = settled.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message).split('\n').pop() ?? ''] : []));
+          log(`  papermill: ${options.concurrency} processes in ${(makespanMs / 1000).toFixed(1)} s${failures.length ? `, ${failures.length} failed` : ''}`);
+          return {
+            makespanMs,
+            peakRssMiB: memory.groups['papermill']!.peakMiB,
+            maxProcesses: memory.groups['papermill']!.maxProcesses,
+            failed: failures.length,
+            failures,
+          };
+        });
+        concurrency.rounds.push({ millraceMs: millrace.makespanMs, papermillMs: papermill.makespanMs, papermillFailed: papermill.failed });
+        // Makespans: medians over rounds; memory: the highest peak seen.
+        const med = (f: (r: { millraceMs: number; papermillMs: number }) => number) => median(concurrency.rounds.map(f));
+        concurrency.millrace = {
+          ...millrace,
+          makespanMs: med((r) => r.millraceMs),
+          workerPeakRssMiB: Math.max(millrace.workerPeakRssMiB, concurrency.millrace?.workerPeakRssMiB ?? 0),
+          jupyterPeakRssMiB: Math.max(millrace.jupyterPeakRssMiB, concurrency.millrace?.jupyterPeakRssMiB ?? 0),
+          temporalPeakRssMiB: Math.max(millrace.temporalPeakRssMiB, concurrency.millrace?.temporalPeakRssMiB ?? 0),
+          totalPeakRssMiB: Math.max(millrace.totalPeakRssMiB, concurrency.millrace?.totalPeakRssMiB ?? 0),
+        };
+        concurrency.papermill = {
+          ...papermill,
+          makespanMs: med((r) => r.papermillMs),
+          peakRssMiB: Math.max(papermill.peakRssMiB, concurrency.papermill?.peakRssMiB ?? 0),
+          failed: papermill.failed + (concurrency.papermill?.failed ?? 0),
+          failures: [...(concurrency.papermill?.failures ?? []), ...papermill.failures],
+        };
+      }
+
+      await section('millrace stack stop', () => w.stop());
+      warm = undefined;
+
+      // 1d. millrace cold: the whole command, which starts and stops its own stack.
+      if (options.cold) {
+        await section('millrace cold', async () => {
+          for (const size of results.sizes) {
+            const run = await millraceCold(trivial.get(size.cells)!, temp);
+            size.engines['millrace-cold'] = summarise([await sample(run.wallMs, run.output)]);
+            log(`  millrace cold ${size.cells} cells: ${(run.wallMs / 1000).toFixed(2)} s`);
+          }
+        });
+      }
+
     }
 
-    // 5. Experiments, each in a process and on a stack of its own.
-    for (const spec of experimentSpecs().filter((e) => options.experiments.includes(e.name))) {
-      const summary = await section(`experiment ${spec.name}`, () => runExperiment(spec, temp));
-      results.experiments.push(summary);
-      log(`  ${spec.name}: ${summary.cycleMs.toFixed(1)} ms per cell cycle, 100 cells in ${(summary.wallMs / 1000).toFixed(2)} s`);
+    // 5. Experiments, each in a process and on a stack of its own, in rounds: every round
+    // runs each experiment once, so drift in the machine's load affects them alike.
+    const specs = experimentSpecs().filter((e) => options.experiments.includes(e.name));
+    const rounds: Map<string, ExperimentSummary[]> = new Map(specs.map((e) => [e.name, []]));
+    for (let round = 0; round < options.experimentRounds && specs.length > 0; round++) {
+      for (const spec of specs) {
+        try {
+          await settle();
+          const summary = await section(`experiment ${spec.name} (round ${round + 1})`, () => runExperiment(spec, temp));
+          rounds.get(spec.name)!.push(summary);
+          log(`  ${spec.name}: ${summary.cycleMs.toFixed(1)} ms per cell cycle, 100 cells in ${(summary.wallMs / 1000).toFixed(2)} s`);
+        } catch (err) {
+          // One failed experiment leaves the others' results standing.
+          log(`  experiment ${spec.name} failed: ${(err as Error).message.split('\n').slice(0, 12).join('\n')}`);
+        }
+      }
     }
+    for (const spec of specs) if (rounds.get(spec.name)!.length > 0) results.experiments.push(combineRounds(rounds.get(spec.name)!));
   } finally {
     await cleanup();
     results.durationS = Math.round((Date.now() - started) / 1000);
