@@ -3,11 +3,11 @@
  * benchmark's (other users' processes share the cores and skew every latency).
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { temporalBinary } from '../worker/paths.js';
 import { pythonVersions } from './papermill.js';
-import { descendants } from './procmem.js';
+import { descendants, processTable } from './procmem.js';
 
 export interface Machine {
   cpuModel: string;
@@ -72,19 +72,9 @@ export class LoadWatch {
   }
 
   private tick(initial: boolean): void {
-    const parents = new Map<number, number>();
-    const cpu = new Map<number, number>();
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        parents.set(Number(entry), Number(rest[1]));
-        cpu.set(Number(entry), (Number(rest[11]) + Number(rest[12])) * 10);
-      } catch {
-        // gone
-      }
-    }
+    const table = processTable();
+    const parents = new Map([...table].map(([pid, p]) => [pid, p.ppid]));
+    const cpu = new Map([...table].map(([pid, p]) => [pid, p.cpuMs]));
     for (const pid of descendants([process.pid], parents)) this.own.add(pid);
     for (const [pid, ms] of cpu) {
       if (this.own.has(pid)) continue;

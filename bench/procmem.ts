@@ -5,21 +5,27 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** pid → parent pid, for every process visible now. */
-function parentMap(): Map<number, number> {
-  const parents = new Map<number, number>();
+/** Every process visible now: pid → parent pid and CPU time used so far (user + system, ms). */
+export function processTable(): Map<number, { ppid: number; cpuMs: number }> {
+  const table = new Map<number, { ppid: number; cpuMs: number }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parents.set(Number(entry), Number(rest[1]));
+      // utime and stime are in clock ticks of 10 ms.
+      table.set(Number(entry), { ppid: Number(rest[1]), cpuMs: (Number(rest[11]) + Number(rest[12])) * 10 });
     } catch {
       // The process ended between readdir and read.
     }
   }
-  return parents;
+  return table;
+}
+
+/** pid → parent pid, for every process visible now. */
+function parentMap(): Map<number, number> {
+  return new Map([...processTable()].map(([pid, p]) => [pid, p.ppid]));
 }
 
 export function descendants(roots: number[], parents = parentMap()): number[] {
