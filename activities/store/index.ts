@@ -3,6 +3,7 @@
  * string: an absolute local path today, `s3://bucket/key` once the S3 backend lands.
  * One small interface so the workflow never cares which backend is behind a location.
  */
+import type { Readable } from 'node:stream';
 import { localBackend } from './local.js';
 
 export interface WriteOptions {
@@ -10,12 +11,32 @@ export interface WriteOptions {
   ifAbsent?: boolean;
 }
 
+export interface ObjectInfo {
+  location: string;
+  size: number;
+  modified: Date;
+}
+
+/** One level of a folder: what a file browser (or the Jupyter contents API) shows. */
+export interface FolderListing {
+  /** Locations of sub-folders, without a trailing slash. */
+  folders: string[];
+  objects: ObjectInfo[];
+}
+
 export interface StoreBackend {
   read(location: string): Promise<Buffer>;
+  /** Streams a large object instead of holding it in memory. */
+  readStream(location: string): Promise<Readable>;
   /** Atomic: a reader sees the old object or the new one, never half of one. */
   write(location: string, data: Buffer | string, options?: WriteOptions): Promise<void>;
   exists(location: string): Promise<boolean>;
+  /** undefined when there is no such object. */
+  stat(location: string): Promise<ObjectInfo | undefined>;
+  /** Every object under prefix, recursively, sorted; however many there are. */
   list(prefix: string): Promise<string[]>;
+  /** One level under folder, sorted; however many there are (S3 pages past 1,000 keys). */
+  listFolder(folder: string): Promise<FolderListing>;
 }
 
 export class ObjectExistsError extends Error {
@@ -48,6 +69,9 @@ export function joinLocation(root: string, ...keys: string[]): string {
 export const store: StoreBackend = {
   read: (location) => backendFor(location).read(location),
   write: (location, data, options) => backendFor(location).write(location, data, options),
+  readStream: (location) => backendFor(location).readStream(location),
   exists: (location) => backendFor(location).exists(location),
+  stat: (location) => backendFor(location).stat(location),
   list: (prefix) => backendFor(prefix).list(prefix),
+  listFolder: (folder) => backendFor(folder).listFolder(folder),
 };

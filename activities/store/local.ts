@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ObjectExistsError, ObjectNotFoundError, type StoreBackend } from './index.js';
@@ -18,6 +19,12 @@ export const localBackend: StoreBackend = {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError(location);
       throw err;
     }
+  },
+
+  async readStream(location) {
+    const info = await this.stat(location);
+    if (!info) throw new ObjectNotFoundError(location);
+    return createReadStream(location);
   },
 
   async write(location, data, options = {}) {
@@ -44,6 +51,25 @@ export const localBackend: StoreBackend = {
       () => true,
       () => false,
     );
+  },
+
+  async stat(location) {
+    const info = await stat(location).catch(() => undefined);
+    if (!info?.isFile()) return undefined;
+    return { location, size: info.size, modified: info.mtime };
+  },
+
+  async listFolder(folder) {
+    const root = folder.replace(/\/+$/, '');
+    const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+    const folders: string[] = [];
+    const files: string[] = [];
+    for (const e of entries) {
+      if (e.isDirectory()) folders.push(join(root, e.name));
+      else if (e.isFile() && !e.name.endsWith('.tmp')) files.push(join(root, e.name));
+    }
+    const objects = (await Promise.all(files.sort().map((f) => this.stat(f)))).filter((o) => o !== undefined);
+    return { folders: folders.sort(), objects };
   },
 
   async list(prefix) {
