@@ -8,9 +8,9 @@ import { cellTags, isExecutable, sourceText, type CodeCell, type Notebook } from
 import { CellOutputCollector, type IopubMessage } from '../notebook/outputs.js';
 import { cellStatus, markCellCompleted, markCellFailed, markCellRunning } from '../notebook/record.js';
 import type { CellResult, ExecuteCellInput, ReplayInput } from '../workflows/contracts.js';
-import { connectKernel, execute, KernelError } from './jupyter.js';
+import { connectKernel, execute, KernelError, type ExecuteOutcome } from './jupyter.js';
 import { askOutcome, executionMsgId } from './outcomes.js';
-import { openRecord, StaleRecordError, type RunRecord } from './run-record.js';
+import { openRecord, ownedRecord, StaleRecordError, type RunRecord } from './run-record.js';
 
 /** What a result may carry of a kernel's error text: history stays small. */
 const MAX_ERROR_TEXT = 2_000;
@@ -57,7 +57,7 @@ function resultFromRecord(record: RunRecord, index: number): CellResult {
     executionCount: cell.execution_count,
     ...(failed && error?.output_type === 'error' ? { ename: clip(error.ename, 200), evalue: clip(error.evalue) } : {}),
     outputCount: cell.outputs.length,
-    durationMs: 0,
+    durationMs: Math.round(((cell.metadata['papermill'] as { duration?: number } | undefined)?.duration ?? 0) * 1000),
   };
 }
 
@@ -72,12 +72,46 @@ function recoveryNote(lostAt: string): IopubMessage {
   };
 }
 
+/** An execution in the kernel, followed by whichever activity owns it at the moment. */
+interface Execution {
+  kernel: Kernel.IKernelConnection;
+  record: RunRecord;
+  input: ExecuteCellInput;
+  msgId: string;
+  collector: CellOutputCollector;
+  outcome: Promise<ExecuteOutcome>;
+  started: number;
+  /** Off between a hand-off and its adoption: only the activity that owns a cell writes its record. */
+  saving: boolean;
+}
+
+/**
+ * Cells a local activity handed off, still running, until the regular activity that
+ * continues them adopts them. Eager activity dispatch brings that activity back to this
+ * process at once; one that lands elsewhere recovers through the outcome registry instead.
+ */
+const handedOff = new Map<string, { execution: Execution; expire: NodeJS.Timeout }>();
+const ADOPTION_WINDOW_MS = 60_000;
+
+/**
+ * Runs one code cell, exactly once across attempts, workers and lost workflow tasks. As a
+ * local activity (`handOffAfterMs`) a short cell costs no Temporal round trip of its own;
+ * a cell still running after that long is handed off to a regular activity (`attach`)
+ * with heartbeats, so long cells keep a live, cancellable activity in the UI.
+ */
 export async function executeCell(settings: ServerConnection.ISettings, input: ExecuteCellInput): Promise<CellResult> {
   const ctx = Context.current();
   const index = input.cellIndex;
-  const record = await openRecord(input.output, ctx.info.attempt > 1 ? 'latest' : input.revision);
-  if (record.meta.revision === input.revision + 1) {
-    // An earlier attempt finished the cell and saved it, then its worker died.
+  const msgId = executionMsgId(input.runId, index, input.revision);
+  const parked = input.attach && ctx.info.attempt === 1 ? adopt(msgId) : undefined;
+  if (parked) return withHeartbeats(input, msgId, () => follow(parked));
+
+  // Only a record this process wrote itself proves that nobody has sent this cell yet.
+  const trusted = ctx.info.attempt === 1 && !input.attach ? ownedRecord(input.output, input.revision) : undefined;
+  const record = trusted ?? (await openRecord(input.output, 'latest'));
+  if (record.meta.revision > input.revision) {
+    // Finished and saved already: its worker died after saving, or the workflow task that
+    // recorded a local activity's result was lost.
     return resultFromRecord(record, index);
   }
   if (record.meta.revision !== input.revision) {
@@ -88,19 +122,46 @@ export async function executeCell(settings: ServerConnection.ISettings, input: E
     throw ApplicationFailure.nonRetryable(`cell ${index} is not a code cell`, 'BadCellIndex');
   }
   const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
-  const msgId = executionMsgId(input.runId, index, input.revision);
+  // A kernel without an outcome registry cannot answer; its cells only ever run as
+  // regular activities, whose first attempt is the first send.
+  const ask = !trusted && (ctx.info.attempt > 1 || input.attach === true || input.kernel.outcomeRegistry === true);
+  return withHeartbeats(input, msgId, async () => {
+    if (ask) {
+      const recovered = await recoverExecution(kernel, record, input, msgId);
+      if (recovered) return recovered;
+    }
+    return follow(send(kernel, record, input, msgId), input.handOffAfterMs);
+  });
+}
+
+/** Regular activities heartbeat (a dead worker is noticed, a cancel arrives); local ones cannot. */
+async function withHeartbeats<T>(input: ExecuteCellInput, msgId: string, body: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  if (ctx.info.isLocal) return body();
   const beat = () => ctx.heartbeat({ kernelId: input.kernel.kernelId, msgId });
   beat();
   const beating = setInterval(beat, HEARTBEAT_MS);
   try {
-    if (ctx.info.attempt > 1) {
-      const recovered = await recoverExecution(kernel, record, input, msgId);
-      if (recovered) return recovered;
-    }
-    return await runOnce(kernel, record, input, msgId);
+    return await body();
   } finally {
     clearInterval(beating);
   }
+}
+
+function adopt(msgId: string): Execution | undefined {
+  const parked = handedOff.get(msgId);
+  if (!parked) return undefined;
+  handedOff.delete(msgId);
+  clearTimeout(parked.expire);
+  parked.execution.saving = true;
+  parked.execution.record.saveSoon(LIVE_WRITE_INTERVAL_MS);
+  return parked.execution;
+}
+
+function park(execution: Execution): void {
+  const expire = setTimeout(() => handedOff.delete(execution.msgId), ADOPTION_WINDOW_MS);
+  expire.unref();
+  handedOff.set(execution.msgId, { execution, expire });
 }
 
 /**
@@ -160,6 +221,7 @@ async function recoverExecution(
   record.update((nb) => (ok || input.raisesException ? markCellCompleted : markCellFailed)(nb, index, now()));
   nextRevision(record, input.revision + 1);
   await record.flush();
+  record.owned = true;
   return {
     status: ok ? 'ok' : 'error',
     executionCount: outcome.execution_count,
@@ -169,42 +231,56 @@ async function recoverExecution(
   };
 }
 
-async function runOnce(
-  kernel: Kernel.IKernelConnection,
-  record: RunRecord,
-  input: ExecuteCellInput,
-  msgId: string,
-): Promise<CellResult> {
-  const ctx = Context.current();
+/** Sends the cell: the record shows it running soon after, and its outputs as they come. */
+function send(kernel: Kernel.IKernelConnection, record: RunRecord, input: ExecuteCellInput, msgId: string): Execution {
   const index = input.cellIndex;
   const cell = record.notebook.cells[index] as CodeCell;
-  const started = Date.now();
   record.update((nb) => markCellRunning(completePassedCells(nb, index), index, now()));
   record.saveSoon(FIRST_WRITE_DELAY_MS);
   const collector = new CellOutputCollector(record.notebook, index);
   record.follow(collector);
+  const execution: Execution = { kernel, record, input, msgId, collector, started: Date.now(), saving: true, outcome: undefined as never };
+  execution.outcome = execute(kernel, {
+    code: sourceText(cell.source),
+    msgId,
+    timeoutMs: input.timeoutS === undefined ? undefined : input.timeoutS * 1000,
+    onIOPub: (msg: KernelMessage.IIOPubMessage) => {
+      collector.apply(msg as unknown as IopubMessage);
+      if (execution.saving) record.saveSoon(LIVE_WRITE_INTERVAL_MS);
+    },
+  });
+  // Whoever follows the execution handles its failure; while parked nobody awaits it.
+  execution.outcome.catch(() => undefined);
+  return execution;
+}
+
+/** Waits for the execution to end (or, given `handOffAfterMs`, hands it off) and saves the cell. */
+async function follow(execution: Execution, handOffAfterMs?: number): Promise<CellResult> {
+  const ctx = Context.current();
+  const { kernel, record, input, collector } = execution;
+  const index = input.cellIndex;
 
   const finish = async (mark: typeof markCellCompleted): Promise<void> => {
     record.settle();
     record.update((nb) => mark(nb, index, now()));
     nextRevision(record, input.revision + 1);
     await record.flush();
+    record.owned = true;
   };
 
+  let budget: NodeJS.Timeout | undefined;
+  const handOff = new Promise<'hand-off'>((resolve) => {
+    if (handOffAfterMs !== undefined) budget = setTimeout(() => resolve('hand-off'), handOffAfterMs);
+  });
   try {
-    const outcome = await Promise.race([
-      execute(kernel, {
-        code: sourceText(cell.source),
-        msgId,
-        timeoutMs: input.timeoutS === undefined ? undefined : input.timeoutS * 1000,
-        onIOPub: (msg: KernelMessage.IIOPubMessage) => {
-          collector.apply(msg as unknown as IopubMessage);
-          record.saveSoon(LIVE_WRITE_INTERVAL_MS);
-        },
-      }),
-      ctx.cancelled,
-    ]);
-    const durationMs = Date.now() - started;
+    const outcome = await Promise.race([execution.outcome, ctx.cancelled, handOff]);
+    const durationMs = Date.now() - execution.started;
+    if (outcome === 'hand-off') {
+      execution.saving = false;
+      await record.flush();
+      park(execution);
+      return { status: 'running', executionCount: null, outputCount: collector.outputs.length, durationMs };
+    }
     if (outcome.kind === 'timeout') {
       await kernel.interrupt().catch(() => undefined);
       const evalue = `Cell execution timed out after ${input.timeoutS} s`;
@@ -247,6 +323,8 @@ async function runOnce(
       });
     }
     throw err;
+  } finally {
+    clearTimeout(budget);
   }
 }
 

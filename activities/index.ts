@@ -101,6 +101,7 @@ export function createActivities(deps: ActivityDeps) {
       await guardAgainstOverwrite(input.output, input.runId);
       const record = new RunRecord(input.output, notebook);
       await record.flush();
+      record.owned = true;
       rememberRecord(record);
       if (input.resume) await linkEarlierRun(input.resume, input.runId, input.output);
       return { kernelName, startAt, totalCells: notebook.cells.length, codeCells, warnings };
@@ -112,8 +113,8 @@ export function createActivities(deps: ActivityDeps) {
         const model = await startKernel(settings, request.kernelName, request.runId);
         const connection = await connectKernel(settings, model);
         const info = await connection.info;
-        await installOutcomeRegistry(connection, info.language_info.name);
-        return { kernel: { kernelId: model.id, kernelName: model.name }, languageInfo: info.language_info as unknown as Record<string, unknown> };
+        const outcomeRegistry = await installOutcomeRegistry(connection, info.language_info.name);
+        return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo: info.language_info as unknown as Record<string, unknown> };
       } catch (err) {
         if (err instanceof KernelError && err.kind === 'unknown-kernel') {
           throw ApplicationFailure.nonRetryable(err.message, 'UnknownKernel');

@@ -26,6 +26,11 @@ export class RunRecord {
   private writing: Promise<void> = Promise.resolve();
   /** The cell executing now: its outputs join the notebook when it is written. */
   private collector: CellOutputCollector | undefined;
+  /**
+   * This process wrote the current revision itself, so no other process can have sent
+   * the next cell's request (a record read from the store proves nothing of the kind).
+   */
+  owned = false;
 
   constructor(
     readonly location: string,
@@ -85,6 +90,12 @@ export class RunRecord {
 }
 
 const records = new Map<string, RunRecord>();
+
+/** The record at `revision` when this process wrote that revision itself (see RunRecord.owned). */
+export function ownedRecord(location: string, revision: number): RunRecord | undefined {
+  const cached = records.get(location);
+  return cached?.owned && cached.meta.revision === revision ? cached : undefined;
+}
 
 export function rememberRecord(record: RunRecord): void {
   records.set(record.location, record);

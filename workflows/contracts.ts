@@ -166,6 +166,11 @@ export interface PrepareResult {
 export interface KernelHandle {
   kernelId: string;
   kernelName: string;
+  /**
+   * The kernel keeps an outcome registry (Python kernels, activities/outcomes.ts): any
+   * attempt can learn whether a request already ran, so cells may run as local activities.
+   */
+  outcomeRegistry?: boolean;
 }
 
 export interface StartedKernel {
@@ -184,10 +189,18 @@ export interface ExecuteCellInput {
   timeoutS?: number;
   idempotent: boolean;
   raisesException: boolean;
+  /**
+   * Local activity only: still running after this long, the cell is handed off (result
+   * status `running`) to a regular activity with heartbeats, which adopts it (`attach`).
+   */
+  handOffAfterMs?: number;
+  /** Adopt the execution a local activity handed off, instead of sending the cell. */
+  attach?: boolean;
 }
 
 export interface CellResult {
-  status: 'ok' | 'error' | 'timeout';
+  /** `running`: handed off by a local activity, still executing in the kernel. */
+  status: 'ok' | 'error' | 'timeout' | 'running';
   executionCount: number | null;
   ename?: string;
   evalue?: string;

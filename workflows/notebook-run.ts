@@ -10,6 +10,7 @@ import {
   defineQuery,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   makeContinueAsNewFunc,
@@ -25,6 +26,7 @@ import {
   type CellFailureDetails,
   type CellPlan,
   type CellResult,
+  type ExecuteCellInput,
   type KernelHandle,
   type PrepareResult,
   type RunInput,
@@ -57,6 +59,29 @@ const CELL_ACTIVITY = {
 } as const;
 
 const { executeCell } = proxyActivities<MillraceActivities>(CELL_ACTIVITY);
+
+/**
+ * Short cells run as local activities: no Temporal round trip per cell, the result
+ * recorded as a marker. Every attempt is exactly-once through the kernel's outcome
+ * registry (activities/execute-cell.ts), which is why only kernels that keep one get
+ * this path. A cell still running after CELL_HAND_OFF_MS continues as a regular
+ * activity, with heartbeats, visible and cancellable like any other.
+ */
+const CELL_HAND_OFF_MS = 2_000;
+const CELL_LOCAL_ACTIVITY = {
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 3, initialInterval: '1s' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+} as const;
+const { executeCell: executeCellLocally } = proxyLocalActivities<MillraceActivities>(CELL_LOCAL_ACTIVITY);
+
+/**
+ * Local activities keep one workflow task open, and queries (the live progress view) and
+ * cancel requests wait for it to end. A 1 ms timer ends it about once a second.
+ */
+const WORKFLOW_TASK_SLICE_MS = 1_000;
+/** What a local cell costs beyond its own duration, for slicing workflow tasks. */
+const LOCAL_CELL_OVERHEAD_MS = 10;
 
 // Replaying runs earlier cells' side effects again: never more than once per restart.
 const { replayCells } = proxyActivities<MillraceActivities>({ ...CELL_ACTIVITY, retry: { maximumAttempts: 1 } });
@@ -154,8 +179,13 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
     return kernel!;
   };
 
+  let sliceMs = 0;
   const executeCells = async (): Promise<void> => {
     for (let position = startAt; position < plan.codeCells.length; position++) {
+      if (sliceMs >= WORKFLOW_TASK_SLICE_MS) {
+        sliceMs = 0;
+        await sleep(1);
+      }
       const cell = plan.codeCells[position]!;
       const cellProgress = progress.cells[position]!;
       cellProgress.status = 'running';
@@ -176,6 +206,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
       revision += 1;
       executedCells += 1;
       cellProgress.durationMs = result.durationMs;
+      if (handle.outcomeRegistry) sliceMs += result.durationMs + LOCAL_CELL_OVERHEAD_MS;
       if (result.status === 'ok' || (result.status === 'error' && cell.raisesException)) {
         cellProgress.status = 'completed';
         if (workflowInfo().continueAsNewSuggested && position + 1 < plan.codeCells.length) {
@@ -266,22 +297,26 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   return { runId: input.runId, status: 'completed', output: input.output, executedCells, stoppedBySysExit };
 }
 
-function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<CellResult> {
-  return executeCell.executeWithOptions(
-    { ...CELL_ACTIVITY, summary: `cell ${cell.index}: ${cell.summary}` },
-    [
-      {
-        runId: input.runId,
-        output: input.output,
-        kernel,
-        cellIndex: cell.index,
-        revision,
-        timeoutS: cell.timeoutS ?? input.cellTimeoutS,
-        idempotent: cell.idempotent,
-        raisesException: cell.raisesException,
-      },
-    ],
-  );
+async function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<CellResult> {
+  const summary = `cell ${cell.index}: ${cell.summary}`;
+  const args: ExecuteCellInput = {
+    runId: input.runId,
+    output: input.output,
+    kernel,
+    cellIndex: cell.index,
+    revision,
+    timeoutS: cell.timeoutS ?? input.cellTimeoutS,
+    idempotent: cell.idempotent,
+    raisesException: cell.raisesException,
+  };
+  if (kernel.outcomeRegistry) {
+    const quick = await executeCellLocally.executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [
+      { ...args, handOffAfterMs: CELL_HAND_OFF_MS },
+    ]);
+    if (quick.status !== 'running') return quick;
+    return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }]);
+  }
+  return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [args]);
 }
 
 const { notifyWebhook } = proxyActivities<MillraceActivities>({

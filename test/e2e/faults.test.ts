@@ -107,6 +107,40 @@ describe('faults', () => {
     }
   });
 
+  it('survives a worker SIGKILLed in a stretch of short cells: cells run as local activities whose results were not yet in history run exactly once', async () => {
+    const side = join(h.dir, `side-${randomBytes(3).toString('hex')}.txt`);
+    const count = 120;
+    const cells = Array.from({ length: count }, (_, i) => codeCell(`import time\nopen(${JSON.stringify(side)}, "a").write("${i}\\n")\ntime.sleep(0.03)`));
+    const path = await h.writeNotebook('killed-short.ipynb', notebook(cells));
+    const taskQueue = `killed-${randomBytes(3).toString('hex')}`;
+    let first = await startWorkerProcess(taskQueue);
+    let second: ChildProcess | undefined;
+    try {
+      const input = await buildRunInput({ ...h.config, taskQueue }, { notebookPath: path, params: {} });
+      const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
+      // Mid-stretch: some cells done, their local activity results partly not yet in history.
+      await waitFor('40 cells to have run', async () => {
+        const ran = (await readFile(side, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+        return ran >= 40 ? true : undefined;
+      });
+      first.kill('SIGKILL');
+      await exited(first);
+      second = await startWorkerProcess(taskQueue);
+      await handle.result();
+      expect((await readFile(side, 'utf8')).split('\n').filter(Boolean)).toEqual(Array.from({ length: count }, (_, i) => String(i)));
+      const nb = JSON.parse(await readFile(input.output, 'utf8'));
+      expect(nb.cells.map((c: { metadata: { papermill: { status: string } } }) => c.metadata.papermill.status)).toEqual(Array(count).fill('completed'));
+      const events = (await handle.fetchHistory()).events ?? [];
+      // The short cells really ran as local activities (markers), not as activity tasks.
+      expect(events.filter((e) => e.markerRecordedEventAttributes).length).toBe(count);
+      expect(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCell')).toHaveLength(0);
+    } finally {
+      first.kill('SIGKILL');
+      second?.kill('SIGTERM');
+      if (second) await exited(second);
+    }
+  });
+
   it('fails within seconds, naming the cell, when the kernel dies', async () => {
     const path = await h.writeNotebook('dies.ipynb', notebook([codeCell('x = 1'), codeCell('import os\nos._exit(1)'), codeCell('print("never")')]));
     const started = Date.now();

@@ -188,6 +188,27 @@ describe('notebookRun', () => {
     await assertValidNotebook(run.input.output);
   });
 
+  it('runs short cells as local activities and hands a long cell to a regular activity without losing output', async () => {
+    const path = await h.writeNotebook(
+      'handoff.ipynb',
+      notebook([
+        codeCell('x = 1'),
+        codeCell('import time\nprint("before", flush=True)\ntime.sleep(3)\nprint("after", x)'),
+        codeCell('print("next")'),
+      ]),
+    );
+    const run = await h.runNotebook(path);
+    expect(run.error).toBeUndefined();
+    expect(streamText(run.output.cells[1]!)).toBe('before\nafter 1\n');
+    expect(streamText(run.output.cells[2]!)).toBe('next\n');
+    const events = (await h.client.workflow.getHandle(run.input.runId).fetchHistory()).events ?? [];
+    const cellActivities = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCell');
+    // Cells 0 and 2 and the first 2 s of cell 1 are local activities; the rest of cell 1 a regular one.
+    expect(events.filter((e) => e.markerRecordedEventAttributes)).toHaveLength(3);
+    expect(cellActivities).toHaveLength(1);
+    expect(cellActivities[0]!.userMetadata?.summary).toBeDefined();
+  });
+
   it('keeps outputs out of history: a 2 MB print leaves the history small', async () => {
     const path = await h.writeNotebook('big.ipynb', notebook([codeCell('print("x" * 2_000_000)')]));
     const run = await h.runNotebook(path);
