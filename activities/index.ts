@@ -22,6 +22,7 @@ import type {
 } from '../workflows/contracts.js';
 import { executeCell, replayCells } from './execute-cell.js';
 import { connectKernel, KernelError, serverSettings, shutdownKernel, startKernel, type JupyterConfig } from './jupyter.js';
+import type { KernelPool } from './kernel-pool.js';
 import { notifyWebhook } from './notify.js';
 import { installOutcomeRegistry } from './outcomes.js';
 import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
@@ -30,6 +31,8 @@ import { store } from './store/index.js';
 
 export interface ActivityDeps {
   jupyter: JupyterConfig;
+  /** Kernels started ahead of runs (activities/kernel-pool.ts); none when absent. */
+  kernelPool?: KernelPool;
 }
 
 const now = () => new Date().toISOString();
@@ -109,6 +112,11 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Starts a kernel and waits until it answers, returning its language_info for the record. */
     async startKernel(request: { runId: string; kernelName: string }): Promise<StartedKernel> {
+      const pooled = await deps.kernelPool?.take(request.kernelName, request.runId);
+      if (pooled) {
+        const { model, languageInfo, outcomeRegistry } = pooled;
+        return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo };
+      }
       try {
         const model = await startKernel(settings, request.kernelName, request.runId);
         const connection = await connectKernel(settings, model);

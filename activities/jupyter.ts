@@ -90,6 +90,13 @@ export async function startKernel(settings: ServerConnection.ISettings, name: st
   return KernelAPI.startNew({ name }, settings);
 }
 
+/** Moves a kernel's session to run `runId` (a pooled kernel joining its run). */
+export async function moveSession(settings: ServerConnection.ISettings, kernelId: string, runId: string): Promise<void> {
+  const session = (await SessionAPI.listRunning(settings)).find((s) => s.kernel?.id === kernelId);
+  if (!session) throw new KernelError(`kernel ${kernelId} has no session to move`, 'kernel-lost');
+  await SessionAPI.updateSession({ id: session.id, path: `${SESSION_PREFIX}${runId}`, name: runId }, settings);
+}
+
 export async function shutdownKernel(settings: ServerConnection.ISettings, kernelId: string): Promise<void> {
   const live = connections.get(kernelId);
   connections.delete(kernelId);

@@ -13,7 +13,7 @@ import { buildRunInput } from '../cli/submit.js';
 import { startStack, type Stack } from '../worker/stack.js';
 import { createWorker } from '../worker/worker.js';
 import { packageRoot, temporalBinary } from '../worker/paths.js';
-import { TASK_QUEUE_DEFAULT, type RunResult } from '../workflows/contracts.js';
+import { KERNEL_POOL_DEFAULT, TASK_QUEUE_DEFAULT, type RunResult } from '../workflows/contracts.js';
 import type { notebookRun } from '../workflows/index.js';
 import { runProcess } from './papermill.js';
 
@@ -82,6 +82,8 @@ export async function startWarm(stateDir: string, options: WarmOptions = {}): Pr
       namespace: stack.namespace,
       taskQueue,
       jupyter: stack.jupyter,
+      // A warm worker is a long-running one, with its default kernel pool.
+      kernelPool: KERNEL_POOL_DEFAULT,
     });
     // createWorker's run() (when it has one) also owns the connection and helpers.
     const running = created.run ? created.run() : created.worker.run();

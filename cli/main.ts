@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { extractPairs } from './argv.js';
 import { EXIT, UserError } from './errors.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
+import { KERNEL_POOL_DEFAULT } from '../workflows/contracts.js';
 
 function positiveNumber(flag: string) {
   return (value: string) => {
@@ -15,6 +16,12 @@ function positiveNumber(flag: string) {
 function positiveInt(value: string) {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('takes a positive whole number');
+  return n;
+}
+
+function wholeNumber(value: string) {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('takes a whole number (0 or more)');
   return n;
 }
 
@@ -153,9 +160,10 @@ export async function main(argv: string[]): Promise<number> {
     .command('dev')
     .description('run the embedded stack (Temporal, Jupyter Server, worker) in the foreground')
     .option('--no-worker', 'leave the worker out; attach `millrace worker` processes instead')
+    .option('--kernel-pool <n>', 'idle kernels kept started per kernel name, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT)
     .action(async (opts) => {
       const { devCommand } = await import('./commands/dev.js');
-      exitCode = await devCommand({ worker: opts.worker });
+      exitCode = await devCommand({ worker: opts.worker, kernelPool: opts.kernelPool });
     });
 
   program
@@ -164,6 +172,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--task-queue <queue>', 'task queue to poll (default MILLRACE_TASK_QUEUE or millrace)')
     .option('--jupyter-url <url>', 'Jupyter Server or Kernel Gateway URL (default MILLRACE_JUPYTER_URL)')
     .option('--max-concurrent-runs <n>', 'runs this worker executes at once', positiveInt)
+    .option('--kernel-pool <n>', 'idle kernels kept started per kernel name, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT)
     .action(async (opts) => {
       const { workerCommand } = await import('./commands/worker.js');
       exitCode = await workerCommand(opts);

@@ -10,6 +10,7 @@ import { packageRoot } from './paths.js';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.js';
 import { serverSettings } from '../activities/jupyter.js';
+import { KernelPool } from '../activities/kernel-pool.js';
 import { startOrphanReaper } from './orphans.js';
 import type { JupyterConfig } from '../activities/jupyter.js';
 
@@ -28,6 +29,11 @@ export interface WorkerConfig {
   taskQueue: string;
   jupyter: JupyterConfig;
   maxConcurrentRuns?: number;
+  /**
+   * Idle kernels kept started per kernel name, so a run does not wait for one (default 0:
+   * a one-shot `millrace run` would only start a kernel nobody uses).
+   */
+  kernelPool?: number;
   /** Shut down kernels of finished runs (default: every 30 s, after 60 s idle); false: off. */
   orphanReaper?: { intervalMs: number; graceMs: number } | false;
 }
@@ -59,13 +65,14 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
   installQuietRuntime();
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const bundle = workflowBundlePath();
+  const pool = config.kernelPool ? new KernelPool(serverSettings(config.jupyter), config.kernelPool) : undefined;
   const runs = config.maxConcurrentRuns ?? 20;
   const worker = await Worker.create({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     ...(existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsSourcePath() }),
-    activities: createActivities({ jupyter: config.jupyter }),
+    activities: createActivities({ jupyter: config.jupyter, kernelPool: pool }),
     maxConcurrentWorkflowTaskExecutions: Math.max(2, Math.min(runs, 40)),
     // Each run holds at most one cell activity at a time; the rest is setup and teardown.
     maxConcurrentActivityTaskExecutions: runs * 2,
@@ -85,6 +92,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
     try {
       await worker.run();
     } finally {
+      await pool?.stop();
       stopReaper();
       await client?.connection.close();
       await connection.close();
@@ -97,12 +105,14 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
 export async function startWorkerFor(
   stack: { temporalAddress: string; namespace: string; jupyter: JupyterConfig },
   taskQueue: string,
+  options: { kernelPool?: number } = {},
 ): Promise<() => Promise<void>> {
   const millraceWorker = await createWorker({
     temporalAddress: stack.temporalAddress,
     namespace: stack.namespace,
     taskQueue,
     jupyter: stack.jupyter,
+    kernelPool: options.kernelPool,
   });
   const running = millraceWorker.run();
   return async () => {

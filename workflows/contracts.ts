@@ -7,6 +7,9 @@ import { z } from 'zod';
 import { paramsSchema } from '../notebook/param-schema.js';
 
 export const TASK_QUEUE_DEFAULT = 'millrace';
+
+/** Idle kernels a long-running worker (`millrace worker`, `millrace dev`) keeps started, so runs do not wait for one. */
+export const KERNEL_POOL_DEFAULT = 1;
 // ":" because a schedule's runs are named `<schedule>-<nominal time, RFC 3339>` by Temporal.
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 

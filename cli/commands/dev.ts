@@ -12,7 +12,7 @@ import { readDevFile, removeDevFile, writeDevFile } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
 
-export async function devCommand(options: { worker: boolean }): Promise<number> {
+export async function devCommand(options: { worker: boolean; kernelPool: number }): Promise<number> {
   const config = loadConfig();
   const existing = readDevFile(config);
   if (existing) throw new UserError(`millrace dev is already running here (pid ${existing.pid})`, EXIT.environment);
@@ -22,7 +22,7 @@ export async function devCommand(options: { worker: boolean }): Promise<number> 
   try {
     const tokenFile = join(config.stateDir, 'jupyter-token');
     writeFileSync(tokenFile, stack.jupyter.token, { mode: 0o600 });
-    if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue);
+    if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool });
     writeDevFile(config, {
       pid: process.pid,
       temporalAddress: stack.temporalAddress,

@@ -13,6 +13,7 @@ export interface WorkerOptions {
   taskQueue?: string;
   jupyterUrl?: string;
   maxConcurrentRuns?: number;
+  kernelPool?: number;
 }
 
 export async function workerCommand(options: WorkerOptions): Promise<number> {
@@ -32,6 +33,7 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
     taskQueue,
     jupyter: { url: jupyterUrl, token },
     maxConcurrentRuns: options.maxConcurrentRuns,
+    kernelPool: options.kernelPool,
   });
   const worker = millraceWorker.worker;
   const running = millraceWorker.run();

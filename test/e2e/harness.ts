@@ -66,7 +66,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
+export async function startHarness(options: { kernelPool?: number } = {}): Promise<Harness> {
   const stack = inject('stack');
   const dir = await mkdtemp(join(tmpdir(), 'millrace-test-'));
   const taskQueue = `test-${randomBytes(4).toString('hex')}`;
@@ -82,6 +82,7 @@ export async function startHarness(): Promise<Harness> {
     namespace: stack.namespace,
     taskQueue,
     jupyter: { url: stack.jupyterUrl, token: stack.jupyterToken },
+    kernelPool: options.kernelPool,
   });
   const worker = millraceWorker.worker;
   const running = millraceWorker.run();

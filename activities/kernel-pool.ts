@@ -1,0 +1,99 @@
+/**
+ * Kernels started ahead of the runs that will use them: starting a Python kernel costs
+ * about half a second, more than a hundred trivial cells' worth of orchestration. A
+ * long-running worker keeps `size` idle kernels per kernel name it has been asked for,
+ * each connected, with its outcome registry installed; a run takes one by moving its
+ * Jupyter session to `millrace/<run id>`, and the pool starts a replacement.
+ *
+ * An idle kernel sits in a session `millrace/pool-<uuid>`, which no run has: every
+ * worker's orphan reaper shuts such a kernel down once it has been idle past the grace
+ * period. The owning worker keeps its own kernels active with a kernel_info request
+ * every KEEP_ALIVE_MS, so only the pools of dead workers are reaped.
+ */
+import type { Kernel, ServerConnection } from '@jupyterlab/services';
+import { randomUUID } from 'node:crypto';
+import { connectKernel, moveSession, shutdownKernel, startKernel } from './jupyter.js';
+import { installOutcomeRegistry } from './outcomes.js';
+
+/** Well inside the orphan reaper's grace period (60 s by default). */
+const KEEP_ALIVE_MS = 20_000;
+
+export interface PooledKernel {
+  model: Kernel.IModel;
+  connection: Kernel.IKernelConnection;
+  languageInfo: Record<string, unknown>;
+  outcomeRegistry: boolean;
+}
+
+export class KernelPool {
+  private readonly idle = new Map<string, PooledKernel[]>();
+  private readonly starting = new Map<string, number>();
+  private readonly keepAlive: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly settings: ServerConnection.ISettings,
+    readonly size: number,
+  ) {
+    this.keepAlive = setInterval(() => this.touchIdle(), KEEP_ALIVE_MS);
+    this.keepAlive.unref();
+  }
+
+  /** An idle kernel of that name, now in the run's session; undefined when none is ready. */
+  async take(kernelName: string, runId: string): Promise<PooledKernel | undefined> {
+    const ready = this.idle.get(kernelName) ?? [];
+    this.idle.set(kernelName, ready);
+    try {
+      for (let kernel = ready.shift(); kernel; kernel = ready.shift()) {
+        if (kernel.connection.isDisposed || kernel.connection.status === 'dead') continue;
+        try {
+          await moveSession(this.settings, kernel.model.id, runId);
+          return kernel;
+        } catch {
+          await shutdownKernel(this.settings, kernel.model.id).catch(() => undefined);
+        }
+      }
+      return undefined;
+    } finally {
+      this.refill(kernelName);
+    }
+  }
+
+  /** Shuts the idle kernels down (worker shutdown); kernels being started follow when ready. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.keepAlive);
+    const all = [...this.idle.values()].flat();
+    this.idle.clear();
+    await Promise.all(all.map((k) => shutdownKernel(this.settings, k.model.id).catch(() => undefined)));
+  }
+
+  private refill(kernelName: string): void {
+    const have = () => (this.idle.get(kernelName)?.length ?? 0) + (this.starting.get(kernelName) ?? 0);
+    while (!this.stopped && have() < this.size) {
+      this.starting.set(kernelName, (this.starting.get(kernelName) ?? 0) + 1);
+      this.startOne(kernelName)
+        .then(async (kernel) => {
+          if (this.stopped) return shutdownKernel(this.settings, kernel.model.id);
+          this.idle.get(kernelName)!.push(kernel);
+        })
+        // A pool that cannot start kernels just stays empty: runs start their own and say why.
+        .catch(() => undefined)
+        .finally(() => this.starting.set(kernelName, this.starting.get(kernelName)! - 1));
+    }
+  }
+
+  private async startOne(kernelName: string): Promise<PooledKernel> {
+    const model = await startKernel(this.settings, kernelName, `pool-${randomUUID()}`);
+    const connection = await connectKernel(this.settings, model);
+    const info = await connection.info;
+    const outcomeRegistry = await installOutcomeRegistry(connection, info.language_info.name);
+    return { model, connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
+  }
+
+  private touchIdle(): void {
+    for (const kernel of [...this.idle.values()].flat()) {
+      kernel.connection.requestKernelInfo().catch(() => undefined);
+    }
+  }
+}

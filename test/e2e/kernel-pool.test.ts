@@ -1,0 +1,93 @@
+/**
+ * The warm kernel pool of a long-running worker: a run takes an idle kernel that is
+ * already connected (its session moved to the run), the pool starts a replacement, a
+ * stopped worker shuts its idle kernels down, and the orphan reaper shuts down the idle
+ * kernels of a worker that is gone.
+ */
+import { SessionAPI } from '@jupyterlab/services';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { serverSettings } from '../../activities/jupyter.js';
+import { reapOrphanKernels } from '../../worker/orphans.js';
+import { codeCell, notebook, startHarness, streamText, type Harness } from './harness.js';
+
+const settings = () => {
+  const stack = inject('stack');
+  return serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken });
+};
+
+async function poolSessions(): Promise<Array<{ path: string; kernelId: string }>> {
+  const sessions = await SessionAPI.listRunning(settings());
+  return sessions.filter((s) => s.path.startsWith('millrace/pool-')).map((s) => ({ path: s.path, kernelId: s.kernel!.id }));
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ kernelPool: 1 });
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('kernel pool', () => {
+  it('gives a run an idle kernel, starts a replacement, and leaves idle kernels of a gone worker to the reaper', async () => {
+    const path = await h.writeNotebook('pooled.ipynb', notebook([codeCell('import os\nprint(os.getpid())')]));
+    // The pool fills on first demand for a kernel name: the first run starts its own kernel.
+    const first = await h.runNotebook(path);
+    expect(first.error).toBeUndefined();
+    const [idle] = await waitFor('an idle pooled kernel', async () => {
+      const sessions = await poolSessions();
+      return sessions.length === 1 ? sessions : undefined;
+    });
+    const before = await SessionAPI.listRunning(settings());
+
+    const second = await h.runNotebook(path);
+    expect(second.error).toBeUndefined();
+    expect(streamText(second.output.cells[0]!)).toMatch(/^\d+\n$/);
+    // The run used the pooled kernel (its session was moved to the run) ...
+    const history = await h.client.workflow.getHandle(second.input.runId).fetchHistory();
+    const started = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startKernel');
+    const completed = history.events!.find((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === started!.eventId!.toString());
+    const result = Buffer.from(completed!.activityTaskCompletedEventAttributes!.result!.payloads![0]!.data!).toString('utf8');
+    expect(JSON.parse(result).kernel.kernelId).toBe(idle!.kernelId);
+    expect(before.find((s) => s.kernel?.id === idle!.kernelId)?.path).toBe(idle!.path);
+    // ... which the run shut down at its end, and a replacement is waiting.
+    const replacement = await waitFor('a replacement pooled kernel', async () => {
+      const sessions = await poolSessions();
+      return sessions.length === 1 && sessions[0]!.kernelId !== idle!.kernelId ? sessions[0] : undefined;
+    });
+    const running = await SessionAPI.listRunning(settings());
+    expect(running.map((s) => s.kernel?.id)).not.toContain(idle!.kernelId);
+
+    // An idle kernel nobody keeps alive (its worker died) is reaped like any orphan.
+    const reaped = await reapOrphanKernels({ settings: settings(), client: h.client, intervalMs: 0, graceMs: 60_000 }, Date.now() + 120_000);
+    expect(reaped).toContain(replacement.kernelId);
+  });
+
+  it('shuts its idle kernels down when the worker stops', async () => {
+    const h2 = await startHarness({ kernelPool: 1 });
+    let mine: string[] = [];
+    try {
+      const path = await h2.writeNotebook('warm.ipynb', notebook([codeCell('1')]));
+      const kernelsBefore = new Set((await poolSessions()).map((s) => s.kernelId));
+      expect((await h2.runNotebook(path)).error).toBeUndefined();
+      mine = await waitFor('its pooled kernel', async () => {
+        const fresh = (await poolSessions()).filter((s) => !kernelsBefore.has(s.kernelId)).map((s) => s.kernelId);
+        return fresh.length > 0 ? fresh : undefined;
+      });
+    } finally {
+      await h2.close();
+    }
+    const running = (await SessionAPI.listRunning(settings())).map((s) => s.kernel?.id);
+    for (const id of mine) expect(running).not.toContain(id);
+  });
+});
