@@ -18,7 +18,7 @@ import {
   log,
   type WorkflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, RetryState, SearchAttributeType } from '@temporalio/common';
 import type { MillraceActivities } from '../activities/index.js';
 import {
   runInputSchema,
@@ -310,9 +310,17 @@ async function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, re
     raisesException: cell.raisesException,
   };
   if (kernel.outcomeRegistry) {
-    const quick = await executeCellLocally.executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [
-      { ...args, handOffAfterMs: CELL_HAND_OFF_MS },
-    ]);
+    const quick = await executeCellLocally
+      .executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS }])
+      .catch((err: unknown) => {
+        // A local activity's failure arrives unwrapped: give it a regular activity's
+        // shape, so the workflow and its clients see one kind of cell failure.
+        if (err instanceof ApplicationFailure) {
+          const retryState = err.nonRetryable ? RetryState.NON_RETRYABLE_FAILURE : RetryState.MAXIMUM_ATTEMPTS_REACHED;
+          throw new ActivityFailure('Activity task failed', 'executeCell', undefined, retryState, undefined, err);
+        }
+        throw err;
+      });
     if (quick.status !== 'running') return quick;
     return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }]);
   }

@@ -44,7 +44,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 /** `millrace worker` in its own process, on its own task queue, so it can be killed. */
 function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
   const stack = inject('stack');
-  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker'], {
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker', '--kernel-pool', '0'], {
     env: {
       ...process.env,
       TEMPORAL_ADDRESS: stack.temporalAddress,

@@ -129,7 +129,7 @@ async function startWorkerProcess(r: Resources, stack: OwnStack): Promise<Worker
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith('TEMPORAL_') && !key.startsWith('MILLRACE_')) env[key] = value;
   }
-  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker'], {
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker', '--kernel-pool', '0'], {
     env: {
       ...env,
       TEMPORAL_ADDRESS: stack.temporal.address,
