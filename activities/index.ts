@@ -24,6 +24,7 @@ import { executeCell, replayCells } from './execute-cell.js';
 import { connectKernel, KernelError, serverSettings, shutdownKernel, startKernel, type JupyterConfig } from './jupyter.js';
 import { notifyWebhook } from './notify.js';
 import { installOutcomeRegistry } from './outcomes.js';
+import { createRepairActivities } from './repair.js';
 import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
 import { forgetRecord, openRecord, rememberRecord, RunRecord } from './run-record.js';
 import { store } from './store/index.js';
@@ -151,6 +152,9 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     notifyWebhook,
+
+    // --on-failure pause: retry, exec and skip on a paused run.
+    ...createRepairActivities(settings),
   };
 
 }
