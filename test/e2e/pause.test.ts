@@ -211,6 +211,26 @@ describe('--on-failure pause', () => {
     expect((await record(input)).metadata['millrace']['status']).toBe('failed');
   });
 
+  it('a foreground `millrace run --on-failure pause` says how to repair the run and waits for its end', async () => {
+    const runId = `foreground-${randomBytes(3).toString('hex')}`;
+    const path = await h.writeNotebook(`${runId}.ipynb`, notebook([codeCell('raise OSError("disk full")')]));
+    const run = runCli(['run', path, '--id', runId, '--on-failure', 'pause', '--pause-timeout', '10m'], h.cliEnv);
+    const handle = h.client.workflow.getHandle(runId);
+    const pause = await paused(handle);
+    expect(Date.parse(pause.until) - Date.parse(pause.since)).toBe(600_000);
+    const abort = await runCli(['abort', runId], h.cliEnv);
+    expect(abort.code, abort.stderr).toBe(0);
+    expect(abort.stdout).toContain(`run ${runId} aborted; its kernel is shut down\ncell 0 failed: OSError: disk full (aborted while paused)\n`);
+    const foreground = await run;
+    expect(foreground.code).toBe(1);
+    expect(foreground.stderr).toContain(`cell 0 failed: OSError: disk full\nrun ${runId} is paused with its kernel alive until ${pause.until}; repair it from another shell:\n`);
+    for (const command of ['retry', 'exec', 'skip', 'abort']) expect(foreground.stderr).toContain(`  millrace ${command} ${runId}`);
+    expect(foreground.stderr).toContain('cell 0 failed: OSError: disk full (aborted while paused)\noutput: ');
+    const badTimeout = await runCli(['run', path, '--pause-timeout', '10m'], h.cliEnv);
+    expect(badTimeout.code).toBe(2);
+    expect(badTimeout.stderr).toBe('millrace: --pause-timeout applies to runs with --on-failure pause\n');
+  });
+
   it('cancelling a paused run works as for a running one', async () => {
     const { handle, input } = await startRun('cancel', [codeCell('raise ValueError("x")')]);
     await paused(handle);
