@@ -89,7 +89,8 @@ const { prepareRetry, skipCell, cellOutputExcerpt } = proxyActivities<MillraceAc
 });
 
 // Scratch code is a person's, sent at most once; liveness from heartbeats, like a cell's.
-const { execScratch } = proxyActivities<MillraceActivities>({ ...CELL_ACTIVITY, retry: { maximumAttempts: 1 } });
+const SCRATCH_ACTIVITY = { ...CELL_ACTIVITY, retry: { maximumAttempts: 1 } } as const;
+const { execScratch } = proxyActivities<MillraceActivities>(SCRATCH_ACTIVITY);
 
 /** How often one run may replace a dead kernel under --on-kernel-loss restart. */
 const MAX_KERNEL_RESTARTS = 3;
@@ -316,7 +317,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
         if (repair.kind === 'exec') {
           const timeoutS = repair.timeoutS ?? SCRATCH_TIMEOUT_S_DEFAULT;
           const scratch = { runId: input.runId, output: input.output, kernel: kernel!, cellIndex: cell.index, revision, code: repair.code, timeoutS };
-          const result = await execScratch.executeWithOptions({ ...CELL_ACTIVITY, retry: { maximumAttempts: 1 }, summary: `scratch code at cell ${cell.index}` }, [scratch]);
+          const result = await execScratch.executeWithOptions({ ...SCRATCH_ACTIVITY, summary: `scratch code at cell ${cell.index}` }, [scratch]);
           revision += 1;
           answer(result);
           repairRequest = undefined;
