@@ -25,6 +25,7 @@ import { connectKernel, KernelError, serverSettings, shutdownKernel, startKernel
 import type { KernelPool } from './kernel-pool.js';
 import { notifyWebhook } from './notify.js';
 import { installOutcomeRegistry } from './outcomes.js';
+import { createRepairActivities } from './repair.js';
 import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
 import { forgetRecord, openRecord, rememberRecord, RunRecord } from './run-record.js';
 import { store } from './store/index.js';
@@ -160,6 +161,9 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     notifyWebhook,
+
+    // --on-failure pause: retry, exec and skip on a paused run.
+    ...createRepairActivities(settings),
   };
 
 }

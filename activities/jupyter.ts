@@ -146,6 +146,8 @@ export interface ExecuteOptions {
   timeoutMs?: number;
   /** How long the websocket may stay down before the kernel counts as lost. */
   lostAfterMs?: number;
+  /** False for code that is not one of the notebook's cells (scratch code of a paused run). */
+  storeHistory?: boolean;
   onIOPub: (msg: KernelMessage.IIOPubMessage) => void;
 }
 
@@ -165,7 +167,7 @@ export async function execute(kernel: Kernel.IKernelConnection, options: Execute
     content: {
       code: options.code,
       silent: false,
-      store_history: true,
+      store_history: options.storeHistory ?? true,
       user_expressions: {},
       // No stdin: input() raises at once instead of waiting for an answer nobody gives.
       allow_stdin: false,

@@ -2,6 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { extractPairs } from './argv.js';
 import { EXIT, UserError } from './errors.js';
+import { parseDuration } from './schedule-input.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
 import { KERNEL_POOL_DEFAULT } from '../workflows/contracts.js';
 
@@ -23,6 +24,14 @@ function wholeNumber(value: string) {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('takes a whole number (0 or more)');
   return n;
+}
+
+function durationSeconds(flag: string) {
+  return (value: string) => {
+    const ms = parseDuration(value);
+    if (ms === undefined || ms < 1000) throw new InvalidArgumentError(`${flag} takes a duration of at least 1s: a number and a unit (s, m, h, d), e.g. 30m, 2h, 1d`);
+    return ms / 1000;
+  };
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -59,6 +68,12 @@ export async function main(argv: string[]): Promise<number> {
         .choices(['fail', 'restart'])
         .default('fail'),
     )
+    .addOption(
+      new Option('--on-failure <action>', 'when a cell fails: fail the run, or pause it with its kernel alive for `millrace retry|exec|skip|abort`')
+        .choices(['fail', 'pause'])
+        .default('fail'),
+    )
+    .option('--pause-timeout <duration>', 'how long a paused run waits for a repair before it fails (e.g. 30m, 2h; default 24h)', durationSeconds('--pause-timeout'))
     .option('--detach', 'submit and return the run id without waiting (needs `millrace dev` or TEMPORAL_ADDRESS)', false)
     .option('--json', 'print one JSON object: run_id, status, output, failed_cell, error, duration_s', false)
     .action(async (notebook: string, opts) => {
@@ -74,6 +89,8 @@ export async function main(argv: string[]): Promise<number> {
         cellTimeout: opts.cellTimeout,
         timeout: opts.timeout,
         onKernelLoss: opts.onKernelLoss,
+        onFailure: opts.onFailure,
+        pauseTimeout: opts.pauseTimeout,
         detach: opts.detach,
         json: opts.json,
       });
@@ -142,6 +159,9 @@ export async function main(argv: string[]): Promise<number> {
       const { cancelCommand } = await import('./commands/cancel.js');
       exitCode = await cancelCommand(run);
     });
+
+  const { addRepairCommands } = await import('./commands/repair.js');
+  addRepairCommands(program, (code) => (exitCode = code));
 
   program
     .command('params')

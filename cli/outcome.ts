@@ -14,6 +14,8 @@ export interface RunOutcome {
   duration_s: number;
   /** Human sentence for failures that are not a cell's (e.g. an unknown kernel). */
   reason?: string;
+  /** How a paused run ended without a repair: `aborted while paused`, `paused for 24h without repair`. */
+  note?: string;
 }
 
 export function outcomeFromResult(result: RunResult, durationS: number): RunOutcome {
@@ -48,6 +50,7 @@ export function outcomeFromFailure(err: unknown, runId: string, output: string, 
       failed_cell: details.cellIndex,
       error: { ename: details.ename ?? 'Error', evalue: details.evalue ?? '' },
       reason: app?.message,
+      ...(typeof details.note === 'string' ? { note: details.note } : {}),
     };
   }
   return { ...base, status: 'failed', failed_cell: null, error: null, reason: app?.message ?? cause?.message ?? err.message };
@@ -60,7 +63,7 @@ export function describeOutcome(outcome: RunOutcome): string {
   if (outcome.status === 'cancelled') return `cancelled\noutput: ${outcome.output}`;
   const what =
     outcome.failed_cell !== null && outcome.error
-      ? `cell ${outcome.failed_cell} failed: ${outcome.error.ename}: ${outcome.error.evalue}`
+      ? `cell ${outcome.failed_cell} failed: ${outcome.error.ename}: ${outcome.error.evalue}${outcome.note ? ` (${outcome.note})` : ''}`
       : `failed: ${outcome.reason ?? 'unknown reason'}`;
   return `${what}\noutput: ${outcome.output}`;
 }

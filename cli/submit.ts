@@ -75,9 +75,14 @@ export interface SubmitOptions {
   cellTimeoutS?: number;
   runTimeoutS?: number;
   onKernelLoss?: 'fail' | 'restart';
+  onFailure?: 'fail' | 'pause';
+  pauseTimeoutS?: number;
 }
 
 export async function buildRunInput(config: Config, options: SubmitOptions): Promise<RunInput> {
+  if (options.pauseTimeoutS !== undefined && options.onFailure !== 'pause') {
+    throw new UserError('--pause-timeout applies to runs with --on-failure pause');
+  }
   const path = resolve(options.notebookPath);
   const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
     throw new UserError(
@@ -110,5 +115,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     ...(options.cellTimeoutS !== undefined ? { cellTimeoutS: options.cellTimeoutS } : {}),
     ...(options.runTimeoutS !== undefined ? { runTimeoutS: options.runTimeoutS } : {}),
     ...(options.onKernelLoss ? { onKernelLoss: options.onKernelLoss } : {}),
+    ...(options.onFailure ? { onFailure: options.onFailure } : {}),
+    ...(options.pauseTimeoutS !== undefined ? { pauseTimeoutS: options.pauseTimeoutS } : {}),
   };
 }

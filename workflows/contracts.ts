@@ -81,6 +81,10 @@ export const runInputSchema = z.object({
   cellTimeoutS: z.number().positive().optional(),
   /** What a dead kernel does to the run: fail it, or replay the earlier cells in a new kernel. */
   onKernelLoss: z.enum(['fail', 'restart']).default('fail'),
+  /** What a failing cell does to the run: fail it, or pause it, kernel alive, for a repair. */
+  onFailure: z.enum(['fail', 'pause']).default('fail'),
+  /** How long a paused run waits for a repair before it fails (default 24 h). */
+  pauseTimeoutS: z.number().positive().optional(),
   resume: resumeFromSchema.optional(),
   /** The whole run's budget: the running cell is interrupted when it is spent. */
   runTimeoutS: z.number().positive().optional(),
@@ -88,7 +92,10 @@ export const runInputSchema = z.object({
   notify: notifySchema.optional(),
 });
 /** What clients pass (defaults optional); the workflow works on the parsed form. */
-export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss'> & { onKernelLoss?: 'fail' | 'restart' };
+export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss' | 'onFailure'> & {
+  onKernelLoss?: 'fail' | 'restart';
+  onFailure?: 'fail' | 'pause';
+};
 
 /**
  * The input one run of a schedule runs with: its id is the workflow id Temporal gave it
@@ -117,6 +124,8 @@ export interface RunResult {
   /** Code cells executed (a `sys.exit()` ends a run early but successfully). */
   executedCells: number;
   stoppedBySysExit: boolean;
+  /** Failed cells a person skipped while the run was paused (`millrace skip`). */
+  skippedCells?: number[];
 }
 
 /** Attached to the workflow's failure so clients can say which cell failed and why. */
@@ -126,9 +135,11 @@ export interface CellFailureDetails {
   ename: string;
   evalue: string;
   output: string;
+  /** Why a paused run ended without a repair: aborted, or the pause timed out. */
+  note?: string;
 }
 
-export type CellStatus = 'pending' | 'running' | 'completed' | 'failed';
+export type CellStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped';
 
 export interface CellProgress {
   index: number;
@@ -140,8 +151,70 @@ export interface CellProgress {
 export interface RunProgress {
   runId: string;
   output: string;
-  phase: 'preparing' | 'starting-kernel' | 'restoring' | 'executing' | 'finalizing' | 'done';
+  phase: 'preparing' | 'starting-kernel' | 'restoring' | 'executing' | 'paused' | 'finalizing' | 'done';
   cells: CellProgress[];
+  /** Set while the run is paused (--on-failure pause); also in the memo, for `millrace runs`. */
+  paused?: PauseInfo;
+}
+
+// ---- repairing a paused run (`--on-failure pause`) ----
+
+/** A paused run's failed cell, shown by the progress query and kept in the memo as `paused`. */
+export interface PauseInfo {
+  cell: number;
+  ename: string;
+  evalue: string;
+  /** When the run paused, and when it fails unless repaired (ISO 8601, workflow time). */
+  since: string;
+  until: string;
+}
+
+/** Default of --pause-timeout. */
+export const PAUSE_TIMEOUT_S_DEFAULT = 24 * 3600;
+
+/** The Temporal Updates a paused run accepts; each answers with its result. */
+export const REPAIR_UPDATES = { retry: 'retry', exec: 'exec', skip: 'skip', abort: 'abort' } as const;
+
+/** Update arguments are in history: both are bounded. */
+export const MAX_RETRY_SOURCE_CHARS = 256 * 1024;
+export const MAX_SCRATCH_CODE_CHARS = 64 * 1024;
+/** What an answer carries of outputs: a few KB of text (history stays small). */
+export const MAX_EXCERPT_CHARS = 4_000;
+/** Scratch code that runs longer is interrupted (default of `millrace exec --timeout`). */
+export const SCRATCH_TIMEOUT_S_DEFAULT = 600;
+
+export const retryArgsSchema = z
+  .object({ source: z.string().max(MAX_RETRY_SOURCE_CHARS, `new source is limited to ${MAX_RETRY_SOURCE_CHARS} characters`).optional() })
+  .strict();
+export type RetryArgs = z.infer<typeof retryArgsSchema>;
+
+export const execArgsSchema = z
+  .object({
+    code: z.string().min(1, 'there is no code to run').max(MAX_SCRATCH_CODE_CHARS, `scratch code is limited to ${MAX_SCRATCH_CODE_CHARS} characters`),
+    timeoutS: z.number().positive().optional(),
+  })
+  .strict();
+export type ExecArgs = z.infer<typeof execArgsSchema>;
+
+/** What `retry` and `exec` answer: how the code ended and a bounded excerpt of what it printed. */
+export interface RepairExecution {
+  runId: string;
+  /** The paused run's failed cell. */
+  cell: number;
+  status: 'ok' | 'error' | 'timeout';
+  ename?: string;
+  evalue?: string;
+  /** Text of the outputs (streams, text/plain, tracebacks), clipped to MAX_EXCERPT_CHARS. */
+  output: string;
+  /** Whether the run is still paused after this (a retried cell that failed again). */
+  paused: boolean;
+}
+
+/** What `skip` and `abort` answer. */
+export interface RepairDecision {
+  runId: string;
+  cell: number;
+  action: 'skipped' | 'aborted';
 }
 
 // ---- activities ----
@@ -211,6 +284,9 @@ export interface CellResult {
   durationMs: number;
 }
 
+/** A cell's result once it has ended (a hand-off between activities is not an end). */
+export type FinishedCellResult = CellResult & { status: Exclude<CellResult['status'], 'running'> };
+
 export interface ReplayInput {
   runId: string;
   output: string;
@@ -219,6 +295,32 @@ export interface ReplayInput {
   cellIndices: number[];
   /** Set when the kernel died: the restart is noted in the record. Unset when resuming. */
   lostAtCell?: number;
+}
+
+export interface PrepareRetryInput {
+  output: string;
+  cellIndex: number;
+  /** Record revision expected before; the record is saved at revision + 1. */
+  revision: number;
+  /** New source for the cell; the first original is kept in metadata.millrace.original_source. */
+  source?: string;
+}
+
+export interface ScratchInput {
+  runId: string;
+  output: string;
+  kernel: KernelHandle;
+  /** The paused cell, noted beside the scratch code in the record. */
+  cellIndex: number;
+  revision: number;
+  code: string;
+  timeoutS: number;
+}
+
+export interface SkipCellInput {
+  output: string;
+  cellIndex: number;
+  revision: number;
 }
 
 /** What `notifyWebhook` POSTs (plus a `text` line for Slack), and the sealed URL to POST it to. */

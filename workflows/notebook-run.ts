@@ -7,28 +7,44 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  allHandlersFinished,
+  condition,
   defineQuery,
+  defineUpdate,
   isCancellation,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   sleep,
   makeContinueAsNewFunc,
+  upsertMemo,
   workflowInfo,
   log,
   type WorkflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, RetryState, SearchAttributeType } from '@temporalio/common';
+import type { z } from 'zod';
 import type { MillraceActivities } from '../activities/index.js';
 import {
+  execArgsSchema,
+  PAUSE_TIMEOUT_S_DEFAULT,
+  REPAIR_UPDATES,
+  retryArgsSchema,
   runInputSchema,
+  SCRATCH_TIMEOUT_S_DEFAULT,
   scheduledRunInput,
   type CellFailureDetails,
   type CellPlan,
   type CellResult,
+  type ExecArgs,
   type ExecuteCellInput,
+  type FinishedCellResult,
   type KernelHandle,
+  type PauseInfo,
   type PrepareResult,
+  type RepairDecision,
+  type RepairExecution,
+  type RetryArgs,
   type RunInput,
   type RunProgress,
   type RunResult,
@@ -37,6 +53,12 @@ import {
 } from './contracts.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
+
+// A run paused by --on-failure pause is repaired through these; each answers with its result.
+export const retryUpdate = defineUpdate<RepairExecution, [RetryArgs]>(REPAIR_UPDATES.retry);
+export const execUpdate = defineUpdate<RepairExecution, [ExecArgs]>(REPAIR_UPDATES.exec);
+export const skipUpdate = defineUpdate<RepairDecision, []>(REPAIR_UPDATES.skip);
+export const abortUpdate = defineUpdate<RepairDecision, []>(REPAIR_UPDATES.abort);
 
 const { prepareRun, finalizeRun } = proxyActivities<MillraceActivities>({
   startToCloseTimeout: '2 minutes',
@@ -86,6 +108,16 @@ const LOCAL_CELL_OVERHEAD_MS = 10;
 // Replaying runs earlier cells' side effects again: never more than once per restart.
 const { replayCells } = proxyActivities<MillraceActivities>({ ...CELL_ACTIVITY, retry: { maximumAttempts: 1 } });
 
+// Record changes of a repair: each saves one revision and is safe to retry.
+const { prepareRetry, skipCell, cellOutputExcerpt } = proxyActivities<MillraceActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, initialInterval: '500ms' },
+});
+
+// Scratch code is a person's, sent at most once; liveness from heartbeats, like a cell's.
+const SCRATCH_ACTIVITY = { ...CELL_ACTIVITY, retry: { maximumAttempts: 1 } } as const;
+const { execScratch } = proxyActivities<MillraceActivities>(SCRATCH_ACTIVITY);
+
 /** How often one run may replace a dead kernel under --on-kernel-loss restart. */
 const MAX_KERNEL_RESTARTS = 3;
 
@@ -96,6 +128,39 @@ function isKernelLoss(err: unknown): boolean {
 /** `sys.exit()` and `sys.exit(0)` end a papermill run successfully, skipping later cells. */
 function isCleanSysExit(result: CellResult): boolean {
   return result.ename === 'SystemExit' && (result.evalue === '' || result.evalue === '0');
+}
+
+/** A cell the run goes on after: it succeeded, or raised where it was tagged to. */
+function cellPassed(result: CellResult, cell: CellPlan): boolean {
+  return result.status === 'ok' || (result.status === 'error' && cell.raisesException);
+}
+
+/** What a person asked a paused run to do, through one of the repair Updates. */
+type Repair = { kind: 'retry'; source?: string } | { kind: 'exec'; code: string; timeoutS?: number } | { kind: 'skip' } | { kind: 'abort' };
+
+interface RepairRequest {
+  repair: Repair;
+  answer(result: RepairExecution | RepairDecision): void;
+  refuse(reason: string): void;
+}
+
+/** How a pause ended: the cell now passes, was skipped, or the run ends failed. */
+type PauseOutcome =
+  | { kind: 'passed'; result: FinishedCellResult }
+  | { kind: 'skipped' }
+  | { kind: 'ended'; failure: CellFailureDetails; expired: boolean };
+
+/** `86400` -> `24h`, `90` -> `1m30s`: the pause timeout as the user wrote it. */
+function durationText(seconds: number): string {
+  const parts: string[] = [];
+  let rest = Math.round(seconds);
+  for (const [unit, size] of [['d', 86_400], ['h', 3_600], ['m', 60], ['s', 1]] as const) {
+    if (rest >= size || (unit === 's' && parts.length === 0)) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
+  }
+  return parts.join('');
 }
 
 /**
@@ -115,6 +180,8 @@ export interface RunContinuation {
   /** When the run's --timeout runs out (workflow time, epoch ms). */
   deadline: number | undefined;
   kernelRestarts: number;
+  /** Cells skipped while paused (`millrace skip`). */
+  skippedCells?: number[];
 }
 
 export async function notebookRun(rawInput: RunInput, continuation?: RunContinuation): Promise<RunResult> {
@@ -126,6 +193,46 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   const input = scheduledRunInput(parsed.data, workflowInfo().workflowId, scheduledStartTime(workflowInfo()));
   const progress: RunProgress = { runId: input.runId, output: input.output, phase: 'preparing', cells: [] };
   setHandler(progressQuery, () => progress);
+
+  /** A repair an Update asked for, until the paused run has acted on it and answered. */
+  let repairRequest: RepairRequest | undefined;
+  const requestRepair = <R extends RepairExecution | RepairDecision>(repair: Repair): Promise<R> =>
+    new Promise<R>((resolve, reject) => {
+      repairRequest = {
+        repair,
+        answer: (result) => resolve(result as R),
+        refuse: (reason) => reject(ApplicationFailure.nonRetryable(reason, 'RunEnding')),
+      };
+    });
+  // Validators refuse before anything is written to history, with a message for the person.
+  const mustBePaused = (): void => {
+    if (input.onFailure !== 'pause') {
+      throw ApplicationFailure.nonRetryable(`run ${input.runId} was not started with --on-failure pause: it cannot be repaired in place`, 'NotPaused');
+    }
+    if (!progress.paused) throw ApplicationFailure.nonRetryable(`run ${input.runId} is not paused (it is ${progress.phase})`, 'NotPaused');
+    if (repairRequest) {
+      throw ApplicationFailure.nonRetryable(`run ${input.runId} is busy with a ${repairRequest.repair.kind}: wait for its answer`, 'RepairBusy');
+    }
+  };
+  const validArgs = <T>(schema: z.ZodType<T>, args: unknown): T => {
+    const parsed = schema.safeParse(args ?? {});
+    if (!parsed.success) throw ApplicationFailure.nonRetryable(parsed.error.issues[0]?.message ?? 'invalid arguments', 'BadRepair');
+    return parsed.data;
+  };
+  setHandler(retryUpdate, (args) => requestRepair<RepairExecution>({ kind: 'retry', ...validArgs(retryArgsSchema, args) }), {
+    validator: (args) => {
+      mustBePaused();
+      validArgs(retryArgsSchema, args);
+    },
+  });
+  setHandler(execUpdate, (args) => requestRepair<RepairExecution>({ kind: 'exec', ...validArgs(execArgsSchema, args) }), {
+    validator: (args) => {
+      mustBePaused();
+      validArgs(execArgsSchema, args);
+    },
+  });
+  setHandler(skipUpdate, () => requestRepair<RepairDecision>({ kind: 'skip' }), { validator: mustBePaused });
+  setHandler(abortUpdate, () => requestRepair<RepairDecision>({ kind: 'abort' }), { validator: mustBePaused });
 
   const plan = continuation?.plan ?? (await prepareRun(input));
   const startAt = continuation?.position ?? plan.startAt;
@@ -141,9 +248,12 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   let failure: CellFailureDetails | undefined;
   let executedCells = continuation?.executedCells ?? 0;
   let stoppedBySysExit = false;
+  /** A paused run that nobody repaired in time (fails as PauseExpired). */
+  let pauseExpired = false;
   let finalized = false;
   let handedOver = false;
   let kernelRestarts = continuation?.kernelRestarts ?? 0;
+  const skippedCells: number[] = [...(continuation?.skippedCells ?? [])];
   /** The cell in flight, blamed in the record when its activity fails (e.g. kernel lost). */
   let current: number | undefined;
 
@@ -180,6 +290,100 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   };
 
   let sliceMs = 0;
+  const pauseTimeoutS = input.pauseTimeoutS ?? PAUSE_TIMEOUT_S_DEFAULT;
+
+  const enterPause = (cell: number, error: { ename: string; evalue: string }): void => {
+    const now = Date.now();
+    const paused: PauseInfo = { cell, ...error, since: new Date(now).toISOString(), until: new Date(now + pauseTimeoutS * 1000).toISOString() };
+    progress.phase = 'paused';
+    progress.paused = paused;
+    // The memo is what `millrace runs` and `show` see without a worker: nothing to register.
+    upsertMemo({ paused });
+  };
+
+  const leavePause = (): void => {
+    if (!progress.paused) return;
+    progress.phase = 'executing';
+    progress.paused = undefined;
+    upsertMemo({ paused: null });
+  };
+
+  /**
+   * --on-failure pause: the failed cell's run keeps its kernel and waits for a person's
+   * repair (the Updates retry, exec, skip, abort), one at a time and never beside a cell,
+   * or for the pause timeout, which each repair restarts.
+   */
+  const pauseForRepair = async (position: number, failed: CellResult): Promise<PauseOutcome> => {
+    const cell = plan.codeCells[position]!;
+    const cellProgress = progress.cells[position]!;
+    let error = { ename: failed.ename ?? 'Error', evalue: failed.evalue ?? '' };
+    const end = (note: string, expired: boolean): PauseOutcome => ({
+      kind: 'ended',
+      failure: { runId: input.runId, cellIndex: cell.index, ...error, output: input.output, note },
+      expired,
+    });
+    current = cell.index;
+    try {
+      for (;;) {
+        enterPause(cell.index, error);
+        if (!(await condition(() => repairRequest !== undefined, pauseTimeoutS * 1000))) {
+          return end(`paused for ${durationText(pauseTimeoutS)} without repair`, true);
+        }
+        const { repair, answer } = repairRequest!;
+        if (repair.kind === 'abort') {
+          answer({ runId: input.runId, cell: cell.index, action: 'aborted' });
+          return end('aborted while paused', false);
+        }
+        if (repair.kind === 'skip') {
+          await skipCell({ output: input.output, cellIndex: cell.index, revision });
+          revision += 1;
+          cellProgress.status = 'skipped';
+          answer({ runId: input.runId, cell: cell.index, action: 'skipped' });
+          return { kind: 'skipped' };
+        }
+        if (repair.kind === 'exec') {
+          const timeoutS = repair.timeoutS ?? SCRATCH_TIMEOUT_S_DEFAULT;
+          const scratch = { runId: input.runId, output: input.output, kernel: kernel!, cellIndex: cell.index, revision, code: repair.code, timeoutS };
+          const result = await execScratch.executeWithOptions({ ...SCRATCH_ACTIVITY, summary: `scratch code at cell ${cell.index}` }, [scratch]);
+          revision += 1;
+          answer(result);
+          repairRequest = undefined;
+          continue;
+        }
+        // retry: a new record revision, so a new message id: the cell is sent once more.
+        leavePause();
+        const { summary } = await prepareRetry({ output: input.output, cellIndex: cell.index, revision, source: repair.source });
+        revision += 1;
+        cellProgress.summary = summary;
+        cellProgress.status = 'running';
+        const again = await runCell(input, kernel!, { ...cell, summary }, revision);
+        revision += 1;
+        cellProgress.durationMs = again.durationMs;
+        const goesOn = cellPassed(again, cell) || isCleanSysExit(again);
+        const excerpt = await cellOutputExcerpt({ output: input.output, cellIndex: cell.index });
+        answer({
+          runId: input.runId,
+          cell: cell.index,
+          status: again.status,
+          ...(again.ename !== undefined ? { ename: again.ename, evalue: again.evalue ?? '' } : {}),
+          output: excerpt,
+          paused: !goesOn,
+        });
+        if (goesOn) return { kind: 'passed', result: again };
+        cellProgress.status = 'failed';
+        error = { ename: again.ename ?? 'Error', evalue: again.evalue ?? '' };
+        repairRequest = undefined;
+      }
+    } catch (err) {
+      // Cancelled, timed out, or the kernel was lost during a repair: the run ends.
+      repairRequest?.refuse(`run ${input.runId} is ending: ${err instanceof Error ? err.message : String(err)}`);
+      throw err;
+    } finally {
+      repairRequest = undefined;
+      leavePause();
+    }
+  };
+
   const executeCells = async (): Promise<void> => {
     for (let position = startAt; position < plan.codeCells.length; position++) {
       if (sliceMs >= WORKFLOW_TASK_SLICE_MS) {
@@ -191,7 +395,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
       cellProgress.status = 'running';
       current = cell.index;
       let handle = kernel!;
-      const result = await runCell(input, handle, cell, revision).catch((err: unknown) => {
+      let result = await runCell(input, handle, cell, revision).catch((err: unknown) => {
         cellProgress.status = 'failed';
         throw err;
       }).catch(async (err: unknown) => {
@@ -207,9 +411,25 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
       executedCells += 1;
       cellProgress.durationMs = result.durationMs;
       if (handle.outcomeRegistry) sliceMs += result.durationMs + LOCAL_CELL_OVERHEAD_MS;
-      if (result.status === 'ok' || (result.status === 'error' && cell.raisesException)) {
+      if (!cellPassed(result, cell) && !isCleanSysExit(result) && input.onFailure === 'pause') {
+        cellProgress.status = 'failed';
+        const repaired = await pauseForRepair(position, result);
+        if (repaired.kind === 'ended') {
+          failure = repaired.failure;
+          pauseExpired = repaired.expired;
+          return;
+        }
+        if (repaired.kind === 'skipped') {
+          skippedCells.push(cell.index);
+          continue;
+        }
+        result = repaired.result;
+      }
+      if (cellPassed(result, cell)) {
         cellProgress.status = 'completed';
         if (workflowInfo().continueAsNewSuggested && position + 1 < plan.codeCells.length) {
+          // A repair's answer is delivered before the hand-over.
+          await condition(allHandlersFinished);
           handedOver = true;
           // The memo (notebook name, output location) lets `millrace runs` list the run.
           const next = makeContinueAsNewFunc<typeof notebookRun>({ memo: workflowInfo().memo });
@@ -223,6 +443,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
             executedCells,
             durationsMs: progress.cells.slice(0, position + 1).map((c) => c.durationMs ?? 0),
             deadline,
+            skippedCells,
           });
         }
         continue;
@@ -284,7 +505,16 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
     }
   }
 
+  // Repair Updates are answered before the run ends.
+  await condition(allHandlersFinished);
   if (failure) {
+    if (failure.note) {
+      throw ApplicationFailure.nonRetryable(
+        `cell ${failure.cellIndex} failed: ${failure.ename}: ${failure.evalue} (${failure.note})`,
+        pauseExpired ? 'PauseExpired' : 'CellFailed',
+        failure,
+      );
+    }
     if (failure.ename === 'RunTimeout') {
       throw ApplicationFailure.nonRetryable(`run timed out at cell ${failure.cellIndex}: ${failure.evalue}`, 'RunTimeout', failure);
     }
@@ -294,10 +524,10 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
       failure,
     );
   }
-  return { runId: input.runId, status: 'completed', output: input.output, executedCells, stoppedBySysExit };
+  return { runId: input.runId, status: 'completed', output: input.output, executedCells, stoppedBySysExit, skippedCells };
 }
 
-async function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<CellResult> {
+async function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<FinishedCellResult> {
   const summary = `cell ${cell.index}: ${cell.summary}`;
   const args: ExecuteCellInput = {
     runId: input.runId,
@@ -321,10 +551,10 @@ async function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, re
         }
         throw err;
       });
-    if (quick.status !== 'running') return quick;
-    return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }]);
+    if (quick.status !== 'running') return quick as FinishedCellResult;
+    return (await executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }])) as FinishedCellResult;
   }
-  return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [args]);
+  return (await executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [args])) as FinishedCellResult;
 }
 
 const { notifyWebhook } = proxyActivities<MillraceActivities>({

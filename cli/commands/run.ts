@@ -9,6 +9,7 @@ import { openSession, type Session } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { describeOutcome, outcomeFromFailure, outcomeFromResult, type RunOutcome } from '../outcome.js';
 import { followProgress } from '../progress.js';
+import { announcePauses } from './repair.js';
 import { buildRunInput, resolveParameters, type ParameterArgs } from '../submit.js';
 
 export interface RunOptions extends ParameterArgs {
@@ -18,6 +19,9 @@ export interface RunOptions extends ParameterArgs {
   cellTimeout?: number;
   timeout?: number;
   onKernelLoss?: 'fail' | 'restart';
+  onFailure?: 'fail' | 'pause';
+  /** Seconds. */
+  pauseTimeout?: number;
   detach: boolean;
   json: boolean;
 }
@@ -34,6 +38,8 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
     onKernelLoss: options.onKernelLoss,
+    onFailure: options.onFailure,
+    pauseTimeoutS: options.pauseTimeout,
   });
   const session = await openSession(config, { needsWorker: true, log: logger(options) });
   return submitRun(session, input, options);
@@ -55,6 +61,10 @@ export async function submitRun(session: Session, input: RunInput, options: { de
   if (options.detach && session.mode === 'embedded') {
     await session.close();
     throw new UserError('--detach needs a stack that outlives this command: start `millrace dev` or set TEMPORAL_ADDRESS');
+  }
+  if (input.onFailure === 'pause' && session.mode === 'embedded') {
+    await session.close();
+    throw new UserError('--on-failure pause needs a stack that other commands can reach to repair the run: start `millrace dev` or set TEMPORAL_ADDRESS');
   }
   const started = Date.now();
   let cancelling = false;
@@ -91,6 +101,8 @@ export async function submitRun(session: Session, input: RunInput, options: { de
     log(`run ${input.runId}`);
     process.on('SIGINT', onSigint);
     const stopProgress = interactive ? followProgress(handle, (t) => process.stderr.write(t)) : undefined;
+    // A paused run waits for a person: say how to repair it, and keep following it.
+    const stopPauses = input.onFailure === 'pause' && !options.json ? announcePauses(handle, input.runId, log) : undefined;
     let outcome: RunOutcome;
     try {
       const result = await handle.result();
@@ -99,6 +111,7 @@ export async function submitRun(session: Session, input: RunInput, options: { de
       outcome = outcomeFromFailure(err, input.runId, input.output, (Date.now() - started) / 1000);
     }
     await stopProgress?.();
+    await stopPauses?.();
     if (options.json) {
       const { reason: _reason, ...json } = outcome;
       process.stdout.write(`${JSON.stringify(json)}\n`);

@@ -12,6 +12,8 @@ const STATUS_QUERY: Record<string, string> = {
   completed: "ExecutionStatus = 'Completed'",
   failed: "ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated')",
   cancelled: "ExecutionStatus = 'Canceled'",
+  // A paused run is running for Temporal; the memo says it is paused (filtered below).
+  paused: "ExecutionStatus = 'Running'",
 };
 
 export const runsOptionsSchema = z.object({
@@ -34,10 +36,11 @@ export interface RunSummary {
   duration_s: number | null;
 }
 
-export function statusName(info: Pick<WorkflowExecutionInfo, 'status'>): string {
+export function statusName(info: Pick<WorkflowExecutionInfo, 'status'> & Partial<Pick<WorkflowExecutionInfo, 'memo'>>): string {
   switch (info.status.name) {
     case 'RUNNING':
-      return 'running';
+      // --on-failure pause: the run keeps the memo `paused` while it waits for a repair.
+      return info.memo?.['paused'] ? 'paused' : 'running';
     case 'COMPLETED':
       return 'completed';
     case 'CANCELLED':
@@ -82,7 +85,6 @@ export async function runsCommand(raw: unknown): Promise<number> {
   const parsed = runsOptionsSchema.safeParse(raw);
   if (!parsed.success) throw new UserError(`runs: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
   const options = parsed.data;
-  if (options.status === 'paused') throw new UserError('runs --status paused: pausing runs is not available in this version');
   if (options.schedule !== undefined && !SCHEDULE_NAME_PATTERN.test(options.schedule)) {
     throw new UserError(`runs --schedule ${JSON.stringify(options.schedule)}: no such schedule name (see \`millrace schedule list\`)`);
   }
@@ -96,6 +98,7 @@ export async function runsCommand(raw: unknown): Promise<number> {
       // A long run continues as new: its earlier executions are not separate runs.
       if (info.status.name === 'CONTINUED_AS_NEW') continue;
       const summary = summarize(info);
+      if (options.status && summary.status !== options.status) continue;
       if (options.notebook && summary.notebook !== options.notebook) continue;
       // The memo, not TemporalScheduledById: it survives continue-as-new.
       if (options.schedule && summary.schedule !== options.schedule) continue;

@@ -9,6 +9,7 @@ import { EXIT, UserError } from '../errors.js';
 import { validateRunId } from '../submit.js';
 import { table } from '../table.js';
 import { summarize, type RunSummary } from './runs.js';
+import type { PauseInfo } from '../../workflows/contracts.js';
 
 interface CellView {
   index: number;
@@ -26,18 +27,22 @@ interface RunView extends RunSummary {
   /** The run this one resumed (`millrace resume`), and the runs that resumed this one. */
   resumed_from: { run_id: string; from_cell: number } | null;
   resumed_as: Array<{ run_id: string; output: string }>;
+  /** --on-failure pause: the failed cell the run waits on, until when (null unless paused). */
+  paused: PauseInfo | null;
   record_note?: string;
 }
 
 export function cellViews(nb: Notebook): CellView[] {
   return nb.cells.map((cell, index) => {
     const pm = (cell.metadata['papermill'] ?? {}) as { status?: string; duration?: number | null };
+    // A skipped cell stays failed for papermill; millrace says it was skipped.
+    const skipped = (cell.metadata['millrace'] as { skipped?: unknown } | undefined)?.skipped === true;
     const errorOutput =
       cell.cell_type === 'code' ? cell.outputs.find((o) => o.output_type === 'error') : undefined;
     return {
       index,
       cell_type: cell.cell_type,
-      status: pm.status ?? 'unknown',
+      status: skipped ? 'skipped' : (pm.status ?? 'unknown'),
       duration_s: typeof pm.duration === 'number' ? pm.duration : null,
       summary: cellSummary(cell),
       error:
@@ -53,15 +58,18 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
   const config = loadConfig();
   const session = await openSession(config, { needsWorker: false, log: options.json ? undefined : (l) => process.stderr.write(`${l}\n`) });
   let summary: RunSummary;
+  let paused: PauseInfo | null = null;
   try {
-    summary = summarize(await session.client.workflow.getHandle(runId).describe());
+    const description = await session.client.workflow.getHandle(runId).describe();
+    summary = summarize(description);
+    if (summary.status === 'paused') paused = (description.memo?.['paused'] as PauseInfo | undefined) ?? null;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new UserError(`no run ${runId}: see \`millrace runs\``);
     throw err;
   } finally {
     await session.close();
   }
-  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [] };
+  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused };
   if (summary.output) {
     try {
       // Cell numbers as the run reported them: without papermill's banner and anchor.
@@ -98,6 +106,10 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
   for (const later of view.resumed_as) lines.push(`resumed as: ${later.run_id}`);
   if (view.failed_cell !== null && view.error) {
     lines.push(`failed:   cell ${view.failed_cell}: ${view.error.ename}: ${view.error.evalue}`);
+  }
+  if (view.paused) {
+    lines.push(`paused:   at cell ${view.paused.cell} since ${view.paused.since}, until ${view.paused.until}`);
+    lines.push(`repair:   millrace retry|exec|skip|abort ${view.run_id}`);
   }
   if (view.record_note) lines.push(view.record_note);
   process.stdout.write(`${lines.join('\n')}\n\n`);

@@ -1,0 +1,213 @@
+/**
+ * `millrace retry | exec | skip | abort RUN`: repair a run paused by `--on-failure pause`.
+ * Each sends one Temporal Update to the paused run and prints its answer; the run refuses
+ * (exit 2) when it is not paused.
+ */
+import {
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  ApplicationFailure,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { Command, InvalidArgumentError } from 'commander';
+import { readFile } from 'node:fs/promises';
+import {
+  MAX_RETRY_SOURCE_CHARS,
+  MAX_SCRATCH_CODE_CHARS,
+  REPAIR_UPDATES,
+  SCRATCH_TIMEOUT_S_DEFAULT,
+  type ExecArgs,
+  type RepairDecision,
+  type RepairExecution,
+  type RetryArgs,
+  type RunProgress,
+} from '../../workflows/contracts.js';
+import { loadConfig } from '../config.js';
+import { openSession } from '../environment.js';
+import { EXIT, UserError } from '../errors.js';
+import { describeOutcome, outcomeFromFailure, outcomeFromResult } from '../outcome.js';
+import { validateRunId } from '../submit.js';
+
+type RepairName = keyof typeof REPAIR_UPDATES;
+
+/** Refusals of the paused run's validators: the person asked for something it cannot do. */
+const REFUSALS = new Set(['NotPaused', 'RepairBusy', 'BadRepair']);
+
+export function addRepairCommands(program: Command, setExit: (code: number) => void): void {
+  program
+    .command('retry')
+    .description('run the failed cell of a paused run again (--on-failure pause), optionally with new source')
+    .argument('<run>', 'run id of the paused run')
+    .option('--source <file>', 'new source for the cell; the record keeps the original in metadata.millrace.original_source')
+    .option('--json', 'print the answer as one JSON object', false)
+    .action(async (run: string, opts: { source?: string; json: boolean }) => {
+      const args: RetryArgs = opts.source === undefined ? {} : { source: await readSource(opts.source) };
+      setExit(await repairCommand(run, 'retry', args, opts.json));
+    });
+
+  program
+    .command('exec')
+    .description("run scratch code in a paused run's kernel to investigate; logged in the record, not a cell")
+    .argument('<run>', 'run id of the paused run')
+    .argument('<code>', 'Python code, or - to read it from standard input')
+    .option('--timeout <seconds>', `interrupt the code after this long (default ${SCRATCH_TIMEOUT_S_DEFAULT})`, (v) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('--timeout takes a positive number of seconds');
+      return n;
+    })
+    .option('--json', 'print the answer as one JSON object', false)
+    .action(async (run: string, code: string, opts: { timeout?: number; json: boolean }) => {
+      const text = code === '-' ? await readStdin() : code;
+      if (text.length > MAX_SCRATCH_CODE_CHARS) throw new UserError(`scratch code is limited to ${MAX_SCRATCH_CODE_CHARS} characters`);
+      if (!text.trim()) throw new UserError('exec: there is no code to run');
+      const args: ExecArgs = { code: text, ...(opts.timeout !== undefined ? { timeoutS: opts.timeout } : {}) };
+      setExit(await repairCommand(run, 'exec', args, opts.json));
+    });
+
+  program
+    .command('skip')
+    .description('mark the failed cell of a paused run skipped and go on with the next cell')
+    .argument('<run>', 'run id of the paused run')
+    .option('--json', 'print the answer as one JSON object', false)
+    .action(async (run: string, opts: { json: boolean }) => setExit(await repairCommand(run, 'skip', undefined, opts.json)));
+
+  program
+    .command('abort')
+    .description('end a paused run as failed: its record is finalized and its kernel shut down')
+    .argument('<run>', 'run id of the paused run')
+    .option('--json', 'print the answer as one JSON object', false)
+    .action(async (run: string, opts: { json: boolean }) => setExit(await repairCommand(run, 'abort', undefined, opts.json)));
+}
+
+async function readSource(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new UserError(`--source ${file}: cannot read the file`);
+  });
+  if (text.length > MAX_RETRY_SOURCE_CHARS) throw new UserError(`--source ${file}: a cell's new source is limited to ${MAX_RETRY_SOURCE_CHARS} characters`);
+  return text;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function repairCommand(runId: string, name: RepairName, args: RetryArgs | ExecArgs | undefined, json: boolean): Promise<number> {
+  validateRunId(runId);
+  const config = loadConfig();
+  const session = await openSession(config, { needsWorker: false, log: json ? undefined : (l) => process.stderr.write(`${l}\n`) });
+  if (session.mode === 'embedded') {
+    await session.close();
+    throw new UserError('no running stack here: paused runs live in `millrace dev` or on TEMPORAL_ADDRESS');
+  }
+  try {
+    const handle = session.client.workflow.getHandle(runId);
+    const description = await handle.describe();
+    if (description.status.name !== 'RUNNING') {
+      throw new UserError(`run ${runId} is not paused (${description.status.name.toLowerCase()})`);
+    }
+    const answer =
+      args === undefined
+        ? await handle.executeUpdate<RepairDecision, []>(REPAIR_UPDATES[name])
+        : await handle.executeUpdate<RepairExecution, [RetryArgs | ExecArgs]>(REPAIR_UPDATES[name], { args: [args] });
+    if ('action' in answer) return await reportDecision(handle, answer, json);
+    return reportExecution(name, answer, json);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new UserError(`no run ${runId}: see \`millrace runs\``);
+    if (err instanceof WorkflowUpdateFailedError) {
+      const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      const refused = cause?.type ? REFUSALS.has(cause.type) : false;
+      throw new UserError(cause?.message ?? err.message, refused ? EXIT.badInput : EXIT.runFailed);
+    }
+    throw err;
+  } finally {
+    await session.close();
+  }
+}
+
+/** retry and exec: what the code printed, then how it ended. Exit 1 when it failed. */
+function reportExecution(name: RepairName, answer: RepairExecution, json: boolean): number {
+  const failed = answer.status !== 'ok';
+  if (json) {
+    const error = answer.ename !== undefined ? { ename: answer.ename, evalue: answer.evalue ?? '' } : null;
+    process.stdout.write(`${JSON.stringify({ run_id: answer.runId, cell: answer.cell, status: answer.status, error, output: answer.output, paused: answer.paused })}\n`);
+    return failed ? EXIT.runFailed : EXIT.ok;
+  }
+  if (answer.output) process.stdout.write(answer.output.endsWith('\n') ? answer.output : `${answer.output}\n`);
+  const error = `${answer.ename ?? 'Error'}: ${answer.evalue ?? ''}`;
+  if (name === 'retry') {
+    if (failed) process.stderr.write(`cell ${answer.cell} failed again: ${error}; run ${answer.runId} is still paused\n`);
+    else process.stderr.write(`cell ${answer.cell} completed: run ${answer.runId} goes on\n`);
+  } else if (failed) {
+    process.stderr.write(`scratch code failed: ${error}; run ${answer.runId} is still paused\n`);
+  }
+  return failed ? EXIT.runFailed : EXIT.ok;
+}
+
+/** skip: the run goes on. abort: waits until the run has ended (record final, kernel shut down). */
+async function reportDecision(handle: WorkflowHandle, answer: RepairDecision, json: boolean): Promise<number> {
+  if (answer.action === 'skipped') {
+    if (json) process.stdout.write(`${JSON.stringify({ run_id: answer.runId, cell: answer.cell, action: answer.action })}\n`);
+    else process.stdout.write(`cell ${answer.cell} skipped: run ${answer.runId} goes on with the next cell\n`);
+    return EXIT.ok;
+  }
+  const description = await handle.describe();
+  const output = typeof description.memo?.['output'] === 'string' ? description.memo['output'] : '';
+  const started = description.startTime.getTime();
+  let outcome;
+  try {
+    outcome = outcomeFromResult(await handle.result(), (Date.now() - started) / 1000);
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    outcome = outcomeFromFailure(err, answer.runId, output, (Date.now() - started) / 1000);
+  }
+  if (json) {
+    const { reason: _reason, ...run } = outcome;
+    process.stdout.write(`${JSON.stringify({ run_id: answer.runId, cell: answer.cell, action: answer.action, run })}\n`);
+  } else {
+    process.stdout.write(`run ${answer.runId} aborted; its kernel is shut down\n${describeOutcome(outcome)}\n`);
+  }
+  return EXIT.ok;
+}
+
+const PAUSE_POLL_MS = 1_000;
+
+/**
+ * For a foreground `millrace run --on-failure pause`: each time the run pauses, say which
+ * cell failed and how to repair it. Returns a function that stops watching.
+ */
+export function announcePauses(handle: WorkflowHandle, runId: string, log: (text: string) => void): () => Promise<void> {
+  let stopped = false;
+  let wasPaused = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const progress = await handle.query<RunProgress>('progress');
+        const paused = progress.paused;
+        if (paused && !wasPaused) {
+          log(
+            [
+              `cell ${paused.cell} failed: ${paused.ename}: ${paused.evalue}`,
+              `run ${runId} is paused with its kernel alive until ${paused.until}; repair it from another shell:`,
+              `  millrace retry ${runId} [--source FILE]   run the cell again, with new source if given`,
+              `  millrace exec ${runId} CODE               run scratch code in its kernel`,
+              `  millrace skip ${runId}                    mark the cell skipped and go on`,
+              `  millrace abort ${runId}                   end the run as failed`,
+              'waiting for the run to end (Ctrl-C cancels it)...',
+            ].join('\n'),
+          );
+        }
+        wasPaused = paused !== undefined;
+      } catch {
+        // Not started yet, or finished.
+      }
+      await new Promise((r) => setTimeout(r, PAUSE_POLL_MS));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
+}
