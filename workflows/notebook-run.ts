@@ -20,6 +20,8 @@ import {
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { MillraceActivities } from '../activities/index.js';
 import {
+  checkpointFolder,
+  reassignedParameters,
   runInputSchema,
   scheduledRunInput,
   type CellFailureDetails,
@@ -60,6 +62,9 @@ const { executeCell } = proxyActivities<MillraceActivities>(CELL_ACTIVITY);
 
 // Replaying runs earlier cells' side effects again: never more than once per restart.
 const { replayCells } = proxyActivities<MillraceActivities>({ ...CELL_ACTIVITY, retry: { maximumAttempts: 1 } });
+
+// Loading a checkpoint again into the same fresh kernel is harmless: retried like a cell.
+const { restoreCheckpoint } = proxyActivities<MillraceActivities>(CELL_ACTIVITY);
 
 /** How often one run may replace a dead kernel under --on-kernel-loss restart. */
 const MAX_KERNEL_RESTARTS = 3;
@@ -215,8 +220,13 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   try {
     if (!kernel) {
       progress.phase = 'starting-kernel';
-      ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName }));
-      if (startAt > 0) {
+      ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, checkpoint: input.checkpoint }));
+      if (startAt > 0 && input.resume?.restore === 'checkpoint') {
+        // Resuming from a checkpoint: load the namespace the earlier run saved; no earlier cell runs again.
+        progress.phase = 'restoring';
+        const { checkpoint } = input.resume;
+        await restoreCheckpoint({ runId: input.runId, output: input.output, kernel, checkpoint, parameters: reassignedParameters(input) });
+      } else if (startAt > 0) {
         // Resuming: rebuild the kernel state the carried-over cells built, by running them again.
         progress.phase = 'restoring';
         const replayed = plan.codeCells.slice(0, startAt).map((c) => c.index);
@@ -279,6 +289,7 @@ function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, revision
         timeoutS: cell.timeoutS ?? input.cellTimeoutS,
         idempotent: cell.idempotent,
         raisesException: cell.raisesException,
+        ...(input.checkpoint ? { checkpoints: checkpointFolder(input) } : {}),
       },
     ],
   );

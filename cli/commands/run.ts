@@ -18,6 +18,7 @@ export interface RunOptions extends ParameterArgs {
   cellTimeout?: number;
   timeout?: number;
   onKernelLoss?: 'fail' | 'restart';
+  checkpoint?: boolean;
   detach: boolean;
   json: boolean;
 }
@@ -34,6 +35,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
     onKernelLoss: options.onKernelLoss,
+    checkpoint: options.checkpoint,
   });
   const session = await openSession(config, { needsWorker: true, log: logger(options) });
   return submitRun(session, input, options);
@@ -71,7 +73,9 @@ export async function submitRun(session: Session, input: RunInput, options: { de
         taskQueue: session.taskQueue,
         workflowId: input.runId,
         args: [input],
-        memo: { notebook: basename(input.inputPath), output: input.output },
+        // A resumed run names the run it continues (the earlier run's closed memo cannot
+        // change: its link forward is resumed-as.json beside its record).
+        memo: { notebook: basename(input.inputPath), output: input.output, ...(input.resume ? { resumed_from: input.resume.runId } : {}) },
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       });
     } catch (err) {
