@@ -96,7 +96,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   // The worker checks the kernel's own language too; a notebook that says it is not Python is refused now.
   const language = nb.metadata.language_info?.name ?? nb.metadata.kernelspec?.language;
   if (options.checkpoint && !options.kernelName && typeof language === 'string' && language.toLowerCase() !== 'python') {
-    throw new UserError(`--checkpoint needs a Python kernel; ${options.notebookPath} is a ${language} notebook: run it without --checkpoint`);
+    throw new UserError(`--checkpoint needs a Python kernel; ${options.notebookPath} declares the language ${language}: run it without --checkpoint`);
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);
