@@ -256,6 +256,11 @@ function expressionText(reply: ExecuteReply, key: string): string {
   return text.replace(/^'|'$/g, '');
 }
 
+function isMissingHelper(reply: ExecuteReply): boolean {
+  const value = reply.status === 'ok' ? (reply.user_expressions['checkpoint'] as { ename?: string; evalue?: string } | undefined) : undefined;
+  return value?.ename === 'AttributeError' && (value.evalue ?? '').includes('_millrace_checkpoint');
+}
+
 const headSchema = z.object({
   bytes: z.number().int().nonnegative(),
   sha256: z.string(),
@@ -267,7 +272,7 @@ const headSchema = z.object({
 
 /**
  * Python kernels with dill only: checked when the kernel starts, so a run with
- * --checkpoint fails before its first cell rather than after it.
+ * --checkpoint fails before its first cell rather than after it. Installs the helper.
  */
 export async function requireCheckpointSupport(kernel: Kernel.IKernelConnection, language: string): Promise<void> {
   if (language !== 'python') {
@@ -300,7 +305,12 @@ export async function saveCheckpoint(kernel: Kernel.IKernelConnection, target: S
   const base = { run_id: target.runId, cell: target.cell, cell_id: target.cellId, saved_at: new Date().toISOString() };
   let manifest: CheckpointManifest;
   try {
-    const packed = expressionText(await silentExecute(kernel, HELPER, { checkpoint: `${HANDLE}.save(${CHUNK_BYTES})` }), 'checkpoint');
+    const save = { checkpoint: `${HANDLE}.save(${CHUNK_BYTES})` };
+    // The helper was installed when the kernel started; sending it again costs IPython
+    // more than the save of a small namespace, so only a kernel that lost it gets it.
+    let reply = await silentExecute(kernel, '', save);
+    if (isMissingHelper(reply)) reply = await silentExecute(kernel, HELPER, save);
+    const packed = expressionText(reply, 'checkpoint');
     const [headText = '', first = ''] = packed.split('.');
     const head = headSchema.parse(JSON.parse(Buffer.from(headText, 'base64').toString('utf8')));
     const parts = [Buffer.from(first, 'base64')];
