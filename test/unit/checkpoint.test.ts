@@ -130,7 +130,7 @@ describe('base64Chunks', () => {
 
 describe('parameters after a restore', () => {
   it('assigns the changed parameters as papermill writes them', () => {
-    expect(assignmentCode({ threshold: int(20), label: str('a "b"\n'), ratio: float('1.0') })).toBe(
+    expect(assignmentCode({ threshold: int(20), label: str('a "b"\n'), ratio: float(1) })).toBe(
       'threshold = 20\nlabel = "a \\"b\\"\\n"\nratio = 1.0',
     );
     expect(assignmentCode({})).toBe('');
