@@ -3,10 +3,13 @@
  * after cells, and `millrace resume --restore checkpoint` loads it into the new run's
  * kernel, so the cells before the resume point run exactly once in total.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildRunInput } from '../../cli/submit.js';
+import { packageRoot } from '../../worker/paths.js';
 import { assertValidNotebook, codeCell, markdownCell, notebook, runCli, startHarness, streamText, type Harness } from './harness.js';
 
 let h: Harness;
@@ -21,6 +24,43 @@ const lines = async (path: string): Promise<string[]> => (await readFile(path, '
 const checkpoints = (runId: string): string => join(h.config.storeRoot, 'runs', runId, 'checkpoints');
 const manifest = async (runId: string, cell: number): Promise<any> => JSON.parse(await readFile(join(checkpoints(runId), `cell-${cell}.json`), 'utf8'));
 const show = async (runId: string): Promise<any> => JSON.parse((await runCli(['show', runId, '--json'], h.cliEnv)).stdout);
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `millrace worker` in its own process, on its own task queue, so it can be killed. */
+function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
+  const stack = inject('stack');
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker'], {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      MILLRACE_TASK_QUEUE: taskQueue,
+      MILLRACE_JUPYTER_URL: stack.jupyterUrl,
+      MILLRACE_JUPYTER_TOKEN: stack.jupyterToken,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('worker polling')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+}
 
 describe('millrace run --checkpoint, resume --restore checkpoint', () => {
   it('resumes a run failing at cell 5 of 8 without running cells 0-4 again, with their variables restored', async () => {
@@ -174,6 +214,41 @@ describe('millrace run --checkpoint, resume --restore checkpoint', () => {
     expect(noCheckpoints.stderr.trim()).toBe(
       `millrace: run ${plainId} was not started with --checkpoint, so it has no checkpoints: resume it with --restore replay`,
     );
+  });
+
+  it('saves the checkpoint of a cell whose worker was killed mid-cell, on the recovery path of the retry', async () => {
+    const tag = randomBytes(3).toString('hex');
+    const side = join(h.dir, `killed-${tag}.txt`);
+    const cells = [
+      codeCell('a = 1'),
+      codeCell(`import time\nprint("start 1", flush=True)\ntime.sleep(2)\nopen(${JSON.stringify(side)}, "a").write("cell 1\\n")\nb = a + 1`),
+      codeCell('c = b + 1'),
+    ];
+    const path = await h.writeNotebook(`killed-${tag}.ipynb`, notebook(cells));
+    const taskQueue = `ckpt-killed-${tag}`;
+    let first = await startWorkerProcess(taskQueue);
+    let second: ChildProcess | undefined;
+    try {
+      const input = await buildRunInput({ ...h.config, taskQueue }, { notebookPath: path, params: {}, checkpoint: true });
+      const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
+      await waitFor('cell 1 to be running with output saved', async () => {
+        const nb = JSON.parse(await readFile(input.output, 'utf8'));
+        return nb.cells[1].metadata.papermill.status === 'running' && streamText(nb.cells[1]).includes('start 1') ? true : undefined;
+      });
+      first.kill('SIGKILL');
+      await exited(first);
+      second = await startWorkerProcess(taskQueue);
+      await handle.result();
+      const nb = JSON.parse(await readFile(input.output, 'utf8'));
+      expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
+      expect(await lines(side)).toEqual(['cell 1']);
+      expect((await manifest(input.runId, 1)).names).toEqual(['a', 'b', 'time']);
+      expect((await manifest(input.runId, 2)).names).toEqual(['a', 'b', 'c', 'time']);
+    } finally {
+      first.kill('SIGKILL');
+      second?.kill('SIGTERM');
+      if (second) await exited(second);
+    }
   });
 
   it('refuses --checkpoint for a notebook in another language', async () => {
