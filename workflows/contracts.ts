@@ -249,7 +249,6 @@ export interface ReplayInput {
 
 export interface RestoreInput {
   runId: string;
-  output: string;
   kernel: KernelHandle;
   /** The checkpoint to load; unset when no code cell ran before the resume point. */
   checkpoint?: CheckpointRef;

@@ -225,7 +225,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
         // Resuming from a checkpoint: load the namespace the earlier run saved; no earlier cell runs again.
         progress.phase = 'restoring';
         const { checkpoint } = input.resume;
-        await restoreCheckpoint({ runId: input.runId, output: input.output, kernel, checkpoint, parameters: reassignedParameters(input) });
+        await restoreCheckpoint({ runId: input.runId, kernel, checkpoint, parameters: reassignedParameters(input) });
       } else if (startAt > 0) {
         // Resuming: rebuild the kernel state the carried-over cells built, by running them again.
         progress.phase = 'restoring';
