@@ -144,7 +144,7 @@ export function checkpointWanted(nb: Notebook, index: number): boolean {
   return cell !== undefined && isExecutable(cell) && (!tagged || cellTags(cell).includes(CHECKPOINT_TAG));
 }
 
-/** The record's last executed-kind cell before `fromCell`: the checkpoint a resume from there needs. */
+/** The record's last code cell that runs (not empty) before `fromCell`: the checkpoint a resume from there needs. */
 export function checkpointCellFor(nb: Notebook, fromCell: number): number | undefined {
   for (let i = Math.min(fromCell, nb.cells.length) - 1; i >= 0; i--) {
     if (isExecutable(nb.cells[i]!)) return i;
