@@ -9,6 +9,7 @@ import { CellOutputCollector, type IopubMessage } from '../notebook/outputs.js';
 import { cellStatus, markCellCompleted, markCellFailed, markCellRunning } from '../notebook/record.js';
 import type { CellResult, ExecuteCellInput, ReplayInput } from '../workflows/contracts.js';
 import { connectKernel, execute, KernelError, type ExecuteOutcome } from './jupyter.js';
+import { checkpointWanted, saveCheckpoint } from './checkpoint.js';
 import { askOutcome, executionMsgId } from './outcomes.js';
 import { openRecord, ownedRecord, StaleRecordError, type RunRecord } from './run-record.js';
 
@@ -218,6 +219,7 @@ async function recoverExecution(
     return { ...nb, cells };
   });
   const ok = outcome.ok;
+  if (ok || input.raisesException) await checkpointAfter(kernel, record, input);
   record.update((nb) => (ok || input.raisesException ? markCellCompleted : markCellFailed)(nb, index, now()));
   nextRevision(record, input.revision + 1);
   await record.flush();
@@ -292,6 +294,7 @@ async function follow(execution: Execution, handOffAfterMs?: number): Promise<Ce
     collector.applyExecuteReply(reply as never);
     const content = reply.content;
     const ok = content.status === 'ok';
+    if (ok || input.raisesException) await checkpointAfter(kernel, record, input);
     await finish(ok || input.raisesException ? markCellCompleted : markCellFailed);
     const error =
       content.status === 'error'
@@ -326,6 +329,17 @@ async function follow(execution: Execution, handOffAfterMs?: number): Promise<Ce
   } finally {
     clearTimeout(budget);
   }
+}
+
+/**
+ * --checkpoint: the namespace as the completed cell left it, saved before the record says
+ * the cell completed, so a record showing it completed means its checkpoint exists (a
+ * retried attempt that finds the cell finished saves it on its recovery path).
+ */
+async function checkpointAfter(kernel: Kernel.IKernelConnection, record: RunRecord, input: ExecuteCellInput): Promise<void> {
+  if (!input.checkpoints || !checkpointWanted(record.notebook, input.cellIndex)) return;
+  const cellId = record.notebook.cells[input.cellIndex]?.id ?? null;
+  await saveCheckpoint(kernel, { runId: input.runId, folder: input.checkpoints, cell: input.cellIndex, cellId });
 }
 
 /**

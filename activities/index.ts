@@ -2,7 +2,7 @@
  * The side effects of a notebook run, one function per step of the workflow. Created
  * per worker with its configuration (the Jupyter token never travels through history).
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import { cellSummary, cellTags, isExecutable, parseNotebook, type Cell, type Notebook } from '../notebook/nbformat.js';
 import { inferParameters, parameterize } from '../notebook/parameterize.js';
@@ -17,12 +17,14 @@ import type {
   KernelHandle,
   PrepareResult,
   ReplayInput,
+  RestoreInput,
   RunInput,
   StartedKernel,
 } from '../workflows/contracts.js';
+import { CheckpointError, requireCheckpointSupport, restoreNamespace } from './checkpoint.js';
 import { executeCell, replayCells } from './execute-cell.js';
 import { connectKernel, KernelError, serverSettings, shutdownKernel, startKernel, type JupyterConfig } from './jupyter.js';
-import type { KernelPool } from './kernel-pool.js';
+import type { KernelPool, PooledKernel } from './kernel-pool.js';
 import { notifyWebhook } from './notify.js';
 import { installOutcomeRegistry } from './outcomes.js';
 import { createRepairActivities } from './repair.js';
@@ -40,6 +42,22 @@ const now = () => new Date().toISOString();
 
 export function createActivities(deps: ActivityDeps) {
   const settings = serverSettings(deps.jupyter);
+
+  /** Starts a kernel and waits until it answers, with the outcome registry installed where it can be. */
+  const startFreshKernel = async (request: { runId: string; kernelName: string }): Promise<PooledKernel> => {
+    try {
+      const model = await startKernel(settings, request.kernelName, request.runId);
+      const connection = await connectKernel(settings, model);
+      const info = await connection.info;
+      const outcomeRegistry = await installOutcomeRegistry(connection, info.language_info.name);
+      return { model, connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
+    } catch (err) {
+      if (err instanceof KernelError && err.kind === 'unknown-kernel') {
+        throw ApplicationFailure.nonRetryable(err.message, 'UnknownKernel');
+      }
+      throw err;
+    }
+  };
 
   return {
     /** Snapshot → parameterized, papermill-initialised output notebook in the store. */
@@ -94,11 +112,19 @@ export function createActivities(deps: ActivityDeps) {
         }
         notebook = carryOver(record0, await readEarlierRecord(input.resume), input.resume);
         startAt = codeCells.filter((c) => c.index < at).length;
+        const { checkpoint, reassign } = input.resume;
         millrace['resumed_from'] = {
           run_id: input.resume.runId,
           from_cell: fromCell,
-          restore: 'replay',
-          replayed_cells: codeCells.slice(0, startAt).map((c) => c.index),
+          ...(input.resume.restore === 'checkpoint'
+            ? {
+                restore: 'checkpoint',
+                // Which checkpoint: saved by the earlier run after this cell of its record.
+                checkpoint: checkpoint ? { after_cell: checkpoint.cell, location: checkpoint.location, sha256: checkpoint.sha256, bytes: checkpoint.bytes } : null,
+                replayed_cells: [],
+                reassigned_parameters: reassign ?? [],
+              }
+            : { restore: 'replay', replayed_cells: codeCells.slice(0, startAt).map((c) => c.index) }),
         };
       }
       notebook = { ...notebook, metadata: { ...notebook.metadata, millrace } };
@@ -112,24 +138,17 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Starts a kernel and waits until it answers, returning its language_info for the record. */
-    async startKernel(request: { runId: string; kernelName: string }): Promise<StartedKernel> {
-      const pooled = await deps.kernelPool?.take(request.kernelName, request.runId);
-      if (pooled) {
-        const { model, languageInfo, outcomeRegistry } = pooled;
-        return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo };
+    async startKernel(request: { runId: string; kernelName: string; checkpoint?: boolean }): Promise<StartedKernel> {
+      const kernel = (await deps.kernelPool?.take(request.kernelName, request.runId)) ?? (await startFreshKernel(request));
+      const { model, connection, languageInfo, outcomeRegistry } = kernel;
+      if (request.checkpoint) {
+        await requireCheckpointSupport(connection, String(languageInfo['name'])).catch(async (err: unknown) => {
+          // The workflow never learns this kernel's id: shut it down here.
+          await shutdownKernel(settings, model.id).catch(() => undefined);
+          throw err instanceof CheckpointError ? ApplicationFailure.nonRetryable(err.message, 'CheckpointUnsupported') : err;
+        });
       }
-      try {
-        const model = await startKernel(settings, request.kernelName, request.runId);
-        const connection = await connectKernel(settings, model);
-        const info = await connection.info;
-        const outcomeRegistry = await installOutcomeRegistry(connection, info.language_info.name);
-        return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo: info.language_info as unknown as Record<string, unknown> };
-      } catch (err) {
-        if (err instanceof KernelError && err.kind === 'unknown-kernel') {
-          throw ApplicationFailure.nonRetryable(err.message, 'UnknownKernel');
-        }
-        throw err;
-      }
+      return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo };
     },
 
     executeCell(input: ExecuteCellInput): Promise<CellResult> {
@@ -138,6 +157,27 @@ export function createActivities(deps: ActivityDeps) {
 
     replayCells(input: ReplayInput): Promise<void> {
       return replayCells(settings, input);
+    },
+
+    /** `resume --restore checkpoint`: the earlier run's saved namespace, loaded into the new kernel. */
+    async restoreCheckpoint(input: RestoreInput): Promise<{ names: number }> {
+      const ctx = Context.current();
+      const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
+      const beat = () => ctx.heartbeat();
+      const beating = setInterval(beat, 2_000);
+      try {
+        const plan = input.checkpoint
+          ? { location: input.checkpoint.location, sha256: input.checkpoint.sha256, bytes: input.checkpoint.bytes }
+          : undefined;
+        const names = await restoreNamespace(kernel, plan, input.parameters, beat);
+        return { names: names.length };
+      } catch (err) {
+        if (!(err instanceof CheckpointError)) throw err;
+        const which = input.checkpoint ? `the checkpoint saved after cell ${input.checkpoint.cell}` : 'the new parameter values';
+        throw ApplicationFailure.nonRetryable(`restoring ${which} failed: ${err.message}`, 'CheckpointRestoreFailed');
+      } finally {
+        clearInterval(beating);
+      }
     },
 
     async finalizeRun(input: FinalizeInput): Promise<{ output: string }> {

@@ -74,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
         .default('fail'),
     )
     .option('--pause-timeout <duration>', 'how long a paused run waits for a repair before it fails (e.g. 30m, 2h; default 24h)', durationSeconds('--pause-timeout'))
+    .option('--checkpoint', 'save the kernel namespace (dill) after each cell, or only after cells tagged checkpoint, for `resume --restore checkpoint`; Python kernels', false)
     .option('--detach', 'submit and return the run id without waiting (needs `millrace dev` or TEMPORAL_ADDRESS)', false)
     .option('--json', 'print one JSON object: run_id, status, output, failed_cell, error, duration_s', false)
     .action(async (notebook: string, opts) => {
@@ -91,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
         onKernelLoss: opts.onKernelLoss,
         onFailure: opts.onFailure,
         pauseTimeout: opts.pauseTimeout,
+        checkpoint: opts.checkpoint,
         detach: opts.detach,
         json: opts.json,
       });
@@ -100,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('resume')
     .description('continue a failed or cancelled run in a new run, from its failed cell or --from-cell N')
     .argument('<run>', 'run id of the earlier run')
-    .option('--from-cell <n>', 'start at this cell (the cells before keep their outputs and are replayed)', (v) => {
+    .option('--from-cell <n>', 'start at this cell (the cells before keep their outputs, and are replayed or restored)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('takes a cell index (0, 1, ...)');
       return n;
@@ -109,7 +111,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('-r, --parameters-raw <name value>', 'override a parameter, kept as a string')
     .option('-f, --parameters-file <file>', 'YAML file of parameter overrides; repeatable', collect, [])
     .option('-y, --parameters-yaml <yaml>', 'YAML string of parameter overrides; repeatable', collect, [])
-    .addOption(new Option('--restore <how>', 'how the kernel gets back the earlier cells\' state').choices(['replay', 'checkpoint']).default('replay'))
+    .addOption(
+      new Option('--restore <how>', "how the kernel gets back the earlier cells' state: run them again, or load the checkpoint the earlier run saved (it needs `run --checkpoint`)")
+        .choices(['replay', 'checkpoint'])
+        .default('replay'),
+    )
     .option('--id <run-id>', 'run id of the new run')
     .option('--detach', 'submit and return without waiting', false)
     .option('--json', 'print one JSON object, as `run --json`', false)

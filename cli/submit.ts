@@ -7,7 +7,7 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
-import { NotebookError, parseNotebook } from '../notebook/nbformat.js';
+import { NotebookError, parseNotebook, type Notebook } from '../notebook/nbformat.js';
 import {
   coerceCliValue,
   mergeParams,
@@ -77,6 +77,8 @@ export interface SubmitOptions {
   onKernelLoss?: 'fail' | 'restart';
   onFailure?: 'fail' | 'pause';
   pauseTimeoutS?: number;
+  /** --checkpoint: save the kernel's namespace after cells (Python kernels only). */
+  checkpoint?: boolean;
 }
 
 export async function buildRunInput(config: Config, options: SubmitOptions): Promise<RunInput> {
@@ -89,11 +91,17 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
       err.code === 'ENOENT' ? `${options.notebookPath}: no such file` : `${options.notebookPath}: cannot read (${err.code})`,
     );
   });
+  let nb: Notebook;
   try {
-    parseNotebook(bytes.toString('utf8'), options.notebookPath);
+    nb = parseNotebook(bytes.toString('utf8'), options.notebookPath);
   } catch (err) {
     if (err instanceof NotebookError) throw new UserError(err.message);
     throw err;
+  }
+  // The worker checks the kernel's own language too; a notebook that says it is not Python is refused now.
+  const language = nb.metadata.language_info?.name ?? nb.metadata.kernelspec?.language;
+  if (options.checkpoint && !options.kernelName && typeof language === 'string' && language.toLowerCase() !== 'python') {
+    throw new UserError(`--checkpoint needs a Python kernel; ${options.notebookPath} declares the language ${language}: run it without --checkpoint`);
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);
@@ -117,5 +125,6 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     ...(options.onKernelLoss ? { onKernelLoss: options.onKernelLoss } : {}),
     ...(options.onFailure ? { onFailure: options.onFailure } : {}),
     ...(options.pauseTimeoutS !== undefined ? { pauseTimeoutS: options.pauseTimeoutS } : {}),
+    ...(options.checkpoint ? { checkpoint: true } : {}),
   };
 }

@@ -18,6 +18,20 @@ export const runIdSchema = z
   .regex(RUN_ID_PATTERN, 'a run id is 1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit')
   .refine((id) => !id.includes('..'), 'a run id may not contain ".."');
 
+/**
+ * A kernel checkpoint chosen to restore (`millrace resume --restore checkpoint`): the
+ * namespace the earlier run's kernel held right after one of its cells.
+ */
+export const checkpointRefSchema = z.object({
+  /** The earlier run's cell (index in its record) after which the namespace was saved. */
+  cell: z.number().int().nonnegative(),
+  /** The serialised namespace (dill) in the store, and what its bytes must hash to. */
+  location: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().nonnegative(),
+});
+export type CheckpointRef = z.infer<typeof checkpointRefSchema>;
+
 /** `millrace resume`: which run this one continues, and from which cell. */
 export const resumeFromSchema = z.object({
   runId: runIdSchema,
@@ -27,6 +41,12 @@ export const resumeFromSchema = z.object({
   fromCell: z.number().int().nonnegative(),
   /** ...and by id, which survives a regenerated parameters cell shifting the indices. */
   fromCellId: z.string().min(1),
+  /** How the kernel gets back the earlier cells' state (unset: replay). */
+  restore: z.enum(['replay', 'checkpoint']).optional(),
+  /** --restore checkpoint: the checkpoint to load; unset when no code cell precedes the resume point. */
+  checkpoint: checkpointRefSchema.optional(),
+  /** --restore checkpoint: parameters whose values the resume changed, assigned again after the restore. */
+  reassign: z.array(z.string()).optional(),
 });
 export type ResumeFrom = z.infer<typeof resumeFromSchema>;
 
@@ -90,6 +110,8 @@ export const runInputSchema = z.object({
   runTimeoutS: z.number().positive().optional(),
   schedule: scheduledRunSchema.optional(),
   notify: notifySchema.optional(),
+  /** --checkpoint: save the kernel's namespace after cells (Python kernels), for `resume --restore checkpoint`. */
+  checkpoint: z.boolean().optional(),
 });
 /** What clients pass (defaults optional); the workflow works on the parsed form. */
 export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss' | 'onFailure'> & {
@@ -113,6 +135,24 @@ export function scheduledRunInput<T extends RunInput>(input: T, workflowId: stri
     output: `${schedule.outputDir.replace(/\/+$/, '')}/${workflowId}/${file}`,
     schedule: { ...schedule, ...((schedule.nominalTime ?? nominalTime) ? { nominalTime: schedule.nominalTime ?? nominalTime } : {}) },
   };
+}
+
+/**
+ * Where a run's kernel checkpoints go: `runs/<run id>/checkpoints` in the store that holds
+ * its source snapshot (`<store>/sources/<sha256>.ipynb`), wherever --output points.
+ * Workers are not told the store root, and this is pure, for workflow code too. Falls
+ * back to a `checkpoints` folder beside the output notebook.
+ */
+export function checkpointFolder(input: Pick<RunInput, 'runId' | 'source' | 'output'>): string {
+  const root = /^(.*)\/sources\/[0-9a-f]{64}\.ipynb$/.exec(input.source.location)?.[1];
+  if (root !== undefined) return `${root}/runs/${input.runId}/checkpoints`;
+  return `${input.output.replace(/\/[^/]*$/, '')}/checkpoints`;
+}
+
+/** The values of the parameters a checkpoint-restoring resume changed. */
+export function reassignedParameters(input: Pick<RunInput, 'parameters' | 'resume'>): RunInput['parameters'] {
+  const names = input.resume?.reassign ?? [];
+  return Object.fromEntries(names.filter((n) => n in input.parameters).map((n) => [n, input.parameters[n]!]));
 }
 
 export type RunStatus = 'completed' | 'failed' | 'cancelled';
@@ -272,6 +312,8 @@ export interface ExecuteCellInput {
   handOffAfterMs?: number;
   /** Adopt the execution a local activity handed off, instead of sending the cell. */
   attach?: boolean;
+  /** --checkpoint: the run's checkpoint folder; the namespace is saved there after the cell succeeds. */
+  checkpoints?: string;
 }
 
 export interface CellResult {
@@ -321,6 +363,15 @@ export interface SkipCellInput {
   output: string;
   cellIndex: number;
   revision: number;
+}
+
+export interface RestoreInput {
+  runId: string;
+  kernel: KernelHandle;
+  /** The checkpoint to load; unset when no code cell ran before the resume point. */
+  checkpoint?: CheckpointRef;
+  /** Parameters the resume changed, assigned after the load (the checkpoint holds the old values). */
+  parameters: z.infer<typeof paramsSchema>;
 }
 
 /** What `notifyWebhook` POSTs (plus a `text` line for Slack), and the sealed URL to POST it to. */

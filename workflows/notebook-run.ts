@@ -30,6 +30,8 @@ import {
   PAUSE_TIMEOUT_S_DEFAULT,
   REPAIR_UPDATES,
   retryArgsSchema,
+  checkpointFolder,
+  reassignedParameters,
   runInputSchema,
   SCRATCH_TIMEOUT_S_DEFAULT,
   scheduledRunInput,
@@ -117,6 +119,8 @@ const { prepareRetry, skipCell, cellOutputExcerpt } = proxyActivities<MillraceAc
 // Scratch code is a person's, sent at most once; liveness from heartbeats, like a cell's.
 const SCRATCH_ACTIVITY = { ...CELL_ACTIVITY, retry: { maximumAttempts: 1 } } as const;
 const { execScratch } = proxyActivities<MillraceActivities>(SCRATCH_ACTIVITY);
+// Loading a checkpoint again into the same fresh kernel is harmless: retried like a cell.
+const { restoreCheckpoint } = proxyActivities<MillraceActivities>(CELL_ACTIVITY);
 
 /** How often one run may replace a dead kernel under --on-kernel-loss restart. */
 const MAX_KERNEL_RESTARTS = 3;
@@ -467,8 +471,13 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   try {
     if (!kernel) {
       progress.phase = 'starting-kernel';
-      ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName }));
-      if (startAt > 0) {
+      ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, checkpoint: input.checkpoint }));
+      if (startAt > 0 && input.resume?.restore === 'checkpoint') {
+        // Resuming from a checkpoint: load the namespace the earlier run saved; no earlier cell runs again.
+        progress.phase = 'restoring';
+        const { checkpoint } = input.resume;
+        await restoreCheckpoint({ runId: input.runId, kernel, checkpoint, parameters: reassignedParameters(input) });
+      } else if (startAt > 0) {
         // Resuming: rebuild the kernel state the carried-over cells built, by running them again.
         progress.phase = 'restoring';
         const replayed = plan.codeCells.slice(0, startAt).map((c) => c.index);
@@ -538,6 +547,7 @@ async function runCell(input: RunInput, kernel: KernelHandle, cell: CellPlan, re
     timeoutS: cell.timeoutS ?? input.cellTimeoutS,
     idempotent: cell.idempotent,
     raisesException: cell.raisesException,
+    ...(input.checkpoint ? { checkpoints: checkpointFolder(input) } : {}),
   };
   if (kernel.outcomeRegistry) {
     const quick = await executeCellLocally

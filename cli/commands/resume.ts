@@ -1,14 +1,25 @@
 /**
  * `millrace resume RUN`: a new run that continues a failed or cancelled one from its
  * first unfinished cell (or --from-cell N). The cells before it keep their recorded
- * outputs and are replayed in a fresh kernel to rebuild its state.
+ * outputs; a fresh kernel gets their state back by running them again (--restore replay)
+ * or by loading the namespace the earlier run saved after the last of them (--restore
+ * checkpoint, for runs started with --checkpoint). A checkpoint that is missing or
+ * incomplete is refused here, before anything starts: never continue on a partial state.
  */
 import { defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/client';
 import { basename } from 'node:path';
-import { isExecutable, parseNotebook } from '../../notebook/nbformat.js';
+import { isExecutable, parseNotebook, type Notebook } from '../../notebook/nbformat.js';
+import type { Params } from '../../notebook/params.js';
 import { cellStatus, removeErrorMarkers } from '../../notebook/record.js';
 import { joinLocation, store } from '../../activities/store/index.js';
-import { runInputSchema, scheduledRunInput, type RunInput } from '../../workflows/contracts.js';
+import {
+  checkpointCellFor,
+  checkpointCells,
+  checkpointUnusable,
+  dataLocation,
+  readManifest,
+} from '../../activities/checkpoint.js';
+import { checkpointFolder, runInputSchema, scheduledRunInput, type ResumeFrom, type RunInput } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
 import { openSession, type Session } from '../environment.js';
 import { UserError } from '../errors.js';
@@ -49,9 +60,6 @@ async function earlierInput(session: Session, runId: string): Promise<{ input: R
 
 export async function resumeCommand(runId: string, options: ResumeOptions): Promise<number> {
   validateRunId(runId);
-  if (options.restore === 'checkpoint') {
-    throw new UserError('--restore checkpoint needs kernel checkpoints, which this version does not take: use --restore replay');
-  }
   const overrides = await resolveParameters(options);
   const newId = options.id ? validateRunId(options.id) : undefined;
   const config = loadConfig();
@@ -75,12 +83,62 @@ export async function resumeCommand(runId: string, options: ResumeOptions): Prom
       runId: id,
       parameters: { ...earlier.input.parameters, ...overrides },
       output: joinLocation(config.storeRoot, 'runs', id, basename(earlier.input.output)),
-      resume: { runId, record: earlier.input.output, fromCell, fromCellId: record.cells[fromCell]!.id },
+      resume: {
+        runId,
+        record: earlier.input.output,
+        fromCell,
+        fromCellId: record.cells[fromCell]!.id,
+        ...(options.restore === 'checkpoint' ? await chooseCheckpoint(runId, earlier.input, record, fromCell, overrides) : {}),
+      },
     };
-    logger(options)(`resuming ${runId} from cell ${fromCell} as ${id}`);
+    const how = input.resume?.checkpoint ? `, restoring its checkpoint after cell ${input.resume.checkpoint.cell}` : '';
+    logger(options)(`resuming ${runId} from cell ${fromCell} as ${id}${how}`);
   } catch (err) {
     await session.close();
     throw err;
   }
   return submitRun(session, input, options);
+}
+
+/**
+ * --restore checkpoint: the checkpoint the earlier run saved after its last code cell
+ * before the resume point, refused (one line, naming what is wrong) when the run took no
+ * checkpoints, none covers the resume point, or it lacks objects dill could not serialise.
+ */
+async function chooseCheckpoint(
+  runId: string,
+  earlier: RunInput,
+  record: Notebook,
+  fromCell: number,
+  overrides: Params,
+): Promise<Pick<ResumeFrom, 'restore' | 'checkpoint' | 'reassign'>> {
+  if (!earlier.checkpoint) {
+    throw new UserError(`run ${runId} was not started with --checkpoint, so it has no checkpoints: resume it with --restore replay`);
+  }
+  // The checkpoint holds the earlier values of every parameter: the changed ones are assigned again.
+  const reassign = Object.keys(overrides).filter((name) => JSON.stringify(overrides[name]) !== JSON.stringify(earlier.parameters[name]));
+  const cell = checkpointCellFor(record, fromCell);
+  // No code cell before the resume point: the fresh kernel already is the state to start from.
+  if (cell === undefined) return { restore: 'checkpoint', reassign };
+  const folder = checkpointFolder(earlier);
+  const manifest = await readManifest(folder, cell).catch((err: Error) => {
+    throw new UserError(`run ${runId}'s checkpoint after cell ${cell} is unreadable (${err.message}): resume with --restore replay`);
+  });
+  if (!manifest) {
+    const before = (await checkpointCells(folder)).filter((c) => c < cell).pop();
+    const hint =
+      before === undefined
+        ? 'resume with --restore replay'
+        : `the latest before it was saved after cell ${before}: resume with --from-cell ${before + 1}, or with --restore replay`;
+    throw new UserError(`no checkpoint of run ${runId} covers cell ${fromCell}: none was saved after cell ${cell}; ${hint}`);
+  }
+  const unusable = checkpointUnusable(manifest);
+  if (unusable) {
+    throw new UserError(`run ${runId}'s checkpoint after cell ${cell} cannot be restored: ${unusable}; resume with --restore replay`);
+  }
+  const location = dataLocation(folder, cell);
+  if (!(await store.exists(location))) {
+    throw new UserError(`run ${runId}'s checkpoint after cell ${cell} has a manifest but no data (${location}): resume with --restore replay`);
+  }
+  return { restore: 'checkpoint', checkpoint: { cell, location, sha256: manifest.sha256!, bytes: manifest.bytes }, reassign };
 }

@@ -22,6 +22,7 @@ export interface RunOptions extends ParameterArgs {
   onFailure?: 'fail' | 'pause';
   /** Seconds. */
   pauseTimeout?: number;
+  checkpoint?: boolean;
   detach: boolean;
   json: boolean;
 }
@@ -40,6 +41,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     onKernelLoss: options.onKernelLoss,
     onFailure: options.onFailure,
     pauseTimeoutS: options.pauseTimeout,
+    checkpoint: options.checkpoint,
   });
   const session = await openSession(config, { needsWorker: true, log: logger(options) });
   return submitRun(session, input, options);
@@ -81,7 +83,9 @@ export async function submitRun(session: Session, input: RunInput, options: { de
         taskQueue: session.taskQueue,
         workflowId: input.runId,
         args: [input],
-        memo: { notebook: basename(input.inputPath), output: input.output },
+        // A resumed run names the run it continues (the earlier run's closed memo cannot
+        // change: its link forward is resumed-as.json beside its record).
+        memo: { notebook: basename(input.inputPath), output: input.output, ...(input.resume ? { resumed_from: input.resume.runId } : {}) },
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       });
     } catch (err) {

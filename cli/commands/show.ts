@@ -20,12 +20,30 @@ interface CellView {
   error: { ename: string; evalue: string } | null;
 }
 
+interface ResumedFrom {
+  run_id: string;
+  from_cell: number | null;
+  restore: 'replay' | 'checkpoint' | null;
+  /** --restore checkpoint: the earlier run's cell after which the restored namespace was saved. */
+  checkpoint_after_cell: number | null;
+}
+
+interface RecordedResume {
+  run_id: string;
+  from_cell: number;
+  restore?: 'replay' | 'checkpoint';
+  checkpoint?: { after_cell: number } | null;
+}
+
 interface RunView extends RunSummary {
   failed_cell: number | null;
   error: { ename: string; evalue: string } | null;
   cells: CellView[];
-  /** The run this one resumed (`millrace resume`), and the runs that resumed this one. */
-  resumed_from: { run_id: string; from_cell: number } | null;
+  /**
+   * The run this one resumed (`millrace resume`): from its record, else from the memo; how
+   * the kernel got the earlier cells' state back; and the runs that resumed this one.
+   */
+  resumed_from: ResumedFrom | null;
   resumed_as: Array<{ run_id: string; output: string }>;
   /** --on-failure pause: the failed cell the run waits on, until when (null unless paused). */
   paused: PauseInfo | null;
@@ -59,10 +77,12 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
   const session = await openSession(config, { needsWorker: false, log: options.json ? undefined : (l) => process.stderr.write(`${l}\n`) });
   let summary: RunSummary;
   let paused: PauseInfo | null = null;
+  let memoLink: unknown;
   try {
     const description = await session.client.workflow.getHandle(runId).describe();
     summary = summarize(description);
     if (summary.status === 'paused') paused = (description.memo?.['paused'] as PauseInfo | undefined) ?? null;
+    memoLink = description.memo?.['resumed_from'];
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new UserError(`no run ${runId}: see \`millrace runs\``);
     throw err;
@@ -75,8 +95,15 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
       // Cell numbers as the run reported them: without papermill's banner and anchor.
       const nb = removeErrorMarkers(parseNotebook((await store.read(summary.output)).toString('utf8'), summary.output));
       view.cells = cellViews(nb);
-      const from = (nb.metadata['millrace'] as { resumed_from?: { run_id: string; from_cell: number } } | undefined)?.resumed_from;
-      if (from) view.resumed_from = { run_id: from.run_id, from_cell: from.from_cell };
+      const from = (nb.metadata['millrace'] as { resumed_from?: RecordedResume } | undefined)?.resumed_from;
+      if (from) {
+        view.resumed_from = {
+          run_id: from.run_id,
+          from_cell: from.from_cell,
+          restore: from.restore ?? 'replay',
+          checkpoint_after_cell: from.checkpoint?.after_cell ?? null,
+        };
+      }
       view.resumed_as = await store
         .read(summary.output.replace(/[^/]*$/, 'resumed-as.json'))
         .then((b) => JSON.parse(b.toString('utf8')) as RunView['resumed_as'])
@@ -90,6 +117,10 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
       view.record_note = `output notebook not readable here: ${(err as Error).message}`;
     }
   }
+  // The memo holds the link even where the record cannot be read.
+  if (!view.resumed_from && typeof memoLink === 'string') {
+    view.resumed_from = { run_id: memoLink, from_cell: null, restore: null, checkpoint_after_cell: null };
+  }
   if (options.json) {
     process.stdout.write(`${JSON.stringify(view)}\n`);
     return EXIT.ok;
@@ -102,7 +133,7 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
   ];
-  if (view.resumed_from) lines.push(`resumed:  from ${view.resumed_from.run_id} at cell ${view.resumed_from.from_cell}`);
+  if (view.resumed_from) lines.push(`resumed:  ${describeResume(view.resumed_from)}`);
   for (const later of view.resumed_as) lines.push(`resumed as: ${later.run_id}`);
   if (view.failed_cell !== null && view.error) {
     lines.push(`failed:   cell ${view.failed_cell}: ${view.error.ename}: ${view.error.evalue}`);
@@ -128,4 +159,17 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
     );
   }
   return EXIT.ok;
+}
+
+function describeResume(from: ResumedFrom): string {
+  const at = from.from_cell === null ? '' : ` at cell ${from.from_cell}`;
+  const how =
+    from.restore === 'checkpoint'
+      ? from.checkpoint_after_cell === null
+        ? ' (restore checkpoint: nothing to restore)'
+        : ` (restored its checkpoint after cell ${from.checkpoint_after_cell})`
+      : from.restore === 'replay'
+        ? ' (earlier cells replayed)'
+        : '';
+  return `from ${from.run_id}${at}${how}`;
 }
