@@ -1,0 +1,75 @@
+/** The list of runs: newest first, a status filter, refreshed while it is on screen. */
+import { Box, Text, useInput } from 'ink';
+import { useCallback } from 'react';
+import type { InspectSource } from './data.js';
+import { usePolling } from './hooks.js';
+import { Status } from './status.js';
+import { clamp, columnWidths, fit, nextStatusFilter, runRows, windowStart, type StatusFilter } from './view-model.js';
+
+/** Running runs change under the cursor; new runs appear: the list is read again this often. */
+const REFRESH_MS = 2000;
+const HEADERS = ['RUN', 'NOTEBOOK', 'STATUS', 'STARTED', 'DURATION', 'FAILED'];
+const CAPS = [48, 32, 9, 20, 8, 40];
+
+export interface RunListState {
+  filter: StatusFilter;
+  /** The selected run, by id, so a refresh that adds runs above it keeps it selected. */
+  selected: string | null;
+}
+
+interface Props {
+  source: InspectSource;
+  limit: number;
+  height: number;
+  state: RunListState;
+  onState(state: RunListState): void;
+  onOpen(runId: string): void;
+  onQuit(): void;
+}
+
+export function RunList({ source, limit, height, state, onState, onOpen, onQuit }: Props) {
+  const load = useCallback(() => source.listRuns({ status: state.filter, limit }), [source, state.filter, limit]);
+  const { data, error, reload } = usePolling(load, () => REFRESH_MS, `runs:${state.filter ?? 'all'}:${limit}`);
+  const rows = runRows(data ?? [], new Date());
+  const found = rows.findIndex((r) => r.runId === state.selected);
+  const position = found >= 0 ? found : 0;
+  const bodyHeight = Math.max(1, height - 4);
+
+  useInput((input, key) => {
+    const select = (p: number) => onState({ ...state, selected: rows[clamp(p, rows.length)]?.runId ?? null });
+    if (input === 'q' || key.escape) onQuit();
+    else if (key.upArrow || input === 'k') select(position - 1);
+    else if (key.downArrow || input === 'j') select(position + 1);
+    else if (key.pageUp) select(position - bodyHeight);
+    else if (key.pageDown) select(position + bodyHeight);
+    else if (input === 'g' || key.home) select(0);
+    else if (input === 'G' || key.end) select(rows.length - 1);
+    else if (input === '/' || input === 's') onState({ filter: nextStatusFilter(state.filter), selected: null });
+    else if (input === 'r') reload();
+    else if ((key.return || key.rightArrow) && rows[position]) onOpen(rows[position].runId);
+  });
+
+  const cells = rows.map((r) => [r.runId, r.notebook, r.status, r.started, r.duration, r.failed]);
+  const widths = columnWidths(HEADERS, cells, CAPS);
+  const start = windowStart(position, rows.length, bodyHeight);
+  const title = `millrace runs · status: ${state.filter ?? 'all'} · ${data ? `${rows.length} shown` : 'loading…'}`;
+
+  return (
+    <Box flexDirection="column">
+      <Text bold>{title}</Text>
+      <Text dimColor wrap="truncate-end">{`  ${HEADERS.map((h, i) => fit(h, widths[i]!)).join('  ')}`}</Text>
+      {rows.length === 0 && data ? <Text dimColor>  no runs{state.filter ? ` with status ${state.filter}` : ''}</Text> : null}
+      {rows.slice(start, start + bodyHeight).map((r, i) => {
+        const selected = start + i === position;
+        return (
+          <Text key={r.runId} wrap="truncate-end" inverse={selected}>
+            {selected ? '› ' : '  '}
+            {fit(r.runId, widths[0]!)}  {fit(r.notebook, widths[1]!)}  <Status value={r.status} width={widths[2]!} />  {fit(r.started, widths[3]!)}  {fit(r.duration, widths[4]!)}  <Text color="red">{r.failed}</Text>
+          </Text>
+        );
+      })}
+      {error ? <Text color="red" wrap="truncate-end">cannot list runs: {error.message.split('\n')[0]}</Text> : null}
+      <Text dimColor wrap="truncate-end">↑↓/jk move · enter open · / or s filter by status · r refresh · q quit</Text>
+    </Box>
+  );
+}
