@@ -22,7 +22,7 @@ export interface InspectAppProps {
 
 export function InspectApp({ source, initialRun, limit = 50, actions = RUN_ACTIONS }: InspectAppProps) {
   const { exit } = useApp();
-  const { rows } = useTerminalSize();
+  const { rows, columns } = useTerminalSize();
   const [opened, setOpened] = useState<string[]>(initialRun ? [initialRun] : []);
   const [list, setList] = useState<RunListState>({ filter: undefined, selected: initialRun ?? null });
   const height = rows - 1;
@@ -35,5 +35,5 @@ export function InspectApp({ source, initialRun, limit = 50, actions = RUN_ACTIO
     // Keyed by position and id: a run opened from another gets fresh state.
     return <RunView key={`${opened.length}:${current}`} source={source} runId={current} height={height} actions={actions} onOpen={open} onBack={back} />;
   }
-  return <RunList source={source} limit={limit} height={height} state={list} onState={setList} onOpen={open} onQuit={() => exit()} />;
+  return <RunList source={source} limit={limit} height={height} columns={columns} state={list} onState={setList} onOpen={open} onQuit={() => exit()} />;
 }

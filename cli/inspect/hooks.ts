@@ -1,5 +1,5 @@
 /** React hooks of the inspector: polling a loader, and the terminal's size. */
-import { useStdout } from 'ink';
+import { useInput, useStdout, type Key } from 'ink';
 import { useCallback, useEffect, useRef, useState } from 'react';
 
 export interface Polled<T> {
@@ -65,4 +65,16 @@ export function useTerminalSize(): { rows: number; columns: number } {
     };
   }, [stdout]);
   return size;
+}
+
+/**
+ * useInput with the handler of the latest render. Ink registers input handlers in an
+ * effect, which runs after the frame is on screen: a key pressed right after a frame
+ * appears would otherwise reach the previous render's handler, with its stale rows.
+ */
+export function useKeys(handler: (input: string, key: Key) => void): void {
+  const ref = useRef(handler);
+  ref.current = handler;
+  const stable = useCallback((input: string, key: Key) => ref.current(input, key), []);
+  useInput(stable);
 }

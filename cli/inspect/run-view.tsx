@@ -2,13 +2,13 @@
  * One run: its header, a table of its cells, and the selected cell's source and outputs.
  * The failed cell is selected when the run opens; a live run is read again every second.
  */
-import { Box, Text, useInput } from 'ink';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { Box, Text } from 'ink';
+import { useCallback, useRef, useState } from 'react';
 import type { RunAction } from './actions.js';
 import { CellDetail } from './cell-detail.js';
 import { CellTable } from './cell-table.js';
 import { RunNotFound, type InspectSource } from './data.js';
-import { usePolling } from './hooks.js';
+import { useKeys, usePolling } from './hooks.js';
 import { RunHeader } from './run-header.js';
 import { cellDetailLines, cellRows, clamp, initialCellPosition, resumedFrom, runHeader } from './view-model.js';
 
@@ -31,22 +31,23 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
     (d, err) => (err instanceof RunNotFound ? null : err ? RETRY_MS : d?.summary.status === 'running' ? LIVE_REFRESH_MS : null),
     runId,
   );
-  const [position, setPosition] = useState(0);
-  const [focus, setFocus] = useState<'cells' | 'detail'>('cells');
+  /** The cell the user moved to; until then the failed (or running) cell, following a live run. */
+  const [chosen, setChosen] = useState<number | null>(null);
+  const [focus, setFocusState] = useState<'cells' | 'detail'>('cells');
+  // Mirrored in a ref so that the key after Enter or Esc already goes to the new focus.
+  const focusRef = useRef(focus);
+  const setFocus = (f: 'cells' | 'detail') => {
+    focusRef.current = f;
+    setFocusState(f);
+  };
   const [offset, setOffset] = useState(0);
   const [message, setMessage] = useState<string | null>(null);
-  const positioned = useRef(false);
 
   const rows = data ? cellRows(data.notebook, data.progress) : [];
-  useEffect(() => {
-    // Once, when the cells are first known: later refreshes keep the user's selection.
-    if (positioned.current || rows.length === 0 || !data) return;
-    positioned.current = true;
-    setPosition(initialCellPosition(rows, data.failure?.failed_cell ?? null));
-  }, [rows.length, data]);
+  const position = clamp(chosen ?? initialCellPosition(rows, data?.failure?.failed_cell ?? null), rows.length);
 
   const header = data ? runHeader(data, new Date()) : [];
-  const row = rows[clamp(position, rows.length)];
+  const row = rows[position];
   const lines = row && data ? cellDetailLines(data.notebook?.cells[row.index]) : [];
   const available = actions.filter((a) => data && a.appliesTo(data.summary));
 
@@ -55,31 +56,33 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
   const tableHeight = focus === 'detail' ? 0 : Math.min(rows.length, Math.max(3, Math.floor(body * 0.4)));
   const detailHeight = Math.max(1, body - (focus === 'detail' ? 0 : tableHeight + 1) - 1);
   const maxOffset = Math.max(0, lines.length - detailHeight);
+  const shown = Math.min(offset, maxOffset);
 
-  const select = (p: number) => {
-    setPosition(clamp(p, rows.length));
+  // Updates from the latest state, not this render's: keys typed faster than frames all count.
+  const select = (to: (at: number) => number) => {
+    setChosen((at) => clamp(to(at ?? position), rows.length));
     setOffset(0);
   };
-  const scroll = (o: number) => setOffset(Math.max(0, Math.min(o, maxOffset)));
+  const scroll = (to: (at: number) => number) => setOffset((at) => Math.max(0, Math.min(to(at), maxOffset)));
 
-  useInput((input, key) => {
-    if (focus === 'detail') {
+  useKeys((input, key) => {
+    if (focusRef.current === 'detail') {
       if (key.escape || input === 'q' || key.leftArrow || key.tab || key.return) setFocus('cells');
-      else if (key.upArrow || input === 'k') scroll(offset - 1);
-      else if (key.downArrow || input === 'j') scroll(offset + 1);
-      else if (key.pageUp) scroll(offset - detailHeight);
-      else if (key.pageDown || input === ' ') scroll(offset + detailHeight);
-      else if (input === 'g' || key.home) scroll(0);
-      else if (input === 'G' || key.end) scroll(maxOffset);
+      else if (key.upArrow || input === 'k') scroll((at) => at - 1);
+      else if (key.downArrow || input === 'j') scroll((at) => at + 1);
+      else if (key.pageUp) scroll((at) => at - detailHeight);
+      else if (key.pageDown || input === ' ') scroll((at) => at + detailHeight);
+      else if (input === 'g' || key.home) scroll(() => 0);
+      else if (input === 'G' || key.end) scroll(() => maxOffset);
       return;
     }
     if (key.escape || input === 'q' || key.leftArrow) onBack();
-    else if (key.upArrow || input === 'k') select(position - 1);
-    else if (key.downArrow || input === 'j') select(position + 1);
-    else if (key.pageUp) select(position - tableHeight);
-    else if (key.pageDown) select(position + tableHeight);
-    else if (input === 'g' || key.home) select(0);
-    else if (input === 'G' || key.end) select(rows.length - 1);
+    else if (key.upArrow || input === 'k') select((at) => at - 1);
+    else if (key.downArrow || input === 'j') select((at) => at + 1);
+    else if (key.pageUp) select((at) => at - tableHeight);
+    else if (key.pageDown) select((at) => at + tableHeight);
+    else if (input === 'g' || key.home) select(() => 0);
+    else if (input === 'G' || key.end) select(() => rows.length - 1);
     else if ((key.return || key.rightArrow || key.tab) && row) setFocus('detail');
     else if (input === 'f' && data && resumedFrom(data)) onOpen(resumedFrom(data)!.run_id);
     else if (input === 'a' && data && data.resumedAs.length > 0) onOpen(data.resumedAs[data.resumedAs.length - 1]!.run_id);
@@ -123,16 +126,16 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
   return (
     <Box flexDirection="column">
       <RunHeader fields={header} />
-      {focus === 'cells' && rows.length > 0 ? <CellTable rows={rows} position={clamp(position, rows.length)} height={tableHeight} dim={false} /> : null}
+      {focus === 'cells' && rows.length > 0 ? <CellTable rows={rows} position={position} height={tableHeight} /> : null}
       {row ? (
         <Text bold wrap="truncate-end">
           {`cell ${row.index} · ${row.status}`}
-          <Text dimColor>{lines.length > detailHeight ? ` · lines ${offset + 1}-${Math.min(lines.length, offset + detailHeight)} of ${lines.length}` : ''}</Text>
+          <Text dimColor>{lines.length > detailHeight ? ` · lines ${shown + 1}-${Math.min(lines.length, shown + detailHeight)} of ${lines.length}` : ''}</Text>
         </Text>
       ) : (
         <Text dimColor>no cells recorded yet</Text>
       )}
-      <CellDetail lines={lines} offset={Math.min(offset, maxOffset)} height={detailHeight} />
+      <CellDetail lines={lines} offset={shown} height={detailHeight} />
       {error ? <Text color="red" wrap="truncate-end">refresh failed: {error.message.split('\n')[0]}</Text> : null}
       <Text dimColor wrap="truncate-end">{message ?? keys}</Text>
     </Box>

@@ -73,6 +73,13 @@ export function formatTime(iso: string | null): string {
   return m ? `${m[1]} ${m[2]}Z` : iso;
 }
 
+/** `06-01 06:00Z`: a start time short enough for the run list (the run view has the full one). */
+export function formatShortTime(iso: string | null): string {
+  if (!iso) return '';
+  const m = /^\d{4}-(\d\d-\d\d)T(\d\d:\d\d)/.exec(iso);
+  return m ? `${m[1]} ${m[2]}Z` : iso;
+}
+
 /** Seconds a run took, or has taken so far while it runs. */
 export function runSeconds(run: Pick<RunSummary, 'started' | 'ended' | 'duration_s'>, now: Date): number | null {
   if (run.duration_s !== null) return run.duration_s;
@@ -96,7 +103,7 @@ export function runRows(runs: readonly RunListEntry[], now: Date): RunRow[] {
     runId: r.run_id,
     notebook: r.notebook ?? '',
     status: r.status,
-    started: formatTime(r.started),
+    started: formatShortTime(r.started),
     duration: formatDuration(runSeconds(r, now)),
     failed: r.failed_cell === null ? '' : `cell ${r.failed_cell}${r.error ? `: ${r.error.ename}` : ''}`,
   }));
@@ -105,6 +112,23 @@ export function runRows(runs: readonly RunListEntry[], now: Date): RunRow[] {
 /** Column widths so that every row lines up: the widest value or header, capped. */
 export function columnWidths(headers: readonly string[], rows: readonly (readonly string[])[], caps: readonly number[] = []): number[] {
   return headers.map((h, i) => Math.min(caps[i] ?? Infinity, Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length))));
+}
+
+/**
+ * Narrows columns so that a row of `widths` (joined by `gap` spaces after a `lead`-wide
+ * marker) fits in `columns`: the columns in `shrink` give up characters in that order,
+ * each down to its minimum, so short columns such as status and the failed cell stay whole.
+ */
+export function fitColumns(widths: readonly number[], columns: number, shrink: ReadonlyArray<readonly [index: number, min: number]>, lead = 2, gap = 2): number[] {
+  const out = [...widths];
+  let excess = lead + out.reduce((a, b) => a + b, 0) + gap * (out.length - 1) - columns;
+  for (const [i, min] of shrink) {
+    if (excess <= 0) break;
+    const give = Math.max(0, Math.min(excess, out[i]! - min));
+    out[i] = out[i]! - give;
+    excess -= give;
+  }
+  return out;
 }
 
 /** `value` cut or padded to exactly `width` characters (a cut shows as `…`). */
