@@ -11,7 +11,7 @@ import { removeErrorMarkers } from '../../notebook/record.js';
 import type { RunProgress } from '../../workflows/contracts.js';
 import { listRuns, summarize, type RunFilter } from '../commands/runs.js';
 import { outcomeFromFailure } from '../outcome.js';
-import type { RunDetail, RunListEntry } from './view-model.js';
+import { isLive, type RunDetail, type RunListEntry } from './view-model.js';
 
 export interface InspectSource {
   listRuns(filter: RunFilter): Promise<RunListEntry[]>;
@@ -27,6 +27,17 @@ export class RunNotFound extends Error {
 }
 
 type Failure = NonNullable<RunDetail['failure']>;
+
+/** A query waits for a worker; with none polling, the view goes on with the record alone. */
+const QUERY_TIMEOUT_MS = 3000;
+
+function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 const resumedAsSchema = z.array(z.object({ run_id: z.string(), output: z.string() }));
 
@@ -90,8 +101,7 @@ export function temporalSource(client: Client): InspectSource {
         if (err instanceof WorkflowNotFoundError) throw new RunNotFound(runId);
         throw err;
       }
-      const progress =
-        summary.status === 'running' ? await handle.query<RunProgress>('progress').catch(() => null) : null;
+      const progress = isLive(summary.status) ? await withinMs(handle.query<RunProgress>('progress'), QUERY_TIMEOUT_MS).catch(() => null) : null;
       const failure = summary.status === 'failed' ? await failureOf(runId, summary.output) : null;
       const output = summary.output ?? progress?.output ?? null;
       let notebook: Notebook | null = null;

@@ -10,7 +10,7 @@ import { CellTable } from './cell-table.js';
 import { RunNotFound, type InspectSource } from './data.js';
 import { useKeys, usePolling } from './hooks.js';
 import { RunHeader } from './run-header.js';
-import { cellDetailLines, cellRows, clamp, initialCellPosition, resumedFrom, runHeader } from './view-model.js';
+import { cellDetailLines, cellRows, clamp, initialCellPosition, isLive, resumedFrom, runHeader } from './view-model.js';
 
 const LIVE_REFRESH_MS = 1000;
 const RETRY_MS = 2000;
@@ -28,7 +28,7 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
   const load = useCallback(() => source.loadRun(runId), [source, runId]);
   const { data, error, reload } = usePolling(
     load,
-    (d, err) => (err instanceof RunNotFound ? null : err ? RETRY_MS : d?.summary.status === 'running' ? LIVE_REFRESH_MS : null),
+    (d, err) => (err instanceof RunNotFound ? null : err ? RETRY_MS : d && isLive(d.summary.status) ? LIVE_REFRESH_MS : null),
     runId,
   );
   /** The cell the user moved to; until then the failed (or running) cell, following a live run. */

@@ -39,6 +39,11 @@ export const STATUS_COLORS: Record<string, string> = {
   pending: 'gray',
 };
 
+/** Runs whose workflow is still open: read again while on screen, and asked for `progress`. */
+export function isLive(status: string): boolean {
+  return status === 'running' || status === 'paused';
+}
+
 export function statusColor(status: string): string | undefined {
   return STATUS_COLORS[status];
 }

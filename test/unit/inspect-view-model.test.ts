@@ -13,6 +13,7 @@ import {
   formatShortTime,
   formatTime,
   initialCellPosition,
+  isLive,
   nextStatusFilter,
   runHeader,
   runRows,
@@ -79,6 +80,8 @@ describe('run list', () => {
     const seen = [nextStatusFilter(undefined)];
     while (seen[seen.length - 1] !== undefined) seen.push(nextStatusFilter(seen[seen.length - 1]));
     expect(seen).toEqual(['running', 'completed', 'failed', 'cancelled', undefined]);
+    // Open workflows are read again while on screen; closed ones never change.
+    expect(['running', 'paused', 'completed', 'failed', 'cancelled'].filter(isLive)).toEqual(['running', 'paused']);
   });
 
   it('formats durations and times for narrow columns', () => {
