@@ -158,6 +158,21 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('inspect')
+    .description('terminal inspector of run history: runs, their cells, outputs and tracebacks (needs a terminal)')
+    .argument('[run]', 'open this run directly')
+    .option('--limit <n>', 'at most this many runs in the list', positiveInt, 50)
+    .addHelpText(
+      'after',
+      '\nKeys: ↑↓ or j/k move, Enter opens a run or a cell, / or s cycles the status filter,\n' +
+        'f / a open the run this one resumed from / was resumed as, Esc or q goes back (quits from the list).',
+    )
+    .action(async (run: string | undefined, opts) => {
+      const { inspectCommand } = await import('./commands/inspect.js');
+      exitCode = await inspectCommand(run, opts);
+    });
+
+  program
     .command('cancel')
     .description('cancel a running run: its kernel is interrupted and shut down')
     .argument('<run>', 'run id')

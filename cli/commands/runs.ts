@@ -1,5 +1,5 @@
 /** `millrace runs`: recent runs from Temporal visibility, newest first. */
-import type { WorkflowExecutionInfo } from '@temporalio/client';
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { z } from 'zod';
 import { loadConfig } from '../config.js';
 import { openSession } from '../environment.js';
@@ -81,6 +81,29 @@ function scheduledOutput(runId: string, memo: Record<string, unknown>): string |
   return `${dir.replace(/\/+$/, '')}/${runId}/${notebook}`;
 }
 
+/** Which runs to list: `millrace runs` options, also the inspector's list. */
+export type RunFilter = Pick<z.infer<typeof runsOptionsSchema>, 'status' | 'notebook' | 'schedule' | 'limit'>;
+
+/** Runs from Temporal visibility, newest first, one entry per run (continue-as-new folded). */
+export async function listRuns(client: Client, options: RunFilter): Promise<RunSummary[]> {
+  const clauses = ["WorkflowType = 'notebookRun'"];
+  if (options.status) clauses.push(STATUS_QUERY[options.status]!);
+  const runs: RunSummary[] = [];
+  for await (const info of client.workflow.list({ query: clauses.join(' AND ') })) {
+    // A long run continues as new: its earlier executions are not separate runs.
+    if (info.status.name === 'CONTINUED_AS_NEW') continue;
+    const summary = summarize(info);
+    // A paused run is Running for Temporal: the memo tells the two apart.
+    if (options.status && summary.status !== options.status) continue;
+    if (options.notebook && summary.notebook !== options.notebook) continue;
+    // The memo, not TemporalScheduledById: it survives continue-as-new.
+    if (options.schedule && summary.schedule !== options.schedule) continue;
+    runs.push(summary);
+    if (runs.length >= options.limit) break;
+  }
+  return runs;
+}
+
 export async function runsCommand(raw: unknown): Promise<number> {
   const parsed = runsOptionsSchema.safeParse(raw);
   if (!parsed.success) throw new UserError(`runs: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
@@ -91,20 +114,7 @@ export async function runsCommand(raw: unknown): Promise<number> {
   const config = loadConfig();
   const session = await openSession(config, { needsWorker: false, log: options.json ? undefined : (l) => process.stderr.write(`${l}\n`) });
   try {
-    const clauses = ["WorkflowType = 'notebookRun'"];
-    if (options.status) clauses.push(STATUS_QUERY[options.status]!);
-    const runs: RunSummary[] = [];
-    for await (const info of session.client.workflow.list({ query: clauses.join(' AND ') })) {
-      // A long run continues as new: its earlier executions are not separate runs.
-      if (info.status.name === 'CONTINUED_AS_NEW') continue;
-      const summary = summarize(info);
-      if (options.status && summary.status !== options.status) continue;
-      if (options.notebook && summary.notebook !== options.notebook) continue;
-      // The memo, not TemporalScheduledById: it survives continue-as-new.
-      if (options.schedule && summary.schedule !== options.schedule) continue;
-      runs.push(summary);
-      if (runs.length >= options.limit) break;
-    }
+    const runs = await listRuns(session.client, options);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(runs)}\n`);
     } else if (runs.length === 0) {

@@ -1,0 +1,35 @@
+/** `millrace inspect [RUN]`: the Ink terminal inspector of run history (cli/inspect/). */
+import { render } from 'ink';
+import { loadConfig } from '../config.js';
+import { openSession } from '../environment.js';
+import { EXIT, UserError } from '../errors.js';
+import { InspectApp } from '../inspect/app.js';
+import { RunNotFound, temporalSource } from '../inspect/data.js';
+import { validateRunId } from '../submit.js';
+
+export interface InspectOptions {
+  limit: number;
+}
+
+export async function inspectCommand(runId: string | undefined, options: InspectOptions): Promise<number> {
+  // Keys in, frames out: without a terminal on both ends there is nothing to drive.
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    throw new UserError('inspect needs a terminal; use `millrace runs` / `millrace show RUN --json`');
+  }
+  if (runId !== undefined) validateRunId(runId);
+  const session = await openSession(loadConfig(), { needsWorker: false, log: (l) => process.stderr.write(`${l}\n`) });
+  try {
+    const source = temporalSource(session.client);
+    // A mistyped id is one line and exit 2, not an empty screen.
+    if (runId !== undefined) {
+      await source.loadRun(runId).catch((err: unknown) => {
+        throw err instanceof RunNotFound ? new UserError(err.message) : err;
+      });
+    }
+    const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} />, { exitOnCtrlC: true });
+    await app.waitUntilExit();
+    return EXIT.ok;
+  } finally {
+    await session.close();
+  }
+}

@@ -1,0 +1,28 @@
+import { Box, Text } from 'ink';
+import type { DetailLine, LineTone } from './view-model.js';
+
+const TONES: Record<LineTone, { color?: string; dimColor?: boolean }> = {
+  heading: { dimColor: true },
+  source: {},
+  stdout: {},
+  stderr: { color: 'red' },
+  result: { color: 'cyan' },
+  error: {},
+  note: { dimColor: true },
+};
+
+/**
+ * A window of a cell's source and outputs. Lines wrap; the box clips at its height, so a
+ * long line pushes the window's last lines out of view rather than the screen's layout.
+ */
+export function CellDetail({ lines, offset, height }: { lines: readonly DetailLine[]; offset: number; height: number }) {
+  return (
+    <Box flexDirection="column" height={height} overflow="hidden">
+      {lines.slice(offset, offset + height).map((line, i) => (
+        <Text key={offset + i} {...TONES[line.tone]}>
+          {line.text === '' ? ' ' : line.text}
+        </Text>
+      ))}
+    </Box>
+  );
+}

@@ -1,0 +1,124 @@
+/**
+ * Where the inspector's data comes from: Temporal (visibility for the list, describe,
+ * the `progress` query of live runs, the failure of failed ones) and the store (the
+ * output notebook, `resumed-as.json`). The views only see the `InspectSource` interface.
+ */
+import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { z } from 'zod';
+import { store } from '../../activities/store/index.js';
+import { parseNotebook, type Notebook } from '../../notebook/nbformat.js';
+import { removeErrorMarkers } from '../../notebook/record.js';
+import type { RunProgress } from '../../workflows/contracts.js';
+import { listRuns, summarize, type RunFilter } from '../commands/runs.js';
+import { outcomeFromFailure } from '../outcome.js';
+import { isLive, type RunDetail, type RunListEntry } from './view-model.js';
+
+export interface InspectSource {
+  listRuns(filter: RunFilter): Promise<RunListEntry[]>;
+  /** Rejects with RunNotFound when there is no such run. */
+  loadRun(runId: string): Promise<RunDetail>;
+}
+
+export class RunNotFound extends Error {
+  constructor(readonly runId: string) {
+    super(`no run ${runId}: see \`millrace runs\``);
+    this.name = 'RunNotFound';
+  }
+}
+
+type Failure = NonNullable<RunDetail['failure']>;
+
+/** A query waits for a worker; with none polling, the view goes on with the record alone. */
+const QUERY_TIMEOUT_MS = 3000;
+
+function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const resumedAsSchema = z.array(z.object({ run_id: z.string(), output: z.string() }));
+
+/**
+ * The Temporal-and-store source. A closed run's failure never changes, and a record is
+ * parsed again only when its size or time changed: refreshing every second stays cheap.
+ */
+export function temporalSource(client: Client): InspectSource {
+  const failures = new Map<string, Promise<Failure>>();
+  const records = new Map<string, { size: number; modified: number; notebook: Notebook }>();
+
+  /** How a failed run failed: the workflow's failure names the cell (see cli/outcome.ts). */
+  const failureOf = (runId: string, output: string | null): Promise<Failure> => {
+    let known = failures.get(runId);
+    if (!known) {
+      known = client.workflow
+        .getHandle(runId)
+        .result()
+        .then(
+          (): Failure => ({ failed_cell: null, error: null, reason: null }),
+          (err: unknown): Failure => {
+            if (!(err instanceof WorkflowFailedError)) return { failed_cell: null, error: null, reason: (err as Error).message };
+            const outcome = outcomeFromFailure(err, runId, output ?? '', 0);
+            return { failed_cell: outcome.failed_cell, error: outcome.error, reason: outcome.reason ?? null };
+          },
+        );
+      failures.set(runId, known);
+    }
+    return known;
+  };
+
+  const readRecord = async (location: string): Promise<Notebook> => {
+    const info = await store.stat(location);
+    if (!info) throw new Error(`${location} is not written yet`);
+    const cached = records.get(location);
+    if (cached && cached.size === info.size && cached.modified === info.modified.getTime()) return cached.notebook;
+    // Cell numbers as the run reported them: without papermill's banner and anchor.
+    const notebook = removeErrorMarkers(parseNotebook((await store.read(location)).toString('utf8'), location));
+    records.set(location, { size: info.size, modified: info.modified.getTime(), notebook });
+    return notebook;
+  };
+
+  return {
+    async listRuns(filter) {
+      const runs = await listRuns(client, filter);
+      return Promise.all(
+        runs.map(async (run): Promise<RunListEntry> => {
+          if (run.status !== 'failed') return { ...run, failed_cell: null, error: null };
+          const failure = await failureOf(run.run_id, run.output);
+          return { ...run, failed_cell: failure.failed_cell, error: failure.error };
+        }),
+      );
+    },
+
+    async loadRun(runId) {
+      const handle = client.workflow.getHandle(runId);
+      let summary;
+      try {
+        summary = summarize(await handle.describe());
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw new RunNotFound(runId);
+        throw err;
+      }
+      const progress = isLive(summary.status) ? await withinMs(handle.query<RunProgress>('progress'), QUERY_TIMEOUT_MS).catch(() => null) : null;
+      const failure = summary.status === 'failed' ? await failureOf(runId, summary.output) : null;
+      const output = summary.output ?? progress?.output ?? null;
+      let notebook: Notebook | null = null;
+      let note: string | null = output ? null : 'no output location in this run\'s memo';
+      let resumedAs: RunDetail['resumedAs'] = [];
+      if (output) {
+        try {
+          notebook = await readRecord(output);
+        } catch (err) {
+          note = `output notebook not readable here: ${(err as Error).message.split('\n')[0]}`;
+        }
+        resumedAs = await store
+          .read(output.replace(/[^/]*$/, 'resumed-as.json'))
+          .then((b) => resumedAsSchema.parse(JSON.parse(b.toString('utf8'))))
+          .catch(() => []);
+      }
+      return { summary: { ...summary, output }, notebook, progress, failure, resumedAs, note };
+    },
+  };
+}

@@ -1,0 +1,80 @@
+/** React hooks of the inspector: polling a loader, and the terminal's size. */
+import { useInput, useStdout, type Key } from 'ink';
+import { useCallback, useEffect, useRef, useState } from 'react';
+
+export interface Polled<T> {
+  data: T | undefined;
+  error: Error | undefined;
+  /** Loads again now (and goes on polling as before). */
+  reload(): void;
+}
+
+/**
+ * Calls `load` now, and again `every(data, error)` milliseconds after each load finishes
+ * (null: stop), until the component unmounts or `key` changes. A failed load is shown
+ * and retried on the same beat, so a Temporal hiccup does not end the inspector.
+ */
+export function usePolling<T>(load: () => Promise<T>, every: (data: T | undefined, error: Error | undefined) => number | null, key: string): Polled<T> {
+  const [state, setState] = useState<{ key: string; data?: T; error?: Error }>({ key });
+  const [tick, setTick] = useState(0);
+  const loadRef = useRef(load);
+  const everyRef = useRef(every);
+  loadRef.current = load;
+  everyRef.current = every;
+
+  useEffect(() => {
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const run = async () => {
+      let data: T | undefined;
+      let error: Error | undefined;
+      try {
+        data = await loadRef.current();
+        if (stopped) return;
+        setState({ key, data });
+      } catch (err) {
+        if (stopped) return;
+        error = err as Error;
+        setState((s) => ({ key, data: s.key === key ? s.data : undefined, error }));
+      }
+      const wait = everyRef.current(data, error);
+      if (wait !== null && !stopped) timer = setTimeout(() => void run(), wait);
+    };
+    void run();
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    };
+  }, [key, tick]);
+
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  // Data of an earlier key is never shown as this key's.
+  return state.key === key ? { data: state.data, error: state.error, reload } : { data: undefined, error: undefined, reload };
+}
+
+/** Rows and columns of the terminal, following resizes (24 x 80 when unknown). */
+export function useTerminalSize(): { rows: number; columns: number } {
+  const { stdout } = useStdout();
+  const read = () => ({ rows: stdout.rows || 24, columns: stdout.columns || 80 });
+  const [size, setSize] = useState(read);
+  useEffect(() => {
+    const onResize = () => setSize(read());
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout]);
+  return size;
+}
+
+/**
+ * useInput with the handler of the latest render. Ink registers input handlers in an
+ * effect, which runs after the frame is on screen: a key pressed right after a frame
+ * appears would otherwise reach the previous render's handler, with its stale rows.
+ */
+export function useKeys(handler: (input: string, key: Key) => void): void {
+  const ref = useRef(handler);
+  ref.current = handler;
+  const stable = useCallback((input: string, key: Key) => ref.current(input, key), []);
+  useInput(stable);
+}

@@ -1,0 +1,143 @@
+/**
+ * One run: its header, a table of its cells, and the selected cell's source and outputs.
+ * The failed cell is selected when the run opens; a live run is read again every second.
+ */
+import { Box, Text } from 'ink';
+import { useCallback, useRef, useState } from 'react';
+import type { RunAction } from './actions.js';
+import { CellDetail } from './cell-detail.js';
+import { CellTable } from './cell-table.js';
+import { RunNotFound, type InspectSource } from './data.js';
+import { useKeys, usePolling } from './hooks.js';
+import { RunHeader } from './run-header.js';
+import { cellDetailLines, cellRows, clamp, initialCellPosition, isLive, resumedFrom, runHeader } from './view-model.js';
+
+const LIVE_REFRESH_MS = 1000;
+const RETRY_MS = 2000;
+
+interface Props {
+  source: InspectSource;
+  runId: string;
+  height: number;
+  actions: readonly RunAction[];
+  onOpen(runId: string): void;
+  onBack(): void;
+}
+
+export function RunView({ source, runId, height, actions, onOpen, onBack }: Props) {
+  const load = useCallback(() => source.loadRun(runId), [source, runId]);
+  const { data, error, reload } = usePolling(
+    load,
+    (d, err) => (err instanceof RunNotFound ? null : err ? RETRY_MS : d && isLive(d.summary.status) ? LIVE_REFRESH_MS : null),
+    runId,
+  );
+  /** The cell the user moved to; until then the failed (or running) cell, following a live run. */
+  const [chosen, setChosen] = useState<number | null>(null);
+  const [focus, setFocusState] = useState<'cells' | 'detail'>('cells');
+  // Mirrored in a ref so that the key after Enter or Esc already goes to the new focus.
+  const focusRef = useRef(focus);
+  const setFocus = (f: 'cells' | 'detail') => {
+    focusRef.current = f;
+    setFocusState(f);
+  };
+  const [offset, setOffset] = useState(0);
+  const [message, setMessage] = useState<string | null>(null);
+
+  const rows = data ? cellRows(data.notebook, data.progress) : [];
+  const position = clamp(chosen ?? initialCellPosition(rows, data?.failure?.failed_cell ?? null), rows.length);
+
+  const header = data ? runHeader(data, new Date()) : [];
+  const row = rows[position];
+  const lines = row && data ? cellDetailLines(data.notebook?.cells[row.index]) : [];
+  const available = actions.filter((a) => data && a.appliesTo(data.summary));
+
+  // Rows: header, then table (header + rows) and the detail title, the detail, a footer line.
+  const body = Math.max(4, height - header.length - 2);
+  const tableHeight = focus === 'detail' ? 0 : Math.min(rows.length, Math.max(3, Math.floor(body * 0.4)));
+  const detailHeight = Math.max(1, body - (focus === 'detail' ? 0 : tableHeight + 1) - 1);
+  const maxOffset = Math.max(0, lines.length - detailHeight);
+  const shown = Math.min(offset, maxOffset);
+
+  // Updates from the latest state, not this render's: keys typed faster than frames all count.
+  const select = (to: (at: number) => number) => {
+    setChosen((at) => clamp(to(at ?? position), rows.length));
+    setOffset(0);
+  };
+  const scroll = (to: (at: number) => number) => setOffset((at) => Math.max(0, Math.min(to(at), maxOffset)));
+
+  useKeys((input, key) => {
+    if (focusRef.current === 'detail') {
+      if (key.escape || input === 'q' || key.leftArrow || key.tab || key.return) setFocus('cells');
+      else if (key.upArrow || input === 'k') scroll((at) => at - 1);
+      else if (key.downArrow || input === 'j') scroll((at) => at + 1);
+      else if (key.pageUp) scroll((at) => at - detailHeight);
+      else if (key.pageDown || input === ' ') scroll((at) => at + detailHeight);
+      else if (input === 'g' || key.home) scroll(() => 0);
+      else if (input === 'G' || key.end) scroll(() => maxOffset);
+      return;
+    }
+    if (key.escape || input === 'q' || key.leftArrow) onBack();
+    else if (key.upArrow || input === 'k') select((at) => at - 1);
+    else if (key.downArrow || input === 'j') select((at) => at + 1);
+    else if (key.pageUp) select((at) => at - tableHeight);
+    else if (key.pageDown) select((at) => at + tableHeight);
+    else if (input === 'g' || key.home) select(() => 0);
+    else if (input === 'G' || key.end) select(() => rows.length - 1);
+    else if ((key.return || key.rightArrow || key.tab) && row) setFocus('detail');
+    else if (input === 'f' && data && resumedFrom(data)) onOpen(resumedFrom(data)!.run_id);
+    else if (input === 'a' && data && data.resumedAs.length > 0) onOpen(data.resumedAs[data.resumedAs.length - 1]!.run_id);
+    else {
+      const action = available.find((a) => a.key === input);
+      if (action) {
+        setMessage(`${action.label}…`);
+        action
+          .perform({ runId, cellIndex: row?.index ?? null })
+          .then(
+            (line) => setMessage(line),
+            (err: unknown) => setMessage(`${action.label} failed: ${(err as Error).message.split('\n')[0]}`),
+          )
+          .finally(reload);
+      }
+    }
+  });
+
+  if (!data) {
+    return (
+      <Box flexDirection="column">
+        <Text bold>{runId}</Text>
+        {error ? <Text color="red">{error.message.split('\n')[0]}</Text> : <Text dimColor>loading…</Text>}
+        <Text dimColor>esc/q back</Text>
+      </Box>
+    );
+  }
+
+  const keys =
+    focus === 'detail'
+      ? '↑↓/jk scroll · pgup/pgdn page · g/G top/end · esc back to cells'
+      : [
+          '↑↓/jk cell · enter show cell · esc/q back',
+          resumedFrom(data) ? 'f resumed from' : '',
+          data.resumedAs.length > 0 ? 'a resumed as' : '',
+          ...available.map((a) => `${a.key} ${a.label}`),
+        ]
+          .filter(Boolean)
+          .join(' · ');
+
+  return (
+    <Box flexDirection="column">
+      <RunHeader fields={header} />
+      {focus === 'cells' && rows.length > 0 ? <CellTable rows={rows} position={position} height={tableHeight} /> : null}
+      {row ? (
+        <Text bold wrap="truncate-end">
+          {`cell ${row.index} · ${row.status}`}
+          <Text dimColor>{lines.length > detailHeight ? ` · lines ${shown + 1}-${Math.min(lines.length, shown + detailHeight)} of ${lines.length}` : ''}</Text>
+        </Text>
+      ) : (
+        <Text dimColor>no cells recorded yet</Text>
+      )}
+      <CellDetail lines={lines} offset={shown} height={detailHeight} />
+      {error ? <Text color="red" wrap="truncate-end">refresh failed: {error.message.split('\n')[0]}</Text> : null}
+      <Text dimColor wrap="truncate-end">{message ?? keys}</Text>
+    </Box>
+  );
+}

@@ -1,0 +1,354 @@
+/**
+ * What the inspector shows, computed from what the data layer loaded: run list rows, the
+ * run header, per-cell rows (record merged with the live `progress` query) and a cell's
+ * source and outputs as lines of text. Pure: no I/O, no clock (callers pass `now`), so
+ * every rule here has a unit test.
+ */
+import { cellSummary, sourceText, type Cell, type Notebook, type Output } from '../../notebook/nbformat.js';
+import type { CellProgress, RunProgress } from '../../workflows/contracts.js';
+import type { RunSummary } from '../commands/runs.js';
+
+/** A run in the list: `millrace runs`' summary plus the failed cell, when it failed in one. */
+export interface RunListEntry extends RunSummary {
+  failed_cell: number | null;
+  error: { ename: string; evalue: string } | null;
+}
+
+/** Everything the run view shows, as loaded by the data layer. */
+export interface RunDetail {
+  summary: RunSummary;
+  /** The output notebook without papermill's banner and anchor (cell numbers as the run reported them). */
+  notebook: Notebook | null;
+  /** The workflow's `progress` query, for runs still running. */
+  progress: RunProgress | null;
+  /** How the run failed, from the workflow's failure. */
+  failure: { failed_cell: number | null; error: { ename: string; evalue: string } | null; reason: string | null } | null;
+  resumedAs: Array<{ run_id: string; output: string }>;
+  /** Why the record could not be read, if it could not. */
+  note: string | null;
+}
+
+// ---- statuses ----
+
+export const STATUS_COLORS: Record<string, string> = {
+  running: 'yellow',
+  completed: 'green',
+  failed: 'red',
+  cancelled: 'gray',
+  paused: 'magenta',
+  pending: 'gray',
+};
+
+/** Runs whose workflow is still open: read again while on screen, and asked for `progress`. */
+export function isLive(status: string): boolean {
+  return status === 'running' || status === 'paused';
+}
+
+export function statusColor(status: string): string | undefined {
+  return STATUS_COLORS[status];
+}
+
+/**
+ * The status filters `/` and `s` cycle through (undefined: all runs). `paused` joins when
+ * `millrace runs --status paused` is supported.
+ */
+export const STATUS_FILTERS = [undefined, 'running', 'completed', 'failed', 'cancelled'] as const;
+export type StatusFilter = (typeof STATUS_FILTERS)[number];
+
+export function nextStatusFilter(current: StatusFilter): StatusFilter {
+  const at = STATUS_FILTERS.indexOf(current);
+  return STATUS_FILTERS[(at + 1) % STATUS_FILTERS.length];
+}
+
+// ---- formatting ----
+
+/** `4.2s`, `3m05s`, `2h03m`: short enough for a column. */
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds) || seconds < 0) return '';
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
+  const s = Math.floor(seconds);
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** `2025-06-01 06:00:03Z`: UTC, like the ISO times `runs --json` prints, without the fraction. */
+export function formatTime(iso: string | null): string {
+  if (!iso) return '';
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)/.exec(iso);
+  return m ? `${m[1]} ${m[2]}Z` : iso;
+}
+
+/** `06-01 06:00Z`: a start time short enough for the run list (the run view has the full one). */
+export function formatShortTime(iso: string | null): string {
+  if (!iso) return '';
+  const m = /^\d{4}-(\d\d-\d\d)T(\d\d:\d\d)/.exec(iso);
+  return m ? `${m[1]} ${m[2]}Z` : iso;
+}
+
+/** Seconds a run took, or has taken so far while it runs. */
+export function runSeconds(run: Pick<RunSummary, 'started' | 'ended' | 'duration_s'>, now: Date): number | null {
+  if (run.duration_s !== null) return run.duration_s;
+  if (!run.started || run.ended) return null;
+  return Math.max(0, (now.getTime() - Date.parse(run.started)) / 1000);
+}
+
+// ---- the run list ----
+
+export interface RunRow {
+  runId: string;
+  notebook: string;
+  status: string;
+  started: string;
+  duration: string;
+  failed: string;
+}
+
+export function runRows(runs: readonly RunListEntry[], now: Date): RunRow[] {
+  return runs.map((r) => ({
+    runId: r.run_id,
+    notebook: r.notebook ?? '',
+    status: r.status,
+    started: formatShortTime(r.started),
+    duration: formatDuration(runSeconds(r, now)),
+    failed: r.failed_cell === null ? '' : `cell ${r.failed_cell}${r.error ? `: ${r.error.ename}` : ''}`,
+  }));
+}
+
+/** Column widths so that every row lines up: the widest value or header, capped. */
+export function columnWidths(headers: readonly string[], rows: readonly (readonly string[])[], caps: readonly number[] = []): number[] {
+  return headers.map((h, i) => Math.min(caps[i] ?? Infinity, Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length))));
+}
+
+/**
+ * Narrows columns so that a row of `widths` (joined by `gap` spaces after a `lead`-wide
+ * marker) fits in `columns`: the columns in `shrink` give up characters in that order,
+ * each down to its minimum, so short columns such as status and the failed cell stay whole.
+ */
+export function fitColumns(widths: readonly number[], columns: number, shrink: ReadonlyArray<readonly [index: number, min: number]>, lead = 2, gap = 2): number[] {
+  const out = [...widths];
+  let excess = lead + out.reduce((a, b) => a + b, 0) + gap * (out.length - 1) - columns;
+  for (const [i, min] of shrink) {
+    if (excess <= 0) break;
+    const give = Math.max(0, Math.min(excess, out[i]! - min));
+    out[i] = out[i]! - give;
+    excess -= give;
+  }
+  return out;
+}
+
+/** `value` cut or padded to exactly `width` characters (a cut shows as `…`). */
+export function fit(value: string, width: number): string {
+  if (value.length <= width) return value.padEnd(width);
+  return width <= 1 ? value.slice(0, width) : `${value.slice(0, width - 1)}…`;
+}
+
+// ---- one run ----
+
+export interface CellRow {
+  index: number;
+  cellType: 'code' | 'markdown' | 'raw';
+  status: string;
+  durationS: number | null;
+  summary: string;
+  error: { ename: string; evalue: string } | null;
+  /** Carried over from the run this one resumed (`millrace resume`), outputs and all. */
+  carriedOver: boolean;
+}
+
+const STATUS_RANK: Record<string, number> = { pending: 0, running: 1, completed: 2, failed: 2 };
+
+function errorOf(cell: Cell): { ename: string; evalue: string } | null {
+  if (cell.cell_type !== 'code') return null;
+  const out = cell.outputs.find((o) => o.output_type === 'error');
+  return out && out.output_type === 'error' ? { ename: out.ename, evalue: out.evalue } : null;
+}
+
+function recordOf(cell: Cell): { status?: unknown; duration?: unknown } {
+  const pm = cell.metadata.papermill;
+  return pm && typeof pm === 'object' ? pm : {};
+}
+
+/**
+ * One row per cell of the record; while the run is live the `progress` query is fresher
+ * (the record is written at most once a second), so a code cell takes whichever of the
+ * two is further along. Before the record exists, the progress query's code cells alone.
+ */
+export function cellRows(nb: Notebook | null, progress: RunProgress | null): CellRow[] {
+  const live = new Map<number, CellProgress>((progress?.cells ?? []).map((c) => [c.index, c]));
+  if (!nb) {
+    return (progress?.cells ?? []).map((c) => ({
+      index: c.index,
+      cellType: 'code',
+      status: c.status,
+      durationS: c.durationMs === undefined ? null : c.durationMs / 1000,
+      summary: c.summary,
+      error: null,
+      carriedOver: false,
+    }));
+  }
+  return nb.cells.map((cell, index) => {
+    const pm = recordOf(cell);
+    let status = typeof pm.status === 'string' ? pm.status : cell.cell_type === 'code' ? 'unknown' : '';
+    let durationS = typeof pm.duration === 'number' ? pm.duration : null;
+    const p = live.get(index);
+    if (p && (STATUS_RANK[p.status] ?? 0) > (STATUS_RANK[status] ?? -1)) {
+      status = p.status;
+      if (p.durationMs !== undefined) durationS = p.durationMs / 1000;
+    }
+    const millrace = cell.metadata['millrace'] as { carried_over_from?: unknown } | undefined;
+    return {
+      index,
+      cellType: cell.cell_type,
+      status,
+      durationS,
+      summary: cellSummary(cell),
+      error: errorOf(cell),
+      carriedOver: typeof millrace?.carried_over_from === 'string',
+    };
+  });
+}
+
+/**
+ * The row to select when a run opens: the failed cell (a `sys.exit()` is no failure),
+ * else the running one, else the first code cell.
+ */
+export function initialCellPosition(rows: readonly CellRow[], failedCell: number | null = null): number {
+  const byIndex = failedCell === null ? -1 : rows.findIndex((r) => r.index === failedCell);
+  if (byIndex >= 0) return byIndex;
+  const failed = rows.findIndex((r) => r.status === 'failed' && r.error?.ename !== 'SystemExit');
+  if (failed >= 0) return failed;
+  const running = rows.findIndex((r) => r.status === 'running');
+  if (running >= 0) return running;
+  return Math.max(0, rows.findIndex((r) => r.cellType === 'code'));
+}
+
+export interface HeaderField {
+  label: string;
+  value: string;
+  color?: string;
+}
+
+function formatParameter(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 39)}…` : text;
+}
+
+/** The run view's header, one labelled line each; links name the runs `f` and `a` open. */
+export function runHeader(detail: RunDetail, now: Date): HeaderField[] {
+  const { summary, notebook } = detail;
+  const fields: HeaderField[] = [
+    { label: 'run', value: summary.run_id },
+    { label: 'status', value: summary.status, color: statusColor(summary.status) },
+    { label: 'notebook', value: summary.notebook ?? '' },
+    { label: 'output', value: summary.output ?? '' },
+    {
+      label: 'started',
+      value: `${formatTime(summary.started)}${summary.started ? `  (${formatDuration(runSeconds(summary, now))}${summary.ended ? '' : ' so far'})` : ''}`,
+    },
+  ];
+  const params = (notebook?.metadata.papermill as { parameters?: unknown } | undefined)?.parameters;
+  if (params && typeof params === 'object' && Object.keys(params).length > 0) {
+    fields.push({
+      label: 'parameters',
+      value: Object.entries(params as Record<string, unknown>)
+        .map(([k, v]) => `${k}=${formatParameter(v)}`)
+        .join('  '),
+    });
+  }
+  const from = resumedFrom(detail);
+  if (from) fields.push({ label: 'resumed from', value: `${from.run_id} at cell ${from.from_cell}  [f]` });
+  if (detail.resumedAs.length > 0) {
+    fields.push({ label: 'resumed as', value: `${detail.resumedAs.map((r) => r.run_id).join(', ')}  [a]` });
+  }
+  const failure = detail.failure;
+  if (failure && summary.status !== 'completed') {
+    const what =
+      failure.failed_cell !== null && failure.error
+        ? `cell ${failure.failed_cell}: ${failure.error.ename}: ${failure.error.evalue}`
+        : (failure.reason ?? '');
+    if (what) fields.push({ label: 'failed', value: what.split('\n')[0]!, color: 'red' });
+  }
+  if (detail.note) fields.push({ label: 'note', value: detail.note, color: 'yellow' });
+  return fields;
+}
+
+export function resumedFrom(detail: RunDetail): { run_id: string; from_cell: number } | null {
+  const from = (detail.notebook?.metadata['millrace'] as { resumed_from?: { run_id?: unknown; from_cell?: unknown } } | undefined)?.resumed_from;
+  if (!from || typeof from.run_id !== 'string') return null;
+  return { run_id: from.run_id, from_cell: typeof from.from_cell === 'number' ? from.from_cell : 0 };
+}
+
+// ---- one cell ----
+
+export type LineTone = 'heading' | 'source' | 'stdout' | 'stderr' | 'result' | 'error' | 'note';
+
+export interface DetailLine {
+  text: string;
+  tone: LineTone;
+}
+
+/**
+ * What a terminal line can hold: tabs expanded, and of a line a progress bar rewrote with
+ * `\r` only what is left last (as a terminal would show it). ANSI colour codes stay: the
+ * renderer keeps SGR sequences and strips the rest.
+ */
+export function terminalLines(text: string): string[] {
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+  return lines.map((line) => {
+    const parts = line.split('\r').filter((p) => p !== '');
+    return (parts[parts.length - 1] ?? '').replace(/\t/g, '    ');
+  });
+}
+
+function outputLines(output: Output): DetailLine[] {
+  switch (output.output_type) {
+    case 'stream':
+      return terminalLines(sourceText(output.text)).map((text) => ({ text, tone: output.name === 'stderr' ? 'stderr' : 'stdout' }));
+    case 'execute_result':
+    case 'display_data': {
+      const plain = output.data['text/plain'];
+      const others = Object.keys(output.data).filter((m) => m !== 'text/plain');
+      const lines: DetailLine[] =
+        typeof plain === 'string' || Array.isArray(plain)
+          ? terminalLines(sourceText(plain as string | string[])).map((text) => ({ text, tone: 'result' }))
+          : [];
+      if (others.length > 0) lines.push({ text: `[${others.join(', ')}]`, tone: 'note' });
+      return lines;
+    }
+    case 'error':
+      return output.traceback.length > 0
+        ? output.traceback.flatMap((entry) => terminalLines(entry)).map((text) => ({ text, tone: 'error' }))
+        : [{ text: `${output.ename}: ${output.evalue}`, tone: 'error' }];
+    default:
+      return [];
+  }
+}
+
+/** A cell as text: its source, then its outputs in order (stream text, text/plain, errors with their traceback). */
+export function cellDetailLines(cell: Cell | undefined): DetailLine[] {
+  if (!cell) return [{ text: 'the record of this cell is not written yet', tone: 'note' }];
+  const lines: DetailLine[] = [{ text: `── source (${cell.cell_type}) ──`, tone: 'heading' }];
+  const source = sourceText(cell.source);
+  lines.push(...(source === '' ? [{ text: '(empty)', tone: 'note' as const }] : terminalLines(source).map((text) => ({ text, tone: 'source' as const }))));
+  if (cell.cell_type !== 'code') return lines;
+  lines.push({ text: `── outputs (${cell.outputs.length}) ──`, tone: 'heading' });
+  for (const output of cell.outputs) lines.push(...outputLines(output));
+  return lines;
+}
+
+// ---- scrolling ----
+
+/** The first item to show so that `selected` is inside a window of `height` items. */
+export function windowStart(selected: number, count: number, height: number, current = 0): number {
+  if (height <= 0 || count <= height) return 0;
+  let start = Math.min(current, count - height);
+  if (selected < start) start = selected;
+  if (selected >= start + height) start = selected - height + 1;
+  return Math.max(0, Math.min(start, count - height));
+}
+
+/** `value` kept between 0 and `count - 1` (0 when there is nothing). */
+export function clamp(value: number, count: number): number {
+  return Math.max(0, Math.min(value, count - 1));
+}

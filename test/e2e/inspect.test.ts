@@ -1,0 +1,146 @@
+/**
+ * `millrace inspect`: the Ink inspector rendered against real run history (a completed
+ * and a failed run on the real Temporal dev server and Jupyter kernel), driven by keys,
+ * asserted on its frames; and the command refusing to start without a terminal.
+ */
+import { render } from 'ink-testing-library';
+import { createElement } from 'react';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InspectApp } from '../../cli/inspect/app.js';
+import { temporalSource } from '../../cli/inspect/data.js';
+import { codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
+
+// eslint-disable-next-line no-control-regex
+const SGR = /\u001b\[[0-9;]*m/g;
+const plain = (frame: string | undefined) => (frame ?? '').replace(SGR, '');
+
+type Rendered = ReturnType<typeof render>;
+
+/** Waits until the latest frame satisfies `ok`: frames come as data arrives, not on a clock. */
+async function frameWhere(app: Rendered, ok: (text: string) => boolean, what: string, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = plain(app.lastFrame());
+    if (ok(text)) return text;
+    if (Date.now() > deadline) throw new Error(`no frame with ${what} within ${timeoutMs} ms; last frame:\n${text}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The line of a frame that mentions `needle`. */
+const lineWith = (text: string, needle: string) => text.split('\n').find((l) => l.includes(needle)) ?? '';
+const selectedLine = (text: string) => text.split('\n').findIndex((l) => l.startsWith('›'));
+
+/** Moves the list's selection with j/k onto the row of `runId`, one key and one frame at a time. */
+async function selectRun(app: Rendered, runId: string): Promise<void> {
+  let text = plain(app.lastFrame());
+  for (let moves = 0; !lineWith(text, runId).startsWith('›'); moves++) {
+    if (moves > 60) throw new Error(`cannot select ${runId}:\n${text}`);
+    const target = text.split('\n').findIndex((l) => l.includes(runId));
+    const at = selectedLine(text);
+    app.stdin.write(target > at ? 'j' : 'k');
+    text = await frameWhere(app, (t) => selectedLine(t) !== at, 'the selection moving');
+  }
+}
+
+const ENTER = '\r';
+const ESC = '\u001b';
+
+let h: Harness;
+let okRun: string;
+let badRun: string;
+beforeAll(async () => {
+  h = await startHarness();
+  const ok = await h.writeNotebook('ok.ipynb', notebook([codeCell('x = 21'), codeCell('print("answer", x * 2)')]));
+  const bad = await h.writeNotebook(
+    'bad.ipynb',
+    notebook([codeCell('x = 1'), codeCell('print("before the failure")'), codeCell('def load():\n    raise RuntimeError("inspect-boom")\nload()'), codeCell('print("never")')]),
+  );
+  const done = await h.runNotebook(ok);
+  expect(done.result?.status).toBe('completed');
+  const failed = await h.runNotebook(bad);
+  expect(failed.error).toBeDefined();
+  okRun = done.input.runId;
+  badRun = failed.input.runId;
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('millrace inspect', () => {
+  it('lists runs with their status, opens the failed run at its failed cell with the traceback, and goes back', async () => {
+    const app = render(createElement(InspectApp, { source: temporalSource(h.client) }));
+    // A wide terminal (the library's is 100 columns): run ids of other test files' runs
+    // in the shared namespace may be long, and would narrow the RUN column.
+    Object.defineProperty(app.stdout, 'columns', { get: () => 160 });
+    app.stdout.emit('resize');
+    try {
+      // The list: both runs, their statuses, and the failed run's cell.
+      const list = await frameWhere(app, (t) => t.includes(okRun) && t.includes(badRun), 'both runs');
+      expect(lineWith(list, okRun)).toMatch(/\bcompleted\b/);
+      expect(lineWith(list, badRun)).toMatch(/\bfailed\b.*cell 2: RuntimeError/);
+      expect(list).toMatch(/RUN\s+NOTEBOOK\s+STATUS\s+STARTED\s+DURATION\s+FAILED/);
+
+      // `/` cycles the filter: all -> running -> completed -> failed.
+      for (const _ of [1, 2, 3]) app.stdin.write('/');
+      const failedOnly = await frameWhere(app, (t) => t.includes('status: failed') && t.includes(badRun), 'the failed filter');
+      expect(failedOnly).not.toContain(okRun);
+
+      // Open the failed run (the newest failed one: selected as the filter changed).
+      await selectRun(app, badRun);
+      app.stdin.write(ENTER);
+      const run = await frameWhere(app, (t) => t.includes(`run:`) && t.includes('cell 2 · failed'), 'the run view');
+      expect(lineWith(run, 'status:')).toContain('failed');
+      expect(lineWith(run, 'failed:')).toContain('cell 2: RuntimeError: inspect-boom');
+      expect(lineWith(run, 'output:')).toContain(`/runs/${badRun}/bad.ipynb`);
+      // The failed cell is preselected in the table.
+      expect(run.split('\n').find((l) => l.startsWith('›'))).toMatch(/^› 2\s+code\s+failed/);
+      expect(run).toMatch(/ 0\s+code\s+completed/);
+      expect(run).toMatch(/ 3\s+code\s+pending/);
+
+      // Enter shows the cell: its source, then its outputs, the traceback's colours kept.
+      app.stdin.write(ENTER);
+      const cell = await frameWhere(app, (t) => t.includes('── outputs') && !t.includes('CELL '), 'the cell detail');
+      const outputs = cell.slice(cell.indexOf('── outputs'));
+      expect(cell.slice(0, cell.indexOf('── outputs'))).toContain('def load():');
+      expect(outputs).toMatch(/Traceback \(most recent call last\)/);
+      expect(outputs).toMatch(/----> 3 load\(\)/);
+      const raw = app.lastFrame() ?? '';
+      expect(lineWith(raw, 'Traceback (most recent')).toMatch(SGR);
+      // The end of the traceback, scrolled to with G.
+      app.stdin.write('G');
+      const end = await frameWhere(app, (t) => /^RuntimeError: inspect-boom$/m.test(t), 'the end of the traceback');
+      expect(end).toMatch(/----> 2 +raise RuntimeError\("inspect-boom"\)/);
+
+      // Back to the cells, then back to the list, which keeps the run selected.
+      app.stdin.write(ESC);
+      await frameWhere(app, (t) => t.includes('CELL') && t.includes('cell 2 · failed'), 'the cell table again');
+      app.stdin.write('q');
+      const back = await frameWhere(app, (t) => t.includes('millrace runs') && t.includes(badRun), 'the list again');
+      expect(lineWith(back, badRun).startsWith('›')).toBe(true);
+
+      // Back to all runs; in the completed run, moving down the cells shows a cell's stream output.
+      app.stdin.write('/');
+      await frameWhere(app, (t) => t.includes('status: cancelled'), 'the cancelled filter');
+      app.stdin.write('/');
+      const all = await frameWhere(app, (t) => t.includes('status: all') && t.includes(okRun), 'all runs');
+      expect(lineWith(all, okRun)).toMatch(/\bcompleted\b/);
+      await selectRun(app, okRun);
+      app.stdin.write(ENTER);
+      await frameWhere(app, (t) => t.includes('cell 0 · completed'), 'the completed run');
+      app.stdin.write('j');
+      const second = await frameWhere(app, (t) => t.includes('cell 1 · completed'), 'the second cell');
+      expect(second).toContain('print("answer", x * 2)');
+      expect(second).toMatch(/^answer 42$/m);
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('refuses to start without a terminal, in one line, exit 2', async () => {
+    const r = await runCli(['inspect'], h.cliEnv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('millrace: inspect needs a terminal; use `millrace runs` / `millrace show RUN --json`\n');
+    expect(r.stdout).toBe('');
+  });
+});

@@ -1,0 +1,90 @@
+/**
+ * The run view's extension point for actions on a run (cli/inspect/actions.ts), rendered
+ * with an in-memory source: an action is offered only where it applies, gets the selected
+ * cell, and its answer is shown before the run is read again.
+ */
+import { render } from 'ink-testing-library';
+import { createElement } from 'react';
+import { describe, expect, it } from 'vitest';
+import type { RunAction } from '../../cli/inspect/actions.js';
+import { InspectApp } from '../../cli/inspect/app.js';
+import type { InspectSource } from '../../cli/inspect/data.js';
+import type { RunDetail } from '../../cli/inspect/view-model.js';
+import type { CodeCell, Notebook } from '../../notebook/nbformat.js';
+
+function cell(source: string, status: string): CodeCell {
+  return { cell_type: 'code', id: `c-${source.length}-${status}`, source, metadata: { papermill: { status } }, outputs: [], execution_count: null };
+}
+
+function detail(runId: string, status: string): RunDetail {
+  const notebook: Notebook = { nbformat: 4, nbformat_minor: 5, metadata: {}, cells: [cell('a = 1', 'completed'), cell('b = a / 0', status === 'failed' ? 'failed' : 'completed'), cell('c = 3', status === 'failed' ? 'pending' : 'completed')] };
+  return {
+    summary: { run_id: runId, status, notebook: 'n.ipynb', output: `/s/${runId}/n.ipynb`, schedule: null, started: null, ended: null, duration_s: null },
+    notebook,
+    progress: null,
+    failure: status === 'failed' ? { failed_cell: 1, error: { ename: 'ZeroDivisionError', evalue: 'division by zero' }, reason: null } : null,
+    resumedAs: [],
+    note: null,
+  };
+}
+
+async function until(ok: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (ok()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`never: ${what}`);
+}
+
+async function frameWhere(app: ReturnType<typeof render>, ok: (t: string) => boolean): Promise<string> {
+  await until(() => ok(app.lastFrame() ?? ''), `a frame like that; last:\n${app.lastFrame()}`);
+  return app.lastFrame() ?? '';
+}
+
+describe('run actions', () => {
+  it('lists an applicable action, performs it on the selected cell, shows its answer and reloads', async () => {
+    let loads = 0;
+    const source: InspectSource = {
+      listRuns: async () => [],
+      loadRun: async (runId) => {
+        loads++;
+        return detail(runId, runId === 'broken' ? 'failed' : 'completed');
+      },
+    };
+    const calls: Array<{ runId: string; cellIndex: number | null }> = [];
+    const retry: RunAction = {
+      key: 'r',
+      label: 'retry',
+      appliesTo: (run) => run.status === 'failed',
+      perform: async (context) => {
+        calls.push(context);
+        return 'retried cell 1: completed';
+      },
+    };
+
+    const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [retry] }));
+    try {
+      await frameWhere(app, (t) => t.includes('r retry') && t.includes('cell 1 · failed'));
+      const before = loads;
+      app.stdin.write('r');
+      await frameWhere(app, (t) => t.includes('retried cell 1: completed'));
+      expect(calls).toEqual([{ runId: 'broken', cellIndex: 1 }]);
+      await until(() => loads > before, 'the run read again after the action');
+    } finally {
+      app.unmount();
+    }
+
+    const done = render(createElement(InspectApp, { source, initialRun: 'fine', actions: [retry] }));
+    try {
+      const frame = await frameWhere(done, (t) => t.includes('status:') && /^› 0 /m.test(t));
+      expect(frame).not.toContain('r retry');
+      // Keys are handled in order: once `j` has moved the selection, `r` was handled (as nothing).
+      done.stdin.write('r');
+      done.stdin.write('j');
+      await frameWhere(done, (t) => /^› 1 /m.test(t));
+      expect(calls).toHaveLength(1);
+    } finally {
+      done.unmount();
+    }
+  });
+});
