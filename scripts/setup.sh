@@ -124,7 +124,7 @@ if [[ ! -f "$venv_stamp" ]]; then
     -r requirements.txt || die "pip install -r requirements.txt failed (log: $LOGS/pip.log)"
   # With --no-deps nothing checked that the lock is complete: import what we run.
   logged "$LOGS/venv-check.log" "$venv/bin/python" -c \
-    'import jupyter_server.serverapp, ipykernel.kernelapp, nbformat, papermill, dill' \
+    'import jupyter_server.serverapp, ipykernel.kernelapp, nbformat, papermill, dill, scrapbook, pandas, pyarrow' \
     || die "the Python environment is incomplete: requirements.txt misses a dependency (log: $LOGS/venv-check.log)"
   printf '%s\n' "$req_hash" >"$venv_stamp"
 fi
