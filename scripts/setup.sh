@@ -155,7 +155,7 @@ fi
 
 # Rebuild when anything the build reads is newer than the last successful build.
 build_stamp="dist/.millrace-build"
-build_inputs=(notebook workflows activities worker cli bench tsconfig.json package.json "$npm_stamp")
+build_inputs=(notebook workflows activities worker cli bench viewer tsconfig.json package.json "$npm_stamp")
 needs_build=1
 if [[ -f "$build_stamp" ]]; then
   existing_inputs=()
