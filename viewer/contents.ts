@@ -21,8 +21,9 @@ export interface ContentsModel {
   mimetype: string | null;
   size: number | null;
   writable: false;
-  hash?: string;
-  hash_algorithm?: string;
+  /** Filled in with `?hash=1` (files and notebooks), else null, as jupyter_server does. */
+  hash: string | null;
+  hash_algorithm: string | null;
 }
 
 export class ContentsError extends Error {
@@ -87,6 +88,8 @@ function base(path: string, type: ContentsModel['type'], modified: Date, size: n
     mimetype: null,
     size,
     writable: false,
+    hash: null,
+    hash_algorithm: null,
   };
 }
 

@@ -11,9 +11,9 @@ nav{margin-bottom:8px}.muted{color:#656d76}
 table.params,table.runs{border-collapse:collapse;margin:8px 0}table.params caption{text-align:left;color:#656d76}
 table.params th,table.params td,table.runs th,table.runs td{padding:3px 10px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
 .badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;background:#eaeef2;color:#1f2328;margin-left:6px;font-weight:normal}
-.status-completed{background:#dafbe1;color:#116329}.badge.status-failed,.status-failed .badge{background:#ffebe9;color:#a40e26}
-.status-running{background:#fff8c5;color:#7d4e00}.status-pending{background:#eaeef2;color:#656d76}.status-cancelled{background:#eaeef2;color:#6e7781}
-.badge.status-failed{background:#ffebe9;color:#a40e26}
+.badge.status-completed{background:#dafbe1;color:#116329}.badge.status-failed{background:#ffebe9;color:#a40e26}
+.badge.status-running{background:#fff8c5;color:#7d4e00}.badge.status-pending{background:#eaeef2;color:#656d76}.badge.status-cancelled{background:#eaeef2;color:#6e7781}
+.cell.code.status-pending pre.source{color:#8c959f}
 .cell{border-left:3px solid transparent;padding:6px 10px;margin:10px 0}
 .cell.code{border-left-color:#d0d7de}.cell.code.status-failed{border-left-color:#cf222e}
 .cell-head{display:flex;gap:4px;align-items:center;color:#656d76;font-size:12px}.cell-link{margin-left:auto;color:#8c959f}

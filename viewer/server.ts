@@ -197,9 +197,13 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
       if (!LOOPBACK_HOSTS.has(hostname)) return fail(403, 'Host header is not a loopback name');
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
+      // The reply goes out before any body is read: the connection then closes, so a
+      // client cannot reuse a socket with an unread body on it.
+      req.resume();
+      const headers = { Allow: 'GET, HEAD', Connection: 'close' };
       return isApi
-        ? sendJson(res, 405, { message: `${req.method} is not allowed: this server is read-only`, reason: null }, { Allow: 'GET, HEAD' })
-        : sendHtml(res, 405, errorPage(405, 'this server is read-only'), { Allow: 'GET, HEAD' });
+        ? sendJson(res, 405, { message: `${req.method} is not allowed: this server is read-only`, reason: null }, headers)
+        : sendHtml(res, 405, errorPage(405, 'this server is read-only'), headers);
     }
     const head = req.method === 'HEAD';
 
