@@ -84,6 +84,7 @@ export interface MetricsFilter {
 /** Rows for every run in the store that matches, oldest first. */
 export async function collectMetrics(storeRoot: string, filter: MetricsFilter, warn: (line: string) => void): Promise<MetricsRow[]> {
   const { folders } = await store.listFolder(joinLocation(storeRoot, 'runs'));
+  if (folders.length === 0) warn(`millrace metrics: no runs in the store at ${storeRoot} (see --store, MILLRACE_STORE)`);
   const wantNotebook = filter.notebook?.replace(/\.ipynb$/, '');
   const rows = await mapLimited(folders, 8, async (folder): Promise<MetricsRow | undefined> => {
     const folderId = folder.replace(/\/+$/, '').split('/').pop() ?? '';
