@@ -101,7 +101,7 @@ export function createActivities(deps: ActivityDeps) {
             ]
           : [],
       );
-      const millrace: Record<string, unknown> = { run_id: input.runId, revision: 0 };
+      const millrace: Record<string, unknown> = { run_id: input.runId, revision: 0, ...(input.schedule ? { schedule: input.schedule.name } : {}) };
       let notebook: Notebook = record0;
       let startAt = 0;
       if (input.resume) {

@@ -194,6 +194,33 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await paramsCommand(notebook, opts);
     });
 
+  program
+    .command('serve')
+    .description('read-only viewer and Jupyter contents API over the store (token auth)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 = any free port)', '8780')
+    .option('--no-auth', 'no token (loopback addresses only)')
+    .option('--store <location>', 'store to serve (default MILLRACE_STORE, else <state>/store)')
+    .action(async (opts) => {
+      const { serveCommand } = await import('./commands/serve.js');
+      exitCode = await serveCommand(opts);
+    });
+
+  program
+    .command('metrics')
+    .description("values recorded with scrapbook's glue() across runs, with parameters and cell durations")
+    .option('--schedule <name>', 'only runs of this schedule')
+    .option('--notebook <name>', 'only runs of this notebook (file name, with or without .ipynb)')
+    .option('--since <time>', 'only runs started at or after this time (ISO 8601, or 30m, 12h, 7d ago)')
+    .option('--until <time>', 'only runs started before this time (same forms)')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'csv', 'json']).default('text'))
+    .option('--json', 'same as --format json', false)
+    .option('--store <location>', 'store to read (default MILLRACE_STORE, else <state>/store)')
+    .action(async (opts) => {
+      const { metricsCommand } = await import('./commands/metrics.js');
+      exitCode = await metricsCommand(opts);
+    });
+
   const { addScheduleCommands } = await import('./schedule-cli.js');
   addScheduleCommands(program, pairs, (code) => (exitCode = code));
 

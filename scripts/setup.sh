@@ -124,7 +124,7 @@ if [[ ! -f "$venv_stamp" ]]; then
     -r requirements.txt || die "pip install -r requirements.txt failed (log: $LOGS/pip.log)"
   # With --no-deps nothing checked that the lock is complete: import what we run.
   logged "$LOGS/venv-check.log" "$venv/bin/python" -c \
-    'import jupyter_server.serverapp, ipykernel.kernelapp, nbformat, papermill, dill' \
+    'import jupyter_server.serverapp, ipykernel.kernelapp, nbformat, papermill, dill, scrapbook, pandas, pyarrow' \
     || die "the Python environment is incomplete: requirements.txt misses a dependency (log: $LOGS/venv-check.log)"
   printf '%s\n' "$req_hash" >"$venv_stamp"
 fi
@@ -151,11 +151,29 @@ if [[ ! -x "$TEMPORAL_BIN" ]]; then
   say "Temporal CLI $built built"
 fi
 
+# --- Chromium for the viewer's browser test -------------------------------------------
+
+# test/e2e/viewer.test.ts drives Debian's chromium with playwright-core. Installed with
+# apt-get when missing and we may (root); otherwise a note, since only that test needs it.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium (for the viewer's browser test)..."
+    mkdir -p "$LOGS"
+    if ! logged "$LOGS/chromium.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; then
+      logged "$LOGS/chromium.log" apt-get update -qq \
+        && logged "$LOGS/chromium.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+        || die "apt-get install chromium failed (log: $LOGS/chromium.log)"
+    fi
+  else
+    say "note: chromium is not installed; test/e2e/viewer.test.ts needs it (apt-get install chromium)"
+  fi
+fi
+
 # --- build (last: sources change most often, and the tools above are useful anyway) ---
 
 # Rebuild when anything the build reads is newer than the last successful build.
 build_stamp="dist/.millrace-build"
-build_inputs=(notebook workflows activities worker cli bench tsconfig.json package.json "$npm_stamp")
+build_inputs=(notebook workflows activities worker cli bench viewer tsconfig.json package.json "$npm_stamp")
 needs_build=1
 if [[ -f "$build_stamp" ]]; then
   existing_inputs=()

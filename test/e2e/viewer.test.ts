@@ -1,0 +1,397 @@
+/**
+ * `millrace serve` over a store filled by real runs: the Jupyter contents API compared
+ * with jupyter_server's own FileContentsManager, token auth, no write methods, paths that
+ * try to leave the store, paging past 1,000 runs, @jupyterlab/services as a client, and
+ * the HTML pages in headless Chromium (Debian's chromium driven by playwright-core), with
+ * a screenshot of a rendered output notebook saved to docs/viewer.png.
+ */
+import { ContentsManager } from '@jupyterlab/services';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverSettings } from '../../activities/jupyter.js';
+import { packageRoot } from '../../worker/paths.js';
+import { codeCell, markdownCell, notebook, python, startHarness, type Harness, type RunOutcomeForTest } from './harness.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+// A 40x20 red PNG, made by the kernel without any plotting library.
+const PNG_CELL = `import struct, zlib
+from IPython.display import Image, display
+def png(w, h, rgb):
+    raw = b''.join(b'\\x00' + bytes(rgb) * w for _ in range(h))
+    def chunk(t, d):
+        return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+    return b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b'')
+display(Image(data=png(40, 20, (200, 30, 30))))`;
+
+// Script in every place a notebook could smuggle it: none of it may run in the viewer.
+const HOSTILE_HTML = `from IPython.display import HTML, display
+display(HTML('<b id="evil">bold from html</b><script>top.document.title = "pwned"; alert(1)</script><img src="x" onerror="top.document.body.dataset.pwned = 1">'))`;
+
+interface Served {
+  url: string;
+  token: string;
+  stdout: string;
+  stderr: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** `millrace serve --port 0` as its own process; the URL and token come from its first lines. */
+async function serve(env: NodeJS.ProcessEnv, args: string[] = []): Promise<Served> {
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'serve', '--port', '0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const served = { stdout: '', stderr: '', child } as Served;
+  child.stdout!.on('data', (d) => (served.stdout += d));
+  child.stderr!.on('data', (d) => (served.stderr += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const m = /(http:\/\/127\.0\.0\.1:\d+\/)(?:\?token=([0-9a-f]+)|\S*)\n/.exec(served.stdout);
+    if (m) {
+      served.url = m[1]!;
+      served.token = m[2] ?? '';
+      break;
+    }
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`millrace serve did not start: ${served.stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  served.stop = async () => {
+    if (child.exitCode === null) child.kill('SIGINT');
+    await exited;
+  };
+  return served;
+}
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A request whose path is sent byte for byte (fetch would resolve `..` before sending). */
+function get(base: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+let h: Harness;
+let viewer: Served;
+let report: RunOutcomeForTest;
+let simple: RunOutcomeForTest;
+let browser: Browser | undefined;
+const auth = () => ({ Authorization: `token ${viewer.token}` });
+const relPath = (location: string) => location.slice(h.config.storeRoot.length + 1);
+
+beforeAll(async () => {
+  h = await startHarness();
+  const reportNb = await h.writeNotebook(
+    'report.ipynb',
+    notebook([
+      markdownCell('# Daily report\n\nRegion **summary** with `code` and <script>alert("md")</script> [a link](https://example.org/x).'),
+      codeCell('region = "us"\nlimit = 2', ['parameters']),
+      codeCell('print(f"hello viewer from {region}")\nimport sys\nprint("\\x1b[31mred warning\\x1b[0m", file=sys.stderr)'),
+      codeCell('import pandas as pd\npd.DataFrame({"city": ["Paris", "Lyon", "Nice"], "visits": [10, 20, limit]})'),
+      codeCell(PNG_CELL),
+      codeCell(HOSTILE_HTML),
+      codeCell('def check(v):\n    raise ValueError(f"bad value {v}")\ncheck(42)'),
+      codeCell('print("never runs")'),
+    ]),
+  );
+  report = await h.runNotebook(reportNb, { parameters: [['region', 'eu']] });
+  simple = await h.runNotebook(await h.writeNotebook('simple.ipynb', notebook([codeCell('1 + 1')])));
+  // Something outside the store that a path escaping it would reach.
+  await writeFile(join(h.dir, 'secret.txt'), 'TOPSECRET-outside-the-store\n');
+  viewer = await serve(h.cliEnv);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await viewer?.stop();
+  await h?.close();
+});
+
+describe('millrace serve: HTTP', () => {
+  it('the runs really happened: one failed with a traceback, one completed', () => {
+    expect(report.error).toBeDefined();
+    expect(simple.result?.status).toBe('completed');
+  });
+
+  it('prints the URL with a random token once, and never logs it otherwise', () => {
+    expect(viewer.token).toMatch(/^[0-9a-f]{48}$/);
+    expect(viewer.stdout.split(viewer.token).length - 1).toBe(1);
+    expect(viewer.stderr).not.toContain(viewer.token);
+  });
+
+  it('requires the token: 401 without, 403 with a wrong one, 200 with the header, query or cookie', async () => {
+    expect((await get(viewer.url, '/api/contents/')).status).toBe(401);
+    expect((await get(viewer.url, '/runs')).status).toBe(401);
+    expect((await get(viewer.url, '/api/contents/', { headers: { Authorization: 'token wrong' } })).status).toBe(403);
+    expect((await get(viewer.url, '/api/contents/?token=wrong')).status).toBe(403);
+    expect((await get(viewer.url, '/api/contents/', { headers: { Cookie: 'millrace-viewer=forged' } })).status).toBe(403);
+    expect((await get(viewer.url, '/api/contents/', { headers: auth() })).status).toBe(200);
+    expect((await get(viewer.url, '/api/contents/', { headers: { Authorization: `Bearer ${viewer.token}` } })).status).toBe(200);
+
+    const viaQuery = await get(viewer.url, `/runs?token=${viewer.token}`);
+    expect(viaQuery.status).toBe(302);
+    expect(viaQuery.headers['location']).toBe('/runs');
+    const cookie = String(viaQuery.headers['set-cookie']);
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    expect(cookie).not.toContain(viewer.token);
+    const withCookie = await get(viewer.url, '/runs', { headers: { Cookie: cookie.split(';')[0]! } });
+    expect(withCookie.status).toBe(200);
+    expect(withCookie.body).toContain(report.input.runId);
+  });
+
+  it('has no write or delete endpoint: PUT, POST, DELETE and PATCH are 405 and change nothing', async () => {
+    const path = `/api/contents/${relPath(report.input.output)}`;
+    const before = await readFile(report.input.output);
+    for (const method of ['PUT', 'POST', 'DELETE', 'PATCH']) {
+      const body = JSON.stringify({ type: 'file', format: 'text', content: 'overwritten' });
+      for (const target of [path, '/api/contents/runs/new.ipynb', '/api/contents/', `${path}/checkpoints`, '/runs']) {
+        const r = await get(viewer.url, target, { method, headers: { ...auth(), 'Content-Type': 'application/json' }, body });
+        expect(r.status, `${method} ${target}`).toBe(405);
+        expect(r.headers['allow']).toBe('GET, HEAD');
+      }
+    }
+    expect(await readFile(report.input.output)).toEqual(before);
+    expect(existsSync(join(h.config.storeRoot, 'runs', 'new.ipynb'))).toBe(false);
+  });
+
+  it('refuses every path that tries to leave the store', async () => {
+    const attempts = [
+      '/api/contents/..',
+      '/api/contents/../secret.txt',
+      '/api/contents/runs/../../secret.txt',
+      '/api/contents/%2e%2e/secret.txt',
+      '/api/contents/%2E%2E/secret.txt',
+      '/api/contents/.%2e/secret.txt',
+      '/api/contents/..%2fsecret.txt',
+      '/api/contents/runs%2f..%2f..%2fsecret.txt',
+      '/api/contents/%252e%252e/secret.txt',
+      '/api/contents/%252e%252e%252fsecret.txt',
+      '/api/contents/..%5csecret.txt',
+      '/api/contents/..\\secret.txt',
+      '/api/contents/%2fetc%2fpasswd',
+      '/api/contents//etc/passwd',
+      '/api/contents/%00',
+      '/api/contents/%c0%ae%c0%ae/secret.txt',
+      '/raw/../secret.txt',
+      '/raw/%2e%2e/secret.txt',
+      '/raw/%2e%2e%2fsecret.txt',
+      '/view/..%2fsecret.txt',
+      '/runs/..%2f..%2fsecret.txt',
+      '/runs/%2e%2e',
+    ];
+    for (const path of attempts) {
+      const r = await get(viewer.url, path, { headers: auth() });
+      expect([400, 404], path).toContain(r.status);
+      expect(r.body, path).not.toContain('TOPSECRET');
+      expect(r.body, path).not.toContain('root:');
+    }
+  });
+
+  it('serves the same contents models as jupyter_server, read-only', async () => {
+    const path = relPath(report.input.output);
+    const runDir = path.split('/').slice(0, -1).join('/');
+    const ours = await Promise.all(
+      [path, `${path}?content=0`, runDir, 'runs', `${runDir}/resumed-as.json`].map(async (p) => {
+        const r = await get(viewer.url, `/api/contents/${p}`, { headers: auth() });
+        return r.status === 200 ? JSON.parse(r.body) : { status: r.status };
+      }),
+    );
+    // jupyter_server's FileContentsManager over the same directory, serialised by its handler's rules.
+    const theirs = JSON.parse(
+      await python(
+        'import json, sys\n' +
+          'from jupyter_client.jsonutil import json_default\n' +
+          'from jupyter_server.services.contents.filemanager import FileContentsManager\n' +
+          'cm = FileContentsManager(root_dir=sys.argv[1])\n' +
+          'p, d = sys.argv[2], sys.argv[3]\n' +
+          'out = [cm.get(p), cm.get(p, content=False), cm.get(d), cm.get("runs")]\n' +
+          'print(json.dumps(out, default=json_default))\n',
+        [h.config.storeRoot, path, runDir],
+      ),
+    );
+    const [nb, nbNoContent, dir, runs, missing] = ours;
+    const [jnb, jnbNoContent, jdir, jruns] = theirs;
+    for (const [a, b] of [
+      [nb, jnb],
+      [nbNoContent, jnbNoContent],
+      [dir, jdir],
+      [runs, jruns],
+    ]) {
+      expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+      for (const key of ['name', 'path', 'type', 'format', 'mimetype', 'size']) expect(a[key], key).toEqual(b[key]);
+      expect(a.writable).toBe(false);
+    }
+    // The notebook itself, as nbformat reads it (lines joined, code cells marked untrusted).
+    expect(nb.content).toEqual(jnb.content);
+    expect(nb.content.cells.filter((c: any) => c.cell_type === 'code').every((c: any) => c.metadata.trusted === false)).toBe(true);
+    expect(Date.parse(nb.last_modified)).toBe(Math.floor(Date.parse(jnb.last_modified)));
+    expect(nbNoContent.content).toBeNull();
+    // Listings: the same entries, each a model without content.
+    const entries = (m: any) => m.content.map((e: any) => [e.name, e.type, e.size, e.mimetype, e.content]).sort();
+    expect(entries(dir)).toEqual(entries(jdir));
+    expect(entries(runs)).toEqual(entries(jruns));
+    expect(missing).toEqual({ status: 404 });
+
+    // Query arguments as jupyter_server checks them.
+    expect((await get(viewer.url, `/api/contents/${path}?content=2`, { headers: auth() })).status).toBe(400);
+    expect((await get(viewer.url, `/api/contents/${path}?format=xml`, { headers: auth() })).status).toBe(400);
+    expect((await get(viewer.url, `/api/contents/${path}?type=directory`, { headers: auth() })).status).toBe(400);
+    expect((await get(viewer.url, `/api/contents/${runDir}?type=notebook`, { headers: auth() })).status).toBe(400);
+    const asFile = JSON.parse((await get(viewer.url, `/api/contents/${path}?type=file&format=text&hash=1`, { headers: auth() })).body);
+    expect(asFile).toMatchObject({ type: 'file', format: 'text', mimetype: 'text/plain', hash_algorithm: 'sha256' });
+    expect(asFile.content).toBe(await readFile(report.input.output, 'utf8'));
+    const b64 = JSON.parse((await get(viewer.url, `/api/contents/${path}?type=file&format=base64`, { headers: auth() })).body);
+    expect(Buffer.from(b64.content, 'base64')).toEqual(await readFile(report.input.output));
+    expect(JSON.parse((await get(viewer.url, `/api/contents/${path}/checkpoints`, { headers: auth() })).body)).toEqual([]);
+  });
+
+  it('works as a contents server for @jupyterlab/services, and refuses its writes', async () => {
+    const contents = new ContentsManager({ serverSettings: serverSettings({ url: viewer.url, token: viewer.token }) });
+    const model = await contents.get(relPath(simple.input.output));
+    expect(model.type).toBe('notebook');
+    expect(model.writable).toBe(false);
+    expect(model.content.cells[0].outputs[0].data['text/plain']).toBe('2');
+    const listing = await contents.get('runs', { content: true });
+    expect(listing.content.map((e: { name: string }) => e.name).sort()).toEqual([report.input.runId, simple.input.runId].sort());
+    await expect(contents.save(relPath(simple.input.output), { type: 'file', format: 'text', content: 'x' })).rejects.toThrow(/405|read-only/);
+    await expect(contents.delete(relPath(simple.input.output))).rejects.toThrow(/405|read-only/);
+    expect(existsSync(simple.input.output)).toBe(true);
+  });
+
+  it('lists and pages more than 1,000 runs, newest first', async () => {
+    const root = join(h.dir, 'big-store');
+    const count = 1_050;
+    const small = JSON.stringify(notebook([codeCell('1')]));
+    const base = Date.parse('2024-03-01T00:00:00Z') / 1000;
+    for (let i = 1; i <= count; i++) {
+      const dir = join(root, 'runs', `r-${String(i).padStart(4, '0')}`);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'nb.ipynb'), small);
+      // Ids without a time: the viewer orders these by their record's modification time.
+      await utimes(join(dir, 'nb.ipynb'), base + i * 60, base + i * 60);
+    }
+    const big = await serve(h.cliEnv, ['--store', root]);
+    try {
+      const headers = { Authorization: `token ${big.token}` };
+      const listing = JSON.parse((await get(big.url, '/api/contents/runs', { headers })).body);
+      expect(listing.content).toHaveLength(count);
+      const rows = (body: string) => [...body.matchAll(/class="run-link" href="\/runs\/([^"]+)"/g)].map((m) => m[1]);
+      const first = await get(big.url, '/runs', { headers });
+      expect(rows(first.body)).toEqual(Array.from({ length: 100 }, (_, k) => `r-${String(count - k).padStart(4, '0')}`));
+      expect(first.body).toContain('runs 1–100 of 1050');
+      expect(first.body).toContain('href="/runs?page=2"');
+      const eleventh = await get(big.url, '/runs?page=11', { headers });
+      expect(rows(eleventh.body)).toEqual(Array.from({ length: 50 }, (_, k) => `r-${String(50 - k).padStart(4, '0')}`));
+      expect(eleventh.body).toContain('href="/runs?page=10"');
+      expect(eleventh.body).not.toContain('href="/runs?page=12"');
+      expect((await get(big.url, '/runs?page=12', { headers })).status).toBe(404);
+      expect((await get(big.url, '/runs?page=0', { headers })).status).toBe(400);
+      // Every run appears on exactly one page.
+      const seen = new Set<string>();
+      for (let p = 1; p <= 11; p++) for (const id of rows((await get(big.url, `/runs?page=${p}`, { headers })).body)) seen.add(id!);
+      expect(seen.size).toBe(count);
+    } finally {
+      await big.stop();
+    }
+  });
+
+  it('takes MILLRACE_SERVE_TOKEN without printing it', async () => {
+    const token = randomBytes(20).toString('hex');
+    const s = await serve({ ...h.cliEnv, MILLRACE_SERVE_TOKEN: token });
+    try {
+      expect(s.stdout + s.stderr).not.toContain(token);
+      expect(s.stdout).toContain('?token=<MILLRACE_SERVE_TOKEN>');
+      expect((await get(s.url, '/api/contents/', { headers: { Authorization: `token ${token}` } })).status).toBe(200);
+      expect((await get(s.url, '/api/contents/')).status).toBe(401);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('millrace serve: the HTML pages in Chromium', () => {
+  it('lists the runs and renders an output notebook: code, streams, table, image, traceback, status; no notebook script runs', async () => {
+    expect(existsSync(CHROMIUM), 'Debian chromium (scripts/setup.sh installs it)').toBe(true);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    let dialogs = 0;
+    page.on('dialog', (d) => {
+      dialogs++;
+      void d.dismiss();
+    });
+    await page.goto(`${viewer.url}runs?token=${viewer.token}`);
+    expect(new URL(page.url()).search).toBe(''); // the token left the address bar
+    await expect.poll(() => page.locator('a.run-link').allTextContents()).toEqual(expect.arrayContaining([report.input.runId, simple.input.runId]));
+    const reportRow = page.locator('tr', { has: page.locator(`a.run-link:text-is("${report.input.runId}")`) });
+    expect(await reportRow.locator('.badge').textContent()).toBe('failed');
+
+    await page.locator(`a.run-link:text-is("${report.input.runId}")`).click();
+    await page.waitForURL(/\/runs\/report-/);
+    const body = page.locator('body');
+    // Run metadata: status, parameters.
+    expect(await page.locator('h1 .badge').textContent()).toBe('failed');
+    expect(await page.locator('table.params').innerText()).toContain('region');
+    expect(await page.locator('table.params').innerText()).toContain('eu');
+    // Markdown rendered, its HTML shown as text.
+    expect(await page.locator('.cell.markdown h1').textContent()).toBe('Daily report');
+    expect(await page.locator('.cell.markdown strong').textContent()).toBe('summary');
+    expect(await page.locator('.cell.markdown').first().innerText()).toContain('<script>alert("md")</script>');
+    // Code with execution counts, stdout, stderr with its colour converted.
+    expect(await body.innerText()).toContain('print(f"hello viewer from {region}")');
+    expect(await page.locator('pre.stream.stdout').first().textContent()).toBe('hello viewer from eu\n');
+    expect(await page.locator('pre.stderr .ansi-red-fg').textContent()).toBe('red warning');
+    expect(await page.locator('.prompt.in').allTextContents()).toContain('In [3]:');
+    // The DataFrame's HTML table, inside a sandboxed frame.
+    const frame = page.frameLocator('iframe.html-output').first();
+    expect(await frame.locator('table').innerText()).toContain('Paris');
+    expect(await frame.locator('tbody tr').count()).toBe(3);
+    expect(await page.locator('iframe.html-output').first().getAttribute('sandbox')).toBe('');
+    // The PNG, decoded by the browser.
+    const img = page.locator('img.image-output');
+    expect(await img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBe(40);
+    // The hostile HTML rendered inert: no script ran, in the page or the frame.
+    expect(await page.frameLocator('iframe.html-output').nth(1).locator('#evil').textContent()).toBe('bold from html');
+    expect(await page.title()).not.toContain('pwned');
+    expect(await body.getAttribute('data-pwned')).toBeNull();
+    expect(dialogs).toBe(0);
+    // The failure: banner, the cell's status, the traceback with ANSI colours converted.
+    expect(await page.locator('.error-banner').innerText()).toMatch(/An Exception was encountered at In \[7\]/);
+    const failed = page.locator('.cell.code.status-failed');
+    expect(await failed.count()).toBe(1);
+    expect(await failed.locator('.badge').textContent()).toMatch(/^failed \d+\.\d\d s$/);
+    const traceback = await failed.locator('pre.traceback').innerText();
+    expect(traceback).toContain('ValueError: bad value 42');
+    expect(traceback).toContain('check(42)');
+    expect(traceback).not.toContain('\x1b');
+    expect(await failed.locator('pre.traceback span[class*="ansi-"]').count()).toBeGreaterThan(0);
+    expect(await page.locator('.cell.code.status-pending').count()).toBe(1);
+    // parameters, injected-parameters, print, DataFrame, image, HTML.
+    expect(await page.locator('.cell.code.status-completed').count()).toBe(6);
+
+    // Sandboxed frames are painted in their own process, which full-page screenshots miss:
+    // make the viewport as tall as the page instead.
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    await page.setViewportSize({ width: 1100, height });
+    expect(await frame.locator('table').isVisible()).toBe(true);
+    await page.screenshot({ path: join(packageRoot(), 'docs', 'viewer.png') });
+  });
+});

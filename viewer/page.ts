@@ -1,0 +1,48 @@
+/** The viewer's page frame and style sheet (inline: the page loads nothing else). */
+import { escapeHtml } from './html.js';
+
+const STYLE = `
+body{margin:0 auto;max-width:1100px;padding:16px 24px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;background:#fff}
+a{color:#0969da;text-decoration:none}a:hover{text-decoration:underline}
+h1{font-size:20px;margin:8px 0}code,pre{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+pre{margin:0;white-space:pre-wrap;word-break:break-word}
+nav{margin-bottom:8px}.muted{color:#656d76}
+.facts{display:grid;grid-template-columns:max-content auto;gap:2px 12px;margin:8px 0}.facts dt{color:#656d76}.facts dd{margin:0}
+table.params,table.runs{border-collapse:collapse;margin:8px 0}table.params caption{text-align:left;color:#656d76}
+table.params th,table.params td,table.runs th,table.runs td{padding:3px 10px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
+.badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;background:#eaeef2;color:#1f2328;margin-left:6px;font-weight:normal}
+.badge.status-completed{background:#dafbe1;color:#116329}.badge.status-failed{background:#ffebe9;color:#a40e26}
+.badge.status-running{background:#fff8c5;color:#7d4e00}.badge.status-pending{background:#eaeef2;color:#656d76}.badge.status-cancelled{background:#eaeef2;color:#6e7781}
+.cell.code.status-pending pre.source{color:#8c959f}
+.cell{border-left:3px solid transparent;padding:6px 10px;margin:10px 0}
+.cell.code{border-left-color:#d0d7de}.cell.code.status-failed{border-left-color:#cf222e}
+.cell-head{display:flex;gap:4px;align-items:center;color:#656d76;font-size:12px}.cell-link{margin-left:auto;color:#8c959f}
+.tag{font-size:11px;border:1px solid #d0d7de;border-radius:8px;padding:0 6px;margin-left:4px}
+.prompt{font:12px ui-monospace,monospace;color:#0550ae;margin-right:4px}.prompt.out{color:#953800;display:block}
+pre.source{background:#f6f8fa;border:1px solid #d0d7de;border-radius:4px;padding:8px;margin-top:4px}
+.outputs{padding:6px 0 0 2px}.outputs>*{margin:4px 0}
+pre.stderr{background:#fff1f0;padding:4px}pre.traceback{background:#fff5f5;border:1px solid #ffcecb;padding:8px;border-radius:4px}
+.html-output{width:100%;border:1px solid #eaeef2;resize:vertical;background:#fff}
+.image-output{max-width:100%;display:block}
+.scrap{font-size:12px;color:#656d76}.unsupported{font-size:12px;color:#8c959f}
+.error-banner{margin:12px 0;padding:10px 14px;background:#ffebe9;border:1px solid #ff8182;border-radius:6px;color:#a40e26;font-size:16px}
+.error-anchor{color:#a40e26;font-size:15px;margin:12px 0}
+.markdown h1{font-size:22px}.markdown h2{font-size:18px}.markdown h3{font-size:16px}
+.markdown blockquote{border-left:3px solid #d0d7de;margin:4px 0;padding-left:10px;color:#656d76}
+.markdown pre{background:#f6f8fa;padding:8px}
+.pager{display:flex;gap:16px;margin:10px 0}
+.ansi-black-fg{color:#3e424d}.ansi-red-fg{color:#e75c58}.ansi-green-fg{color:#00a250}.ansi-yellow-fg{color:#b08800}
+.ansi-blue-fg{color:#208ffb}.ansi-magenta-fg{color:#d160c4}.ansi-cyan-fg{color:#60c6c8}.ansi-white-fg{color:#6e7781}
+.ansi-bright-black-fg{color:#6e7781}.ansi-bright-red-fg{color:#b22b31}.ansi-bright-green-fg{color:#007427}.ansi-bright-yellow-fg{color:#b27d12}
+.ansi-bright-blue-fg{color:#0065ca}.ansi-bright-magenta-fg{color:#a03196}.ansi-bright-cyan-fg{color:#258f8f}.ansi-bright-white-fg{color:#a1a6b2}
+.ansi-red-bg{background:#ffebe9}.ansi-green-bg{background:#dafbe1}.ansi-yellow-bg{background:#fff8c5}.ansi-blue-bg{background:#ddf4ff}
+.ansi-bold{font-weight:bold}.ansi-underline{text-decoration:underline}
+`;
+
+export function page(title: string, body: { toString(): string }): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<body>${body.toString()}</body></html>
+`;
+}

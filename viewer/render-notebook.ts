@@ -1,0 +1,166 @@
+/**
+ * An output notebook as one HTML page: run metadata, papermill's error banner, and each
+ * cell with its source, papermill status and outputs. Everything from the notebook is
+ * escaped; HTML outputs go into sandboxed frames (no scripts, opaque origin), images into
+ * data: URIs, so a notebook can never run script in the viewer's origin.
+ */
+import { cellRecord, ERROR_MARKER_TAG } from '../notebook/record.js';
+import { cellTags, sourceText, type Cell, type Notebook, type Output } from '../notebook/nbformat.js';
+import { GLUE_PAYLOAD_PREFIX, runFacts } from '../notebook/scrapbook.js';
+import { ansiToHtml } from './ansi.js';
+import { html, SafeHtml } from './html.js';
+import { renderMarkdown } from './markdown.js';
+import { page } from './page.js';
+
+type Safe = SafeHtml;
+
+const IMAGE_MIMES = ['image/png', 'image/jpeg', 'image/gif'];
+const MIME_ORDER = [...IMAGE_MIMES, 'image/svg+xml', 'text/html', 'text/markdown', 'text/latex', 'application/json', 'text/plain'];
+
+const raw = (s: string) => new SafeHtml(s);
+const text = (v: unknown) => (typeof v === 'string' ? v : Array.isArray(v) ? v.join('') : '');
+
+function imageSize(output: { metadata?: Record<string, unknown> }, mime: string): Safe {
+  const meta = output.metadata?.[mime] as { width?: unknown; height?: unknown } | undefined;
+  const w = typeof meta?.width === 'number' ? Math.round(meta.width) : undefined;
+  const h = typeof meta?.height === 'number' ? Math.round(meta.height) : undefined;
+  return html`${w ? html` width="${w}"` : ''}${h ? html` height="${h}"` : ''}`;
+}
+
+/**
+ * HTML outputs (DataFrames, styled tables) in a frame with every sandbox restriction and
+ * its own CSP. Without scripts the frame cannot size itself: the height is estimated from
+ * the markup and the frame can be resized.
+ */
+function htmlFrame(markup: string): Safe {
+  const rows = (markup.match(/<tr[\s>]/gi) ?? []).length;
+  const lines = (markup.match(/<br|<p[\s>]|<li[\s>]|<div[\s>]|<h\d/gi) ?? []).length;
+  const height = Math.min(640, Math.max(48, 24 + rows * 27 + lines * 22));
+  const doc =
+    '<!doctype html><html><head><meta charset="utf-8">' +
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">` +
+    '<style>body{margin:4px;font:13px/1.4 system-ui,sans-serif}table{border-collapse:collapse}th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}thead th{border-bottom:1px solid #999}</style>' +
+    `</head><body>${markup}</body></html>`;
+  return html`<iframe class="html-output" sandbox="" referrerpolicy="no-referrer" title="HTML output" style="height:${height}px" srcdoc="${doc}"></iframe>`;
+}
+
+function dataUri(mime: string, base64: string): string | undefined {
+  const clean = base64.replace(/\s+/g, '');
+  return /^[A-Za-z0-9+/]*={0,2}$/.test(clean) ? `data:${mime};base64,${clean}` : undefined;
+}
+
+function richOutput(output: Extract<Output, { output_type: 'display_data' | 'execute_result' }>): Safe {
+  const data = output.data ?? {};
+  const glued = Object.keys(data).filter((m) => m.startsWith(GLUE_PAYLOAD_PREFIX) || m.startsWith('application/papermill.record'));
+  const mime = MIME_ORDER.find((m) => m in data);
+  if (!mime) {
+    if (glued.length) {
+      const payload = data[glued[0]!] as { name?: unknown; data?: unknown; encoder?: unknown } | undefined;
+      const value = JSON.stringify(payload?.data) ?? '';
+      return html`<div class="scrap">scrapbook value <code>${String(payload?.name ?? '')}</code> (${String(payload?.encoder ?? 'json')}) = <code>${value.length > 200 ? `${value.slice(0, 200)}…` : value}</code></div>`;
+    }
+    return html`<div class="unsupported">output of type ${Object.keys(data).join(', ') || 'none'} not shown</div>`;
+  }
+  const value = data[mime];
+  if (IMAGE_MIMES.includes(mime)) {
+    const uri = dataUri(mime, text(value));
+    return uri ? html`<img class="image-output" alt="${mime} output" src="${uri}"${imageSize(output, mime)}>` : html`<div class="unsupported">invalid ${mime} data</div>`;
+  }
+  if (mime === 'image/svg+xml') {
+    // As an <img>, an SVG cannot run script or load anything.
+    return html`<img class="image-output" alt="SVG output" src="data:image/svg+xml;base64,${Buffer.from(text(value), 'utf8').toString('base64')}"${imageSize(output, mime)}>`;
+  }
+  if (mime === 'text/html') return htmlFrame(text(value));
+  if (mime === 'text/markdown') return html`<div class="markdown">${raw(renderMarkdown(text(value)))}</div>`;
+  if (mime === 'application/json') return html`<pre class="output">${JSON.stringify(value, null, 2)}</pre>`;
+  return html`<pre class="output">${raw(ansiToHtml(text(value)))}</pre>`;
+}
+
+function outputHtml(output: Output): Safe {
+  switch (output.output_type) {
+    case 'stream':
+      return html`<pre class="stream ${output.name === 'stderr' ? 'stderr' : 'stdout'}">${raw(ansiToHtml(text(output.text)))}</pre>`;
+    case 'error':
+      return html`<pre class="traceback">${raw(ansiToHtml((output.traceback ?? []).join('\n') || `${output.ename}: ${output.evalue}`))}</pre>`;
+    case 'execute_result':
+      return html`<div class="result"><span class="prompt out">Out [${output.execution_count ?? ' '}]:</span>${richOutput(output)}</div>`;
+    case 'display_data':
+      return richOutput(output);
+    default:
+      return html``;
+  }
+}
+
+function statusBadge(cell: Cell): Safe {
+  const rec = cellRecord(cell);
+  if (!rec) return html``;
+  const duration = typeof rec.duration === 'number' ? ` ${rec.duration.toFixed(2)} s` : '';
+  return html`<span class="badge status-${rec.status}" title="papermill status">${rec.status}${duration}</span>`;
+}
+
+/** papermill's banner and anchor cells, shown as the viewer's own (their HTML is not rendered). */
+function errorMarker(cell: Cell): Safe {
+  const source = sourceText(cell.source);
+  if (source.includes('id="papermill-error-cell"')) {
+    return html`<div class="error-anchor" id="papermill-error-cell">Execution using papermill encountered an exception here and stopped:</div>`;
+  }
+  const at = /In \[([^\]]*)\]/.exec(source)?.[1] ?? '';
+  return html`<div class="error-banner">An Exception was encountered at <a href="#papermill-error-cell">In [${at}]</a>.</div>`;
+}
+
+function cellHtml(cell: Cell, index: number): Safe {
+  if (cellTags(cell).includes(ERROR_MARKER_TAG)) return errorMarker(cell);
+  const status = cellRecord(cell)?.status ?? 'unknown';
+  if (cell.cell_type === 'markdown') {
+    return html`<section class="cell markdown" id="cell-${index}"><div class="markdown">${raw(renderMarkdown(sourceText(cell.source)))}</div></section>`;
+  }
+  if (cell.cell_type === 'raw') {
+    return html`<section class="cell raw" id="cell-${index}"><pre class="source">${sourceText(cell.source)}</pre></section>`;
+  }
+  const tags = cellTags(cell);
+  return html`<section class="cell code status-${status}" id="cell-${index}">
+<div class="cell-head"><span class="prompt in">In [${cell.execution_count ?? ' '}]:</span>${statusBadge(cell)}${tags.map((t) => html`<span class="tag">${t}</span>`)}<a class="cell-link" href="#cell-${index}">cell ${index}</a></div>
+<pre class="source">${sourceText(cell.source)}</pre>
+${cell.outputs.length ? html`<div class="outputs">${cell.outputs.map(outputHtml)}</div>` : ''}
+</section>`;
+}
+
+function formatValue(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+export interface NotebookPageOptions {
+  /** Path of the notebook in the store, e.g. `runs/<id>/nb.ipynb`. */
+  path: string;
+  /** Links shown in the header. */
+  contentsHref: string;
+  rawHref: string;
+  /** Other objects in the run's folder. */
+  siblings?: Array<{ name: string; href: string }>;
+}
+
+export function renderNotebookPage(nb: Notebook, options: NotebookPageOptions): string {
+  const facts = runFacts(nb);
+  const name = options.path.split('/').pop() ?? options.path;
+  const params = Object.entries(facts.parameters);
+  const failed = nb.cells.findIndex((c) => c.cell_type === 'code' && cellRecord(c)?.status === 'failed');
+  const hasBanner = nb.cells.some((c) => cellTags(c).includes(ERROR_MARKER_TAG));
+  const body = html`
+<nav><a href="/runs">← runs</a></nav>
+<header>
+<h1>${facts.run_id ?? name} <span class="badge run-status status-${facts.status}">${facts.status}</span></h1>
+<dl class="facts">
+<dt>notebook</dt><dd>${name}</dd>
+<dt>path</dt><dd><code>${options.path}</code></dd>
+${facts.schedule ? html`<dt>schedule</dt><dd>${facts.schedule}</dd>` : ''}
+<dt>started</dt><dd>${facts.start_time ?? '—'}</dd>
+<dt>ended</dt><dd>${facts.end_time ?? '—'}</dd>
+<dt>duration</dt><dd>${facts.duration_s === null ? '—' : `${facts.duration_s.toFixed(2)} s`}</dd>
+</dl>
+${params.length ? html`<table class="params"><caption>parameters</caption><tbody>${params.map(([k, v]) => html`<tr><th>${k}</th><td><code>${formatValue(v)}</code></td></tr>`)}</tbody></table>` : html`<p class="muted">no parameters</p>`}
+<p class="links"><a href="${options.contentsHref}">contents API model</a> · <a href="${options.rawHref}">download .ipynb</a>${(options.siblings ?? []).map((s) => html` · <a href="${s.href}">${s.name}</a>`)}</p>
+</header>
+${failed >= 0 && !hasBanner ? html`<div class="error-banner">An Exception was encountered at <a href="#cell-${failed}">cell ${failed}</a>.</div>` : ''}
+<main>${nb.cells.map(cellHtml)}</main>`;
+  return page(`${facts.run_id ?? name} · millrace`, body);
+}

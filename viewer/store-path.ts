@@ -1,0 +1,55 @@
+/**
+ * Turning a URL path into a path inside the store, refusing anything that could step out
+ * of it. Each segment is percent-decoded exactly once; `.`/`..`, empty segments,
+ * backslashes, encoded slashes, NUL and control characters, and anything still
+ * percent-encoded after that one decoding (double encoding) are refused with 400, hidden
+ * names (leading `.`) with 404. The result is a list of plain names, joined onto the store
+ * root by the store's own `joinLocation`, so it cannot name anything outside the root.
+ */
+import { isAbsolute, relative, resolve } from 'node:path';
+import { joinLocation } from '../activities/store/index.js';
+
+export class PathRefused extends Error {
+  constructor(
+    readonly status: 400 | 404,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PathRefused';
+  }
+}
+
+/** `raw` is the percent-encoded URL path after a route prefix (`/api/contents`, `/runs/`...). */
+export function parseStorePath(raw: string): string[] {
+  if (/\\|%5c/i.test(raw)) throw new PathRefused(400, 'backslashes are not allowed in paths');
+  const trimmed = raw.replace(/^\/+/, '').replace(/\/+$/, '');
+  if (trimmed === '') return [];
+  const segments: string[] = [];
+  for (const encoded of trimmed.split('/')) {
+    if (encoded === '') throw new PathRefused(400, 'empty path segment');
+    let name: string;
+    try {
+      name = decodeURIComponent(encoded);
+    } catch {
+      throw new PathRefused(400, 'malformed percent-encoding in path');
+    }
+    if (name === '.' || name === '..') throw new PathRefused(400, 'relative path segments are not allowed');
+    if (/[/\\]/.test(name)) throw new PathRefused(400, 'encoded slashes are not allowed in paths');
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(name)) throw new PathRefused(400, 'control characters are not allowed in paths');
+    if (/%[0-9a-f]{2}/i.test(name)) throw new PathRefused(400, 'double-encoded paths are not allowed');
+    if (name.startsWith('.')) throw new PathRefused(404, 'hidden files are not served');
+    segments.push(name);
+  }
+  return segments;
+}
+
+/** The store location of a parsed path, checked once more against the root for local stores. */
+export function locationOf(storeRoot: string, segments: string[]): string {
+  const location = segments.length ? joinLocation(storeRoot, ...segments) : storeRoot.replace(/\/+$/, '');
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(storeRoot)) {
+    const rel = relative(resolve(storeRoot), resolve(location));
+    if (rel.startsWith('..') || isAbsolute(rel)) throw new PathRefused(400, 'path outside the store');
+  }
+  return location;
+}
