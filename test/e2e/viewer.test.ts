@@ -3,7 +3,8 @@
  * with jupyter_server's own FileContentsManager, token auth, no write methods, paths that
  * try to leave the store, paging past 1,000 runs, @jupyterlab/services as a client, and
  * the HTML pages in headless Chromium (Debian's chromium driven by playwright-core), with
- * a screenshot of a rendered output notebook saved to docs/viewer.png.
+ * a screenshot of a rendered output notebook saved to test/e2e/artifacts/viewer.png (and to
+ * docs/viewer.png with MILLRACE_UPDATE_DOCS=1, so a test run leaves the checkout clean).
  */
 import { ContentsManager } from '@jupyterlab/services';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -392,6 +393,8 @@ describe('millrace serve: the HTML pages in Chromium', () => {
     const height = await page.evaluate(() => document.documentElement.scrollHeight);
     await page.setViewportSize({ width: 1100, height });
     expect(await frame.locator('table').isVisible()).toBe(true);
-    await page.screenshot({ path: join(packageRoot(), 'docs', 'viewer.png') });
+    const shot = await page.screenshot({ path: join(packageRoot(), 'test', 'e2e', 'artifacts', 'viewer.png') });
+    expect(shot.byteLength).toBeGreaterThan(10_000);
+    if (process.env['MILLRACE_UPDATE_DOCS'] === '1') await writeFile(join(packageRoot(), 'docs', 'viewer.png'), shot);
   });
 });
