@@ -3,6 +3,7 @@ import { render } from 'ink';
 import { loadConfig } from '../config.js';
 import { openSession } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
+import { repairActions } from '../inspect/actions.js';
 import { InspectApp } from '../inspect/app.js';
 import { RunNotFound, temporalSource } from '../inspect/data.js';
 import { validateRunId } from '../submit.js';
@@ -26,7 +27,7 @@ export async function inspectCommand(runId: string | undefined, options: Inspect
         throw err instanceof RunNotFound ? new UserError(err.message) : err;
       });
     }
-    const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} />, { exitOnCtrlC: true });
+    const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} actions={repairActions(session.client)} />, { exitOnCtrlC: true });
     await app.waitUntilExit();
     return EXIT.ok;
   } finally {

@@ -8,6 +8,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   ApplicationFailure,
+  type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
@@ -26,10 +27,10 @@ import {
 import { loadConfig } from '../config.js';
 import { openSession } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
-import { describeOutcome, outcomeFromFailure, outcomeFromResult } from '../outcome.js';
+import { describeOutcome, outcomeFromFailure, outcomeFromResult, type RunOutcome } from '../outcome.js';
 import { validateRunId } from '../submit.js';
 
-type RepairName = keyof typeof REPAIR_UPDATES;
+export type RepairName = keyof typeof REPAIR_UPDATES;
 
 /** Refusals of the paused run's validators: the person asked for something it cannot do. */
 const REFUSALS = new Set(['NotPaused', 'RepairBusy', 'BadRepair']);
@@ -103,17 +104,39 @@ async function repairCommand(runId: string, name: RepairName, args: RetryArgs | 
     throw new UserError('no running stack here: paused runs live in `millrace dev` or on TEMPORAL_ADDRESS');
   }
   try {
-    const handle = session.client.workflow.getHandle(runId);
+    const repaired = await sendRepair(session.client, runId, name, args);
+    if (repaired.kind === 'execution') return reportExecution(repaired, json);
+    return reportDecision(repaired, json);
+  } finally {
+    await session.close();
+  }
+}
+
+/** What a repair came to: the run's answer, and for an abort how the run then ended. */
+export type Repaired =
+  | { kind: 'execution'; name: 'retry' | 'exec'; answer: RepairExecution }
+  | { kind: 'decision'; answer: RepairDecision; outcome?: RunOutcome };
+
+/**
+ * Sends one repair Update to a paused run and waits for its answer; after an abort, also
+ * for the run's end (record final, kernel shut down). Refusals (not paused, busy, bad
+ * arguments) and unknown runs reject with a UserError of one line. Shared by the
+ * commands here and the inspector's keys (cli/inspect/actions.ts).
+ */
+export async function sendRepair(client: Client, runId: string, name: RepairName, args?: RetryArgs | ExecArgs): Promise<Repaired> {
+  const handle = client.workflow.getHandle(runId);
+  try {
     const description = await handle.describe();
     if (description.status.name !== 'RUNNING') {
       throw new UserError(`run ${runId} is not paused (${description.status.name.toLowerCase()})`);
     }
-    const answer =
-      args === undefined
-        ? await handle.executeUpdate<RepairDecision, []>(REPAIR_UPDATES[name])
-        : await handle.executeUpdate<RepairExecution, [RetryArgs | ExecArgs]>(REPAIR_UPDATES[name], { args: [args] });
-    if ('action' in answer) return await reportDecision(handle, answer, json);
-    return reportExecution(name, answer, json);
+    if (name === 'retry' || name === 'exec') {
+      const answer = await handle.executeUpdate<RepairExecution, [RetryArgs | ExecArgs]>(REPAIR_UPDATES[name], { args: [args ?? {}] });
+      return { kind: 'execution', name, answer };
+    }
+    const answer = await handle.executeUpdate<RepairDecision, []>(REPAIR_UPDATES[name]);
+    if (answer.action === 'skipped') return { kind: 'decision', answer };
+    return { kind: 'decision', answer, outcome: await endOf(handle, answer.runId) };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new UserError(`no run ${runId}: see \`millrace runs\``);
     if (err instanceof WorkflowUpdateFailedError) {
@@ -122,13 +145,45 @@ async function repairCommand(runId: string, name: RepairName, args: RetryArgs | 
       throw new UserError(cause?.message ?? err.message, refused ? EXIT.badInput : EXIT.runFailed);
     }
     throw err;
-  } finally {
-    await session.close();
   }
 }
 
+/** An aborted run's outcome, once its record is final and its kernel shut down. */
+async function endOf(handle: WorkflowHandle, runId: string): Promise<RunOutcome> {
+  const description = await handle.describe();
+  const output = typeof description.memo?.['output'] === 'string' ? description.memo['output'] : '';
+  const started = description.startTime.getTime();
+  try {
+    return outcomeFromResult(await handle.result(), (Date.now() - started) / 1000);
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    return outcomeFromFailure(err, runId, output, (Date.now() - started) / 1000);
+  }
+}
+
+/**
+ * A repair's answer as one line, as the commands print it and the inspector shows it;
+ * null for scratch code that ran (its output says it all).
+ */
+export function repairLine(repaired: Repaired): string | null {
+  if (repaired.kind === 'decision') {
+    const { answer } = repaired;
+    return answer.action === 'skipped'
+      ? `cell ${answer.cell} skipped: run ${answer.runId} goes on with the next cell`
+      : `run ${answer.runId} aborted; its kernel is shut down`;
+  }
+  const { name, answer } = repaired;
+  const error = `${answer.ename ?? 'Error'}: ${answer.evalue ?? ''}`;
+  const failed = answer.status !== 'ok';
+  if (name === 'retry') {
+    return failed ? `cell ${answer.cell} failed again: ${error}; run ${answer.runId} is still paused` : `cell ${answer.cell} completed: run ${answer.runId} goes on`;
+  }
+  return failed ? `scratch code failed: ${error}; run ${answer.runId} is still paused` : null;
+}
+
 /** retry and exec: what the code printed, then how it ended. Exit 1 when it failed. */
-function reportExecution(name: RepairName, answer: RepairExecution, json: boolean): number {
+function reportExecution(repaired: Extract<Repaired, { kind: 'execution' }>, json: boolean): number {
+  const { answer } = repaired;
   const failed = answer.status !== 'ok';
   if (json) {
     const error = answer.ename !== undefined ? { ename: answer.ename, evalue: answer.evalue ?? '' } : null;
@@ -136,38 +191,23 @@ function reportExecution(name: RepairName, answer: RepairExecution, json: boolea
     return failed ? EXIT.runFailed : EXIT.ok;
   }
   if (answer.output) process.stdout.write(answer.output.endsWith('\n') ? answer.output : `${answer.output}\n`);
-  const error = `${answer.ename ?? 'Error'}: ${answer.evalue ?? ''}`;
-  if (name === 'retry') {
-    if (failed) process.stderr.write(`cell ${answer.cell} failed again: ${error}; run ${answer.runId} is still paused\n`);
-    else process.stderr.write(`cell ${answer.cell} completed: run ${answer.runId} goes on\n`);
-  } else if (failed) {
-    process.stderr.write(`scratch code failed: ${error}; run ${answer.runId} is still paused\n`);
-  }
+  const line = repairLine(repaired);
+  if (line) process.stderr.write(`${line}\n`);
   return failed ? EXIT.runFailed : EXIT.ok;
 }
 
-/** skip: the run goes on. abort: waits until the run has ended (record final, kernel shut down). */
-async function reportDecision(handle: WorkflowHandle, answer: RepairDecision, json: boolean): Promise<number> {
-  if (answer.action === 'skipped') {
-    if (json) process.stdout.write(`${JSON.stringify({ run_id: answer.runId, cell: answer.cell, action: answer.action })}\n`);
-    else process.stdout.write(`cell ${answer.cell} skipped: run ${answer.runId} goes on with the next cell\n`);
-    return EXIT.ok;
-  }
-  const description = await handle.describe();
-  const output = typeof description.memo?.['output'] === 'string' ? description.memo['output'] : '';
-  const started = description.startTime.getTime();
-  let outcome;
-  try {
-    outcome = outcomeFromResult(await handle.result(), (Date.now() - started) / 1000);
-  } catch (err) {
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    outcome = outcomeFromFailure(err, answer.runId, output, (Date.now() - started) / 1000);
-  }
+/** skip: the run goes on. abort: the run has ended (record final, kernel shut down). */
+function reportDecision(repaired: Extract<Repaired, { kind: 'decision' }>, json: boolean): number {
+  const { answer, outcome } = repaired;
   if (json) {
-    const { reason: _reason, ...run } = outcome;
-    process.stdout.write(`${JSON.stringify({ run_id: answer.runId, cell: answer.cell, action: answer.action, run })}\n`);
+    const line: Record<string, unknown> = { run_id: answer.runId, cell: answer.cell, action: answer.action };
+    if (outcome) {
+      const { reason: _reason, ...run } = outcome;
+      line['run'] = run;
+    }
+    process.stdout.write(`${JSON.stringify(line)}\n`);
   } else {
-    process.stdout.write(`run ${answer.runId} aborted; its kernel is shut down\n${describeOutcome(outcome)}\n`);
+    process.stdout.write(`${repairLine(repaired)}\n${outcome ? `${describeOutcome(outcome)}\n` : ''}`);
   }
   return EXIT.ok;
 }

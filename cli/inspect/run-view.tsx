@@ -1,6 +1,7 @@
 /**
  * One run: its header, a table of its cells, and the selected cell's source and outputs.
- * The failed cell is selected when the run opens; a live run is read again every second.
+ * The failed cell (or a paused run's) is selected when the run opens; a live run is read
+ * again every second. Actions (actions.ts) run on their keys, one at a time.
  */
 import { Box, Text } from 'ink';
 import { useCallback, useRef, useState } from 'react';
@@ -42,9 +43,13 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
   };
   const [offset, setOffset] = useState(0);
   const [message, setMessage] = useState<string | null>(null);
+  /** The key of an action that asked for confirmation: pressed again next, it runs. */
+  const armed = useRef<string | null>(null);
+  /** One action at a time: a paused run refuses a second repair while one is in progress. */
+  const busy = useRef(false);
 
   const rows = data ? cellRows(data.notebook, data.progress) : [];
-  const position = clamp(chosen ?? initialCellPosition(rows, data?.failure?.failed_cell ?? null), rows.length);
+  const position = clamp(chosen ?? initialCellPosition(rows, data?.failure?.failed_cell ?? data?.progress?.paused?.cell ?? null), rows.length);
 
   const header = data ? runHeader(data, new Date()) : [];
   const row = rows[position];
@@ -65,7 +70,26 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
   };
   const scroll = (to: (at: number) => number) => setOffset((at) => Math.max(0, Math.min(to(at), maxOffset)));
 
+  const perform = (action: RunAction) => {
+    busy.current = true;
+    setMessage(`${action.label}…`);
+    action
+      .perform({ runId, cellIndex: row?.index ?? null })
+      .then(
+        (line) => setMessage(line),
+        (err: unknown) => setMessage(`${action.label} failed: ${(err as Error).message.split('\n')[0]}`),
+      )
+      .finally(() => {
+        busy.current = false;
+        reload();
+      });
+  };
+
   useKeys((input, key) => {
+    // Any key but the armed action's own takes its confirmation prompt back.
+    const confirming = armed.current;
+    armed.current = null;
+    if (confirming !== null && input !== confirming) setMessage(null);
     if (focusRef.current === 'detail') {
       if (key.escape || input === 'q' || key.leftArrow || key.tab || key.return) setFocus('cells');
       else if (key.upArrow || input === 'k') scroll((at) => at - 1);
@@ -88,16 +112,13 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
     else if (input === 'a' && data && data.resumedAs.length > 0) onOpen(data.resumedAs[data.resumedAs.length - 1]!.run_id);
     else {
       const action = available.find((a) => a.key === input);
-      if (action) {
-        setMessage(`${action.label}…`);
-        action
-          .perform({ runId, cellIndex: row?.index ?? null })
-          .then(
-            (line) => setMessage(line),
-            (err: unknown) => setMessage(`${action.label} failed: ${(err as Error).message.split('\n')[0]}`),
-          )
-          .finally(reload);
+      if (!action || busy.current) return;
+      if (action.confirm && confirming !== action.key) {
+        armed.current = action.key;
+        setMessage(action.confirm);
+        return;
       }
+      perform(action);
     }
   });
 

@@ -48,11 +48,8 @@ export function statusColor(status: string): string | undefined {
   return STATUS_COLORS[status];
 }
 
-/**
- * The status filters `/` and `s` cycle through (undefined: all runs). `paused` joins when
- * `millrace runs --status paused` is supported.
- */
-export const STATUS_FILTERS = [undefined, 'running', 'completed', 'failed', 'cancelled'] as const;
+/** The status filters `/` and `s` cycle through (undefined: all runs); live ones first. */
+export const STATUS_FILTERS = [undefined, 'running', 'paused', 'completed', 'failed', 'cancelled'] as const;
 export type StatusFilter = (typeof STATUS_FILTERS)[number];
 
 export function nextStatusFilter(current: StatusFilter): StatusFilter {
@@ -259,6 +256,11 @@ export function runHeader(detail: RunDetail, now: Date): HeaderField[] {
   if (from) fields.push({ label: 'resumed from', value: `${from.run_id} at cell ${from.from_cell}  [f]` });
   if (detail.resumedAs.length > 0) {
     fields.push({ label: 'resumed as', value: `${detail.resumedAs.map((r) => r.run_id).join(', ')}  [a]` });
+  }
+  const paused = detail.progress?.paused;
+  if (paused) {
+    const what = `cell ${paused.cell}: ${paused.ename}: ${paused.evalue}`.split('\n')[0]!;
+    fields.push({ label: 'paused', value: `${what}  (until ${formatTime(paused.until)})`, color: statusColor('paused') });
   }
   const failure = detail.failure;
   if (failure && summary.status !== 'completed') {

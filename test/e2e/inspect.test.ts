@@ -1,13 +1,21 @@
 /**
  * `millrace inspect`: the Ink inspector rendered against real run history (a completed
  * and a failed run on the real Temporal dev server and Jupyter kernel), driven by keys,
- * asserted on its frames; and the command refusing to start without a terminal.
+ * asserted on its frames; runs paused by `--on-failure pause` repaired with its keys;
+ * and the command refusing to start without a terminal.
  */
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { render } from 'ink-testing-library';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { createElement } from 'react';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repairActions } from '../../cli/inspect/actions.js';
 import { InspectApp } from '../../cli/inspect/app.js';
 import { temporalSource } from '../../cli/inspect/data.js';
+import { buildRunInput } from '../../cli/submit.js';
+import type { RunResult } from '../../workflows/contracts.js';
 import { codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
 
 // eslint-disable-next-line no-control-regex
@@ -42,6 +50,30 @@ async function selectRun(app: Rendered, runId: string): Promise<void> {
     text = await frameWhere(app, (t) => selectedLine(t) !== at, 'the selection moving');
   }
 }
+
+/** Starts a run with `--on-failure pause` on the harness's worker (as `millrace run` would). */
+async function startPaused(name: string, cells: Array<Record<string, unknown>>): Promise<{ runId: string; handle: WorkflowHandle }> {
+  const runId = `${name}-${randomBytes(3).toString('hex')}`;
+  const path = await h.writeNotebook(`${runId}.ipynb`, notebook(cells));
+  const input = await buildRunInput(h.config, { notebookPath: path, params: {}, runId, onFailure: 'pause' });
+  const handle = await h.client.workflow.start('notebookRun', {
+    taskQueue: h.taskQueue,
+    workflowId: runId,
+    args: [input],
+    memo: { notebook: basename(path), output: input.output },
+  });
+  return { runId, handle };
+}
+
+/** The run view of one run, with the repair keys `millrace inspect` gives it. */
+function openRun(runId: string): Rendered {
+  const app = render(createElement(InspectApp, { source: temporalSource(h.client), initialRun: runId, actions: repairActions(h.client) }));
+  Object.defineProperty(app.stdout, 'columns', { get: () => 160 });
+  app.stdout.emit('resize');
+  return app;
+}
+
+const isPausedView = (text: string) => /\bpaused\b/.test(lineWith(text, 'status:')) && text.includes('paused:');
 
 const ENTER = '\r';
 const ESC = '\u001b';
@@ -81,8 +113,8 @@ describe('millrace inspect', () => {
       expect(lineWith(list, badRun)).toMatch(/\bfailed\b.*cell 2: RuntimeError/);
       expect(list).toMatch(/RUN\s+NOTEBOOK\s+STATUS\s+STARTED\s+DURATION\s+FAILED/);
 
-      // `/` cycles the filter: all -> running -> completed -> failed.
-      for (const _ of [1, 2, 3]) app.stdin.write('/');
+      // `/` cycles the filter: all -> running -> paused -> completed -> failed.
+      for (const _ of [1, 2, 3, 4]) app.stdin.write('/');
       const failedOnly = await frameWhere(app, (t) => t.includes('status: failed') && t.includes(badRun), 'the failed filter');
       expect(failedOnly).not.toContain(okRun);
 
@@ -132,6 +164,75 @@ describe('millrace inspect', () => {
       const second = await frameWhere(app, (t) => t.includes('cell 1 · completed'), 'the second cell');
       expect(second).toContain('print("answer", x * 2)');
       expect(second).toMatch(/^answer 42$/m);
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('retries the failed cell of a paused run with r once its cause is fixed; the run completes', async () => {
+    const input = join(h.dir, `inspect-retry-${randomBytes(3).toString('hex')}.txt`);
+    const { runId, handle } = await startPaused('inspect-retry', [
+      codeCell('x = 20'),
+      codeCell(`x += int(open(${JSON.stringify(input)}).read())`),
+      codeCell('print("total", x)'),
+    ]);
+    const app = openRun(runId);
+    try {
+      const paused = await frameWhere(app, (t) => isPausedView(t) && t.includes('cell 1 · failed'), 'the paused run');
+      expect(lineWith(paused, 'paused:')).toContain('cell 1: FileNotFoundError');
+      expect(lineWith(paused, 'esc/q back')).toMatch(/r retry · s skip · x abort/);
+
+      // The cause fixed outside the run; the same source, run again in the same kernel.
+      await writeFile(input, '22');
+      app.stdin.write('r');
+      await frameWhere(app, (t) => t.includes(`cell 1 completed: run ${runId} goes on`), 'the retry answer');
+      const done = await frameWhere(app, (t) => /\bcompleted\b/.test(lineWith(t, 'status:')), 'the run completed');
+      expect(done).not.toContain('r retry');
+      expect(((await handle.result()) as RunResult).status).toBe('completed');
+      // The kernel kept x from cell 0: the last cell saw both parts.
+      app.stdin.write('G');
+      await frameWhere(app, (t) => t.includes('cell 2 · completed') && /^total 42$/m.test(t), 'the last cell\'s output');
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('skips the failed cell of a paused run with s; the run goes on and completes', async () => {
+    const { runId, handle } = await startPaused('inspect-skip', [codeCell('x = 1'), codeCell('raise ValueError("skip me")'), codeCell('print("after", x)')]);
+    const app = openRun(runId);
+    try {
+      await frameWhere(app, (t) => isPausedView(t) && t.includes('s skip'), 'the paused run');
+      app.stdin.write('s');
+      await frameWhere(app, (t) => t.includes(`cell 1 skipped: run ${runId} goes on with the next cell`), 'the skip answer');
+      await frameWhere(app, (t) => /\bcompleted\b/.test(lineWith(t, 'status:')), 'the run completed');
+      const result = (await handle.result()) as RunResult;
+      expect(result.status).toBe('completed');
+      expect(result.skippedCells).toEqual([1]);
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('says when a retried cell fails again, and aborts a paused run only on a second x', async () => {
+    const { runId, handle } = await startPaused('inspect-abort', [codeCell('x = 1'), codeCell('1 / 0'), codeCell('print("never")')]);
+    const app = openRun(runId);
+    try {
+      await frameWhere(app, (t) => isPausedView(t) && t.includes('x abort'), 'the paused run');
+      app.stdin.write('r');
+      await frameWhere(app, (t) => t.includes(`cell 1 failed again: ZeroDivisionError: division by zero; run ${runId} is still paused`), 'the failed retry');
+
+      app.stdin.write('x');
+      await frameWhere(app, (t) => t.includes('press x again to abort'), 'the confirmation');
+      app.stdin.write('x');
+      await frameWhere(app, (t) => t.includes(`run ${runId} aborted; its kernel is shut down`), 'the abort answer');
+      const ended = await frameWhere(app, (t) => /\bfailed\b/.test(lineWith(t, 'status:')), 'the run failed');
+      expect(lineWith(ended, 'failed:')).toContain('cell 1: ZeroDivisionError: division by zero');
+      const err = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect((err as WorkflowFailedError).cause?.message).toContain('aborted while paused');
     } finally {
       app.unmount();
     }

@@ -87,4 +87,46 @@ describe('run actions', () => {
       done.unmount();
     }
   });
+
+  it('asks for a second press before an action with a confirmation, and runs one action at a time', async () => {
+    const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, 'failed') };
+    let release: (line: string) => void = () => {};
+    const calls: string[] = [];
+    const abort: RunAction = {
+      key: 'x',
+      label: 'abort',
+      confirm: 'press x again to abort',
+      appliesTo: () => true,
+      perform: (context) => {
+        calls.push(context.runId);
+        return new Promise((resolve) => (release = resolve));
+      },
+    };
+    const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [abort] }));
+    try {
+      await frameWhere(app, (t) => t.includes('x abort') && t.includes('cell 1 · failed'));
+      // A first press only asks; any other key takes the question back.
+      app.stdin.write('x');
+      await frameWhere(app, (t) => t.includes('press x again to abort'));
+      app.stdin.write('j');
+      await frameWhere(app, (t) => t.includes('cell 2 · pending') && t.includes('x abort') && !t.includes('press x again'));
+      expect(calls).toEqual([]);
+
+      // Twice in a row: it runs; pressed again while it is in progress, nothing more is sent.
+      app.stdin.write('x');
+      await frameWhere(app, (t) => t.includes('press x again to abort'));
+      app.stdin.write('x');
+      await frameWhere(app, (t) => t.includes('abort…'));
+      app.stdin.write('x');
+      app.stdin.write('x');
+      app.stdin.write('k');
+      await frameWhere(app, (t) => t.includes('cell 1 · failed'));
+      expect(calls).toEqual(['broken']);
+      release('run broken aborted');
+      await frameWhere(app, (t) => t.includes('run broken aborted'));
+      expect(calls).toEqual(['broken']);
+    } finally {
+      app.unmount();
+    }
+  });
 });

@@ -17,6 +17,8 @@ import {
   nextStatusFilter,
   runHeader,
   runRows,
+  statusColor,
+  STATUS_COLORS,
   terminalLines,
   windowStart,
   type RunDetail,
@@ -79,7 +81,12 @@ describe('run list', () => {
   it('cycles the status filter through all statuses and back to all', () => {
     const seen = [nextStatusFilter(undefined)];
     while (seen[seen.length - 1] !== undefined) seen.push(nextStatusFilter(seen[seen.length - 1]));
-    expect(seen).toEqual(['running', 'completed', 'failed', 'cancelled', undefined]);
+    expect(seen).toEqual(['running', 'paused', 'completed', 'failed', 'cancelled', undefined]);
+    // Paused runs stand out from running ones and from every other run status.
+    const others = ['running', 'completed', 'failed', 'cancelled'].map(statusColor);
+    expect(statusColor('paused')).toBeDefined();
+    expect(others).not.toContain(statusColor('paused'));
+    expect(Object.keys(STATUS_COLORS)).toContain('paused');
     // Open workflows are read again while on screen; closed ones never change.
     expect(['running', 'paused', 'completed', 'failed', 'cancelled'].filter(isLive)).toEqual(['running', 'paused']);
   });
@@ -205,6 +212,22 @@ describe('run header', () => {
     expect(live.find((f) => f.label === 'started')?.value).toBe('2025-06-01 06:00:03Z  (10.0s so far)');
     expect(live.find((f) => f.label === 'failed')?.value).toBe('kernel "nope" is unknown');
     expect(live.some((f) => f.label === 'parameters' || f.label.startsWith('resumed'))).toBe(false);
+  });
+
+  it('says which cell a paused run waits at, and until when, from the progress query', () => {
+    const progress: RunProgress = {
+      runId: 'etl-1',
+      output: '/store/runs/etl-1/etl.ipynb',
+      phase: 'paused',
+      cells: [],
+      paused: { cell: 2, ename: 'RuntimeError', evalue: 'boom\nsecond line', since: '2025-06-01T06:00:05.000Z', until: '2025-06-02T06:00:05.000Z' },
+    };
+    const fields = runHeader({ ...detail, summary: { ...summary, status: 'paused', ended: null, duration_s: null }, progress, failure: null }, new Date('2025-06-01T06:00:13.123Z'));
+    const paused = fields.find((f) => f.label === 'paused');
+    expect(paused).toEqual({ label: 'paused', value: 'cell 2: RuntimeError: boom  (until 2025-06-02 06:00:05Z)', color: statusColor('paused') });
+    expect(fields.find((f) => f.label === 'status')).toMatchObject({ value: 'paused', color: statusColor('paused') });
+    expect(fields.some((f) => f.label === 'failed')).toBe(false);
+    expect(runHeader(detail, new Date()).some((f) => f.label === 'paused')).toBe(false);
   });
 });
 
