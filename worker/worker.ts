@@ -57,6 +57,13 @@ function installQuietRuntime(): void {
     // the worker keeps serving it, not shut the worker down under it.
     shutdownSignals: [],
   });
+  // @jupyterlab/services reconnects after a kernel restarts without handling the promise
+  // (kernel/default.ts); when millrace has shut that kernel down meanwhile, it rejects
+  // with nobody to tell. Any other unhandled rejection still ends the process.
+  process.on('unhandledRejection', (reason) => {
+    if (reason instanceof Error && reason.message === 'Kernel connection disconnected') return;
+    throw reason;
+  });
   // @jupyterlab/services narrates every websocket (re)connection on console.debug.
   if (!process.env['MILLRACE_DEBUG']) console.debug = () => undefined;
 }

@@ -104,6 +104,12 @@ const { executeCell: executeCellLocally } = proxyLocalActivities<MillraceActivit
  * cancel requests wait for it to end. A 1 ms timer ends it about once a second.
  */
 const WORKFLOW_TASK_SLICE_MS = 1_000;
+/**
+ * Local cells add one small marker each, so the server may never suggest continuing as
+ * new; past this many cells the run continues as new anyway, which bounds what a worker
+ * replays after its cache lost the run.
+ */
+const MAX_CELLS_PER_EXECUTION = 1_000;
 /** What a local cell costs beyond its own duration, for slicing workflow tasks. */
 const LOCAL_CELL_OVERHEAD_MS = 10;
 
@@ -414,7 +420,8 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
       revision += 1;
       executedCells += 1;
       cellProgress.durationMs = result.durationMs;
-      if (handle.outcomeRegistry) sliceMs += result.durationMs + LOCAL_CELL_OVERHEAD_MS;
+      // A cell that was handed off to a regular activity already ended a workflow task.
+      if (handle.outcomeRegistry) sliceMs = result.durationMs >= CELL_HAND_OFF_MS ? 0 : sliceMs + result.durationMs + LOCAL_CELL_OVERHEAD_MS;
       if (!cellPassed(result, cell) && !isCleanSysExit(result) && input.onFailure === 'pause') {
         cellProgress.status = 'failed';
         const repaired = await pauseForRepair(position, result);
@@ -431,7 +438,8 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
       }
       if (cellPassed(result, cell)) {
         cellProgress.status = 'completed';
-        if (workflowInfo().continueAsNewSuggested && position + 1 < plan.codeCells.length) {
+        const cellsHere = position + 1 - startAt;
+        if ((workflowInfo().continueAsNewSuggested || cellsHere >= MAX_CELLS_PER_EXECUTION) && position + 1 < plan.codeCells.length) {
           // A repair's answer is delivered before the hand-over.
           await condition(allHandlersFinished);
           handedOver = true;
