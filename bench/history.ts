@@ -208,7 +208,10 @@ export type CycleKind = 'local' | 'slice' | 'handed-off' | 'activity';
  *     RespondWorkflowTaskCompleted with the cells' markers), timer (→ the next
  *     WorkflowTaskScheduled, as the timer fires), wftDispatch (→ WorkflowTaskStarted),
  *     activation (→ Core schedules the next local activity), dispatch;
- *   handed-off: report (→ ActivityTaskCompleted), wftDispatch, activation, dispatch;
+ *   handed-off: report (→ ActivityTaskCompleted), wftDispatch (→ WorkflowTaskStarted), and
+ *     when that task ends with the slice timer (a long cell fills the slice at once) wftRun
+ *     (→ WorkflowTaskCompleted), timer, sliceDispatch (→ the next WorkflowTaskStarted),
+ *     all 0 otherwise; then activation, dispatch;
  *   activity: report, wftDispatch, wftRun (→ WorkflowTaskCompleted), deliver (→ the next
  *     activity starts; eager dispatch hands it over in the same instant).
  * Execution bounds are the worker's own (bench/instrument.ts) when given, else history's
@@ -228,7 +231,7 @@ export interface CycleProfile {
   paths: Record<HistoryCell['path'], number>;
   /** Regular cell activities started in the same instant they were scheduled (eager dispatch). */
   eagerCount: number;
-  /** Workflow tasks that ended between two local cells (timer slices). */
+  /** Workflow-task slices: the 1 ms timers that end a workflow task of local cells. */
   slices: number;
 }
 
@@ -295,7 +298,6 @@ export function profileCycles(history: History, timing: KernelTiming, worker?: M
     // Markers are written at the end of the workflow task that ran the cells: a
     // WorkflowTaskCompleted between two markers is a task boundary between the cells.
     const sliced = cell.path === 'local' && next !== undefined && next.path !== 'activity' && nextWftCompleted[cell.endAt]! < next.endAt;
-    if (sliced) slices += 1;
     const t = timing.perCell[n];
     const tNext = timing.perCell[n + 1];
     if (!next || !t || !tNext || t.start === undefined || t.end === undefined) continue;
@@ -324,11 +326,20 @@ export function profileCycles(history: History, timing: KernelTiming, worker?: M
       });
     } else if (cell.path === 'handed-off' && next.path !== 'activity') {
       kind = 'handed-off';
-      const wftStarted = at(nextWftStarted[cell.endAt]!);
+      const wftStarted = nextWftStarted[cell.endAt]!;
+      const wftCompleted = nextWftCompleted[cell.endAt]!;
+      // A long cell fills the workflow's slice at once: the task that learns its result may
+      // end with the 1 ms timer before the next cell (its marker then lies a task later).
+      const slicedAfter = wftCompleted >= 0 && nextWftCompleted[wftCompleted]! >= 0 && nextWftCompleted[wftCompleted]! < next.endAt;
+      const resumedAt = slicedAfter ? nextWftStarted[nextWftScheduled[wftCompleted]!]! : wftStarted;
       Object.assign(steps, {
         report: cell.completed - end,
-        wftDispatch: wftStarted - cell.completed,
-        activation: next.scheduled - wftStarted,
+        wftDispatch: at(wftStarted) - cell.completed,
+        // Zero without a slice: every handed-off cycle has the same steps, so means add up.
+        wftRun: slicedAfter ? at(wftCompleted) - at(wftStarted) : 0,
+        timer: slicedAfter ? at(nextWftScheduled[wftCompleted]!) - at(wftCompleted) : 0,
+        sliceDispatch: slicedAfter ? at(resumedAt) - at(nextWftScheduled[wftCompleted]!) : 0,
+        activation: next.scheduled - at(resumedAt),
         dispatch: nextStart - next.scheduled,
       });
     } else if (cell.path === 'local' && next.path !== 'activity') {
@@ -353,6 +364,7 @@ export function profileCycles(history: History, timing: KernelTiming, worker?: M
     const cycle: CellCycle = { kind, steps, total: nextStart - start };
     if (Number.isFinite(cycle.total) && Object.values(steps).every(Number.isFinite)) cycles.push(cycle);
   }
+  for (const e of events) if (e.eventType === TIMER_STARTED && timestampMs(e.timerStartedEventAttributes?.startToFireTimeout) <= 1) slices += 1;
   return { cells: cells.length, cycles, paths, eagerCount, slices };
 }
 

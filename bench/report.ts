@@ -244,7 +244,7 @@ export function renderMarkdown(r: Results): string {
     if (p.slices > 0 || slice) {
       const extra = slice && local ? slice.meanMs['total']! - local.meanMs['total']! : NaN;
       add(
-        `Workflow-task slices: ${p.slices} over ${p.cellsProfiled} cells (${p.runs} runs), one per ${(p.cellsProfiled / Math.max(1, p.slices)).toFixed(0)} cells: the workflow ends its task with a 1 ms timer about once a second of local cell time, so that queries and cancel requests get through.` +
+        `Workflow-task slices: ${p.slices} over ${p.cellsProfiled} cells (${p.runs} run${p.runs === 1 ? '' : 's'}), one per ${(p.cellsProfiled / Math.max(1, p.slices)).toFixed(0)} cells: the workflow ends its task with a 1 ms timer about once a second of local cell time, so that queries and cancel requests get through.` +
           (slice
             ? ` A sliced cycle (${slice.count}, means): the cell ${ms(['toRecord', 'toKernel', 'kernel', 'fromKernel', 'flush'].reduce((a, k) => a + (slice.meanMs[k] ?? 0), 0))}, then execution end → WorkflowTaskCompleted (activation, timer command, the task’s markers to the server) ${ms(slice.meanMs['complete'])}, → next WorkflowTaskScheduled (the timer firing) ${ms(slice.meanMs['timer'])}, → WorkflowTaskStarted ${ms(slice.meanMs['wftDispatch'])}, → next local activity scheduled (task to the worker, activation) ${ms(slice.meanMs['activation'])}, → next execution ${ms(slice.meanMs['dispatch'])}; total ${ms(slice.meanMs['total'])} against ${ms(local?.meanMs['total'])} within a task: ${ms(extra)} per slice, ${ms((extra * slice.count) / Math.max(1, p.cellsProfiled))} per cell spread over all cells.`
             : ''),
@@ -254,7 +254,7 @@ export function renderMarkdown(r: Results): string {
     const handed = p.cycles['handed-off'];
     if (handed) {
       add(
-        `Handed-off cells (${handed.count} cycles, means): kernel ${ms(handed.meanMs['kernel'])}; after the execution ends, → ActivityTaskCompleted ${ms(handed.meanMs['report'])}, → WorkflowTaskStarted ${ms(handed.meanMs['wftDispatch'])}, → next local activity scheduled ${ms(handed.meanMs['activation'])}, → next execution ${ms(handed.meanMs['dispatch'])}; total ${ms(handed.meanMs['total'])}.`,
+        `Handed-off cells (${handed.count} cycles, means): kernel ${ms(handed.meanMs['kernel'])}; after the execution ends, → ActivityTaskCompleted ${ms(handed.meanMs['report'])}, → WorkflowTaskStarted ${ms(handed.meanMs['wftDispatch'])}, a slice when that task ends with the timer (→ WorkflowTaskCompleted ${ms(handed.meanMs['wftRun'])}, the timer ${ms(handed.meanMs['timer'])}, → WorkflowTaskStarted ${ms(handed.meanMs['sliceDispatch'])}), → next local activity scheduled ${ms(handed.meanMs['activation'])}, → next execution ${ms(handed.meanMs['dispatch'])}; total ${ms(handed.meanMs['total'])}.`,
         '',
       );
     }
@@ -305,7 +305,7 @@ export function renderMarkdown(r: Results): string {
           .filter(([k]) => k.startsWith('frontend ') && !k.includes('Poll'))
           .map(([k, v]) => `${k.replace('frontend ', '')} ${v.toFixed(2)} (${ms(run.serverRpcMeanMs[k])})`)
           .join(', ')}; persistence ${Object.entries(run.persistencePerCell)
-          .filter(([, v]) => v >= 0.5)
+          .filter(([, v]) => v >= 0.05)
           .map(([k, v]) => `${k} ${v.toFixed(2)} (${ms(run.persistenceMeanMs[k])})`)
           .join(', ')}; store writes ${run.store.writesPerCell.toFixed(2)}/cell of ${run.store.meanWriteKiB.toFixed(0)} KiB in ${ms(run.store.meanWriteMs)}.`,
       );

@@ -13,9 +13,11 @@
  * 3. 20 concurrent runs of a 20-cell notebook of 0.2 s cells: makespan and peak resident
  *    memory, millrace (one worker) against 20 papermill processes.
  * 4. Temporal history bytes per cell, tiny outputs against 1 MB outputs per cell.
- * 5. Profile: where one cell's time goes in warm runs (history events joined with the
- *    output notebook's timestamps), the bare kernel round trip over each transport, and
- *    experiments that measure what a configuration lever would save (bench/experiment.ts).
+ * 5. Profile: where one cell's time goes in warm runs (the worker's bounds of each
+ *    executeCell execution, history's local activity markers and events, and the output
+ *    notebook's timestamps), the bare kernel round trip over each transport, and
+ *    experiments that measure what a configuration lever saves or costs
+ *    (bench/experiment.ts), among them the regular-activity path cells took before.
  *
  * Results: bench/results/results.json and results.md (or --out DIR).
  *
