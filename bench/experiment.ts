@@ -8,23 +8,23 @@
  * - Temporal server RPCs and persistence operations per cell (the dev server's /metrics);
  * - the worker's Core metrics (workflow task processing, RPC latency from the worker);
  * - CPU time per process group (/proc) and store writes (store.write wrapped);
- * - executeCell start and end in the worker (an activity interceptor).
+ * - executeCell start and end in the worker (bench/instrument.ts; local activities too).
  *
  *   node dist/bench/experiment.js '<ExperimentSpec as JSON>'   (prints one JSON line)
  *
- * Experiments change configuration (dev-server dynamic config, worker options, a
- * local-activity variant of the workflow) to measure what a lever would save; they never
- * change product code.
+ * Experiments change configuration (dev-server dynamic config, worker options, the kernel
+ * pool, the kernel handle's outcome-registry flag that decides local or regular cell
+ * activities) to measure what a lever saves or costs; they never change product code.
  */
-import type { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, Runtime, type WorkerOptions } from '@temporalio/worker';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { store } from '../activities/store/index.js';
-import { packageRoot } from '../worker/paths.js';
 import { freePort } from '../worker/ports.js';
-import { medianOf, profileChain, runHistories } from './history.js';
+import type { StartedKernel } from '../workflows/contracts.js';
+import { profileChain, runHistories, runPhases, summariseCycles, workerBounds, type CycleKind, type RunPhases } from './history.js';
+import { instrumentWorkers } from './instrument.js';
 import { delta, histogramDelta, scrape, type Samples } from './metrics.js';
 import { startWarm } from './millrace.js';
 import { kernelTiming, median, overheadPerCell, writeNotebook } from './notebooks.js';
@@ -51,7 +51,10 @@ export interface ExperimentSpec {
       | 'workflowThreadPoolSize'
     >
   >;
-  workflow?: 'product' | 'local-cells';
+  /** Every cell a regular activity, as before local activities (startKernel's handle says the kernel has no outcome registry). */
+  regularCells?: boolean;
+  /** Idle kernels the worker keeps (default: KERNEL_POOL_DEFAULT). */
+  kernelPool?: number;
   /** store.write resolves at once and writes in the background (in order): the record's final write off the cell's critical path. */
   asyncStoreWrites?: boolean;
 }
@@ -60,10 +63,17 @@ export interface ExperimentRun {
   wallMs: number;
   kernelMs: number;
   loopOverheadMs: number | null;
-  cycle: Record<string, number>;
+  /** Medians of each kind of cell-to-cell cycle's steps (bench/history.ts CellCycle). */
+  cycles: Partial<Record<CycleKind, { count: number; medianMs: Record<string, number> }>>;
   /** Median of consecutive executeCell starts in the worker (works for local activities too). */
   workerCycleMs: number;
   eagerCycles: number;
+  /** Cells per path: local activity, handed off, regular activity. */
+  paths: Record<string, number>;
+  /** Workflow-task slices (1 ms timers) between local cells. */
+  slices: number;
+  /** The fixed part of the run, around its cells. */
+  phases: RunPhases;
   /** Whole run's CPU (kernel start-up included) / cells. */
   cpuPerCellMs: Record<string, number>;
   /** CPU per cell over the cell loop alone (cells 2 to N), by process group. */
@@ -85,22 +95,16 @@ export interface ExperimentResult {
   medianRun: ExperimentRun;
 }
 
-/** Epoch ms with sub-ms resolution, comparable with the server's event times (same host clock). */
-const nowMs = () => performance.timeOrigin + performance.now();
-
 /** Called as each executeCell starts (before the cell), for CPU snapshots of the cell loop. */
 let cellStarted: (() => void) | undefined;
 
-/** executeCell activities as the worker ran them (interceptor entry and exit). */
-const activityTimes: Array<{ cellIndex: number; start: number; end: number }> = [];
-
 /**
- * The product's own worker (worker/worker.ts createWorker), with the experiment's changes
- * and an activity interceptor layered onto the options it passes to Worker.create, so the
- * experiment measures exactly the product's configuration plus one lever. Core's Runtime
- * is installed here first (with a metrics exporter); createWorker's install then reuses it.
+ * The product's own worker (worker/worker.ts createWorker) with the experiment's one change
+ * and the instrumentation (bench/instrument.ts) layered onto the options it passes to
+ * Worker.create. Core's Runtime is installed here first (with a metrics exporter);
+ * createWorker's install then reuses it.
  */
-async function instrumentWorkerCreation(spec: ExperimentSpec, corePort: number): Promise<void> {
+function instrumentWorkerCreation(spec: ExperimentSpec, corePort: number): void {
   Runtime.install({
     logger: new DefaultLogger('ERROR'),
     shutdownSignals: [],
@@ -113,58 +117,44 @@ async function instrumentWorkerCreation(spec: ExperimentSpec, corePort: number):
   const runtime = Runtime as unknown as { install: (options: unknown) => Runtime };
   runtime.install = () => Runtime.instance();
 
-  const workflowBundle =
-    spec.workflow === 'local-cells'
-      ? await bundleWorkflowCode({
-          workflowsPath: join(packageRoot(), 'dist', 'bench', 'variants', 'local-cells.js'),
-          logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error },
-        })
-      : undefined;
   const delayMs = spec.heartbeatDelayMs;
-  const activityInterceptor = (ctx: Context) => {
-    if (delayMs !== undefined) {
-      // Context.heartbeat calls this.heartbeatFn: drop the early ones.
-      const target = ctx as unknown as { heartbeatFn: (details?: unknown) => void };
-      const original = target.heartbeatFn;
-      const started = Date.now();
-      target.heartbeatFn = (details?: unknown) => {
-        if (Date.now() - started >= delayMs) original(details);
-      };
-    }
-    return {
-      inbound: {
-        async execute(input: { args: unknown[] }, next: (input: { args: unknown[] }) => Promise<unknown>) {
-          const start = nowMs();
-          if (ctx.info.activityType === 'executeCell') cellStarted?.();
-          try {
-            return await next(input);
-          } finally {
-            if (ctx.info.activityType === 'executeCell') {
-              activityTimes.push({ cellIndex: (input.args[0] as { cellIndex: number }).cellIndex, start, end: nowMs() });
-            }
-          }
-        },
-      },
-    };
-  };
-  const create = Worker.create.bind(Worker);
-  Worker.create = (options: WorkerOptions) =>
-    create({
-      ...options,
-      ...(spec.workerOptions ?? {}),
-      ...(workflowBundle ? { workflowBundle, workflowsPath: undefined } : {}),
-      interceptors: { ...options.interceptors, activity: [...(options.interceptors?.activity ?? []), activityInterceptor as never] },
-    });
+  instrumentWorkers({
+    workerOptions: spec.workerOptions,
+    onCellStart: () => cellStarted?.(),
+    context:
+      delayMs === undefined
+        ? undefined
+        : (ctx) => {
+            // Context.heartbeat calls this.heartbeatFn: drop the early ones.
+            const target = ctx as unknown as { heartbeatFn: (details?: unknown) => void };
+            const original = target.heartbeatFn;
+            const started = Date.now();
+            target.heartbeatFn = (details?: unknown) => {
+              if (Date.now() - started >= delayMs) original(details);
+            };
+          },
+    // The workflow runs cells as local activities only in kernels whose handle says they
+    // keep an outcome registry: without it, every cell is a regular activity, as in
+    // kernels of other languages.
+    activity: spec.regularCells
+      ? (_ctx, type, result) => {
+          if (type !== 'startKernel') return result;
+          const started = result as StartedKernel;
+          return { ...started, kernel: { ...started.kernel, outcomeRegistry: false } };
+        }
+      : undefined,
+  });
 }
 
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '{}') as ExperimentSpec;
   const dir = await mkdtemp(join(spec.tempRoot, `exp-${spec.name}-`));
   const corePort = await freePort();
-  await instrumentWorkerCreation(spec, corePort);
+  instrumentWorkerCreation(spec, corePort);
   console.debug = () => undefined;
   const metricsPort = await freePort();
   const warm = await startWarm(join(dir, 'state'), {
+    ...(spec.kernelPool !== undefined ? { kernelPool: spec.kernelPool } : {}),
     dynamicConfig: spec.dynamicConfig,
     temporalArgs: ['--metrics-port', String(metricsPort)],
   });
@@ -200,7 +190,6 @@ async function main(): Promise<void> {
     const notebook = await writeNotebook(dir, 'trivial', spec.cells);
     for (let rep = 0; rep < spec.reps; rep++) {
       writes.length = 0;
-      activityTimes.length = 0;
       const [s0, c0] = await Promise.all([scrape(serverMetrics), scrape(coreMetrics)]);
       const cpu = new CpuSampler(
         {
@@ -267,8 +256,10 @@ async function analyse(
 ): Promise<Omit<ExperimentRun, 'loopCpuPerCellMs'>> {
   const timing = await kernelTiming(run.output);
   const histories = await runHistories(client, run.runId, run.firstRunId);
-  const worker = [...activityTimes].sort((a, b) => a.cellIndex - b.cellIndex);
-  const profile = profileChain(histories, timing, worker);
+  const profile = profileChain(histories, timing, run.cells);
+  // Where each cell starts in the worker (a handed-off cell's first, local, execution).
+  const starts = [...workerBounds(run.cells).values()].map((b) => b.start).sort((a, b) => a - b);
+  const summary = summariseCycles(profile.cycles);
   const perCell = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v / cells]));
   const rpcs = histogramDelta(m.s0, m.s1, 'service_latency', ['service_name', 'operation']);
   const persistence = histogramDelta(m.s0, m.s1, 'persistence_latency', ['operation']);
@@ -291,9 +282,12 @@ async function analyse(
     wallMs: run.wallMs,
     kernelMs: timing.kernelMs,
     loopOverheadMs: overheadPerCell(run.wallMs, timing).loopMs,
-    cycle: medianOf(profile.cycles, median),
-    workerCycleMs: median(worker.slice(1).map((w, i) => w.start - worker[i]!.start)),
+    cycles: Object.fromEntries(Object.entries(summary).map(([kind, v]) => [kind, { count: v.count, medianMs: v.medianMs }])),
+    workerCycleMs: median(starts.slice(1).map((start, i) => start - starts[i]!)),
     eagerCycles: profile.eagerCount,
+    paths: profile.paths,
+    slices: profile.slices,
+    phases: runPhases(histories, run.cells),
     cpuPerCellMs: perCell(cpuMs),
     workerThreadsCpuMs: perCell(threads),
     serverRpcsPerCell: round(rpcs, (v) => v.count / cells),

@@ -2,7 +2,10 @@
  * The profile's experiments: each measures what one lever would change per cell, on a
  * stack and worker of its own (bench/experiment.ts in a child process), with 100-cell
  * trivial notebooks. `baseline` is the product's configuration with the instrumentation
- * the others carry, so they compare against it rather than against the warm runs.
+ * the others carry, so they compare against it rather than against the warm runs;
+ * `regular-cells` measures the path the product took before cells became local activities
+ * (still the path of kernels without an outcome registry), and the `regular-*` ones
+ * levers of that path.
  */
 import { join } from 'node:path';
 import { packageRoot } from '../worker/paths.js';
@@ -17,16 +20,19 @@ type Spec = Omit<ExperimentSpec, 'tempRoot' | 'cells' | 'reps'> & {
 
 export function experimentSpecs(): Spec[] {
   return [
-    { name: 'baseline', what: 'the product configuration (eager activities, fast transfer queue), instrumented' },
     {
-      name: 'eager-off',
-      what: 'system.enableActivityEagerExecution=false: activity tasks go through matching',
-      dynamicConfig: { 'system.enableActivityEagerExecution': false },
+      name: 'baseline',
+      what: 'the product configuration (cells as local activities, kernel pool of 1, eager activities), instrumented',
     },
     {
-      name: 'no-early-heartbeat',
-      what: 'heartbeats in the first second of a cell dropped (no RecordActivityTaskHeartbeat for short cells)',
-      heartbeatDelayMs: 1000,
+      name: 'regular-cells',
+      what: 'every cell a regular activity, as before local activities (and as in kernels without an outcome registry): a server round trip per cell',
+      regularCells: true,
+    },
+    {
+      name: 'no-kernel-pool',
+      what: 'kernel pool 0: startKernel starts a kernel for each run instead of taking an idle one',
+      kernelPool: 0,
     },
     {
       name: 'async-record-write',
@@ -34,10 +40,17 @@ export function experimentSpecs(): Spec[] {
       asyncStoreWrites: true,
     },
     {
-      name: 'heartbeat+async-write',
-      what: 'both of the above: no early heartbeat, the final record write in the background',
+      name: 'regular-eager-off',
+      what: 'regular cell activities with system.enableActivityEagerExecution=false: activity tasks through matching (compare with regular-cells)',
+      regularCells: true,
+      dynamicConfig: { 'system.enableActivityEagerExecution': false },
+      optional: true,
+    },
+    {
+      name: 'regular-no-early-heartbeat',
+      what: 'regular cell activities, heartbeats in the first second of a cell dropped (compare with regular-cells; local activities never heartbeat)',
+      regularCells: true,
       heartbeatDelayMs: 1000,
-      asyncStoreWrites: true,
       optional: true,
     },
     {
@@ -45,11 +58,6 @@ export function experimentSpecs(): Spec[] {
       what: 'worker debugMode: workflows on the main thread, no vm timeout watchdog per activation (not for production: no deadlock detection)',
       workerOptions: { debugMode: true },
       optional: true,
-    },
-    {
-      name: 'local-activities',
-      what: 'executeCell as a local activity (bench/variants/local-cells.ts): no server round trip per cell',
-      workflow: 'local-cells',
     },
   ];
 }

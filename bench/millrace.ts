@@ -15,9 +15,12 @@ import { createWorker } from '../worker/worker.js';
 import { packageRoot, temporalBinary } from '../worker/paths.js';
 import { KERNEL_POOL_DEFAULT, TASK_QUEUE_DEFAULT, type RunResult } from '../workflows/contracts.js';
 import type { notebookRun } from '../workflows/index.js';
+import { takeCellExecutions, type CellExecution } from './instrument.js';
 import { runProcess } from './papermill.js';
 
 export interface WarmOptions {
+  /** Idle kernels the worker keeps (default: KERNEL_POOL_DEFAULT, as a long-running worker). */
+  kernelPool?: number;
   /** Dynamic config for the Temporal dev server over the product's (experiments only). */
   dynamicConfig?: Record<string, unknown>;
   /** More flags for `temporal server start-dev` (e.g. `--metrics-port`), experiments only. */
@@ -42,6 +45,8 @@ export interface WarmRun {
   /** The first workflow run of the chain (a long notebook continues as new). */
   firstRunId: string;
   handle: WorkflowHandle;
+  /** Its executeCell executions in the worker (empty unless bench/instrument.ts is installed). */
+  cells: CellExecution[];
 }
 
 /**
@@ -83,7 +88,7 @@ export async function startWarm(stateDir: string, options: WarmOptions = {}): Pr
       taskQueue,
       jupyter: stack.jupyter,
       // A warm worker is a long-running one, with its default kernel pool.
-      kernelPool: KERNEL_POOL_DEFAULT,
+      kernelPool: options.kernelPool ?? KERNEL_POOL_DEFAULT,
     });
     // createWorker's run() (when it has one) also owns the connection and helpers.
     const running = created.run ? created.run() : created.worker.run();
@@ -110,7 +115,8 @@ export async function startWarm(stateDir: string, options: WarmOptions = {}): Pr
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       });
       const result = await handle.result();
-      return { runId: input.runId, output: input.output, wallMs: performance.now() - started, submittedAt, result, firstRunId: handle.firstExecutionRunId, handle };
+      const wallMs = performance.now() - started;
+      return { runId: input.runId, output: input.output, wallMs, submittedAt, result, firstRunId: handle.firstExecutionRunId, handle, cells: takeCellExecutions(input.runId) };
     };
     return { stack, client, config, submit, stop: stopAll };
   } catch (err) {

@@ -53,8 +53,12 @@ export interface KernelTiming {
   kernelMs: number;
   /** First cell's iopub.execute_input to the last cell's shell.execute_reply, ms. */
   spanMs: number;
-  /** Per-cell intervals, ms (for profiles). */
-  perCell: Array<{ input: number; reply: number; start?: number; end?: number }>;
+  /**
+   * Per code cell, ms (for profiles): its index in the notebook, the kernel's
+   * iopub.execute_input and shell.execute_reply, and the worker's papermill start_time
+   * (cell marked running) and end_time (reply and idle status back).
+   */
+  perCell: Array<{ index: number; input: number; reply: number; start?: number; end?: number }>;
 }
 
 /** ISO timestamps with microseconds ("…:11.242788Z"): milliseconds since the epoch, fractional. */
@@ -76,18 +80,21 @@ interface CellJson {
 export async function kernelTiming(outputPath: string): Promise<KernelTiming> {
   const nb = JSON.parse(await readFile(outputPath, 'utf8')) as { cells: CellJson[] };
   const perCell: KernelTiming['perCell'] = [];
-  for (const cell of nb.cells) {
+  for (const [index, cell] of nb.cells.entries()) {
     if (cell.cell_type !== 'code') continue;
     const execution = cell.metadata?.execution;
     const input = execution?.['iopub.execute_input'];
     const reply = execution?.['shell.execute_reply'];
     if (!input || !reply) throw new Error(`${outputPath}: a code cell has no execution timestamps`);
     const pm = cell.metadata?.papermill;
+    // millrace writes papermill's times from Date (whole milliseconds, truncated): the
+    // middle of that millisecond is the unbiased estimate against sub-ms times (profiles).
     perCell.push({
+      index,
       input: isoMs(input),
       reply: isoMs(reply),
-      ...(pm?.start_time ? { start: isoMs(pm.start_time) } : {}),
-      ...(pm?.end_time ? { end: isoMs(pm.end_time) } : {}),
+      ...(pm?.start_time ? { start: isoMs(pm.start_time) + 0.5 } : {}),
+      ...(pm?.end_time ? { end: isoMs(pm.end_time) + 0.5 } : {}),
     });
   }
   const kernelMs = perCell.reduce((sum, c) => sum + (c.reply - c.input), 0);

@@ -13,9 +13,11 @@
  * 3. 20 concurrent runs of a 20-cell notebook of 0.2 s cells: makespan and peak resident
  *    memory, millrace (one worker) against 20 papermill processes.
  * 4. Temporal history bytes per cell, tiny outputs against 1 MB outputs per cell.
- * 5. Profile: where one cell's time goes in warm runs (history events joined with the
- *    output notebook's timestamps), the bare kernel round trip over each transport, and
- *    experiments that measure what a configuration lever would save (bench/experiment.ts).
+ * 5. Profile: where one cell's time goes in warm runs (the worker's bounds of each
+ *    executeCell execution, history's local activity markers and events, and the output
+ *    notebook's timestamps), the bare kernel round trip over each transport, and
+ *    experiments that measure what a configuration lever saves or costs
+ *    (bench/experiment.ts), among them the regular-activity path cells took before.
  *
  * Results: bench/results/results.json and results.md (or --out DIR).
  *
@@ -33,7 +35,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../worker/paths.js';
 import { combineRounds, experimentSpecs, runExperiment, type ExperimentSummary } from './experiments.js';
-import { historySize, medianOf, profileChain, runHistories, runPhases, type CellCycle, type RunPhases } from './history.js';
+import { historySize, medianOf, profileChain, runHistories, runPhases, summariseCycles, type CellCycle, type CycleKind, type CycleSummary, type RunPhases } from './history.js';
+import { instrumentWorkers } from './instrument.js';
 import { describeMachine, LoadWatch, waitForQuiet, type Machine } from './machine.js';
 import { millraceCold, startWarm, type WarmMillrace } from './millrace.js';
 import { kernelTiming, median, overheadPerCell, quantile, writeNotebook, type NotebookKind } from './notebooks.js';
@@ -84,6 +87,10 @@ export interface HistoryResult {
   protoBytes: number | null;
   jsonBytesPerCell: number;
   protoBytesPerCell: number | null;
+  /** Local activity markers; workflow-task slices and their JSON bytes (bench/history.ts HistorySize). */
+  markers?: number;
+  slices?: number;
+  sliceJsonBytes?: number;
 }
 
 export interface Results {
@@ -99,8 +106,15 @@ export interface Results {
   profile?: {
     cells: number;
     runs: number;
-    cycleMedianMs: Record<string, number>;
-    cycleP90Ms: Record<string, number>;
+    /** Cell-to-cell cycles by kind (bench/history.ts CellCycle): medians and p90 of their steps. */
+    cycles: Partial<Record<CycleKind, CycleSummary>>;
+    /** Whether executions were bounded by the worker's own times (bench/instrument.ts). */
+    workerBounds: boolean;
+    /** Cells per path: local activity, handed off to a regular activity, regular activity. */
+    paths: Record<string, number>;
+    /** Workflow-task slices (1 ms timers) between local cells, over the profiled runs. */
+    slices: number;
+    /** Regular cell activities dispatched eagerly. */
     eagerCells: number;
     cellsProfiled: number;
     /** Medians over the profiled runs: the fixed part of a run, around its cells. */
@@ -292,6 +306,9 @@ async function main(): Promise<void> {
     if (!options.experimentsOnly) {
       // 1. Sequential runs. The three engines take turns within each repetition (in rotating
       // order), so that load from elsewhere on a shared machine falls on all of them alike.
+      // The worker's own bounds of each executeCell execution, for the profile: a local
+      // activity's marker holds no wall-clock end (two clock reads per cell).
+      instrumentWorkers();
       warm = await section('millrace stack start', () => startWarm(join(temp, 'warm-state')));
       const w = warm;
       let inproc: PapermillInProcess | undefined;
@@ -375,28 +392,32 @@ async function main(): Promise<void> {
         const cycles: CellCycle[] = [];
         const phases: RunPhases[] = [];
         const client: number[] = [];
+        const paths: Record<string, number> = {};
         let eager = 0;
         let profiled = 0;
+        let slices = 0;
         for (const { run } of runs) {
           const histories = await runHistories(w.client, run.runId, run.firstRunId);
-          const profile = profileChain(histories, await kernelTiming(run.output));
+          const profile = profileChain(histories, await kernelTiming(run.output), run.cells);
           cycles.push(...profile.cycles);
           eager += profile.eagerCount;
           profiled += profile.cells;
-          const ph = runPhases(histories);
+          slices += profile.slices;
+          for (const [path, n] of Object.entries(profile.paths)) paths[path] = (paths[path] ?? 0) + n;
+          const ph = runPhases(histories, run.cells);
           phases.push(ph);
           client.push(run.wallMs - ph.workflow);
         }
-        const p90: Record<string, number> = {};
-        for (const key of Object.keys(cycles[0] ?? {})) p90[key] = quantile(cycles.map((c) => c[key as keyof CellCycle]), 0.9);
         const transportCells = options.quick ? 10 : 50;
         const ws = await websocketRoundTrips(w.stack.jupyter, transportCells);
         const zmq = await zmqRoundTrips(transportCells);
         results.profile = {
           cells,
           runs: runs.length,
-          cycleMedianMs: medianOf(cycles, median),
-          cycleP90Ms: p90,
+          cycles: summariseCycles(cycles),
+          workerBounds: runs.every(({ run }) => run.cells.length > 0),
+          paths,
+          slices,
           eagerCells: eager,
           cellsProfiled: profiled,
           phasesMs: medianOf(phases, median) as unknown as RunPhases,
