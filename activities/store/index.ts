@@ -6,7 +6,6 @@
  */
 import { httpBackend, isHttpLocation } from './http.js';
 import { localBackend } from './local.js';
-import { checkS3Reachable, isS3Location, s3Backend } from './s3.js';
 import { StoreError, type StoreBackend } from './errors.js';
 
 export {
@@ -20,6 +19,24 @@ export {
   type StoreErrorKind,
   type WriteOptions,
 } from './errors.js';
+
+export function isS3Location(location: string): boolean {
+  return /^s3:\/\//i.test(location);
+}
+
+// The AWS SDK takes a good part of a second to load: only commands that touch S3 pay it.
+let s3Module: Promise<typeof import('./s3.js')> | undefined;
+const s3 = () => (s3Module ??= import('./s3.js'));
+
+const s3Backend: StoreBackend = {
+  read: async (location) => (await s3()).s3Backend.read(location),
+  readStream: async (location) => (await s3()).s3Backend.readStream(location),
+  write: async (location, data, options) => (await s3()).s3Backend.write(location, data, options),
+  exists: async (location) => (await s3()).s3Backend.exists(location),
+  stat: async (location) => (await s3()).s3Backend.stat(location),
+  list: async (prefix) => (await s3()).s3Backend.list(prefix),
+  listFolder: async (folder) => (await s3()).s3Backend.listFolder(folder),
+};
 
 /** A URL-like location (scheme://...) rather than a local path. */
 export function isUrlLocation(location: string): boolean {
@@ -45,7 +62,7 @@ export function isWritableLocation(location: string): boolean {
  * no-op for local paths. Used before anything is started.
  */
 export async function checkReachable(location: string): Promise<void> {
-  if (isS3Location(location)) await checkS3Reachable(location);
+  if (isS3Location(location)) await (await s3()).checkS3Reachable(location);
 }
 
 /** Joins a store root and a relative key. */

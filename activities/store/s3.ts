@@ -45,10 +45,6 @@ export interface S3Location {
 // S3's bucket naming rules (3-63 lower-case letters, digits, dots and hyphens).
 const LOCATION_RE = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
 
-export function isS3Location(location: string): boolean {
-  return /^s3:\/\//i.test(location);
-}
-
 export function parseS3Location(location: string): S3Location {
   const match = LOCATION_RE.exec(location);
   if (!match) {

@@ -4,10 +4,10 @@
  * outputs and are replayed in a fresh kernel to rebuild its state.
  */
 import { defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/client';
-import { basename } from 'node:path';
-import { isExecutable, parseNotebook } from '../../notebook/nbformat.js';
+import { isExecutable } from '../../notebook/nbformat.js';
 import { cellStatus, removeErrorMarkers } from '../../notebook/record.js';
-import { joinLocation, store } from '../../activities/store/index.js';
+import { joinLocation, locationBasename } from '../../activities/store/index.js';
+import { readRecord } from '../../activities/run-record.js';
 import { runInputSchema, scheduledRunInput, type RunInput } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
 import { openSession, type Session } from '../environment.js';
@@ -59,7 +59,7 @@ export async function resumeCommand(runId: string, options: ResumeOptions): Prom
   let input: RunInput;
   try {
     const earlier = await earlierInput(session, runId);
-    const record = removeErrorMarkers(parseNotebook((await store.read(earlier.input.output)).toString('utf8'), earlier.input.output));
+    const record = removeErrorMarkers((await readRecord(earlier.input.output)).notebook);
     const firstUnfinished = record.cells.findIndex((c) => isExecutable(c) && cellStatus(c) !== 'completed');
     const fromCell = options.fromCell ?? firstUnfinished;
     if (fromCell < 0) throw new UserError(`run ${runId} has no unfinished cell to resume from: pass --from-cell N`);
@@ -74,7 +74,7 @@ export async function resumeCommand(runId: string, options: ResumeOptions): Prom
       ...earlier.input,
       runId: id,
       parameters: { ...earlier.input.parameters, ...overrides },
-      output: joinLocation(config.storeRoot, 'runs', id, basename(earlier.input.output)),
+      output: joinLocation(config.storeRoot, 'runs', id, locationBasename(earlier.input.output)),
       resume: { runId, record: earlier.input.output, fromCell, fromCellId: record.cells[fromCell]!.id },
     };
     logger(options)(`resuming ${runId} from cell ${fromCell} as ${id}`);
