@@ -7,7 +7,9 @@
 import { httpBackend, isHttpLocation } from './http.js';
 import { localBackend } from './local.js';
 import { StoreError, type StoreBackend } from './errors.js';
+import { parseS3Location } from './s3-location.js';
 
+export { parseS3Location, type S3Location } from './s3-location.js';
 export {
   ObjectExistsError,
   ObjectNotFoundError,
@@ -44,7 +46,10 @@ export function isUrlLocation(location: string): boolean {
 }
 
 export function backendFor(location: string): StoreBackend {
-  if (isS3Location(location)) return s3Backend;
+  if (isS3Location(location)) {
+    parseS3Location(location);
+    return s3Backend;
+  }
   if (isHttpLocation(location)) return httpBackend;
   if (isUrlLocation(location)) {
     throw new StoreError(`unsupported location ${location}: use a local path, s3://bucket/key, or (to read) an https:// URL`, 'bad-location', location);

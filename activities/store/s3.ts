@@ -24,6 +24,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import { ObjectExistsError, ObjectNotFoundError, StoreError, redactUrl, type FolderListing, type ObjectInfo, type StoreBackend } from './errors.js';
+import { parseS3Location } from './s3-location.js';
 
 /** Above this an object goes up in parts of this size, several at a time. */
 export const MULTIPART_THRESHOLD = 8 * 1024 * 1024;
@@ -35,27 +36,6 @@ const PART_CONCURRENCY = 4;
  */
 const DEFAULT_MAX_ATTEMPTS = 8;
 const CONNECT_TIMEOUT_MS = 5_000;
-
-export interface S3Location {
-  bucket: string;
-  /** May be empty (the bucket's root); never starts with "/". */
-  key: string;
-}
-
-// S3's bucket naming rules (3-63 lower-case letters, digits, dots and hyphens).
-const LOCATION_RE = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
-
-export function parseS3Location(location: string): S3Location {
-  const match = LOCATION_RE.exec(location);
-  if (!match) {
-    throw new StoreError(
-      `${location}: not an S3 location; expected s3://bucket/key with a bucket name of 3-63 lower-case letters, digits, "." or "-"`,
-      'bad-location',
-      location,
-    );
-  }
-  return { bucket: match[1]!, key: match[2] ?? '' };
-}
 
 function s3Url(bucket: string, key: string): string {
   return `s3://${bucket}/${key}`;
