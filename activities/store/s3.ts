@@ -62,16 +62,23 @@ export function describeEndpoint(settings: S3Settings = s3Settings()): string {
   return settings.endpoint ? redactUrl(settings.endpoint) : 'AWS S3';
 }
 
-/** The region: the SDK's chain (AWS_REGION, the profile), else us-east-1 with redirects followed. */
-async function region(): Promise<string> {
-  const probe = new S3Client({});
-  try {
-    return await probe.config.region();
-  } catch {
-    return 'us-east-1';
-  } finally {
-    probe.destroy();
-  }
+/**
+ * The region: the SDK's chain (AWS_REGION, the profile), else us-east-1 with redirects
+ * followed. The SDK asks for it on every request, so it is looked up once per client.
+ */
+function regionProvider(): () => Promise<string> {
+  let found: Promise<string> | undefined;
+  return () =>
+    (found ??= (async () => {
+      const probe = new S3Client({});
+      try {
+        return await probe.config.region();
+      } catch {
+        return 'us-east-1';
+      } finally {
+        probe.destroy();
+      }
+    })());
 }
 
 function createClient(settings: S3Settings, maxAttempts?: number): S3Client {
@@ -79,7 +86,7 @@ function createClient(settings: S3Settings, maxAttempts?: number): S3Client {
   // printed by every command that touches S3.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const config: S3ClientConfig = {
-    region,
+    region: regionProvider(),
     forcePathStyle: settings.forcePathStyle,
     followRegionRedirects: true,
     requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS },
