@@ -278,7 +278,11 @@ export class RunRecord {
   private enqueueWrite(): void {
     const snapshot = this.current();
     // A failed write leaves `stored` behind, so the next one carries its changes too.
-    this.writing = this.writing.catch(() => undefined).then(() => this.write(snapshot));
+    const writing = this.writing.catch(() => undefined).then(() => this.write(snapshot));
+    // A background (live) write that fails is nobody's to handle: the next write covers
+    // it, and flush() reports a failure of the write it waits for.
+    writing.catch(() => undefined);
+    this.writing = writing;
   }
 
   private async write(nb: Notebook): Promise<void> {
