@@ -4,15 +4,16 @@
  * id and marked as carried over. The earlier record is never modified: the link back to
  * the new run goes into a file beside it (`resumed-as.json`).
  */
-import { parseNotebook, type Cell, type Notebook } from '../notebook/nbformat.js';
+import type { Cell, Notebook } from '../notebook/nbformat.js';
 import { removeErrorMarkers } from '../notebook/record.js';
 import { INJECTED_PARAMETERS_TAG } from '../notebook/parameterize.js';
 import type { ResumeFrom } from '../workflows/contracts.js';
+import { readRecord } from './run-record.js';
 import { ObjectExistsError, ObjectNotFoundError, store } from './store/index.js';
 
 export async function readEarlierRecord(resume: ResumeFrom): Promise<Notebook> {
-  const text = (await store.read(resume.record)).toString('utf8');
-  return removeErrorMarkers(parseNotebook(text, resume.record));
+  // The earlier run may have crashed mid-way: its journal holds what the notebook does not.
+  return removeErrorMarkers((await readRecord(resume.record)).notebook);
 }
 
 /** Where the resumed run starts in its own notebook: the earlier run's cell, found by id. */

@@ -1,17 +1,37 @@
 /**
- * The output notebook of one run, as this worker process holds it while cells execute.
+ * The output notebook of one run, as this worker process holds it while cells execute,
+ * and how it is kept in the store so that a live or crashed run can be read and resumed
+ * without rewriting the whole notebook after every cell (O(cells²) bytes; see
+ * docs/storage.md for the measurements):
+ *
+ * - `<output>`: the whole notebook. Written when the run starts, whenever the bytes
+ *   journaled since the last whole write exceed that write's size (so whole writes grow
+ *   geometrically and cost O(final size) in all), and when the run finishes.
+ * - `<output>.journal/<revision>.json`: every revision after the first, written once
+ *   (create-if-absent): the cells that changed and the top-level metadata that changed.
+ * - `<output>.journal/<revision>.live.json`: the executing cell's outputs so far,
+ *   rewritten at most every second while it runs (the only object ever replaced).
+ *
+ * `readRecord` merges them, and is the one way to read a record: `openRecord` (a worker
+ * that did not run the previous cell), `millrace show`, `millrace resume`.
+ *
  * Cells of a run may execute on different workers, so every activity states the record
- * revision it expects; a worker whose copy is older reloads it from the store.
- * Writes are coalesced: a cell that finishes quickly costs one write, a long one is
- * flushed every second so a live or crashed run can be read.
+ * revision it expects; a worker whose copy is older reloads it from the store. Writes
+ * are coalesced: a cell that finishes quickly costs one write, a long one is flushed
+ * every second so a live or crashed run can be read.
  */
+import { ApplicationFailure } from '@temporalio/common';
+import { z } from 'zod';
 import { parseNotebook, serializeNotebook, type Notebook } from '../notebook/nbformat.js';
 import type { CellOutputCollector } from '../notebook/outputs.js';
-import { store } from './store/index.js';
+import { pyJsonDumps, pyJsonLoads } from '../notebook/pyjson.js';
+import { isWritableLocation, joinLocation, locationBasename, ObjectExistsError, ObjectNotFoundError, store } from './store/index.js';
 
 export interface MillraceMetadata {
   run_id: string;
   revision: number;
+  /** Set by finalizeRun: the record is complete. */
+  status?: string;
 }
 
 export class StaleRecordError extends Error {
@@ -20,6 +40,167 @@ export class StaleRecordError extends Error {
     this.name = 'StaleRecordError';
   }
 }
+
+/** Another worker wrote this revision first: its record wins, this copy is dropped. */
+export class RecordConflictError extends Error {
+  constructor(location: string, revision: number) {
+    super(`revision ${revision} of ${location} was written by another worker`);
+    this.name = 'RecordConflictError';
+  }
+}
+
+// --- the journal: pure parts -------------------------------------------------------------
+
+export function journalFolder(output: string): string {
+  return `${output}.journal`;
+}
+
+function entryName(revision: number, live: boolean): string {
+  return `${String(revision).padStart(8, '0')}${live ? '.live' : ''}.json`;
+}
+
+const ENTRY_NAME_RE = /^(\d{8,})(\.live)?\.json$/;
+
+/** One journal entry: how revision `revision` differs from revision `revision - 1` (or, live, from `revision`). */
+export const journalEntrySchema = z.object({
+  revision: z.number().int().nonnegative(),
+  live: z.boolean().optional(),
+  cell_count: z.number().int().nonnegative(),
+  /** [index, cell] for every cell that changed; cells are checked with the notebook after merging. */
+  cells: z.array(z.tuple([z.number().int().nonnegative(), z.looseObject({})])),
+  /** Top-level notebook metadata keys that changed, with their new values. */
+  metadata: z.record(z.string(), z.unknown()),
+});
+export type JournalEntry = z.infer<typeof journalEntrySchema>;
+
+function revisionOf(nb: Notebook): number {
+  return (nb.metadata['millrace'] as MillraceMetadata | undefined)?.revision ?? -1;
+}
+
+function isFinished(nb: Notebook): boolean {
+  return (nb.metadata['millrace'] as MillraceMetadata | undefined)?.status !== undefined;
+}
+
+/**
+ * What changed from `base` to `next`, by identity: notebook/ functions never mutate, so
+ * an unchanged cell or metadata value is the same object in both. undefined when the
+ * change cannot be journaled (nbformat itself changed). An empty entry has no cells and
+ * no metadata.
+ */
+export function journalEntry(base: Notebook, next: Notebook, live: boolean): JournalEntry | undefined {
+  if (base.nbformat !== next.nbformat || base.nbformat_minor !== next.nbformat_minor) return undefined;
+  const cells: Array<[number, Record<string, unknown>]> = [];
+  next.cells.forEach((cell, index) => {
+    if (base.cells[index] !== cell) cells.push([index, cell as unknown as Record<string, unknown>]);
+  });
+  const metadata: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(next.metadata)) {
+    if (base.metadata[key] !== value) metadata[key] = value;
+  }
+  for (const key of Object.keys(base.metadata)) {
+    // A removed key cannot be said in an entry; nothing removes one today.
+    if (!(key in next.metadata)) return undefined;
+  }
+  return { revision: revisionOf(next), ...(live ? { live } : {}), cell_count: next.cells.length, cells, metadata };
+}
+
+function isEmpty(entry: JournalEntry, base: Notebook): boolean {
+  return entry.cells.length === 0 && Object.keys(entry.metadata).length === 0 && entry.cell_count === base.cells.length;
+}
+
+/**
+ * Applies entries, in order, to a notebook as parsed JSON (not yet validated: the merged
+ * result is validated as a whole notebook by the caller).
+ */
+export function applyEntries(raw: Record<string, any>, entries: readonly JournalEntry[], where: string): Record<string, any> {
+  const cells: unknown[] = [...(raw['cells'] as unknown[])];
+  const metadata: Record<string, unknown> = { ...(raw['metadata'] as Record<string, unknown>) };
+  for (const entry of entries) {
+    const before = cells.length;
+    cells.length = entry.cell_count;
+    for (const [index, cell] of entry.cells) {
+      if (index >= entry.cell_count) throw new Error(`${where}: journal entry ${entry.revision} has cell ${index} of ${entry.cell_count}`);
+      cells[index] = cell;
+    }
+    for (let i = before; i < entry.cell_count; i++) {
+      if (cells[i] === undefined) throw new Error(`${where}: journal entry ${entry.revision} leaves cell ${i} undefined`);
+    }
+    Object.assign(metadata, entry.metadata);
+  }
+  return { ...raw, cells, metadata };
+}
+
+// --- reading -------------------------------------------------------------------------------
+
+export interface LoadedRecord {
+  notebook: Notebook;
+  /** Size of the whole-notebook object read, and of the journal entries applied to it. */
+  wholeBytes: number;
+  journaledBytes: number;
+}
+
+const READ_CONCURRENCY = 16;
+
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+async function readEntry(location: string): Promise<{ entry: JournalEntry; bytes: number }> {
+  const text = (await store.read(location)).toString('utf8');
+  const parsed = journalEntrySchema.safeParse(pyJsonLoads(text));
+  if (!parsed.success) throw new Error(`${location}: not a journal entry (${parsed.error.issues[0]?.message})`);
+  return { entry: parsed.data, bytes: Buffer.byteLength(text) };
+}
+
+/**
+ * The record at `location` as it stands now: the whole notebook, plus the journal
+ * entries newer than it (consecutive revisions only), plus the running cell's live
+ * entry. A finished record is the whole notebook alone. Every journal entry is written
+ * once and never removed, and the notebook is read before the journal is listed, so
+ * what is merged is a state the run really had (at worst a moment old).
+ */
+export async function readRecord(location: string): Promise<LoadedRecord> {
+  const text = (await store.read(location)).toString('utf8');
+  const whole = parseNotebook(text, location);
+  const wholeBytes = Buffer.byteLength(text);
+  if (isFinished(whole) || !isWritableLocation(location)) return { notebook: whole, wholeBytes, journaledBytes: 0 };
+  const listing = await store.listFolder(journalFolder(location));
+  const finals = new Map<number, string>();
+  const lives = new Map<number, string>();
+  for (const object of listing.objects) {
+    const match = ENTRY_NAME_RE.exec(locationBasename(object.location));
+    if (match) (match[2] ? lives : finals).set(Number(match[1]), object.location);
+  }
+  const wanted: string[] = [];
+  let revision = revisionOf(whole);
+  while (finals.has(revision + 1)) wanted.push(finals.get(++revision)!);
+  const live = lives.get(revision);
+  if (live) wanted.push(live);
+  if (wanted.length === 0) return { notebook: whole, wholeBytes, journaledBytes: 0 };
+  const read = await mapLimited(wanted, READ_CONCURRENCY, (entryLocation) =>
+    readEntry(entryLocation).catch((err) => {
+      // A live entry may be replaced while we read; it is optional.
+      if (entryLocation === live && err instanceof ObjectNotFoundError) return undefined;
+      throw err;
+    }),
+  );
+  const entries = read.filter((r) => r !== undefined);
+  const merged = applyEntries(pyJsonLoads(text) as Record<string, any>, entries.map((r) => r.entry), location);
+  const notebook = parseNotebook(pyJsonDumps(merged), location);
+  const journaledBytes = entries.filter((r) => !r.entry.live).reduce((sum, r) => sum + r.bytes, 0);
+  return { notebook, wholeBytes, journaledBytes };
+}
+
+// --- writing -------------------------------------------------------------------------------
 
 export class RunRecord {
   private timer: NodeJS.Timeout | undefined;
@@ -31,12 +212,28 @@ export class RunRecord {
    * the next cell's request (a record read from the store proves nothing of the kind).
    */
   owned = false;
+  /** The notebook as the store holds it at its newest revision: the base of the next entry. */
+  private stored: Notebook | undefined;
+  private wholeBytes = 0;
+  private journaledBytes = 0;
+  /** The live entry last written, so an unchanged running cell is not written again. */
+  private lastLive: string | undefined;
+  /** Another worker wrote a revision first: this copy must not be used again. */
+  superseded = false;
 
   constructor(
     readonly location: string,
     /** The record without the executing cell's outputs (notebook/ functions never mutate). */
     public notebook: Notebook,
-  ) {}
+    /** A record read from the store: what it holds and how it was written. */
+    loaded?: Omit<LoadedRecord, 'notebook'>,
+  ) {
+    if (loaded) {
+      this.stored = notebook;
+      this.wholeBytes = loaded.wholeBytes;
+      this.journaledBytes = loaded.journaledBytes;
+    }
+  }
 
   get meta(): MillraceMetadata {
     return this.notebook.metadata['millrace'] as MillraceMetadata;
@@ -61,6 +258,11 @@ export class RunRecord {
     return this.collector ? this.collector.applyTo(this.notebook) : this.notebook;
   }
 
+  /** Whether this copy holds a revision the store does not have (a write failed). */
+  unwritten(): boolean {
+    return this.stored === undefined || revisionOf(this.stored) !== revisionOf(this.notebook);
+  }
+
   /** Writes soon: at most one pending write, so bursts of output become one write. */
   saveSoon(delayMs: number): void {
     if (this.timer) return;
@@ -79,8 +281,83 @@ export class RunRecord {
   }
 
   private enqueueWrite(): void {
-    const text = serializeNotebook(this.current());
-    this.writing = this.writing.catch(() => undefined).then(() => store.write(this.location, text));
+    const snapshot = this.current();
+    // A failed write leaves `stored` behind, so the next one carries its changes too.
+    const writing = this.writing.catch(() => undefined).then(() => this.write(snapshot));
+    // A background (live) write that fails is nobody's to handle: the next write covers
+    // it, and flush() reports a failure of the write it waits for.
+    writing.catch(() => undefined);
+    this.writing = writing;
+  }
+
+  private async write(nb: Notebook): Promise<void> {
+    const base = this.stored;
+    if (this.superseded) throw new RecordConflictError(this.location, revisionOf(nb));
+    if (base === undefined) return this.writeWhole(nb, { create: true });
+    if (isFinished(nb)) return this.writeWhole(nb);
+    const revision = revisionOf(nb);
+    const baseRevision = revisionOf(base);
+    if (revision === baseRevision) return this.writeLive(base, nb);
+    const entry = revision === baseRevision + 1 ? journalEntry(base, nb, false) : undefined;
+    if (!entry) return this.writeWhole(nb);
+    const text = pyJsonDumps(entry, 0);
+    await this.writeEntry(revision, text);
+    this.stored = nb;
+    this.lastLive = undefined;
+    this.journaledBytes += Buffer.byteLength(text);
+    // Geometric: the whole notebook is rewritten once the journal since the last whole
+    // write outgrows it, so whole writes add up to about twice the final size.
+    if (this.journaledBytes > this.wholeBytes) await this.writeWhole(nb);
+  }
+
+  private async writeLive(base: Notebook, nb: Notebook): Promise<void> {
+    const entry = journalEntry(base, nb, true);
+    if (!entry || isEmpty(entry, base)) return;
+    const text = pyJsonDumps(entry, 0);
+    if (text === this.lastLive) return;
+    await store.write(joinLocation(journalFolder(this.location), entryName(entry.revision, true)), text);
+    this.lastLive = text;
+  }
+
+  private async writeEntry(revision: number, text: string): Promise<void> {
+    const location = joinLocation(journalFolder(this.location), entryName(revision, false));
+    try {
+      await store.write(location, text, { ifAbsent: true });
+    } catch (err) {
+      if (!(err instanceof ObjectExistsError)) throw err;
+      // Our own earlier attempt (its answer lost) wrote the same bytes; anything else is
+      // another worker's, and its record wins.
+      const existing = (await store.read(location)).toString('utf8');
+      if (existing !== text) {
+        this.superseded = true;
+        throw new RecordConflictError(this.location, revision);
+      }
+    }
+  }
+
+  private async writeWhole(nb: Notebook, options: { create?: boolean } = {}): Promise<void> {
+    const text = serializeNotebook(nb);
+    if (options.create) {
+      // A run never overwrites another run's record: the first write creates it or fails.
+      await store.write(this.location, text, { ifAbsent: true }).catch(async (err) => {
+        if (!(err instanceof ObjectExistsError)) throw err;
+        const owner = await recordOwner(this.location);
+        if (owner !== undefined && owner !== (nb.metadata['millrace'] as MillraceMetadata | undefined)?.run_id) {
+          throw ApplicationFailure.nonRetryable(
+            `${this.location} is the record of run ${owner}; a run never overwrites another run's record`,
+            'RecordExists',
+          );
+        }
+        // This run's own record, from an earlier attempt of the same step.
+        await store.write(this.location, text);
+      });
+    } else {
+      await store.write(this.location, text);
+    }
+    this.stored = nb;
+    this.lastLive = undefined;
+    this.wholeBytes = Buffer.byteLength(text);
+    this.journaledBytes = 0;
   }
 
   discard(): void {
@@ -89,12 +366,22 @@ export class RunRecord {
   }
 }
 
+async function recordOwner(location: string): Promise<string | undefined> {
+  try {
+    const existing = parseNotebook((await store.read(location)).toString('utf8'), location);
+    const owner = (existing.metadata['millrace'] as { run_id?: unknown } | undefined)?.run_id;
+    return typeof owner === 'string' ? owner : '(unknown)';
+  } catch {
+    return '(unknown)';
+  }
+}
+
 const records = new Map<string, RunRecord>();
 
 /** The record at `revision` when this process wrote that revision itself (see RunRecord.owned). */
 export function ownedRecord(location: string, revision: number): RunRecord | undefined {
   const cached = records.get(location);
-  return cached?.owned && cached.meta.revision === revision ? cached : undefined;
+  return cached?.owned && !cached.superseded && !cached.unwritten() && cached.meta.revision === revision ? cached : undefined;
 }
 
 export function rememberRecord(record: RunRecord): void {
@@ -109,14 +396,29 @@ export function forgetRecord(location: string): void {
 /**
  * The record at `revision`, from this worker's memory when current, else from the store.
  * `latest` takes whatever the store holds: every activity flushes before it returns, so
- * the store is authoritative between activities (used to finalize after a failure).
+ * the store is authoritative between activities (used to finalize after a failure, and
+ * by retried attempts).
  */
 export async function openRecord(location: string, revision: number | 'latest'): Promise<RunRecord> {
-  const cached = records.get(location);
+  let cached = records.get(location);
+  if (cached && cached.unwritten() && !cached.superseded) {
+    // An earlier write failed (the store was away), so this copy is ahead of the store
+    // and holds outputs nobody else has: write them now. If the store is still away this
+    // fails and the activity is retried.
+    try {
+      await cached.flush();
+    } catch (err) {
+      if (!(err instanceof RecordConflictError)) throw err;
+    }
+  }
+  if (cached?.superseded) {
+    forgetRecord(location);
+    cached = undefined;
+  }
   if (cached && cached.meta.revision === revision) return cached;
   cached?.discard();
-  const text = (await store.read(location)).toString('utf8');
-  const record = new RunRecord(location, parseNotebook(text, location));
+  const loaded = await readRecord(location);
+  const record = new RunRecord(location, loaded.notebook, loaded);
   const found = record.meta?.revision;
   if (revision !== 'latest' && found !== revision) throw new StaleRecordError(location, revision, found ?? -1);
   records.set(location, record);

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from '../workflows/contracts.js';
 import { stateDir } from '../worker/paths.js';
 import { UserError } from './errors.js';
+import { backendFor, isUrlLocation, isWritableLocation } from '../activities/store/index.js';
 
 const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'TEMPORAL_ADDRESS must look like host:port').optional(),
@@ -51,8 +52,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     namespace: e.TEMPORAL_NAMESPACE,
     taskQueue: e.MILLRACE_TASK_QUEUE,
     stateDir: home,
-    storeRoot: resolve(e.MILLRACE_STORE ?? `${home}/store`),
+    storeRoot: storeRoot(e.MILLRACE_STORE ?? `${home}/store`),
     jupyterUrl: e.MILLRACE_JUPYTER_URL,
     jupyterToken: token,
   };
+}
+
+/**
+ * MILLRACE_STORE: a local directory (made absolute) or `s3://bucket/prefix`. An http(s)
+ * URL is refused: runs write their records there.
+ */
+export function storeRoot(value: string): string {
+  if (!isUrlLocation(value)) return resolve(value);
+  try {
+    backendFor(value);
+  } catch (err) {
+    throw new UserError(`MILLRACE_STORE: ${(err as Error).message}`);
+  }
+  if (!isWritableLocation(value)) {
+    throw new UserError(`MILLRACE_STORE=${value}: an http(s) URL is read-only; use a local directory or s3://bucket/prefix`);
+  }
+  return value.replace(/\/+$/, '');
 }

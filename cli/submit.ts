@@ -6,7 +6,7 @@
  */
 import { randomBytes, createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { basename, extname, resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { NotebookError, parseNotebook, type Notebook } from '../notebook/nbformat.js';
 import {
   coerceCliValue,
@@ -17,10 +17,22 @@ import {
   validateParamName,
   type Params,
 } from '../notebook/params.js';
-import { joinLocation, ObjectExistsError, store } from '../activities/store/index.js';
+import {
+  backendFor,
+  checkReachable,
+  isUrlLocation,
+  isWritableLocation,
+  joinLocation,
+  locationBasename,
+  ObjectExistsError,
+  ObjectNotFoundError,
+  redactUrl,
+  store,
+  StoreError,
+} from '../activities/store/index.js';
 import { runIdSchema, type RunInput } from '../workflows/contracts.js';
 import type { Config } from './config.js';
-import { UserError } from './errors.js';
+import { EXIT, UserError } from './errors.js';
 
 export interface ParameterArgs {
   parameters: Array<[string, string]>;
@@ -55,7 +67,8 @@ export async function resolveParameters(args: ParameterArgs): Promise<Params> {
 }
 
 export function newRunId(notebookPath: string, now = new Date()): string {
-  const stem = basename(notebookPath, extname(notebookPath)).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'run';
+  const name = locationBasename(notebookPath);
+  const stem = name.slice(0, name.length - extname(name).length).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'run';
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return `${stem.slice(0, 80)}-${stamp}-${randomBytes(3).toString('hex')}`;
 }
@@ -81,19 +94,75 @@ export interface SubmitOptions {
   checkpoint?: boolean;
 }
 
+/** A store failure as one line for the terminal, with the exit code that says whose it is. */
+export function storeUserError(err: unknown, what: string): unknown {
+  if (err instanceof StoreError) {
+    const environment = err.kind === 'unreachable' || err.kind === 'denied' || err.kind === 'no-bucket';
+    return new UserError(`${what}: ${err.message}`, environment ? EXIT.environment : EXIT.badInput);
+  }
+  return err;
+}
+
+export interface NotebookSource {
+  bytes: Buffer;
+  /** Where it came from, for the record: an absolute path, or the URL without credentials. */
+  inputPath: string;
+  /** Its file name, for the run id and the output notebook. */
+  name: string;
+}
+
+/**
+ * The notebook a command was given: a local file, `s3://bucket/key`, or an http(s) URL
+ * (read once here; runs execute the snapshot in the store).
+ */
+export async function readNotebookSource(notebookPath: string): Promise<NotebookSource> {
+  if (!isUrlLocation(notebookPath)) {
+    const path = resolve(notebookPath);
+    const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(err.code === 'ENOENT' ? `${notebookPath}: no such file` : `${notebookPath}: cannot read (${err.code})`);
+    });
+    return { bytes, inputPath: path, name: locationBasename(path) };
+  }
+  const shown = redactUrl(notebookPath);
+  try {
+    backendFor(notebookPath);
+    await checkReachable(notebookPath);
+    const bytes = await store.read(notebookPath);
+    return { bytes, inputPath: shown, name: locationBasename(shown) };
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) throw new UserError(`${shown}: no such notebook`);
+    throw storeUserError(err, shown);
+  }
+}
+
+/** --output: a local path (made absolute) or s3://bucket/key; never an http(s) URL. */
+export function outputLocation(output: string): string {
+  if (!isUrlLocation(output)) return resolve(output);
+  try {
+    backendFor(output);
+  } catch (err) {
+    throw storeUserError(err, '--output');
+  }
+  if (!isWritableLocation(output)) throw new UserError(`--output ${redactUrl(output)}: an http(s) URL is read-only; write to a local path or s3://bucket/key`);
+  if (output.endsWith('/')) throw new UserError(`--output ${output}: name the output notebook, not a folder`);
+  return output;
+}
+
 export async function buildRunInput(config: Config, options: SubmitOptions): Promise<RunInput> {
   if (options.pauseTimeoutS !== undefined && options.onFailure !== 'pause') {
     throw new UserError('--pause-timeout applies to runs with --on-failure pause');
   }
-  const path = resolve(options.notebookPath);
-  const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
-    throw new UserError(
-      err.code === 'ENOENT' ? `${options.notebookPath}: no such file` : `${options.notebookPath}: cannot read (${err.code})`,
-    );
-  });
+  const output = options.output ? outputLocation(options.output) : undefined;
+  // A store that cannot be reached fails here, naming its endpoint, before anything starts.
+  for (const location of new Set([config.storeRoot, ...(output ? [output] : [])])) {
+    await checkReachable(location).catch((err) => {
+      throw storeUserError(err, location === output ? '--output' : 'the store (MILLRACE_STORE)');
+    });
+  }
+  const { bytes, inputPath, name } = await readNotebookSource(options.notebookPath);
   let nb: Notebook;
   try {
-    nb = parseNotebook(bytes.toString('utf8'), options.notebookPath);
+    nb = parseNotebook(bytes.toString('utf8'), inputPath);
   } catch (err) {
     if (err instanceof NotebookError) throw new UserError(err.message);
     throw err;
@@ -107,17 +176,14 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);
   // Content-addressed and written once: an existing snapshot is the same bytes.
   await store.write(source, bytes, { ifAbsent: true }).catch((err) => {
-    if (!(err instanceof ObjectExistsError)) throw err;
+    if (!(err instanceof ObjectExistsError)) throw storeUserError(err, 'saving the notebook snapshot');
   });
-  const runId = options.runId ? validateRunId(options.runId) : newRunId(path);
-  const output = options.output
-    ? resolve(options.output)
-    : joinLocation(config.storeRoot, 'runs', runId, basename(path));
+  const runId = options.runId ? validateRunId(options.runId) : newRunId(name);
   return {
     runId,
     source: { location: source, sha256 },
-    inputPath: path,
-    output,
+    inputPath,
+    output: output ?? joinLocation(config.storeRoot, 'runs', runId, name),
     parameters: options.params,
     ...(options.kernelName ? { kernelName: options.kernelName } : {}),
     ...(options.cellTimeoutS !== undefined ? { cellTimeoutS: options.cellTimeoutS } : {}),

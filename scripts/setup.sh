@@ -4,7 +4,8 @@
 #   - `npm ci` when node_modules is missing or package-lock.json changed since the last one;
 #   - `npm run build` when a source is newer than the last successful build;
 #   - the Python virtualenv in the per-user cache, named after requirements.txt's hash;
-#   - the Temporal CLI built from the Go module proxy into the per-user cache.
+#   - the Temporal CLI built from the Go module proxy into the per-user cache;
+#   - versitygw (the S3-compatible server tests run against), built the same way.
 # Only short progress lines go to stderr; tool output goes to log files, whose tail is
 # shown when a step fails.
 set -euo pipefail
@@ -18,6 +19,9 @@ TEMPORAL_BIN="$CACHE/bin/temporal"
 TEMPORAL_MODULE="github.com/temporalio/cli/cmd/temporal"
 # v1.5.1 first; newer tags carry a `replace` directive that `go install` refuses.
 TEMPORAL_VERSIONS=(v1.5.1 v1.5.0 v1.4.1 v1.3.0)
+VERSITYGW_BIN="$CACHE/bin/versitygw"
+VERSITYGW_MODULE="github.com/versity/versitygw/cmd/versitygw"
+VERSITYGW_VERSION="v1.7.0"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -62,13 +66,16 @@ command -v python3 >/dev/null 2>&1 || die "Python >= 3.10 is required: python3 i
 python_version="$(python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 version_at_least "$python_version" 3.10 || die "Python >= 3.10 is required, found python3 $python_version"
 
-# Go is needed only to build the Temporal CLI, but checked before any long step.
-if [[ ! -x "$TEMPORAL_BIN" ]]; then
-  command -v go >/dev/null 2>&1 || die "Go >= 1.22 is required to build the Temporal CLI: go is not on PATH"
+# versitygw is rebuilt when the pinned version changes.
+versitygw_current() { [[ -x "$VERSITYGW_BIN" && "$(cat "$CACHE/bin/versitygw.version" 2>/dev/null)" == "$VERSITYGW_VERSION" ]]; }
+
+# Go is needed only to build the Temporal CLI and versitygw, but checked before any long step.
+if [[ ! -x "$TEMPORAL_BIN" ]] || ! versitygw_current; then
+  command -v go >/dev/null 2>&1 || die "Go >= 1.22 is required to build the Temporal CLI and versitygw: go is not on PATH"
   go_version="$(go version)"
   [[ "$go_version" =~ go([0-9]+\.[0-9]+(\.[0-9]+)?) ]] || die "cannot read the Go version from: $go_version"
   go_version="${BASH_REMATCH[1]}"
-  version_at_least "$go_version" 1.22 || die "Go >= 1.22 is required to build the Temporal CLI, found $go_version"
+  version_at_least "$go_version" 1.22 || die "Go >= 1.22 is required to build the Temporal CLI and versitygw, found $go_version"
 fi
 
 # --- Node packages ----------------------------------------------------------------------
@@ -108,7 +115,12 @@ venv_stamp="$venv/.millrace-complete"
 
 # Two set-ups at once (two shells, parallel CI jobs) must not build into the same cache:
 # the slow path holds a lock, and each step below re-checks its stamp after getting it.
-if [[ ! -f "$venv_stamp" || ! -x "$TEMPORAL_BIN" ]] && command -v flock >/dev/null 2>&1; then
+if [[ ! -f "$venv_stamp" || ! -x "$TEMPORAL_BIN" ]] || ! versitygw_current; then
+  needs_lock=1
+else
+  needs_lock=0
+fi
+if (( needs_lock )) && command -v flock >/dev/null 2>&1; then
   mkdir -p "$CACHE"
   exec 9>"$CACHE/.setup.lock"
   flock -n 9 || { say "waiting for another set-up to finish..."; flock 9; }
@@ -167,6 +179,19 @@ if ! command -v chromium >/dev/null 2>&1; then
   else
     say "note: chromium is not installed; test/e2e/viewer.test.ts needs it (apt-get install chromium)"
   fi
+fi
+
+# --- versitygw (S3-compatible server for tests) ----------------------------------------
+
+if ! versitygw_current; then
+  say "building versitygw $VERSITYGW_VERSION (first run only, a few minutes)..."
+  mkdir -p "$CACHE/bin"
+  logged "$LOGS/versitygw-$VERSITYGW_VERSION.log" env GOBIN="$CACHE/bin" GOFLAGS= GOWORK=off \
+    go install "$VERSITYGW_MODULE@$VERSITYGW_VERSION" \
+    || die "could not build versitygw $VERSITYGW_VERSION (log: $LOGS/versitygw-$VERSITYGW_VERSION.log)"
+  [[ -x "$VERSITYGW_BIN" ]] || die "go install did not produce $VERSITYGW_BIN"
+  printf '%s\n' "$VERSITYGW_VERSION" >"$CACHE/bin/versitygw.version"
+  say "versitygw $VERSITYGW_VERSION built"
 fi
 
 # --- build (last: sources change most often, and the tools above are useful anyway) ---

@@ -1,69 +1,90 @@
 /**
  * Where run records and source snapshots live. Everything is addressed by a location
- * string: an absolute local path today, `s3://bucket/key` once the S3 backend lands.
- * One small interface so the workflow never cares which backend is behind a location.
+ * string: an absolute local path, `s3://bucket/key`, or (read-only, for inputs) an
+ * `https://` or `http://` URL. One small interface so the workflow never cares which
+ * backend is behind a location.
  */
-import type { Readable } from 'node:stream';
+import { httpBackend, isHttpLocation } from './http.js';
 import { localBackend } from './local.js';
+import { StoreError, type StoreBackend } from './errors.js';
+import { parseS3Location } from './s3-location.js';
 
-export interface WriteOptions {
-  /** Refuse to replace an existing object: the immutability guard for records. */
-  ifAbsent?: boolean;
+export { parseS3Location, type S3Location } from './s3-location.js';
+export {
+  ObjectExistsError,
+  ObjectNotFoundError,
+  StoreError,
+  redactUrl,
+  type FolderListing,
+  type ObjectInfo,
+  type StoreBackend,
+  type StoreErrorKind,
+  type WriteOptions,
+} from './errors.js';
+
+export function isS3Location(location: string): boolean {
+  return /^s3:\/\//i.test(location);
 }
 
-export interface ObjectInfo {
-  location: string;
-  size: number;
-  modified: Date;
-}
+// The AWS SDK takes a good part of a second to load: only commands that touch S3 pay it.
+let s3Module: Promise<typeof import('./s3.js')> | undefined;
+const s3 = () => (s3Module ??= import('./s3.js'));
 
-/** One level of a folder: what a file browser (or the Jupyter contents API) shows. */
-export interface FolderListing {
-  /** Locations of sub-folders, without a trailing slash. */
-  folders: string[];
-  objects: ObjectInfo[];
-}
+const s3Backend: StoreBackend = {
+  read: async (location) => (await s3()).s3Backend.read(location),
+  readStream: async (location) => (await s3()).s3Backend.readStream(location),
+  write: async (location, data, options) => (await s3()).s3Backend.write(location, data, options),
+  exists: async (location) => (await s3()).s3Backend.exists(location),
+  stat: async (location) => (await s3()).s3Backend.stat(location),
+  list: async (prefix) => (await s3()).s3Backend.list(prefix),
+  listFolder: async (folder) => (await s3()).s3Backend.listFolder(folder),
+};
 
-export interface StoreBackend {
-  read(location: string): Promise<Buffer>;
-  /** Streams a large object instead of holding it in memory. */
-  readStream(location: string): Promise<Readable>;
-  /** Atomic: a reader sees the old object or the new one, never half of one. */
-  write(location: string, data: Buffer | string, options?: WriteOptions): Promise<void>;
-  exists(location: string): Promise<boolean>;
-  /** undefined when there is no such object. */
-  stat(location: string): Promise<ObjectInfo | undefined>;
-  /** Every object under prefix, recursively, sorted; however many there are. */
-  list(prefix: string): Promise<string[]>;
-  /** One level under folder, sorted; however many there are (S3 pages past 1,000 keys). */
-  listFolder(folder: string): Promise<FolderListing>;
-}
-
-export class ObjectExistsError extends Error {
-  constructor(readonly location: string) {
-    super(`${location} already exists and records are never overwritten`);
-    this.name = 'ObjectExistsError';
-  }
-}
-
-export class ObjectNotFoundError extends Error {
-  constructor(readonly location: string) {
-    super(`${location} does not exist`);
-    this.name = 'ObjectNotFoundError';
-  }
+/** A URL-like location (scheme://...) rather than a local path. */
+export function isUrlLocation(location: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
 }
 
 export function backendFor(location: string): StoreBackend {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    throw new Error(`unsupported store location ${location}: only local paths are supported in this version`);
+  if (isS3Location(location)) {
+    parseS3Location(location);
+    return s3Backend;
+  }
+  if (isHttpLocation(location)) return httpBackend;
+  if (isUrlLocation(location)) {
+    throw new StoreError(`unsupported location ${location}: use a local path, s3://bucket/key, or (to read) an https:// URL`, 'bad-location', location);
   }
   return localBackend;
+}
+
+/** Whether runs can write there: local paths and S3, not http(s). */
+export function isWritableLocation(location: string): boolean {
+  return backendFor(location) !== httpBackend;
+}
+
+/**
+ * Fails fast, naming the endpoint, when a remote store cannot be reached at all; a
+ * no-op for local paths. Used before anything is started.
+ */
+export async function checkReachable(location: string): Promise<void> {
+  if (isS3Location(location)) await (await s3()).checkS3Reachable(location);
 }
 
 /** Joins a store root and a relative key. */
 export function joinLocation(root: string, ...keys: string[]): string {
   const trimmed = root.replace(/\/+$/, '');
   return [trimmed, ...keys.map((k) => k.replace(/^\/+|\/+$/g, ''))].join('/');
+}
+
+/** The last segment of a location: a file name (for an s3:// or https:// location too). */
+export function locationBasename(location: string): string {
+  if (!isUrlLocation(location)) return location.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? '';
+  const last = location.replace(/[?#].*$/, '').replace(/\/+$/, '').split('/').pop() ?? '';
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
 }
 
 export const store: StoreBackend = {

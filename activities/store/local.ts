@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ObjectExistsError, ObjectNotFoundError, type StoreBackend } from './index.js';
+import { ObjectExistsError, ObjectNotFoundError, type StoreBackend } from './errors.js';
 
 async function writeTemp(location: string, data: Buffer | string): Promise<string> {
   await mkdir(dirname(location), { recursive: true });

@@ -1,16 +1,14 @@
 /** `millrace params NOTEBOOK`: the parameters papermill would infer (`--help-notebook`). */
-import { readFile } from 'node:fs/promises';
 import { NotebookError, parseNotebook } from '../../notebook/nbformat.js';
 import { inferParameters } from '../../notebook/parameterize.js';
 import { EXIT, UserError } from '../errors.js';
+import { readNotebookSource } from '../submit.js';
 
 export async function paramsCommand(path: string, options: { json: boolean }): Promise<number> {
-  const text = await readFile(path, 'utf8').catch(() => {
-    throw new UserError(`${path}: no such file`);
-  });
+  const { bytes, inputPath } = await readNotebookSource(path);
   let params;
   try {
-    params = inferParameters(parseNotebook(text, path));
+    params = inferParameters(parseNotebook(bytes.toString('utf8'), inputPath));
   } catch (err) {
     if (err instanceof NotebookError) throw new UserError(err.message);
     throw err;

@@ -7,11 +7,11 @@
  * incomplete is refused here, before anything starts: never continue on a partial state.
  */
 import { defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/client';
-import { basename } from 'node:path';
-import { isExecutable, parseNotebook, type Notebook } from '../../notebook/nbformat.js';
+import { isExecutable, type Notebook } from '../../notebook/nbformat.js';
 import type { Params } from '../../notebook/params.js';
 import { cellStatus, removeErrorMarkers } from '../../notebook/record.js';
-import { joinLocation, store } from '../../activities/store/index.js';
+import { joinLocation, locationBasename, store } from '../../activities/store/index.js';
+import { readRecord } from '../../activities/run-record.js';
 import {
   checkpointCellFor,
   checkpointCells,
@@ -67,7 +67,7 @@ export async function resumeCommand(runId: string, options: ResumeOptions): Prom
   let input: RunInput;
   try {
     const earlier = await earlierInput(session, runId);
-    const record = removeErrorMarkers(parseNotebook((await store.read(earlier.input.output)).toString('utf8'), earlier.input.output));
+    const record = removeErrorMarkers((await readRecord(earlier.input.output)).notebook);
     const firstUnfinished = record.cells.findIndex((c) => isExecutable(c) && cellStatus(c) !== 'completed');
     const fromCell = options.fromCell ?? firstUnfinished;
     if (fromCell < 0) throw new UserError(`run ${runId} has no unfinished cell to resume from: pass --from-cell N`);
@@ -82,7 +82,7 @@ export async function resumeCommand(runId: string, options: ResumeOptions): Prom
       ...earlier.input,
       runId: id,
       parameters: { ...earlier.input.parameters, ...overrides },
-      output: joinLocation(config.storeRoot, 'runs', id, basename(earlier.input.output)),
+      output: joinLocation(config.storeRoot, 'runs', id, locationBasename(earlier.input.output)),
       resume: {
         runId,
         record: earlier.input.output,

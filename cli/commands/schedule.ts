@@ -7,9 +7,8 @@
 // Only light modules are loaded statically, so bad input is refused before the Temporal
 // client loads; the session, the views and the sealing are imported when needed.
 import type { Client, ScheduleDescription, ScheduleHandle, ScheduleOptionsAction, ScheduleSpec } from '@temporalio/client';
-import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { backendFor, joinLocation } from '../../activities/store/index.js';
+import { backendFor, isWritableLocation, joinLocation, store } from '../../activities/store/index.js';
 import { parseNotebook } from '../../notebook/nbformat.js';
 import { inferParameters } from '../../notebook/parameterize.js';
 import type { Params } from '../../notebook/params.js';
@@ -150,6 +149,7 @@ function outputDirFlag(dir: string): string {
   } catch (err) {
     throw new UserError(`--output-dir ${JSON.stringify(dir)}: ${(err as Error).message}`);
   }
+  if (!isWritableLocation(location)) throw new UserError(`--output-dir ${JSON.stringify(dir)}: an http(s) URL is read-only; use a local directory or s3://bucket/prefix`);
   return location.replace(/\/+$/, '');
 }
 
@@ -181,7 +181,7 @@ async function sealWebhook(url: string, config: Config, session: Session, say: (
 /** Notebook runs need the time parameters declared to receive them: say so when they are not. */
 async function timeParameterHint(input: RunInput & { schedule: { timeParameter: string; dateParameter: string } }, say: (l: string) => void) {
   try {
-    const nb = parseNotebook((await readFile(input.inputPath)).toString('utf8'), input.inputPath);
+    const nb = parseNotebook((await store.read(input.source.location)).toString('utf8'), input.inputPath);
     const declared = new Set(inferParameters(nb, input.kernelName ? { kernelName: input.kernelName } : {}).map((p) => p.name));
     const { timeParameter, dateParameter } = input.schedule;
     if (!declared.has(timeParameter) && !declared.has(dateParameter)) {

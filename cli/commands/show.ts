@@ -1,7 +1,8 @@
 /** `millrace show RUN`: what Temporal knows of a run, plus its record cell by cell. */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { cellSummary, parseNotebook, type Notebook } from '../../notebook/nbformat.js';
+import { cellSummary, type Notebook } from '../../notebook/nbformat.js';
 import { store } from '../../activities/store/index.js';
+import { readRecord } from '../../activities/run-record.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
 import { loadConfig } from '../config.js';
 import { openSession } from '../environment.js';
@@ -93,7 +94,7 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
   if (summary.output) {
     try {
       // Cell numbers as the run reported them: without papermill's banner and anchor.
-      const nb = removeErrorMarkers(parseNotebook((await store.read(summary.output)).toString('utf8'), summary.output));
+      const nb = removeErrorMarkers((await readRecord(summary.output)).notebook);
       view.cells = cellViews(nb);
       const from = (nb.metadata['millrace'] as { resumed_from?: RecordedResume } | undefined)?.resumed_from;
       if (from) {

@@ -3,6 +3,7 @@
  * and the embedded stack that a bare `millrace run` starts and stops.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { readRecord } from '../../activities/run-record.js';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,7 +179,8 @@ describe('embedded stack (no TEMPORAL_ADDRESS)', () => {
     let record: any;
     while (Date.now() < deadline && record?.cells[0].metadata.papermill.status !== 'running') {
       const id = /^run (\S+)$/m.exec(stderr)?.[1];
-      if (id) record = JSON.parse(await readFile(join(cwd, '.millrace', 'store', 'runs', id, 'slow.ipynb'), 'utf8').catch(() => 'null'));
+      // The live record: the notebook merged with its journal.
+      if (id) record = await readRecord(join(cwd, '.millrace', 'store', 'runs', id, 'slow.ipynb')).then((r) => r.notebook, () => null);
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(record?.cells[0].metadata.papermill.status).toBe('running');

@@ -4,6 +4,7 @@
  * ends in a clear, attributed outcome, with no kernel left behind.
  */
 import { KernelAPI } from '@jupyterlab/services';
+import { readRecord } from '../../activities/run-record.js';
 import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -84,7 +85,8 @@ describe('faults', () => {
       const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
       // Kill once the record shows cell 1 running with its first output saved.
       await waitFor('cell 1 to be running with output saved', async () => {
-        const nb = JSON.parse(await readFile(input.output, 'utf8'));
+        // The live state: the notebook merged with its journal.
+        const nb = (await readRecord(input.output)).notebook as any;
         return nb.cells[1].metadata.papermill.status === 'running' && streamText(nb.cells[1]).includes('start 1') ? true : undefined;
       });
       first.kill('SIGKILL');

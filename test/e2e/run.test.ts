@@ -226,15 +226,17 @@ describe('notebookRun', () => {
     );
     const parameters = { parameters: [] as Array<[string, string]> };
     const pending = h.runNotebook(path, parameters);
-    // Poll the store for the live record: the first cell's output appears before it ends.
-    const { readdir, readFile } = await import('node:fs/promises');
+    // Poll the store for the live record (the notebook merged with its journal): the
+    // first cell's output appears before it ends.
+    const { readdir } = await import('node:fs/promises');
+    const { readRecord } = await import('../../activities/run-record.js');
     const { join } = await import('node:path');
     let seen: any;
     const deadline = Date.now() + 30_000;
     while (!seen && Date.now() < deadline) {
       const runs = await readdir(join(h.config.storeRoot, 'runs')).catch(() => [] as string[]);
       for (const id of runs.filter((r) => r.startsWith('live-'))) {
-        const nb = JSON.parse(await readFile(join(h.config.storeRoot, 'runs', id, 'live.ipynb'), 'utf8').catch(() => 'null'));
+        const nb: any = await readRecord(join(h.config.storeRoot, 'runs', id, 'live.ipynb')).then((r) => r.notebook, () => null);
         if (nb && streamText(nb.cells[0]).includes('early output') && nb.cells[0].metadata.papermill.status === 'running') seen = nb;
       }
       await new Promise((r) => setTimeout(r, 100));

@@ -6,6 +6,7 @@
  * use), stops all of it whatever happens, and checks /proc that nothing it started lives on.
  */
 import { KernelAPI } from '@jupyterlab/services';
+import { readRecord as readStoredRecord } from '../../activities/run-record.js';
 import { ActivityFailure, ApplicationFailure, Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -304,8 +305,9 @@ async function namespaceAnswers(address: string): Promise<boolean> {
 
 // --- notebooks and records -----------------------------------------------------------------
 
+/** The record as it stands, live or finished: the notebook merged with its journal. */
 async function readRecord(location: string): Promise<NotebookJson> {
-  return JSON.parse(await readFile(location, 'utf8')) as NotebookJson;
+  return (await readStoredRecord(location)).notebook as unknown as NotebookJson;
 }
 
 /** The record's cells without papermill's error banner and anchor (they shift indices). */
