@@ -2,7 +2,7 @@
  * The side effects of a notebook run, one function per step of the workflow. Created
  * per worker with its configuration (the Jupyter token never travels through history).
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import { cellSummary, cellTags, isExecutable, parseNotebook, type Cell, type Notebook } from '../notebook/nbformat.js';
 import { inferParameters, parameterize } from '../notebook/parameterize.js';
@@ -29,7 +29,7 @@ import { notifyWebhook } from './notify.js';
 import { installOutcomeRegistry } from './outcomes.js';
 import { createRepairActivities } from './repair.js';
 import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
-import { forgetRecord, openRecord, rememberRecord, RunRecord } from './run-record.js';
+import { forgetRecord, journalFolder, openRecord, rememberRecord, RunRecord } from './run-record.js';
 import { store } from './store/index.js';
 
 export interface ActivityDeps {
@@ -193,6 +193,10 @@ export function createActivities(deps: ActivityDeps) {
       });
       await record.flush();
       forgetRecord(input.output);
+      // The whole record is written and final: its journal is no longer read by anyone.
+      await store.removeFolder(journalFolder(input.output)).catch((err: unknown) =>
+        log.warn('could not remove the record journal', { output: input.output, error: String(err) }),
+      );
       return { output: input.output };
     },
 

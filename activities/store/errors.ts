@@ -36,6 +36,11 @@ export interface StoreBackend {
   list(prefix: string): Promise<string[]>;
   /** One level under folder, sorted; however many there are (S3 pages past 1,000 keys). */
   listFolder(folder: string): Promise<FolderListing>;
+  /**
+   * Deletes everything under folder. Only for a run's own working state (its record
+   * journal once the whole record is written): records and snapshots are never deleted.
+   */
+  removeFolder(folder: string): Promise<void>;
 }
 
 export class ObjectExistsError extends Error {

@@ -89,6 +89,10 @@ export const httpBackend: StoreBackend = {
     return { location: redactUrl(location), size: Number.isFinite(size) ? size : 0, modified };
   },
 
+  async removeFolder(folder) {
+    readOnly(folder, 'written');
+  },
+
   async list(prefix) {
     readOnly(prefix, 'listed');
   },

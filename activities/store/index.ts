@@ -38,6 +38,7 @@ const s3Backend: StoreBackend = {
   stat: async (location) => (await s3()).s3Backend.stat(location),
   list: async (prefix) => (await s3()).s3Backend.list(prefix),
   listFolder: async (folder) => (await s3()).s3Backend.listFolder(folder),
+  removeFolder: async (folder) => (await s3()).s3Backend.removeFolder(folder),
 };
 
 /** A URL-like location (scheme://...) rather than a local path. */
@@ -95,4 +96,5 @@ export const store: StoreBackend = {
   stat: (location) => backendFor(location).stat(location),
   list: (prefix) => backendFor(prefix).list(prefix),
   listFolder: (folder) => backendFor(folder).listFolder(folder),
+  removeFolder: (folder) => backendFor(folder).removeFolder(folder),
 };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ObjectExistsError, ObjectNotFoundError, type StoreBackend } from './errors.js';
 
@@ -70,6 +70,10 @@ export const localBackend: StoreBackend = {
     }
     const objects = (await Promise.all(files.sort().map((f) => this.stat(f)))).filter((o) => o !== undefined);
     return { folders: folders.sort(), objects };
+  },
+
+  async removeFolder(folder) {
+    await rm(folder, { recursive: true, force: true });
   },
 
   async list(prefix) {

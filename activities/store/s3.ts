@@ -12,6 +12,7 @@
  * CompleteMultipartUpload); reads stream; listings follow continuation tokens.
  */
 import {
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -277,6 +278,22 @@ export const s3Backend: StoreBackend = {
       }
     }
     return locations.sort();
+  },
+
+  async removeFolder(folder) {
+    const { bucket, key } = parseS3Location(folder);
+    const prefix = folderPrefix(key);
+    if (prefix === '') throw new Error(`refusing to empty the whole bucket ${bucket}`);
+    // A listing page holds at most 1,000 keys, as many as one DeleteObjects call takes.
+    for await (const page of pages(bucket, prefix)) {
+      const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
+      if (keys.length === 0) continue;
+      try {
+        await client().send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+      } catch (err) {
+        throw translate(err, 'writing', bucket, prefix);
+      }
+    }
   },
 
   async listFolder(folder) {

@@ -2,6 +2,8 @@
  * A notebook run end to end on the real stack: parameters, outputs, failures, the record
  * papermill users expect, and the invariants of SPEC §4 that a single run can show.
  */
+import { readdir } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { ApplicationFailure } from '@temporalio/client';
 import { KernelAPI } from '@jupyterlab/services';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -58,6 +60,8 @@ describe('notebookRun', () => {
     expect(cells[4]!['outputs'][0]['data']['text/plain']).toEqual(['20']);
     expect(cells[4]!['execution_count']).toBe(4);
     expect(cells.map(papermillStatus)).toEqual(['completed', 'completed', 'completed', 'completed', 'completed']);
+    // A finished run leaves only its notebook: the record journal is gone.
+    expect(await readdir(dirname(run.input.output))).toEqual([basename(run.input.output)]);
     const pm = run.output.metadata['papermill'];
     expect(pm['parameters']).toEqual({ region: 'eu', limit: 10 });
     expect(pm['exception']).toBeFalsy();

@@ -99,6 +99,8 @@ describe('runs with an S3 store', () => {
     const local = join(h.dir, 'square-first.ipynb');
     await writeFile(local, JSON.stringify(nb));
     await assertValidNotebook(local);
+    // Finished: only the notebook is left under out/, its record journal deleted.
+    expect(await store.list(`s3://${BUCKET}/out`)).toEqual([firstRun.output]);
     // The snapshot is in the S3 store, by content hash.
     const sources = await store.list(`${STORE}/sources`);
     const sha = createHash('sha256').update(JSON.stringify(smallNotebook())).digest('hex');
