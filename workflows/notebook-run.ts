@@ -72,12 +72,20 @@ const { startKernel, shutdownKernel } = proxyActivities<MillraceActivities>({
   retry: { maximumAttempts: 3, initialInterval: '1s' },
 });
 
+/**
+ * Every attempt of a cell is exactly-once (the outcome registry and the record), so a
+ * cell can afford patience with the infrastructure: a store or Jupyter Server that is
+ * away for a couple of minutes delays the run instead of failing it. Failures of the
+ * cell itself are not retried (they are non-retryable or results, not errors).
+ */
+const CELL_RETRY = { maximumAttempts: 10, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+
 const CELL_ACTIVITY = {
   // A cell may run for hours; liveness comes from heartbeats (every 2 s), not this bound.
   startToCloseTimeout: '7 days',
   // A dead worker is noticed this long after its last heartbeat; the retry re-attaches.
   heartbeatTimeout: '10 seconds',
-  retry: { maximumAttempts: 3, initialInterval: '1s' },
+  retry: CELL_RETRY,
   // On cancel, wait for the cell to interrupt its kernel and save the record before finalizing.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 } as const;
@@ -94,7 +102,7 @@ const { executeCell } = proxyActivities<MillraceActivities>(CELL_ACTIVITY);
 const CELL_HAND_OFF_MS = 2_000;
 const CELL_LOCAL_ACTIVITY = {
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 3, initialInterval: '1s' },
+  retry: CELL_RETRY,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 } as const;
 const { executeCell: executeCellLocally } = proxyLocalActivities<MillraceActivities>(CELL_LOCAL_ACTIVITY);

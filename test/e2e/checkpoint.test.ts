@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { readRecord } from '../../activities/run-record.js';
 import { buildRunInput } from '../../cli/submit.js';
 import { packageRoot } from '../../worker/paths.js';
 import { assertValidNotebook, codeCell, markdownCell, notebook, runCli, startHarness, streamText, type Harness } from './harness.js';
@@ -232,7 +233,8 @@ describe('millrace run --checkpoint, resume --restore checkpoint', () => {
       const input = await buildRunInput({ ...h.config, taskQueue }, { notebookPath: path, params: {}, checkpoint: true });
       const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
       await waitFor('cell 1 to be running with output saved', async () => {
-        const nb = JSON.parse(await readFile(input.output, 'utf8'));
+        // The live state: the notebook merged with its journal.
+        const nb = (await readRecord(input.output)).notebook as any;
         return nb.cells[1].metadata.papermill.status === 'running' && streamText(nb.cells[1]).includes('start 1') ? true : undefined;
       });
       first.kill('SIGKILL');
