@@ -170,9 +170,9 @@ export function renderMarkdown(r: Results): string {
       add(
         '',
         ...(c.papermill.failed
-          ? [`papermill failures: ${[...new Set(c.papermill.failures)].join('; ')} — papermill’s own failures with many kernels starting at once (a failed process ends early, which shortens papermill’s makespan).`, '']
+          ? [`papermill failures: ${[...new Set(c.papermill.failures)].join('; ')} — papermill’s own failures with many kernels starting at once; a round with failures is left out of papermill’s median makespan while a clean round exists (a failed process ends early, or waits out its kernel start timeout).`, '']
           : []),
-        `Makespans are medians over ${c.rounds.length} rounds (millrace then papermill in each: ${c.rounds.map((q) => `${s(q.millraceMs)} / ${s(q.papermillMs)}${q.papermillFailed ? ` with ${q.papermillFailed} papermill failures` : ''}`).join(', ')}); memory is the highest peak seen. Ratio millrace / papermill: ${x(c.millrace.makespanMs / c.papermill.makespanMs)} (target ≤ 0.50×). Kernel time alone is ${(c.cellsPerRun * c.cellSeconds).toFixed(1)} s per run. The worker runs inside the benchmark process, so its figure includes the client.`,
+        `Makespans are medians over ${c.rounds.length} rounds, papermill’s over its rounds without failures (millrace then papermill in each: ${c.rounds.map((q) => `${s(q.millraceMs)} / ${s(q.papermillMs)}${q.papermillFailed ? ` with ${q.papermillFailed} papermill failures` : ''}`).join(', ')}); memory is the highest peak seen. Ratio millrace / papermill: ${x(c.millrace.makespanMs / c.papermill.makespanMs)} (target ≤ 0.50×). Kernel time alone is ${(c.cellsPerRun * c.cellSeconds).toFixed(1)} s per run. The worker runs inside the benchmark process, so its figure includes the client.`,
       );
     }
     add('');

@@ -25,7 +25,7 @@
  * --sizes 1,10,100,500, --reps N (warm and papermill repetitions, default 3),
  * --reps-large N (for notebooks of more than 100 cells, default 1), --in-process-large
  * (papermill in-process for those too: minutes), --concurrency N (runs, default 20),
- * --concurrency-rounds N (default 2), --no-cold, --no-experiments, --experiments a,b
+ * --concurrency-rounds N (default 3), --no-cold, --no-experiments, --experiments a,b
  * (names in bench/experiments.ts), --experiment-rounds N (default 2), --experiments-only,
  * --quiet-wait SECONDS (at the start, wait up to this long for other load to settle,
  * default 120), --settle SECONDS (the same before each measurement, default 5), --out DIR.
@@ -165,7 +165,7 @@ function parseArgs(argv: string[]): Options {
     inProcessLarge: false,
     experimentRounds: 2,
     experimentsOnly: false,
-    concurrencyRounds: 2,
+    concurrencyRounds: 3,
     settleS: 5,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -490,8 +490,12 @@ async function main(): Promise<void> {
           };
         });
         concurrency.rounds.push({ millraceMs: millrace.makespanMs, papermillMs: papermill.makespanMs, papermillFailed: papermill.failed });
-        // Makespans: medians over rounds; memory: the highest peak seen.
-        const med = (f: (r: { millraceMs: number; papermillMs: number }) => number) => median(concurrency.rounds.map(f));
+        // Makespans: medians over rounds; memory: the highest peak seen. A papermill round
+        // with failed processes is not a makespan of the same work (a process that fails
+        // ends early, or waits out its kernel start timeout): papermill's median leaves
+        // those rounds out while any clean round exists.
+        const clean = concurrency.rounds.filter((r) => r.papermillFailed === 0);
+        const med = (f: (r: { millraceMs: number; papermillMs: number }) => number, rounds = concurrency.rounds) => median(rounds.map(f));
         concurrency.millrace = {
           ...millrace,
           makespanMs: med((r) => r.millraceMs),
@@ -502,7 +506,7 @@ async function main(): Promise<void> {
         };
         concurrency.papermill = {
           ...papermill,
-          makespanMs: med((r) => r.papermillMs),
+          makespanMs: med((r) => r.papermillMs, clean.length > 0 ? clean : concurrency.rounds),
           peakRssMiB: Math.max(papermill.peakRssMiB, concurrency.papermill?.peakRssMiB ?? 0),
           failed: papermill.failed + (concurrency.papermill?.failed ?? 0),
           failures: [...(concurrency.papermill?.failures ?? []), ...papermill.failures],
