@@ -174,16 +174,17 @@ describe('embedded stack (no TEMPORAL_ADDRESS)', () => {
     const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'run', 'slow.ipynb'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const deadline = Date.now() + 60_000;
+    let exited: number | null | undefined;
+    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r((exited = code))));
+    const deadline = Date.now() + 90_000;
     let record: any;
-    while (Date.now() < deadline && record?.cells[0].metadata.papermill.status !== 'running') {
+    while (Date.now() < deadline && exited === undefined && record?.cells[0].metadata.papermill.status !== 'running') {
       const id = /^run (\S+)$/m.exec(stderr)?.[1];
       // The live record: the notebook merged with its journal.
       if (id) record = await readRecord(join(cwd, '.millrace', 'store', 'runs', id, 'slow.ipynb')).then((r) => r.notebook, () => null);
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect(record?.cells[0].metadata.papermill.status).toBe('running');
+    expect(record?.cells[0].metadata.papermill.status, `exit ${exited}; stderr: ${stderr}`).toBe('running');
     child.kill('SIGINT');
     expect(await exit).toBe(1);
     expect(stderr).toContain('cancelled');
