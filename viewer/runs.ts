@@ -5,6 +5,7 @@
  * else from its output notebook's modification time, looked up once and remembered. Only
  * the runs on the page being shown have their records read, for status and duration.
  */
+import { mapLimited } from '../activities/store/map-limited.js';
 import { joinLocation, store, type ObjectInfo } from '../activities/store/index.js';
 import { parseNotebook } from '../notebook/nbformat.js';
 import { runFacts, type RunFacts } from '../notebook/scrapbook.js';
@@ -38,20 +39,6 @@ export function timeFromRunId(runId: string): number | undefined {
     return Number.isNaN(t) ? undefined : t;
   }
   return undefined;
-}
-
-async function mapLimited<T, R>(items: T[], limit: number, f: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await f(items[i]!);
-      }
-    }),
-  );
-  return out;
 }
 
 const nameOf = (location: string) => location.replace(/\/+$/, '').split('/').pop() ?? '';

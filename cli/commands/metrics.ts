@@ -5,6 +5,7 @@
  * `scrapbook.read_notebooks(...)` and a DataFrame). Runs are chosen by schedule, notebook
  * file name and start time; every matching run is a row, with or without values.
  */
+import { mapLimited } from '../../activities/store/map-limited.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { joinLocation, store } from '../../activities/store/index.js';
@@ -54,20 +55,6 @@ export function parseTimeBound(flag: string, value: string, now = Date.now()): n
     if (!Number.isNaN(t)) return t;
   }
   throw new UserError(`${flag} ${JSON.stringify(value)}: give an ISO 8601 date or time (2024-05-01, 2024-05-01T06:00:00Z) or a span ago (30m, 12h, 7d)`);
-}
-
-async function mapLimited<T, R>(items: T[], limit: number, f: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await f(items[i]!);
-      }
-    }),
-  );
-  return out;
 }
 
 function scheduledIdPattern(schedule: string): RegExp {

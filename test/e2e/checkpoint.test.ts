@@ -3,15 +3,14 @@
  * after cells, and `millrace resume --restore checkpoint` loads it into the new run's
  * kernel, so the cells before the resume point run exactly once in total.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readRecord } from '../../activities/run-record.js';
 import { buildRunInput } from '../../cli/submit.js';
-import { packageRoot } from '../../worker/paths.js';
-import { assertValidNotebook, codeCell, markdownCell, notebook, runCli, startHarness, streamText, type Harness } from './harness.js';
+import { assertValidNotebook, codeCell, markdownCell, notebook, runCli, startHarness, streamText, type Harness, waitFor, startWorkerProcess, exited } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -25,43 +24,6 @@ const lines = async (path: string): Promise<string[]> => (await readFile(path, '
 const checkpoints = (runId: string): string => join(h.config.storeRoot, 'runs', runId, 'checkpoints');
 const manifest = async (runId: string, cell: number): Promise<any> => JSON.parse(await readFile(join(checkpoints(runId), `cell-${cell}.json`), 'utf8'));
 const show = async (runId: string): Promise<any> => JSON.parse((await runCli(['show', runId, '--json'], h.cliEnv)).stdout);
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** `millrace worker` in its own process, on its own task queue, so it can be killed. */
-function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
-  const stack = inject('stack');
-  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker'], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      MILLRACE_TASK_QUEUE: taskQueue,
-      MILLRACE_JUPYTER_URL: stack.jupyterUrl,
-      MILLRACE_JUPYTER_TOKEN: stack.jupyterToken,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr!.on('data', (d) => {
-      stderr += d;
-      if (stderr.includes('worker polling')) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
-}
 
 describe('millrace run --checkpoint, resume --restore checkpoint', () => {
   it('resumes a run failing at cell 5 of 8 without running cells 0-4 again, with their variables restored', async () => {

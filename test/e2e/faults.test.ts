@@ -6,7 +6,7 @@
 import { KernelAPI } from '@jupyterlab/services';
 import { readRecord } from '../../activities/run-record.js';
 import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,9 +14,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
 import { buildRunInput } from '../../cli/submit.js';
 import { reapOrphanKernels } from '../../worker/orphans.js';
-import { packageRoot } from '../../worker/paths.js';
 import type { RunProgress } from '../../workflows/contracts.js';
-import { codeCell, notebook, startHarness, streamText, type Harness } from './harness.js';
+import { codeCell, notebook, startHarness, streamText, type Harness, waitFor, startWorkerProcess, exited } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -30,43 +29,6 @@ async function liveKernelIds(): Promise<string[]> {
   const stack = inject('stack');
   const kernels = await KernelAPI.listRunning(serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken }));
   return kernels.map((k) => k.id).sort();
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** `millrace worker` in its own process, on its own task queue, so it can be killed. */
-function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
-  const stack = inject('stack');
-  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker', '--kernel-pool', '0'], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      MILLRACE_TASK_QUEUE: taskQueue,
-      MILLRACE_JUPYTER_URL: stack.jupyterUrl,
-      MILLRACE_JUPYTER_TOKEN: stack.jupyterToken,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr!.on('data', (d) => {
-      stderr += d;
-      if (stderr.includes('worker polling')) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
 }
 
 describe('faults', () => {

@@ -5,7 +5,7 @@
  * (nbformat, papermill) for the truth.
  */
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -179,4 +179,42 @@ export function streamText(cell: Record<string, any>, name = 'stdout'): string {
     .filter((o) => o['output_type'] === 'stream' && o['name'] === name)
     .map((o) => (Array.isArray(o['text']) ? o['text'].join('') : o['text']))
     .join('');
+}
+
+/** Polls until probe gives a value (errors count as not yet). */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `millrace worker` (no kernel pool) in its own process, on its own task queue, so it can be killed. */
+export function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
+  const stack = inject('stack');
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker', '--kernel-pool', '0'], {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      MILLRACE_TASK_QUEUE: taskQueue,
+      MILLRACE_JUPYTER_URL: stack.jupyterUrl,
+      MILLRACE_JUPYTER_TOKEN: stack.jupyterToken,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('worker polling')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
+  });
+}
+
+export function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
 }

@@ -8,7 +8,7 @@ import { SessionAPI } from '@jupyterlab/services';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
 import { reapOrphanKernels } from '../../worker/orphans.js';
-import { codeCell, notebook, startHarness, streamText, type Harness } from './harness.js';
+import { codeCell, notebook, startHarness, streamText, type Harness, waitFor } from './harness.js';
 
 const settings = () => {
   const stack = inject('stack');
@@ -18,16 +18,6 @@ const settings = () => {
 async function poolSessions(): Promise<Array<{ path: string; kernelId: string }>> {
   const sessions = await SessionAPI.listRunning(settings());
   return sessions.filter((s) => s.path.startsWith('millrace/pool-')).map((s) => ({ path: s.path, kernelId: s.kernel!.id }));
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 let h: Harness;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
 import { buildRunInput } from '../../cli/submit.js';
 import type { RepairDecision, RepairExecution, RunInput, RunProgress, RunResult } from '../../workflows/contracts.js';
-import { assertValidNotebook, cellText, codeCell, markdownCell, notebook, runCli, startHarness, streamText, type Harness, type NotebookJson } from './harness.js';
+import { assertValidNotebook, cellText, codeCell, markdownCell, notebook, runCli, startHarness, streamText, type Harness, type NotebookJson, waitFor } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -36,16 +36,6 @@ async function kernelOf(runId: string): Promise<string> {
   const session = (await SessionAPI.listRunning(jupyter())).find((s) => s.path === `millrace/${runId}`);
   if (!session?.kernel) throw new Error(`no kernel for run ${runId}`);
   return session.kernel.id;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 interface Started {
