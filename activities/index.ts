@@ -200,6 +200,14 @@ export function createActivities(deps: ActivityDeps) {
       return { output: input.output };
     },
 
+    /**
+     * Does nothing, on purpose: a workflow whose cells run as local activities schedules
+     * it to end its workflow task (WORKFLOW_TASK_SLICE_MS in workflows/notebook-run.ts).
+     * Dispatched eagerly, it costs one round trip through the server, where a timer
+     * waited for the server's timer queue (about half a second on the dev server).
+     */
+    async sliceWorkflowTask(): Promise<void> {},
+
     async shutdownKernel(kernel: KernelHandle): Promise<void> {
       await shutdownKernel(settings, kernel.kernelId);
     },

@@ -109,9 +109,15 @@ const { executeCell: executeCellLocally } = proxyLocalActivities<MillraceActivit
 
 /**
  * Local activities keep one workflow task open, and queries (the live progress view) and
- * cancel requests wait for it to end. A 1 ms timer ends it about once a second.
+ * cancel requests wait for it to end. About once a second, a no-op activity ends it: the
+ * server dispatches it eagerly with the task's completion, so the slice costs one round
+ * trip (a 1 ms timer waited about half a second for the dev server's timer queue).
  */
 const WORKFLOW_TASK_SLICE_MS = 1_000;
+const { sliceWorkflowTask } = proxyActivities<MillraceActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '100ms', maximumInterval: '5s' },
+});
 /**
  * Local cells add one small marker each, so the server may never suggest continuing as
  * new; past this many cells the run continues as new anyway, which bounds what a worker
@@ -406,7 +412,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
     for (let position = startAt; position < plan.codeCells.length; position++) {
       if (sliceMs >= WORKFLOW_TASK_SLICE_MS) {
         sliceMs = 0;
-        await sleep(1);
+        await sliceWorkflowTask();
       }
       const cell = plan.codeCells[position]!;
       const cellProgress = progress.cells[position]!;
