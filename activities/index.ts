@@ -21,6 +21,7 @@ import type {
   RunInput,
   StartedKernel,
 } from '../workflows/contracts.js';
+import type { BackgroundWork } from './background.js';
 import { CheckpointError, requireCheckpointSupport, restoreNamespace } from './checkpoint.js';
 import { executeCell, replayCells } from './execute-cell.js';
 import { connectKernel, KernelError, serverSettings, shutdownKernel, startKernel, type JupyterConfig } from './jupyter.js';
@@ -36,6 +37,8 @@ export interface ActivityDeps {
   jupyter: JupyterConfig;
   /** Kernels started ahead of runs (activities/kernel-pool.ts); none when absent. */
   kernelPool?: KernelPool;
+  /** Where kernel shutdowns run without holding up the run's result; awaited when absent. */
+  background?: BackgroundWork;
 }
 
 const now = () => new Date().toISOString();
@@ -208,8 +211,18 @@ export function createActivities(deps: ActivityDeps) {
      */
     async sliceWorkflowTask(): Promise<void> {},
 
+    /**
+     * Asks Jupyter to shut the kernel down without waiting for its process to exit: the
+     * run's record is final by now. A shutdown that fails is logged; the orphan reaper
+     * (worker/orphans.ts) shuts down what is left of a finished run.
+     */
     async shutdownKernel(kernel: KernelHandle): Promise<void> {
-      await shutdownKernel(settings, kernel.kernelId);
+      if (!deps.background) return shutdownKernel(settings, kernel.kernelId);
+      const logger = Context.current().log;
+      deps.background.add(
+        () => shutdownKernel(settings, kernel.kernelId),
+        (err) => logger.warn('could not shut the kernel down', { kernelId: kernel.kernelId, error: String(err) }),
+      );
     },
 
     notifyWebhook,

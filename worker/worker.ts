@@ -10,6 +10,7 @@ import { packageRoot } from './paths.js';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.js';
 import { serverSettings } from '../activities/jupyter.js';
+import { BackgroundWork } from '../activities/background.js';
 import { KernelPool } from '../activities/kernel-pool.js';
 import { startOrphanReaper } from './orphans.js';
 import type { JupyterConfig } from '../activities/jupyter.js';
@@ -73,13 +74,14 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const bundle = workflowBundlePath();
   const pool = config.kernelPool ? new KernelPool(serverSettings(config.jupyter), config.kernelPool) : undefined;
+  const background = new BackgroundWork();
   const runs = config.maxConcurrentRuns ?? 20;
   const worker = await Worker.create({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     ...(existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsSourcePath() }),
-    activities: createActivities({ jupyter: config.jupyter, kernelPool: pool }),
+    activities: createActivities({ jupyter: config.jupyter, kernelPool: pool, background }),
     maxConcurrentWorkflowTaskExecutions: Math.max(2, Math.min(runs, 40)),
     // Each run holds at most one cell activity at a time; the rest is setup and teardown.
     maxConcurrentActivityTaskExecutions: runs * 2,
@@ -99,6 +101,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
     try {
       await worker.run();
     } finally {
+      await background.drain();
       await pool?.stop();
       stopReaper();
       await client?.connection.close();

@@ -4,6 +4,7 @@
  * path as `millrace run`, to run the CLI itself, and to ask the installed Python packages
  * (nbformat, papermill) for the truth.
  */
+import { KernelAPI } from '@jupyterlab/services';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
+import { serverSettings } from '../../activities/jupyter.js';
 import type { Config } from '../../cli/config.js';
 import { buildRunInput, resolveParameters, type ParameterArgs } from '../../cli/submit.js';
 import { packageRoot, venvPython } from '../../worker/paths.js';
@@ -190,6 +192,36 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The ids of the kernels running on the shared Jupyter Server, sorted. */
+export async function liveKernelIds(): Promise<string[]> {
+  const stack = inject('stack');
+  const kernels = await KernelAPI.listRunning(serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken }));
+  return kernels.map((k) => k.id).sort();
+}
+
+/**
+ * A run's kernel is shut down after its result, not before (activities/background.ts):
+ * the running kernels once `settled` holds of them, or as they are after `timeoutMs`, for
+ * the test's own assertion to show.
+ */
+export async function settledKernelIds(settled: (ids: string[]) => boolean, timeoutMs = 15_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ids = await liveKernelIds();
+    if (settled(ids) || Date.now() > deadline) return ids;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * The kernels started since `before` was taken that are still running once none is, or
+ * after `timeoutMs` (kernels of earlier tests may end meanwhile: they are not counted).
+ */
+export async function kernelsLeftSince(before: string[], timeoutMs = 15_000): Promise<string[]> {
+  const started = (ids: string[]) => ids.filter((id) => !before.includes(id));
+  return started(await settledKernelIds((ids) => started(ids).length === 0, timeoutMs));
 }
 
 /** `millrace worker` (no kernel pool) in its own process, on its own task queue, so it can be killed. */

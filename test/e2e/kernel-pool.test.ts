@@ -55,8 +55,12 @@ describe('kernel pool', () => {
       const sessions = await poolSessions();
       return sessions.length === 1 && sessions[0]!.kernelId !== idle!.kernelId ? sessions[0] : undefined;
     });
-    const running = await SessionAPI.listRunning(settings());
-    expect(running.map((s) => s.kernel?.id)).not.toContain(idle!.kernelId);
+    // (shut down just after the run's result)
+    const shutDown = await waitFor('the used kernel to be shut down', async () => {
+      const running = (await SessionAPI.listRunning(settings())).map((s) => s.kernel?.id);
+      return running.includes(idle!.kernelId) ? undefined : running;
+    }, 15_000);
+    expect(shutDown).not.toContain(idle!.kernelId);
 
     // An idle kernel nobody keeps alive (its worker died) is reaped like any orphan.
     const reaped = await reapOrphanKernels({ settings: settings(), client: h.client, intervalMs: 0, graceMs: 60_000 }, Date.now() + 120_000);

@@ -3,7 +3,7 @@
  * its kernel alive, and the repair Updates (retry, exec, skip, abort) or the pause timer
  * decide how it ends.
  */
-import { KernelAPI, SessionAPI } from '@jupyterlab/services';
+import { SessionAPI } from '@jupyterlab/services';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
 import { buildRunInput } from '../../cli/submit.js';
 import type { RepairDecision, RepairExecution, RunInput, RunProgress, RunResult } from '../../workflows/contracts.js';
-import { assertValidNotebook, cellText, codeCell, markdownCell, notebook, runCli, startHarness, streamText, type Harness, type NotebookJson, waitFor } from './harness.js';
+import { assertValidNotebook, cellText, codeCell, markdownCell, notebook, runCli, startHarness, streamText, type Harness, type NotebookJson, waitFor, settledKernelIds } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -25,10 +25,6 @@ afterAll(async () => {
 function jupyter() {
   const stack = inject('stack');
   return serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken });
-}
-
-async function liveKernelIds(): Promise<string[]> {
-  return (await KernelAPI.listRunning(jupyter())).map((k) => k.id);
 }
 
 /** The kernel a run started, through its Jupyter session `millrace/<run id>`. */
@@ -138,7 +134,7 @@ describe('--on-failure pause', () => {
     expect(answer).toEqual({ runId: input.runId, cell: 1, action: 'aborted' });
     const failure = await failureOf(handle);
     expect(failure).toEqual({ type: 'CellFailed', message: 'cell 1 failed: ZeroDivisionError: division by zero (aborted while paused)' });
-    expect(await liveKernelIds()).not.toContain(kernel);
+    expect(await settledKernelIds((ids) => !ids.includes(kernel))).not.toContain(kernel);
 
     const nb = await record(input);
     await assertValidNotebook(input.output);
@@ -197,7 +193,7 @@ describe('--on-failure pause', () => {
     const kernel = await kernelOf(input.runId);
     const failure = await failureOf(handle);
     expect(failure).toEqual({ type: 'PauseExpired', message: 'cell 0 failed: ValueError: nobody came (paused for 3s without repair)' });
-    expect(await liveKernelIds()).not.toContain(kernel);
+    expect(await settledKernelIds((ids) => !ids.includes(kernel))).not.toContain(kernel);
     expect((await record(input)).metadata['millrace']['status']).toBe('failed');
   });
 
@@ -228,7 +224,7 @@ describe('--on-failure pause', () => {
     await handle.cancel();
     await expect(handle.result()).rejects.toThrow();
     expect((await handle.describe()).status.name).toBe('CANCELLED');
-    expect(await liveKernelIds()).not.toContain(kernel);
+    expect(await settledKernelIds((ids) => !ids.includes(kernel))).not.toContain(kernel);
     expect((await record(input)).metadata['millrace']['status']).toBe('cancelled');
   });
 

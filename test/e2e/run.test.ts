@@ -5,9 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { ApplicationFailure } from '@temporalio/client';
-import { KernelAPI } from '@jupyterlab/services';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { serverSettings } from '../../activities/jupyter.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertValidNotebook,
   cellText,
@@ -17,6 +15,8 @@ import {
   startHarness,
   streamText,
   type Harness,
+  liveKernelIds,
+  kernelsLeftSince,
 } from './harness.js';
 
 let h: Harness;
@@ -29,12 +29,6 @@ afterAll(async () => {
 
 function papermillStatus(cell: Record<string, any>): string {
   return cell['metadata']['papermill']['status'];
-}
-
-async function liveKernelIds(): Promise<string[]> {
-  const stack = inject('stack');
-  const kernels = await KernelAPI.listRunning(serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken }));
-  return kernels.map((k) => k.id);
 }
 
 describe('notebookRun', () => {
@@ -69,7 +63,7 @@ describe('notebookRun', () => {
     expect(run.output.metadata['language_info']['name']).toBe('python');
     await assertValidNotebook(run.input.output);
     // The kernel is shut down once the run is over.
-    expect(await liveKernelIds()).toEqual(before);
+    expect(await kernelsLeftSince(before)).toEqual([]);
   });
 
   it('keeps string parameters inside their literal, whatever they contain', async () => {
@@ -125,7 +119,7 @@ describe('notebookRun', () => {
     expect(papermillStatus(cells[6]!)).toBe('pending');
     expect(run.output.metadata['papermill']['exception']).toBe(true);
     await assertValidNotebook(run.input.output);
-    expect(await liveKernelIds()).toEqual(before);
+    expect(await kernelsLeftSince(before)).toEqual([]);
   });
 
   it('lets a cell tagged raises-exception fail without failing the run', async () => {
