@@ -70,7 +70,7 @@ export interface ExperimentRun {
   eagerCycles: number;
   /** Cells per path: local activity, handed off, regular activity. */
   paths: Record<string, number>;
-  /** Workflow-task slices (1 ms timers) between local cells. */
+  /** Workflow-task slices (no-op sliceWorkflowTask activities) between local cells. */
   slices: number;
   /** The fixed part of the run, around its cells. */
   phases: RunPhases;

@@ -1,6 +1,6 @@
 /**
  * What a run's Temporal history says: its size, and where each cell's time went, joining
- * the server's events (local activity markers, activity and workflow task events, timers)
+ * the server's events (local activity markers, activity and workflow task events)
  * with the output notebook's own timestamps (worker and kernel) and, where given, the
  * worker's own bounds of each executeCell execution (bench/instrument.ts).
  */
@@ -16,8 +16,6 @@ const WFT_COMPLETED = 7;
 const ACT_SCHEDULED = 10;
 const ACT_STARTED = 11;
 const ACT_COMPLETED = 12;
-const TIMER_STARTED = 17;
-const TIMER_FIRED = 18;
 const MARKER_RECORDED = 25;
 
 type HistoryEvent = NonNullable<History['events']>[number];
@@ -40,6 +38,16 @@ function eventId(event: HistoryEvent): number {
 
 const CONTINUED_AS_NEW = 28;
 
+/**
+ * The no-op activity (activities/index.ts) a workflow of local cells schedules about once
+ * a second of cell time to end its workflow task, so that queries and cancels get through.
+ */
+const SLICE_ACTIVITY = 'sliceWorkflowTask';
+
+function isSliceActivity(event: HistoryEvent): boolean {
+  return event.eventType === ACT_SCHEDULED && event.activityTaskScheduledEventAttributes?.activityType?.name === SLICE_ACTIVITY;
+}
+
 export interface HistorySize {
   /** Workflow runs in the chain (a long notebook continues as new). */
   runs: number;
@@ -51,9 +59,10 @@ export interface HistorySize {
   /** Local activity markers (one per local cell). */
   markers: number;
   /**
-   * Workflow-task slices: the 1 ms timers that end a workflow task of local cells about
-   * once a second of cell time, with the workflow task each one starts (5 events). They
-   * grow with the cells' duration, not their output.
+   * Workflow-task slices: the no-op sliceWorkflowTask activities that end a workflow task
+   * of local cells about once a second of cell time, with the workflow task each one's
+   * completion starts (6 events: activity scheduled, started, completed; workflow task
+   * scheduled, started, completed). They grow with the cells' duration, not their output.
    */
   slices: number;
   sliceJsonBytes: number;
@@ -84,18 +93,22 @@ export function historySize(histories: History[]): HistorySize {
     events += history.events?.length ?? 0;
     jsonBytes += Buffer.byteLength(JSON.stringify(history));
     const evs = history.events ?? [];
-    const sliceTimers = new Set<string>();
+    const sliceActivities = new Set<number>();
+    const bytes = (e: HistoryEvent) => Buffer.byteLength(JSON.stringify(e));
     for (const [i, e] of evs.entries()) {
       if (localActivity(e)) markers += 1;
-      const timeout = e.timerStartedEventAttributes?.startToFireTimeout;
-      if (e.eventType === TIMER_STARTED && timestampMs(timeout) <= 1) {
+      if (isSliceActivity(e)) {
         slices += 1;
-        sliceTimers.add(e.timerStartedEventAttributes?.timerId ?? '');
-        sliceJsonBytes += Buffer.byteLength(JSON.stringify(e));
-      }
-      if (e.eventType === TIMER_FIRED && sliceTimers.has(e.timerFiredEventAttributes?.timerId ?? '')) {
-        // The timer firing and the workflow task it schedules, starts and completes.
-        for (const slice of evs.slice(i, i + 4)) sliceJsonBytes += Buffer.byteLength(JSON.stringify(slice));
+        sliceActivities.add(eventId(e));
+        sliceJsonBytes += bytes(e);
+      } else if (e.eventType === ACT_STARTED && sliceActivities.has(Number(e.activityTaskStartedEventAttributes?.scheduledEventId?.toString()))) {
+        sliceJsonBytes += bytes(e);
+      } else if (e.eventType === ACT_COMPLETED && sliceActivities.has(Number(e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString()))) {
+        sliceJsonBytes += bytes(e);
+        // The workflow task the completion schedules, starts and completes (right after it).
+        for (let j = i + 1, n = 0; j < evs.length && n < 3 && [WFT_SCHEDULED, WFT_STARTED, WFT_COMPLETED].includes(evs[j]!.eventType ?? -1); j++, n++) {
+          sliceJsonBytes += bytes(evs[j]!);
+        }
       }
     }
     // The decoded message is an instance of the generated class, whose static encode()
@@ -164,7 +177,9 @@ export function historyCells(history: History): HistoryCell[] {
       cells.push(cell);
       if (cell.path === 'handed-off') handedOff = cell;
     } else if (e.eventType === ACT_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCell') {
-      // A handed-off cell's continuation (`attach`) is the next executeCell activity.
+      // A handed-off cell's continuation (`attach`) is the next executeCell activity. Other
+      // activities (prepareRun, startKernel, the slices' sliceWorkflowTask) are not cells,
+      // and their started and completed events find no cell in bySchedule.
       const cell = handedOff ?? { path: 'activity' as const, scheduled: eventMs(e), started: NaN, completed: NaN, endAt: i };
       if (!handedOff) cells.push(cell);
       handedOff = undefined;
@@ -186,8 +201,8 @@ export function historyCells(history: History): HistoryCell[] {
 /**
  * How one cell's cycle went, from its execution starting in the worker to the next cell's:
  * - `local`: both cells local activities in one workflow task, all in the worker's process;
- * - `slice`: a workflow task ended between them (the 1 ms timer about once a second of
- *   local cell time): a round trip through the server;
+ * - `slice`: a workflow task ended between them (the no-op sliceWorkflowTask activity,
+ *   about once a second of local cell time): a round trip through the server;
  * - `handed-off`: the cell outlived the hand-off delay and finished as a regular activity;
  * - `activity`: regular activities (kernels without an outcome registry).
  */
@@ -204,14 +219,16 @@ export type CycleKind = 'local' | 'slice' | 'handed-off' | 'activity';
  *   local: complete (execution end → Core schedules the next local activity: the result
  *     into Core, a workflow activation, the next cell's command), dispatch (→ the next
  *     execution starts);
- *   slice: complete (→ WorkflowTaskCompleted: activation, the timer command,
- *     RespondWorkflowTaskCompleted with the cells' markers), timer (→ the next
- *     WorkflowTaskScheduled, as the timer fires), wftDispatch (→ WorkflowTaskStarted),
- *     activation (→ Core schedules the next local activity), dispatch;
+ *   slice: complete (→ WorkflowTaskCompleted: activation, the slice activity's command,
+ *     RespondWorkflowTaskCompleted with the cells' markers), sliceActivity (→ the next
+ *     WorkflowTaskScheduled: the server hands the no-op activity back eagerly with the
+ *     task's completion, the worker runs it and reports it completed, which schedules the
+ *     next task), wftDispatch (→ WorkflowTaskStarted), activation (→ Core schedules the
+ *     next local activity), dispatch;
  *   handed-off: report (→ ActivityTaskCompleted), wftDispatch (→ WorkflowTaskStarted), and
- *     when that task ends with the slice timer (a long cell fills the slice at once) wftRun
- *     (→ WorkflowTaskCompleted), timer, sliceDispatch (→ the next WorkflowTaskStarted),
- *     all 0 otherwise; then activation, dispatch;
+ *     when that task ends with the slice activity (a long cell fills the slice at once)
+ *     wftRun (→ WorkflowTaskCompleted), sliceActivity, sliceDispatch (→ the next
+ *     WorkflowTaskStarted), all 0 otherwise; then activation, dispatch;
  *   activity: report, wftDispatch, wftRun (→ WorkflowTaskCompleted), deliver (→ the next
  *     activity starts; eager dispatch hands it over in the same instant).
  * Execution bounds are the worker's own (bench/instrument.ts) when given, else history's
@@ -231,7 +248,7 @@ export interface CycleProfile {
   paths: Record<HistoryCell['path'], number>;
   /** Regular cell activities started in the same instant they were scheduled (eager dispatch). */
   eagerCount: number;
-  /** Workflow-task slices: the 1 ms timers that end a workflow task of local cells. */
+  /** Workflow-task slices: the no-op sliceWorkflowTask activities that end a workflow task of local cells. */
   slices: number;
 }
 
@@ -329,7 +346,7 @@ export function profileCycles(history: History, timing: KernelTiming, worker?: M
       const wftStarted = nextWftStarted[cell.endAt]!;
       const wftCompleted = nextWftCompleted[cell.endAt]!;
       // A long cell fills the workflow's slice at once: the task that learns its result may
-      // end with the 1 ms timer before the next cell (its marker then lies a task later).
+      // end with the slice activity before the next cell (its marker then lies a task later).
       const slicedAfter = wftCompleted >= 0 && nextWftCompleted[wftCompleted]! >= 0 && nextWftCompleted[wftCompleted]! < next.endAt;
       const resumedAt = slicedAfter ? nextWftStarted[nextWftScheduled[wftCompleted]!]! : wftStarted;
       Object.assign(steps, {
@@ -337,7 +354,7 @@ export function profileCycles(history: History, timing: KernelTiming, worker?: M
         wftDispatch: at(wftStarted) - cell.completed,
         // Zero without a slice: every handed-off cycle has the same steps, so means add up.
         wftRun: slicedAfter ? at(wftCompleted) - at(wftStarted) : 0,
-        timer: slicedAfter ? at(nextWftScheduled[wftCompleted]!) - at(wftCompleted) : 0,
+        sliceActivity: slicedAfter ? at(nextWftScheduled[wftCompleted]!) - at(wftCompleted) : 0,
         sliceDispatch: slicedAfter ? at(resumedAt) - at(nextWftScheduled[wftCompleted]!) : 0,
         activation: next.scheduled - at(resumedAt),
         dispatch: nextStart - next.scheduled,
@@ -349,7 +366,7 @@ export function profileCycles(history: History, timing: KernelTiming, worker?: M
         const wftScheduled = nextWftScheduled[cell.endAt]!;
         Object.assign(steps, {
           complete: at(wftCompleted) - end,
-          timer: at(wftScheduled) - at(wftCompleted),
+          sliceActivity: at(wftScheduled) - at(wftCompleted),
           wftDispatch: at(nextWftStarted[wftScheduled]!) - at(wftScheduled),
           activation: next.scheduled - at(nextWftStarted[wftScheduled]!),
           dispatch: nextStart - next.scheduled,
@@ -364,7 +381,7 @@ export function profileCycles(history: History, timing: KernelTiming, worker?: M
     const cycle: CellCycle = { kind, steps, total: nextStart - start };
     if (Number.isFinite(cycle.total) && Object.values(steps).every(Number.isFinite)) cycles.push(cycle);
   }
-  for (const e of events) if (e.eventType === TIMER_STARTED && timestampMs(e.timerStartedEventAttributes?.startToFireTimeout) <= 1) slices += 1;
+  for (const e of events) if (isSliceActivity(e)) slices += 1;
   return { cells: cells.length, cycles, paths, eagerCount, slices };
 }
 

@@ -192,7 +192,7 @@ export function renderMarkdown(r: Results): string {
     }
     add(
       '',
-      'Outputs live in the store, never in history: what a cell adds to history does not depend on what it prints. In Python kernels a cell is a local activity: one MarkerRecorded event (its bounded result) instead of an activity’s three events and the workflow task’s three that follow; a cell running past 2 s adds a regular activity. Slices are the 1 ms timers that end a workflow task of local cells about once a second of cell time (timer started and fired, and the workflow task they start): they grow with the cells’ duration, not their output, so the target compares bytes per cell without them. Per-cell figures include the run’s fixed events (start, prepare, kernel, finalize) spread over its cells.',
+      'Outputs live in the store, never in history: what a cell adds to history does not depend on what it prints. In Python kernels a cell is a local activity: one MarkerRecorded event (its bounded result) instead of an activity’s three events and the workflow task’s three that follow; a cell running past 2 s adds a regular activity. Slices are the no-op sliceWorkflowTask activities that end a workflow task of local cells about once a second of cell time (the activity scheduled, started and completed, and the workflow task its completion starts): they grow with the cells’ duration, not their output, so the target compares bytes per cell without them. Per-cell figures include the run’s fixed events (start, prepare, kernel, finalize) spread over its cells.',
       '',
     );
   }
@@ -204,7 +204,7 @@ export function renderMarkdown(r: Results): string {
       `## 5. Where one cell’s time goes (warm, ${p.cells}-cell runs, ${p.cellsProfiled} cells)`,
       '',
       `Cells: ${paths['local'] ?? 0} as local activities, ${paths['handed-off'] ?? 0} handed off to a regular activity after 2 s, ${paths['activity'] ?? 0} as regular activities. ` +
-        `One cycle runs from a cell’s executeCell execution starting in the worker to the next cell’s, joining ${p.workerBounds ? 'the worker’s own bounds of each execution (an activity interceptor, bench/instrument.ts), ' : ''}the output notebook’s times (worker and kernel) and Temporal history (local activity markers, with the time Core scheduled each; workflow task, timer and activity events); one host, one clock. Means add up to the mean total; medians need not.`,
+        `One cycle runs from a cell’s executeCell execution starting in the worker to the next cell’s, joining ${p.workerBounds ? 'the worker’s own bounds of each execution (an activity interceptor, bench/instrument.ts), ' : ''}the output notebook’s times (worker and kernel) and Temporal history (local activity markers, with the time Core scheduled each; workflow task and activity events); one host, one clock. Means add up to the mean total; medians need not.`,
       '',
     );
     const common: Record<string, string> = {
@@ -244,9 +244,9 @@ export function renderMarkdown(r: Results): string {
     if (p.slices > 0 || slice) {
       const extra = slice && local ? slice.meanMs['total']! - local.meanMs['total']! : NaN;
       add(
-        `Workflow-task slices: ${p.slices} over ${p.cellsProfiled} cells (${p.runs} run${p.runs === 1 ? '' : 's'}), one per ${(p.cellsProfiled / Math.max(1, p.slices)).toFixed(0)} cells: the workflow ends its task with a 1 ms timer about once a second of local cell time, so that queries and cancel requests get through.` +
+        `Workflow-task slices: ${p.slices} over ${p.cellsProfiled} cells (${p.runs} run${p.runs === 1 ? '' : 's'}), one per ${(p.cellsProfiled / Math.max(1, p.slices)).toFixed(0)} cells: the workflow ends its task with a no-op activity (sliceWorkflowTask, dispatched eagerly with the task’s completion) about once a second of local cell time, so that queries and cancel requests get through.` +
           (slice
-            ? ` A sliced cycle (${slice.count}, means): the cell ${ms(['toRecord', 'toKernel', 'kernel', 'fromKernel', 'flush'].reduce((a, k) => a + (slice.meanMs[k] ?? 0), 0))}, then execution end → WorkflowTaskCompleted (activation, timer command, the task’s markers to the server) ${ms(slice.meanMs['complete'])}, → next WorkflowTaskScheduled (the timer firing) ${ms(slice.meanMs['timer'])}, → WorkflowTaskStarted ${ms(slice.meanMs['wftDispatch'])}, → next local activity scheduled (task to the worker, activation) ${ms(slice.meanMs['activation'])}, → next execution ${ms(slice.meanMs['dispatch'])}; total ${ms(slice.meanMs['total'])} against ${ms(local?.meanMs['total'])} within a task: ${ms(extra)} per slice, ${ms((extra * slice.count) / Math.max(1, p.cellsProfiled))} per cell spread over all cells.`
+            ? ` A sliced cycle (${slice.count}, means): the cell ${ms(['toRecord', 'toKernel', 'kernel', 'fromKernel', 'flush'].reduce((a, k) => a + (slice.meanMs[k] ?? 0), 0))}, then execution end → WorkflowTaskCompleted (activation, the slice activity’s command, the task’s markers to the server) ${ms(slice.meanMs['complete'])}, → next WorkflowTaskScheduled (the slice activity’s round trip: handed back with the completion, run, reported completed) ${ms(slice.meanMs['sliceActivity'])}, → WorkflowTaskStarted ${ms(slice.meanMs['wftDispatch'])}, → next local activity scheduled (task to the worker, activation) ${ms(slice.meanMs['activation'])}, → next execution ${ms(slice.meanMs['dispatch'])}; total ${ms(slice.meanMs['total'])} against ${ms(local?.meanMs['total'])} within a task: ${ms(extra)} per slice, ${ms((extra * slice.count) / Math.max(1, p.cellsProfiled))} per cell spread over all cells.`
             : ''),
         '',
       );
@@ -254,7 +254,7 @@ export function renderMarkdown(r: Results): string {
     const handed = p.cycles['handed-off'];
     if (handed) {
       add(
-        `Handed-off cells (${handed.count} cycles, means): kernel ${ms(handed.meanMs['kernel'])}; after the execution ends, → ActivityTaskCompleted ${ms(handed.meanMs['report'])}, → WorkflowTaskStarted ${ms(handed.meanMs['wftDispatch'])}, a slice when that task ends with the timer (→ WorkflowTaskCompleted ${ms(handed.meanMs['wftRun'])}, the timer ${ms(handed.meanMs['timer'])}, → WorkflowTaskStarted ${ms(handed.meanMs['sliceDispatch'])}), → next local activity scheduled ${ms(handed.meanMs['activation'])}, → next execution ${ms(handed.meanMs['dispatch'])}; total ${ms(handed.meanMs['total'])}.`,
+        `Handed-off cells (${handed.count} cycles, means): kernel ${ms(handed.meanMs['kernel'])}; after the execution ends, → ActivityTaskCompleted ${ms(handed.meanMs['report'])}, → WorkflowTaskStarted ${ms(handed.meanMs['wftDispatch'])}, a slice when that task ends with the slice activity (→ WorkflowTaskCompleted ${ms(handed.meanMs['wftRun'])}, the slice activity ${ms(handed.meanMs['sliceActivity'])}, → WorkflowTaskStarted ${ms(handed.meanMs['sliceDispatch'])}), → next local activity scheduled ${ms(handed.meanMs['activation'])}, → next execution ${ms(handed.meanMs['dispatch'])}; total ${ms(handed.meanMs['total'])}.`,
         '',
       );
     }

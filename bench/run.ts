@@ -112,7 +112,7 @@ export interface Results {
     workerBounds: boolean;
     /** Cells per path: local activity, handed off to a regular activity, regular activity. */
     paths: Record<string, number>;
-    /** Workflow-task slices (1 ms timers) between local cells, over the profiled runs. */
+    /** Workflow-task slices (no-op sliceWorkflowTask activities) between local cells, over the profiled runs. */
     slices: number;
     /** Regular cell activities dispatched eagerly. */
     eagerCells: number;
