@@ -1,0 +1,134 @@
+/**
+ * Runs in flight survive a worker upgrade: workflow histories recorded by earlier workflow
+ * code replay against the current bundle (dist/workflow-bundle.js) without nondeterminism.
+ *
+ * test/fixtures/histories/slice-timer.json was recorded from the code before slices became
+ * an activity (commit 8cc14d3): a notebook of a parameters cell and 40 cells of 50 ms, run
+ * as local activities, whose workflow tasks were ended by 1 ms timers. Removing the
+ * `patched('slice-with-activity')` branch from workflows/notebook-run.ts makes it fail.
+ */
+import type { History } from '@temporalio/common/lib/proto-utils.js';
+import { Worker } from '@temporalio/worker';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../worker/paths.js';
+import { workflowBundlePath } from '../../worker/worker.js';
+import { codeCell, notebook, startHarness, type Harness } from './harness.js';
+
+// temporal.api.enums.v1.EventType
+const ACTIVITY_TASK_SCHEDULED = 10;
+const TIMER_STARTED = 17;
+const MARKER_RECORDED = 25;
+
+const SLICE_ACTIVITY = 'sliceWorkflowTask';
+const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
+
+type HistoryEvent = NonNullable<History['events']>[number];
+type Duration = { seconds?: number | string | { toString(): string } | null; nanos?: number | null } | null | undefined;
+
+interface ProtoJson {
+  fromJson(type: unknown, json: unknown): History | null;
+}
+interface ProtoRoot {
+  lookupType(name: string): unknown;
+}
+
+/**
+ * A history file's JSON (the form `temporal workflow show --output json` writes) as a
+ * History. Not @temporalio/common's historyFromJSON (nor runReplayHistory given the JSON,
+ * which calls it): it throws "type must be a Type" in this install, because
+ * @temporalio/common and @temporalio/proto each nest their own protobufjs 8 (the top-level
+ * one is grpc's 7) and protojson checks `instanceof Type`. The protojson of the copy
+ * @temporalio/proto itself uses parses its types. The fixture is canonical proto JSON, so
+ * historyFromJSON's fix-ups for older JSON forms are not needed.
+ */
+function historyFromJson(json: unknown): History {
+  const fromCommon = createRequire(createRequire(import.meta.url).resolve('@temporalio/common'));
+  const protoPath = fromCommon.resolve('@temporalio/proto');
+  const fromProto = createRequire(protoPath);
+  const { fromJson } = fromProto('protobufjs/ext/protojson') as ProtoJson;
+  const { patchProtobufRoot } = fromCommon('@temporalio/proto/lib/patch-protobuf-root') as { patchProtobufRoot(root: unknown): ProtoRoot };
+  const root = patchProtobufRoot(fromCommon(protoPath));
+  const history = fromJson(root.lookupType('temporal.api.history.v1.History'), json);
+  if (!history?.events?.length) throw new Error('the fixture is not a workflow history');
+  return history;
+}
+
+function durationMs(duration: Duration): number {
+  if (!duration) return NaN;
+  const seconds = typeof duration.seconds === 'number' ? duration.seconds : Number(duration.seconds?.toString() ?? 0);
+  return seconds * 1000 + (duration.nanos ?? 0) / 1e6;
+}
+
+function events(history: History): HistoryEvent[] {
+  return history.events ?? [];
+}
+
+/** A 1 ms timer: how slices ended before the patch. */
+function isSliceTimer(e: HistoryEvent): boolean {
+  return e.eventType === TIMER_STARTED && durationMs(e.timerStartedEventAttributes?.startToFireTimeout) === 1;
+}
+
+/** The no-op activity that ends slices since the patch. */
+function isSliceActivity(e: HistoryEvent): boolean {
+  return e.eventType === ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === SLICE_ACTIVITY;
+}
+
+function markers(history: History): string[] {
+  return events(history)
+    .filter((e) => e.eventType === MARKER_RECORDED)
+    .map((e) => e.markerRecordedEventAttributes?.markerName ?? '');
+}
+
+/** Local cells recorded after the first slice (matching `isSlice`). */
+function localCellsAfterFirst(history: History, isSlice: (e: HistoryEvent) => boolean): number {
+  const all = events(history);
+  const first = all.findIndex(isSlice);
+  if (first < 0) return 0;
+  return all.slice(first).filter((e) => e.eventType === MARKER_RECORDED && e.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER).length;
+}
+
+function replay(history: History): Promise<void> {
+  return Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, history);
+}
+
+let h: Harness;
+beforeAll(async () => {
+  // First: the harness installs the process's Temporal runtime, which replay workers share.
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('workflow replay', () => {
+  it('replays a run recorded when slices were 1 ms timers on the current workflow code', async () => {
+    const path = join(packageRoot(), 'test', 'fixtures', 'histories', 'slice-timer.json');
+    const history = historyFromJson(JSON.parse(await readFile(path, 'utf8')));
+    // The fixture is what the test needs: slice timers with local cells after them, no slice activity.
+    expect(events(history).filter(isSliceTimer).length).toBeGreaterThanOrEqual(1);
+    expect(localCellsAfterFirst(history, isSliceTimer)).toBeGreaterThan(0);
+    expect(events(history).filter(isSliceActivity)).toEqual([]);
+    await expect(replay(history)).resolves.toBeUndefined();
+  });
+
+  it('records slices as activities in a new run, and replays that run too', async () => {
+    const cells = [codeCell('delay = 0.0', ['parameters'])];
+    for (let i = 0; i < 40; i++) cells.push(codeCell(`import time; time.sleep(delay)\n${i}`));
+    const path = await h.writeNotebook('slices.ipynb', notebook(cells));
+    // 40 cells of 50 ms: about two seconds of local cells, so at least one slice.
+    const run = await h.runNotebook(path, { parameters: [['delay', '0.05']] });
+    expect(run.error).toBeUndefined();
+    expect(run.result).toMatchObject({ status: 'completed', executedCells: 42 });
+
+    const history = await h.client.workflow.getHandle(run.input.runId).fetchHistory();
+    expect(events(history).filter(isSliceActivity).length).toBeGreaterThanOrEqual(1);
+    expect(localCellsAfterFirst(history, isSliceActivity)).toBeGreaterThan(0);
+    expect(events(history).filter(isSliceTimer)).toEqual([]);
+    // patched() recorded its marker, so this run keeps the activity on replay.
+    expect(markers(history)).toContain('core_patch');
+    await expect(replay(history)).resolves.toBeUndefined();
+  });
+});
