@@ -4,8 +4,12 @@
  *
  * test/fixtures/histories/slice-timer.json was recorded from the code before slices became
  * an activity (commit 8cc14d3): a notebook of a parameters cell and 40 cells of 50 ms, run
- * as local activities, whose workflow tasks were ended by 1 ms timers. Removing the
- * `patched('slice-with-activity')` branch from workflows/notebook-run.ts makes it fail.
+ * as local activities, whose workflow tasks were ended by 1 ms timers (two of them). It
+ * came from that commit's dist/ (startStack, createWorker, buildRunInput, as bench/millrace.ts
+ * does), `handle.fetchHistory()`, and protojson's toJson of the History (see historyFromJson).
+ * Removing the `patched('slice-with-activity')` branch from workflows/notebook-run.ts makes
+ * the first test fail with "[TMPRL1100] Nondeterminism error: Activity machine does not
+ * handle this event: HistoryEvent(id: 32, TimerStarted)".
  */
 import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
