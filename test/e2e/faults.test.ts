@@ -89,7 +89,7 @@ describe('faults', () => {
       expect(nb.cells.map((c: { metadata: { papermill: { status: string } } }) => c.metadata.papermill.status)).toEqual(Array(count).fill('completed'));
       const events = (await handle.fetchHistory()).events ?? [];
       // The short cells really ran as local activities (markers), not as activity tasks.
-      expect(events.filter((e) => e.markerRecordedEventAttributes).length).toBe(count);
+      expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length).toBe(count);
       expect(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCell')).toHaveLength(0);
     } finally {
       first.kill('SIGKILL');
