@@ -8,9 +8,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readRecord } from '../../activities/run-record.js';
 import { buildRunInput } from '../../cli/submit.js';
-import { assertValidNotebook, codeCell, markdownCell, notebook, runCli, startHarness, streamText, type Harness, waitFor, startWorkerProcess, exited } from './harness.js';
+import { assertValidNotebook, codeCell, markdownCell, notebook, runCli, startHarness, streamText, type Harness, waitForSavedOutput, startWorkerProcess, exited } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -194,11 +193,7 @@ describe('millrace run --checkpoint, resume --restore checkpoint', () => {
     try {
       const input = await buildRunInput({ ...h.config, taskQueue }, { notebookPath: path, params: {}, checkpoint: true });
       const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
-      await waitFor('cell 1 to be running with output saved', async () => {
-        // The live state: the notebook merged with its journal.
-        const nb = (await readRecord(input.output)).notebook as any;
-        return nb.cells[1].metadata.papermill.status === 'running' && streamText(nb.cells[1]).includes('start 1') ? true : undefined;
-      });
+      await waitForSavedOutput(input.output, 1, 'start 1');
       first.kill('SIGKILL');
       await exited(first);
       second = await startWorkerProcess(taskQueue);

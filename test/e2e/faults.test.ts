@@ -3,7 +3,6 @@
  * that dies, a cell asking for stdin, a cell that runs too long, a cancelled run. Each
  * ends in a clear, attributed outcome, with no kernel left behind.
  */
-import { readRecord } from '../../activities/run-record.js';
 import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +13,7 @@ import { serverSettings } from '../../activities/jupyter.js';
 import { buildRunInput } from '../../cli/submit.js';
 import { reapOrphanKernels } from '../../worker/orphans.js';
 import type { RunProgress } from '../../workflows/contracts.js';
-import { codeCell, notebook, startHarness, streamText, type Harness, waitFor, startWorkerProcess, exited, liveKernelIds, kernelsLeftSince } from './harness.js';
+import { codeCell, notebook, startHarness, streamText, type Harness, waitFor, waitForSavedOutput, startWorkerProcess, exited, liveKernelIds, kernelsLeftSince } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -39,11 +38,7 @@ describe('faults', () => {
       const input = await buildRunInput({ ...h.config, taskQueue }, { notebookPath: path, params: {} });
       const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
       // Kill once the record shows cell 1 running with its first output saved.
-      await waitFor('cell 1 to be running with output saved', async () => {
-        // The live state: the notebook merged with its journal.
-        const nb = (await readRecord(input.output)).notebook as any;
-        return nb.cells[1].metadata.papermill.status === 'running' && streamText(nb.cells[1]).includes('start 1') ? true : undefined;
-      });
+      await waitForSavedOutput(input.output, 1, 'start 1');
       first.kill('SIGKILL');
       await exited(first);
       second = await startWorkerProcess(taskQueue);

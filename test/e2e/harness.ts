@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
+import { readRecord } from '../../activities/run-record.js';
 import type { Config } from '../../cli/config.js';
 import { buildRunInput, resolveParameters, type ParameterArgs } from '../../cli/submit.js';
 import { packageRoot, venvPython } from '../../worker/paths.js';
@@ -192,6 +193,14 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Waits until the live record (the notebook merged with its journal) shows cell `index` running with `text` in its saved output. */
+export async function waitForSavedOutput(output: string, index: number, text: string): Promise<void> {
+  await waitFor(`cell ${index} to be running with output saved`, async () => {
+    const cell = (await readRecord(output)).notebook.cells[index] as Record<string, any> | undefined;
+    return cell?.['metadata']?.['papermill']?.['status'] === 'running' && streamText(cell).includes(text) ? true : undefined;
+  });
 }
 
 /** The ids of the kernels running on the shared Jupyter Server, sorted. */
