@@ -54,9 +54,9 @@ export const localBackend: StoreBackend = {
   },
 
   async stat(location) {
-    const info = await stat(location).catch(() => undefined);
+    const info = await stat(location, { bigint: true }).catch(() => undefined);
     if (!info?.isFile()) return undefined;
-    return { location, size: info.size, modified: info.mtime };
+    return { location, size: Number(info.size), modified: modifiedTime(info.mtimeNs) };
   },
 
   async listFolder(folder) {
@@ -84,3 +84,14 @@ export const localBackend: StoreBackend = {
       .sort();
   },
 };
+
+/**
+ * The modification time as Jupyter reports it: Python rounds st_mtime to whole
+ * microseconds, and a millisecond Date then drops the rest. Node's own `mtime` rounds to
+ * the nearest millisecond, so a file written at .8106 s would read .811 here and .810
+ * in jupyter_server.
+ */
+function modifiedTime(mtimeNs: bigint): Date {
+  const micros = (mtimeNs + 500n) / 1000n;
+  return new Date(Number(micros / 1000n));
+}
