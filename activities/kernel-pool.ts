@@ -59,6 +59,11 @@ export class KernelPool {
     }
   }
 
+  /** Ids of the kernels of that name that are ready to be taken, oldest first. */
+  idleKernelIds(kernelName: string): string[] {
+    return (this.idle.get(kernelName) ?? []).map((k) => k.model.id);
+  }
+
   /** Shuts the idle kernels down (worker shutdown); kernels being started follow when ready. */
   async stop(): Promise<void> {
     this.stopped = true;

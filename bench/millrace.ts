@@ -25,6 +25,8 @@ export interface WarmOptions {
   dynamicConfig?: Record<string, unknown>;
   /** More flags for `temporal server start-dev` (e.g. `--metrics-port`), experiments only. */
   temporalArgs?: string[];
+  /** Python kernels forked from a warm process (default true, as the product does). */
+  forkKernels?: boolean;
 }
 
 export interface WarmMillrace {
@@ -71,7 +73,7 @@ export async function startWarm(stateDir: string, options: WarmOptions = {}): Pr
   if (temporalArgs.length > 0) process.env['MILLRACE_TEMPORAL_BIN'] = await temporalWithFlags(stateDir, temporalArgs);
   let stack: Stack;
   try {
-    stack = await startStack({ stateDir, ...(options.dynamicConfig ? { temporalDynamicConfig: options.dynamicConfig } : {}) });
+    stack = await startStack({ stateDir, forkKernels: options.forkKernels, ...(options.dynamicConfig ? { temporalDynamicConfig: options.dynamicConfig } : {}) });
   } finally {
     if (previousBin === undefined) delete process.env['MILLRACE_TEMPORAL_BIN'];
     else process.env['MILLRACE_TEMPORAL_BIN'] = previousBin;

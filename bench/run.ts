@@ -28,7 +28,9 @@
  * --concurrency-rounds N (default 3), --no-cold, --no-experiments, --experiments a,b
  * (names in bench/experiments.ts), --experiment-rounds N (default 2), --experiments-only,
  * --quiet-wait SECONDS (at the start, wait up to this long for other load to settle,
- * default 120), --settle SECONDS (the same before each measurement, default 5), --out DIR.
+ * default 120), --settle SECONDS (the same before each measurement, default 5),
+ * --no-fork-kernels (the warm stack launches each Python kernel as a new process instead
+ * of forking it from a warm one, to measure that lever), --out DIR.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -146,6 +148,8 @@ export interface Options {
   concurrencyRounds: number;
   /** Before each measurement, wait up to this long for other load to pass. */
   settleS: number;
+  /** Python kernels of the warm stack forked from a warm process (the product's default). */
+  forkKernels: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -167,6 +171,7 @@ function parseArgs(argv: string[]): Options {
     experimentsOnly: false,
     concurrencyRounds: 3,
     settleS: 5,
+    forkKernels: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -217,6 +222,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--quiet-wait':
         options.quietWaitS = Number(value());
+        break;
+      case '--no-fork-kernels':
+        options.forkKernels = false;
         break;
       case '--out':
         options.out = resolve(value());
@@ -309,7 +317,7 @@ async function main(): Promise<void> {
       // The worker's own bounds of each executeCell execution, for the profile: a local
       // activity's marker holds no wall-clock end (two clock reads per cell).
       instrumentWorkers();
-      warm = await section('millrace stack start', () => startWarm(join(temp, 'warm-state')));
+      warm = await section('millrace stack start', () => startWarm(join(temp, 'warm-state'), { forkKernels: options.forkKernels }));
       const w = warm;
       let inproc: PapermillInProcess | undefined;
       const profiledRuns: Array<{ cells: number; run: Awaited<ReturnType<WarmMillrace['submit']>> }> = [];

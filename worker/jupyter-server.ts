@@ -1,7 +1,7 @@
 /**
  * Jupyter Server from the project's virtualenv on 127.0.0.1, with a random token and
- * worker/jupyter_server_config.py (TCP_NODELAY on kernel websockets, no output rate
- * limit, kernels shut down with the server).
+ * worker/jupyter_server_config.py (TCP_NODELAY on kernel websockets, Python kernels
+ * forked from a warm process, no output rate limit, kernels shut down with the server).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -17,6 +17,8 @@ export interface JupyterServerOptions {
   log?: (line: string) => void;
   /** TCP_NODELAY on kernel websockets (default true; false only to measure its effect). */
   nodelay?: boolean;
+  /** Fork Python kernels from a warm process (default true; false only to measure its effect). */
+  forkKernels?: boolean;
 }
 
 export interface JupyterServer {
@@ -75,7 +77,7 @@ async function startOnce(python: string, rootDir: string, runtimeDir: string, op
       `--config=${jupyterConfigPath()}`,
     ],
     stateDir: options.stateDir,
-    env: jupyterEnvironment(token, runtimeDir, options.nodelay ?? true),
+    env: jupyterEnvironment(token, runtimeDir, options.nodelay ?? true, options.forkKernels ?? true),
     // Kernel shutdown takes up to shutdown_wait_time (5 s) per kernel, in parallel.
     stopGraceMs: 15_000,
   });
@@ -111,7 +113,7 @@ async function statusAnswers(url: string, token: string): Promise<boolean> {
  * configuration and deletes it, so kernels do not inherit it). Our own secrets and
  * settings stay out of the server and its kernels.
  */
-function jupyterEnvironment(token: string, runtimeDir: string, nodelay: boolean): NodeJS.ProcessEnv {
+function jupyterEnvironment(token: string, runtimeDir: string, nodelay: boolean, forkKernels: boolean): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (key.startsWith('MILLRACE_') || key === 'JUPYTER_TOKEN_FILE') continue;
@@ -128,5 +130,6 @@ function jupyterEnvironment(token: string, runtimeDir: string, nodelay: boolean)
     TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR: '1',
     PYTHONUNBUFFERED: '1',
     ...(nodelay ? {} : { MILLRACE_JUPYTER_NODELAY: '0' }),
+    ...(forkKernels ? {} : { MILLRACE_JUPYTER_FORK_KERNELS: '0' }),
   };
 }

@@ -5,7 +5,11 @@ matters for speed is the TCP_NODELAY patch below.
 """
 
 import os
+import sys
+from importlib.metadata import EntryPoint
+from pathlib import Path
 
+from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
@@ -39,6 +43,20 @@ if os.environ.get("MILLRACE_JUPYTER_NODELAY", "1") != "0" and not getattr(
 
     KernelWebsocketHandler.open = _open_with_nodelay
     KernelWebsocketHandler._millrace_nodelay = True
+
+# --- Kernel start: fork Python kernels from a warm process ---------------------------------
+# worker/forking_provisioner.py. The provisioner factory looks provisioners up by entry
+# point; registering one here saves installing a package into the environment. Kernels
+# it cannot fork are launched as usual. MILLRACE_JUPYTER_FORK_KERNELS=0 turns it off
+# (for benchmarks only).
+if os.environ.get("MILLRACE_JUPYTER_FORK_KERNELS", "1") != "0":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    KernelProvisionerFactory.provisioners["millrace-forking-provisioner"] = EntryPoint(
+        name="millrace-forking-provisioner",
+        value="forking_provisioner:ForkingProvisioner",
+        group=KernelProvisionerFactory.GROUP_NAME,
+    )
+    c.KernelProvisionerFactory.default_provisioner_name = "millrace-forking-provisioner"
 
 # --- Output fidelity -----------------------------------------------------------------------
 # By default the server drops iopub messages beyond 1,000 msgs/s or 1 MB/s, replacing them

@@ -15,6 +15,8 @@ export interface StackOptions {
   ui?: boolean;
   /** Dynamic config values for the Temporal dev server, over its defaults. */
   temporalDynamicConfig?: Record<string, unknown>;
+  /** Fork Python kernels from a warm process (default true; false only to measure its effect). */
+  forkKernels?: boolean;
 }
 
 export interface Stack {
@@ -39,7 +41,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       dynamicConfig: options.temporalDynamicConfig,
       log: options.log,
     }),
-    startJupyterServer({ stateDir: options.stateDir, log: options.log }),
+    startJupyterServer({ stateDir: options.stateDir, log: options.log, forkKernels: options.forkKernels }),
   ]);
   if (temporal.status === 'rejected' || jupyter.status === 'rejected') {
     // Stop whichever did start; report the first failure (both when both failed).

@@ -42,6 +42,8 @@ export interface WorkerConfig {
 export interface MillraceWorker {
   worker: Worker;
   connection: NativeConnection;
+  /** The warm kernel pool, when the worker keeps one. */
+  kernelPool?: KernelPool;
   /** Runs the worker (and the orphan reaper) until worker.shutdown(); then releases both. */
   run(): Promise<void>;
 }
@@ -108,7 +110,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
       await connection.close();
     }
   };
-  return { worker, connection, run };
+  return { worker, connection, run, ...(pool ? { kernelPool: pool } : {}) };
 }
 
 /** A worker for an embedded stack, running in this process: returns how to stop it. */

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
+import type { KernelPool } from '../../activities/kernel-pool.js';
 import { readRecord } from '../../activities/run-record.js';
 import type { Config } from '../../cli/config.js';
 import { buildRunInput, resolveParameters, type ParameterArgs } from '../../cli/submit.js';
@@ -62,6 +63,8 @@ export interface Harness {
   taskQueue: string;
   dir: string;
   config: Config;
+  /** The worker's warm kernel pool (startHarness({ kernelPool: N }) only). */
+  kernelPool?: KernelPool;
   /** Environment for a CLI process attached to this harness's worker. */
   cliEnv: NodeJS.ProcessEnv;
   writeNotebook(name: string, nb: NotebookJson): Promise<string>;
@@ -97,6 +100,7 @@ export async function startHarness(options: { kernelPool?: number } = {}): Promi
     taskQueue,
     dir,
     config,
+    ...(millraceWorker.kernelPool ? { kernelPool: millraceWorker.kernelPool } : {}),
     cliEnv: {
       ...process.env,
       TEMPORAL_ADDRESS: stack.temporalAddress,

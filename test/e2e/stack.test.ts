@@ -12,8 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { startJupyterServer } from '../../worker/jupyter-server.js';
 import { startStack, type Stack } from '../../worker/stack.js';
 import { startTemporalServer } from '../../worker/temporal-server.js';
+import { waitFor } from './harness.js';
 
 const NODELAY_LINE = 'millrace: TCP_NODELAY on kernel websocket';
 
@@ -28,21 +30,37 @@ function isAlive(pid: number): boolean {
   return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
 }
 
-/** Live processes whose parent is `ppid` and whose command line contains `needle`. */
-function childrenMatching(ppid: number, needle: string): number[] {
-  const found: number[] = [];
+interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  cmdline: string;
+}
+
+function processTable(): ProcessInfo[] {
+  const table: ProcessInfo[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (parent === ppid && cmdline.includes(needle)) found.push(Number(entry));
+      table.push({ pid: Number(entry), ppid, cmdline });
     } catch {
       // gone meanwhile
     }
   }
-  return found;
+  return table;
+}
+
+/** Live descendants of `ancestor` whose command line matches `pattern`. */
+function descendantsMatching(ancestor: number, pattern: RegExp): number[] {
+  const table = processTable();
+  const parentOf = new Map(table.map((p) => [p.pid, p.ppid]));
+  const descends = (pid: number): boolean => {
+    for (let p = parentOf.get(pid); p !== undefined && p > 1; p = parentOf.get(p)) if (p === ancestor) return true;
+    return false;
+  };
+  return table.filter((p) => pattern.test(p.cmdline) && descends(p.pid)).map((p) => p.pid);
 }
 
 function settingsFor(stack: Stack): ServerConnection.ISettings {
@@ -127,12 +145,78 @@ describe('embedded stack', () => {
     }
   });
 
+  it('forks Python kernels from a warm process, and user code cannot tell them from launched ones', async () => {
+    // What user code can see of how its kernel was started.
+    const probe = [
+      'import json, os, random, stat, sys',
+      'print(json.dumps({"argv0": os.path.basename(sys.argv[0]), "flags": sys.argv[1:-1], "path": sys.path,',
+      '  "cwd": os.getcwd(), "env": sorted(os.environ), "main": __name__, "stdin_is_pipe": stat.S_ISFIFO(os.fstat(0).st_mode),',
+      '  "leads_session": os.getsid(0) == os.getpid(), "parent_watched": os.environ.get("JPY_PARENT_PID") == str(os.getppid()),',
+      '  "random": random.random(), "pid": os.getpid(), "ppid": os.getppid()}))',
+    ].join('\n');
+    const inspect = async (settings: ServerConnection.ISettings) => {
+      const kernel = new KernelConnection({ model: await KernelAPI.startNew({ name: 'python3' }, settings), serverSettings: settings });
+      return { kernel, seen: JSON.parse(await executeForStdout(kernel, probe)) };
+    };
+    const settings = settingsFor(stack);
+    const first = await inspect(settings);
+    const second = await inspect(settings);
+    const usualDir = await mkdtemp(join(tmpdir(), 'millrace-usual-'));
+    const usualServer = await startJupyterServer({ stateDir: usualDir, forkKernels: false });
+    try {
+      const usual = await inspect(settingsFor({ jupyter: usualServer } as unknown as Stack));
+      usual.kernel.dispose();
+      // Both forked kernels are children of one warm process, itself a child of the server.
+      const table = new Map(processTable().map((p) => [p.pid, p]));
+      const zygote = table.get(first.seen.ppid)!;
+      expect(zygote.cmdline).toContain('kernel_zygote.py');
+      expect(zygote.ppid).toBe(stack.jupyterServer.pid);
+      expect(second.seen.ppid).toBe(first.seen.ppid);
+      expect(usual.seen.ppid).toBe(usualServer.pid);
+      // Each kernel draws its own random numbers, as separately started kernels do.
+      expect(second.seen.random).not.toBe(first.seen.random);
+      // Everything else is what `python -m ipykernel_launcher -f FILE` gives.
+      const comparable = (seen: Record<string, unknown>, rootDir: string) => ({
+        ...seen,
+        cwd: seen['cwd'] === rootDir ? '<root_dir>' : seen['cwd'],
+        env: (seen['env'] as string[]).filter((k) => k !== 'MILLRACE_JUPYTER_FORK_KERNELS'),
+        random: undefined,
+        pid: undefined,
+        ppid: undefined,
+      });
+      expect(comparable(first.seen, join(stateDir, 'jupyter-root'))).toEqual(comparable(usual.seen, join(usualDir, 'jupyter-root')));
+      expect(first.seen).toMatchObject({ argv0: 'ipykernel_launcher.py', flags: ['-f'], stdin_is_pipe: true, leads_session: true, parent_watched: true });
+    } finally {
+      await usualServer.stop();
+      await rm(usualDir, { recursive: true, force: true });
+    }
+
+    // Interrupt reaches a forked kernel (SIGINT to its process group) and not the warm process.
+    const sleeping = first.kernel.requestExecute({ code: 'import time; time.sleep(60)' });
+    await waitFor('the kernel to be busy', async () => (first.kernel.status === 'busy' ? true : undefined), 10_000);
+    await first.kernel.interrupt();
+    const reply = await sleeping.done.catch((err: { content?: unknown }) => ({ content: err.content }));
+    expect(reply.content).toMatchObject({ status: 'error', ename: 'KeyboardInterrupt' });
+    expect(isAlive(first.seen.ppid)).toBe(true);
+    // A restart forks a new process; a shutdown ends it, and the server learns its exit.
+    await first.kernel.restart();
+    const restarted = JSON.parse(await executeForStdout(first.kernel, probe));
+    expect(restarted.pid).not.toBe(first.seen.pid);
+    expect(restarted.ppid).toBe(first.seen.ppid);
+    await waitFor('the restarted kernel\'s old process to be gone', async () => (isAlive(first.seen.pid) ? undefined : true), 10_000);
+    await first.kernel.shutdown();
+    await waitFor('the shut-down kernel to be gone', async () => (isAlive(restarted.pid) ? undefined : true), 10_000);
+    first.kernel.dispose();
+    second.kernel.dispose();
+  }, 60_000);
+
   it('stop() shuts kernels down and leaves no process behind', async () => {
     // A kernel left running, as a crashed run would leave it.
     const settings = settingsFor(stack);
     await KernelAPI.startNew({ name: 'python3' }, settings);
-    const kernels = childrenMatching(stack.jupyterServer.pid, 'ipykernel_launcher');
-    expect(kernels.length).toBeGreaterThanOrEqual(2);
+    // Python kernels are forked from the warm process (kernel_zygote.py), which goes too.
+    const kernels = descendantsMatching(stack.jupyterServer.pid, /ipykernel_launcher|kernel_zygote\.py/);
+    expect(kernels.length).toBeGreaterThanOrEqual(3);
     const pids = [stack.temporal.pid, stack.jupyterServer.pid, ...kernels];
 
     await stack.stop();
