@@ -214,10 +214,12 @@ export function createActivities(deps: ActivityDeps) {
     /**
      * Asks Jupyter to shut the kernel down without waiting for its process to exit: the
      * run's record is final by now. A shutdown that fails is logged; the orphan reaper
-     * (worker/orphans.ts) shuts down what is left of a finished run.
+     * (worker/orphans.ts) shuts down what is left of a finished run. With `wait`, returns
+     * once Jupyter has shut it down: a run that replaces a dead kernel starts the new one
+     * in the same session, which Jupyter would otherwise answer with the old kernel.
      */
-    async shutdownKernel(kernel: KernelHandle): Promise<void> {
-      if (!deps.background) return shutdownKernel(settings, kernel.kernelId);
+    async shutdownKernel(kernel: KernelHandle, options: { wait?: boolean } = {}): Promise<void> {
+      if (!deps.background || options.wait) return shutdownKernel(settings, kernel.kernelId);
       const logger = Context.current().log;
       deps.background.add(
         () => shutdownKernel(settings, kernel.kernelId),

@@ -307,7 +307,8 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   /** --on-kernel-loss restart: a fresh kernel, the cells before `position` replayed in it. */
   const restartKernel = async (lost: KernelHandle, position: number): Promise<KernelHandle> => {
     kernelRestarts += 1;
-    await shutdownKernel(lost);
+    // Gone before the new kernel starts in the run's session (see the activity).
+    await shutdownKernel(lost, { wait: true });
     ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName }));
     const replay = plan.codeCells.slice(0, position).map((c) => c.index);
     await replayCells({ runId: input.runId, output: input.output, kernel: kernel!, cellIndices: replay, lostAtCell: plan.codeCells[position]!.index });

@@ -125,6 +125,15 @@ describe('faults', () => {
     // The first cell ran twice: once, then once more when replayed in the new kernel.
     expect((await readFile(side, 'utf8')).split('\n').filter(Boolean)).toEqual(['setup', 'setup']);
     expect(run.output.metadata['millrace']['kernel_restarts']).toMatchObject([{ lost_at_cell: 1, replayed_cells: [0] }]);
+    // The new kernel started at the first attempt. (When the dead kernel's shutdown was
+    // still under way, Jupyter answered the new session with the dead kernel, and the
+    // attempt waited out its timeout: a minute.)
+    const history = await h.client.workflow.getHandle(run.input.runId).fetchHistory();
+    const startKernelIds = new Set(
+      history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startKernel').map((e) => String(e.eventId)),
+    );
+    const attempts = history.events!.filter((e) => startKernelIds.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId))).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    expect(attempts).toEqual([1, 1]);
   });
 
   it('fails at once on input(): no stdin, nothing hangs', async () => {
