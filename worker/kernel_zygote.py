@@ -112,6 +112,10 @@ def serve(control: socket.socket):
 def fork_kernel(request, stdin_pipes: dict) -> int:
     """Fork; the parent returns once the child leads its own session (so signals to the
     kernel's process group cannot reach this process)."""
+    # Popen fails at once on a missing working directory; so does this (the provisioner
+    # then launches the usual way, which reports it).
+    if not os.path.isdir(request["cwd"]):
+        raise FileNotFoundError(f"no such directory: {request['cwd']}")
     ready_read, ready_write = os.pipe()
     # As jupyter_client's launcher does, stdin is a pipe nobody writes to: this process
     # holds its write end until the kernel exits.
