@@ -48,7 +48,7 @@ if os.environ.get("MILLRACE_JUPYTER_NODELAY", "1") != "0" and not getattr(
 # worker/forking_provisioner.py. The provisioner factory looks provisioners up by entry
 # point; registering one here saves installing a package into the environment. Kernels
 # it cannot fork are launched as usual. MILLRACE_JUPYTER_FORK_KERNELS=0 turns it off
-# (for benchmarks only).
+# (benchmarks; operators who load this file into a server of their own).
 if os.environ.get("MILLRACE_JUPYTER_FORK_KERNELS", "1") != "0":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     KernelProvisionerFactory.provisioners["millrace-forking-provisioner"] = EntryPoint(
