@@ -53,6 +53,9 @@ class Zygote:
         self._children: set[int] = set()
         self._next_id = 0
         self.closed = False
+        # Whether it ever forked a kernel: one that exits before it has is broken (an
+        # import failed), and starting another for each kernel would only add a delay.
+        self.forked_any = False
         threading.Thread(target=self._read, name="millrace-kernel-zygote", daemon=True).start()
 
     def fork(self, argv: list[str], env: dict[str, str], cwd: str) -> Future:
@@ -120,6 +123,7 @@ class Zygote:
         if future is None:
             return
         if "pid" in message:
+            self.forked_any = True
             future.set_result(message["pid"])
         else:
             future.set_exception(RuntimeError(message.get("error", "fork failed")))
@@ -165,6 +169,8 @@ def zygote_for(cmd: list[str], options: dict[str, Any]) -> Zygote | None:
     if len(cmd) < 3 or cmd[0] != sys.executable or cmd[1:3] != ["-m", "ipykernel_launcher"]:
         return None
     with _zygote_lock:
+        if _zygote is not None and _zygote.closed and not _zygote.forked_any:
+            return None
         if _zygote is None or _zygote.closed:
             _zygote = Zygote(interpreter_environment(dict(os.environ)))
         zygote = _zygote

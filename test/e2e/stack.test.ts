@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { KernelAPI, KernelConnection, ServerConnection, type KernelMessage } from '@jupyterlab/services';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -208,6 +208,47 @@ describe('embedded stack', () => {
     await waitFor('the shut-down kernel to be gone', async () => (isAlive(restarted.pid) ? undefined : true), 10_000);
     first.kernel.dispose();
     second.kernel.dispose();
+  }, 60_000);
+
+  it('launches the usual way a Python kernel whose spec changes how the interpreter starts', async () => {
+    // A kernel spec that sets PYTHONPATH: a forked kernel would have started without it.
+    const dir = await mkdtemp(join(tmpdir(), 'millrace-spec-'));
+    await mkdir(join(dir, 'kernels', 'python3-path'), { recursive: true });
+    await mkdir(join(dir, 'lib'));
+    await writeFile(join(dir, 'lib', 'extra_module.py'), 'VALUE = 42\n');
+    const spec = { argv: ['python', '-m', 'ipykernel_launcher', '-f', '{connection_file}'], display_name: 'Python 3 (extra path)', language: 'python', env: { PYTHONPATH: join(dir, 'lib') } };
+    await writeFile(join(dir, 'kernels', 'python3-path', 'kernel.json'), JSON.stringify(spec));
+    const previous = process.env['JUPYTER_PATH'];
+    process.env['JUPYTER_PATH'] = dir;
+    let server: Awaited<ReturnType<typeof startJupyterServer>> | undefined;
+    try {
+      server = await startJupyterServer({ stateDir: join(dir, 'state') });
+    } finally {
+      if (previous === undefined) delete process.env['JUPYTER_PATH'];
+      else process.env['JUPYTER_PATH'] = previous;
+    }
+    try {
+      const settings = settingsFor({ jupyter: server } as unknown as Stack);
+      const parentOf = async (name: string, code: string) => {
+        const kernel = new KernelConnection({ model: await KernelAPI.startNew({ name }, settings), serverSettings: settings });
+        try {
+          return (await executeForStdout(kernel, code)).trim().split(' ').map(Number);
+        } finally {
+          await kernel.shutdown();
+          kernel.dispose();
+        }
+      };
+      const [value, launchedParent] = await parentOf('python3-path', 'import extra_module, os; print(extra_module.VALUE, os.getppid())');
+      expect(value).toBe(42);
+      expect(launchedParent).toBe(server.pid);
+      // The same server still forks the plain Python kernel.
+      const [forkedParent] = await parentOf('python3', 'import os; print(os.getppid())');
+      expect(forkedParent).not.toBe(server.pid);
+      expect(processTable().find((p) => p.pid === forkedParent)?.cmdline).toContain('kernel_zygote.py');
+    } finally {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('stop() shuts kernels down and leaves no process behind', async () => {
