@@ -4,8 +4,8 @@ worker/jupyter_server_config.py makes this the default provisioner. A kernel who
 command is this server's `python -m ipykernel_launcher ...` is forked from
 worker/kernel_zygote.py, which has ipykernel imported already (about 0.1 s of CPU per
 kernel instead of 0.6 s). Any other kernel, a Python kernel whose environment would
-change how the interpreter starts (PYTHON*, PYDEVD_* variables), and any failure of the warm
-process, get LocalProvisioner's usual launch. Everything after the launch (signals to the
+change how it starts (PYTHON*, PYDEVD_*, DEBUGPY_* variables), and any failure of the
+warm process get LocalProvisioner's usual launch. Everything after the launch (signals to the
 kernel's process group, kill, wait, cleanup) is LocalProvisioner's, on a process handle
 that learns exit codes from the warm process, which is the kernel's parent.
 """
@@ -50,7 +50,6 @@ class Zygote:
         self._changed = threading.Condition()
         self._requests: dict[int, Future] = {}
         self._exits: dict[int, int] = {}
-        self._children: set[int] = set()
         self._next_id = 0
         self.closed = False
         # Whether it ever forked a kernel: one that exits before it has is broken (an

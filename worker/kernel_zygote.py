@@ -8,9 +8,10 @@ on a 2-core machine. Forked from here, a kernel starts in about 0.1 s of CPU.
 What a forked kernel shares with a kernel started by `python -m ipykernel_launcher`:
 the same interpreter and modules, its own process group (setsid), the requested
 environment, working directory and arguments, stdin a pipe nobody writes to, stdout and
-stderr on the server's, and a parent poller (JPY_PARENT_PID is this process, which exits with the
-server). What differs: modules imported here are already in sys.modules, and all forks
-share this process's hash seed (PYTHONHASHSEED); `random` reseeds itself after a fork.
+stderr on the server's, and a parent poller (JPY_PARENT_PID is this process, which exits
+with the server). What differs: modules imported here are already in sys.modules and
+frozen for the garbage collector, and all forks share this process's hash seed
+(PYTHONHASHSEED); `random` reseeds itself after a fork.
 
 Protocol, JSON lines on the socket whose file descriptor is argv[1]:
   request  {"id": n, "argv": [...], "env": {...}, "cwd": "..."}
@@ -24,6 +25,7 @@ import sys
 # As ipykernel_launcher does: nothing from this file's folder may shadow a module.
 del sys.path[0]
 
+import gc  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -53,8 +55,6 @@ import tornado.locks  # noqa: E402,F401
 import tornado.platform.asyncio  # noqa: E402,F401
 import tornado.queues  # noqa: E402,F401
 from ipykernel import kernelapp  # noqa: E402
-
-import gc  # noqa: E402
 
 # What the imports left is shared with every fork, copy-on-write. Frozen, the collector in
 # a kernel never walks it: no collection pays for it, and no page of it is copied for a
