@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The tests are type-checked too (setup's build covers the product only).
+npx tsc -p test/tsconfig.json
 exec npx vitest run "$@"

@@ -102,7 +102,7 @@ describe('faults', () => {
     expect(cause).toBeInstanceOf(ActivityFailure);
     expect((cause as ActivityFailure).cause).toBeInstanceOf(ApplicationFailure);
     expect(((cause as ActivityFailure).cause as ApplicationFailure).type).toBe('KernelLost');
-    expect(cause?.cause?.message).toMatch(/^kernel lost at cell 1: the kernel died/);
+    expect((cause as ActivityFailure).cause?.message).toMatch(/^kernel lost at cell 1: the kernel died/);
     const failing = run.output.cells.find((c) => c['metadata']['papermill']?.['status'] === 'failed');
     expect(failing?.['outputs'].at(-1)).toMatchObject({ output_type: 'error', ename: 'DeadKernelError' });
   });
