@@ -6,15 +6,14 @@
  * an activity (commit 8cc14d3): a notebook of a parameters cell and 40 cells of 50 ms, run
  * as local activities, whose workflow tasks were ended by 1 ms timers (two of them). It
  * came from that commit's dist/ (startStack, createWorker, buildRunInput, as bench/millrace.ts
- * does), `handle.fetchHistory()`, and protojson's toJson of the History (see historyFromJson).
+ * does), `handle.fetchHistory()`, and protojson's toJson of the History (historyToJSON's form).
  * Removing the `patched('slice-with-activity')` branch from workflows/notebook-run.ts makes
  * the first test fail with "[TMPRL1100] Nondeterminism error: Activity machine does not
  * handle this event: HistoryEvent(id: 32, TimerStarted)".
  */
-import type { History } from '@temporalio/common/lib/proto-utils.js';
+import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../worker/paths.js';
@@ -32,31 +31,14 @@ const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
 type HistoryEvent = NonNullable<History['events']>[number];
 type Duration = { seconds?: number | string | { toString(): string } | null; nanos?: number | null } | null | undefined;
 
-interface ProtoJson {
-  fromJson(type: unknown, json: unknown): History | null;
-}
-interface ProtoRoot {
-  lookupType(name: string): unknown;
-}
-
 /**
  * A history file's JSON (the form `temporal workflow show --output json` writes) as a
- * History. Not @temporalio/common's historyFromJSON (nor runReplayHistory given the JSON,
- * which calls it): it throws "type must be a Type" in this install, because
- * @temporalio/common and @temporalio/proto each nest their own protobufjs 8 (the top-level
- * one is grpc's 7) and protojson checks `instanceof Type`. The protojson of the copy
- * @temporalio/proto itself uses parses its types. The fixture is canonical proto JSON, so
- * historyFromJSON's fix-ups for older JSON forms are not needed.
+ * History. (historyFromJSON needs one copy of protobufjs 8 for all @temporalio packages:
+ * package.json depends on it directly so that npm hoists it above grpc's protobufjs 7.)
  */
 function historyFromJson(json: unknown): History {
-  const fromCommon = createRequire(createRequire(import.meta.url).resolve('@temporalio/common'));
-  const protoPath = fromCommon.resolve('@temporalio/proto');
-  const fromProto = createRequire(protoPath);
-  const { fromJson } = fromProto('protobufjs/ext/protojson') as ProtoJson;
-  const { patchProtobufRoot } = fromCommon('@temporalio/proto/lib/patch-protobuf-root') as { patchProtobufRoot(root: unknown): ProtoRoot };
-  const root = patchProtobufRoot(fromCommon(protoPath));
-  const history = fromJson(root.lookupType('temporal.api.history.v1.History'), json);
-  if (!history?.events?.length) throw new Error('the fixture is not a workflow history');
+  const history = historyFromJSON(json);
+  if (!history.events?.length) throw new Error('the fixture is not a workflow history');
   return history;
 }
 
