@@ -192,8 +192,13 @@ describe('embedded stack', () => {
     }
 
     // Interrupt reaches a forked kernel (SIGINT to its process group) and not the warm process.
-    const sleeping = first.kernel.requestExecute({ code: 'import time; time.sleep(60)' });
-    await waitFor('the kernel to be busy', async () => (first.kernel.status === 'busy' ? true : undefined), 10_000);
+    // (Interrupted only once the cell's own code runs, not while the kernel sets it up.)
+    const sleeping = first.kernel.requestExecute({ code: 'import time; print("sleeping", flush=True); time.sleep(60)' });
+    let printed = false;
+    sleeping.onIOPub = (msg) => {
+      if (msg.header.msg_type === 'stream') printed = true;
+    };
+    await waitFor('the cell to be sleeping', async () => (printed ? true : undefined), 10_000);
     await first.kernel.interrupt();
     const reply = await sleeping.done.catch((err: { content?: unknown }) => ({ content: err.content }));
     expect(reply.content).toMatchObject({ status: 'error', ename: 'KeyboardInterrupt' });
