@@ -20,7 +20,7 @@ import { cellTags, isExecutable, type Notebook } from '../notebook/nbformat.js';
 import type { Params } from '../notebook/params.js';
 import { translate } from '../notebook/translators/python.js';
 import { KernelError } from './jupyter.js';
-import { ObjectNotFoundError, store } from './store/index.js';
+import { ObjectNotFoundError, store } from '../record/store/index.js';
 
 /** Tag that limits checkpoints to the cells carrying it. */
 export const CHECKPOINT_TAG = 'checkpoint';

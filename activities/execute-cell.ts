@@ -11,7 +11,7 @@ import type { CellResult, ExecuteCellInput, ReplayInput } from '../workflows/con
 import { connectKernel, execute, KernelError, type ExecuteOutcome } from './jupyter.js';
 import { checkpointWanted, saveCheckpoint } from './checkpoint.js';
 import { askOutcome, executionMsgId } from './outcomes.js';
-import { openRecord, ownedRecord, StaleRecordError, type RunRecord } from './run-record.js';
+import { openRecord, ownedRecord, StaleRecordError, type RunRecord } from '../record/run-record.js';
 
 /** What a result may carry of a kernel's error text: history stays small. */
 const MAX_ERROR_TEXT = 2_000;

@@ -30,8 +30,8 @@ import { notifyWebhook } from './notify.js';
 import { installOutcomeRegistry } from './outcomes.js';
 import { createRepairActivities } from './repair.js';
 import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
-import { forgetRecord, journalFolder, openRecord, rememberRecord, RunRecord } from './run-record.js';
-import { store } from './store/index.js';
+import { forgetRecord, journalFolder, openRecord, rememberRecord, RunRecord } from '../record/run-record.js';
+import { store } from '../record/store/index.js';
 
 export interface ActivityDeps {
   jupyter: JupyterConfig;

@@ -18,7 +18,7 @@ import {
 } from '../workflows/contracts.js';
 import { clip } from './execute-cell.js';
 import { connectKernel, execute, KernelError } from './jupyter.js';
-import { openRecord, type RunRecord } from './run-record.js';
+import { openRecord, type RunRecord } from '../record/run-record.js';
 
 const HEARTBEAT_MS = 2_000;
 /** What the record keeps of each scratch execution's code: the log is for people, not replay. */

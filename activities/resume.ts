@@ -8,8 +8,8 @@ import type { Cell, Notebook } from '../notebook/nbformat.js';
 import { removeErrorMarkers } from '../notebook/record.js';
 import { INJECTED_PARAMETERS_TAG } from '../notebook/parameterize.js';
 import type { ResumeFrom } from '../workflows/contracts.js';
-import { readRecord } from './run-record.js';
-import { ObjectExistsError, ObjectNotFoundError, store } from './store/index.js';
+import { readRecord } from '../record/run-record.js';
+import { ObjectExistsError, ObjectNotFoundError, store } from '../record/store/index.js';
 
 export async function readEarlierRecord(resume: ResumeFrom): Promise<Notebook> {
   // The earlier run may have crashed mid-way: its journal holds what the notebook does not.

@@ -20,7 +20,7 @@ import type { Client } from '@temporalio/client';
 import { DefaultLogger, makeTelemetryFilterString, Runtime, type WorkerOptions } from '@temporalio/worker';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { store } from '../activities/store/index.js';
+import { store } from '../record/store/index.js';
 import { freePort } from '../worker/ports.js';
 import type { StartedKernel } from '../workflows/contracts.js';
 import { profileChain, runHistories, runPhases, summariseCycles, workerBounds, type CycleKind, type RunPhases } from './history.js';

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from '../workflows/contracts.js';
 import { stateDir } from '../worker/paths.js';
 import { UserError } from './errors.js';
-import { backendFor, isUrlLocation, isWritableLocation } from '../activities/store/index.js';
+import { backendFor, isUrlLocation, isWritableLocation } from '../record/store/index.js';
 
 const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'TEMPORAL_ADDRESS must look like host:port').optional(),

@@ -29,7 +29,7 @@ import {
   redactUrl,
   store,
   StoreError,
-} from '../activities/store/index.js';
+} from '../record/store/index.js';
 import { runIdSchema, type RunInput } from '../workflows/contracts.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';

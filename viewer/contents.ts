@@ -7,7 +7,7 @@
  * object directly inside, else the Unix epoch (jupyter_server's own fallback).
  */
 import { createHash } from 'node:crypto';
-import { store, type ObjectInfo } from '../activities/store/index.js';
+import { store, type ObjectInfo } from '../record/store/index.js';
 import { parseNotebook } from '../notebook/nbformat.js';
 
 export interface ContentsModel {

@@ -5,8 +5,8 @@
  * else from its output notebook's modification time, looked up once and remembered. Only
  * the runs on the page being shown have their records read, for status and duration.
  */
-import { mapLimited } from '../activities/store/map-limited.js';
-import { joinLocation, store, type ObjectInfo } from '../activities/store/index.js';
+import { mapLimited } from '../record/store/map-limited.js';
+import { joinLocation, store, type ObjectInfo } from '../record/store/index.js';
 import { parseNotebook } from '../notebook/nbformat.js';
 import { runFacts, type RunFacts } from '../notebook/scrapbook.js';
 

@@ -11,7 +11,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ObjectNotFoundError, store } from '../activities/store/index.js';
+import { ObjectNotFoundError, store } from '../record/store/index.js';
 import { NotebookError, parseNotebook } from '../notebook/nbformat.js';
 import { TokenAuth } from './auth.js';
 import { ContentsError, getModel, type GetOptions } from './contents.js';

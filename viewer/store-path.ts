@@ -7,7 +7,7 @@
  * root by the store's own `joinLocation`, so it cannot name anything outside the root.
  */
 import { isAbsolute, relative, resolve } from 'node:path';
-import { joinLocation } from '../activities/store/index.js';
+import { joinLocation } from '../record/store/index.js';
 
 export class PathRefused extends Error {
   constructor(

@@ -5,10 +5,10 @@
  * `scrapbook.read_notebooks(...)` and a DataFrame). Runs are chosen by schedule, notebook
  * file name and start time; every matching run is a row, with or without values.
  */
-import { mapLimited } from '../../activities/store/map-limited.js';
+import { mapLimited } from '../../record/store/map-limited.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { joinLocation, store } from '../../activities/store/index.js';
+import { joinLocation, store } from '../../record/store/index.js';
 import { NotebookError, parseNotebook } from '../../notebook/nbformat.js';
 import { extractScraps, isDecoded, runFacts } from '../../notebook/scrapbook.js';
 import { runNotebook } from '../../viewer/runs.js';

@@ -10,8 +10,8 @@ import { defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/clie
 import { isExecutable, type Notebook } from '../../notebook/nbformat.js';
 import type { Params } from '../../notebook/params.js';
 import { cellStatus, removeErrorMarkers } from '../../notebook/record.js';
-import { joinLocation, locationBasename, store } from '../../activities/store/index.js';
-import { readRecord } from '../../activities/run-record.js';
+import { joinLocation, locationBasename, store } from '../../record/store/index.js';
+import { readRecord } from '../../record/run-record.js';
 import {
   checkpointCellFor,
   checkpointCells,

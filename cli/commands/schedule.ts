@@ -8,7 +8,7 @@
 // client loads; the session, the views and the sealing are imported when needed.
 import type { Client, ScheduleDescription, ScheduleHandle, ScheduleOptionsAction, ScheduleSpec } from '@temporalio/client';
 import { basename, resolve } from 'node:path';
-import { backendFor, isWritableLocation, joinLocation, store } from '../../activities/store/index.js';
+import { backendFor, isWritableLocation, joinLocation, store } from '../../record/store/index.js';
 import { parseNotebook } from '../../notebook/nbformat.js';
 import { inferParameters } from '../../notebook/parameterize.js';
 import type { Params } from '../../notebook/params.js';

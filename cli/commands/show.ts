@@ -1,8 +1,8 @@
 /** `millrace show RUN`: what Temporal knows of a run, plus its record cell by cell. */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { cellSummary, type Notebook } from '../../notebook/nbformat.js';
-import { store } from '../../activities/store/index.js';
-import { readRecord } from '../../activities/run-record.js';
+import { store } from '../../record/store/index.js';
+import { readRecord } from '../../record/run-record.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
 import { loadConfig } from '../config.js';
 import { openSession } from '../environment.js';

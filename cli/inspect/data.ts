@@ -5,7 +5,7 @@
  */
 import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
-import { store } from '../../activities/store/index.js';
+import { store } from '../../record/store/index.js';
 import { parseNotebook, type Notebook } from '../../notebook/nbformat.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
 import type { RunProgress } from '../../workflows/contracts.js';

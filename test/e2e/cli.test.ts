@@ -3,7 +3,7 @@
  * and the embedded stack that a bare `millrace run` starts and stops.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readRecord } from '../../activities/run-record.js';
+import { readRecord } from '../../record/run-record.js';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { inject } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
 import type { KernelPool } from '../../activities/kernel-pool.js';
-import { readRecord } from '../../activities/run-record.js';
+import { readRecord } from '../../record/run-record.js';
 import type { Config } from '../../cli/config.js';
 import { buildRunInput, resolveParameters, type ParameterArgs } from '../../cli/submit.js';
 import { packageRoot, venvPython } from '../../worker/paths.js';

@@ -227,7 +227,7 @@ describe('notebookRun', () => {
     // Poll the store for the live record (the notebook merged with its journal): the
     // first cell's output appears before it ends.
     const { readdir } = await import('node:fs/promises');
-    const { readRecord } = await import('../../activities/run-record.js');
+    const { readRecord } = await import('../../record/run-record.js');
     const { join } = await import('node:path');
     let seen: any;
     const deadline = Date.now() + 30_000;

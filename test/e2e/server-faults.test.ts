@@ -6,7 +6,7 @@
  * use), stops all of it whatever happens, and checks /proc that nothing it started lives on.
  */
 import { KernelAPI } from '@jupyterlab/services';
-import { readRecord as readStoredRecord } from '../../activities/run-record.js';
+import { readRecord as readStoredRecord } from '../../record/run-record.js';
 import { ActivityFailure, ApplicationFailure, Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -22,8 +22,8 @@ import {
   rememberRecord,
   RunRecord,
   StaleRecordError,
-} from '../../activities/run-record.js';
-import { store } from '../../activities/store/index.js';
+} from '../../record/run-record.js';
+import { store } from '../../record/store/index.js';
 
 function skeleton(cells: number): Notebook {
   const nb = {

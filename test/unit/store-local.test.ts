@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { localBackend } from '../../activities/store/local.js';
+import { localBackend } from '../../record/store/local.js';
 
 describe('localBackend.stat', () => {
   const dirs: string[] = [];

@@ -1,7 +1,7 @@
 /** Locations, endpoints and URLs as the store reads and shows them (pure). */
 import { describe, expect, it } from 'vitest';
-import { backendFor, locationBasename, parseS3Location, redactUrl, StoreError } from '../../activities/store/index.js';
-import { describeEndpoint, s3Settings } from '../../activities/store/s3.js';
+import { backendFor, locationBasename, parseS3Location, redactUrl, StoreError } from '../../record/store/index.js';
+import { describeEndpoint, s3Settings } from '../../record/store/s3.js';
 
 describe('S3 locations', () => {
   it('splits s3://bucket/key and refuses what is not one', () => {
