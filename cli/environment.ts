@@ -90,9 +90,20 @@ function lockStateDir(config: Config): () => void {
   return () => rmSync(lock, { force: true });
 }
 
+/**
+ * What a command needs of the stack it reaches:
+ * - `worker`: it executes runs itself; an embedded stack with a worker in this process
+ *   will do (`run`, `resume`);
+ * - `history`: it reads or changes what Temporal keeps; the embedded Temporal server will
+ *   do (`runs`, `show`, `inspect`, most `schedule` commands);
+ * - `long-lived`: what it acts on lives on after this command (a run to cancel or repair,
+ *   a detached run, a schedule that starts runs), so only TEMPORAL_ADDRESS or a live
+ *   `millrace dev` will do; without one it is refused with `refusal`, before anything starts.
+ */
+export type StackNeed = { kind: 'worker' } | { kind: 'history' } | { kind: 'long-lived'; refusal: string };
+
 export interface SessionOptions {
-  /** Start a worker when this command has to execute runs itself (`run`). */
-  needsWorker: boolean;
+  needs: StackNeed;
   log?: (line: string) => void;
 }
 
@@ -106,25 +117,26 @@ export async function openSession(config: Config, options: SessionOptions): Prom
     const client = await connectClient(dev.temporalAddress, dev.namespace);
     return { client, taskQueue: dev.taskQueue, mode: 'dev', close: () => client.connection.close() };
   }
-  return openEmbedded(config, options);
+  if (options.needs.kind === 'long-lived') throw new UserError(options.needs.refusal);
+  return openEmbedded(config, options.needs.kind === 'worker', options.log);
 }
 
-async function openEmbedded(config: Config, options: SessionOptions): Promise<Session> {
+async function openEmbedded(config: Config, withWorker: boolean, log?: (line: string) => void): Promise<Session> {
   const unlock = lockStateDir(config);
   const stops: Array<() => Promise<void>> = [async () => unlock()];
   const closeAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   };
   try {
-    if (!options.needsWorker) {
-      options.log?.('starting the embedded Temporal server to read run history...');
+    if (!withWorker) {
+      log?.('starting the embedded Temporal server to read run history...');
       const temporal = await startTemporalServer({ stateDir: config.stateDir });
       stops.push(() => temporal.stop());
       const client = await connectClient(temporal.address, config.namespace);
       stops.push(() => client.connection.close());
       return { client, taskQueue: config.taskQueue, mode: 'embedded', close: closeAll };
     }
-    options.log?.('starting the embedded stack (Temporal dev server, Jupyter Server, worker)...');
+    log?.('starting the embedded stack (Temporal dev server, Jupyter Server, worker)...');
     const stack = await startStack({ stateDir: config.stateDir });
     stops.push(() => stack.stop());
     stops.push(await startWorkerFor(stack, config.taskQueue));

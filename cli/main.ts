@@ -1,40 +1,10 @@
 /** The `millrace` command line (SPEC §3). */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { extractPairs } from './argv.js';
 import { EXIT, UserError } from './errors.js';
-import { parseDuration } from './schedule-input.js';
+import { addParameterOptions, addTimeoutOptions, cellIndex, durationSeconds, parameterArgs, positiveInt, wholeNumber } from './options.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
 import { KERNEL_POOL_DEFAULT } from '../workflows/contracts.js';
-
-function positiveNumber(flag: string) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} takes a positive number of seconds`);
-    return n;
-  };
-}
-
-function positiveInt(value: string) {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('takes a positive whole number');
-  return n;
-}
-
-function wholeNumber(value: string) {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('takes a whole number (0 or more)');
-  return n;
-}
-
-function durationSeconds(flag: string) {
-  return (value: string) => {
-    const ms = parseDuration(value);
-    if (ms === undefined || ms < 1000) throw new InvalidArgumentError(`${flag} takes a duration of at least 1s: a number and a unit (s, m, h, d), e.g. 30m, 2h, 1d`);
-    return ms / 1000;
-  };
-}
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export async function main(argv: string[]): Promise<number> {
   let pairs: ReturnType<typeof extractPairs>;
@@ -50,19 +20,23 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
 
-  program
+  const run = program
     .command('run')
     .description('run a notebook; -p/-r/-f/-y set parameters as papermill does')
-    .argument('<notebook>', 'the .ipynb file to run: a path, s3://bucket/key or an https:// URL')
-    .option('-p, --parameters <name value>', 'parameter, value coerced like papermill (True/False/None, int, float, else str); repeatable')
-    .option('-r, --parameters-raw <name value>', 'parameter, value kept as a string; repeatable')
-    .option('-f, --parameters-file <file>', 'YAML file of parameters; repeatable', collect, [])
-    .option('-y, --parameters-yaml <yaml>', 'YAML string of parameters; repeatable', collect, [])
+    .argument('<notebook>', 'the .ipynb file to run: a path, s3://bucket/key or an https:// URL');
+  addParameterOptions(run, {
+    parameters: 'parameter, value coerced like papermill (True/False/None, int, float, else str); repeatable',
+    raw: 'parameter, value kept as a string; repeatable',
+    file: 'YAML file of parameters; repeatable',
+    yaml: 'YAML string of parameters; repeatable',
+  })
     .option('--kernel <name>', 'kernel name (default: the notebook\'s kernelspec, else python3)')
     .option('--output <path>', 'where to write the output notebook, a path or s3://bucket/key (default: the store, one folder per run)')
-    .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)')
-    .option('--cell-timeout <seconds>', 'fail a cell that runs longer, interrupting the kernel', positiveNumber('--cell-timeout'))
-    .option('--timeout <seconds>', 'fail the run when it takes longer, interrupting the running cell', positiveNumber('--timeout'))
+    .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)');
+  addTimeoutOptions(run, {
+    cell: 'fail a cell that runs longer, interrupting the kernel',
+    run: 'fail the run when it takes longer, interrupting the running cell',
+  })
     .addOption(
       new Option('--on-kernel-loss <action>', 'when the kernel dies: fail the run, or restart it and replay earlier cells (up to 3 times)')
         .choices(['fail', 'restart'])
@@ -80,10 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (notebook: string, opts) => {
       const { runCommand } = await import('./commands/run.js');
       exitCode = await runCommand(notebook, {
-        parameters: pairs.parameters,
-        raw: pairs.raw,
-        files: opts.parametersFile,
-        yaml: opts.parametersYaml,
+        ...parameterArgs(pairs, opts),
         kernel: opts.kernel,
         output: opts.output,
         id: opts.id,
@@ -98,19 +69,17 @@ export async function main(argv: string[]): Promise<number> {
       });
     });
 
-  program
+  const resume = program
     .command('resume')
     .description('continue a failed or cancelled run in a new run, from its failed cell or --from-cell N')
     .argument('<run>', 'run id of the earlier run')
-    .option('--from-cell <n>', 'start at this cell (the cells before keep their outputs, and are replayed or restored)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('takes a cell index (0, 1, ...)');
-      return n;
-    })
-    .option('-p, --parameters <name value>', 'override a parameter (papermill coercion); the injected cell is regenerated')
-    .option('-r, --parameters-raw <name value>', 'override a parameter, kept as a string')
-    .option('-f, --parameters-file <file>', 'YAML file of parameter overrides; repeatable', collect, [])
-    .option('-y, --parameters-yaml <yaml>', 'YAML string of parameter overrides; repeatable', collect, [])
+    .option('--from-cell <n>', 'start at this cell (the cells before keep their outputs, and are replayed or restored)', cellIndex);
+  addParameterOptions(resume, {
+    parameters: 'override a parameter (papermill coercion); the injected cell is regenerated',
+    raw: 'override a parameter, kept as a string',
+    file: 'YAML file of parameter overrides; repeatable',
+    yaml: 'YAML string of parameter overrides; repeatable',
+  })
     .addOption(
       new Option('--restore <how>', "how the kernel gets back the earlier cells' state: run them again, or load the checkpoint the earlier run saved (it needs `run --checkpoint`)")
         .choices(['replay', 'checkpoint'])
@@ -122,10 +91,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (run: string, opts) => {
       const { resumeCommand } = await import('./commands/resume.js');
       exitCode = await resumeCommand(run, {
-        parameters: pairs.parameters,
-        raw: pairs.raw,
-        files: opts.parametersFile,
-        yaml: opts.parametersYaml,
+        ...parameterArgs(pairs, opts),
         fromCell: opts.fromCell,
         restore: opts.restore,
         id: opts.id,

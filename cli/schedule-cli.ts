@@ -2,22 +2,13 @@
  * The `millrace schedule` command group (SPEC §3). Only commander definitions live here;
  * each action loads cli/commands/schedule.ts when it runs, as the other commands do.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { PairOptions } from './argv.js';
 import { UserError } from './errors.js';
+import { addParameterOptions, addTimeoutOptions, parameterArgs } from './options.js';
 
 // Spelled out rather than imported: registering commands must not load the Temporal client.
 const OVERLAP_NAMES = ['skip', 'buffer-one', 'buffer-all', 'cancel-other', 'terminate-other', 'allow-all'];
-
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-function positiveSeconds(flag: string) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} takes a positive number of seconds`);
-    return n;
-  };
-}
 
 const HELP = {
   cron: 'cron expression: minute hour day-of-month month day-of-week, e.g. "0 6 * * *" (or @daily, @hourly, ...)',
@@ -32,50 +23,57 @@ const HELP = {
   dateParameter: 'parameter that receives the nominal date, YYYY-MM-DD (default run_date)',
 };
 
+/** --cron, --every and --timezone: `create` and `update` alike. */
+function addSpecOptions(command: Command): Command {
+  return command.option('--cron <expr>', HELP.cron).option('--every <duration>', HELP.every).option('--timezone <tz>', HELP.timezone);
+}
+
+/** What each run of the schedule gets: kernel, output folder, time limits, overlap and catch-up policies. */
+function addRunOptions(command: Command, kernelHelp: string): Command {
+  command.option('--kernel <name>', kernelHelp).option('--output-dir <dir>', HELP.outputDir);
+  return addTimeoutOptions(command, { cell: 'fail a cell that runs longer', run: 'fail a run that takes longer' })
+    .option('--overlap <policy>', HELP.overlap)
+    .option('--catchup-window <duration>', HELP.catchup);
+}
+
+/** The parameters that receive the nominal time, and --json: the last options of `create` and `update`. */
+function addTimeParameterOptions(command: Command): Command {
+  return command
+    .option('--time-parameter <name>', HELP.timeParameter)
+    .option('--date-parameter <name>', HELP.dateParameter)
+    .option('--json', 'print the schedule as describe --json does', false);
+}
+
 /** Adds `schedule` and its subcommands; `setExit` receives each action's exit code. */
 export function addScheduleCommands(program: Command, pairs: PairOptions, setExit: (code: number) => void): void {
   const load = () => import('./commands/schedule.js');
   const noPairs = (command: string) => {
     if (pairs.parameters.length + pairs.raw.length > 0) throw new UserError(`-p and -r are not options of \`millrace schedule ${command}\``);
   };
-  const params = (opts: { parametersFile: string[]; parametersYaml: string[] }) => ({
-    parameters: pairs.parameters,
-    raw: pairs.raw,
-    files: opts.parametersFile,
-    yaml: opts.parametersYaml,
-  });
 
   const schedule = program.command('schedule').description('notebooks on Temporal Schedules: create, list, describe, pause, trigger, backfill, update, delete');
 
-  schedule
+  const create = schedule
     .command('create')
     .description('run a notebook on a schedule; the notebook is snapshotted now')
     .argument('<name>', 'schedule name; runs are named <name>-<nominal time>')
-    .argument('<notebook>', 'the .ipynb file')
-    .option('--cron <expr>', HELP.cron)
-    .option('--every <duration>', HELP.every)
-    .option('--timezone <tz>', HELP.timezone)
-    .option('-p, --parameters <name value>', 'parameter, papermill coercion; repeatable')
-    .option('-r, --parameters-raw <name value>', 'parameter kept as a string; repeatable')
-    .option('-f, --parameters-file <file>', 'YAML file of parameters; repeatable', collect, [])
-    .option('-y, --parameters-yaml <yaml>', 'YAML string of parameters; repeatable', collect, [])
-    .option('--kernel <name>', "kernel name (default: the notebook's kernelspec)")
-    .option('--output-dir <dir>', HELP.outputDir)
-    .option('--cell-timeout <seconds>', 'fail a cell that runs longer', positiveSeconds('--cell-timeout'))
-    .option('--timeout <seconds>', 'fail a run that takes longer', positiveSeconds('--timeout'))
-    .option('--overlap <policy>', HELP.overlap)
-    .option('--catchup-window <duration>', HELP.catchup)
+    .argument('<notebook>', 'the .ipynb file');
+  addSpecOptions(create);
+  addParameterOptions(create, {
+    parameters: 'parameter, papermill coercion; repeatable',
+    raw: 'parameter kept as a string; repeatable',
+    file: 'YAML file of parameters; repeatable',
+    yaml: 'YAML string of parameters; repeatable',
+  });
+  addRunOptions(create, "kernel name (default: the notebook's kernelspec)")
     .option('--pause-on-failure', 'pause the schedule when a run fails', false)
     .option('--paused', 'create it paused', false)
     .option('--note <text>', 'note shown by describe (e.g. who owns it)')
     .option('--notify-on <when>', HELP.notifyOn)
-    .option('--notify-webhook <url>', HELP.notifyWebhook)
-    .option('--time-parameter <name>', HELP.timeParameter)
-    .option('--date-parameter <name>', HELP.dateParameter)
-    .option('--json', 'print the schedule as describe --json does', false)
-    .action(async (name: string, notebook: string, opts) => {
-      setExit(await (await load()).scheduleCreate(name, notebook, { ...opts, ...params(opts) }));
-    });
+    .option('--notify-webhook <url>', HELP.notifyWebhook);
+  addTimeParameterOptions(create).action(async (name: string, notebook: string, opts) => {
+    setExit(await (await load()).scheduleCreate(name, notebook, { ...opts, ...parameterArgs(pairs, opts) }));
+  });
 
   schedule
     .command('list')
@@ -96,37 +94,28 @@ export function addScheduleCommands(program: Command, pairs: PairOptions, setExi
       setExit(await (await load()).scheduleDescribe(name, opts));
     });
 
-  schedule
+  const update = schedule
     .command('update')
     .description('change parameters (merged over the current ones), spec, policies, or the notebook (a new snapshot)')
     .argument('<name>', 'schedule name')
-    .option('--notebook [file]', 'take a new snapshot: of FILE, or of the schedule\'s notebook file as it is now')
-    .option('--cron <expr>', HELP.cron)
-    .option('--every <duration>', HELP.every)
-    .option('--timezone <tz>', HELP.timezone)
-    .option('-p, --parameters <name value>', 'set a parameter, papermill coercion; repeatable')
-    .option('-r, --parameters-raw <name value>', 'set a parameter kept as a string; repeatable')
-    .option('-f, --parameters-file <file>', 'YAML file of parameters; repeatable', collect, [])
-    .option('-y, --parameters-yaml <yaml>', 'YAML string of parameters; repeatable', collect, [])
-    .option('--reset-parameters', 'drop the current parameters first', false)
-    .option('--kernel <name>', 'kernel name')
-    .option('--output-dir <dir>', HELP.outputDir)
-    .option('--cell-timeout <seconds>', 'fail a cell that runs longer', positiveSeconds('--cell-timeout'))
-    .option('--timeout <seconds>', 'fail a run that takes longer', positiveSeconds('--timeout'))
-    .option('--overlap <policy>', HELP.overlap)
-    .option('--catchup-window <duration>', HELP.catchup)
+    .option('--notebook [file]', 'take a new snapshot: of FILE, or of the schedule\'s notebook file as it is now');
+  addSpecOptions(update);
+  addParameterOptions(update, {
+    parameters: 'set a parameter, papermill coercion; repeatable',
+    raw: 'set a parameter kept as a string; repeatable',
+    file: 'YAML file of parameters; repeatable',
+    yaml: 'YAML string of parameters; repeatable',
+  }).option('--reset-parameters', 'drop the current parameters first', false);
+  addRunOptions(update, 'kernel name')
     .option('--pause-on-failure', 'pause the schedule when a run fails')
     .option('--no-pause-on-failure', 'keep going when a run fails')
     .option('--note <text>', 'replace the note')
     .option('--notify-on <when>', HELP.notifyOn)
     .option('--notify-webhook <url>', HELP.notifyWebhook)
-    .option('--no-notify', 'stop notifying')
-    .option('--time-parameter <name>', HELP.timeParameter)
-    .option('--date-parameter <name>', HELP.dateParameter)
-    .option('--json', 'print the schedule as describe --json does', false)
-    .action(async (name: string, opts) => {
-      setExit(await (await load()).scheduleUpdate(name, { ...opts, ...params(opts) }));
-    });
+    .option('--no-notify', 'stop notifying');
+  addTimeParameterOptions(update).action(async (name: string, opts) => {
+    setExit(await (await load()).scheduleUpdate(name, { ...opts, ...parameterArgs(pairs, opts) }));
+  });
 
   for (const [command, paused] of [['pause', true], ['unpause', false]] as const) {
     schedule

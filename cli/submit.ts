@@ -73,9 +73,13 @@ export function newRunId(notebookPath: string, now = new Date()): string {
   return `${stem.slice(0, 80)}-${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-export function validateRunId(id: string): string {
+/**
+ * A run id as given on the command line; `given` names where it came from, for the
+ * message: `--id`, or the command whose argument it is (`show`, `cancel`, ...).
+ */
+export function validateRunId(id: string, given: string): string {
   const parsed = runIdSchema.safeParse(id);
-  if (!parsed.success) throw new UserError(`--id ${JSON.stringify(id)}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new UserError(`${given} ${JSON.stringify(id)}: ${parsed.error.issues[0]?.message}`);
   return parsed.data;
 }
 
@@ -178,7 +182,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   await store.write(source, bytes, { ifAbsent: true }).catch((err) => {
     if (!(err instanceof ObjectExistsError)) throw storeUserError(err, 'saving the notebook snapshot');
   });
-  const runId = options.runId ? validateRunId(options.runId) : newRunId(name);
+  const runId = options.runId ? validateRunId(options.runId, '--id') : newRunId(name);
   return {
     runId,
     source: { location: source, sha256 },

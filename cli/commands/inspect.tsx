@@ -1,11 +1,10 @@
 /** `millrace inspect [RUN]`: the Ink terminal inspector of run history (cli/inspect/). */
 import { render } from 'ink';
-import { loadConfig } from '../config.js';
-import { openSession } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { repairActions } from '../inspect/actions.js';
 import { InspectApp } from '../inspect/app.js';
 import { RunNotFound, temporalSource } from '../inspect/data.js';
+import { READS_HISTORY, withSession } from '../session.js';
 import { validateRunId } from '../submit.js';
 
 export interface InspectOptions {
@@ -17,9 +16,8 @@ export async function inspectCommand(runId: string | undefined, options: Inspect
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
     throw new UserError('inspect needs a terminal; use `millrace runs` / `millrace show RUN --json`');
   }
-  if (runId !== undefined) validateRunId(runId);
-  const session = await openSession(loadConfig(), { needsWorker: false, log: (l) => process.stderr.write(`${l}\n`) });
-  try {
+  if (runId !== undefined) validateRunId(runId, 'inspect');
+  return withSession({ needs: READS_HISTORY }, async (session) => {
     const source = temporalSource(session.client);
     // A mistyped id is one line and exit 2, not an empty screen.
     if (runId !== undefined) {
@@ -30,7 +28,5 @@ export async function inspectCommand(runId: string | undefined, options: Inspect
     const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} actions={repairActions(session.client)} />, { exitOnCtrlC: true });
     await app.waitUntilExit();
     return EXIT.ok;
-  } finally {
-    await session.close();
-  }
+  });
 }

@@ -5,13 +5,12 @@
  */
 import {
   WorkflowFailedError,
-  WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   ApplicationFailure,
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import {
   MAX_RETRY_SOURCE_CHARS,
@@ -24,10 +23,10 @@ import {
   type RetryArgs,
   type RunProgress,
 } from '../../workflows/contracts.js';
-import { loadConfig } from '../config.js';
-import { openSession } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
+import { positiveSeconds } from '../options.js';
 import { describeOutcome, outcomeFromFailure, outcomeFromResult, type RunOutcome } from '../outcome.js';
+import { longLivedOnly, runNotFound, withSession } from '../session.js';
 import { validateRunId } from '../submit.js';
 
 export type RepairName = keyof typeof REPAIR_UPDATES;
@@ -52,11 +51,7 @@ export function addRepairCommands(program: Command, setExit: (code: number) => v
     .description("run scratch code in a paused run's kernel to investigate; logged in the record, not a cell")
     .argument('<run>', 'run id of the paused run')
     .argument('<code>', 'Python code, or - to read it from standard input')
-    .option('--timeout <seconds>', `interrupt the code after this long (default ${SCRATCH_TIMEOUT_S_DEFAULT})`, (v) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('--timeout takes a positive number of seconds');
-      return n;
-    })
+    .option('--timeout <seconds>', `interrupt the code after this long (default ${SCRATCH_TIMEOUT_S_DEFAULT})`, positiveSeconds('--timeout'))
     .option('--json', 'print the answer as one JSON object', false)
     .action(async (run: string, code: string, opts: { timeout?: number; json: boolean }) => {
       const text = code === '-' ? await readStdin() : code;
@@ -66,19 +61,18 @@ export function addRepairCommands(program: Command, setExit: (code: number) => v
       setExit(await repairCommand(run, 'exec', args, opts.json));
     });
 
-  program
-    .command('skip')
-    .description('mark the failed cell of a paused run skipped and go on with the next cell')
-    .argument('<run>', 'run id of the paused run')
-    .option('--json', 'print the answer as one JSON object', false)
-    .action(async (run: string, opts: { json: boolean }) => setExit(await repairCommand(run, 'skip', undefined, opts.json)));
-
-  program
-    .command('abort')
-    .description('end a paused run as failed: its record is finalized and its kernel shut down')
-    .argument('<run>', 'run id of the paused run')
-    .option('--json', 'print the answer as one JSON object', false)
-    .action(async (run: string, opts: { json: boolean }) => setExit(await repairCommand(run, 'abort', undefined, opts.json)));
+  const decisions = [
+    ['skip', 'mark the failed cell of a paused run skipped and go on with the next cell'],
+    ['abort', 'end a paused run as failed: its record is finalized and its kernel shut down'],
+  ] as const;
+  for (const [name, description] of decisions) {
+    program
+      .command(name)
+      .description(description)
+      .argument('<run>', 'run id of the paused run')
+      .option('--json', 'print the answer as one JSON object', false)
+      .action(async (run: string, opts: { json: boolean }) => setExit(await repairCommand(run, name, undefined, opts.json)));
+  }
 }
 
 async function readSource(file: string): Promise<string> {
@@ -95,21 +89,15 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+const NO_STACK = longLivedOnly('no running stack here: paused runs live in `millrace dev` or on TEMPORAL_ADDRESS');
+
 async function repairCommand(runId: string, name: RepairName, args: RetryArgs | ExecArgs | undefined, json: boolean): Promise<number> {
-  validateRunId(runId);
-  const config = loadConfig();
-  const session = await openSession(config, { needsWorker: false, log: json ? undefined : (l) => process.stderr.write(`${l}\n`) });
-  if (session.mode === 'embedded') {
-    await session.close();
-    throw new UserError('no running stack here: paused runs live in `millrace dev` or on TEMPORAL_ADDRESS');
-  }
-  try {
+  validateRunId(runId, name);
+  return withSession({ needs: NO_STACK, json }, async (session) => {
     const repaired = await sendRepair(session.client, runId, name, args);
     if (repaired.kind === 'execution') return reportExecution(repaired, json);
     return reportDecision(repaired, json);
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 /** What a repair came to: the run's answer, and for an abort how the run then ended. */
@@ -138,13 +126,12 @@ export async function sendRepair(client: Client, runId: string, name: RepairName
     if (answer.action === 'skipped') return { kind: 'decision', answer };
     return { kind: 'decision', answer, outcome: await endOf(handle, answer.runId) };
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new UserError(`no run ${runId}: see \`millrace runs\``);
     if (err instanceof WorkflowUpdateFailedError) {
       const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
       const refused = cause?.type ? REFUSALS.has(cause.type) : false;
       throw new UserError(cause?.message ?? err.message, refused ? EXIT.badInput : EXIT.runFailed);
     }
-    throw err;
+    throw runNotFound(err, runId);
   }
 }
 

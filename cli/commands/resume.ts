@@ -6,7 +6,7 @@
  * checkpoint, for runs started with --checkpoint). A checkpoint that is missing or
  * incomplete is refused here, before anything starts: never continue on a partial state.
  */
-import { defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/client';
 import { isExecutable, type Notebook } from '../../notebook/nbformat.js';
 import type { Params } from '../../notebook/params.js';
 import { cellStatus, removeErrorMarkers } from '../../notebook/record.js';
@@ -20,11 +20,11 @@ import {
   readManifest,
 } from '../../activities/checkpoint.js';
 import { checkpointFolder, runInputSchema, scheduledRunInput, type ResumeFrom, type RunInput } from '../../workflows/contracts.js';
-import { loadConfig } from '../config.js';
-import { openSession, type Session } from '../environment.js';
 import { UserError } from '../errors.js';
+import { progressLog } from '../output.js';
+import { NEEDS_WORKER, withSession, type Session } from '../session.js';
 import { newRunId, resolveParameters, validateRunId, type ParameterArgs } from '../submit.js';
-import { logger, submitRun } from './run.js';
+import { DETACHED, submitRun } from './run.js';
 
 export interface ResumeOptions extends ParameterArgs {
   fromCell?: number;
@@ -37,17 +37,10 @@ export interface ResumeOptions extends ParameterArgs {
 /** The input the earlier run was started with, from its history (exact, unlike the record). */
 async function earlierInput(session: Session, runId: string): Promise<{ input: RunInput; status: string }> {
   const handle = session.client.workflow.getHandle(runId);
-  let status: string;
-  let nominalTime: string | undefined;
-  try {
-    const description = await handle.describe();
-    status = description.status.name;
-    const raw = description.searchAttributes?.['TemporalScheduledStartTime']?.[0];
-    nominalTime = raw ? new Date(raw as string | Date).toISOString() : undefined;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new UserError(`no run ${runId}: see \`millrace runs\``);
-    throw err;
-  }
+  const description = await handle.describe();
+  const status = description.status.name;
+  const raw = description.searchAttributes?.['TemporalScheduledStartTime']?.[0];
+  const nominalTime = raw ? new Date(raw as string | Date).toISOString() : undefined;
   if (status === 'RUNNING') throw new UserError(`run ${runId} is still running: resume it once it has failed, or cancel it first`);
   if (status === 'COMPLETED') throw new UserError(`run ${runId} completed: there is nothing to resume (start a new run with \`millrace run\`)`);
   const history = await handle.fetchHistory();
@@ -59,13 +52,11 @@ async function earlierInput(session: Session, runId: string): Promise<{ input: R
 }
 
 export async function resumeCommand(runId: string, options: ResumeOptions): Promise<number> {
-  validateRunId(runId);
+  validateRunId(runId, 'resume');
   const overrides = await resolveParameters(options);
-  const newId = options.id ? validateRunId(options.id) : undefined;
-  const config = loadConfig();
-  const session = await openSession(config, { needsWorker: true, log: logger(options) });
-  let input: RunInput;
-  try {
+  const newId = options.id ? validateRunId(options.id, '--id') : undefined;
+  const needs = options.detach ? DETACHED : NEEDS_WORKER;
+  return withSession({ needs, json: options.json, run: runId }, async (session, config) => {
     const earlier = await earlierInput(session, runId);
     const record = removeErrorMarkers((await readRecord(earlier.input.output)).notebook);
     const firstUnfinished = record.cells.findIndex((c) => isExecutable(c) && cellStatus(c) !== 'completed');
@@ -78,7 +69,7 @@ export async function resumeCommand(runId: string, options: ResumeOptions): Prom
       throw new UserError(`--from-cell ${options.fromCell}: cell ${firstUnfinished} did not complete in run ${runId}; resume from it or an earlier cell`);
     }
     const id = newId ?? newRunId(earlier.input.inputPath);
-    input = {
+    const input: RunInput = {
       ...earlier.input,
       runId: id,
       parameters: { ...earlier.input.parameters, ...overrides },
@@ -92,12 +83,9 @@ export async function resumeCommand(runId: string, options: ResumeOptions): Prom
       },
     };
     const how = input.resume?.checkpoint ? `, restoring its checkpoint after cell ${input.resume.checkpoint.cell}` : '';
-    logger(options)(`resuming ${runId} from cell ${fromCell} as ${id}${how}`);
-  } catch (err) {
-    await session.close();
-    throw err;
-  }
-  return submitRun(session, input, options);
+    progressLog(options)(`resuming ${runId} from cell ${fromCell} as ${id}${how}`);
+    return submitRun(session, input, options);
+  });
 }
 
 /**

@@ -5,10 +5,11 @@ import { basename } from 'node:path';
 import type { notebookRun } from '../../workflows/index.js';
 import type { RunInput } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
-import { openSession, type Session } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { describeOutcome, outcomeFromFailure, outcomeFromResult, type RunOutcome } from '../outcome.js';
 import { followProgress } from '../progress.js';
+import { progressLog } from '../output.js';
+import { longLivedOnly, NEEDS_WORKER, outlives, withSession, type Session, type StackNeed } from '../session.js';
 import { announcePauses } from './repair.js';
 import { buildRunInput, resolveParameters, type ParameterArgs } from '../submit.js';
 
@@ -27,6 +28,13 @@ export interface RunOptions extends ParameterArgs {
   json: boolean;
 }
 
+/** `--detach`: the run goes on after this command, so it needs a stack that does too. */
+export const DETACHED: StackNeed = outlives('--detach');
+/** `--on-failure pause`: the paused run waits for repairs from other commands. */
+const PAUSE_REFUSAL =
+  '--on-failure pause needs a stack that other commands can reach to repair the run: start `millrace dev` or set TEMPORAL_ADDRESS';
+const PAUSABLE = longLivedOnly(PAUSE_REFUSAL);
+
 export async function runCommand(notebook: string, options: RunOptions): Promise<number> {
   const config = loadConfig();
   const params = await resolveParameters(options);
@@ -43,31 +51,19 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     pauseTimeoutS: options.pauseTimeout,
     checkpoint: options.checkpoint,
   });
-  const session = await openSession(config, { needsWorker: true, log: logger(options) });
-  return submitRun(session, input, options);
-}
-
-export function logger(options: { json: boolean }): (text: string) => void {
-  return (text: string) => {
-    if (!options.json) process.stderr.write(`${text}\n`);
-  };
+  const needs = options.detach ? DETACHED : input.onFailure === 'pause' ? PAUSABLE : NEEDS_WORKER;
+  return withSession({ needs, json: options.json, config }, (session) => submitRun(session, input, options));
 }
 
 /**
  * Starts the run and, unless detached, follows it to its end and reports the outcome.
- * Closes the session (stopping an embedded stack) in every case.
+ * The caller declared what the run needs of the stack (`DETACHED`, `PAUSABLE`); a resumed
+ * run inherits --on-failure pause, which is only known now.
  */
 export async function submitRun(session: Session, input: RunInput, options: { detach: boolean; json: boolean }): Promise<number> {
   const interactive = process.stderr.isTTY && !options.json;
-  const log = logger(options);
-  if (options.detach && session.mode === 'embedded') {
-    await session.close();
-    throw new UserError('--detach needs a stack that outlives this command: start `millrace dev` or set TEMPORAL_ADDRESS');
-  }
-  if (input.onFailure === 'pause' && session.mode === 'embedded') {
-    await session.close();
-    throw new UserError('--on-failure pause needs a stack that other commands can reach to repair the run: start `millrace dev` or set TEMPORAL_ADDRESS');
-  }
+  const log = progressLog(options);
+  if (input.onFailure === 'pause' && session.mode === 'embedded') throw new UserError(PAUSE_REFUSAL);
   const started = Date.now();
   let cancelling = false;
   const onSigint = () => {
@@ -127,6 +123,5 @@ export async function submitRun(session: Session, input: RunInput, options: { de
     return outcome.status === 'completed' ? EXIT.ok : EXIT.runFailed;
   } finally {
     process.off('SIGINT', onSigint);
-    await session.close();
   }
 }

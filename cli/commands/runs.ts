@@ -1,10 +1,9 @@
 /** `millrace runs`: recent runs from Temporal visibility, newest first. */
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { z } from 'zod';
-import { loadConfig } from '../config.js';
-import { openSession } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { SCHEDULE_NAME_PATTERN } from '../schedule-input.js';
+import { READS_HISTORY, withSession } from '../session.js';
 import { table } from '../table.js';
 
 const STATUS_QUERY: Record<string, string> = {
@@ -111,9 +110,7 @@ export async function runsCommand(raw: unknown): Promise<number> {
   if (options.schedule !== undefined && !SCHEDULE_NAME_PATTERN.test(options.schedule)) {
     throw new UserError(`runs --schedule ${JSON.stringify(options.schedule)}: no such schedule name (see \`millrace schedule list\`)`);
   }
-  const config = loadConfig();
-  const session = await openSession(config, { needsWorker: false, log: options.json ? undefined : (l) => process.stderr.write(`${l}\n`) });
-  try {
+  return withSession({ needs: READS_HISTORY, json: options.json }, async (session) => {
     const runs = await listRuns(session.client, options);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(runs)}\n`);
@@ -128,7 +125,5 @@ export async function runsCommand(raw: unknown): Promise<number> {
       );
     }
     return EXIT.ok;
-  } finally {
-    await session.close();
-  }
+  });
 }

@@ -14,8 +14,9 @@ import { inferParameters } from '../../notebook/parameterize.js';
 import type { Params } from '../../notebook/params.js';
 import type { NotifyConfig, RunInput } from '../../workflows/contracts.js';
 import { loadConfig, type Config } from '../config.js';
-import type { Session } from '../environment.js';
+import type { Session } from '../session.js';
 import { EXIT, UserError } from '../errors.js';
+import { progressLog } from '../output.js';
 import {
   flag,
   notifyOnSchema,
@@ -71,32 +72,22 @@ export interface UpdateOptions extends RunFlags, SpecFlags, Common {
   notify?: boolean;
 }
 
-function log(options: Common): (line: string) => void {
-  return (line) => {
-    if (!options.json) process.stderr.write(`${line}\n`);
-  };
-}
-
 function validName(name: string): string {
   return flag('schedule name', scheduleNameSchema, name);
 }
 
-/** Runs `fn` with a session; schedules that start runs need a stack that outlives the command. */
+/**
+ * Runs `fn` with a session (cli/session.ts, loaded only now); `longLived` names what needs
+ * a stack that outlives the command: a schedule that starts runs, a trigger, a backfill.
+ */
 async function withSession<T>(
   options: Common & { longLived?: string },
   fn: (session: Session, config: Config) => Promise<T>,
   config: Config = loadConfig(),
 ): Promise<T> {
-  const { openSession } = await import('../environment.js');
-  const session = await openSession(config, { needsWorker: false, log: log(options) });
-  try {
-    if (options.longLived && session.mode === 'embedded') {
-      throw new UserError(`${options.longLived} needs a stack that outlives this command: start \`millrace dev\` or set TEMPORAL_ADDRESS`);
-    }
-    return await fn(session, config);
-  } finally {
-    await session.close();
-  }
+  const session = await import('../session.js');
+  const needs = options.longLived ? session.outlives(options.longLived) : session.READS_HISTORY;
+  return session.withSession({ needs, json: options.json, config }, fn);
 }
 
 async function describeSchedule(client: Client, name: string): Promise<{ handle: ScheduleHandle; description: ScheduleDescription }> {
@@ -228,7 +219,7 @@ export async function scheduleCreate(nameArg: string, notebook: string, options:
   const dateParameter = flags.dateParameter ?? DEFAULT_DATE_PARAMETER;
   const params = await resolveParameters(options);
   refuseTimeParameters(params, [timeParameter, dateParameter]);
-  const say = log(options);
+  const say = progressLog(options);
   const config = loadConfig();
   // The snapshot: runs execute these bytes until the schedule is given a notebook again.
   const base = await buildRunInput(config, {
@@ -279,7 +270,7 @@ export async function scheduleUpdate(nameArg: string, options: UpdateOptions): P
   const flags = parseRunFlags(options);
   if (options.notify === false && (flags.notifyOn || flags.webhook)) throw new UserError('--no-notify cannot go with --notify-on or --notify-webhook');
   const newParams = await resolveParameters(options);
-  const say = log(options);
+  const say = progressLog(options);
   return withSession(options, async (session, config) => {
     const { handle, description } = await describeSchedule(session.client, name);
     const old = (await views()).scheduleInput(description);

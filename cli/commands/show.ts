@@ -1,12 +1,10 @@
 /** `millrace show RUN`: what Temporal knows of a run, plus its record cell by cell. */
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { cellSummary, type Notebook } from '../../notebook/nbformat.js';
 import { store } from '../../record/store/index.js';
 import { readRecord } from '../../record/run-record.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
-import { loadConfig } from '../config.js';
-import { openSession } from '../environment.js';
-import { EXIT, UserError } from '../errors.js';
+import { EXIT } from '../errors.js';
+import { READS_HISTORY, withSession } from '../session.js';
 import { validateRunId } from '../submit.js';
 import { table } from '../table.js';
 import { summarize, type RunSummary } from './runs.js';
@@ -73,23 +71,13 @@ export function cellViews(nb: Notebook): CellView[] {
 }
 
 export async function showCommand(runId: string, options: { json: boolean }): Promise<number> {
-  validateRunId(runId);
-  const config = loadConfig();
-  const session = await openSession(config, { needsWorker: false, log: options.json ? undefined : (l) => process.stderr.write(`${l}\n`) });
-  let summary: RunSummary;
-  let paused: PauseInfo | null = null;
-  let memoLink: unknown;
-  try {
-    const description = await session.client.workflow.getHandle(runId).describe();
-    summary = summarize(description);
-    if (summary.status === 'paused') paused = (description.memo?.['paused'] as PauseInfo | undefined) ?? null;
-    memoLink = description.memo?.['resumed_from'];
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new UserError(`no run ${runId}: see \`millrace runs\``);
-    throw err;
-  } finally {
-    await session.close();
-  }
+  validateRunId(runId, 'show');
+  const description = await withSession({ needs: READS_HISTORY, json: options.json, run: runId }, (session) =>
+    session.client.workflow.getHandle(runId).describe(),
+  );
+  const summary: RunSummary = summarize(description);
+  const paused = summary.status === 'paused' ? ((description.memo?.['paused'] as PauseInfo | undefined) ?? null) : null;
+  const memoLink: unknown = description.memo?.['resumed_from'];
   const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused };
   if (summary.output) {
     try {
