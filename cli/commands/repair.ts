@@ -25,7 +25,7 @@ import {
 } from '../../workflows/contracts.js';
 import { EXIT, UserError } from '../errors.js';
 import { positiveSeconds } from '../options.js';
-import { describeOutcome, outcomeFromFailure, outcomeFromResult, type RunOutcome } from '../outcome.js';
+import { describeReport, reportFromFailure, reportFromResult, type RunReport } from '../run-report.js';
 import { longLivedOnly, runNotFound, withSession } from '../session.js';
 import { validateRunId } from '../submit.js';
 
@@ -103,7 +103,7 @@ async function repairCommand(runId: string, name: RepairName, args: RetryArgs | 
 /** What a repair came to: the run's answer, and for an abort how the run then ended. */
 export type Repaired =
   | { kind: 'execution'; name: 'retry' | 'exec'; answer: RepairExecution }
-  | { kind: 'decision'; answer: RepairDecision; outcome?: RunOutcome };
+  | { kind: 'decision'; answer: RepairDecision; report?: RunReport };
 
 /**
  * Sends one repair Update to a paused run and waits for its answer; after an abort, also
@@ -124,7 +124,7 @@ export async function sendRepair(client: Client, runId: string, name: RepairName
     }
     const answer = await handle.executeUpdate<RepairDecision, []>(REPAIR_UPDATES[name]);
     if (answer.action === 'skipped') return { kind: 'decision', answer };
-    return { kind: 'decision', answer, outcome: await endOf(handle, answer.runId) };
+    return { kind: 'decision', answer, report: await endOf(handle, answer.runId) };
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
       const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
@@ -135,16 +135,16 @@ export async function sendRepair(client: Client, runId: string, name: RepairName
   }
 }
 
-/** An aborted run's outcome, once its record is final and its kernel shut down. */
-async function endOf(handle: WorkflowHandle, runId: string): Promise<RunOutcome> {
+/** An aborted run's report, once its record is final and its kernel shut down. */
+async function endOf(handle: WorkflowHandle, runId: string): Promise<RunReport> {
   const description = await handle.describe();
   const output = typeof description.memo?.['output'] === 'string' ? description.memo['output'] : '';
   const started = description.startTime.getTime();
   try {
-    return outcomeFromResult(await handle.result(), (Date.now() - started) / 1000);
+    return reportFromResult(await handle.result(), (Date.now() - started) / 1000);
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
-    return outcomeFromFailure(err, runId, output, (Date.now() - started) / 1000);
+    return reportFromFailure(err, runId, output, (Date.now() - started) / 1000);
   }
 }
 
@@ -185,16 +185,16 @@ function reportExecution(repaired: Extract<Repaired, { kind: 'execution' }>, jso
 
 /** skip: the run goes on. abort: the run has ended (record final, kernel shut down). */
 function reportDecision(repaired: Extract<Repaired, { kind: 'decision' }>, json: boolean): number {
-  const { answer, outcome } = repaired;
+  const { answer, report } = repaired;
   if (json) {
     const line: Record<string, unknown> = { run_id: answer.runId, cell: answer.cell, action: answer.action };
-    if (outcome) {
-      const { reason: _reason, ...run } = outcome;
+    if (report) {
+      const { reason: _reason, ...run } = report;
       line['run'] = run;
     }
     process.stdout.write(`${JSON.stringify(line)}\n`);
   } else {
-    process.stdout.write(`${repairLine(repaired)}\n${outcome ? `${describeOutcome(outcome)}\n` : ''}`);
+    process.stdout.write(`${repairLine(repaired)}\n${report ? `${describeReport(report)}\n` : ''}`);
   }
   return EXIT.ok;
 }

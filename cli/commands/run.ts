@@ -6,7 +6,7 @@ import type { notebookRun } from '../../workflows/index.js';
 import type { RunInput } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
 import { EXIT, UserError } from '../errors.js';
-import { describeOutcome, outcomeFromFailure, outcomeFromResult, type RunOutcome } from '../outcome.js';
+import { describeReport, reportFromFailure, reportFromResult, type RunReport } from '../run-report.js';
 import { followProgress } from '../progress.js';
 import { progressLog } from '../output.js';
 import { longLivedOnly, NEEDS_WORKER, outlives, withSession, type Session, type StackNeed } from '../session.js';
@@ -56,7 +56,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
 }
 
 /**
- * Starts the run and, unless detached, follows it to its end and reports the outcome.
+ * Starts the run and, unless detached, follows it to its end and reports how it ended.
  * The caller declared what the run needs of the stack (`DETACHED`, `PAUSABLE`); a resumed
  * run inherits --on-failure pause, which is only known now.
  */
@@ -103,24 +103,24 @@ export async function submitRun(session: Session, input: RunInput, options: { de
     const stopProgress = interactive ? followProgress(handle, (t) => process.stderr.write(t)) : undefined;
     // A paused run waits for a person: say how to repair it, and keep following it.
     const stopPauses = input.onFailure === 'pause' && !options.json ? announcePauses(handle, input.runId, log) : undefined;
-    let outcome: RunOutcome;
+    let report: RunReport;
     try {
       const result = await handle.result();
-      outcome = outcomeFromResult(result, (Date.now() - started) / 1000);
+      report = reportFromResult(result, (Date.now() - started) / 1000);
     } catch (err) {
-      outcome = outcomeFromFailure(err, input.runId, input.output, (Date.now() - started) / 1000);
+      report = reportFromFailure(err, input.runId, input.output, (Date.now() - started) / 1000);
     }
     await stopProgress?.();
     await stopPauses?.();
     if (options.json) {
-      const { reason: _reason, ...json } = outcome;
+      const { reason: _reason, ...json } = report;
       process.stdout.write(`${JSON.stringify(json)}\n`);
-    } else if (outcome.status === 'completed') {
-      process.stdout.write(`${describeOutcome(outcome)}\n`);
+    } else if (report.status === 'completed') {
+      process.stdout.write(`${describeReport(report)}\n`);
     } else {
-      process.stderr.write(`${describeOutcome(outcome)}\n`);
+      process.stderr.write(`${describeReport(report)}\n`);
     }
-    return outcome.status === 'completed' ? EXIT.ok : EXIT.runFailed;
+    return report.status === 'completed' ? EXIT.ok : EXIT.runFailed;
   } finally {
     process.off('SIGINT', onSigint);
   }

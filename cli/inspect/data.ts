@@ -10,7 +10,7 @@ import { parseNotebook, type Notebook } from '../../notebook/nbformat.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
 import type { RunProgress } from '../../workflows/contracts.js';
 import { listRuns, summarize, type RunFilter } from '../commands/runs.js';
-import { outcomeFromFailure } from '../outcome.js';
+import { reportFromFailure } from '../run-report.js';
 import { isLive, type RunDetail, type RunListEntry } from './view-model.js';
 
 export interface InspectSource {
@@ -49,7 +49,7 @@ export function temporalSource(client: Client): InspectSource {
   const failures = new Map<string, Promise<Failure>>();
   const records = new Map<string, { size: number; modified: number; notebook: Notebook }>();
 
-  /** How a failed run failed: the workflow's failure names the cell (see cli/outcome.ts). */
+  /** How a failed run failed: the workflow's failure names the cell (see cli/run-report.ts). */
   const failureOf = (runId: string, output: string | null): Promise<Failure> => {
     let known = failures.get(runId);
     if (!known) {
@@ -60,7 +60,7 @@ export function temporalSource(client: Client): InspectSource {
           (): Failure => ({ failed_cell: null, error: null, reason: null }),
           (err: unknown): Failure => {
             if (!(err instanceof WorkflowFailedError)) return { failed_cell: null, error: null, reason: (err as Error).message };
-            const outcome = outcomeFromFailure(err, runId, output ?? '', 0);
+            const outcome = reportFromFailure(err, runId, output ?? '', 0);
             return { failed_cell: outcome.failed_cell, error: outcome.error, reason: outcome.reason ?? null };
           },
         );

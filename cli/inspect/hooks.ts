@@ -78,3 +78,17 @@ export function useKeys(handler: (input: string, key: Key) => void): void {
   const stable = useCallback((input: string, key: Key) => ref.current(input, key), []);
   useInput(stable);
 }
+
+/**
+ * The move a key asks for in a list or a text shown `page` lines at a time, whose last
+ * position is `last`: up/k, down/j, Page Up/Down, g/Home, G/End. Undefined for other keys.
+ */
+export function movement(input: string, key: Key, page: number, last: number): ((at: number) => number) | undefined {
+  if (key.upArrow || input === 'k') return (at) => at - 1;
+  if (key.downArrow || input === 'j') return (at) => at + 1;
+  if (key.pageUp) return (at) => at - page;
+  if (key.pageDown) return (at) => at + page;
+  if (input === 'g' || key.home) return () => 0;
+  if (input === 'G' || key.end) return () => last;
+  return undefined;
+}

@@ -2,7 +2,7 @@
 import { Box, Text } from 'ink';
 import { useCallback, useRef, type Dispatch, type SetStateAction } from 'react';
 import type { InspectSource } from './data.js';
-import { useKeys, usePolling } from './hooks.js';
+import { movement, useKeys, usePolling } from './hooks.js';
 import { Status } from './status.js';
 import { clamp, columnWidths, fit, fitColumns, nextStatusFilter, runRows, windowStart, type StatusFilter } from './view-model.js';
 
@@ -43,13 +43,9 @@ export function RunList({ source, limit, height, columns, state, onState, onOpen
         const at = Math.max(0, rows.findIndex((r) => r.runId === s.selected));
         return { ...s, selected: rows[clamp(to(at), rows.length)]?.runId ?? null };
       });
+    const to = movement(input, key, bodyHeight, rows.length - 1);
     if (input === 'q' || key.escape) onQuit();
-    else if (key.upArrow || input === 'k') move((at) => at - 1);
-    else if (key.downArrow || input === 'j') move((at) => at + 1);
-    else if (key.pageUp) move((at) => at - bodyHeight);
-    else if (key.pageDown) move((at) => at + bodyHeight);
-    else if (input === 'g' || key.home) move(() => 0);
-    else if (input === 'G' || key.end) move(() => rows.length - 1);
+    else if (to) move(to);
     else if (input === '/' || input === 's') onState((s) => ({ filter: nextStatusFilter(s.filter), selected: null }));
     else if (input === 'r') reload();
     else if ((key.return || key.rightArrow) && rows[position]) onOpen(rows[position].runId);

@@ -9,7 +9,7 @@ import type { RunAction } from './actions.js';
 import { CellDetail } from './cell-detail.js';
 import { CellTable } from './cell-table.js';
 import { RunNotFound, type InspectSource } from './data.js';
-import { useKeys, usePolling } from './hooks.js';
+import { movement, useKeys, usePolling } from './hooks.js';
 import { RunHeader } from './run-header.js';
 import { cellDetailLines, cellRows, clamp, initialCellPosition, isLive, resumedFrom, runHeader } from './view-model.js';
 
@@ -91,22 +91,15 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
     armed.current = null;
     if (confirming !== null && input !== confirming) setMessage(null);
     if (focusRef.current === 'detail') {
+      // Space pages down, as in a pager.
+      const to = input === ' ' ? (at: number) => at + detailHeight : movement(input, key, detailHeight, maxOffset);
       if (key.escape || input === 'q' || key.leftArrow || key.tab || key.return) setFocus('cells');
-      else if (key.upArrow || input === 'k') scroll((at) => at - 1);
-      else if (key.downArrow || input === 'j') scroll((at) => at + 1);
-      else if (key.pageUp) scroll((at) => at - detailHeight);
-      else if (key.pageDown || input === ' ') scroll((at) => at + detailHeight);
-      else if (input === 'g' || key.home) scroll(() => 0);
-      else if (input === 'G' || key.end) scroll(() => maxOffset);
+      else if (to) scroll(to);
       return;
     }
+    const to = movement(input, key, tableHeight, rows.length - 1);
     if (key.escape || input === 'q' || key.leftArrow) onBack();
-    else if (key.upArrow || input === 'k') select((at) => at - 1);
-    else if (key.downArrow || input === 'j') select((at) => at + 1);
-    else if (key.pageUp) select((at) => at - tableHeight);
-    else if (key.pageDown) select((at) => at + tableHeight);
-    else if (input === 'g' || key.home) select(() => 0);
-    else if (input === 'G' || key.end) select(() => rows.length - 1);
+    else if (to) select(to);
     else if ((key.return || key.rightArrow || key.tab) && row) setFocus('detail');
     else if (input === 'f' && data && resumedFrom(data)) onOpen(resumedFrom(data)!.run_id);
     else if (input === 'a' && data && data.resumedAs.length > 0) onOpen(data.resumedAs[data.resumedAs.length - 1]!.run_id);

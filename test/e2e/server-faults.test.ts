@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
 import type { Config } from '../../cli/config.js';
-import { outcomeFromFailure } from '../../cli/outcome.js';
+import { reportFromFailure } from '../../cli/run-report.js';
 import { buildRunInput } from '../../cli/submit.js';
 import { ERROR_MARKER_TAG } from '../../notebook/record.js';
 import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
@@ -547,7 +547,7 @@ describe('servers killed mid-run', () => {
       console.log(`[server-faults] Jupyter SIGKILL: kernel processes alive after the run failed: ${orphans.length}`);
       // What `millrace run` reports: the cell and the reason. Soft, so that the record is
       // checked (below) even when the message is wrong.
-      const outcome = outcomeFromFailure(failure, input.runId, input.output, 0);
+      const outcome = reportFromFailure(failure, input.runId, input.output, 0);
       expect.soft(outcome, chain.join('\n')).toMatchObject({ status: 'failed', failed_cell: 2, error: { ename: 'DeadKernelError' } });
       expect.soft(outcome.reason).toMatch(/^kernel lost at cell 2: /);
       expect.soft(failure.cause).toBeInstanceOf(ActivityFailure);

@@ -5,7 +5,7 @@
 import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { CellFailureDetails, RunResult } from '../workflows/contracts.js';
 
-export interface RunOutcome {
+export interface RunReport {
   run_id: string;
   status: 'completed' | 'failed' | 'cancelled';
   output: string;
@@ -18,7 +18,7 @@ export interface RunOutcome {
   note?: string;
 }
 
-export function outcomeFromResult(result: RunResult, durationS: number): RunOutcome {
+export function reportFromResult(result: RunResult, durationS: number): RunReport {
   return {
     run_id: result.runId,
     status: result.status,
@@ -29,7 +29,7 @@ export function outcomeFromResult(result: RunResult, durationS: number): RunOutc
   };
 }
 
-export function outcomeFromFailure(err: unknown, runId: string, output: string, durationS: number): RunOutcome {
+export function reportFromFailure(err: unknown, runId: string, output: string, durationS: number): RunReport {
   const base = { run_id: runId, output, duration_s: durationS };
   if (!(err instanceof WorkflowFailedError)) throw err;
   const cause = err.cause;
@@ -56,14 +56,14 @@ export function outcomeFromFailure(err: unknown, runId: string, output: string, 
   return { ...base, status: 'failed', failed_cell: null, error: null, reason: app?.message ?? cause?.message ?? err.message };
 }
 
-export function describeOutcome(outcome: RunOutcome): string {
-  if (outcome.status === 'completed') {
-    return `completed in ${outcome.duration_s.toFixed(1)} s\noutput: ${outcome.output}`;
+export function describeReport(report: RunReport): string {
+  if (report.status === 'completed') {
+    return `completed in ${report.duration_s.toFixed(1)} s\noutput: ${report.output}`;
   }
-  if (outcome.status === 'cancelled') return `cancelled\noutput: ${outcome.output}`;
+  if (report.status === 'cancelled') return `cancelled\noutput: ${report.output}`;
   const what =
-    outcome.failed_cell !== null && outcome.error
-      ? `cell ${outcome.failed_cell} failed: ${outcome.error.ename}: ${outcome.error.evalue}${outcome.note ? ` (${outcome.note})` : ''}`
-      : `failed: ${outcome.reason ?? 'unknown reason'}`;
-  return `${what}\noutput: ${outcome.output}`;
+    report.failed_cell !== null && report.error
+      ? `cell ${report.failed_cell} failed: ${report.error.ename}: ${report.error.evalue}${report.note ? ` (${report.note})` : ''}`
+      : `failed: ${report.reason ?? 'unknown reason'}`;
+  return `${what}\noutput: ${report.output}`;
 }
