@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readRecord } from '../../record/run-record.js';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +76,9 @@ describe('bad input gets one line and exit 2, and nothing is submitted', () => {
     [['run', 'EXAMPLE', '-y', 'a: [unclosed'], '-y'],
     [['run', 'EXAMPLE', '-p', 'only-name'], 'takes two values'],
     [['run', 'EXAMPLE', '--cell-timeout', '-3'], '--cell-timeout'],
+    // A run id given as an argument is named by its command, not as `run --id`.
+    [['show', 'bad id'], 'millrace: show "bad id": a run id is'],
+    [['cancel', 'bad id'], 'millrace: cancel "bad id": a run id is'],
   ])('%j', async (args, message) => {
     const r = await runCli(args.map((a) => (a === 'EXAMPLE' ? example : a)), h.cliEnv);
     expect(r.code).toBe(2);
@@ -141,6 +145,30 @@ describe('millrace params', () => {
     const text = await runCli(['params', example], h.cliEnv);
     expect(text.stdout).toContain("Parameters inferred for notebook '");
     expect(text.stdout).toContain('threshold: float (default 0.5)');
+  });
+});
+
+describe('commands that act on runs a long-lived stack keeps, with no such stack', () => {
+  it.each([
+    [['cancel', 'some-run'], 'millrace: no running stack here: runs of an embedded `millrace run` end with that command (Ctrl-C cancels it)'],
+    [['retry', 'some-run'], 'millrace: no running stack here: paused runs live in `millrace dev` or on TEMPORAL_ADDRESS'],
+    [['exec', 'some-run', 'print(1)'], 'millrace: no running stack here: paused runs live in `millrace dev` or on TEMPORAL_ADDRESS'],
+    [['skip', 'some-run', '--json'], 'millrace: no running stack here: paused runs live in `millrace dev` or on TEMPORAL_ADDRESS'],
+    [['abort', 'some-run'], 'millrace: no running stack here: paused runs live in `millrace dev` or on TEMPORAL_ADDRESS'],
+    [['run', 'EXAMPLE', '--detach'], 'millrace: --detach needs a stack that outlives this command: start `millrace dev` or set TEMPORAL_ADDRESS'],
+  ])('%j refuses in one line before starting an embedded stack', async (args, line) => {
+    const home = join(h.dir, `no-stack-${args[0]}`);
+    const env: NodeJS.ProcessEnv = { ...process.env, MILLRACE_HOME: home };
+    for (const key of ['TEMPORAL_ADDRESS', 'MILLRACE_STORE', 'MILLRACE_TASK_QUEUE']) delete env[key];
+    const started = Date.now();
+    const r = await runCli(args.map((a) => (a === 'EXAMPLE' ? example : a)), env);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`${line}\n`);
+    // Starting the embedded Temporal server alone takes seconds, and leaves its SQLite file.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(existsSync(join(home, 'temporal.db'))).toBe(false);
+    expect(existsSync(join(home, 'embedded.lock'))).toBe(false);
   });
 });
 
