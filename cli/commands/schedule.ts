@@ -85,9 +85,9 @@ async function withSession<T>(
   fn: (session: Session, config: Config) => Promise<T>,
   config: Config = loadConfig(),
 ): Promise<T> {
-  const session = await import('../session.js');
-  const needs = options.longLived ? session.outlives(options.longLived) : session.READS_HISTORY;
-  return session.withSession({ needs, json: options.json, config }, fn);
+  const sessions = await import('../session.js');
+  const needs = options.longLived ? sessions.outlives(options.longLived) : sessions.READS_HISTORY;
+  return sessions.withSession({ needs, json: options.json, config }, fn);
 }
 
 async function describeSchedule(client: Client, name: string): Promise<{ handle: ScheduleHandle; description: ScheduleDescription }> {
