@@ -10,8 +10,8 @@
  * count. Shell requests run one at a time, so a query sent while the cell still runs is
  * answered when the cell ends.
  */
-import type { Kernel, KernelMessage } from '@jupyterlab/services';
-import { randomUUID } from 'node:crypto';
+import type { Kernel } from '@jupyterlab/services';
+import { silentExecute } from './execute-request.js';
 
 const SETUP = `
 def __millrace_install():
@@ -55,23 +55,10 @@ export function executionMsgId(runId: string, cellIndex: number, revision: numbe
   return `millrace-${runId}-c${cellIndex}-r${revision}`;
 }
 
-async function silent(
-  kernel: Kernel.IKernelConnection,
-  code: string,
-  expressions: Record<string, string> = {},
-): Promise<KernelMessage.IExecuteReplyMsg['content']> {
-  const future = kernel.requestExecute(
-    { code, silent: true, store_history: false, allow_stdin: false, stop_on_error: false, user_expressions: expressions },
-    true,
-    { millrace: 'outcome-registry', id: randomUUID() },
-  );
-  return (await future.done).content;
-}
-
 /** Installs the registry in a fresh Python kernel; other kernels just go without. */
 export async function installOutcomeRegistry(kernel: Kernel.IKernelConnection, language: string): Promise<boolean> {
   if (language !== 'python') return false;
-  const reply = await silent(kernel, SETUP);
+  const reply = await silentExecute(kernel, SETUP, { purpose: 'outcome-registry' });
   return reply.status === 'ok';
 }
 
@@ -81,7 +68,7 @@ export async function askOutcome(kernel: Kernel.IKernelConnection, msgId: string
     "__import__('base64').b64encode(__import__('json').dumps(" +
     `(lambda r: 'no-registry' if r is None else r.get(${JSON.stringify(msgId)}, 'never-ran'))` +
     "(getattr(get_ipython(), '_millrace_outcomes', None))).encode()).decode()";
-  const reply = await silent(kernel, '', { answer: expression });
+  const reply = await silentExecute(kernel, '', { purpose: 'outcome-registry', expressions: { answer: expression } });
   if (reply.status !== 'ok') return { kind: 'unknown', why: 'the kernel did not answer the outcome query' };
   const answer = reply.user_expressions['answer'] as { status?: string; data?: Record<string, string> } | undefined;
   const text = answer?.status === 'ok' ? answer.data?.['text/plain'] : undefined;
