@@ -12,7 +12,7 @@ import { execute, type ExecuteOutcome, type ExecuteReply } from './execute-reque
 import { withHeartbeats } from './heartbeat.js';
 import { connectKernel, KernelError } from './jupyter.js';
 import { checkpointWanted, saveCheckpoint } from './checkpoint.js';
-import { askOutcome, executionMsgId } from './outcomes.js';
+import { executionMsgId, lookUpExecution } from './execution-registry.js';
 import { openRecord, ownedRecord, StaleRecordError, type RunRecord } from '../record/run-record.js';
 
 /** What a result may carry of a kernel's error text: history stays small. */
@@ -81,7 +81,7 @@ function recoveryNote(lostAt: string): IopubMessage {
   };
 }
 
-/** An execution in the kernel, followed by whichever activity owns it at the moment. */
+/** An execution in the kernel, awaited by whichever activity owns it at the moment. */
 interface Execution {
   kernel: Kernel.IKernelConnection;
   record: RunRecord;
@@ -97,7 +97,7 @@ interface Execution {
 /**
  * Cells a local activity handed off, still running, until the regular activity that
  * continues them adopts them. Eager activity dispatch brings that activity back to this
- * process at once; one that lands elsewhere recovers through the outcome registry instead.
+ * process at once; one that lands elsewhere recovers through the execution registry instead.
  */
 const handedOff = new Map<string, { execution: Execution; expire: NodeJS.Timeout }>();
 const ADOPTION_WINDOW_MS = 60_000;
@@ -115,7 +115,7 @@ export async function executeCell(settings: ServerConnection.ISettings, input: E
   const parked = input.attach && ctx.info.attempt === 1 ? adopt(msgId) : undefined;
   // Regular activities heartbeat (a dead worker is noticed, a cancel arrives); local ones cannot.
   const heartbeat = { kernelId: input.kernel.kernelId, msgId };
-  if (parked) return withHeartbeats(() => follow(parked), heartbeat);
+  if (parked) return withHeartbeats(() => awaitExecution(parked), heartbeat);
 
   // Only a record this process wrote itself proves that nobody has sent this cell yet.
   const trusted = ctx.info.attempt === 1 && !input.attach ? ownedRecord(input.output, input.revision) : undefined;
@@ -133,7 +133,7 @@ export async function executeCell(settings: ServerConnection.ISettings, input: E
     throw ApplicationFailure.nonRetryable(`cell ${index} is not a code cell`, 'BadCellIndex');
   }
   const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
-  // A kernel without an outcome registry cannot answer; its cells only ever run as
+  // A kernel without an execution registry cannot answer; its cells only ever run as
   // regular activities, whose first attempt is the first send.
   const ask = !trusted && (ctx.info.attempt > 1 || input.attach === true || input.kernel.outcomeRegistry === true);
   return withHeartbeats(async () => {
@@ -141,7 +141,7 @@ export async function executeCell(settings: ServerConnection.ISettings, input: E
       const recovered = await recoverExecution(kernel, record, input, msgId);
       if (recovered) return recovered;
     }
-    return follow(send(kernel, record, input, msgId), input.handOffAfterMs);
+    return awaitExecution(send(kernel, record, input, msgId), input.handOffAfterMs);
   }, heartbeat);
 }
 
@@ -182,7 +182,7 @@ async function recoverExecution(
   kernel.iopubMessage.connect(listen);
   let answer;
   try {
-    answer = await askOutcome(kernel, msgId);
+    answer = await lookUpExecution(kernel, msgId);
   } finally {
     kernel.iopubMessage.disconnect(listen);
   }
@@ -247,13 +247,13 @@ function send(kernel: Kernel.IKernelConnection, record: RunRecord, input: Execut
       if (execution.saving) record.saveSoon(LIVE_WRITE_INTERVAL_MS);
     },
   });
-  // Whoever follows the execution handles its failure; while parked nobody awaits it.
+  // Whoever awaits the execution handles its failure; while parked nobody does.
   execution.outcome.catch(() => undefined);
   return execution;
 }
 
 /** Waits for the execution to end (or, given `handOffAfterMs`, hands it off) and saves the cell. */
-async function follow(execution: Execution, handOffAfterMs?: number): Promise<CellResult> {
+async function awaitExecution(execution: Execution, handOffAfterMs?: number): Promise<CellResult> {
   const ctx = Context.current();
   const { kernel, record, input, collector } = execution;
   const index = input.cellIndex;

@@ -4,7 +4,7 @@
  * are not: a request to a kernel that died fails instead of waiting forever.
  *
  * `execute` sends a notebook cell's code (or scratch code) and follows its outputs;
- * `silentExecute` sends the code millrace runs for itself (the outcome registry's and the
+ * `silentExecute` sends the code millrace runs for itself (the execution registry's and the
  * checkpoint helper's), which adds nothing to the kernel's history, outputs or execution
  * count.
  */

@@ -1,5 +1,5 @@
 /**
- * A run's kernel: started (or taken from the warm pool) with the outcome registry
+ * A run's kernel: started (or taken from the warm pool) with the execution registry
  * installed where it can be, checked for --checkpoint support, and shut down at the end.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -9,7 +9,7 @@ import type { BackgroundWork } from './background.js';
 import { CheckpointError, requireCheckpointSupport } from './checkpoint.js';
 import { connectKernel, KernelError, shutdownKernel, startKernel } from './jupyter.js';
 import type { KernelPool, PooledKernel } from './kernel-pool.js';
-import { installOutcomeRegistry } from './outcomes.js';
+import { installExecutionRegistry } from './execution-registry.js';
 
 export interface KernelLifecycleDeps {
   /** Kernels started ahead of runs (activities/kernel-pool.ts); none when absent. */
@@ -18,13 +18,13 @@ export interface KernelLifecycleDeps {
   background?: BackgroundWork;
 }
 
-/** Starts a kernel and waits until it answers, with the outcome registry installed where it can be. */
+/** Starts a kernel and waits until it answers, with the execution registry installed where it can be. */
 async function startFreshKernel(settings: ServerConnection.ISettings, request: { runId: string; kernelName: string }): Promise<PooledKernel> {
   try {
     const model = await startKernel(settings, request.kernelName, request.runId);
     const connection = await connectKernel(settings, model);
     const info = await connection.info;
-    const outcomeRegistry = await installOutcomeRegistry(connection, info.language_info.name);
+    const outcomeRegistry = await installExecutionRegistry(connection, info.language_info.name);
     return { model, connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
   } catch (err) {
     if (err instanceof KernelError && err.kind === 'unknown-kernel') {

@@ -38,14 +38,14 @@ export async function prepareRun(input: RunInput): Promise<PrepareResult> {
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'BadParameters');
   }
-  const record0 = initRecord(parameterized, {
+  const initialNotebook = initRecord(parameterized, {
     inputPath: input.inputPath,
     outputPath: input.output,
     parameters: paramsToJson(parameters),
     startTime: now(),
     version: MILLRACE_VERSION,
   });
-  const codeCells = record0.cells.flatMap((cell, index) =>
+  const codeCells = initialNotebook.cells.flatMap((cell, index) =>
     isExecutable(cell)
       ? [
           {
@@ -59,15 +59,15 @@ export async function prepareRun(input: RunInput): Promise<PrepareResult> {
       : [],
   );
   const millrace: Record<string, unknown> = { run_id: input.runId, revision: 0, ...(input.schedule ? { schedule: input.schedule.name } : {}) };
-  let notebook: Notebook = record0;
+  let notebook: Notebook = initialNotebook;
   let startAt = 0;
   if (input.resume) {
     const { fromCell } = input.resume;
-    const at = resumeIndex(record0, input.resume);
+    const at = resumeIndex(initialNotebook, input.resume);
     if (at < 0) {
       throw ApplicationFailure.nonRetryable(`cell ${fromCell} of run ${input.resume.runId} is not in this notebook`, 'BadResume');
     }
-    notebook = carryOver(record0, await readEarlierRecord(input.resume), input.resume);
+    notebook = carryOver(initialNotebook, await readEarlierRecord(input.resume), input.resume);
     startAt = codeCells.filter((c) => c.index < at).length;
     const { checkpoint, reassign } = input.resume;
     millrace['resumed_from'] = {
