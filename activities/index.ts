@@ -3,7 +3,7 @@
  * here per worker with its configuration (the Jupyter token never travels through
  * history). Workflows import only the type `MillraceActivities`.
  */
-import type { CellResult, ExecuteCellInput, ReplayInput, RestoreInput } from '../workflows/contracts.js';
+import type { CellResult, ExecuteCellInput, NotifyInput, ReplayInput, RestoreInput } from '../workflows/contracts.js';
 import { executeCell, replayCells } from './execute-cell.js';
 import { finalizeRun } from './finalize-run.js';
 import { serverSettings, type JupyterConfig } from './jupyter.js';
@@ -15,6 +15,8 @@ import { restoreCheckpoint } from './restore-checkpoint.js';
 
 export interface ActivityDeps extends KernelLifecycleDeps {
   jupyter: JupyterConfig;
+  /** The worker's state directory: its `secret.key` opens sealed webhook URLs (activities/notify.ts). */
+  stateDir: string;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -48,7 +50,9 @@ export function createActivities(deps: ActivityDeps) {
      */
     async sliceWorkflowTask(): Promise<void> {},
 
-    notifyWebhook,
+    notifyWebhook(input: NotifyInput): Promise<{ status: number }> {
+      return notifyWebhook(deps.stateDir, input);
+    },
 
     // --on-failure pause: retry, exec and skip on a paused run.
     ...createRepairActivities(settings),
