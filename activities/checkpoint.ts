@@ -222,11 +222,15 @@ function checkpointRequest(kernel: Kernel.IKernelConnection, code: string, expre
   return silentExecute(kernel, code, { purpose: 'checkpoint', expressions });
 }
 
+/** Why a reply is not ok: the kernel's error, else its status (aborted). */
+function failureOf(reply: ExecuteReply): string {
+  return reply.status === 'error' ? `${reply.ename}: ${reply.evalue}` : reply.status;
+}
+
 /** The string a user expression evaluated to (its repr without quotes), or the error it raised. */
 function expressionText(reply: ExecuteReply, key: string): string {
   if (reply.status !== 'ok') {
-    const why = reply.status === 'error' ? `${reply.ename}: ${reply.evalue}` : reply.status;
-    throw new CheckpointError(why);
+    throw new CheckpointError(failureOf(reply));
   }
   const value = reply.user_expressions[key] as { status?: string; ename?: string; evalue?: string; data?: Record<string, string> } | undefined;
   if (value?.status !== 'ok') throw new CheckpointError(value ? `${value.ename}: ${value.evalue}` : 'the kernel returned nothing');
@@ -343,7 +347,7 @@ export async function restoreNamespace(
   const code = assignmentCode(assign);
   if (code) {
     const reply = await checkpointRequest(kernel, code);
-    if (reply.status !== 'ok') throw new CheckpointError(`assigning the new parameter values failed: ${reply.status === 'error' ? `${reply.ename}: ${reply.evalue}` : reply.status}`);
+    if (reply.status !== 'ok') throw new CheckpointError(`assigning the new parameter values failed: ${failureOf(reply)}`);
   }
   return names;
 }
@@ -357,7 +361,7 @@ async function loadCheckpoint(kernel: Kernel.IKernelConnection, plan: RestorePla
   expressionText(await checkpointRequest(kernel, HELPER, { dill: `${HANDLE}.begin()` }), 'dill');
   for (const chunk of base64Chunks(data)) {
     const reply = await checkpointRequest(kernel, `${HANDLE}.add('${chunk}')`);
-    if (reply.status !== 'ok') throw new CheckpointError(reply.status === 'error' ? `${reply.ename}: ${reply.evalue}` : reply.status);
+    if (reply.status !== 'ok') throw new CheckpointError(failureOf(reply));
     onProgress();
   }
   const loaded = expressionText(await checkpointRequest(kernel, '', { names: `${HANDLE}.load('${plan.sha256}')` }), 'names');

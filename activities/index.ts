@@ -2,6 +2,17 @@
  * The side effects of a notebook run, one function per step of the workflow, assembled
  * here per worker with its configuration (the Jupyter token never travels through
  * history). Workflows import only the type `MillraceActivities`.
+ *
+ * Where each step lives:
+ * - prepare-run.ts: the source snapshot, parameterized, becomes the run's record (resume.ts:
+ *   what a resumed run carries over from the earlier one);
+ * - kernel-lifecycle.ts: a kernel started (or taken from kernel-pool.ts) and shut down;
+ *   restore-checkpoint.ts loads a saved namespace into it (checkpoint.ts);
+ * - execute-cell.ts: one cell sent once, its outputs saved in the record as they come;
+ *   execute-request.ts sends it, execution-registry.ts makes it exactly-once;
+ * - repair.ts: retry, exec and skip on a run paused by --on-failure pause;
+ * - finalize-run.ts: the record's end; notify.ts: the webhook.
+ * jupyter.ts reaches the Jupyter Server; heartbeat.ts keeps long activities alive.
  */
 import type { CellResult, ExecuteCellInput, NotifyInput, ReplayInput, RestoreInput } from '../workflows/contracts.js';
 import { executeCell, replayCells } from './execute-cell.js';

@@ -18,14 +18,22 @@ export interface KernelLifecycleDeps {
   background?: BackgroundWork;
 }
 
-/** Starts a kernel and waits until it answers, with the execution registry installed where it can be. */
+/**
+ * Starts a kernel in session `millrace/<runId>` and waits until it answers, with the
+ * execution registry installed where it can be: ready for a run (or for the pool).
+ */
+export async function startReadyKernel(settings: ServerConnection.ISettings, kernelName: string, runId: string): Promise<PooledKernel> {
+  const model = await startKernel(settings, kernelName, runId);
+  const connection = await connectKernel(settings, model);
+  const info = await connection.info;
+  const outcomeRegistry = await installExecutionRegistry(connection, info.language_info.name);
+  return { model, connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
+}
+
+/** A kernel started for this run, when the pool had none ready. */
 async function startFreshKernel(settings: ServerConnection.ISettings, request: { runId: string; kernelName: string }): Promise<PooledKernel> {
   try {
-    const model = await startKernel(settings, request.kernelName, request.runId);
-    const connection = await connectKernel(settings, model);
-    const info = await connection.info;
-    const outcomeRegistry = await installExecutionRegistry(connection, info.language_info.name);
-    return { model, connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
+    return await startReadyKernel(settings, request.kernelName, request.runId);
   } catch (err) {
     if (err instanceof KernelError && err.kind === 'unknown-kernel') {
       throw ApplicationFailure.nonRetryable(err.message, 'UnknownKernel');

@@ -12,8 +12,8 @@
  */
 import type { Kernel, ServerConnection } from '@jupyterlab/services';
 import { randomUUID } from 'node:crypto';
-import { connectKernel, moveSession, shutdownKernel, startKernel } from './jupyter.js';
-import { installExecutionRegistry } from './execution-registry.js';
+import { moveSession, shutdownKernel } from './jupyter.js';
+import { startReadyKernel } from './kernel-lifecycle.js';
 
 /** Well inside the orphan reaper's grace period (60 s by default). */
 const KEEP_ALIVE_MS = 20_000;
@@ -88,12 +88,8 @@ export class KernelPool {
     }
   }
 
-  private async startOne(kernelName: string): Promise<PooledKernel> {
-    const model = await startKernel(this.settings, kernelName, `pool-${randomUUID()}`);
-    const connection = await connectKernel(this.settings, model);
-    const info = await connection.info;
-    const outcomeRegistry = await installExecutionRegistry(connection, info.language_info.name);
-    return { model, connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
+  private startOne(kernelName: string): Promise<PooledKernel> {
+    return startReadyKernel(this.settings, kernelName, `pool-${randomUUID()}`);
   }
 
   private touchIdle(): void {
