@@ -13,13 +13,13 @@
  * outputs or execution count, and the helper lives on the IPython shell object, not in the
  * user's namespace.
  */
-import type { Kernel, KernelMessage } from '@jupyterlab/services';
-import { createHash, randomUUID } from 'node:crypto';
+import type { Kernel } from '@jupyterlab/services';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { cellTags, isExecutable, type Notebook } from '../notebook/nbformat.js';
 import type { Params } from '../notebook/params.js';
 import { translate } from '../notebook/translators/python.js';
-import { KernelError } from './jupyter.js';
+import { silentExecute, type ExecuteReply } from './execute-request.js';
 import { ObjectNotFoundError, store } from '../record/store/index.js';
 
 /** Tag that limits checkpoints to the cells carrying it. */
@@ -217,37 +217,20 @@ export class CheckpointError extends Error {
   }
 }
 
-type ExecuteReply = KernelMessage.IExecuteReplyMsg['content'];
+/** A silent execution of the checkpoint helper: fails, rather than waits forever, when the kernel dies. */
+function checkpointRequest(kernel: Kernel.IKernelConnection, code: string, expressions: Record<string, string> = {}): Promise<ExecuteReply> {
+  return silentExecute(kernel, code, { purpose: 'checkpoint', expressions });
+}
 
-/** A silent execution that fails, rather than waits forever, when the kernel dies. */
-async function silentExecute(kernel: Kernel.IKernelConnection, code: string, expressions: Record<string, string> = {}): Promise<ExecuteReply> {
-  const future = kernel.requestExecute(
-    { code, silent: true, store_history: false, allow_stdin: false, stop_on_error: false, user_expressions: expressions },
-    true,
-    { millrace: 'checkpoint', id: randomUUID() },
-  );
-  let stop = () => undefined as void;
-  const died = new Promise<never>((_, reject) => {
-    const onStatus = (_k: unknown, status: Kernel.Status) => {
-      if (status === 'dead' || status === 'restarting' || status === 'autorestarting') {
-        reject(new KernelError(`the kernel died (status ${status})`, 'kernel-died'));
-      }
-    };
-    kernel.statusChanged.connect(onStatus);
-    stop = () => void kernel.statusChanged.disconnect(onStatus);
-  });
-  try {
-    return (await Promise.race([future.done, died])).content;
-  } finally {
-    stop();
-  }
+/** Why a reply is not ok: the kernel's error, else its status (aborted). */
+function failureOf(reply: ExecuteReply): string {
+  return reply.status === 'error' ? `${reply.ename}: ${reply.evalue}` : reply.status;
 }
 
 /** The string a user expression evaluated to (its repr without quotes), or the error it raised. */
 function expressionText(reply: ExecuteReply, key: string): string {
   if (reply.status !== 'ok') {
-    const why = reply.status === 'error' ? `${reply.ename}: ${reply.evalue}` : reply.status;
-    throw new CheckpointError(why);
+    throw new CheckpointError(failureOf(reply));
   }
   const value = reply.user_expressions[key] as { status?: string; ename?: string; evalue?: string; data?: Record<string, string> } | undefined;
   if (value?.status !== 'ok') throw new CheckpointError(value ? `${value.ename}: ${value.evalue}` : 'the kernel returned nothing');
@@ -279,7 +262,7 @@ export async function requireCheckpointSupport(kernel: Kernel.IKernelConnection,
     throw new CheckpointError(`--checkpoint needs a Python kernel; kernel ${kernel.name} runs ${language}: run without --checkpoint`);
   }
   try {
-    expressionText(await silentExecute(kernel, HELPER, { dill: `${HANDLE}.begin()` }), 'dill');
+    expressionText(await checkpointRequest(kernel, HELPER, { dill: `${HANDLE}.begin()` }), 'dill');
   } catch (err) {
     if (!(err instanceof CheckpointError)) throw err;
     throw new CheckpointError(`--checkpoint needs dill in the kernel's Python environment (${err.message}): install it there or run without --checkpoint`);
@@ -308,14 +291,14 @@ export async function saveCheckpoint(kernel: Kernel.IKernelConnection, target: S
     const save = { checkpoint: `${HANDLE}.save(${CHUNK_BYTES})` };
     // The helper was installed when the kernel started; sending it again costs IPython
     // more than the save of a small namespace, so only a kernel that lost it gets it.
-    let reply = await silentExecute(kernel, '', save);
-    if (isMissingHelper(reply)) reply = await silentExecute(kernel, HELPER, save);
+    let reply = await checkpointRequest(kernel, '', save);
+    if (isMissingHelper(reply)) reply = await checkpointRequest(kernel, HELPER, save);
     const packed = expressionText(reply, 'checkpoint');
     const [headText = '', first = ''] = packed.split('.');
     const head = headSchema.parse(JSON.parse(Buffer.from(headText, 'base64').toString('utf8')));
     const parts = [Buffer.from(first, 'base64')];
     for (let offset = CHUNK_BYTES; offset < head.bytes; offset += CHUNK_BYTES) {
-      const reply = await silentExecute(kernel, '', { part: `${HANDLE}.read(${offset}, ${CHUNK_BYTES})` });
+      const reply = await checkpointRequest(kernel, '', { part: `${HANDLE}.read(${offset}, ${CHUNK_BYTES})` });
       parts.push(Buffer.from(expressionText(reply, 'part'), 'base64'));
     }
     const data = Buffer.concat(parts);
@@ -363,8 +346,8 @@ export async function restoreNamespace(
   const names = plan ? await loadCheckpoint(kernel, plan, onProgress) : [];
   const code = assignmentCode(assign);
   if (code) {
-    const reply = await silentExecute(kernel, code);
-    if (reply.status !== 'ok') throw new CheckpointError(`assigning the new parameter values failed: ${reply.status === 'error' ? `${reply.ename}: ${reply.evalue}` : reply.status}`);
+    const reply = await checkpointRequest(kernel, code);
+    if (reply.status !== 'ok') throw new CheckpointError(`assigning the new parameter values failed: ${failureOf(reply)}`);
   }
   return names;
 }
@@ -375,12 +358,12 @@ async function loadCheckpoint(kernel: Kernel.IKernelConnection, plan: RestorePla
   if (data.length !== plan.bytes || sha256 !== plan.sha256) {
     throw new CheckpointError(`checkpoint ${plan.location} does not match its manifest (size or sha256): the store was modified`);
   }
-  expressionText(await silentExecute(kernel, HELPER, { dill: `${HANDLE}.begin()` }), 'dill');
+  expressionText(await checkpointRequest(kernel, HELPER, { dill: `${HANDLE}.begin()` }), 'dill');
   for (const chunk of base64Chunks(data)) {
-    const reply = await silentExecute(kernel, `${HANDLE}.add('${chunk}')`);
-    if (reply.status !== 'ok') throw new CheckpointError(reply.status === 'error' ? `${reply.ename}: ${reply.evalue}` : reply.status);
+    const reply = await checkpointRequest(kernel, `${HANDLE}.add('${chunk}')`);
+    if (reply.status !== 'ok') throw new CheckpointError(failureOf(reply));
     onProgress();
   }
-  const loaded = expressionText(await silentExecute(kernel, '', { names: `${HANDLE}.load('${plan.sha256}')` }), 'names');
+  const loaded = expressionText(await checkpointRequest(kernel, '', { names: `${HANDLE}.load('${plan.sha256}')` }), 'names');
   return z.array(z.string()).parse(JSON.parse(Buffer.from(loaded, 'base64').toString('utf8')));
 }

@@ -8,9 +8,11 @@ import { cellTags, isExecutable, sourceText, type CodeCell, type Notebook } from
 import { CellOutputCollector, type IopubMessage } from '../notebook/outputs.js';
 import { cellStatus, markCellCompleted, markCellFailed, markCellRunning } from '../notebook/record.js';
 import type { CellResult, ExecuteCellInput, ReplayInput } from '../workflows/contracts.js';
-import { connectKernel, execute, KernelError, type ExecuteOutcome } from './jupyter.js';
+import { execute, type ExecuteOutcome, type ExecuteReply } from './execute-request.js';
+import { withHeartbeats } from './heartbeat.js';
+import { connectKernel, KernelError } from './jupyter.js';
 import { checkpointWanted, saveCheckpoint } from './checkpoint.js';
-import { askOutcome, executionMsgId } from './outcomes.js';
+import { executionMsgId, lookUpExecution } from './execution-registry.js';
 import { openRecord, ownedRecord, StaleRecordError, type RunRecord } from '../record/run-record.js';
 
 /** What a result may carry of a kernel's error text: history stays small. */
@@ -18,10 +20,16 @@ const MAX_ERROR_TEXT = 2_000;
 /** A cell that ends sooner costs one write; a longer one shows as running. */
 const FIRST_WRITE_DELAY_MS = 250;
 const LIVE_WRITE_INTERVAL_MS = 1_000;
-const HEARTBEAT_MS = 2_000;
 
 export function clip(text: string, max = MAX_ERROR_TEXT): string {
   return text.length <= max ? text : `${text.slice(0, max)}… [${text.length - max} more characters]`;
+}
+
+/** What went wrong, as a result carries it: the kernel's error (clipped), or an aborted request; none when it ran ok. */
+export function replyError(reply: ExecuteReply, maxEvalue = MAX_ERROR_TEXT): { ename: string; evalue: string } | undefined {
+  if (reply.status === 'error') return { ename: clip(reply.ename, 200), evalue: clip(reply.evalue, maxEvalue) };
+  if (reply.status === 'aborted') return { ename: 'ExecutionAborted', evalue: 'the kernel aborted this execution' };
+  return undefined;
 }
 
 const now = () => new Date().toISOString();
@@ -73,7 +81,7 @@ function recoveryNote(lostAt: string): IopubMessage {
   };
 }
 
-/** An execution in the kernel, followed by whichever activity owns it at the moment. */
+/** An execution in the kernel, awaited by whichever activity owns it at the moment. */
 interface Execution {
   kernel: Kernel.IKernelConnection;
   record: RunRecord;
@@ -89,7 +97,7 @@ interface Execution {
 /**
  * Cells a local activity handed off, still running, until the regular activity that
  * continues them adopts them. Eager activity dispatch brings that activity back to this
- * process at once; one that lands elsewhere recovers through the outcome registry instead.
+ * process at once; one that lands elsewhere recovers through the execution registry instead.
  */
 const handedOff = new Map<string, { execution: Execution; expire: NodeJS.Timeout }>();
 const ADOPTION_WINDOW_MS = 60_000;
@@ -105,7 +113,9 @@ export async function executeCell(settings: ServerConnection.ISettings, input: E
   const index = input.cellIndex;
   const msgId = executionMsgId(input.runId, index, input.revision);
   const parked = input.attach && ctx.info.attempt === 1 ? adopt(msgId) : undefined;
-  if (parked) return withHeartbeats(input, msgId, () => follow(parked));
+  // Regular activities heartbeat (a dead worker is noticed, a cancel arrives); local ones cannot.
+  const heartbeat = { kernelId: input.kernel.kernelId, msgId };
+  if (parked) return withHeartbeats(() => awaitExecution(parked), heartbeat);
 
   // Only a record this process wrote itself proves that nobody has sent this cell yet.
   const trusted = ctx.info.attempt === 1 && !input.attach ? ownedRecord(input.output, input.revision) : undefined;
@@ -123,30 +133,16 @@ export async function executeCell(settings: ServerConnection.ISettings, input: E
     throw ApplicationFailure.nonRetryable(`cell ${index} is not a code cell`, 'BadCellIndex');
   }
   const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
-  // A kernel without an outcome registry cannot answer; its cells only ever run as
+  // A kernel without an execution registry cannot answer; its cells only ever run as
   // regular activities, whose first attempt is the first send.
   const ask = !trusted && (ctx.info.attempt > 1 || input.attach === true || input.kernel.outcomeRegistry === true);
-  return withHeartbeats(input, msgId, async () => {
+  return withHeartbeats(async () => {
     if (ask) {
       const recovered = await recoverExecution(kernel, record, input, msgId);
       if (recovered) return recovered;
     }
-    return follow(send(kernel, record, input, msgId), input.handOffAfterMs);
-  });
-}
-
-/** Regular activities heartbeat (a dead worker is noticed, a cancel arrives); local ones cannot. */
-async function withHeartbeats<T>(input: ExecuteCellInput, msgId: string, body: () => Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  if (ctx.info.isLocal) return body();
-  const beat = () => ctx.heartbeat({ kernelId: input.kernel.kernelId, msgId });
-  beat();
-  const beating = setInterval(beat, HEARTBEAT_MS);
-  try {
-    return await body();
-  } finally {
-    clearInterval(beating);
-  }
+    return awaitExecution(send(kernel, record, input, msgId), input.handOffAfterMs);
+  }, heartbeat);
 }
 
 function adopt(msgId: string): Execution | undefined {
@@ -186,7 +182,7 @@ async function recoverExecution(
   kernel.iopubMessage.connect(listen);
   let answer;
   try {
-    answer = await askOutcome(kernel, msgId);
+    answer = await lookUpExecution(kernel, msgId);
   } finally {
     kernel.iopubMessage.disconnect(listen);
   }
@@ -251,13 +247,13 @@ function send(kernel: Kernel.IKernelConnection, record: RunRecord, input: Execut
       if (execution.saving) record.saveSoon(LIVE_WRITE_INTERVAL_MS);
     },
   });
-  // Whoever follows the execution handles its failure; while parked nobody awaits it.
+  // Whoever awaits the execution handles its failure; while parked nobody does.
   execution.outcome.catch(() => undefined);
   return execution;
 }
 
 /** Waits for the execution to end (or, given `handOffAfterMs`, hands it off) and saves the cell. */
-async function follow(execution: Execution, handOffAfterMs?: number): Promise<CellResult> {
+async function awaitExecution(execution: Execution, handOffAfterMs?: number): Promise<CellResult> {
   const ctx = Context.current();
   const { kernel, record, input, collector } = execution;
   const index = input.cellIndex;
@@ -296,12 +292,7 @@ async function follow(execution: Execution, handOffAfterMs?: number): Promise<Ce
     const ok = content.status === 'ok';
     if (ok || input.raisesException) await checkpointAfter(kernel, record, input);
     await finish(ok || input.raisesException ? markCellCompleted : markCellFailed);
-    const error =
-      content.status === 'error'
-        ? { ename: clip(content.ename, 200), evalue: clip(content.evalue) }
-        : content.status === 'aborted'
-          ? { ename: 'ExecutionAborted', evalue: 'the kernel aborted this execution' }
-          : {};
+    const error = replyError(content) ?? {};
     return {
       status: ok ? 'ok' : 'error',
       executionCount: collector.executionCount,

@@ -1,18 +1,17 @@
 /**
  * Kernels on a Jupyter Server (or Kernel Gateway) reached over the Jupyter protocol with
  * `@jupyterlab/services`. One connection per kernel per worker process, shared by every
- * cell activity of the run that this worker executes.
+ * cell activity of the run that this worker executes; the requests sent on it are in
+ * execute-request.ts.
  */
 import {
   KernelAPI,
   KernelConnection,
-  KernelMessage,
   KernelSpecAPI,
   ServerConnection,
   SessionAPI,
   type Kernel,
 } from '@jupyterlab/services';
-import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 
 export interface JupyterConfig {
@@ -138,102 +137,6 @@ async function openConnection(
     return new KernelError(`kernel ${model.id} did not answer within 60 s`, 'kernel-lost');
   });
   return kernel;
-}
-
-export interface ExecuteOptions {
-  code: string;
-  msgId?: string;
-  timeoutMs?: number;
-  /** How long the websocket may stay down before the kernel counts as lost. */
-  lostAfterMs?: number;
-  /** False for code that is not one of the notebook's cells (scratch code of a paused run). */
-  storeHistory?: boolean;
-  onIOPub: (msg: KernelMessage.IIOPubMessage) => void;
-}
-
-export type ExecuteOutcome = { kind: 'reply'; reply: KernelMessage.IExecuteReplyMsg } | { kind: 'timeout' };
-
-/**
- * Sends one execute_request and resolves when its reply and its final idle status have
- * both arrived, or fails as soon as the kernel dies or is lost.
- */
-export async function execute(kernel: Kernel.IKernelConnection, options: ExecuteOptions): Promise<ExecuteOutcome> {
-  const msg = KernelMessage.createMessage({
-    msgType: 'execute_request',
-    channel: 'shell',
-    session: kernel.clientId,
-    username: kernel.username,
-    msgId: options.msgId ?? randomUUID(),
-    content: {
-      code: options.code,
-      silent: false,
-      store_history: options.storeHistory ?? true,
-      user_expressions: {},
-      // No stdin: input() raises at once instead of waiting for an answer nobody gives.
-      allow_stdin: false,
-      stop_on_error: true,
-    },
-  });
-  // Outputs come from the connection's iopub stream rather than the future's onIOPub:
-  // @jupyterlab/services reroutes update_display_data to the future that first showed
-  // the display id, which belongs to an earlier cell. nbclient sees every message.
-  let sawIdle: () => void = () => undefined;
-  const idle = new Promise<void>((resolve) => (sawIdle = resolve));
-  const onIopub = (_: unknown, iopub: KernelMessage.IIOPubMessage) => {
-    if ((iopub.parent_header as Partial<KernelMessage.IHeader>)?.msg_id !== msg.header.msg_id) return;
-    options.onIOPub(iopub);
-    if (KernelMessage.isStatusMsg(iopub) && iopub.content.execution_state === 'idle') sawIdle();
-  };
-  kernel.iopubMessage.connect(onIopub);
-  const future = kernel.sendShellMessage(msg, true, true) as Kernel.IShellFuture<
-    KernelMessage.IExecuteRequestMsg,
-    KernelMessage.IExecuteReplyMsg
-  >;
-
-  const watchers: Array<() => void> = [() => kernel.iopubMessage.disconnect(onIopub)];
-  const failure = new Promise<never>((_, reject) => {
-    const onStatus = (_: unknown, status: Kernel.Status) => {
-      if (status === 'dead' || status === 'restarting' || status === 'autorestarting') {
-        reject(new KernelError(`the kernel died (status ${status})`, 'kernel-died'));
-      }
-    };
-    kernel.statusChanged.connect(onStatus);
-    watchers.push(() => kernel.statusChanged.disconnect(onStatus));
-
-    let lostTimer: NodeJS.Timeout | undefined;
-    const onConnection = (_: unknown, status: Kernel.ConnectionStatus) => {
-      if (status === 'connected') {
-        clearTimeout(lostTimer);
-        lostTimer = undefined;
-      } else if (!lostTimer) {
-        lostTimer = setTimeout(
-          () => reject(new KernelError('lost the connection to the kernel', 'kernel-lost')),
-          options.lostAfterMs ?? 20_000,
-        );
-      }
-    };
-    kernel.connectionStatusChanged.connect(onConnection);
-    watchers.push(() => {
-      kernel.connectionStatusChanged.disconnect(onConnection);
-      clearTimeout(lostTimer);
-    });
-  });
-
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<ExecuteOutcome>((resolve) => {
-    if (options.timeoutMs !== undefined) timer = setTimeout(() => resolve({ kind: 'timeout' }), options.timeoutMs);
-  });
-
-  try {
-    return await Promise.race([
-      Promise.all([future.done, idle]).then(([reply]) => ({ kind: 'reply' as const, reply })),
-      timeout,
-      failure,
-    ]);
-  } finally {
-    clearTimeout(timer);
-    for (const stop of watchers) stop();
-  }
 }
 
 export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {

@@ -2,7 +2,7 @@
  * Kernels started ahead of the runs that will use them: starting a Python kernel costs
  * about half a second, more than a hundred trivial cells' worth of orchestration. A
  * long-running worker keeps `size` idle kernels per kernel name it has been asked for,
- * each connected, with its outcome registry installed; a run takes one by moving its
+ * each connected, with its execution registry installed; a run takes one by moving its
  * Jupyter session to `millrace/<run id>`, and the pool starts a replacement.
  *
  * An idle kernel sits in a session `millrace/pool-<uuid>`, which no run has: every
@@ -12,8 +12,8 @@
  */
 import type { Kernel, ServerConnection } from '@jupyterlab/services';
 import { randomUUID } from 'node:crypto';
-import { connectKernel, moveSession, shutdownKernel, startKernel } from './jupyter.js';
-import { installOutcomeRegistry } from './outcomes.js';
+import { moveSession, shutdownKernel } from './jupyter.js';
+import { startReadyKernel } from './kernel-lifecycle.js';
 
 /** Well inside the orphan reaper's grace period (60 s by default). */
 const KEEP_ALIVE_MS = 20_000;
@@ -88,12 +88,8 @@ export class KernelPool {
     }
   }
 
-  private async startOne(kernelName: string): Promise<PooledKernel> {
-    const model = await startKernel(this.settings, kernelName, `pool-${randomUUID()}`);
-    const connection = await connectKernel(this.settings, model);
-    const info = await connection.info;
-    const outcomeRegistry = await installOutcomeRegistry(connection, info.language_info.name);
-    return { model, connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
+  private startOne(kernelName: string): Promise<PooledKernel> {
+    return startReadyKernel(this.settings, kernelName, `pool-${randomUUID()}`);
   }
 
   private touchIdle(): void {

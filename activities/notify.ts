@@ -3,13 +3,13 @@
  * Slack incoming-webhook URL is its own credential), so it is sealed with AES-256-GCM
  * under a key that clients and workers share, and only the ciphertext travels through
  * schedules and workflow history. The key is `MILLRACE_SECRET_KEY` (32 bytes, base64 or
- * hex), else `<state dir>/secret.key`, created with mode 0600 on first use.
+ * hex), else `<state dir>/secret.key`, created with mode 0600 on first use. The state
+ * directory comes from the caller (the CLI's configuration, the worker's).
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stateDir } from '../worker/paths.js';
 import type { NotifyInput, RunNotification, SealedSecret } from '../workflows/contracts.js';
 
 const KEY_ENV = 'MILLRACE_SECRET_KEY';
@@ -30,12 +30,12 @@ function parseKey(text: string, origin: string): SecretKey {
   return { key, id: createHash('sha256').update(key).digest('hex').slice(0, 12), origin };
 }
 
-export function keyFilePath(dir = stateDir()): string {
+export function keyFilePath(dir: string): string {
   return join(dir, 'secret.key');
 }
 
 /** The key of this process: MILLRACE_SECRET_KEY, else the state directory's key file (created when `create`). */
-export function loadSecretKey(options: { create: boolean; dir?: string }): SecretKey | undefined {
+export function loadSecretKey(options: { create: boolean; dir: string }): SecretKey | undefined {
   const fromEnv = process.env[KEY_ENV];
   if (fromEnv) return parseKey(fromEnv, KEY_ENV);
   const file = keyFilePath(options.dir);
@@ -45,7 +45,7 @@ export function loadSecretKey(options: { create: boolean; dir?: string }): Secre
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   if (!options.create) return undefined;
-  mkdirSync(options.dir ?? stateDir(), { recursive: true });
+  mkdirSync(options.dir, { recursive: true });
   try {
     writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {
@@ -90,11 +90,11 @@ function retryable(status: number): boolean {
  * POSTs the notification. Temporal's activity retry policy makes the attempts; errors name
  * the HTTP status or the network error code, never the URL (they end up in history).
  */
-export async function notifyWebhook(input: NotifyInput): Promise<{ status: number }> {
+export async function notifyWebhook(stateDir: string, input: NotifyInput): Promise<{ status: number }> {
   let url: string;
   try {
-    const key = loadSecretKey({ create: false });
-    if (!key) throw new SecretKeyError(`no ${KEY_ENV} and no ${keyFilePath()} on this worker`);
+    const key = loadSecretKey({ create: false, dir: stateDir });
+    if (!key) throw new SecretKeyError(`no ${KEY_ENV} and no ${keyFilePath(stateDir)} on this worker`);
     url = unseal(input.webhook, key);
   } catch (err) {
     const reason = err instanceof SecretKeyError ? err.message : 'the sealed webhook URL does not open with this key';

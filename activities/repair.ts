@@ -16,11 +16,12 @@ import {
   type ScratchInput,
   type SkipCellInput,
 } from '../workflows/contracts.js';
-import { clip } from './execute-cell.js';
-import { connectKernel, execute, KernelError } from './jupyter.js';
+import { clip, replyError } from './execute-cell.js';
+import { execute } from './execute-request.js';
+import { withHeartbeats } from './heartbeat.js';
+import { connectKernel, KernelError } from './jupyter.js';
 import { openRecord, type RunRecord } from '../record/run-record.js';
 
-const HEARTBEAT_MS = 2_000;
 /** What the record keeps of each scratch execution's code: the log is for people, not replay. */
 const MAX_LOGGED_CODE = 16_000;
 
@@ -130,43 +131,35 @@ export function createRepairActivities(settings: ServerConnection.ISettings) {
       const record = await openRecord(input.output, input.revision);
       const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
       const outputs: Output[] = [];
-      const beating = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
-      let result: Pick<RepairExecution, 'status' | 'ename' | 'evalue'>;
-      try {
-        const outcome = await Promise.race([
-          execute(kernel, {
-            code: input.code,
-            msgId: `millrace-${input.runId}-scratch-r${input.revision}`,
-            storeHistory: false,
-            timeoutMs: input.timeoutS * 1000,
-            onIOPub: (msg: KernelMessage.IIOPubMessage) => {
-              const output = outputFromMsg(msg.header.msg_type, msg.content as JsonObject);
-              if (output) outputs.push(output);
-            },
-          }),
-          ctx.cancelled,
-        ]);
-        if (outcome.kind === 'timeout') {
-          await kernel.interrupt().catch(() => undefined);
-          result = { status: 'timeout', ename: 'ScratchTimeout', evalue: `interrupted after ${input.timeoutS} s` };
-        } else {
-          const content = outcome.reply.content;
-          result =
-            content.status === 'ok'
-              ? { status: 'ok' }
-              : content.status === 'error'
-                ? { status: 'error', ename: clip(content.ename, 200), evalue: clip(content.evalue, 500) }
-                : { status: 'error', ename: 'ExecutionAborted', evalue: 'the kernel aborted this execution' };
+      const result = await withHeartbeats(async (): Promise<Pick<RepairExecution, 'status' | 'ename' | 'evalue'>> => {
+        try {
+          const outcome = await Promise.race([
+            execute(kernel, {
+              code: input.code,
+              msgId: `millrace-${input.runId}-scratch-r${input.revision}`,
+              storeHistory: false,
+              timeoutMs: input.timeoutS * 1000,
+              onIOPub: (msg: KernelMessage.IIOPubMessage) => {
+                const output = outputFromMsg(msg.header.msg_type, msg.content as JsonObject);
+                if (output) outputs.push(output);
+              },
+            }),
+            ctx.cancelled,
+          ]);
+          if (outcome.kind === 'timeout') {
+            await kernel.interrupt().catch(() => undefined);
+            return { status: 'timeout', ename: 'ScratchTimeout', evalue: `interrupted after ${input.timeoutS} s` };
+          }
+          const error = replyError(outcome.reply.content, 500);
+          return error ? { status: 'error', ...error } : { status: 'ok' };
+        } catch (err) {
+          if (err instanceof CancelledFailure) await kernel.interrupt().catch(() => undefined);
+          if (err instanceof KernelError) {
+            throw ApplicationFailure.nonRetryable(`kernel lost while running scratch code: ${err.message}`, 'KernelLost');
+          }
+          throw err;
         }
-      } catch (err) {
-        if (err instanceof CancelledFailure) await kernel.interrupt().catch(() => undefined);
-        if (err instanceof KernelError) {
-          throw ApplicationFailure.nonRetryable(`kernel lost while running scratch code: ${err.message}`, 'KernelLost');
-        }
-        throw err;
-      } finally {
-        clearInterval(beating);
-      }
+      });
       const entry = { cell: input.cellIndex, time: now(), code: clip(input.code, MAX_LOGGED_CODE), ...result };
       await saveRevision(record, input.revision, (nb) => {
         const meta = nb.metadata['millrace'] as { scratch?: unknown[] };

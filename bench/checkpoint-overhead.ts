@@ -9,7 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { saveCheckpoint } from '../activities/checkpoint.js';
-import { connectKernel, execute, serverSettings } from '../activities/jupyter.js';
+import { execute } from '../activities/execute-request.js';
+import { connectKernel, serverSettings } from '../activities/jupyter.js';
 import { startJupyterServer } from '../worker/jupyter-server.js';
 
 const SETUPS: Array<[string, string]> = [

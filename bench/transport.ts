@@ -6,7 +6,8 @@
  */
 import { join } from 'node:path';
 import { KernelAPI } from '@jupyterlab/services';
-import { connectKernel, execute, serverSettings } from '../activities/jupyter.js';
+import { execute } from '../activities/execute-request.js';
+import { connectKernel, serverSettings } from '../activities/jupyter.js';
 import { packageRoot, venvPython } from '../worker/paths.js';
 import { runProcess } from './papermill.js';
 

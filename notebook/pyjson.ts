@@ -5,8 +5,6 @@
 import { compareCodePoints } from './pystr.js';
 import { pyFloatRepr } from './pynum.js';
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
 /** Define an own property even for "__proto__", which plain assignment would not. */
 export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
   if (key === '__proto__') {

@@ -114,11 +114,6 @@ export async function spawnSupervised(options: SpawnOptions): Promise<Supervised
   return supervised;
 }
 
-/** Every child started here and not yet stopped. */
-export function supervisedProcesses(): readonly SupervisedProcess[] {
-  return [...live];
-}
-
 /** Stops every supervised child, in parallel. */
 export async function stopAllSupervised(): Promise<void> {
   await Promise.all([...live].map((p) => p.stop()));

@@ -57,7 +57,6 @@ export interface S3Server {
 const HOST = '127.0.0.1';
 const HEALTH_PATH = '/health';
 const START_ATTEMPTS = 3;
-export const VERSITYGW_VERSION = 'v1.7.0';
 
 /** The versitygw binary (`MILLRACE_VERSITYGW_BIN` overrides); a one-line error when missing. */
 export function versitygwBinary(): string {

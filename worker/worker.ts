@@ -6,7 +6,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from './paths.js';
+import { packageRoot, stateDir } from './paths.js';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.js';
 import { serverSettings } from '../activities/jupyter.js';
@@ -83,7 +83,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     ...(existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsSourcePath() }),
-    activities: createActivities({ jupyter: config.jupyter, kernelPool: pool, background }),
+    activities: createActivities({ jupyter: config.jupyter, kernelPool: pool, background, stateDir: stateDir() }),
     maxConcurrentWorkflowTaskExecutions: Math.max(2, Math.min(runs, 40)),
     // Each run holds at most one cell activity at a time; the rest is setup and teardown.
     maxConcurrentActivityTaskExecutions: runs * 2,

@@ -283,8 +283,9 @@ export interface KernelHandle {
   kernelId: string;
   kernelName: string;
   /**
-   * The kernel keeps an outcome registry (Python kernels, activities/outcomes.ts): any
+   * The kernel keeps an execution registry (Python kernels, activities/execution-registry.ts): any
    * attempt can learn whether a request already ran, so cells may run as local activities.
+   * (Named for the registry's first name, "outcome registry": workflow histories hold it.)
    */
   outcomeRegistry?: boolean;
 }

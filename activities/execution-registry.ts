@@ -1,17 +1,17 @@
 /**
- * Exactly once per cell across worker crashes. A Python kernel keeps, for each execute
- * request, whether it ran and how it ended (an IPython post_run_cell hook keyed by the
- * request's msg_id). Message ids are derived from the run, cell and record revision, so a
- * retried attempt on a new worker knows which request to ask about without having to
- * trust that a heartbeat reached the server.
+ * The execution registry: exactly once per cell across worker crashes. A Python kernel
+ * keeps, for each execute request, whether it ran and how it ended (an IPython
+ * post_run_cell hook keyed by the request's msg_id). Message ids are derived from the
+ * run, cell and record revision, so a retried attempt on a new worker knows which
+ * request to ask about without having to trust that a heartbeat reached the server.
  *
  * The registry lives on the IPython shell object, not in the user's namespace, and the
  * queries are silent executions: they add nothing to history, outputs or the execution
  * count. Shell requests run one at a time, so a query sent while the cell still runs is
  * answered when the cell ends.
  */
-import type { Kernel, KernelMessage } from '@jupyterlab/services';
-import { randomUUID } from 'node:crypto';
+import type { Kernel } from '@jupyterlab/services';
+import { silentExecute } from './execute-request.js';
 
 const SETUP = `
 def __millrace_install():
@@ -38,15 +38,16 @@ __millrace_install()
 del __millrace_install
 `;
 
-export interface KernelOutcome {
+/** How an execute request ended, as the registry recorded it. */
+export interface RecordedOutcome {
   ok: boolean;
   ename: string | null;
   evalue: string | null;
   execution_count: number | null;
 }
 
-export type OutcomeAnswer =
-  | { kind: 'finished'; outcome: KernelOutcome }
+export type RegistryAnswer =
+  | { kind: 'finished'; outcome: RecordedOutcome }
   | { kind: 'never-ran' }
   | { kind: 'unknown'; why: string };
 
@@ -55,33 +56,20 @@ export function executionMsgId(runId: string, cellIndex: number, revision: numbe
   return `millrace-${runId}-c${cellIndex}-r${revision}`;
 }
 
-async function silent(
-  kernel: Kernel.IKernelConnection,
-  code: string,
-  expressions: Record<string, string> = {},
-): Promise<KernelMessage.IExecuteReplyMsg['content']> {
-  const future = kernel.requestExecute(
-    { code, silent: true, store_history: false, allow_stdin: false, stop_on_error: false, user_expressions: expressions },
-    true,
-    { millrace: 'outcome-registry', id: randomUUID() },
-  );
-  return (await future.done).content;
-}
-
 /** Installs the registry in a fresh Python kernel; other kernels just go without. */
-export async function installOutcomeRegistry(kernel: Kernel.IKernelConnection, language: string): Promise<boolean> {
+export async function installExecutionRegistry(kernel: Kernel.IKernelConnection, language: string): Promise<boolean> {
   if (language !== 'python') return false;
-  const reply = await silent(kernel, SETUP);
+  const reply = await silentExecute(kernel, SETUP, { purpose: 'outcome-registry' });
   return reply.status === 'ok';
 }
 
 /** What became of an execute request whose worker died: waits while it still runs. */
-export async function askOutcome(kernel: Kernel.IKernelConnection, msgId: string): Promise<OutcomeAnswer> {
+export async function lookUpExecution(kernel: Kernel.IKernelConnection, msgId: string): Promise<RegistryAnswer> {
   const expression =
     "__import__('base64').b64encode(__import__('json').dumps(" +
     `(lambda r: 'no-registry' if r is None else r.get(${JSON.stringify(msgId)}, 'never-ran'))` +
     "(getattr(get_ipython(), '_millrace_outcomes', None))).encode()).decode()";
-  const reply = await silent(kernel, '', { answer: expression });
+  const reply = await silentExecute(kernel, '', { purpose: 'outcome-registry', expressions: { answer: expression } });
   if (reply.status !== 'ok') return { kind: 'unknown', why: 'the kernel did not answer the outcome query' };
   const answer = reply.user_expressions['answer'] as { status?: string; data?: Record<string, string> } | undefined;
   const text = answer?.status === 'ok' ? answer.data?.['text/plain'] : undefined;
@@ -89,5 +77,5 @@ export async function askOutcome(kernel: Kernel.IKernelConnection, msgId: string
   const decoded: unknown = JSON.parse(Buffer.from(text.replace(/^'|'$/g, ''), 'base64').toString('utf8'));
   if (decoded === 'no-registry') return { kind: 'unknown', why: 'the kernel keeps no outcome registry' };
   if (decoded === 'never-ran') return { kind: 'never-ran' };
-  return { kind: 'finished', outcome: decoded as KernelOutcome };
+  return { kind: 'finished', outcome: decoded as RecordedOutcome };
 }

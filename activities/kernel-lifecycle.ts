@@ -1,0 +1,77 @@
+/**
+ * A run's kernel: started (or taken from the warm pool) with the execution registry
+ * installed where it can be, checked for --checkpoint support, and shut down at the end.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { ServerConnection } from '@jupyterlab/services';
+import type { KernelHandle, StartedKernel } from '../workflows/contracts.js';
+import type { BackgroundWork } from './background.js';
+import { CheckpointError, requireCheckpointSupport } from './checkpoint.js';
+import { connectKernel, KernelError, shutdownKernel, startKernel } from './jupyter.js';
+import type { KernelPool, PooledKernel } from './kernel-pool.js';
+import { installExecutionRegistry } from './execution-registry.js';
+
+export interface KernelLifecycleDeps {
+  /** Kernels started ahead of runs (activities/kernel-pool.ts); none when absent. */
+  kernelPool?: KernelPool;
+  /** Where kernel shutdowns run without holding up the run's result; awaited when absent. */
+  background?: BackgroundWork;
+}
+
+/**
+ * Starts a kernel in session `millrace/<runId>` and waits until it answers, with the
+ * execution registry installed where it can be: ready for a run (or for the pool).
+ */
+export async function startReadyKernel(settings: ServerConnection.ISettings, kernelName: string, runId: string): Promise<PooledKernel> {
+  const model = await startKernel(settings, kernelName, runId);
+  const connection = await connectKernel(settings, model);
+  const info = await connection.info;
+  const outcomeRegistry = await installExecutionRegistry(connection, info.language_info.name);
+  return { model, connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
+}
+
+/** A kernel started for this run, when the pool had none ready. */
+async function startFreshKernel(settings: ServerConnection.ISettings, request: { runId: string; kernelName: string }): Promise<PooledKernel> {
+  try {
+    return await startReadyKernel(settings, request.kernelName, request.runId);
+  } catch (err) {
+    if (err instanceof KernelError && err.kind === 'unknown-kernel') {
+      throw ApplicationFailure.nonRetryable(err.message, 'UnknownKernel');
+    }
+    throw err;
+  }
+}
+
+export function createKernelActivities(settings: ServerConnection.ISettings, deps: KernelLifecycleDeps) {
+  return {
+    /** Starts a kernel and waits until it answers, returning its language_info for the record. */
+    async startKernel(request: { runId: string; kernelName: string; checkpoint?: boolean }): Promise<StartedKernel> {
+      const kernel = (await deps.kernelPool?.take(request.kernelName, request.runId)) ?? (await startFreshKernel(settings, request));
+      const { model, connection, languageInfo, outcomeRegistry } = kernel;
+      if (request.checkpoint) {
+        await requireCheckpointSupport(connection, String(languageInfo['name'])).catch(async (err: unknown) => {
+          // The workflow never learns this kernel's id: shut it down here.
+          await shutdownKernel(settings, model.id).catch(() => undefined);
+          throw err instanceof CheckpointError ? ApplicationFailure.nonRetryable(err.message, 'CheckpointUnsupported') : err;
+        });
+      }
+      return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo };
+    },
+
+    /**
+     * Asks Jupyter to shut the kernel down without waiting for its process to exit: the
+     * run's record is final by now. A shutdown that fails is logged; the orphan reaper
+     * (worker/orphans.ts) shuts down what is left of a finished run. With `wait`, returns
+     * once Jupyter has shut it down: a run that replaces a dead kernel starts the new one
+     * in the same session, which Jupyter would otherwise answer with the old kernel.
+     */
+    async shutdownKernel(kernel: KernelHandle, options: { wait?: boolean } = {}): Promise<void> {
+      if (!deps.background || options.wait) return shutdownKernel(settings, kernel.kernelId);
+      const logger = Context.current().log;
+      deps.background.add(
+        () => shutdownKernel(settings, kernel.kernelId),
+        (err) => logger.warn('could not shut the kernel down', { kernelId: kernel.kernelId, error: String(err) }),
+      );
+    },
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * The first step of a run: the source snapshot, parameterized and initialised as papermill
+ * does, becomes the run's record in the store (with what a resume carries over).
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import { cellSummary, cellTags, isExecutable, parseNotebook, type Cell, type Notebook } from '../notebook/nbformat.js';
+import { inferParameters, parameterize } from '../notebook/parameterize.js';
+import { paramsToJson, str, type Params } from '../notebook/params.js';
+import { initRecord } from '../notebook/record.js';
+import { wallClock } from '../notebook/time.js';
+import { MILLRACE_VERSION } from '../notebook/version.js';
+import type { PrepareResult, RunInput } from '../workflows/contracts.js';
+import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
+import { rememberRecord, RunRecord } from '../record/run-record.js';
+import { store } from '../record/store/index.js';
+
+const now = () => new Date().toISOString();
+
+/** Snapshot → parameterized, papermill-initialised output notebook in the store. */
+export async function prepareRun(input: RunInput): Promise<PrepareResult> {
+  const bytes = await store.read(input.source.location);
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  if (digest !== input.source.sha256) {
+    throw ApplicationFailure.nonRetryable(
+      `source snapshot ${input.source.location} does not match its hash: the store was modified`,
+      'SnapshotCorrupt',
+    );
+  }
+  const source = parseNotebook(bytes.toString('utf8'), input.inputPath);
+  const kernelName = input.kernelName ?? source.metadata.kernelspec?.name ?? 'python3';
+  let parameterized: Notebook;
+  let warnings: string[];
+  let parameters: Params = input.parameters;
+  try {
+    parameters = { ...parameters, ...nominalTimeParameters(input, source, kernelName) };
+    ({ notebook: parameterized, warnings } = parameterize(source, parameters, { kernelName }));
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable((err as Error).message, 'BadParameters');
+  }
+  const initialNotebook = initRecord(parameterized, {
+    inputPath: input.inputPath,
+    outputPath: input.output,
+    parameters: paramsToJson(parameters),
+    startTime: now(),
+    version: MILLRACE_VERSION,
+  });
+  const codeCells = initialNotebook.cells.flatMap((cell, index) =>
+    isExecutable(cell)
+      ? [
+          {
+            index,
+            summary: cellSummary(cell),
+            raisesException: cellTags(cell).includes('raises-exception'),
+            idempotent: cellTags(cell).includes('idempotent'),
+            ...cellTimeout(cell, index),
+          },
+        ]
+      : [],
+  );
+  const millrace: Record<string, unknown> = { run_id: input.runId, revision: 0, ...(input.schedule ? { schedule: input.schedule.name } : {}) };
+  let notebook: Notebook = initialNotebook;
+  let startAt = 0;
+  if (input.resume) {
+    const { fromCell } = input.resume;
+    const at = resumeIndex(initialNotebook, input.resume);
+    if (at < 0) {
+      throw ApplicationFailure.nonRetryable(`cell ${fromCell} of run ${input.resume.runId} is not in this notebook`, 'BadResume');
+    }
+    notebook = carryOver(initialNotebook, await readEarlierRecord(input.resume), input.resume);
+    startAt = codeCells.filter((c) => c.index < at).length;
+    const { checkpoint, reassign } = input.resume;
+    millrace['resumed_from'] = {
+      run_id: input.resume.runId,
+      from_cell: fromCell,
+      ...(input.resume.restore === 'checkpoint'
+        ? {
+            restore: 'checkpoint',
+            // Which checkpoint: saved by the earlier run after this cell of its record.
+            checkpoint: checkpoint ? { after_cell: checkpoint.cell, location: checkpoint.location, sha256: checkpoint.sha256, bytes: checkpoint.bytes } : null,
+            replayed_cells: [],
+            reassigned_parameters: reassign ?? [],
+          }
+        : { restore: 'replay', replayed_cells: codeCells.slice(0, startAt).map((c) => c.index) }),
+    };
+  }
+  notebook = { ...notebook, metadata: { ...notebook.metadata, millrace } };
+  await guardAgainstOverwrite(input.output, input.runId);
+  const record = new RunRecord(input.output, notebook);
+  await record.flush();
+  record.owned = true;
+  rememberRecord(record);
+  if (input.resume) await linkEarlierRun(input.resume, input.runId, input.output);
+  return { kernelName, startAt, totalCells: notebook.cells.length, codeCells, warnings };
+}
+
+/** A cell's own time limit: tag `timeout=SECONDS`, else metadata `millrace.timeout`. */
+function cellTimeout(cell: Cell, index: number): { timeoutS?: number } {
+  const tag = cellTags(cell).find((t) => t.startsWith('timeout='));
+  const raw = tag ? Number(tag.slice('timeout='.length)) : (cell.metadata['millrace'] as { timeout?: unknown } | undefined)?.timeout;
+  if (raw === undefined) return {};
+  if (typeof raw !== 'number' || !Number.isFinite(raw) || raw <= 0) {
+    throw ApplicationFailure.nonRetryable(
+      `cell ${index}: timeout must be a positive number of seconds (tag timeout=SECONDS or metadata millrace.timeout)`,
+      'BadCellTimeout',
+    );
+  }
+  return { timeoutS: raw };
+}
+
+/**
+ * A scheduled run's nominal time, as the parameters its notebook declares for it (like
+ * Airflow's logical date, so a backfill computes the right day): the time in ISO 8601 and
+ * the date, both in the schedule's time zone.
+ */
+function nominalTimeParameters(input: RunInput, source: Notebook, kernelName: string): Params {
+  const schedule = input.schedule;
+  if (!schedule?.nominalTime) return {};
+  const declared = new Set(inferParameters(source, { kernelName }).map((p) => p.name));
+  const local = localIsoTime(new Date(schedule.nominalTime), schedule.timezone);
+  const params: Params = {};
+  if (declared.has(schedule.timeParameter)) params[schedule.timeParameter] = str(local);
+  if (declared.has(schedule.dateParameter)) params[schedule.dateParameter] = str(local.slice(0, 10));
+  return params;
+}
+
+/** `2024-01-01T06:00:00+01:00` (`Z` in UTC): the wall-clock time in `timeZone` and its offset. */
+function localIsoTime(time: Date, timeZone: string): string {
+  const wall = wallClock(time, timeZone);
+  const offsetMin = Math.round((Date.parse(`${wall}Z`) - Math.floor(time.getTime() / 1000) * 1000) / 60_000);
+  if (offsetMin === 0) return `${wall}Z`;
+  const abs = Math.abs(offsetMin);
+  return `${wall}${offsetMin < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
+/** A run never overwrites another run's record. */
+async function guardAgainstOverwrite(location: string, runId: string): Promise<void> {
+  if (!(await store.exists(location))) return;
+  let owner: unknown;
+  try {
+    const existing = parseNotebook((await store.read(location)).toString('utf8'), location);
+    owner = (existing.metadata['millrace'] as { run_id?: unknown } | undefined)?.run_id;
+  } catch {
+    owner = undefined;
+  }
+  if (owner !== undefined && owner !== runId) {
+    throw ApplicationFailure.nonRetryable(
+      `${location} is the record of run ${String(owner)}; a run never overwrites another run's record`,
+      'RecordExists',
+    );
+  }
+}
