@@ -148,16 +148,20 @@ export interface CliResult {
 }
 
 /** Runs `bin/millrace.js` as a user would, in its own process. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
+/** A CLI process under way: its result, and what it has printed so far. */
+export type RunningCli = Promise<CliResult> & { printed(): { stdout: string; stderr: string } };
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): RunningCli {
+  let stdout = '';
+  let stderr = '';
+  const result = new Promise<CliResult>((resolve, reject) => {
     const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+  return Object.assign(result, { printed: () => ({ stdout, stderr }) });
 }
 
 /** Runs Python code in the project's venv (where nbformat and papermill are installed). */

@@ -204,6 +204,8 @@ describe('--on-failure pause', () => {
     const handle = h.client.workflow.getHandle(runId);
     const pause = await paused(handle);
     expect(Date.parse(pause.until) - Date.parse(pause.since)).toBe(600_000);
+    // The foreground command polls: abort only once it has seen the pause and said so.
+    await waitFor('the foreground run to say how to repair it', async () => (run.printed().stderr.includes('repair it from another shell') ? true : undefined));
     const abort = await runCli(['abort', runId], h.cliEnv);
     expect(abort.code, abort.stderr).toBe(0);
     expect(abort.stdout).toContain(`run ${runId} aborted; its kernel is shut down\ncell 0 failed: OSError: disk full (aborted while paused)\n`);
