@@ -17,6 +17,7 @@ import type {
   KernelHandle,
   PrepareResult,
   ReplayInput,
+  ReplayResult,
   RestoreInput,
   RunInput,
   StartedKernel,
@@ -158,7 +159,7 @@ export function createActivities(deps: ActivityDeps) {
       return executeCell(settings, input);
     },
 
-    replayCells(input: ReplayInput): Promise<void> {
+    replayCells(input: ReplayInput): Promise<ReplayResult> {
       return replayCells(settings, input);
     },
 

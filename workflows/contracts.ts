@@ -316,8 +316,17 @@ export interface ExecuteCellInput {
   checkpoints?: string;
 }
 
-export interface CellResult {
-  /** `running`: handed off by a local activity, still executing in the kernel. */
+/**
+ * What an activity that saves a record revision returns: the revision it saved, which
+ * the workflow sends with its next activity (message ids derive from it). Optional:
+ * results recorded in histories before activities reported it have none.
+ */
+export interface SavedRevision {
+  revision?: number;
+}
+
+export interface CellResult extends SavedRevision {
+  /** `running`: handed off by a local activity, still executing in the kernel (no revision saved yet). */
   status: 'ok' | 'error' | 'timeout' | 'running';
   executionCount: number | null;
   ename?: string;
@@ -339,6 +348,9 @@ export interface ReplayInput {
   lostAtCell?: number;
 }
 
+/** What a replay saved: the kernel restart noted in the record (a resume's replay saves nothing). */
+export type ReplayResult = SavedRevision;
+
 export interface PrepareRetryInput {
   output: string;
   cellIndex: number;
@@ -358,6 +370,16 @@ export interface ScratchInput {
   code: string;
   timeoutS: number;
 }
+
+export type PrepareRetryResult = SavedRevision & {
+  /** The retried cell's summary, for progress views. */
+  summary: string;
+};
+
+/** `exec`'s answer to the person, and the revision that logged the scratch code (not part of the answer). */
+export type ScratchResult = RepairExecution & SavedRevision;
+
+export type SkipCellResult = SavedRevision;
 
 export interface SkipCellInput {
   output: string;

@@ -53,6 +53,7 @@ import {
   type RunResult,
   type RunStatus,
   type RunNotification,
+  type SavedRevision,
 } from './contracts.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
@@ -149,6 +150,16 @@ const MAX_KERNEL_RESTARTS = 3;
 
 function isKernelLoss(err: unknown): boolean {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'KernelLost';
+}
+
+/**
+ * The record revision the workflow sends next: the one the activity reports it saved.
+ * Results recorded before activities reported it have none (histories from before issue
+ * 12): a run that was in flight then goes on counting the revisions each such activity is
+ * known to save (`saves`) on from the one it was sent, as the workflow used to.
+ */
+function savedRevision(result: SavedRevision | undefined, sent: number, saves: number): number {
+  return result?.revision ?? sent + saves;
 }
 
 /** `sys.exit()` and `sys.exit(0)` end a papermill run successfully, skipping later cells. */
@@ -311,8 +322,9 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
     await shutdownKernel(lost, { wait: true });
     ({ kernel, languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName }));
     const replay = plan.codeCells.slice(0, position).map((c) => c.index);
-    await replayCells({ runId: input.runId, output: input.output, kernel: kernel!, cellIndices: replay, lostAtCell: plan.codeCells[position]!.index });
-    revision += 1;
+    const replayed = await replayCells({ runId: input.runId, output: input.output, kernel: kernel!, cellIndices: replay, lostAtCell: plan.codeCells[position]!.index });
+    // The failed attempt saved the cell as failed (one revision); the replay saved another.
+    revision = savedRevision(replayed, revision, 2);
     return kernel!;
   };
 
@@ -362,8 +374,8 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
           return end('aborted while paused', false);
         }
         if (repair.kind === 'skip') {
-          await skipCell({ output: input.output, cellIndex: cell.index, revision });
-          revision += 1;
+          const skipped = await skipCell({ output: input.output, cellIndex: cell.index, revision });
+          revision = savedRevision(skipped, revision, 1);
           cellProgress.status = 'skipped';
           answer({ runId: input.runId, cell: cell.index, action: 'skipped' });
           return { kind: 'skipped' };
@@ -371,20 +383,21 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
         if (repair.kind === 'exec') {
           const timeoutS = repair.timeoutS ?? SCRATCH_TIMEOUT_S_DEFAULT;
           const scratch = { runId: input.runId, output: input.output, kernel: kernel!, cellIndex: cell.index, revision, code: repair.code, timeoutS };
-          const result = await execScratch.executeWithOptions({ ...SCRATCH_ACTIVITY, summary: `scratch code at cell ${cell.index}` }, [scratch]);
-          revision += 1;
+          const { revision: saved, ...result } = await execScratch.executeWithOptions({ ...SCRATCH_ACTIVITY, summary: `scratch code at cell ${cell.index}` }, [scratch]);
+          revision = savedRevision({ revision: saved }, revision, 1);
           answer(result);
           repairRequest = undefined;
           continue;
         }
         // retry: a new record revision, so a new message id: the cell is sent once more.
         leavePause();
-        const { summary } = await prepareRetry({ output: input.output, cellIndex: cell.index, revision, source: repair.source });
-        revision += 1;
+        const retried = await prepareRetry({ output: input.output, cellIndex: cell.index, revision, source: repair.source });
+        revision = savedRevision(retried, revision, 1);
+        const { summary } = retried;
         cellProgress.summary = summary;
         cellProgress.status = 'running';
         const again = await runCell(input, kernel!, { ...cell, summary }, revision);
-        revision += 1;
+        revision = savedRevision(again, revision, 1);
         cellProgress.durationMs = again.durationMs;
         const goesOn = cellPassed(again, cell) || isCleanSysExit(again);
         const excerpt = await cellOutputExcerpt({ output: input.output, cellIndex: cell.index });
@@ -429,14 +442,12 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
         throw err;
       }).catch(async (err: unknown) => {
         if (!(input.onKernelLoss === 'restart' && isKernelLoss(err) && kernelRestarts < MAX_KERNEL_RESTARTS)) throw err;
-        // The failed attempt saved the cell as failed (one revision); the replay saves another.
-        revision += 1;
         handle = await restartKernel(handle, position);
         cellProgress.status = 'running';
         return runCell(input, handle, cell, revision);
       });
       current = undefined;
-      revision += 1;
+      revision = savedRevision(result, revision, 1);
       executedCells += 1;
       cellProgress.durationMs = result.durationMs;
       // A cell that was handed off to a regular activity already ended a workflow task.
