@@ -119,6 +119,9 @@ export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss' | 'on
   onFailure?: 'fail' | 'pause';
 };
 
+/** The input as the workflow works on it: validated, defaults filled in. */
+export type ParsedRunInput = z.infer<typeof runInputSchema>;
+
 /**
  * The input one run of a schedule runs with: its id is the workflow id Temporal gave it
  * (`<schedule>-<nominal time>`), its output `<outputDir>/<run id>/<notebook file>`.
@@ -153,6 +156,29 @@ export function checkpointFolder(input: Pick<RunInput, 'runId' | 'source' | 'out
 export function reassignedParameters(input: Pick<RunInput, 'parameters' | 'resume'>): RunInput['parameters'] {
   const names = input.resume?.reassign ?? [];
   return Object.fromEntries(names.filter((n) => n in input.parameters).map((n) => [n, input.parameters[n]!]));
+}
+
+/**
+ * Where a run that continued as new picks up (the second argument of notebookRun): history
+ * stays bounded for notebooks of thousands of cells, while the kernel, the record and the
+ * progress carry on unchanged. Written by the workflow itself, so not validated.
+ */
+export interface RunContinuation {
+  plan: PrepareResult;
+  /** Position in plan.codeCells of the next cell to execute. */
+  position: number;
+  /** Record revision the next cell is sent with. */
+  revision: number;
+  kernel: KernelHandle;
+  languageInfo: Record<string, unknown> | null;
+  executedCells: number;
+  /** Durations of the cells already executed, for the progress query. */
+  durationsMs: number[];
+  /** When the run's --timeout runs out (workflow time, epoch ms). */
+  deadline: number | undefined;
+  kernelRestarts: number;
+  /** Cells skipped while paused (`millrace skip`). */
+  skippedCells?: number[];
 }
 
 export type RunStatus = 'completed' | 'failed' | 'cancelled';
