@@ -370,10 +370,9 @@ export async function replayCells(settings: ServerConnection.ISettings, input: R
     const reply = outcome.kind === 'reply' ? outcome.reply.content : undefined;
     if (reply?.status !== 'ok' && !cellTags(cell).includes('raises-exception')) {
       const why = reply?.status === 'error' ? `${reply.ename}: ${reply.evalue}` : 'no reply';
-      throw ApplicationFailure.nonRetryable(
-        `replaying cell ${index} in a new kernel after the kernel was lost at cell ${input.lostAtCell} failed: ${clip(why)}`,
-        'ReplayFailed',
-      );
+      // Replays rebuild a lost kernel (lostAtCell) or a resumed run's kernel.
+      const occasion = input.lostAtCell === undefined ? 'to resume the run' : `after the kernel was lost at cell ${input.lostAtCell}`;
+      throw ApplicationFailure.nonRetryable(`replaying cell ${index} in a new kernel ${occasion} failed: ${clip(why)}`, 'ReplayFailed');
     }
   }
   if (input.lostAtCell === undefined) return {};
