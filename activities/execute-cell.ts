@@ -7,7 +7,7 @@ import type { Kernel, KernelMessage, ServerConnection } from '@jupyterlab/servic
 import { cellTags, isExecutable, sourceText, type CodeCell, type Notebook } from '../notebook/nbformat.js';
 import { CellOutputCollector, type IopubMessage } from '../notebook/outputs.js';
 import { cellStatus, markCellCompleted, markCellFailed, markCellRunning } from '../notebook/record.js';
-import type { CellResult, ExecuteCellInput, ReplayInput } from '../workflows/contracts.js';
+import type { CellResult, ExecuteCellInput, ReplayInput, ReplayResult } from '../workflows/contracts.js';
 import { execute, type ExecuteOutcome, type ExecuteReply } from './execute-request.js';
 import { withHeartbeats } from './heartbeat.js';
 import { connectKernel, KernelError } from './jupyter.js';
@@ -109,6 +109,12 @@ const ADOPTION_WINDOW_MS = 60_000;
  * with heartbeats, so long cells keep a live, cancellable activity in the UI.
  */
 export async function executeCell(settings: ServerConnection.ISettings, input: ExecuteCellInput): Promise<CellResult> {
+  const result = await executeCellOnce(settings, input);
+  // An ended cell was saved at the next revision; a handed-off one saved none yet.
+  return result.status === 'running' ? result : { ...result, revision: input.revision + 1 };
+}
+
+async function executeCellOnce(settings: ServerConnection.ISettings, input: ExecuteCellInput): Promise<CellResult> {
   const ctx = Context.current();
   const index = input.cellIndex;
   const msgId = executionMsgId(input.runId, index, input.revision);
@@ -339,7 +345,7 @@ async function checkpointAfter(kernel: Kernel.IKernelConnection, record: RunReco
  * notes the restart in the notebook's metadata. Side effects of those cells happen again,
  * which is what the user asked for with this option.
  */
-export async function replayCells(settings: ServerConnection.ISettings, input: ReplayInput): Promise<void> {
+export async function replayCells(settings: ServerConnection.ISettings, input: ReplayInput): Promise<ReplayResult> {
   const ctx = Context.current();
   const record = await openRecord(input.output, 'latest');
   const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
@@ -355,19 +361,20 @@ export async function replayCells(settings: ServerConnection.ISettings, input: R
     const reply = outcome.kind === 'reply' ? outcome.reply.content : undefined;
     if (reply?.status !== 'ok' && !cellTags(cell).includes('raises-exception')) {
       const why = reply?.status === 'error' ? `${reply.ename}: ${reply.evalue}` : 'no reply';
-      throw ApplicationFailure.nonRetryable(
-        `replaying cell ${index} in a new kernel after the kernel was lost at cell ${input.lostAtCell} failed: ${clip(why)}`,
-        'ReplayFailed',
-      );
+      // Replays rebuild a lost kernel (lostAtCell) or a resumed run's kernel.
+      const occasion = input.lostAtCell === undefined ? 'to resume the run' : `after the kernel was lost at cell ${input.lostAtCell}`;
+      throw ApplicationFailure.nonRetryable(`replaying cell ${index} in a new kernel ${occasion} failed: ${clip(why)}`, 'ReplayFailed');
     }
   }
-  if (input.lostAtCell === undefined) return;
+  if (input.lostAtCell === undefined) return {};
+  const revision = record.meta.revision + 1;
   record.update((nb) => {
     const meta = nb.metadata['millrace'] as MillraceMeta;
     const restart = { lost_at_cell: input.lostAtCell, time: now(), replayed_cells: input.cellIndices };
-    return { ...nb, metadata: { ...nb.metadata, millrace: { ...meta, kernel_restarts: [...(meta.kernel_restarts ?? []), restart], revision: meta.revision + 1 } } };
+    return { ...nb, metadata: { ...nb.metadata, millrace: { ...meta, kernel_restarts: [...(meta.kernel_restarts ?? []), restart], revision } } };
   });
   await record.flush();
+  return { revision };
 }
 
 type MillraceMeta = { revision: number; kernel_restarts?: unknown[] };

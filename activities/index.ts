@@ -14,7 +14,7 @@
  * - finalize-run.ts: the record's end; notify.ts: the webhook.
  * jupyter.ts reaches the Jupyter Server; heartbeat.ts keeps long activities alive.
  */
-import type { CellResult, ExecuteCellInput, NotifyInput, ReplayInput, RestoreInput } from '../workflows/contracts.js';
+import type { CellResult, ExecuteCellInput, NotifyInput, ReplayInput, ReplayResult, RestoreInput } from '../workflows/contracts.js';
 import { executeCell, replayCells } from './execute-cell.js';
 import { finalizeRun } from './finalize-run.js';
 import { serverSettings, type JupyterConfig } from './jupyter.js';
@@ -43,7 +43,7 @@ export function createActivities(deps: ActivityDeps) {
       return executeCell(settings, input);
     },
 
-    replayCells(input: ReplayInput): Promise<void> {
+    replayCells(input: ReplayInput): Promise<ReplayResult> {
       return replayCells(settings, input);
     },
 

@@ -12,9 +12,12 @@ import { cellStatus } from '../notebook/record.js';
 import {
   MAX_EXCERPT_CHARS,
   type PrepareRetryInput,
+  type PrepareRetryResult,
   type RepairExecution,
   type ScratchInput,
+  type ScratchResult,
   type SkipCellInput,
+  type SkipCellResult,
 } from '../workflows/contracts.js';
 import { clip, replyError } from './execute-cell.js';
 import { execute } from './execute-request.js';
@@ -92,10 +95,11 @@ export function createRepairActivities(settings: ServerConnection.ISettings) {
      * metadata.millrace.original_source), and the error it is retried after, which the
      * new execution's outputs replace. Returns the cell's summary for progress views.
      */
-    async prepareRetry(input: PrepareRetryInput): Promise<{ summary: string }> {
+    async prepareRetry(input: PrepareRetryInput): Promise<PrepareRetryResult> {
       const index = input.cellIndex;
+      const revision = input.revision + 1;
       const record = await openForRepair(input.output, input.revision);
-      if (!record) return { summary: cellSummary((await openRecord(input.output, 'latest')).notebook.cells[index]!) };
+      if (!record) return { summary: cellSummary((await openRecord(input.output, 'latest')).notebook.cells[index]!), revision };
       const cell = codeCellAt(record, index);
       const millrace = (cell.metadata['millrace'] as JsonObject | undefined) ?? {};
       const error = cell.outputs.find((o) => o.output_type === 'error');
@@ -117,7 +121,7 @@ export function createRepairActivities(settings: ServerConnection.ISettings) {
         const papermill = othersFailed ? nb.metadata.papermill : { ...(nb.metadata.papermill ?? {}), exception: null };
         return { ...nb, cells, metadata: { ...nb.metadata, papermill } };
       });
-      return { summary: cellSummary(changed) };
+      return { summary: cellSummary(changed), revision };
     },
 
     /**
@@ -126,7 +130,7 @@ export function createRepairActivities(settings: ServerConnection.ISettings) {
      * Sent at most once (the workflow does not retry it); logged in
      * metadata.millrace.scratch; answers with a bounded excerpt of its outputs.
      */
-    async execScratch(input: ScratchInput): Promise<RepairExecution> {
+    async execScratch(input: ScratchInput): Promise<ScratchResult> {
       const ctx = Context.current();
       const record = await openRecord(input.output, input.revision);
       const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
@@ -165,22 +169,24 @@ export function createRepairActivities(settings: ServerConnection.ISettings) {
         const meta = nb.metadata['millrace'] as { scratch?: unknown[] };
         return { ...nb, metadata: { ...nb.metadata, millrace: { ...meta, scratch: [...(meta.scratch ?? []), entry] } } };
       });
-      return { runId: input.runId, cell: input.cellIndex, ...result, output: outputsText(outputs), paused: true };
+      return { runId: input.runId, cell: input.cellIndex, ...result, output: outputsText(outputs), paused: true, revision: input.revision + 1 };
     },
 
     /**
      * `millrace skip`: the failed cell stays failed in papermill's metadata, keeps its
      * error outputs, and says it was skipped (metadata.millrace.skipped).
      */
-    async skipCell(input: SkipCellInput): Promise<void> {
+    async skipCell(input: SkipCellInput): Promise<SkipCellResult> {
+      const revision = input.revision + 1;
       const record = await openForRepair(input.output, input.revision);
-      if (!record) return;
+      if (!record) return { revision };
       const cell = codeCellAt(record, input.cellIndex);
       await saveRevision(record, input.revision, (nb) => {
         const cells = [...nb.cells];
         cells[input.cellIndex] = withCellMillrace(cell, { skipped: true, skipped_at: now() });
         return { ...nb, cells };
       });
+      return { revision };
     },
 
     /** The text a retried cell printed, for the answer to `millrace retry`. */

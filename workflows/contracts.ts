@@ -119,6 +119,9 @@ export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss' | 'on
   onFailure?: 'fail' | 'pause';
 };
 
+/** The input as the workflow works on it: validated, defaults filled in. */
+export type ParsedRunInput = z.infer<typeof runInputSchema>;
+
 /**
  * The input one run of a schedule runs with: its id is the workflow id Temporal gave it
  * (`<schedule>-<nominal time>`), its output `<outputDir>/<run id>/<notebook file>`.
@@ -153,6 +156,29 @@ export function checkpointFolder(input: Pick<RunInput, 'runId' | 'source' | 'out
 export function reassignedParameters(input: Pick<RunInput, 'parameters' | 'resume'>): RunInput['parameters'] {
   const names = input.resume?.reassign ?? [];
   return Object.fromEntries(names.filter((n) => n in input.parameters).map((n) => [n, input.parameters[n]!]));
+}
+
+/**
+ * Where a run that continued as new picks up (the second argument of notebookRun): history
+ * stays bounded for notebooks of thousands of cells, while the kernel, the record and the
+ * progress carry on unchanged. Written by the workflow itself, so not validated.
+ */
+export interface RunContinuation {
+  plan: PrepareResult;
+  /** Position in plan.codeCells of the next cell to execute. */
+  position: number;
+  /** Record revision the next cell is sent with. */
+  revision: number;
+  kernel: KernelHandle;
+  languageInfo: Record<string, unknown> | null;
+  executedCells: number;
+  /** Durations of the cells already executed, for the progress query. */
+  durationsMs: number[];
+  /** When the run's --timeout runs out (workflow time, epoch ms). */
+  deadline: number | undefined;
+  kernelRestarts: number;
+  /** Cells skipped while paused (`millrace skip`). */
+  skippedCells?: number[];
 }
 
 export type RunStatus = 'completed' | 'failed' | 'cancelled';
@@ -317,8 +343,17 @@ export interface ExecuteCellInput {
   checkpoints?: string;
 }
 
-export interface CellResult {
-  /** `running`: handed off by a local activity, still executing in the kernel. */
+/**
+ * What an activity that saves a record revision returns: the revision it saved, which
+ * the workflow sends with its next activity (message ids derive from it). Optional:
+ * results recorded in histories before activities reported it have none.
+ */
+export interface SavedRevision {
+  revision?: number;
+}
+
+export interface CellResult extends SavedRevision {
+  /** `running`: handed off by a local activity, still executing in the kernel (no revision saved yet). */
   status: 'ok' | 'error' | 'timeout' | 'running';
   executionCount: number | null;
   ename?: string;
@@ -340,6 +375,9 @@ export interface ReplayInput {
   lostAtCell?: number;
 }
 
+/** What a replay saved: the kernel restart noted in the record (a resume's replay saves nothing). */
+export type ReplayResult = SavedRevision;
+
 export interface PrepareRetryInput {
   output: string;
   cellIndex: number;
@@ -359,6 +397,16 @@ export interface ScratchInput {
   code: string;
   timeoutS: number;
 }
+
+export type PrepareRetryResult = SavedRevision & {
+  /** The retried cell's summary, for progress views. */
+  summary: string;
+};
+
+/** `exec`'s answer to the person, and the revision that logged the scratch code (not part of the answer). */
+export type ScratchResult = RepairExecution & SavedRevision;
+
+export type SkipCellResult = SavedRevision;
 
 export interface SkipCellInput {
   output: string;

@@ -10,6 +10,22 @@
  * Removing the `patched('slice-with-activity')` branch from workflows/notebook-run.ts makes
  * the first test fail with "[TMPRL1100] Nondeterminism error: Activity machine does not
  * handle this event: HistoryEvent(id: 32, TimerStarted)".
+ *
+ * The pause and restart histories were recorded from commit 000f5b4's dist/ (before the
+ * workflow was split into modules and activities reported the revisions they saved), by
+ * runs through this harness (startHarness, the workflow started as in pause.test.ts),
+ * `handle.fetchHistory()`, and JSON.stringify(JSON.parse(historyToJSON(history)), null, 2):
+ * - pause-repair.json, --on-failure pause: cells `x = 41`, `raise ValueError("bad input")`,
+ *   `print("after", x)`, `1 / 0`, `print("end")`; paused at cell 1: exec `print(x)`, retry
+ *   (fails again), retry with source `y = x + 1\nprint(y)` (passes); paused at cell 3: skip;
+ *   the run completes with skippedCells [3].
+ * - pause-abort.json, --on-failure pause: cells `x = 1`, `1 / 0`, `print("never")`; paused
+ *   at cell 1: exec `x`, then abort; the run fails.
+ * - kernel-restart.json, --on-kernel-loss restart: cells `base = 41`, a cell that kills its
+ *   kernel (os._exit) the first time it runs and prints `base + 1` the second time, and
+ *   `print("after")`; the kernel is replaced, cell 0 replayed, and the run completes.
+ * Their activity results have no `revision` (activities did not report it then): replaying
+ * them proves the workflow still makes the same commands from such results.
  */
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
@@ -24,6 +40,7 @@ import { codeCell, notebook, startHarness, type Harness } from './harness.js';
 const ACTIVITY_TASK_SCHEDULED = 10;
 const TIMER_STARTED = 17;
 const MARKER_RECORDED = 25;
+const UPDATE_ACCEPTED = 41;
 
 const SLICE_ACTIVITY = 'sliceWorkflowTask';
 const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
@@ -76,6 +93,20 @@ function localCellsAfterFirst(history: History, isSlice: (e: HistoryEvent) => bo
   return all.slice(first).filter((e) => e.eventType === MARKER_RECORDED && e.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER).length;
 }
 
+/** Names of the activities a history scheduled, and of the Updates it accepted. */
+function activityNames(history: History): string[] {
+  return events(history).flatMap((e) => (e.eventType === ACTIVITY_TASK_SCHEDULED ? [e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''] : []));
+}
+
+function updateNames(history: History): string[] {
+  return events(history).flatMap((e) => (e.eventType === UPDATE_ACCEPTED ? [e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name ?? ''] : []));
+}
+
+async function fixture(name: string): Promise<History> {
+  const path = join(packageRoot(), 'test', 'fixtures', 'histories', name);
+  return historyFromJson(JSON.parse(await readFile(path, 'utf8')));
+}
+
 function replay(history: History): Promise<void> {
   return Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, history);
 }
@@ -91,12 +122,30 @@ afterAll(async () => {
 
 describe('workflow replay', () => {
   it('replays a run recorded when slices were 1 ms timers on the current workflow code', async () => {
-    const path = join(packageRoot(), 'test', 'fixtures', 'histories', 'slice-timer.json');
-    const history = historyFromJson(JSON.parse(await readFile(path, 'utf8')));
+    const history = await fixture('slice-timer.json');
     // The fixture is what the test needs: slice timers with local cells after them, no slice activity.
     expect(events(history).filter(isSliceTimer).length).toBeGreaterThanOrEqual(1);
     expect(localCellsAfterFirst(history, isSliceTimer)).toBeGreaterThan(0);
     expect(events(history).filter(isSliceActivity)).toEqual([]);
+    await expect(replay(history)).resolves.toBeUndefined();
+  });
+
+  it('replays a paused run repaired by exec, retry (failing, then passing) and skip', async () => {
+    const history = await fixture('pause-repair.json');
+    expect(updateNames(history)).toEqual(['exec', 'retry', 'retry', 'skip']);
+    expect(activityNames(history)).toEqual(expect.arrayContaining(['execScratch', 'prepareRetry', 'cellOutputExcerpt', 'skipCell']));
+    await expect(replay(history)).resolves.toBeUndefined();
+  });
+
+  it('replays a paused run ended by abort', async () => {
+    const history = await fixture('pause-abort.json');
+    expect(updateNames(history)).toEqual(['exec', 'abort']);
+    await expect(replay(history)).resolves.toBeUndefined();
+  });
+
+  it('replays a run whose kernel died and was replaced (--on-kernel-loss restart)', async () => {
+    const history = await fixture('kernel-restart.json');
+    expect(activityNames(history).filter((name) => name === 'startKernel' || name === 'replayCells')).toEqual(['startKernel', 'startKernel', 'replayCells']);
     await expect(replay(history)).resolves.toBeUndefined();
   });
 

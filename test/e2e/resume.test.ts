@@ -3,6 +3,7 @@
  * the earlier cells keep their recorded outputs and are replayed to rebuild the kernel,
  * and both records link to each other.
  */
+import { WorkflowFailedError, type ActivityFailure, type ApplicationFailure } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -66,6 +67,30 @@ describe('millrace resume', () => {
     expect(JSON.parse(earlier.stdout).resumed_as).toEqual([{ run_id: `${runId}-2`, output: out.output }]);
     const later = await runCli(['show', `${runId}-2`, '--json'], h.cliEnv);
     expect(JSON.parse(later.stdout).resumed_from).toEqual({ run_id: runId, from_cell: 5, restore: 'replay', checkpoint_after_cell: null });
+  });
+
+  it('fails, naming the replayed cell, when a carried-over cell fails as it is replayed', async () => {
+    const gone = join(h.dir, `gone-${randomBytes(3).toString('hex')}`);
+    const path = await h.writeNotebook(
+      `replay-fails-${randomBytes(3).toString('hex')}.ipynb`,
+      notebook([codeCell(`import os\nif os.path.exists(${JSON.stringify(gone)}):\n    raise RuntimeError("input gone")`), codeCell('raise ValueError("first failure")')]),
+    );
+    const runId = `replay-fails-${randomBytes(3).toString('hex')}`;
+    const first = await runCli(['run', path, '--id', runId, '--json'], h.cliEnv);
+    expect(first.code).toBe(1);
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(gone, '');
+    const r = await runCli(['resume', runId, '--id', `${runId}-2`, '--json'], h.cliEnv);
+    expect(r.code).toBe(1);
+    // The activity's failure, as the run's history keeps it (a resume has no lost cell to name).
+    const failure = await h.client.workflow.getHandle(`${runId}-2`).result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    const cause = ((failure as WorkflowFailedError).cause as ActivityFailure).cause as ApplicationFailure;
+    expect(cause.type).toBe('ReplayFailed');
+    expect(cause.message).toBe('replaying cell 0 in a new kernel to resume the run failed: RuntimeError: input gone');
   });
 
   it('refuses runs that completed or do not exist', async () => {

@@ -1,0 +1,79 @@
+/**
+ * Every activity the workflow calls, with its timeouts and retry policy: one place to read
+ * (and change) how patient a run is with each of its side effects.
+ */
+import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import type { MillraceActivities } from '../activities/index.js';
+
+/** Writing the record outside a cell (prepare, finalize, a repair's change): each is safe to retry. */
+const RECORD_ACTIVITY = {
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, initialInterval: '500ms' },
+} as const;
+
+export const { prepareRun, finalizeRun } = proxyActivities<MillraceActivities>(RECORD_ACTIVITY);
+
+export const { startKernel, shutdownKernel } = proxyActivities<MillraceActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '1s' },
+});
+
+/**
+ * Every attempt of a cell is exactly-once (the outcome registry and the record), so a
+ * cell can afford patience with the infrastructure: a store or Jupyter Server that is
+ * away for a couple of minutes delays the run instead of failing it. Failures of the
+ * cell itself are not retried (they are non-retryable or results, not errors).
+ */
+const CELL_RETRY = { maximumAttempts: 10, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+
+export const CELL_ACTIVITY = {
+  // A cell may run for hours; liveness comes from heartbeats (every 2 s), not this bound.
+  startToCloseTimeout: '7 days',
+  // A dead worker is noticed this long after its last heartbeat; the retry re-attaches.
+  heartbeatTimeout: '10 seconds',
+  retry: CELL_RETRY,
+  // On cancel, wait for the cell to interrupt its kernel and save the record before finalizing.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+} as const;
+
+export const { executeCell } = proxyActivities<MillraceActivities>(CELL_ACTIVITY);
+
+/**
+ * Short cells run as local activities: no Temporal round trip per cell, the result
+ * recorded as a marker. Every attempt is exactly-once through the kernel's outcome
+ * registry (activities/execute-cell.ts), which is why only kernels that keep one get
+ * this path. A cell still running after CELL_HAND_OFF_MS continues as a regular
+ * activity, with heartbeats, visible and cancellable like any other.
+ */
+export const CELL_HAND_OFF_MS = 2_000;
+export const CELL_LOCAL_ACTIVITY = {
+  startToCloseTimeout: '1 minute',
+  retry: CELL_RETRY,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+} as const;
+export const { executeCell: executeCellLocally } = proxyLocalActivities<MillraceActivities>(CELL_LOCAL_ACTIVITY);
+
+/** The no-op that ends a workflow task of local cells (WORKFLOW_TASK_SLICE_MS in notebook-run.ts). */
+export const { sliceWorkflowTask } = proxyActivities<MillraceActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '100ms', maximumInterval: '5s' },
+});
+
+// Replaying runs earlier cells' side effects again: never more than once per restart.
+export const { replayCells } = proxyActivities<MillraceActivities>({ ...CELL_ACTIVITY, retry: { maximumAttempts: 1 } });
+
+// Loading a checkpoint again into the same fresh kernel is harmless: retried like a cell.
+export const { restoreCheckpoint } = proxyActivities<MillraceActivities>(CELL_ACTIVITY);
+
+// Record changes of a repair: each saves one revision.
+export const { prepareRetry, skipCell, cellOutputExcerpt } = proxyActivities<MillraceActivities>(RECORD_ACTIVITY);
+
+// Scratch code is a person's, sent at most once; liveness from heartbeats, like a cell's.
+export const SCRATCH_ACTIVITY = { ...CELL_ACTIVITY, retry: { maximumAttempts: 1 } } as const;
+export const { execScratch } = proxyActivities<MillraceActivities>(SCRATCH_ACTIVITY);
+
+export const { notifyWebhook } = proxyActivities<MillraceActivities>({
+  startToCloseTimeout: '30 seconds',
+  // The run ends once the notification is delivered or given up: about a minute at worst.
+  retry: { maximumAttempts: 5, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
+});

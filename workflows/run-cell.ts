@@ -1,0 +1,61 @@
+/**
+ * One code cell as an activity, and what its result means for the run: a local activity
+ * first where the kernel allows it, handed off to a regular one when it runs long.
+ */
+import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import { RetryState } from '@temporalio/common';
+import { CELL_ACTIVITY, CELL_HAND_OFF_MS, CELL_LOCAL_ACTIVITY, executeCell, executeCellLocally } from './activity-options.js';
+import {
+  checkpointFolder,
+  type CellPlan,
+  type CellResult,
+  type ExecuteCellInput,
+  type FinishedCellResult,
+  type KernelHandle,
+  type ParsedRunInput,
+} from './contracts.js';
+
+export async function runCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<FinishedCellResult> {
+  const summary = `cell ${cell.index}: ${cell.summary}`;
+  const args: ExecuteCellInput = {
+    runId: input.runId,
+    output: input.output,
+    kernel,
+    cellIndex: cell.index,
+    revision,
+    timeoutS: cell.timeoutS ?? input.cellTimeoutS,
+    idempotent: cell.idempotent,
+    raisesException: cell.raisesException,
+    ...(input.checkpoint ? { checkpoints: checkpointFolder(input) } : {}),
+  };
+  if (kernel.outcomeRegistry) {
+    const localResult = await executeCellLocally
+      .executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS }])
+      .catch((err: unknown) => {
+        // A local activity's failure arrives unwrapped: give it a regular activity's
+        // shape, so the workflow and its clients see one kind of cell failure.
+        if (err instanceof ApplicationFailure) {
+          const retryState = err.nonRetryable ? RetryState.NON_RETRYABLE_FAILURE : RetryState.MAXIMUM_ATTEMPTS_REACHED;
+          throw new ActivityFailure('Activity task failed', 'executeCell', undefined, retryState, undefined, err);
+        }
+        throw err;
+      });
+    if (localResult.status !== 'running') return localResult as FinishedCellResult;
+    return (await executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }])) as FinishedCellResult;
+  }
+  return (await executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [args])) as FinishedCellResult;
+}
+
+export function isKernelLoss(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'KernelLost';
+}
+
+/** `sys.exit()` and `sys.exit(0)` end a papermill run successfully, skipping later cells. */
+export function isCleanSysExit(result: CellResult): boolean {
+  return result.ename === 'SystemExit' && (result.evalue === '' || result.evalue === '0');
+}
+
+/** A cell the run goes on after: it succeeded, or raised where it was tagged to. */
+export function cellPassed(result: CellResult, cell: CellPlan): boolean {
+  return result.status === 'ok' || (result.status === 'error' && cell.raisesException);
+}
