@@ -30,7 +30,8 @@ import { notifyWebhook } from './notify.js';
 import { installOutcomeRegistry } from './outcomes.js';
 import { createRepairActivities } from './repair.js';
 import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
-import { forgetRecord, journalFolder, openRecord, rememberRecord, RunRecord } from '../record/run-record.js';
+import { cellMillrace, replaceNotebookMillrace, withNotebookMillrace, type RunRecordMillrace } from '../record/metadata.js';
+import { forgetRecord, journalFolder, openRecord, refuseOtherRunsRecord, rememberRecord, RunRecord } from '../record/run-record.js';
 import { store } from '../record/store/index.js';
 
 export interface ActivityDeps {
@@ -104,7 +105,7 @@ export function createActivities(deps: ActivityDeps) {
             ]
           : [],
       );
-      const millrace: Record<string, unknown> = { run_id: input.runId, revision: 0, ...(input.schedule ? { schedule: input.schedule.name } : {}) };
+      const millrace: RunRecordMillrace = { run_id: input.runId, revision: 0, ...(input.schedule ? { schedule: input.schedule.name } : {}) };
       let notebook: Notebook = record0;
       let startAt = 0;
       if (input.resume) {
@@ -116,7 +117,7 @@ export function createActivities(deps: ActivityDeps) {
         notebook = carryOver(record0, await readEarlierRecord(input.resume), input.resume);
         startAt = codeCells.filter((c) => c.index < at).length;
         const { checkpoint, reassign } = input.resume;
-        millrace['resumed_from'] = {
+        millrace.resumed_from = {
           run_id: input.resume.runId,
           from_cell: fromCell,
           ...(input.resume.restore === 'checkpoint'
@@ -130,8 +131,8 @@ export function createActivities(deps: ActivityDeps) {
             : { restore: 'replay', replayed_cells: codeCells.slice(0, startAt).map((c) => c.index) }),
         };
       }
-      notebook = { ...notebook, metadata: { ...notebook.metadata, millrace } };
-      await guardAgainstOverwrite(input.output, input.runId);
+      notebook = replaceNotebookMillrace(notebook, millrace);
+      await refuseOtherRunsRecord(input.output, input.runId);
       const record = new RunRecord(input.output, notebook);
       await record.flush();
       record.owned = true;
@@ -191,8 +192,7 @@ export function createActivities(deps: ActivityDeps) {
         let out = finishRecord(nb, { endTime: now(), failed });
         if (languageInfo) out = { ...out, metadata: { ...out.metadata, language_info: languageInfo as Notebook['metadata']['language_info'] } };
         if (input.status === 'failed' && input.failedCell !== undefined) out = addErrorBanner(out, input.failedCell);
-        const millrace = { ...record.meta, revision: record.meta.revision + 1, status: input.status };
-        return { ...out, metadata: { ...out.metadata, millrace } };
+        return withNotebookMillrace(out, { revision: record.meta.revision + 1, status: input.status });
       });
       await record.flush();
       forgetRecord(input.output);
@@ -240,7 +240,7 @@ export type MillraceActivities = ReturnType<typeof createActivities>;
 /** A cell's own time limit: tag `timeout=SECONDS`, else metadata `millrace.timeout`. */
 function cellTimeout(cell: Cell, index: number): { timeoutS?: number } {
   const tag = cellTags(cell).find((t) => t.startsWith('timeout='));
-  const raw = tag ? Number(tag.slice('timeout='.length)) : (cell.metadata['millrace'] as { timeout?: unknown } | undefined)?.timeout;
+  const raw = tag ? Number(tag.slice('timeout='.length)) : cellMillrace(cell).timeout;
   if (raw === undefined) return {};
   if (typeof raw !== 'number' || !Number.isFinite(raw) || raw <= 0) {
     throw ApplicationFailure.nonRetryable(
@@ -274,22 +274,4 @@ function localIsoTime(time: Date, timeZone: string): string {
   if (offsetMin === 0) return `${wall}Z`;
   const abs = Math.abs(offsetMin);
   return `${wall}${offsetMin < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-}
-
-/** A run never overwrites another run's record. */
-async function guardAgainstOverwrite(location: string, runId: string): Promise<void> {
-  if (!(await store.exists(location))) return;
-  let owner: unknown;
-  try {
-    const existing = parseNotebook((await store.read(location)).toString('utf8'), location);
-    owner = (existing.metadata['millrace'] as { run_id?: unknown } | undefined)?.run_id;
-  } catch {
-    owner = undefined;
-  }
-  if (owner !== undefined && owner !== runId) {
-    throw ApplicationFailure.nonRetryable(
-      `${location} is the record of run ${String(owner)}; a run never overwrites another run's record`,
-      'RecordExists',
-    );
-  }
 }
