@@ -19,7 +19,7 @@ export const resumedFromSchema = z.looseObject({
   run_id: z.string(),
   from_cell: z.number().int(),
   /** Absent in records written before --restore existed: replay. */
-  restore: z.string().optional(),
+  restore: z.enum(['replay', 'checkpoint']).optional(),
   /** --restore checkpoint: the earlier run's checkpoint loaded (null: nothing to load). */
   checkpoint: z
     .looseObject({ after_cell: cellIndex, location: z.string().optional(), sha256: z.string().optional(), bytes: z.number().optional() })
@@ -116,9 +116,9 @@ export function notebookMillrace(nb: Notebook, where?: string): NotebookMillrace
   return parseOrThrow(notebookMillraceSchema, nb.metadata['millrace'], where ? [where] : []);
 }
 
-/** A cell's metadata.millrace ({} when it has none). Throws MillraceMetadataError naming the cell. */
-export function cellMillrace(cell: Cell): CellMillrace {
-  return parseOrThrow(cellMillraceSchema, cell.metadata['millrace'], [`cell ${cell.id}`]);
+/** A cell's metadata.millrace ({} when it has none). Throws MillraceMetadataError naming the cell (after `where`). */
+export function cellMillrace(cell: Cell, where?: string): CellMillrace {
+  return parseOrThrow(cellMillraceSchema, cell.metadata['millrace'], [...(where ? [where] : []), `cell ${cell.id}`]);
 }
 
 /** Whether a metadata value is a JSON object (what metadata.millrace is when present). */

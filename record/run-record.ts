@@ -25,7 +25,7 @@ import { z } from 'zod';
 import { NotebookError, parseNotebook, serializeNotebook, type Notebook } from '../notebook/nbformat.js';
 import type { CellOutputCollector } from '../notebook/outputs.js';
 import { pyJsonDumps, pyJsonLoads } from '../notebook/pyjson.js';
-import { isFinishedRecord, notebookMillrace, recordRevision, runRecordMillrace, type RunRecordMillrace } from './metadata.js';
+import { cellMillrace, isFinishedRecord, notebookMillrace, recordRevision, runRecordMillrace, type RunRecordMillrace } from './metadata.js';
 import { isWritableLocation, joinLocation, locationBasename, ObjectExistsError, ObjectNotFoundError, store } from './store/index.js';
 import { mapLimited } from './store/map-limited.js';
 
@@ -135,10 +135,15 @@ async function readEntry(location: string): Promise<{ entry: JournalEntry; bytes
   return { entry: parsed.data, bytes: Buffer.byteLength(text) };
 }
 
-/** A notebook read from the store, with its metadata.millrace checked (throws NotebookError). */
+/**
+ * A notebook read from the store, with its metadata.millrace checked, the notebook's and
+ * every cell's: what comes out of readRecord can be read with the typed accessors (throws
+ * NotebookError).
+ */
 function parsedRecord(text: string, where: string): Notebook {
   const nb = parseNotebook(text, where);
   notebookMillrace(nb, where);
+  for (const cell of nb.cells) cellMillrace(cell, where);
   return nb;
 }
 
