@@ -127,7 +127,7 @@ export function isJsonObject(value: unknown): value is JsonObject {
 }
 
 /**
- * metadata.millrace as it is stored, unvalidated, for writers that keep what they do not
+ * What is stored in metadata.millrace, unvalidated, for writers that keep what they do not
  * know ({} when absent or not an object). Readers use notebookMillrace/cellMillrace.
  */
 export function storedMillrace(metadata: JsonObject): JsonObject {
@@ -135,8 +135,8 @@ export function storedMillrace(metadata: JsonObject): JsonObject {
   return isJsonObject(value) ? value : {};
 }
 
-// Writers merge into what is stored, as `{ ...old, ...patch }`: keys it had keep their
-// place, so a record is written with the same bytes as before the schema existed.
+// Writers merge into what is stored, as `{ ...old, ...patch }`, without parsing it: fields
+// this version does not know are kept, and a value is written as it was given.
 
 /** A new notebook whose metadata.millrace has `patch` merged in. */
 export function withNotebookMillrace(nb: Notebook, patch: Partial<NotebookMillrace>): Notebook {
