@@ -13,7 +13,8 @@
  *   rewritten at most every second while it runs (the only object ever replaced).
  *
  * `readRecord` merges them, and is the one way to read a record: `openRecord` (a worker
- * that did not run the previous cell), `millrace show`, `millrace resume`.
+ * that did not run the previous cell), `millrace show`, `resume`, `inspect`, `metrics`
+ * and the viewer. It checks metadata.millrace against its schema (record/metadata.ts).
  *
  * Cells of a run may execute on different workers, so every activity states the record
  * revision it expects; a worker whose copy is older reloads it from the store. Writes
@@ -243,7 +244,8 @@ export class RunRecord {
     this.collector = undefined;
   }
 
-  current(): Notebook {
+  /** The notebook as the next write will store it: with the executing cell's outputs so far. */
+  private withLiveOutputs(): Notebook {
     return this.collector ? this.collector.applyTo(this.notebook) : this.notebook;
   }
 
@@ -270,7 +272,7 @@ export class RunRecord {
   }
 
   private enqueueWrite(): void {
-    const snapshot = this.current();
+    const snapshot = this.withLiveOutputs();
     // A failed write leaves `stored` behind, so the next one carries its changes too.
     const writing = this.writing.catch(() => undefined).then(() => this.write(snapshot));
     // A background (live) write that fails is nobody's to handle: the next write covers
