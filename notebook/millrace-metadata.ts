@@ -10,7 +10,7 @@
 // code outside notebook/ imports it from there.
 
 import { z } from 'zod';
-import { NotebookError, type Cell, type JsonObject, type Notebook } from './nbformat.js';
+import { NotebookError, type Cell, type CellMetadata, type JsonObject, type Notebook } from './nbformat.js';
 
 const cellIndex = z.number().int().nonnegative();
 
@@ -146,6 +146,18 @@ export function withNotebookMillrace(nb: Notebook, patch: Partial<NotebookMillra
 /** A new notebook whose metadata.millrace is `meta` alone (a new run's: what an input notebook carried is not its own). */
 export function replaceNotebookMillrace(nb: Notebook, meta: NotebookMillrace): Notebook {
   return { ...nb, metadata: { ...nb.metadata, millrace: meta } };
+}
+
+/**
+ * Cell metadata whose metadata.millrace.display_ids is `ids`, dropped when empty, and
+ * without metadata.millrace when nothing is left in it (outputs.ts keeps the display-id
+ * map there; a cleared cell has none).
+ */
+export function withDisplayIds(metadata: CellMetadata, ids: Record<string, number[]>): CellMetadata {
+  const { display_ids: _d, ...rest } = storedMillrace(metadata);
+  const { millrace: _m, ...others } = metadata;
+  const millrace = Object.keys(ids).length ? { ...rest, display_ids: ids } : rest;
+  return Object.keys(millrace).length ? { ...others, millrace } : others;
 }
 
 /** A new cell whose metadata.millrace has `patch` merged in. */

@@ -8,7 +8,7 @@
 // part of the map in metadata.millrace.display_ids and the map is rebuilt from the
 // notebook when a cell starts.
 
-import { cellMillrace, storedMillrace } from './millrace-metadata.js';
+import { cellMillrace, withDisplayIds } from './millrace-metadata.js';
 import type { Cell, CodeCell, JsonObject, Notebook, Output } from './nbformat.js';
 import { nbclientTimestamp } from './time.js';
 
@@ -230,14 +230,8 @@ export class CellOutputCollector {
 
   /** The cell as nbclient leaves it: outputs, execution_count, metadata.execution (plus the display ids). */
   cell(base: CodeCell = this.nb.cells[this.cellIndex] as CodeCell): CodeCell {
-    const { millrace: _m, ...metadata } = base.metadata;
-    const rest = { ...storedMillrace(base.metadata) };
-    delete rest['display_ids'];
-    const ids = this.ownDisplayIds();
-    if (Object.keys(ids).length) rest.display_ids = ids;
-    const md: CodeCell['metadata'] = { ...metadata, execution: { ...this.timing } };
-    if (Object.keys(rest).length) md.millrace = rest;
-    return { ...base, metadata: md, outputs: [...this.outputs], execution_count: this.executionCount };
+    const metadata = withDisplayIds({ ...base.metadata, execution: { ...this.timing } }, this.ownDisplayIds());
+    return { ...base, metadata, outputs: [...this.outputs], execution_count: this.executionCount };
   }
 
   /** A new notebook with this cell's execution and any display updates to earlier cells applied. */
