@@ -13,6 +13,7 @@ import { withHeartbeats } from './heartbeat.js';
 import { connectKernel, KernelError } from './jupyter.js';
 import { checkpointWanted, saveCheckpoint } from './checkpoint.js';
 import { executionMsgId, lookUpExecution } from './execution-registry.js';
+import { runRecordMillrace, withCellMillrace, withNotebookMillrace } from '../record/metadata.js';
 import { openRecord, ownedRecord, StaleRecordError, type RunRecord } from '../record/run-record.js';
 
 /** What a result may carry of a kernel's error text: history stays small. */
@@ -53,7 +54,7 @@ export function completePassedCells(nb: Notebook, beforeIndex: number): Notebook
 }
 
 function nextRevision(record: RunRecord, revision: number): void {
-  record.update((nb) => ({ ...nb, metadata: { ...nb.metadata, millrace: { ...record.meta, revision } } }));
+  record.update((nb) => withNotebookMillrace(nb, { revision }));
 }
 
 /** The result of a cell that the record already shows finished. */
@@ -205,19 +206,17 @@ async function recoverExecution(
   if (!outcome.ok && !sawError && outcome.ename) {
     collector.apply({ header: { msg_type: 'error' }, content: { ename: outcome.ename, evalue: outcome.evalue ?? '', traceback: [] } });
   }
-  record.follow(collector);
+  record.includeLiveOutputs(collector);
   record.settle();
   const note = new CellOutputCollector(record.notebook, index);
   note.apply(recoveryNote(now()));
   record.update((nb) => {
     const target = nb.cells[index] as CodeCell;
     const cells = [...nb.cells];
-    cells[index] = {
-      ...target,
-      execution_count: outcome.execution_count ?? target.execution_count,
-      outputs: [...saved, ...note.outputs, ...target.outputs],
-      metadata: { ...target.metadata, millrace: { ...((target.metadata['millrace'] as object) ?? {}), recovered: true } },
-    };
+    cells[index] = withCellMillrace(
+      { ...target, execution_count: outcome.execution_count ?? target.execution_count, outputs: [...saved, ...note.outputs, ...target.outputs] },
+      { recovered: true },
+    );
     return { ...nb, cells };
   });
   const ok = outcome.ok;
@@ -242,7 +241,7 @@ function send(kernel: Kernel.IKernelConnection, record: RunRecord, input: Execut
   record.update((nb) => markCellRunning(completePassedCells(nb, index), index, now()));
   record.saveSoon(FIRST_WRITE_DELAY_MS);
   const collector = new CellOutputCollector(record.notebook, index);
-  record.follow(collector);
+  record.includeLiveOutputs(collector);
   const execution: Execution = { kernel, record, input, msgId, collector, started: Date.now(), saving: true, outcome: undefined as never };
   execution.outcome = execute(kernel, {
     code: sourceText(cell.source),
@@ -349,7 +348,7 @@ export async function replayCells(settings: ServerConnection.ISettings, input: R
   const ctx = Context.current();
   const record = await openRecord(input.output, 'latest');
   const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
-  const restarts = ((record.notebook.metadata['millrace'] as MillraceMeta).kernel_restarts ?? []).length;
+  const restarts = (record.meta.kernel_restarts ?? []).length;
   for (const index of input.cellIndices) {
     ctx.heartbeat(index);
     const cell = record.notebook.cells[index] as CodeCell;
@@ -369,12 +368,10 @@ export async function replayCells(settings: ServerConnection.ISettings, input: R
   if (input.lostAtCell === undefined) return {};
   const revision = record.meta.revision + 1;
   record.update((nb) => {
-    const meta = nb.metadata['millrace'] as MillraceMeta;
+    const meta = runRecordMillrace(nb);
     const restart = { lost_at_cell: input.lostAtCell, time: now(), replayed_cells: input.cellIndices };
-    return { ...nb, metadata: { ...nb.metadata, millrace: { ...meta, kernel_restarts: [...(meta.kernel_restarts ?? []), restart], revision } } };
+    return withNotebookMillrace(nb, { kernel_restarts: [...(meta.kernel_restarts ?? []), restart], revision });
   });
   await record.flush();
   return { revision };
 }
-
-type MillraceMeta = { revision: number; kernel_restarts?: unknown[] };

@@ -12,7 +12,8 @@ import { wallClock } from '../notebook/time.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
 import type { PrepareResult, RunInput } from '../workflows/contracts.js';
 import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
-import { rememberRecord, RunRecord } from '../record/run-record.js';
+import { cellMillrace, replaceNotebookMillrace, type RunRecordMillrace } from '../record/metadata.js';
+import { refuseOtherRunsRecord, rememberRecord, RunRecord } from '../record/run-record.js';
 import { store } from '../record/store/index.js';
 
 const now = () => new Date().toISOString();
@@ -58,7 +59,7 @@ export async function prepareRun(input: RunInput): Promise<PrepareResult> {
         ]
       : [],
   );
-  const millrace: Record<string, unknown> = { run_id: input.runId, revision: 0, ...(input.schedule ? { schedule: input.schedule.name } : {}) };
+  const millrace: RunRecordMillrace = { run_id: input.runId, revision: 0, ...(input.schedule ? { schedule: input.schedule.name } : {}) };
   let notebook: Notebook = initialNotebook;
   let startAt = 0;
   if (input.resume) {
@@ -70,7 +71,7 @@ export async function prepareRun(input: RunInput): Promise<PrepareResult> {
     notebook = carryOver(initialNotebook, await readEarlierRecord(input.resume), input.resume);
     startAt = codeCells.filter((c) => c.index < at).length;
     const { checkpoint, reassign } = input.resume;
-    millrace['resumed_from'] = {
+    millrace.resumed_from = {
       run_id: input.resume.runId,
       from_cell: fromCell,
       ...(input.resume.restore === 'checkpoint'
@@ -84,8 +85,8 @@ export async function prepareRun(input: RunInput): Promise<PrepareResult> {
         : { restore: 'replay', replayed_cells: codeCells.slice(0, startAt).map((c) => c.index) }),
     };
   }
-  notebook = { ...notebook, metadata: { ...notebook.metadata, millrace } };
-  await guardAgainstOverwrite(input.output, input.runId);
+  notebook = replaceNotebookMillrace(notebook, millrace);
+  await refuseOtherRunsRecord(input.output, input.runId);
   const record = new RunRecord(input.output, notebook);
   await record.flush();
   record.owned = true;
@@ -97,7 +98,7 @@ export async function prepareRun(input: RunInput): Promise<PrepareResult> {
 /** A cell's own time limit: tag `timeout=SECONDS`, else metadata `millrace.timeout`. */
 function cellTimeout(cell: Cell, index: number): { timeoutS?: number } {
   const tag = cellTags(cell).find((t) => t.startsWith('timeout='));
-  const raw = tag ? Number(tag.slice('timeout='.length)) : (cell.metadata['millrace'] as { timeout?: unknown } | undefined)?.timeout;
+  const raw = tag ? Number(tag.slice('timeout='.length)) : cellMillrace(cell).timeout;
   if (raw === undefined) return {};
   if (typeof raw !== 'number' || !Number.isFinite(raw) || raw <= 0) {
     throw ApplicationFailure.nonRetryable(
@@ -131,22 +132,4 @@ function localIsoTime(time: Date, timeZone: string): string {
   if (offsetMin === 0) return `${wall}Z`;
   const abs = Math.abs(offsetMin);
   return `${wall}${offsetMin < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-}
-
-/** A run never overwrites another run's record. */
-async function guardAgainstOverwrite(location: string, runId: string): Promise<void> {
-  if (!(await store.exists(location))) return;
-  let owner: unknown;
-  try {
-    const existing = parseNotebook((await store.read(location)).toString('utf8'), location);
-    owner = (existing.metadata['millrace'] as { run_id?: unknown } | undefined)?.run_id;
-  } catch {
-    owner = undefined;
-  }
-  if (owner !== undefined && owner !== runId) {
-    throw ApplicationFailure.nonRetryable(
-      `${location} is the record of run ${String(owner)}; a run never overwrites another run's record`,
-      'RecordExists',
-    );
-  }
 }

@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { KernelMessage, ServerConnection } from '@jupyterlab/services';
-import { cellSummary, sourceText, type Cell, type CodeCell, type JsonObject, type Notebook, type Output } from '../notebook/nbformat.js';
+import { cellSummary, sourceText, type CodeCell, type JsonObject, type Notebook, type Output } from '../notebook/nbformat.js';
 import { outputFromMsg } from '../notebook/outputs.js';
 import { cellStatus } from '../notebook/record.js';
 import {
@@ -23,6 +23,7 @@ import { clip, replyError } from './execute-cell.js';
 import { execute } from './execute-request.js';
 import { withHeartbeats } from './heartbeat.js';
 import { connectKernel, KernelError } from './jupyter.js';
+import { cellMillrace, notebookMillrace, withCellMillrace, withNotebookMillrace } from '../record/metadata.js';
 import { openRecord, type RunRecord } from '../record/run-record.js';
 
 /** What the record keeps of each scratch execution's code: the log is for people, not replay. */
@@ -59,11 +60,6 @@ export function outputsText(outputs: readonly Output[], max = MAX_EXCERPT_CHARS)
   return `${text.slice(0, head)}\n… [${text.length - max} characters left out] …\n${text.slice(text.length - tail)}`;
 }
 
-function withCellMillrace(cell: Cell, patch: JsonObject): Cell {
-  const current = (cell.metadata['millrace'] as JsonObject | undefined) ?? {};
-  return { ...cell, metadata: { ...cell.metadata, millrace: { ...current, ...patch } } } as Cell;
-}
-
 function codeCellAt(record: RunRecord, index: number): CodeCell {
   const cell = record.notebook.cells[index];
   if (!cell || cell.cell_type !== 'code') throw ApplicationFailure.nonRetryable(`cell ${index} is not a code cell`, 'BadCellIndex');
@@ -74,7 +70,7 @@ function codeCellAt(record: RunRecord, index: number): CodeCell {
 async function saveRevision(record: RunRecord, revision: number, change: (nb: Notebook) => Notebook): Promise<void> {
   record.update((nb) => {
     const changed = change(nb);
-    return { ...changed, metadata: { ...changed.metadata, millrace: { ...record.meta, ...(changed.metadata['millrace'] as object), revision: revision + 1 } } };
+    return withNotebookMillrace(changed, { revision: revision + 1 });
   });
   await record.flush();
 }
@@ -101,16 +97,16 @@ export function createRepairActivities(settings: ServerConnection.ISettings) {
       const record = await openForRepair(input.output, input.revision);
       if (!record) return { summary: cellSummary((await openRecord(input.output, 'latest')).notebook.cells[index]!), revision };
       const cell = codeCellAt(record, index);
-      const millrace = (cell.metadata['millrace'] as JsonObject | undefined) ?? {};
+      const millrace = cellMillrace(cell);
       const error = cell.outputs.find((o) => o.output_type === 'error');
       const retried = [
-        ...((millrace['retried_after'] as unknown[] | undefined) ?? []),
+        ...(millrace.retried_after ?? []),
         { time: now(), ename: error?.output_type === 'error' ? clip(error.ename, 200) : null, evalue: error?.output_type === 'error' ? clip(error.evalue, 500) : null },
       ];
-      let changed: Cell = withCellMillrace(cell, { retried_after: retried });
+      let changed: CodeCell = withCellMillrace(cell, { retried_after: retried });
       if (input.source !== undefined) {
-        changed = withCellMillrace({ ...changed, source: input.source } as Cell, {
-          original_source: millrace['original_source'] ?? sourceText(cell.source),
+        changed = withCellMillrace({ ...changed, source: input.source }, {
+          original_source: millrace.original_source ?? sourceText(cell.source),
         });
       }
       await saveRevision(record, input.revision, (nb) => {
@@ -166,8 +162,7 @@ export function createRepairActivities(settings: ServerConnection.ISettings) {
       });
       const entry = { cell: input.cellIndex, time: now(), code: clip(input.code, MAX_LOGGED_CODE), ...result };
       await saveRevision(record, input.revision, (nb) => {
-        const meta = nb.metadata['millrace'] as { scratch?: unknown[] };
-        return { ...nb, metadata: { ...nb.metadata, millrace: { ...meta, scratch: [...(meta.scratch ?? []), entry] } } };
+        return withNotebookMillrace(nb, { scratch: [...(notebookMillrace(nb).scratch ?? []), entry] });
       });
       return { runId: input.runId, cell: input.cellIndex, ...result, output: outputsText(outputs), paused: true, revision: input.revision + 1 };
     },

@@ -8,6 +8,7 @@ import type { Cell, Notebook } from '../notebook/nbformat.js';
 import { removeErrorMarkers } from '../notebook/record.js';
 import { INJECTED_PARAMETERS_TAG } from '../notebook/parameterize.js';
 import type { ResumeFrom } from '../workflows/contracts.js';
+import { withCellMillrace } from '../record/metadata.js';
 import { readRecord } from '../record/run-record.js';
 import { ObjectExistsError, ObjectNotFoundError, store } from '../record/store/index.js';
 
@@ -34,12 +35,12 @@ export function carryOver(fresh: Notebook, earlier: Notebook, resume: ResumeFrom
       ...cell.metadata,
       papermill: old.metadata['papermill'],
       ...(old.metadata['execution'] ? { execution: old.metadata['execution'] } : {}),
-      millrace: { ...((cell.metadata['millrace'] as object) ?? {}), carried_over_from: resume.runId },
     };
+    const carried = { carried_over_from: resume.runId };
     if (cell.cell_type === 'code' && old.cell_type === 'code') {
-      return { ...cell, metadata, outputs: old.outputs, execution_count: old.execution_count };
+      return withCellMillrace({ ...cell, metadata, outputs: old.outputs, execution_count: old.execution_count }, carried);
     }
-    return { ...cell, metadata } as Cell;
+    return withCellMillrace({ ...cell, metadata } as Cell, carried);
   });
   return { ...fresh, cells };
 }

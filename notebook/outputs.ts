@@ -8,6 +8,7 @@
 // part of the map in metadata.millrace.display_ids and the map is rebuilt from the
 // notebook when a cell starts.
 
+import { cellMillrace, withDisplayIds } from './millrace-metadata.js';
 import type { Cell, CodeCell, JsonObject, Notebook, Output } from './nbformat.js';
 import { nbclientTimestamp } from './time.js';
 
@@ -32,9 +33,7 @@ const TIMING_KEYS = {
 } as const;
 
 export function cellDisplayIds(cell: Cell): CellDisplayIds {
-  const m = cell.metadata.millrace;
-  const ids = m && typeof m === 'object' ? (m as JsonObject).display_ids : undefined;
-  return ids && typeof ids === 'object' && !Array.isArray(ids) ? (ids as CellDisplayIds) : {};
+  return cellMillrace(cell).display_ids ?? {};
 }
 
 /** Rebuild nbclient's _display_id_map from the cells' metadata. */
@@ -43,9 +42,8 @@ export function displayIdMapFromNotebook(nb: Notebook, exceptCell?: number): Dis
   nb.cells.forEach((cell, i) => {
     if (i === exceptCell || cell.cell_type !== 'code') return;
     for (const [id, indices] of Object.entries(cellDisplayIds(cell))) {
-      if (!Array.isArray(indices)) continue;
       if (!map.has(id)) map.set(id, new Map());
-      map.get(id)!.set(i, indices.filter((n) => Number.isInteger(n)));
+      map.get(id)!.set(i, [...indices]);
     }
   });
   return map;
@@ -232,14 +230,8 @@ export class CellOutputCollector {
 
   /** The cell as nbclient leaves it: outputs, execution_count, metadata.execution (plus the display ids). */
   cell(base: CodeCell = this.nb.cells[this.cellIndex] as CodeCell): CodeCell {
-    const { millrace, ...metadata } = base.metadata;
-    const rest = millrace && typeof millrace === 'object' ? { ...(millrace as JsonObject) } : {};
-    delete rest.display_ids;
-    const ids = this.ownDisplayIds();
-    if (Object.keys(ids).length) rest.display_ids = ids;
-    const md: CodeCell['metadata'] = { ...metadata, execution: { ...this.timing } };
-    if (Object.keys(rest).length) md.millrace = rest;
-    return { ...base, metadata: md, outputs: [...this.outputs], execution_count: this.executionCount };
+    const metadata = withDisplayIds({ ...base.metadata, execution: { ...this.timing } }, this.ownDisplayIds());
+    return { ...base, metadata, outputs: [...this.outputs], execution_count: this.executionCount };
   }
 
   /** A new notebook with this cell's execution and any display updates to earlier cells applied. */

@@ -4,6 +4,7 @@
 // a new notebook; times are ISO strings from the caller (no clock here) and are
 // stored in papermill's spelling.
 
+import { storedMillrace, withDisplayIds } from './millrace-metadata.js';
 import { uniqueCellId, type Cell, type CodeCell, type JsonObject, type MarkdownCell, type Notebook } from './nbformat.js';
 import { durationSeconds, nbclientTimestamp, papermillTime } from './time.js';
 
@@ -101,11 +102,7 @@ export function hideCodeSources(nb: Notebook): Notebook {
 
 /** Display-id bookkeeping of outputs.ts; stale once outputs are cleared. */
 function withoutDisplayIds(metadata: Cell['metadata']): Cell['metadata'] {
-  const m = metadata.millrace;
-  if (!m || typeof m !== 'object' || !('display_ids' in m)) return metadata;
-  const { display_ids: _d, ...rest } = m as JsonObject;
-  const { millrace: _m, ...others } = metadata;
-  return Object.keys(rest).length ? { ...others, millrace: rest } : others;
+  return 'display_ids' in storedMillrace(metadata) ? withDisplayIds(metadata, {}) : metadata;
 }
 
 /**

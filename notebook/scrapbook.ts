@@ -8,6 +8,7 @@
 // `application/papermill.record+json` as {name: data}; scrapbook still reads both, and so
 // do we. As in scrapbook, a later glue of the same name replaces the earlier one.
 
+import { notebookMillrace } from './millrace-metadata.js';
 import { cellRecord, removeErrorMarkers } from './record.js';
 import { isExecutable, type JsonObject, type Notebook, type Output } from './nbformat.js';
 
@@ -97,13 +98,14 @@ export interface RunFacts {
 /**
  * The run's facts from metadata.papermill and metadata.millrace. A record without a final
  * status is still running (or its worker is gone): papermill's end_time is null then.
+ * Throws MillraceMetadataError (a NotebookError) when metadata.millrace is malformed.
  */
 export function runFacts(nb: Notebook): RunFacts {
   const pm = (nb.metadata.papermill ?? {}) as JsonObject;
-  const mr = (nb.metadata['millrace'] ?? {}) as JsonObject;
+  const mr = notebookMillrace(nb);
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  const status = str(mr['status']) ?? (pm['end_time'] ? (pm['exception'] ? 'failed' : 'completed') : 'running');
+  const status = mr.status ?? (pm['end_time'] ? (pm['exception'] ? 'failed' : 'completed') : 'running');
   const cell_durations: Record<string, number> = {};
   removeErrorMarkers(nb).cells.forEach((cell, index) => {
     if (!isExecutable(cell)) return;
@@ -112,9 +114,9 @@ export function runFacts(nb: Notebook): RunFacts {
   });
   const parameters = pm['parameters'];
   return {
-    run_id: str(mr['run_id']),
+    run_id: mr.run_id ?? null,
     status,
-    schedule: str(mr['schedule']),
+    schedule: mr.schedule ?? null,
     start_time: str(pm['start_time']),
     end_time: str(pm['end_time']),
     duration_s: num(pm['duration']),

@@ -13,7 +13,8 @@
  *   rewritten at most every second while it runs (the only object ever replaced).
  *
  * `readRecord` merges them, and is the one way to read a record: `openRecord` (a worker
- * that did not run the previous cell), `millrace show`, `millrace resume`.
+ * that did not run the previous cell), `millrace show`, `resume`, `inspect`, `metrics`
+ * and the viewer. It checks metadata.millrace against its schema (record/metadata.ts).
  *
  * Cells of a run may execute on different workers, so every activity states the record
  * revision it expects; a worker whose copy is older reloads it from the store. Writes
@@ -22,17 +23,12 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { parseNotebook, serializeNotebook, type Notebook } from '../notebook/nbformat.js';
+import { NotebookError, parseNotebook, serializeNotebook, type Notebook } from '../notebook/nbformat.js';
 import type { CellOutputCollector } from '../notebook/outputs.js';
 import { pyJsonDumps, pyJsonLoads } from '../notebook/pyjson.js';
+import { cellMillrace, isFinishedRecord, notebookMillrace, recordRevision, runRecordMillrace, type RunRecordMillrace } from './metadata.js';
 import { isWritableLocation, joinLocation, locationBasename, ObjectExistsError, ObjectNotFoundError, store } from './store/index.js';
-
-export interface MillraceMetadata {
-  run_id: string;
-  revision: number;
-  /** Set by finalizeRun: the record is complete. */
-  status?: string;
-}
+import { mapLimited } from './store/map-limited.js';
 
 export class StaleRecordError extends Error {
   constructor(location: string, expected: number, found: number) {
@@ -73,14 +69,6 @@ export const journalEntrySchema = z.object({
 });
 export type JournalEntry = z.infer<typeof journalEntrySchema>;
 
-function revisionOf(nb: Notebook): number {
-  return (nb.metadata['millrace'] as MillraceMetadata | undefined)?.revision ?? -1;
-}
-
-function isFinished(nb: Notebook): boolean {
-  return (nb.metadata['millrace'] as MillraceMetadata | undefined)?.status !== undefined;
-}
-
 /**
  * What changed from `base` to `next`, by identity: notebook/ functions never mutate, so
  * an unchanged cell or metadata value is the same object in both. undefined when the
@@ -101,7 +89,7 @@ export function journalEntry(base: Notebook, next: Notebook, live: boolean): Jou
     // A removed key cannot be said in an entry; nothing removes one today.
     if (!(key in next.metadata)) return undefined;
   }
-  return { revision: revisionOf(next), ...(live ? { live } : {}), cell_count: next.cells.length, cells, metadata };
+  return { revision: recordRevision(next), ...(live ? { live } : {}), cell_count: next.cells.length, cells, metadata };
 }
 
 function isEmpty(entry: JournalEntry, base: Notebook): boolean {
@@ -141,24 +129,23 @@ export interface LoadedRecord {
 
 const READ_CONCURRENCY = 16;
 
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return out;
-}
-
 async function readEntry(location: string): Promise<{ entry: JournalEntry; bytes: number }> {
   const text = (await store.read(location)).toString('utf8');
   const parsed = journalEntrySchema.safeParse(pyJsonLoads(text));
   if (!parsed.success) throw new Error(`${location}: not a journal entry (${parsed.error.issues[0]?.message})`);
   return { entry: parsed.data, bytes: Buffer.byteLength(text) };
+}
+
+/**
+ * A notebook read from the store, with its metadata.millrace checked, the notebook's and
+ * every cell's: what comes out of readRecord can be read with the typed accessors (throws
+ * NotebookError).
+ */
+function parsedRecord(text: string, where: string): Notebook {
+  const nb = parseNotebook(text, where);
+  notebookMillrace(nb, where);
+  for (const cell of nb.cells) cellMillrace(cell, where);
+  return nb;
 }
 
 /**
@@ -168,11 +155,13 @@ async function readEntry(location: string): Promise<{ entry: JournalEntry; bytes
  * once and never removed, and the notebook is read before the journal is listed, so
  * what is merged is a state the run really had (at worst a moment old).
  */
-export async function readRecord(location: string): Promise<LoadedRecord> {
+export async function readRecord(location: string, options: { name?: string } = {}): Promise<LoadedRecord> {
+  // What errors call the file: the viewer names it by its path in the store.
+  const where = options.name ?? location;
   const text = (await store.read(location)).toString('utf8');
-  const whole = parseNotebook(text, location);
+  const whole = parsedRecord(text, where);
   const wholeBytes = Buffer.byteLength(text);
-  if (isFinished(whole) || !isWritableLocation(location)) return { notebook: whole, wholeBytes, journaledBytes: 0 };
+  if (isFinishedRecord(whole) || !isWritableLocation(location)) return { notebook: whole, wholeBytes, journaledBytes: 0 };
   const listing = await store.listFolder(journalFolder(location));
   const finals = new Map<number, string>();
   const lives = new Map<number, string>();
@@ -181,7 +170,7 @@ export async function readRecord(location: string): Promise<LoadedRecord> {
     if (match) (match[2] ? lives : finals).set(Number(match[1]), object.location);
   }
   const wanted: string[] = [];
-  let revision = revisionOf(whole);
+  let revision = recordRevision(whole);
   while (finals.has(revision + 1)) wanted.push(finals.get(++revision)!);
   const live = lives.get(revision);
   if (live) wanted.push(live);
@@ -194,8 +183,8 @@ export async function readRecord(location: string): Promise<LoadedRecord> {
     }),
   );
   const entries = read.filter((r) => r !== undefined);
-  const merged = applyEntries(pyJsonLoads(text) as Record<string, any>, entries.map((r) => r.entry), location);
-  const notebook = parseNotebook(pyJsonDumps(merged), location);
+  const merged = applyEntries(pyJsonLoads(text) as Record<string, any>, entries.map((r) => r.entry), where);
+  const notebook = parsedRecord(pyJsonDumps(merged), where);
   const journaledBytes = entries.filter((r) => !r.entry.live).reduce((sum, r) => sum + r.bytes, 0);
   return { notebook, wholeBytes, journaledBytes };
 }
@@ -235,16 +224,17 @@ export class RunRecord {
     }
   }
 
-  get meta(): MillraceMetadata {
-    return this.notebook.metadata['millrace'] as MillraceMetadata;
+  /** metadata.millrace of the record; throws when the notebook is not a run record. */
+  get meta(): RunRecordMillrace {
+    return runRecordMillrace(this.notebook, this.location);
   }
 
   update(change: (nb: Notebook) => Notebook): void {
     this.notebook = change(this.notebook);
   }
 
-  /** Outputs of this execution are included in every write until settle(). */
-  follow(collector: CellOutputCollector): void {
+  /** The executing cell's outputs so far, from `collector`, are included in every write until settle(). */
+  includeLiveOutputs(collector: CellOutputCollector): void {
     this.collector = collector;
   }
 
@@ -254,13 +244,14 @@ export class RunRecord {
     this.collector = undefined;
   }
 
-  current(): Notebook {
+  /** The notebook as the next write will store it: with the executing cell's outputs so far. */
+  private withLiveOutputs(): Notebook {
     return this.collector ? this.collector.applyTo(this.notebook) : this.notebook;
   }
 
   /** Whether this copy holds a revision the store does not have (a write failed). */
   unwritten(): boolean {
-    return this.stored === undefined || revisionOf(this.stored) !== revisionOf(this.notebook);
+    return this.stored === undefined || recordRevision(this.stored) !== recordRevision(this.notebook);
   }
 
   /** Writes soon: at most one pending write, so bursts of output become one write. */
@@ -281,7 +272,7 @@ export class RunRecord {
   }
 
   private enqueueWrite(): void {
-    const snapshot = this.current();
+    const snapshot = this.withLiveOutputs();
     // A failed write leaves `stored` behind, so the next one carries its changes too.
     const writing = this.writing.catch(() => undefined).then(() => this.write(snapshot));
     // A background (live) write that fails is nobody's to handle: the next write covers
@@ -292,11 +283,11 @@ export class RunRecord {
 
   private async write(nb: Notebook): Promise<void> {
     const base = this.stored;
-    if (this.superseded) throw new RecordConflictError(this.location, revisionOf(nb));
+    if (this.superseded) throw new RecordConflictError(this.location, recordRevision(nb));
     if (base === undefined) return this.writeWhole(nb, { create: true });
-    if (isFinished(nb)) return this.writeWhole(nb);
-    const revision = revisionOf(nb);
-    const baseRevision = revisionOf(base);
+    if (isFinishedRecord(nb)) return this.writeWhole(nb);
+    const revision = recordRevision(nb);
+    const baseRevision = recordRevision(base);
     if (revision === baseRevision) return this.writeLive(base, nb);
     const entry = revision === baseRevision + 1 ? journalEntry(base, nb, false) : undefined;
     if (!entry) return this.writeWhole(nb);
@@ -341,13 +332,7 @@ export class RunRecord {
       // A run never overwrites another run's record: the first write creates it or fails.
       await store.write(this.location, text, { ifAbsent: true }).catch(async (err) => {
         if (!(err instanceof ObjectExistsError)) throw err;
-        const owner = await recordOwner(this.location);
-        if (owner !== undefined && owner !== (nb.metadata['millrace'] as MillraceMetadata | undefined)?.run_id) {
-          throw ApplicationFailure.nonRetryable(
-            `${this.location} is the record of run ${owner}; a run never overwrites another run's record`,
-            'RecordExists',
-          );
-        }
+        await refuseOtherRunsRecord(this.location, notebookMillrace(nb).run_id);
         // This run's own record, from an earlier attempt of the same step.
         await store.write(this.location, text);
       });
@@ -366,13 +351,24 @@ export class RunRecord {
   }
 }
 
-async function recordOwner(location: string): Promise<string | undefined> {
+/**
+ * A run never overwrites another run's record: throws (non-retryable) when `location`
+ * holds anything but run `runId`'s own record. A file there that is not a record millrace
+ * can read (not a notebook, no run id) has an unknown owner and is refused too: it may be
+ * someone's notebook. Nothing there, or this run's record from an earlier attempt, passes.
+ */
+export async function refuseOtherRunsRecord(location: string, runId: string | undefined): Promise<void> {
+  let owner: string;
   try {
     const existing = parseNotebook((await store.read(location)).toString('utf8'), location);
-    const owner = (existing.metadata['millrace'] as { run_id?: unknown } | undefined)?.run_id;
-    return typeof owner === 'string' ? owner : '(unknown)';
-  } catch {
-    return '(unknown)';
+    owner = notebookMillrace(existing).run_id ?? '(unknown)';
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) return;
+    if (!(err instanceof NotebookError)) throw err;
+    owner = '(unknown)';
+  }
+  if (owner !== runId) {
+    throw ApplicationFailure.nonRetryable(`${location} is the record of run ${owner}; a run never overwrites another run's record`, 'RecordExists');
   }
 }
 
@@ -419,8 +415,8 @@ export async function openRecord(location: string, revision: number | 'latest'):
   cached?.discard();
   const loaded = await readRecord(location);
   const record = new RunRecord(location, loaded.notebook, loaded);
-  const found = record.meta?.revision;
-  if (revision !== 'latest' && found !== revision) throw new StaleRecordError(location, revision, found ?? -1);
+  const found = recordRevision(record.notebook);
+  if (revision !== 'latest' && found !== revision) throw new StaleRecordError(location, revision, found);
   records.set(location, record);
   return record;
 }

@@ -7,8 +7,9 @@
  */
 import { mapLimited } from '../record/store/map-limited.js';
 import { joinLocation, store, type ObjectInfo } from '../record/store/index.js';
-import { parseNotebook } from '../notebook/nbformat.js';
 import { runFacts, type RunFacts } from '../notebook/scrapbook.js';
+import { isFinishedRecord } from '../record/metadata.js';
+import { readRecord } from '../record/run-record.js';
 
 export interface RunEntry {
   runId: string;
@@ -85,16 +86,20 @@ export class RunIndex {
       let cached = this.summaries.get(entry.runId);
       if (cached?.key !== key) {
         cached = { key };
+        // A live record (the notebook plus its journal) changes without its notebook: not kept.
+        let finished = true;
         if (notebook.size > SUMMARY_READ_LIMIT) cached.note = 'record too large to summarise here';
         else {
           try {
-            cached.facts = runFacts(parseNotebook((await store.read(notebook.location)).toString('utf8'), notebook.location));
+            const record = (await readRecord(notebook.location)).notebook;
+            cached.facts = runFacts(record);
+            finished = isFinishedRecord(record);
           } catch (err) {
             cached.note = `unreadable record: ${(err as Error).message.split('\n')[0]}`;
           }
         }
         if (this.summaries.size > 20_000) this.summaries.clear();
-        this.summaries.set(entry.runId, cached);
+        if (finished) this.summaries.set(entry.runId, cached);
       }
       return { ...entry, notebook, ...(cached.facts ? { facts: cached.facts } : {}), ...(cached.note ? { note: cached.note } : {}) };
     });

@@ -12,7 +12,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ObjectNotFoundError, store } from '../record/store/index.js';
-import { NotebookError, parseNotebook } from '../notebook/nbformat.js';
+import { NotebookError } from '../notebook/nbformat.js';
+import { readRecord } from '../record/run-record.js';
 import { TokenAuth } from './auth.js';
 import { ContentsError, getModel, type GetOptions } from './contents.js';
 import { escapeHtml, hrefFor, html } from './html.js';
@@ -138,7 +139,8 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const location = locationOf(root, segments);
     let nb;
     try {
-      nb = parseNotebook((await store.read(location)).toString('utf8'), path);
+      // A live run's record is the notebook plus its journal; any other notebook is itself.
+      nb = (await readRecord(location, { name: path })).notebook;
     } catch (err) {
       if (err instanceof NotebookError) throw new HttpError(400, err.message);
       throw err;

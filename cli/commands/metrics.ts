@@ -9,7 +9,8 @@ import { mapLimited } from '../../record/store/map-limited.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { joinLocation, store } from '../../record/store/index.js';
-import { NotebookError, parseNotebook } from '../../notebook/nbformat.js';
+import { NotebookError } from '../../notebook/nbformat.js';
+import { readRecord } from '../../record/run-record.js';
 import { extractScraps, isDecoded, runFacts } from '../../notebook/scrapbook.js';
 import { runNotebook } from '../../viewer/runs.js';
 import { loadConfig } from '../config.js';
@@ -82,7 +83,7 @@ export async function collectMetrics(storeRoot: string, filter: MetricsFilter, w
     if (wantNotebook && object.name.replace(/\.ipynb$/, '') !== wantNotebook) return undefined;
     let nb;
     try {
-      nb = parseNotebook((await store.read(object.location)).toString('utf8'), object.location);
+      nb = (await readRecord(object.location)).notebook;
     } catch (err) {
       if (!(err instanceof NotebookError)) throw err;
       warn(`millrace metrics: skipped ${object.location}: ${err.message}`);

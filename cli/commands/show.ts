@@ -1,6 +1,8 @@
 /** `millrace show RUN`: what Temporal knows of a run, plus its record cell by cell. */
-import { cellSummary, type Notebook } from '../../notebook/nbformat.js';
+import type { Notebook } from '../../notebook/nbformat.js';
 import { store } from '../../record/store/index.js';
+import { recordedCells } from '../../record/cells.js';
+import { notebookMillrace } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
 import { EXIT } from '../errors.js';
@@ -27,13 +29,6 @@ interface ResumedFrom {
   checkpoint_after_cell: number | null;
 }
 
-interface RecordedResume {
-  run_id: string;
-  from_cell: number;
-  restore?: 'replay' | 'checkpoint';
-  checkpoint?: { after_cell: number } | null;
-}
-
 interface RunView extends RunSummary {
   failed_cell: number | null;
   error: { ename: string; evalue: string } | null;
@@ -50,24 +45,14 @@ interface RunView extends RunSummary {
 }
 
 export function cellViews(nb: Notebook): CellView[] {
-  return nb.cells.map((cell, index) => {
-    const pm = (cell.metadata['papermill'] ?? {}) as { status?: string; duration?: number | null };
-    // A skipped cell stays failed for papermill; millrace says it was skipped.
-    const skipped = (cell.metadata['millrace'] as { skipped?: unknown } | undefined)?.skipped === true;
-    const errorOutput =
-      cell.cell_type === 'code' ? cell.outputs.find((o) => o.output_type === 'error') : undefined;
-    return {
-      index,
-      cell_type: cell.cell_type,
-      status: skipped ? 'skipped' : (pm.status ?? 'unknown'),
-      duration_s: typeof pm.duration === 'number' ? pm.duration : null,
-      summary: cellSummary(cell),
-      error:
-        errorOutput && errorOutput.output_type === 'error'
-          ? { ename: errorOutput.ename, evalue: errorOutput.evalue }
-          : null,
-    };
-  });
+  return recordedCells(nb).map((c) => ({
+    index: c.index,
+    cell_type: c.cellType,
+    status: c.skipped ? 'skipped' : (c.status ?? 'unknown'),
+    duration_s: c.durationS,
+    summary: c.summary,
+    error: c.error,
+  }));
 }
 
 export async function showCommand(runId: string, options: { json: boolean }): Promise<number> {
@@ -84,7 +69,7 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
       // Cell numbers as the run reported them: without papermill's banner and anchor.
       const nb = removeErrorMarkers((await readRecord(summary.output)).notebook);
       view.cells = cellViews(nb);
-      const from = (nb.metadata['millrace'] as { resumed_from?: RecordedResume } | undefined)?.resumed_from;
+      const from = notebookMillrace(nb).resumed_from;
       if (from) {
         view.resumed_from = {
           run_id: from.run_id,

@@ -6,8 +6,10 @@
 import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import { store } from '../../record/store/index.js';
-import { parseNotebook, type Notebook } from '../../notebook/nbformat.js';
+import type { Notebook } from '../../notebook/nbformat.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
+import { isFinishedRecord } from '../../record/metadata.js';
+import { readRecord } from '../../record/run-record.js';
 import type { RunProgress } from '../../workflows/contracts.js';
 import { listRuns, summarize, type RunFilter } from '../commands/runs.js';
 import { reportFromFailure } from '../run-report.js';
@@ -42,8 +44,9 @@ function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
 const resumedAsSchema = z.array(z.object({ run_id: z.string(), output: z.string() }));
 
 /**
- * The Temporal-and-store source. A closed run's failure never changes, and a record is
- * parsed again only when its size or time changed: refreshing every second stays cheap.
+ * The Temporal-and-store source. A closed run's failure never changes, and a finished
+ * record is read again only when its size or time changed: refreshing every second stays
+ * cheap. A live record (the notebook plus its journal) is read on every refresh.
  */
 export function temporalSource(client: Client): InspectSource {
   const failures = new Map<string, Promise<Failure>>();
@@ -69,14 +72,14 @@ export function temporalSource(client: Client): InspectSource {
     return known;
   };
 
-  const readRecord = async (location: string): Promise<Notebook> => {
+  const readCurrentRecord = async (location: string): Promise<Notebook> => {
     const info = await store.stat(location);
     if (!info) throw new Error(`${location} is not written yet`);
     const cached = records.get(location);
     if (cached && cached.size === info.size && cached.modified === info.modified.getTime()) return cached.notebook;
     // Cell numbers as the run reported them: without papermill's banner and anchor.
-    const notebook = removeErrorMarkers(parseNotebook((await store.read(location)).toString('utf8'), location));
-    records.set(location, { size: info.size, modified: info.modified.getTime(), notebook });
+    const notebook = removeErrorMarkers((await readRecord(location)).notebook);
+    if (isFinishedRecord(notebook)) records.set(location, { size: info.size, modified: info.modified.getTime(), notebook });
     return notebook;
   };
 
@@ -109,7 +112,7 @@ export function temporalSource(client: Client): InspectSource {
       let resumedAs: RunDetail['resumedAs'] = [];
       if (output) {
         try {
-          notebook = await readRecord(output);
+          notebook = await readCurrentRecord(output);
         } catch (err) {
           note = `output notebook not readable here: ${(err as Error).message.split('\n')[0]}`;
         }

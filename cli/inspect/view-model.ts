@@ -4,7 +4,9 @@
  * source and outputs as lines of text. Pure: no I/O, no clock (callers pass `now`), so
  * every rule here has a unit test.
  */
-import { cellSummary, sourceText, type Cell, type Notebook, type Output } from '../../notebook/nbformat.js';
+import { sourceText, type Cell, type Notebook, type Output } from '../../notebook/nbformat.js';
+import { recordedCells } from '../../record/cells.js';
+import { notebookMillrace } from '../../record/metadata.js';
 import type { CellProgress, RunProgress } from '../../workflows/contracts.js';
 import type { RunSummary } from '../commands/runs.js';
 
@@ -154,17 +156,6 @@ export interface CellRow {
 
 const STATUS_RANK: Record<string, number> = { pending: 0, running: 1, completed: 2, failed: 2 };
 
-function errorOf(cell: Cell): { ename: string; evalue: string } | null {
-  if (cell.cell_type !== 'code') return null;
-  const out = cell.outputs.find((o) => o.output_type === 'error');
-  return out && out.output_type === 'error' ? { ename: out.ename, evalue: out.evalue } : null;
-}
-
-function recordOf(cell: Cell): { status?: unknown; duration?: unknown } {
-  const pm = cell.metadata.papermill;
-  return pm && typeof pm === 'object' ? pm : {};
-}
-
 /**
  * One row per cell of the record; while the run is live the `progress` query is fresher
  * (the record is written at most once a second), so a code cell takes whichever of the
@@ -183,25 +174,16 @@ export function cellRows(nb: Notebook | null, progress: RunProgress | null): Cel
       carriedOver: false,
     }));
   }
-  return nb.cells.map((cell, index) => {
-    const pm = recordOf(cell);
-    let status = typeof pm.status === 'string' ? pm.status : cell.cell_type === 'code' ? 'unknown' : '';
-    let durationS = typeof pm.duration === 'number' ? pm.duration : null;
-    const p = live.get(index);
+  return recordedCells(nb).map((cell) => {
+    let status = cell.status ?? (cell.cellType === 'code' ? 'unknown' : '');
+    let durationS = cell.durationS;
+    const p = live.get(cell.index);
     if (p && (STATUS_RANK[p.status] ?? 0) > (STATUS_RANK[status] ?? -1)) {
       status = p.status;
       if (p.durationMs !== undefined) durationS = p.durationMs / 1000;
     }
-    const millrace = cell.metadata['millrace'] as { carried_over_from?: unknown } | undefined;
-    return {
-      index,
-      cellType: cell.cell_type,
-      status,
-      durationS,
-      summary: cellSummary(cell),
-      error: errorOf(cell),
-      carriedOver: typeof millrace?.carried_over_from === 'string',
-    };
+    const { index, cellType, summary, error, carriedOver } = cell;
+    return { index, cellType, status, durationS, summary, error, carriedOver };
   });
 }
 
@@ -275,9 +257,8 @@ export function runHeader(detail: RunDetail, now: Date): HeaderField[] {
 }
 
 export function resumedFrom(detail: RunDetail): { run_id: string; from_cell: number } | null {
-  const from = (detail.notebook?.metadata['millrace'] as { resumed_from?: { run_id?: unknown; from_cell?: unknown } } | undefined)?.resumed_from;
-  if (!from || typeof from.run_id !== 'string') return null;
-  return { run_id: from.run_id, from_cell: typeof from.from_cell === 'number' ? from.from_cell : 0 };
+  const from = detail.notebook ? notebookMillrace(detail.notebook).resumed_from : undefined;
+  return from ? { run_id: from.run_id, from_cell: from.from_cell } : null;
 }
 
 // ---- one cell ----

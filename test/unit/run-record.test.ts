@@ -44,7 +44,7 @@ function runCell(record: RunRecord, index: number, text = `out ${index}\n`): voi
   record.update((nb) => markCellRunning(nb, index, '2024-01-01T00:00:00.000Z'));
   const collector = new CellOutputCollector(record.notebook, index);
   collector.apply({ header: { msg_type: 'stream' }, content: { name: 'stdout', text } });
-  record.follow(collector);
+  record.includeLiveOutputs(collector);
   record.settle();
   record.update((nb) => markCellCompleted(nb, index, '2024-01-01T00:00:01.000Z'));
   record.update((nb) => withRevision(nb, record.meta.revision + 1));
@@ -134,7 +134,7 @@ describe('RunRecord on a store', () => {
     record.update((nb) => markCellRunning(nb, 1, '2024-01-01T00:00:02.000Z'));
     const collector = new CellOutputCollector(record.notebook, 1);
     collector.apply({ header: { msg_type: 'stream' }, content: { name: 'stdout', text: 'partial\n' } });
-    record.follow(collector);
+    record.includeLiveOutputs(collector);
     await record.flush();
     forgetRecord(location);
 
