@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
-import { cellSummary, cellTags, isExecutable, parseNotebook, type Cell, type Notebook } from '../notebook/nbformat.js';
+import { cellSummary, cellTags, isExecutable, NotebookError, parseNotebook, type Cell, type Notebook } from '../notebook/nbformat.js';
 import { inferParameters, parameterize } from '../notebook/parameterize.js';
 import { paramsToJson, str, type Params } from '../notebook/params.js';
 import { initRecord } from '../notebook/record.js';
@@ -20,6 +20,16 @@ const now = () => new Date().toISOString();
 
 /** Snapshot → parameterized, papermill-initialised output notebook in the store. */
 export async function prepareRun(input: RunInput): Promise<PrepareResult> {
+  try {
+    return await prepare(input);
+  } catch (err) {
+    // The notebook itself is wrong (e.g. metadata.millrace of the wrong type): no retry mends it.
+    if (err instanceof NotebookError) throw ApplicationFailure.nonRetryable(err.message, 'BadNotebook');
+    throw err;
+  }
+}
+
+async function prepare(input: RunInput): Promise<PrepareResult> {
   const bytes = await store.read(input.source.location);
   const digest = createHash('sha256').update(bytes).digest('hex');
   if (digest !== input.source.sha256) {

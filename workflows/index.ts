@@ -1,2 +1,2 @@
 /** Entry point of the workflow bundle: every workflow type the worker registers. */
-export { notebookRun, progressQuery } from './notebook-run.js';
+export { notebookRun } from './notebook-run.js';

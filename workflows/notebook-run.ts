@@ -51,7 +51,8 @@ import { cellPassed, isCleanSysExit, isKernelLoss, runCell } from './run-cell.js
 import { RunState } from './run-state.js';
 import { scheduledStartTime } from './scheduled-start.js';
 
-export const progressQuery = defineQuery<RunProgress>('progress');
+// Clients query it by its name, 'progress' (cli/progress.ts, the inspector).
+const progressQuery = defineQuery<RunProgress>('progress');
 
 /**
  * Local activities keep one workflow task open, and queries (the live progress view) and

@@ -106,6 +106,27 @@ describe('inputs that are not simply wrong', () => {
     expect(r.stderr).toContain('jupyter nbconvert --to notebook --nbformat 4');
   });
 
+  it('fails a notebook whose metadata.millrace has the wrong type at once, naming the field', async () => {
+    const path = join(h.dir, 'bad-meta.ipynb');
+    const cell = { ...codeCell('print(1)'), metadata: { millrace: { skipped: 'yes' } } };
+    await writeFile(path, JSON.stringify(notebook([cell])));
+    const r = await runCli(['run', path, '--id', 'bad-meta', '--json'], h.cliEnv);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'failed' });
+    const history = await h.client.workflow.getHandle('bad-meta').fetchHistory();
+    const failure = history.events!.find((e) => e.activityTaskFailedEventAttributes)?.activityTaskFailedEventAttributes?.failure;
+    expect(failure?.message).toContain('metadata.millrace.skipped');
+    // Not retried: no attempt of prepareRun can mend the notebook.
+    const prepare = new Set(
+      history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'prepareRun').map((e) => String(e.eventId)),
+    );
+    const attempts = history.events!.flatMap((e) => {
+      const started = e.activityTaskStartedEventAttributes;
+      return started && prepare.has(String(started.scheduledEventId)) ? [started.attempt] : [];
+    });
+    expect(attempts).toEqual([1]);
+  });
+
   it('fails an unknown kernel name listing the available ones', async () => {
     const r = await runCli(['run', example, '--kernel', 'no-such-kernel', '--json'], h.cliEnv);
     expect(r.code).toBe(1);
