@@ -8,6 +8,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { NotebookError, parseNotebook, type Notebook } from '../notebook/nbformat.js';
+import { parameterWarnings } from '../notebook/parameterize.js';
 import {
   coerceCliValue,
   mergeParams,
@@ -96,6 +97,8 @@ export interface SubmitOptions {
   pauseTimeoutS?: number;
   /** --checkpoint: save the kernel's namespace after cells (Python kernels only). */
   checkpoint?: boolean;
+  /** Told each warning papermill would log for these parameters (`Passed unknown parameter: x`). */
+  onWarning?: (message: string) => void;
 }
 
 /** A store failure as one line for the terminal, with the exit code that says whose it is. */
@@ -176,6 +179,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   if (options.checkpoint && !options.kernelName && typeof language === 'string' && language.toLowerCase() !== 'python') {
     throw new UserError(`--checkpoint needs a Python kernel; ${options.notebookPath} declares the language ${language}: run it without --checkpoint`);
   }
+  if (options.onWarning) submitWarnings(nb, options).forEach(options.onWarning);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);
   // Content-addressed and written once: an existing snapshot is the same bytes.
@@ -197,4 +201,19 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     ...(options.pauseTimeoutS !== undefined ? { pauseTimeoutS: options.pauseTimeoutS } : {}),
     ...(options.checkpoint ? { checkpoint: true } : {}),
   };
+}
+
+/**
+ * The warnings prepareRun will compute (the same pure function), known here so that every
+ * way of running prints them: attached, --detach, a schedule being created.
+ */
+function submitWarnings(nb: Notebook, options: SubmitOptions): string[] {
+  try {
+    // The kernel prepareRun picks: --kernel, else the notebook's kernelspec, else python3.
+    return parameterWarnings(nb, options.params, { kernelName: options.kernelName ?? nb.metadata.kernelspec?.name ?? 'python3' });
+  } catch (err) {
+    // A notebook whose parameters cannot be injected fails the run in prepareRun, with its reason.
+    if (err instanceof ParamError) return [];
+    throw err;
+  }
 }

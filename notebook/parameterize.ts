@@ -66,6 +66,21 @@ export function inferParameters(nb: Notebook, o: KernelOverride = {}): Parameter
 }
 
 /**
+ * What papermill logs as warnings when it injects `params` into `nb`, in its order: each
+ * name the parameters cell does not declare (execute_notebook), then a missing parameters
+ * cell (parameterize_notebook). [] without parameters (papermill injects nothing then).
+ * The CLI prints them at submit; prepareRun returns them from `parameterize`.
+ */
+export function parameterWarnings(nb: Notebook, params: Params, opts: KernelOverride = {}): string[] {
+  const names = Object.keys(params);
+  if (names.length === 0) return [];
+  const declared = new Set(inferParameters(nb, opts).map((p) => p.name));
+  const warnings = names.filter((name) => !declared.has(name)).map((name) => `Passed unknown parameter: ${name}`);
+  if (findTaggedCell(nb, INJECTED_PARAMETERS_TAG) < 0 && findParametersCell(nb) < 0) warnings.push(NO_PARAMETERS_CELL_WARNING);
+  return warnings;
+}
+
+/**
  * Inject `params` as papermill does: a new code cell tagged `injected-parameters`
  * replaces the first existing one, else goes right after the first `parameters`
  * cell, else at the top (with a warning). Each name the parameters cell does not
@@ -78,13 +93,9 @@ export function parameterize(
   params: Params,
   opts: ParameterizeOptions = {},
 ): { notebook: Notebook; warnings: string[] } {
-  const names = Object.keys(params);
-  if (names.length === 0) return { notebook: { ...nb, cells: [...nb.cells] }, warnings: [] };
+  if (Object.keys(params).length === 0) return { notebook: { ...nb, cells: [...nb.cells] }, warnings: [] };
 
-  const warnings: string[] = [];
-  const declared = new Set(inferParameters(nb, opts).map((p) => p.name));
-  for (const name of names) if (!declared.has(name)) warnings.push(`Passed unknown parameter: ${name}`);
-
+  const warnings = parameterWarnings(nb, params, opts);
   const translator = notebookTranslator(nb, opts);
   const source = translator.codify(params, opts.comment ?? 'Parameters');
 
@@ -99,7 +110,6 @@ export function parameterize(
     before = nb.cells.slice(0, paramIdx + 1);
     after = nb.cells.slice(paramIdx + 1);
   } else {
-    warnings.push(NO_PARAMETERS_CELL_WARNING);
     before = [];
     after = nb.cells;
   }

@@ -38,6 +38,8 @@ const PAUSABLE = longLivedOnly(PAUSE_REFUSAL);
 export async function runCommand(notebook: string, options: RunOptions): Promise<number> {
   const config = loadConfig();
   const params = await resolveParameters(options);
+  // papermill logs these as it starts; under --json they are in the object instead.
+  const warnings: string[] = [];
   const input = await buildRunInput(config, {
     notebookPath: notebook,
     params,
@@ -50,9 +52,13 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     onFailure: options.onFailure,
     pauseTimeoutS: options.pauseTimeout,
     checkpoint: options.checkpoint,
+    onWarning: (message) => {
+      warnings.push(message);
+      if (!options.json) process.stderr.write(`${message}\n`);
+    },
   });
   const needs = options.detach ? DETACHED : input.onFailure === 'pause' ? PAUSABLE : NEEDS_WORKER;
-  return withSession({ needs, json: options.json, config }, (session) => submitRun(session, input, options));
+  return withSession({ needs, json: options.json, config }, (session) => submitRun(session, input, { ...options, warnings }));
 }
 
 /**
@@ -60,7 +66,12 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
  * The caller declared what the run needs of the stack (`DETACHED`, `PAUSABLE`); a resumed
  * run inherits --on-failure pause, which is only known now.
  */
-export async function submitRun(session: Session, input: RunInput, options: { detach: boolean; json: boolean }): Promise<number> {
+export async function submitRun(
+  session: Session,
+  input: RunInput,
+  options: { detach: boolean; json: boolean; warnings?: string[] },
+): Promise<number> {
+  const warnings = options.warnings ?? [];
   const interactive = process.stderr.isTTY && !options.json;
   const log = progressLog(options);
   if (input.onFailure === 'pause' && session.mode === 'embedded') throw new UserError(PAUSE_REFUSAL);
@@ -92,7 +103,7 @@ export async function submitRun(session: Session, input: RunInput, options: { de
     }
     if (options.detach) {
       if (options.json) {
-        process.stdout.write(`${JSON.stringify({ run_id: input.runId, status: 'running', output: input.output })}\n`);
+        process.stdout.write(`${JSON.stringify({ run_id: input.runId, status: 'running', output: input.output, warnings })}\n`);
       } else {
         process.stdout.write(`${input.runId}\noutput: ${input.output}\n`);
       }
@@ -114,7 +125,7 @@ export async function submitRun(session: Session, input: RunInput, options: { de
     await stopPauses?.();
     if (options.json) {
       const { reason: _reason, ...json } = report;
-      process.stdout.write(`${JSON.stringify(json)}\n`);
+      process.stdout.write(`${JSON.stringify({ ...json, warnings })}\n`);
     } else if (report.status === 'completed') {
       process.stdout.write(`${describeReport(report)}\n`);
     } else {

@@ -229,6 +229,7 @@ export async function scheduleCreate(nameArg: string, notebook: string, options:
     runId: name,
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
+    onWarning: say,
   });
   const outputDir = flags.outputDir ?? joinLocation(config.storeRoot, 'runs');
   return withSession({ ...options, longLived: 'a schedule' }, async (session) => {

@@ -27,7 +27,7 @@ describe('millrace run (attached to a cluster through TEMPORAL_ADDRESS)', () => 
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(Object.keys(out).sort()).toEqual(['duration_s', 'error', 'failed_cell', 'output', 'run_id', 'status']);
+    expect(Object.keys(out).sort()).toEqual(['duration_s', 'error', 'failed_cell', 'output', 'run_id', 'status', 'warnings']);
     expect(out).toMatchObject({ status: 'completed', failed_cell: null, error: null });
     const nb = JSON.parse(await readFile(out.output, 'utf8'));
     expect(nb.metadata.papermill.parameters).toEqual({ region: 'eu', limit: 10 });
