@@ -8,6 +8,7 @@ import { loadConfig } from '../config.js';
 import { EXIT, UserError } from '../errors.js';
 import { describeReport, reportFromFailure, reportFromResult, type RunReport } from '../run-report.js';
 import { followProgress } from '../progress.js';
+import { recordedExecutionError } from '../traceback.js';
 import { progressLog } from '../output.js';
 import { longLivedOnly, NEEDS_WORKER, outlives, withSession, type Session, type StackNeed } from '../session.js';
 import { announcePauses } from './repair.js';
@@ -130,6 +131,9 @@ export async function submitRun(
       process.stdout.write(`${describeReport(report)}\n`);
     } else {
       process.stderr.write(`${describeReport(report)}\n`);
+      // papermill's PapermillExecutionError: the failed cell's traceback, from the record.
+      const traceback = report.failed_cell === null ? undefined : await recordedExecutionError(report.output, report.failed_cell, { colour: process.stderr.isTTY === true });
+      if (traceback) process.stderr.write(`\n${traceback}`);
     }
     return report.status === 'completed' ? EXIT.ok : EXIT.runFailed;
   } finally {

@@ -9,6 +9,7 @@ import { EXIT } from '../errors.js';
 import { READS_HISTORY, withSession } from '../session.js';
 import { validateRunId } from '../submit.js';
 import { table } from '../table.js';
+import { executionErrorText } from '../traceback.js';
 import { summarize, type RunSummary } from './runs.js';
 import type { PauseInfo } from '../../workflows/contracts.js';
 
@@ -63,6 +64,8 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
   const summary: RunSummary = summarize(description);
   const paused = summary.status === 'paused' ? ((description.memo?.['paused'] as PauseInfo | undefined) ?? null) : null;
   const memoLink: unknown = description.memo?.['resumed_from'];
+  // papermill's PapermillExecutionError text of the failed cell, printed after the table.
+  let traceback: string | undefined;
   const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused };
   if (summary.output) {
     try {
@@ -86,6 +89,7 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
       if (failed && summary.status !== 'completed') {
         view.failed_cell = failed.index;
         view.error = failed.error;
+        traceback = executionErrorText(nb, failed.index, { colour: process.stdout.isTTY === true });
       }
     } catch (err) {
       view.record_note = `output notebook not readable here: ${(err as Error).message}`;
@@ -132,6 +136,7 @@ export async function showCommand(runId: string, options: { json: boolean }): Pr
       ),
     );
   }
+  if (traceback) process.stdout.write(`\n${traceback}`);
   return EXIT.ok;
 }
 

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { venvPython } from '../../worker/paths.js';
+import { packageRoot, venvPython } from '../../worker/paths.js';
 import { codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -43,5 +43,48 @@ describe('unknown parameters', () => {
     expect(JSON.parse(both.stdout).warnings).toEqual(['Passed unknown parameter: x', "Input notebook does not contain a cell with tag 'parameters'"]);
     const clean = await runCli(['run', path, '-p', 'region', 'eu', '--json'], h.cliEnv);
     expect(JSON.parse(clean.stdout).warnings).toEqual([]);
+  });
+});
+
+/** The block papermill's PapermillExecutionError prints: the rule, where, and the traceback. */
+function executionErrorBlock(text: string): string {
+  const start = text.indexOf(`${'-'.repeat(75)}\nException encountered at`);
+  return start < 0 ? '' : text.slice(start);
+}
+
+describe('a failed run', () => {
+  it("prints the failed cell's traceback as papermill does, plain when piped, in `run` and `show`", async () => {
+    const path = await h.writeNotebook('tb.ipynb', notebook([codeCell('x = {"a": 1}'), codeCell('def lookup(k):\n    return x[k]\nlookup("cust_id")')]));
+    let papermill = '';
+    await papermillStderr([path, `${h.dir}/pm-tb.ipynb`]).catch((err: { stderr: string }) => (papermill = err.stderr));
+    const expected = executionErrorBlock(papermill);
+    expect(expected).toContain('Exception encountered at "In [2]":');
+    expect(expected).toContain("KeyError: 'cust_id'");
+
+    const r = await runCli(['run', path, '--id', 'tb-run'], h.cliEnv);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cell 1 failed: KeyError: 'cust_id'");
+    expect(r.stderr).not.toContain('\x1b');
+    // The same text as papermill's, from the record (papermill's last line is the exception's own).
+    expect(executionErrorBlock(r.stderr).trimEnd()).toBe(expected.trimEnd());
+
+    const show = await runCli(['show', 'tb-run'], h.cliEnv);
+    expect(show.code).toBe(0);
+    expect(executionErrorBlock(show.stdout).trimEnd()).toBe(expected.trimEnd());
+    // --json stays one object with its keys.
+    const json = await runCli(['show', 'tb-run', '--json'], h.cliEnv);
+    expect(JSON.parse(json.stdout)).toMatchObject({ failed_cell: 1, error: { ename: 'KeyError' } });
+  });
+
+  it('keeps the traceback in colour on a terminal', async () => {
+    const path = await h.writeNotebook('tb-tty.ipynb', notebook([codeCell('raise ValueError("bad")')]));
+    const command = [process.execPath, 'bin/millrace.js', 'run', path].map((a) => `'${a}'`).join(' ');
+    // script(1) gives the command a pseudo-terminal.
+    const r = await promisify(execFile)('script', ['-qec', command, '/dev/null'], { env: h.cliEnv, cwd: packageRoot() }).catch(
+      (err: { stdout: string }) => err,
+    );
+    const block = executionErrorBlock(r.stdout.replace(/\r\n/g, '\n'));
+    expect(block).toContain('Exception encountered at "In [1]":');
+    expect(block).toMatch(/\x1b\[[0-9;]*m/);
   });
 });
