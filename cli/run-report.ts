@@ -4,6 +4,7 @@
  */
 import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { CellFailureDetails, RunResult } from '../workflows/contracts.js';
+import { EXIT } from './errors.js';
 
 export interface RunReport {
   run_id: string;
@@ -53,7 +54,26 @@ export function reportFromFailure(err: unknown, runId: string, output: string, d
       ...(typeof details.note === 'string' ? { note: details.note } : {}),
     };
   }
-  return { ...base, status: 'failed', failed_cell: null, error: null, reason: app?.message ?? cause?.message ?? err.message };
+  return {
+    ...base,
+    status: 'failed',
+    failed_cell: null,
+    // A failure that is not a cell's still names itself: its type and message (e.g. RecordExists).
+    error: app ? { ename: app.type ?? 'Error', evalue: app.message } : null,
+    reason: app?.message ?? cause?.message ?? err.message,
+  };
+}
+
+/**
+ * Failures of a run that never started because of what it was given: exit 2 (bad input)
+ * as the README's table says, not 1 (the run failed).
+ */
+const BAD_INPUT_FAILURES = new Set(['RecordExists']);
+
+export function reportExitCode(report: RunReport): number {
+  if (report.status === 'completed') return EXIT.ok;
+  if (report.failed_cell === null && report.error && BAD_INPUT_FAILURES.has(report.error.ename)) return EXIT.badInput;
+  return EXIT.runFailed;
 }
 
 export function describeReport(report: RunReport): string {

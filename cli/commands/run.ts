@@ -6,7 +6,7 @@ import type { notebookRun } from '../../workflows/index.js';
 import type { RunInput } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
 import { EXIT, UserError } from '../errors.js';
-import { describeReport, reportFromFailure, reportFromResult, type RunReport } from '../run-report.js';
+import { describeReport, reportExitCode, reportFromFailure, reportFromResult, type RunReport } from '../run-report.js';
 import { followProgress } from '../progress.js';
 import { recordedExecutionError } from '../traceback.js';
 import { progressLog } from '../output.js';
@@ -135,7 +135,7 @@ export async function submitRun(
       const traceback = report.failed_cell === null ? undefined : await recordedExecutionError(report.output, report.failed_cell, { colour: process.stderr.isTTY === true });
       if (traceback) process.stderr.write(`\n${traceback}`);
     }
-    return report.status === 'completed' ? EXIT.ok : EXIT.runFailed;
+    return reportExitCode(report);
   } finally {
     process.off('SIGINT', onSigint);
   }

@@ -88,3 +88,21 @@ describe('a failed run', () => {
     expect(block).toMatch(/\x1b\[[0-9;]*m/);
   });
 });
+
+describe('refusing to overwrite another run\'s record', () => {
+  it('is bad input under --json: the error named, exit 2', async () => {
+    const path = await h.writeNotebook('keep.ipynb', notebook([codeCell('print(1)')]));
+    const output = `${h.dir}/kept/keep.ipynb`;
+    const first = await runCli(['run', path, '--output', output, '--id', 'keep-1', '--json'], h.cliEnv);
+    expect(first.code).toBe(0);
+    const r = await runCli(['run', path, '--output', output, '--id', 'keep-2', '--json'], h.cliEnv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ run_id: 'keep-2', status: 'failed', failed_cell: null, error: { ename: 'RecordExists' } });
+    expect(out.error.evalue).toBe(`${output} is the record of run keep-1; a run never overwrites another run's record`);
+    const text = await runCli(['run', path, '--output', output, '--id', 'keep-3'], h.cliEnv);
+    expect(text.code).toBe(2);
+    expect(text.stderr).toContain('is the record of run keep-1');
+  });
+});

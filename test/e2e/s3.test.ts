@@ -157,7 +157,7 @@ describe('runs with an S3 store', () => {
   it('never lets a second run overwrite the first one\'s record, and writes a snapshot once', async () => {
     const before = await store.read(firstRun.output);
     const r = await cli(['run', `s3://${INPUTS}/team/square.ipynb`, '--output', firstRun.output]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain(`is the record of run ${firstRun.run_id}`);
     expect((await store.read(firstRun.output)).equals(before)).toBe(true);
     // Conditional create on S3 itself: If-None-Match: * is answered 412.
