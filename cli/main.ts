@@ -50,7 +50,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--pause-timeout <duration>', 'how long a paused run waits for a repair before it fails (e.g. 30m, 2h; default 24h)', durationSeconds('--pause-timeout'))
     .option('--checkpoint', 'save the kernel namespace (dill) after each cell, or only after cells tagged checkpoint, for `resume --restore checkpoint`; Python kernels', false)
     .option('--detach', 'submit and return the run id without waiting (needs `millrace dev` or TEMPORAL_ADDRESS)', false)
-    .option('--json', 'print one JSON object: run_id, status, output, failed_cell, error, duration_s', false)
+    .option('--log-output', "print each cell's stdout and stderr on stderr as the cell runs (papermill --log-output)")
+    .option('--progress-bar', 'show progress while the run goes: a status line on a terminal, else a line per finished cell (default: on unless --log-output)')
+    .option('--no-progress-bar', 'no progress lines')
+    .option('--json', 'print one JSON object: run_id, status, output, failed_cell, error, duration_s, warnings', false)
     .action(async (notebook: string, opts) => {
       const { runCommand } = await import('./commands/run.js');
       exitCode = await runCommand(notebook, {
@@ -66,6 +69,8 @@ export async function main(argv: string[]): Promise<number> {
         checkpoint: opts.checkpoint,
         detach: opts.detach,
         json: opts.json,
+        progressBar: opts.progressBar,
+        logOutput: opts.logOutput,
       });
     });
 

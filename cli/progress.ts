@@ -1,22 +1,35 @@
 /**
- * Live per-cell progress of a foreground run on a terminal: polls the workflow's
- * `progress` query, prints one line per cell as it finishes, and shows the running cell
- * with its elapsed time on a status line.
+ * Live per-cell progress of a foreground run, from the workflow's `progress` query. On a
+ * terminal: a line per finished cell and one rewritten status line (cells done / total,
+ * elapsed time, the running cell). Elsewhere (CI logs, `| tee`): one plain line per
+ * finished cell, `cell 3 completed in 0.4 s: <first line>`.
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import type { CellProgress, RunProgress } from '../workflows/contracts.js';
 
 const POLL_MS = 200;
 
-function line(cell: CellProgress, total: number, position: number): string {
+export type ProgressStyle = 'terminal' | 'lines';
+
+function finished(cell: CellProgress): boolean {
+  return cell.status === 'completed' || cell.status === 'failed';
+}
+
+function terminalLine(cell: CellProgress, total: number, position: number): string {
   const mark = cell.status === 'completed' ? 'ok  ' : cell.status === 'failed' ? 'FAIL' : '... ';
   const seconds = cell.durationMs === undefined ? '' : `${(cell.durationMs / 1000).toFixed(2)}s`;
   return `${mark} [${String(position + 1).padStart(String(total).length)}/${total}] cell ${cell.index}  ${seconds.padStart(7)}  ${cell.summary}`;
 }
 
-/** Prints finished cells as lines and keeps one rewritten status line for the running cell. */
-export function followProgress(handle: WorkflowHandle, write: (text: string) => void): () => Promise<void> {
+function plainLine(cell: CellProgress): string {
+  const took = cell.durationMs === undefined ? '' : ` in ${(cell.durationMs / 1000).toFixed(1)} s`;
+  return `cell ${cell.index} ${cell.status}${took}: ${cell.summary}`;
+}
+
+/** Prints finished cells as lines and, on a terminal, keeps one rewritten status line. */
+export function followProgress(handle: WorkflowHandle, write: (text: string) => void, style: ProgressStyle): () => Promise<void> {
   const printed = new Set<number>();
+  const started = Date.now();
   let stopped = false;
   let running: { index: number; since: number } | undefined;
   let statusShown = false;
@@ -28,18 +41,20 @@ export function followProgress(handle: WorkflowHandle, write: (text: string) => 
 
   const render = (progress: RunProgress) => {
     clearStatus();
+    const total = progress.cells.length;
     progress.cells.forEach((cell, position) => {
-      if (printed.has(cell.index)) return;
-      if (cell.status === 'completed' || cell.status === 'failed') {
-        printed.add(cell.index);
-        write(`${line(cell, progress.cells.length, position)}\n`);
-      } else if (cell.status === 'running') {
-        if (running?.index !== cell.index) running = { index: cell.index, since: Date.now() };
-        const seconds = ((Date.now() - running.since) / 1000).toFixed(0);
-        write(`...  [${position + 1}/${progress.cells.length}] cell ${cell.index}  running ${seconds}s  ${cell.summary}`.slice(0, process.stderr.columns || 100));
-        statusShown = true;
-      }
+      if (printed.has(cell.index) || !finished(cell)) return;
+      printed.add(cell.index);
+      write(`${style === 'terminal' ? terminalLine(cell, total, position) : plainLine(cell)}\n`);
     });
+    const current = progress.cells.find((cell) => cell.status === 'running');
+    if (style !== 'terminal' || !current) return;
+    if (running?.index !== current.index) running = { index: current.index, since: Date.now() };
+    const done = progress.cells.filter(finished).length;
+    const elapsed = ((Date.now() - started) / 1000).toFixed(0);
+    const cellSeconds = ((Date.now() - running.since) / 1000).toFixed(0);
+    write(`[${done}/${total}] ${elapsed}s  cell ${current.index} running ${cellSeconds}s  ${current.summary}`.slice(0, process.stderr.columns || 100));
+    statusShown = true;
   };
 
   const loop = (async () => {

@@ -7,6 +7,7 @@ import type { RunInput } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
 import { EXIT, UserError } from '../errors.js';
 import { describeReport, reportExitCode, reportFromFailure, reportFromResult, type RunReport } from '../run-report.js';
+import { followCellOutput } from '../live-output.js';
 import { followProgress } from '../progress.js';
 import { recordedExecutionError } from '../traceback.js';
 import { progressLog } from '../output.js';
@@ -27,6 +28,10 @@ export interface RunOptions extends ParameterArgs {
   checkpoint?: boolean;
   detach: boolean;
   json: boolean;
+  /** --progress-bar / --no-progress-bar; unset: on unless --log-output (papermill's default). */
+  progressBar?: boolean;
+  /** --log-output: stream each cell's outputs to stderr as papermill does. */
+  logOutput?: boolean;
 }
 
 /** `--detach`: the run goes on after this command, so it needs a stack that does too. */
@@ -70,10 +75,12 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
 export async function submitRun(
   session: Session,
   input: RunInput,
-  options: { detach: boolean; json: boolean; warnings?: string[] },
+  options: { detach: boolean; json: boolean; warnings?: string[]; progressBar?: boolean; logOutput?: boolean },
 ): Promise<number> {
   const warnings = options.warnings ?? [];
-  const interactive = process.stderr.isTTY && !options.json;
+  // --json keeps stderr quiet; papermill turns its progress bar off for --log-output unless asked.
+  const showProgress = !options.json && (options.progressBar ?? !options.logOutput);
+  const logOutput = !options.json && options.logOutput === true;
   const log = progressLog(options);
   if (input.onFailure === 'pause' && session.mode === 'embedded') throw new UserError(PAUSE_REFUSAL);
   const started = Date.now();
@@ -112,7 +119,9 @@ export async function submitRun(
     }
     log(`run ${input.runId}`);
     process.on('SIGINT', onSigint);
-    const stopProgress = interactive ? followProgress(handle, (t) => process.stderr.write(t)) : undefined;
+    const toStderr = (text: string) => process.stderr.write(text);
+    const stopProgress = showProgress ? followProgress(handle, toStderr, process.stderr.isTTY ? 'terminal' : 'lines') : undefined;
+    const stopOutput = logOutput ? followCellOutput(input.output, toStderr) : undefined;
     // A paused run waits for a person: say how to repair it, and keep following it.
     const stopPauses = input.onFailure === 'pause' && !options.json ? announcePauses(handle, input.runId, log) : undefined;
     let report: RunReport;
@@ -122,6 +131,7 @@ export async function submitRun(
     } catch (err) {
       report = reportFromFailure(err, input.runId, input.output, (Date.now() - started) / 1000);
     }
+    await stopOutput?.();
     await stopProgress?.();
     await stopPauses?.();
     if (options.json) {

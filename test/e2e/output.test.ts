@@ -6,7 +6,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot, venvPython } from '../../worker/paths.js';
-import { codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
+import { writeFile } from 'node:fs/promises';
+import { codeCell, notebook, runCli, startHarness, waitFor, type Harness } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -104,5 +105,43 @@ describe('refusing to overwrite another run\'s record', () => {
     const text = await runCli(['run', path, '--output', output, '--id', 'keep-3'], h.cliEnv);
     expect(text.code).toBe(2);
     expect(text.stderr).toContain('is the record of run keep-1');
+  });
+});
+
+describe('live output', () => {
+  it('prints one line per finished cell when stderr is not a terminal, none with --no-progress-bar', async () => {
+    const path = await h.writeNotebook('lines.ipynb', notebook([codeCell('x = 1'), codeCell('y = x + 1\nprint(y)')]));
+    const r = await runCli(['run', path], h.cliEnv);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^cell 0 completed in \d+\.\d s: x = 1$/m);
+    expect(r.stderr).toMatch(/^cell 1 completed in \d+\.\d s: y = x \+ 1$/m);
+    expect(r.stderr).not.toContain('\x1b');
+    const quiet = await runCli(['run', path, '--no-progress-bar'], h.cliEnv);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).not.toMatch(/^cell \d/m);
+  });
+
+  it("--log-output streams a cell's prints while it still runs, as papermill logs them", async () => {
+    const flag = `${h.dir}/release-${Date.now()}`;
+    const cell = `import os, sys, time\nprint("first print", flush=True)\nwhile not os.path.exists(${JSON.stringify(flag)}):\n    time.sleep(0.1)\nprint("to stderr", file=sys.stderr)\nprint("second print")`;
+    const path = await h.writeNotebook('log-output.ipynb', notebook([codeCell('x = 1'), codeCell(cell)]));
+    const running = runCli(['run', path, '--log-output'], h.cliEnv);
+    let ended = false;
+    void running.then(() => (ended = true));
+    await waitFor('the first print on stderr', async () => (running.printed().stderr.includes('first print\n') ? true : undefined));
+    // The cell cannot end before the flag exists: the print came live.
+    expect(ended).toBe(false);
+    expect(running.printed().stderr).not.toContain('second print');
+    await writeFile(flag, '');
+    const r = await running;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`Executing Cell 1${'-'.repeat(39)}\nfirst print\n`);
+    expect(r.stderr).toContain('second print\n');
+    expect(r.stderr).toContain('to stderr\n');
+    expect(r.stderr).toContain(`Ending Cell 1${'-'.repeat(42)}\n`);
+    // papermill: no progress bar with --log-output unless asked for.
+    expect(r.stderr).not.toMatch(/^cell 1 completed/m);
+    const json = await runCli(['run', path.replace('log-output', 'lines'), '--log-output', '--json'], h.cliEnv);
+    expect(json.stderr).toBe('');
   });
 });
