@@ -179,7 +179,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   if (options.checkpoint && !options.kernelName && typeof language === 'string' && language.toLowerCase() !== 'python') {
     throw new UserError(`--checkpoint needs a Python kernel; ${options.notebookPath} declares the language ${language}: run it without --checkpoint`);
   }
-  if (options.onWarning) submitWarnings(nb, options).forEach(options.onWarning);
+  if (options.onWarning) submitWarnings(nb, options.params, options.kernelName).forEach(options.onWarning);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);
   // Content-addressed and written once: an existing snapshot is the same bytes.
@@ -204,13 +204,13 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
 }
 
 /**
- * The warnings prepareRun will compute (the same pure function), known here so that every
- * way of running prints them: attached, --detach, a schedule being created.
+ * The warnings prepareRun will compute (the same pure function), known at submit so that
+ * every way of running prints them: attached, --detach, resumed, a schedule being created.
  */
-function submitWarnings(nb: Notebook, options: SubmitOptions): string[] {
+export function submitWarnings(nb: Notebook, params: Params, kernelName: string | undefined): string[] {
   try {
     // The kernel prepareRun picks: --kernel, else the notebook's kernelspec, else python3.
-    return parameterWarnings(nb, options.params, { kernelName: options.kernelName ?? nb.metadata.kernelspec?.name ?? 'python3' });
+    return parameterWarnings(nb, params, { kernelName: kernelName ?? nb.metadata.kernelspec?.name ?? 'python3' });
   } catch (err) {
     // A notebook whose parameters cannot be injected fails the run in prepareRun, with its reason.
     if (err instanceof ParamError) return [];

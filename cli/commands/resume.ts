@@ -23,7 +23,7 @@ import { checkpointFolder, runInputSchema, scheduledRunInput, type ResumeFrom, t
 import { UserError } from '../errors.js';
 import { progressLog } from '../output.js';
 import { NEEDS_WORKER, withSession, type Session } from '../session.js';
-import { newRunId, resolveParameters, validateRunId, type ParameterArgs } from '../submit.js';
+import { newRunId, resolveParameters, submitWarnings, validateRunId, type ParameterArgs } from '../submit.js';
 import { DETACHED, submitRun } from './run.js';
 
 export interface ResumeOptions extends ParameterArgs {
@@ -83,8 +83,11 @@ export async function resumeCommand(runId: string, options: ResumeOptions): Prom
       },
     };
     const how = input.resume?.checkpoint ? `, restoring its checkpoint after cell ${input.resume.checkpoint.cell}` : '';
+    // Names the earlier run's notebook does not declare, as `run` warns of them.
+    const warnings = submitWarnings(record, overrides, earlier.input.kernelName);
+    for (const message of warnings) progressLog(options)(message);
     progressLog(options)(`resuming ${runId} from cell ${fromCell} as ${id}${how}`);
-    return submitRun(session, input, options);
+    return submitRun(session, input, { ...options, warnings });
   });
 }
 

@@ -45,6 +45,14 @@ describe('unknown parameters', () => {
     const clean = await runCli(['run', path, '-p', 'region', 'eu', '--json'], h.cliEnv);
     expect(JSON.parse(clean.stdout).warnings).toEqual([]);
   });
+
+  it('are warned when `resume` overrides a name the notebook does not declare', async () => {
+    const path = await h.writeNotebook('warn-resume.ipynb', notebook([codeCell('region = "us"', ['parameters']), codeCell('raise ValueError(region)')]));
+    expect((await runCli(['run', path, '--id', 'warn-resume-1', '--json'], h.cliEnv)).code).toBe(1);
+    const r = await runCli(['resume', 'warn-resume-1', '-p', 'regoin', 'amer', '-p', 'region', 'eu', '--json'], h.cliEnv);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { ename: 'ValueError', evalue: 'eu' }, warnings: ['Passed unknown parameter: regoin'] });
+  });
 });
 
 /** The block papermill's PapermillExecutionError prints: the rule, where, and the traceback. */
