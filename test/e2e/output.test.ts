@@ -2,7 +2,7 @@
  * What `run` and `show` print, as a papermill user expects it: unknown-parameter warnings,
  * the failed cell's traceback, live per-cell lines and --log-output, and refusals under --json.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot, venvPython } from '../../worker/paths.js';
@@ -127,6 +127,25 @@ describe('live output', () => {
     const quiet = await runCli(['run', path, '--no-progress-bar'], h.cliEnv);
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).not.toMatch(/^cell \d/m);
+  });
+
+  it('shows a status line on a terminal: cells done / total, elapsed, the running cell', async () => {
+    const flag = `${h.dir}/release-tty-${Date.now()}`;
+    const waiting = `import os, time\nwhile not os.path.exists(${JSON.stringify(flag)}):\n    time.sleep(0.1)`;
+    const path = await h.writeNotebook('bar.ipynb', notebook([codeCell('x = 1'), codeCell(waiting), codeCell('y = 2')]));
+    const command = [process.execPath, 'bin/millrace.js', 'run', path].map((a) => `'${a}'`).join(' ');
+    // script(1) gives the command a pseudo-terminal; its output is the terminal's.
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: h.cliEnv, cwd: packageRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = '';
+    child.stdout.on('data', (d) => (seen += d));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await waitFor('the status line', async () => (/\[1\/3\] \d+s {2}cell 1 running \d+s {2}import os, time/.test(seen) ? true : undefined));
+    } finally {
+      await writeFile(flag, '');
+    }
+    expect(await closed).toBe(0);
+    expect(seen).toMatch(/ok {3}\[3\/3\] cell 2 +\d+\.\d\ds {2}y = 2/);
   });
 
   it("--log-output streams a cell's prints while it still runs, as papermill logs them", async () => {
