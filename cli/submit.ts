@@ -83,6 +83,17 @@ export function validateRunId(id: string, given: string): string {
   return parsed.data;
 }
 
+/** Wherever a RUN argument is taken, these name the newest run (cli/run-ids.ts). */
+export const LATEST_RUN_NAMES: ReadonlySet<string> = new Set(['latest', '-']);
+
+/** `--id` of a new run: a valid run id, and not one of the names of the newest run. */
+export function validateNewRunId(id: string): string {
+  if (LATEST_RUN_NAMES.has(id)) {
+    throw new UserError(`--id ${JSON.stringify(id)}: "latest" and "-" name the newest run wherever a run is given; choose another id`);
+  }
+  return validateRunId(id, '--id');
+}
+
 export interface SubmitOptions {
   notebookPath: string;
   params: Params;
@@ -182,7 +193,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   await store.write(source, bytes, { ifAbsent: true }).catch((err) => {
     if (!(err instanceof ObjectExistsError)) throw storeUserError(err, 'saving the notebook snapshot');
   });
-  const runId = options.runId ? validateRunId(options.runId, '--id') : newRunId(name);
+  const runId = options.runId ? validateNewRunId(options.runId) : newRunId(name);
   return {
     runId,
     source: { location: source, sha256 },

@@ -52,7 +52,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     checkpoint: options.checkpoint,
   });
   const needs = options.detach ? DETACHED : input.onFailure === 'pause' ? PAUSABLE : NEEDS_WORKER;
-  return withSession({ needs, json: options.json, config }, (session) => submitRun(session, input, options));
+  return withSession({ needs, json: options.json, config, createsState: true }, (session) => submitRun(session, input, options));
 }
 
 /**
