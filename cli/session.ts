@@ -31,6 +31,7 @@ export function runNotFound(err: unknown, runId: string): unknown {
   return unknownRun ? noRun(runId) : err;
 }
 
+/** The one line for a RUN argument no run answers to (cli/run-ids.ts), or Temporal not knowing it. */
 export function noRun(runId: string): UserError {
   return new UserError(`no run ${runId}: see \`millrace runs\``);
 }
