@@ -193,7 +193,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   await store.write(source, bytes, { ifAbsent: true }).catch((err) => {
     if (!(err instanceof ObjectExistsError)) throw storeUserError(err, 'saving the notebook snapshot');
   });
-  const runId = options.runId ? validateNewRunId(options.runId) : newRunId(name);
+  const runId = options.runId ? validateRunId(options.runId, '--id') : newRunId(name);
   return {
     runId,
     source: { location: source, sha256 },

@@ -11,7 +11,7 @@ import { followProgress } from '../progress.js';
 import { progressLog } from '../output.js';
 import { longLivedOnly, NEEDS_WORKER, outlives, withSession, type Session, type StackNeed } from '../session.js';
 import { announcePauses } from './repair.js';
-import { buildRunInput, resolveParameters, type ParameterArgs } from '../submit.js';
+import { buildRunInput, resolveParameters, validateNewRunId, type ParameterArgs } from '../submit.js';
 
 export interface RunOptions extends ParameterArgs {
   kernel?: string;
@@ -43,7 +43,8 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     params,
     kernelName: options.kernel,
     output: options.output,
-    runId: options.id,
+    // `latest` and `-` name the newest run; refused here, as buildRunInput's runId may also be a schedule's name.
+    runId: options.id === undefined ? undefined : validateNewRunId(options.id),
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
     onKernelLoss: options.onKernelLoss,
