@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from '../workflows/contracts.js';
-import { stateDir } from '../worker/paths.js';
+import { findStateDir, STATE_DIR_NAME } from '../worker/paths.js';
 import { UserError } from './errors.js';
 import { backendFor, isUrlLocation, isWritableLocation } from '../record/store/index.js';
 
@@ -25,7 +25,10 @@ export interface Config {
   temporalAddress?: string;
   namespace: string;
   taskQueue: string;
+  /** The state directory found walking up (worker/paths.ts findStateDir), else where `run` creates one. */
   stateDir: string;
+  /** Set when no state directory exists: where it was looked for (see requireState). */
+  stateNotFound?: string;
   storeRoot: string;
   jupyterUrl?: string;
   jupyterToken?: string;
@@ -38,7 +41,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new UserError(`${issue.path.join('.')}: ${issue.message}`);
   }
   const e = parsed.data;
-  const home = stateDir();
+  const state = findStateDir(env);
+  const home = state.dir;
   let token = e.MILLRACE_JUPYTER_TOKEN;
   if (token === undefined && e.MILLRACE_JUPYTER_TOKEN_FILE) {
     try {
@@ -52,10 +56,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     namespace: e.TEMPORAL_NAMESPACE,
     taskQueue: e.MILLRACE_TASK_QUEUE,
     stateDir: home,
+    ...(state.found ? {} : { stateNotFound: state.searched }),
     storeRoot: storeRoot(e.MILLRACE_STORE ?? `${home}/store`),
     jupyterUrl: e.MILLRACE_JUPYTER_URL,
     jupyterToken: token,
   };
+}
+
+/**
+ * For commands that read a project's state and never create it (all but `run`, `dev` and
+ * `schedule create`): one line naming where it was looked for and how to point at it.
+ */
+export function requireState(config: Config): void {
+  if (config.stateNotFound === undefined) return;
+  throw new UserError(
+    `no millrace state (${STATE_DIR_NAME}) in ${config.stateNotFound}: run this from your project's folder (where \`millrace run\` created ${STATE_DIR_NAME}), or set MILLRACE_HOME`,
+  );
+}
+
+/**
+ * The store a read-only command reads (`serve`, `metrics`): --store, else MILLRACE_STORE,
+ * else the store of the state found, which must exist.
+ */
+export function storeToRead(option: string | undefined): string {
+  if (option) return /^[a-z][a-z0-9+.-]*:\/\//i.test(option) ? option : resolve(option);
+  const config = loadConfig();
+  if (!process.env['MILLRACE_STORE']) requireState(config);
+  return config.storeRoot;
 }
 
 /**

@@ -1,10 +1,11 @@
 /**
  * The one way a command reaches Temporal. It declares what it needs of the stack (see
- * `StackNeed` in environment.ts), whether it prints --json, and the run it acts on; its
- * body gets a session that is closed, stopping an embedded stack, however the body ends.
+ * `StackNeed` in environment.ts) and whether it prints --json; its body gets a session
+ * that is closed, stopping an embedded stack, however the body ends. A command acting on
+ * one run goes through `withRunSession` (cli/run-ids.ts), which resolves the RUN argument.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { loadConfig, type Config } from './config.js';
+import { loadConfig, requireState, type Config } from './config.js';
 import { openSession, type Session, type StackNeed } from './environment.js';
 import { UserError } from './errors.js';
 import { progressLog } from './output.js';
@@ -27,26 +28,34 @@ export function outlives(what: string): StackNeed {
 /** Temporal not knowing the run `runId`, as every command says it: one line, exit 2. Other errors pass. */
 export function runNotFound(err: unknown, runId: string): unknown {
   const unknownRun = err instanceof WorkflowNotFoundError && err.workflowId === runId;
-  return unknownRun ? new UserError(`no run ${runId}: see \`millrace runs\``) : err;
+  return unknownRun ? noRun(runId) : err;
+}
+
+/** The one line for a RUN argument no run answers to (cli/run-ids.ts), or Temporal not knowing it. */
+export function noRun(runId: string): UserError {
+  return new UserError(`no run ${runId}: see \`millrace runs\``);
 }
 
 export interface SessionRequest {
   needs: StackNeed;
   /** --json: no progress lines (such as starting the embedded stack) on stderr. */
   json?: boolean;
-  /** The run the command acts on: Temporal not knowing it becomes `no run RUN`. */
-  run?: string;
+  /**
+   * `run` and `schedule create` may create the state directory in the current directory
+   * when none is found above it; every other command refuses to (requireState).
+   */
+  createsState?: boolean;
   /** Loaded from the environment unless the command already has it. */
   config?: Config;
 }
 
 export async function withSession<T>(request: SessionRequest, body: (session: Session, config: Config) => Promise<T>): Promise<T> {
   const config = request.config ?? loadConfig();
+  // On a cluster (TEMPORAL_ADDRESS) Temporal keeps the runs: no local state is needed to reach them.
+  if (!request.createsState && !config.temporalAddress) requireState(config);
   const session = await openSession(config, { needs: request.needs, log: progressLog({ json: request.json ?? false }) });
   try {
     return await body(session, config);
-  } catch (err) {
-    throw request.run === undefined ? err : runNotFound(err, request.run);
   } finally {
     await session.close();
   }

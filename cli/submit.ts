@@ -84,6 +84,17 @@ export function validateRunId(id: string, given: string): string {
   return parsed.data;
 }
 
+/** Wherever a RUN argument is taken, these name the newest run (cli/run-ids.ts). */
+export const LATEST_RUN_NAMES: ReadonlySet<string> = new Set(['latest', '-']);
+
+/** `--id` of a new run: a valid run id, and not one of the names of the newest run. */
+export function validateNewRunId(id: string): string {
+  if (LATEST_RUN_NAMES.has(id)) {
+    throw new UserError(`--id ${JSON.stringify(id)}: "latest" and "-" name the newest run wherever a run is given; choose another id`);
+  }
+  return validateRunId(id, '--id');
+}
+
 export interface SubmitOptions {
   notebookPath: string;
   params: Params;

@@ -4,9 +4,9 @@
  * the package itself. The rules match scripts/setup.sh, which creates what these name.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const PACKAGE_NAME = 'millrace';
@@ -17,10 +17,58 @@ export function cacheDir(): string {
   return join(xdg ? resolve(xdg) : join(homedir(), '.cache'), PACKAGE_NAME);
 }
 
-/** `MILLRACE_HOME`, else `.millrace` under the current directory; always absolute. */
+/** The state directory's name: like `.git`, it marks a project folder. */
+export const STATE_DIR_NAME = '.millrace';
+
+export interface StateLocation {
+  /** The state directory found, else the one `run` would create: `.millrace` in `cwd`. */
+  dir: string;
+  /** Whether it exists. Only `run`, `dev` and `schedule create` may create a missing one. */
+  found: boolean;
+  /** Where it was looked for, for the message of a command that needs it. */
+  searched: string;
+}
+
+/**
+ * Where this project's state lives, found as git finds `.git`: `MILLRACE_HOME` when set;
+ * else the nearest `.millrace` directory in `cwd` or a folder above it. The walk stops at
+ * the filesystem root, or before entering a folder listed in MILLRACE_CEILING_DIRECTORIES
+ * (colon-separated absolute paths, as GIT_CEILING_DIRECTORIES), so a `.millrace` above a
+ * ceiling (say a shared /tmp/.millrace) is never picked up by accident.
+ */
+export function findStateDir(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): StateLocation {
+  const home = env['MILLRACE_HOME'];
+  if (home) {
+    const dir = resolve(home);
+    return { dir, found: isDirectory(dir), searched: `MILLRACE_HOME=${dir}` };
+  }
+  const start = resolve(cwd);
+  const ceilings = new Set((env['MILLRACE_CEILING_DIRECTORIES'] ?? '').split(':').filter(isAbsolute).map((d) => resolve(d)));
+  for (let dir = start; ; ) {
+    const candidate = join(dir, STATE_DIR_NAME);
+    if (isDirectory(candidate)) return { dir: candidate, found: true, searched: candidate };
+    const parent = dirname(dir);
+    if (parent === dir) return notFound(start, '');
+    if (ceilings.has(parent)) return notFound(start, ` below ${parent} (MILLRACE_CEILING_DIRECTORIES)`);
+    dir = parent;
+  }
+}
+
+function notFound(start: string, limit: string): StateLocation {
+  return { dir: join(start, STATE_DIR_NAME), found: false, searched: `${start} or any folder above it${limit}` };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The state directory: the one found (see findStateDir), else `.millrace` here; always absolute. */
 export function stateDir(): string {
-  const home = process.env['MILLRACE_HOME'];
-  return home ? resolve(home) : resolve(process.cwd(), '.millrace');
+  return findStateDir().dir;
 }
 
 let root: string | undefined;

@@ -1,13 +1,13 @@
 /** `millrace cancel RUN`: ask the run to stop; its kernel is interrupted and shut down. */
 import { EXIT, UserError } from '../errors.js';
-import { longLivedOnly, withSession } from '../session.js';
-import { validateRunId } from '../submit.js';
+import { checkRunArgument, withRunSession } from '../run-ids.js';
+import { longLivedOnly } from '../session.js';
 
 const NO_STACK = longLivedOnly('no running stack here: runs of an embedded `millrace run` end with that command (Ctrl-C cancels it)');
 
-export async function cancelCommand(runId: string): Promise<number> {
-  validateRunId(runId, 'cancel');
-  return withSession({ needs: NO_STACK, run: runId }, async (session) => {
+export async function cancelCommand(run: string): Promise<number> {
+  checkRunArgument(run, 'cancel');
+  return withRunSession({ needs: NO_STACK, run }, async (session, runId) => {
     const handle = session.client.workflow.getHandle(runId);
     const description = await handle.describe();
     if (description.status.name !== 'RUNNING') {

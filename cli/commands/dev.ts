@@ -35,7 +35,7 @@ export async function devCommand(options: { worker: boolean; kernelPool: number 
     process.stdout.write(
       [
         `millrace dev is running${options.worker ? ' with a worker' : ' without a worker'}; Ctrl-C stops it.`,
-        'Commands run in this directory attach automatically. Elsewhere, or for `millrace worker`:',
+        'Commands run in this directory or below it attach automatically. Elsewhere, or for `millrace worker`:',
         `  export TEMPORAL_ADDRESS=${stack.temporalAddress}`,
         `  export TEMPORAL_NAMESPACE=${stack.namespace}`,
         `  export MILLRACE_TASK_QUEUE=${config.taskQueue}`,

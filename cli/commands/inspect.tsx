@@ -4,20 +4,21 @@ import { EXIT, UserError } from '../errors.js';
 import { repairActions } from '../inspect/actions.js';
 import { InspectApp } from '../inspect/app.js';
 import { RunNotFound, temporalSource } from '../inspect/data.js';
+import { checkRunArgument, resolveRunId } from '../run-ids.js';
 import { READS_HISTORY, withSession } from '../session.js';
-import { validateRunId } from '../submit.js';
 
 export interface InspectOptions {
   limit: number;
 }
 
-export async function inspectCommand(runId: string | undefined, options: InspectOptions): Promise<number> {
+export async function inspectCommand(run: string | undefined, options: InspectOptions): Promise<number> {
   // Keys in, frames out: without a terminal on both ends there is nothing to drive.
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
     throw new UserError('inspect needs a terminal; use `millrace runs` / `millrace show RUN --json`');
   }
-  if (runId !== undefined) validateRunId(runId, 'inspect');
+  if (run !== undefined) checkRunArgument(run, 'inspect');
   return withSession({ needs: READS_HISTORY }, async (session) => {
+    const runId = run === undefined ? undefined : await resolveRunId(session.client, run);
     const source = temporalSource(session.client);
     // A mistyped id is one line and exit 2, not an empty screen.
     if (runId !== undefined) {

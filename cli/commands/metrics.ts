@@ -6,14 +6,13 @@
  * file name and start time; every matching run is a row, with or without values.
  */
 import { mapLimited } from '../../record/store/map-limited.js';
-import { resolve } from 'node:path';
 import { z } from 'zod';
 import { joinLocation, store } from '../../record/store/index.js';
 import { NotebookError } from '../../notebook/nbformat.js';
 import { readRecord } from '../../record/run-record.js';
 import { extractScraps, isDecoded, runFacts } from '../../notebook/scrapbook.js';
 import { runNotebook } from '../../viewer/runs.js';
-import { loadConfig } from '../config.js';
+import { storeToRead } from '../config.js';
 import { EXIT, UserError } from '../errors.js';
 import { SCHEDULE_NAME_PATTERN } from '../schedule-input.js';
 import { table } from '../table.js';
@@ -186,7 +185,7 @@ export async function metricsCommand(raw: unknown): Promise<number> {
   if (filter.since !== undefined && filter.until !== undefined && filter.since >= filter.until) {
     throw new UserError('metrics: --since must be earlier than --until');
   }
-  const storeRoot = options.store ? (/^[a-z][a-z0-9+.-]*:\/\//i.test(options.store) ? options.store : resolve(options.store)) : loadConfig().storeRoot;
+  const storeRoot = storeToRead(options.store);
   const rows = await collectMetrics(storeRoot, filter, (line) => process.stderr.write(`${line}\n`));
   if (format === 'json') {
     process.stdout.write(`${JSON.stringify(rows)}\n`);

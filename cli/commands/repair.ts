@@ -26,8 +26,8 @@ import {
 import { EXIT, UserError } from '../errors.js';
 import { positiveSeconds } from '../options.js';
 import { describeReport, reportFromFailure, reportFromResult, type RunReport } from '../run-report.js';
-import { longLivedOnly, runNotFound, withSession } from '../session.js';
-import { validateRunId } from '../submit.js';
+import { checkRunArgument, withRunSession } from '../run-ids.js';
+import { longLivedOnly, runNotFound } from '../session.js';
 
 export type RepairName = keyof typeof REPAIR_UPDATES;
 
@@ -91,9 +91,9 @@ async function readStdin(): Promise<string> {
 
 const NO_STACK = longLivedOnly('no running stack here: paused runs live in `millrace dev` or on TEMPORAL_ADDRESS');
 
-async function repairCommand(runId: string, name: RepairName, args: RetryArgs | ExecArgs | undefined, json: boolean): Promise<number> {
-  validateRunId(runId, name);
-  return withSession({ needs: NO_STACK, json }, async (session) => {
+async function repairCommand(run: string, name: RepairName, args: RetryArgs | ExecArgs | undefined, json: boolean): Promise<number> {
+  checkRunArgument(run, name);
+  return withRunSession({ needs: NO_STACK, json, run }, async (session, runId) => {
     const repaired = await sendRepair(session.client, runId, name, args);
     if (repaired.kind === 'execution') return reportExecution(repaired, json);
     return reportDecision(repaired, json);

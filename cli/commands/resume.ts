@@ -22,8 +22,9 @@ import {
 import { checkpointFolder, runInputSchema, scheduledRunInput, type ResumeFrom, type RunInput } from '../../workflows/contracts.js';
 import { UserError } from '../errors.js';
 import { progressLog } from '../output.js';
-import { NEEDS_WORKER, withSession, type Session } from '../session.js';
-import { newRunId, resolveParameters, submitWarnings, validateRunId, type ParameterArgs } from '../submit.js';
+import { checkRunArgument, withRunSession } from '../run-ids.js';
+import { NEEDS_WORKER, type Session } from '../session.js';
+import { newRunId, resolveParameters, submitWarnings, validateNewRunId, type ParameterArgs } from '../submit.js';
 import { DETACHED, submitRun } from './run.js';
 
 export interface ResumeOptions extends ParameterArgs {
@@ -51,12 +52,12 @@ async function earlierInput(session: Session, runId: string): Promise<{ input: R
   return { input: scheduledRunInput(parsed.data, runId, nominalTime), status };
 }
 
-export async function resumeCommand(runId: string, options: ResumeOptions): Promise<number> {
-  validateRunId(runId, 'resume');
+export async function resumeCommand(run: string, options: ResumeOptions): Promise<number> {
+  checkRunArgument(run, 'resume');
   const overrides = await resolveParameters(options);
-  const newId = options.id ? validateRunId(options.id, '--id') : undefined;
+  const newId = options.id ? validateNewRunId(options.id) : undefined;
   const needs = options.detach ? DETACHED : NEEDS_WORKER;
-  return withSession({ needs, json: options.json, run: runId }, async (session, config) => {
+  return withRunSession({ needs, json: options.json, run }, async (session, runId, config) => {
     const earlier = await earlierInput(session, runId);
     const record = removeErrorMarkers((await readRecord(earlier.input.output)).notebook);
     const firstUnfinished = record.cells.findIndex((c) => isExecutable(c) && cellStatus(c) !== 'completed');

@@ -13,7 +13,7 @@ import { recordedExecutionError } from '../traceback.js';
 import { progressLog } from '../output.js';
 import { longLivedOnly, NEEDS_WORKER, outlives, withSession, type Session, type StackNeed } from '../session.js';
 import { announcePauses } from './repair.js';
-import { buildRunInput, resolveParameters, type ParameterArgs } from '../submit.js';
+import { buildRunInput, resolveParameters, validateNewRunId, type ParameterArgs } from '../submit.js';
 
 export interface RunOptions extends ParameterArgs {
   kernel?: string;
@@ -51,7 +51,8 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     params,
     kernelName: options.kernel,
     output: options.output,
-    runId: options.id,
+    // `latest` and `-` name the newest run; refused here, as buildRunInput's runId may also be a schedule's name.
+    runId: options.id === undefined ? undefined : validateNewRunId(options.id),
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
     onKernelLoss: options.onKernelLoss,
@@ -64,7 +65,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     },
   });
   const needs = options.detach ? DETACHED : input.onFailure === 'pause' ? PAUSABLE : NEEDS_WORKER;
-  return withSession({ needs, json: options.json, config }, (session) => submitRun(session, input, { ...options, warnings }));
+  return withSession({ needs, json: options.json, config, createsState: true }, (session) => submitRun(session, input, { ...options, warnings }));
 }
 
 /**

@@ -1,9 +1,11 @@
 /** `millrace runs`: recent runs from Temporal visibility, newest first. */
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { z } from 'zod';
+import { runIdSchema } from '../../workflows/contracts.js';
 import { EXIT, UserError } from '../errors.js';
 import { SCHEDULE_NAME_PATTERN } from '../schedule-input.js';
-import { READS_HISTORY, withSession } from '../session.js';
+import type { Config } from '../config.js';
+import { READS_HISTORY, withSession, type Session } from '../session.js';
 import { table } from '../table.js';
 
 const STATUS_QUERY: Record<string, string> = {
@@ -81,13 +83,20 @@ function scheduledOutput(runId: string, memo: Record<string, unknown>): string |
 }
 
 /** Which runs to list: `millrace runs` options, also the inspector's list. */
-export type RunFilter = Pick<z.infer<typeof runsOptionsSchema>, 'status' | 'notebook' | 'schedule' | 'limit'>;
+export type RunFilter = Pick<z.infer<typeof runsOptionsSchema>, 'status' | 'notebook' | 'schedule' | 'limit'> & {
+  /** Only runs whose id starts with this (a RUN argument's prefix, see cli/run-ids.ts). */
+  idPrefix?: string;
+};
 
-/** Runs from Temporal visibility, newest first, one entry per run (continue-as-new folded). */
-export async function listRuns(client: Client, options: RunFilter): Promise<RunSummary[]> {
+/**
+ * Runs from Temporal visibility in its order (running runs first, then by end time, newest
+ * first), one entry per run (continue-as-new folded).
+ */
+export async function* visibleRuns(client: Client, options: Omit<RunFilter, 'limit'>): AsyncGenerator<RunSummary> {
   const clauses = ["WorkflowType = 'notebookRun'"];
   if (options.status) clauses.push(STATUS_QUERY[options.status]!);
-  const runs: RunSummary[] = [];
+  // A valid run id has no quote to escape (runIdSchema); anything else is a bug upstream.
+  if (options.idPrefix !== undefined) clauses.push(`WorkflowId STARTS_WITH '${runIdSchema.parse(options.idPrefix)}'`);
   for await (const info of client.workflow.list({ query: clauses.join(' AND ') })) {
     // A long run continues as new: its earlier executions are not separate runs.
     if (info.status.name === 'CONTINUED_AS_NEW') continue;
@@ -97,10 +106,32 @@ export async function listRuns(client: Client, options: RunFilter): Promise<RunS
     if (options.notebook && summary.notebook !== options.notebook) continue;
     // The memo, not TemporalScheduledById: it survives continue-as-new.
     if (options.schedule && summary.schedule !== options.schedule) continue;
+    yield summary;
+  }
+}
+
+/** Runs from Temporal visibility, newest first, at most `limit`. */
+export async function listRuns(client: Client, options: RunFilter): Promise<RunSummary[]> {
+  const runs: RunSummary[] = [];
+  for await (const summary of visibleRuns(client, options)) {
     runs.push(summary);
     if (runs.length >= options.limit) break;
   }
   return runs;
+}
+
+/**
+ * The run started last (`latest`). Visibility lists running runs first, then ended ones by
+ * end time, so an old run still running (or paused) comes before a newer one that ended:
+ * read on until a run ended before the best start seen, as every later one did too.
+ */
+export async function newestRun(client: Client): Promise<RunSummary | undefined> {
+  let newest: RunSummary | undefined;
+  for await (const summary of visibleRuns(client, {})) {
+    if (newest?.started && summary.ended && summary.ended < newest.started) break;
+    if (!newest || (summary.started ?? '') > (newest.started ?? '')) newest = summary;
+  }
+  return newest;
 }
 
 export async function runsCommand(raw: unknown): Promise<number> {
@@ -110,8 +141,10 @@ export async function runsCommand(raw: unknown): Promise<number> {
   if (options.schedule !== undefined && !SCHEDULE_NAME_PATTERN.test(options.schedule)) {
     throw new UserError(`runs --schedule ${JSON.stringify(options.schedule)}: no such schedule name (see \`millrace schedule list\`)`);
   }
-  return withSession({ needs: READS_HISTORY, json: options.json }, async (session) => {
+  return withSession({ needs: READS_HISTORY, json: options.json }, async (session, config) => {
     const runs = await listRuns(session.client, options);
+    // Which project's runs these are: state is found walking up from here (or MILLRACE_HOME).
+    if (!options.json) process.stderr.write(`state: ${stateRead(session, config)}\n`);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(runs)}\n`);
     } else if (runs.length === 0) {
@@ -126,4 +159,10 @@ export async function runsCommand(raw: unknown): Promise<number> {
     }
     return EXIT.ok;
   });
+}
+
+/** The state `runs` read: the cluster's Temporal, else the state directory found. */
+function stateRead(session: Session, config: Config): string {
+  if (session.mode === 'cluster') return `Temporal at ${config.temporalAddress} (namespace ${config.namespace})`;
+  return session.mode === 'dev' ? `${config.stateDir} (millrace dev)` : config.stateDir;
 }

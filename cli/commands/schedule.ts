@@ -79,15 +79,16 @@ function validName(name: string): string {
 /**
  * Runs `fn` with a session (cli/session.ts, loaded only now); `longLived` names what needs
  * a stack that outlives the command: a schedule that starts runs, a trigger, a backfill.
+ * `createsState`: only `schedule create` may create the state directory (as `run` does).
  */
 async function withSession<T>(
-  options: Common & { longLived?: string },
+  options: Common & { longLived?: string; createsState?: boolean },
   fn: (session: Session, config: Config) => Promise<T>,
   config: Config = loadConfig(),
 ): Promise<T> {
   const sessions = await import('../session.js');
   const needs = options.longLived ? sessions.outlives(options.longLived) : sessions.READS_HISTORY;
-  return sessions.withSession({ needs, json: options.json, config }, fn);
+  return sessions.withSession({ needs, json: options.json, config, createsState: options.createsState }, fn);
 }
 
 async function describeSchedule(client: Client, name: string): Promise<{ handle: ScheduleHandle; description: ScheduleDescription }> {
@@ -232,7 +233,7 @@ export async function scheduleCreate(nameArg: string, notebook: string, options:
     onWarning: say,
   });
   const outputDir = flags.outputDir ?? joinLocation(config.storeRoot, 'runs');
-  return withSession({ ...options, longLived: 'a schedule' }, async (session) => {
+  return withSession({ ...options, longLived: 'a schedule', createsState: true }, async (session) => {
     const input = {
       ...base,
       // Replaced by each run (see docs/schedules.md); kept readable for whoever looks at the schedule.

@@ -3,11 +3,10 @@
  * foreground until Ctrl-C. Like Jupyter Server, it prints its URL with the token once at
  * start-up (a random token, unless MILLRACE_SERVE_TOKEN sets one, which is never printed).
  */
-import { resolve } from 'node:path';
 import { z } from 'zod';
 import { startViewer } from '../../viewer/server.js';
 import { newToken } from '../../viewer/auth.js';
-import { loadConfig } from '../config.js';
+import { storeToRead } from '../config.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
 
@@ -31,7 +30,7 @@ export async function serveCommand(raw: unknown): Promise<number> {
   if (!options.auth && !LOOPBACK.has(options.host)) {
     throw new UserError(`serve --no-auth is only allowed on a loopback address (127.0.0.1, ::1), not ${options.host}: keep the token on`);
   }
-  const storeRoot = options.store ? (/^[a-z][a-z0-9+.-]*:\/\//i.test(options.store) ? options.store : resolve(options.store)) : loadConfig().storeRoot;
+  const storeRoot = storeToRead(options.store);
   const fromEnv = env.data.MILLRACE_SERVE_TOKEN;
   const token = options.auth ? (fromEnv ?? newToken()) : null;
   let viewer;

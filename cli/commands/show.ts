@@ -6,8 +6,8 @@ import { notebookMillrace } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
 import { EXIT } from '../errors.js';
-import { READS_HISTORY, withSession } from '../session.js';
-import { validateRunId } from '../submit.js';
+import { checkRunArgument, withRunSession } from '../run-ids.js';
+import { READS_HISTORY } from '../session.js';
 import { table } from '../table.js';
 import { executionErrorText } from '../traceback.js';
 import { summarize, type RunSummary } from './runs.js';
@@ -56,9 +56,9 @@ export function cellViews(nb: Notebook): CellView[] {
   }));
 }
 
-export async function showCommand(runId: string, options: { json: boolean }): Promise<number> {
-  validateRunId(runId, 'show');
-  const description = await withSession({ needs: READS_HISTORY, json: options.json, run: runId }, (session) =>
+export async function showCommand(run: string, options: { json: boolean }): Promise<number> {
+  checkRunArgument(run, 'show');
+  const description = await withRunSession({ needs: READS_HISTORY, json: options.json, run }, (session, runId) =>
     session.client.workflow.getHandle(runId).describe(),
   );
   const summary: RunSummary = summarize(description);

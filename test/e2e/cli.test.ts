@@ -179,6 +179,8 @@ describe('commands that act on runs a long-lived stack keeps, with no such stack
     [['run', 'EXAMPLE', '--detach'], 'millrace: --detach needs a stack that outlives this command: start `millrace dev` or set TEMPORAL_ADDRESS'],
   ])('%j refuses in one line before starting an embedded stack', async (args, line) => {
     const home = join(h.dir, `no-stack-${args[0]}`);
+    // A project's state exists (no state at all is refused sooner: test/e2e/state.test.ts).
+    await mkdir(home, { recursive: true });
     const env: NodeJS.ProcessEnv = { ...process.env, MILLRACE_HOME: home };
     for (const key of ['TEMPORAL_ADDRESS', 'MILLRACE_STORE', 'MILLRACE_TASK_QUEUE']) delete env[key];
     const started = Date.now();

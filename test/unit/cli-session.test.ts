@@ -4,15 +4,17 @@
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { InvalidArgumentError } from 'commander';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Config } from '../../cli/config.js';
+import { requireState, type Config } from '../../cli/config.js';
 import { UserError } from '../../cli/errors.js';
 import { cellIndex, positiveInt, positiveSeconds, wholeNumber } from '../../cli/options.js';
 import { longLivedOnly, outlives, runNotFound, withSession } from '../../cli/session.js';
-import { validateRunId } from '../../cli/submit.js';
+import { checkRunArgument } from '../../cli/run-ids.js';
+import { validateNewRunId, validateRunId } from '../../cli/submit.js';
+import { findStateDir } from '../../worker/paths.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -67,6 +69,70 @@ describe('validateRunId', () => {
     expect(() => validateRunId('bad id', 'show')).toThrow(/^show "bad id": a run id is 1-128 letters/);
     expect(() => validateRunId('../x', '--id')).toThrow(/^--id "\.\.\/x": /);
     expect(validateRunId('ok-1', 'show')).toBe('ok-1');
+  });
+
+  it('keeps `latest` and `-` for the newest run: RUN arguments take them, `--id` refuses them', () => {
+    expect(checkRunArgument('latest', 'show')).toBe('latest');
+    expect(checkRunArgument('-', 'cancel')).toBe('-');
+    expect(checkRunArgument('abc', 'show')).toBe('abc');
+    expect(() => checkRunArgument('bad id', 'show')).toThrow(/^show "bad id": /);
+    expect(() => validateNewRunId('latest')).toThrow('--id "latest": "latest" and "-" name the newest run wherever a run is given; choose another id');
+    expect(() => validateNewRunId('-')).toThrow(/^--id "-": /);
+    expect(validateNewRunId('latest-2')).toBe('latest-2');
+  });
+});
+
+describe('findStateDir', () => {
+  function tree(): { root: string; project: string; sub: string } {
+    const root = mkdtempSync(join(tmpdir(), 'millrace-find-'));
+    dirs.push(root);
+    const project = join(root, 'project');
+    const sub = join(project, 'a', 'b');
+    mkdirSync(sub, { recursive: true });
+    return { root, project, sub };
+  }
+
+  it('finds the nearest .millrace walking up, as git finds .git', () => {
+    const { root, project, sub } = tree();
+    mkdirSync(join(project, '.millrace'));
+    const env = { MILLRACE_CEILING_DIRECTORIES: root };
+    expect(findStateDir(env, sub)).toEqual({ dir: join(project, '.millrace'), found: true, searched: join(project, '.millrace') });
+    mkdirSync(join(sub, '.millrace'));
+    expect(findStateDir(env, sub).dir).toBe(join(sub, '.millrace'));
+    // A file named .millrace is not state.
+    writeFileSync(join(project, 'a', '.millrace'), '');
+    expect(findStateDir(env, join(project, 'a')).dir).toBe(join(project, '.millrace'));
+  });
+
+  it('says where it looked when there is none, naming the ceiling, and names where run would create it', () => {
+    const { root, sub } = tree();
+    // Above the ceiling it does not look: a .millrace there is not this project's.
+    mkdirSync(join(root, '.millrace'));
+    expect(findStateDir({ MILLRACE_CEILING_DIRECTORIES: `relative:${root}` }, sub)).toEqual({
+      dir: join(sub, '.millrace'),
+      found: false,
+      searched: `${sub} or any folder above it below ${root} (MILLRACE_CEILING_DIRECTORIES)`,
+    });
+    expect(findStateDir({}, sub).dir).toBe(join(root, '.millrace'));
+  });
+
+  it('takes MILLRACE_HOME as it is, found only if it exists', () => {
+    const { root, sub } = tree();
+    expect(findStateDir({ MILLRACE_HOME: join(root, 'home') }, sub)).toEqual({ dir: join(root, 'home'), found: false, searched: `MILLRACE_HOME=${join(root, 'home')}` });
+    expect(findStateDir({ MILLRACE_HOME: root }, sub).found).toBe(true);
+  });
+});
+
+describe('requireState', () => {
+  it('refuses in one line naming where it looked and how to fix it, creating nothing', async () => {
+    const config: Config = { ...freshConfig(), stateNotFound: '/p/q or any folder above it' };
+    expect(() => requireState(config)).toThrow(
+      new UserError('no millrace state (.millrace) in /p/q or any folder above it: run this from your project\'s folder (where `millrace run` created .millrace), or set MILLRACE_HOME'),
+    );
+    let ran = false;
+    await expect(withSession({ needs: { kind: 'history' }, config }, async () => (ran = true))).rejects.toThrow(/^no millrace state/);
+    expect(ran).toBe(false);
+    expect(existsSync(config.stateDir)).toBe(false);
   });
 });
 
