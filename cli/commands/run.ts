@@ -17,6 +17,8 @@ export interface RunOptions extends ParameterArgs {
   kernel?: string;
   output?: string;
   id?: string;
+  /** --cwd: the kernel's working directory (default: this process's). */
+  cwd?: string;
   cellTimeout?: number;
   timeout?: number;
   onKernelLoss?: 'fail' | 'restart';
@@ -44,6 +46,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     kernelName: options.kernel,
     output: options.output,
     runId: options.id,
+    cwd: options.cwd,
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
     onKernelLoss: options.onKernelLoss,

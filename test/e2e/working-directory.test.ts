@@ -1,0 +1,119 @@
+/**
+ * The kernel's working directory, papermill's rule: the directory `millrace run` was
+ * called from, or `--cwd DIR`; recorded in metadata.millrace.cwd and shown by `show`. It
+ * holds for a kernel taken from the warm pool and for one that replaced a dead kernel;
+ * a directory that does not exist fails the run at start, naming it.
+ */
+import { SessionAPI } from '@jupyterlab/services';
+import { mkdir, mkdtemp, readFile, realpath, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { serverSettings } from '../../activities/jupyter.js';
+import { codeCell, notebook, runCli, startHarness, streamText, waitFor, type Harness } from './harness.js';
+
+let h: Harness;
+let pooled: Harness;
+/** A user's folder: a notebook, the data.csv and helper.py beside it, and another pair in other/. */
+let folder: string;
+let nbPath: string;
+
+const cells = [
+  // The first cell is execution 1, and the kernel's input history holds only it.
+  codeCell('import os\nprint(os.getcwd())\nprint(len(In))'),
+  codeCell('print(open("data.csv").read().strip())'),
+  codeCell('import helper\nprint(helper.VALUE)'),
+];
+
+beforeAll(async () => {
+  h = await startHarness();
+  pooled = await startHarness({ kernelPool: 1 });
+  folder = await realpath(await mkdtemp(join(h.dir, 'project-')));
+  await mkdir(join(folder, 'other'));
+  await writeFile(join(folder, 'data.csv'), 'region,n\nbeside,1\n');
+  await writeFile(join(folder, 'other', 'data.csv'), 'region,n\nother,2\n');
+  await writeFile(join(folder, 'helper.py'), 'VALUE = "helper beside the notebook"\n');
+  await writeFile(join(folder, 'other', 'helper.py'), 'VALUE = "helper in other"\n');
+  nbPath = join(folder, 'report.ipynb');
+  await writeFile(nbPath, JSON.stringify(notebook(cells)));
+});
+afterAll(async () => {
+  await pooled?.close();
+  await h?.close();
+});
+
+const recordOf = async (output: string) => JSON.parse(await readFile(output, 'utf8'));
+
+describe('the kernel working directory', () => {
+  it('is the directory millrace run was called from, recorded and shown', async () => {
+    const r = await runCli(['run', 'report.ipynb', '--json'], h.cliEnv, folder);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const nb = await recordOf(out.output);
+    expect(streamText(nb.cells[0])).toBe(`${folder}\n2\n`);
+    expect(nb.cells[0].execution_count).toBe(1);
+    expect(streamText(nb.cells[1])).toBe('region,n\nbeside,1\n');
+    // ipykernel puts '' first on sys.path: a module beside the notebook imports, as in papermill.
+    expect(streamText(nb.cells[2])).toBe('helper beside the notebook\n');
+    expect(nb.metadata.millrace.cwd).toBe(folder);
+
+    const show = await runCli(['show', out.run_id], h.cliEnv);
+    expect(show.stdout).toContain(`cwd:      ${folder}\n`);
+    const json = await runCli(['show', out.run_id, '--json'], h.cliEnv);
+    expect(JSON.parse(json.stdout).cwd).toBe(folder);
+  });
+
+  it('is --cwd DIR when given, relative to where millrace run was called', async () => {
+    const r = await runCli(['run', 'report.ipynb', '--cwd', 'other', '--json'], h.cliEnv, folder);
+    expect(r.code, r.stderr).toBe(0);
+    const nb = await recordOf(JSON.parse(r.stdout).output);
+    expect(streamText(nb.cells[0])).toBe(`${join(folder, 'other')}\n2\n`);
+    expect(streamText(nb.cells[1])).toBe('region,n\nother,2\n');
+    expect(streamText(nb.cells[2])).toBe('helper in other\n');
+    expect(nb.metadata.millrace.cwd).toBe(join(folder, 'other'));
+  });
+
+  it('fails the run at start when the directory does not exist, naming it', async () => {
+    const missing = join(folder, 'missing');
+    const r = await runCli(['run', nbPath, '--cwd', missing, '--id', 'cwd-missing'], h.cliEnv, folder);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`\nfailed: working directory ${missing} does not exist (resolved on the worker; choose another with --cwd)\n`);
+    const nb = await recordOf(join(h.config.storeRoot, 'runs', 'cwd-missing', 'report.ipynb'));
+    expect(nb.cells.map((c: { execution_count: number | null }) => c.execution_count)).toEqual([null, null, null]);
+    // The kernel it had started is gone.
+    const stack = inject('stack');
+    const sessions = await SessionAPI.listRunning(serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken }));
+    expect(sessions.map((s) => s.path)).not.toContain('millrace/cwd-missing');
+  });
+
+  it('holds for a kernel taken from the warm pool', async () => {
+    // The pool fills on first demand for a kernel name.
+    expect((await pooled.runNotebook(nbPath, {}, { cwd: folder })).error).toBeUndefined();
+    const idleId = await waitFor('an idle pooled kernel', async () => pooled.kernelPool!.idleKernelIds('python3')[0]);
+    const run = await pooled.runNotebook(nbPath, {}, { cwd: join(folder, 'other') });
+    expect(run.error).toBeUndefined();
+    expect(streamText(run.output.cells[0]!)).toBe(`${join(folder, 'other')}\n2\n`);
+    expect(streamText(run.output.cells[1]!)).toBe('region,n\nother,2\n');
+    const history = await pooled.client.workflow.getHandle(run.input.runId).fetchHistory();
+    const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startKernel')!;
+    const completed = history.events!.find((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === scheduled.eventId!.toString())!;
+    const result = JSON.parse(Buffer.from(completed.activityTaskCompletedEventAttributes!.result!.payloads![0]!.data!).toString('utf8'));
+    expect(result.kernel.kernelId).toBe(idleId);
+  });
+
+  it('holds for the kernel that replaces a dead one (--on-kernel-loss restart)', async () => {
+    const restart = join(folder, 'restart.ipynb');
+    await writeFile(
+      restart,
+      JSON.stringify(
+        notebook([
+          codeCell('import os\nif not os.path.exists("died"):\n    open("died", "w").close()\n    os._exit(1)'),
+          codeCell('print(os.getcwd())\nprint(open("data.csv").read().strip())'),
+        ]),
+      ),
+    );
+    const run = await h.runNotebook(restart, {}, { onKernelLoss: 'restart', cwd: folder });
+    expect(run.error).toBeUndefined();
+    expect(run.output.metadata['millrace']['kernel_restarts']).toHaveLength(1);
+    expect(streamText(run.output.cells[1]!)).toBe(`${folder}\nregion,n\nbeside,1\n`);
+  });
+});
