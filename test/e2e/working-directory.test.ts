@@ -116,4 +116,26 @@ describe('the kernel working directory', () => {
     expect(run.output.metadata['millrace']['kernel_restarts']).toHaveLength(1);
     expect(streamText(run.output.cells[1]!)).toBe(`${folder}\nregion,n\nbeside,1\n`);
   });
+
+  it('holds for a resumed run, wherever resume is called from', async () => {
+    const flaky = join(folder, 'flaky.ipynb');
+    await writeFile(
+      flaky,
+      JSON.stringify(
+        notebook([
+          codeCell('rows = open("data.csv").read().splitlines()'),
+          codeCell('import os\nif not os.path.exists("fixed"):\n    raise RuntimeError("not yet")\nprint(os.getcwd(), len(rows))'),
+        ]),
+      ),
+    );
+    const first = await runCli(['run', 'flaky.ipynb', '--id', 'cwd-flaky'], h.cliEnv, folder);
+    expect(first.code).toBe(1);
+    await writeFile(join(folder, 'fixed'), '');
+    // Called from elsewhere: the resumed run keeps the earlier run's directory.
+    const r = await runCli(['resume', 'cwd-flaky', '--id', 'cwd-flaky-2', '--json'], h.cliEnv, h.dir);
+    expect(r.code, r.stderr).toBe(0);
+    const nb = await recordOf(JSON.parse(r.stdout).output);
+    expect(streamText(nb.cells[1])).toBe(`${folder} 2\n`);
+    expect(nb.metadata.millrace.cwd).toBe(folder);
+  });
 });
