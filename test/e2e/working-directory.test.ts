@@ -5,11 +5,16 @@
  * a directory that does not exist fails the run at start, naming it.
  */
 import { SessionAPI } from '@jupyterlab/services';
-import { mkdir, mkdtemp, readFile, realpath, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
-import { codeCell, notebook, runCli, startHarness, streamText, waitFor, type Harness } from './harness.js';
+import { venvPython } from '../../worker/paths.js';
+import { codeCell, notebook, python, runCli, startHarness, streamText, waitFor, type Harness } from './harness.js';
+
+const exec = promisify(execFile);
 
 let h: Harness;
 let pooled: Harness;
@@ -137,5 +142,34 @@ describe('the kernel working directory', () => {
     const nb = await recordOf(JSON.parse(r.stdout).output);
     expect(streamText(nb.cells[1])).toBe(`${folder} 2\n`);
     expect(nb.metadata.millrace.cwd).toBe(folder);
+  });
+
+  it("runs papermill's own TestCWD notebook as papermill does, with and without --cwd", async () => {
+    // papermill/tests/test_execute.py TestCWD: read_check.ipynb asserts check.txt is in its working directory.
+    const readCheck = (await python('import papermill, os; print(os.path.join(os.path.dirname(papermill.__file__), "tests", "notebooks", "read_check.ipynb"))')).trim();
+    const base = await realpath(await mkdtemp(join(h.dir, 'pm-base-')));
+    const testDir = await realpath(await mkdtemp(join(h.dir, 'pm-cwd-')));
+    await copyFile(readCheck, join(base, 'read_check.ipynb'));
+    await writeFile(join(testDir, 'check.txt'), 'exists');
+    const papermill = (out: string, extra: string[]) =>
+      exec(venvPython(), ['-m', 'papermill', '--no-progress-bar', 'read_check.ipynb', out, ...extra], { cwd: base }).then(
+        () => 0,
+        () => 1,
+      );
+    const cwdLine = async (out: string) => streamText((await recordOf(out)).cells[1]).trim();
+
+    // --cwd: both run it there, and both write the output where they were called from.
+    expect(await papermill('pm-cwd.ipynb', ['--cwd', testDir])).toBe(0);
+    const r = await runCli(['run', 'read_check.ipynb', '--cwd', testDir, '--output', 'mr-cwd.ipynb'], h.cliEnv, base);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await cwdLine(join(base, 'mr-cwd.ipynb'))).toBe(await cwdLine(join(base, 'pm-cwd.ipynb')));
+    expect(await cwdLine(join(base, 'mr-cwd.ipynb'))).toBe(`NB_CWD ${testDir}`);
+
+    // Without it: the directory they were called from, where check.txt is not, so both fail there.
+    expect(await papermill('pm-here.ipynb', [])).toBe(1);
+    const here = await runCli(['run', 'read_check.ipynb', '--output', 'mr-here.ipynb'], h.cliEnv, base);
+    expect(here.code).toBe(1);
+    expect(here.stderr).toContain('cell 1 failed: AssertionError');
+    expect(await cwdLine(join(base, 'mr-here.ipynb'))).toBe(await cwdLine(join(base, 'pm-here.ipynb')));
   });
 });
