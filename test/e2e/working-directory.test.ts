@@ -38,13 +38,19 @@ beforeAll(async () => {
   await writeFile(join(folder, 'other', 'data.csv'), 'region,n\nother,2\n');
   await writeFile(join(folder, 'helper.py'), 'VALUE = "helper beside the notebook"\n');
   await writeFile(join(folder, 'other', 'helper.py'), 'VALUE = "helper in other"\n');
-  nbPath = join(folder, 'report.ipynb');
-  await writeFile(nbPath, JSON.stringify(notebook(cells)));
+  nbPath = await writeInFolder('report.ipynb', cells);
 });
 afterAll(async () => {
   await pooled?.close();
   await h?.close();
 });
+
+/** A notebook of these cells in the user's folder; its path. */
+async function writeInFolder(name: string, nbCells: Array<Record<string, unknown>>): Promise<string> {
+  const path = join(folder, name);
+  await writeFile(path, JSON.stringify(notebook(nbCells)));
+  return path;
+}
 
 const recordOf = async (output: string) => JSON.parse(await readFile(output, 'utf8'));
 
@@ -106,16 +112,10 @@ describe('the kernel working directory', () => {
   });
 
   it('holds for the kernel that replaces a dead one (--on-kernel-loss restart)', async () => {
-    const restart = join(folder, 'restart.ipynb');
-    await writeFile(
-      restart,
-      JSON.stringify(
-        notebook([
-          codeCell('import os\nif not os.path.exists("died"):\n    open("died", "w").close()\n    os._exit(1)'),
-          codeCell('print(os.getcwd())\nprint(open("data.csv").read().strip())'),
-        ]),
-      ),
-    );
+    const restart = await writeInFolder('restart.ipynb', [
+      codeCell('import os\nif not os.path.exists("died"):\n    open("died", "w").close()\n    os._exit(1)'),
+      codeCell('print(os.getcwd())\nprint(open("data.csv").read().strip())'),
+    ]);
     const run = await h.runNotebook(restart, {}, { onKernelLoss: 'restart', cwd: folder });
     expect(run.error).toBeUndefined();
     expect(run.output.metadata['millrace']['kernel_restarts']).toHaveLength(1);
@@ -123,16 +123,10 @@ describe('the kernel working directory', () => {
   });
 
   it('holds for a resumed run, wherever resume is called from', async () => {
-    const flaky = join(folder, 'flaky.ipynb');
-    await writeFile(
-      flaky,
-      JSON.stringify(
-        notebook([
-          codeCell('rows = open("data.csv").read().splitlines()'),
-          codeCell('import os\nif not os.path.exists("fixed"):\n    raise RuntimeError("not yet")\nprint(os.getcwd(), len(rows))'),
-        ]),
-      ),
-    );
+    await writeInFolder('flaky.ipynb', [
+      codeCell('rows = open("data.csv").read().splitlines()'),
+      codeCell('import os\nif not os.path.exists("fixed"):\n    raise RuntimeError("not yet")\nprint(os.getcwd(), len(rows))'),
+    ]);
     const first = await runCli(['run', 'flaky.ipynb', '--id', 'cwd-flaky'], h.cliEnv, folder);
     expect(first.code).toBe(1);
     await writeFile(join(folder, 'fixed'), '');
