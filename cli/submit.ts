@@ -90,8 +90,8 @@ export interface SubmitOptions {
   output?: string;
   runId?: string;
   /**
-   * The kernel's working directory, relative to this process's (papermill's --cwd); the
-   * default is this process's own directory, as papermill's.
+   * The kernel's working directory, relative to this process's (papermill's --cwd). `run`
+   * always gives one; without it (schedules) the kernel stays where Jupyter starts it.
    */
   cwd?: string;
   cellTimeoutS?: number;
@@ -195,7 +195,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     output: output ?? joinLocation(config.storeRoot, 'runs', runId, name),
     parameters: options.params,
     // Made absolute here, where the user typed it; whether it exists is the kernel's to say.
-    cwd: resolve(options.cwd ?? '.'),
+    ...(options.cwd !== undefined ? { cwd: resolve(options.cwd) } : {}),
     ...(options.kernelName ? { kernelName: options.kernelName } : {}),
     ...(options.cellTimeoutS !== undefined ? { cellTimeoutS: options.cellTimeoutS } : {}),
     ...(options.runTimeoutS !== undefined ? { runTimeoutS: options.runTimeoutS } : {}),

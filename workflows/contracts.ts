@@ -115,7 +115,8 @@ export const runInputSchema = z.object({
   /**
    * The kernel's working directory, absolute, resolved where the kernel runs: `run --cwd`,
    * else the directory `millrace run` was called from (papermill's rule). Absent in runs
-   * submitted before it existed: the kernel stays where the Jupyter Server starts it.
+   * submitted before it existed and in scheduled runs: the kernel stays where the Jupyter
+   * Server starts it.
    */
   cwd: z.string().min(1).optional(),
 });

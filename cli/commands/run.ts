@@ -46,7 +46,8 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     kernelName: options.kernel,
     output: options.output,
     runId: options.id,
-    cwd: options.cwd,
+    // papermill's rule: the kernel works where the command was called, unless --cwd says otherwise.
+    cwd: options.cwd ?? '.',
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
     onKernelLoss: options.onKernelLoss,
