@@ -18,9 +18,11 @@ const exec = promisify(execFile);
 
 let h: Harness;
 let pooled: Harness;
-/** A user's folder: a notebook, the data.csv and helper.py beside it, and another pair in other/. */
+/** A user's folder: a notebook, the data.csv and helper.py beside it, and another pair in OTHER. */
 let folder: string;
 let nbPath: string;
+/** The other directory: quotes, a backslash and a non-ASCII letter, which a naive Python literal would break on. */
+const OTHER = `other "dir" 'é' \\n`;
 
 const cells = [
   // The first cell is execution 1, and the kernel's input history holds only it.
@@ -33,11 +35,11 @@ beforeAll(async () => {
   h = await startHarness();
   pooled = await startHarness({ kernelPool: 1 });
   folder = await realpath(await mkdtemp(join(h.dir, 'project-')));
-  await mkdir(join(folder, 'other'));
+  await mkdir(join(folder, OTHER));
   await writeFile(join(folder, 'data.csv'), 'region,n\nbeside,1\n');
-  await writeFile(join(folder, 'other', 'data.csv'), 'region,n\nother,2\n');
+  await writeFile(join(folder, OTHER, 'data.csv'), 'region,n\nother,2\n');
   await writeFile(join(folder, 'helper.py'), 'VALUE = "helper beside the notebook"\n');
-  await writeFile(join(folder, 'other', 'helper.py'), 'VALUE = "helper in other"\n');
+  await writeFile(join(folder, OTHER, 'helper.py'), 'VALUE = "helper in other"\n');
   nbPath = await writeInFolder('report.ipynb', cells);
 });
 afterAll(async () => {
@@ -74,13 +76,13 @@ describe('the kernel working directory', () => {
   });
 
   it('is --cwd DIR when given, relative to where millrace run was called', async () => {
-    const r = await runCli(['run', 'report.ipynb', '--cwd', 'other', '--json'], h.cliEnv, folder);
+    const r = await runCli(['run', 'report.ipynb', '--cwd', OTHER, '--json'], h.cliEnv, folder);
     expect(r.code, r.stderr).toBe(0);
     const nb = await recordOf(JSON.parse(r.stdout).output);
-    expect(streamText(nb.cells[0])).toBe(`${join(folder, 'other')}\n2\n`);
+    expect(streamText(nb.cells[0])).toBe(`${join(folder, OTHER)}\n2\n`);
     expect(streamText(nb.cells[1])).toBe('region,n\nother,2\n');
     expect(streamText(nb.cells[2])).toBe('helper in other\n');
-    expect(nb.metadata.millrace.cwd).toBe(join(folder, 'other'));
+    expect(nb.metadata.millrace.cwd).toBe(join(folder, OTHER));
   });
 
   it('fails the run at start when the directory does not exist, naming it', async () => {
@@ -100,9 +102,9 @@ describe('the kernel working directory', () => {
     // The pool fills on first demand for a kernel name.
     expect((await pooled.runNotebook(nbPath, {}, { cwd: folder })).error).toBeUndefined();
     const idleId = await waitFor('an idle pooled kernel', async () => pooled.kernelPool!.idleKernelIds('python3')[0]);
-    const run = await pooled.runNotebook(nbPath, {}, { cwd: join(folder, 'other') });
+    const run = await pooled.runNotebook(nbPath, {}, { cwd: join(folder, OTHER) });
     expect(run.error).toBeUndefined();
-    expect(streamText(run.output.cells[0]!)).toBe(`${join(folder, 'other')}\n2\n`);
+    expect(streamText(run.output.cells[0]!)).toBe(`${join(folder, OTHER)}\n2\n`);
     expect(streamText(run.output.cells[1]!)).toBe('region,n\nother,2\n');
     const history = await pooled.client.workflow.getHandle(run.input.runId).fetchHistory();
     const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startKernel')!;
