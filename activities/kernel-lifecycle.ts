@@ -1,6 +1,7 @@
 /**
  * A run's kernel: started (or taken from the warm pool) with the execution registry
- * installed where it can be, checked for --checkpoint support, and shut down at the end.
+ * installed where it can be, moved into the run's working directory, checked for
+ * --checkpoint support, and shut down at the end.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ServerConnection } from '@jupyterlab/services';
@@ -10,6 +11,7 @@ import { CheckpointError, requireCheckpointSupport } from './checkpoint.js';
 import { connectKernel, KernelError, shutdownKernel, startKernel } from './jupyter.js';
 import type { KernelPool, PooledKernel } from './kernel-pool.js';
 import { installExecutionRegistry } from './execution-registry.js';
+import { enterWorkingDirectory, WorkingDirectoryError } from './working-directory.js';
 
 export interface KernelLifecycleDeps {
   /** Kernels started ahead of runs (activities/kernel-pool.ts); none when absent. */
@@ -44,16 +46,27 @@ async function startFreshKernel(settings: ServerConnection.ISettings, request: {
 
 export function createKernelActivities(settings: ServerConnection.ISettings, deps: KernelLifecycleDeps) {
   return {
-    /** Starts a kernel and waits until it answers, returning its language_info for the record. */
-    async startKernel(request: { runId: string; kernelName: string; checkpoint?: boolean }): Promise<StartedKernel> {
+    /**
+     * Starts a kernel (or takes one from the pool), waits until it answers and moves it
+     * into the run's working directory, returning its language_info for the record. Also
+     * what a kernel restart (--on-kernel-loss restart) and a resumed run start with.
+     */
+    async startKernel(request: { runId: string; kernelName: string; checkpoint?: boolean; cwd?: string }): Promise<StartedKernel> {
       const kernel = (await deps.kernelPool?.take(request.kernelName, request.runId)) ?? (await startFreshKernel(settings, request));
       const { model, connection, languageInfo, outcomeRegistry } = kernel;
-      if (request.checkpoint) {
-        await requireCheckpointSupport(connection, String(languageInfo['name'])).catch(async (err: unknown) => {
-          // The workflow never learns this kernel's id: shut it down here.
-          await shutdownKernel(settings, model.id).catch(() => undefined);
-          throw err instanceof CheckpointError ? ApplicationFailure.nonRetryable(err.message, 'CheckpointUnsupported') : err;
-        });
+      const language = String(languageInfo['name']);
+      try {
+        if (request.cwd && !(await enterWorkingDirectory(connection, language, request.cwd))) {
+          Context.current().log.warn(`the working directory applies to Python kernels only: this ${language} kernel runs in the Jupyter Server's root`, {
+            cwd: request.cwd,
+          });
+        }
+        if (request.checkpoint) await requireCheckpointSupport(connection, language);
+      } catch (err) {
+        // The workflow never learns this kernel's id: shut it down here.
+        await shutdownKernel(settings, model.id).catch(() => undefined);
+        if (err instanceof WorkingDirectoryError) throw ApplicationFailure.nonRetryable(err.message, 'BadWorkingDirectory');
+        throw err instanceof CheckpointError ? ApplicationFailure.nonRetryable(err.message, 'CheckpointUnsupported') : err;
       }
       return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo };
     },

@@ -69,7 +69,12 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
         ]
       : [],
   );
-  const millrace: RunRecordMillrace = { run_id: input.runId, revision: 0, ...(input.schedule ? { schedule: input.schedule.name } : {}) };
+  const millrace: RunRecordMillrace = {
+    run_id: input.runId,
+    revision: 0,
+    ...(input.schedule ? { schedule: input.schedule.name } : {}),
+    ...(input.cwd ? { cwd: input.cwd } : {}),
+  };
   let notebook: Notebook = initialNotebook;
   let startAt = 0;
   if (input.resume) {

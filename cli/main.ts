@@ -32,7 +32,8 @@ export async function main(argv: string[]): Promise<number> {
   })
     .option('--kernel <name>', 'kernel name (default: the notebook\'s kernelspec, else python3)')
     .option('--output <path>', 'where to write the output notebook, a path or s3://bucket/key (default: the store, one folder per run)')
-    .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)');
+    .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)')
+    .option('--cwd <dir>', "the kernel's working directory, resolved on the worker (default: the directory millrace run is called from, as papermill)");
   addTimeoutOptions(run, {
     cell: 'fail a cell that runs longer, interrupting the kernel',
     run: 'fail the run when it takes longer, interrupting the running cell',
@@ -61,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
         kernel: opts.kernel,
         output: opts.output,
         id: opts.id,
+        cwd: opts.cwd,
         cellTimeout: opts.cellTimeout,
         timeout: opts.timeout,
         onKernelLoss: opts.onKernelLoss,

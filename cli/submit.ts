@@ -101,6 +101,11 @@ export interface SubmitOptions {
   kernelName?: string;
   output?: string;
   runId?: string;
+  /**
+   * The kernel's working directory, relative to this process's (papermill's --cwd). `run`
+   * always gives one; without it (schedules) the kernel stays where Jupyter starts it.
+   */
+  cwd?: string;
   cellTimeoutS?: number;
   runTimeoutS?: number;
   onKernelLoss?: 'fail' | 'restart';
@@ -204,6 +209,8 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     inputPath,
     output: output ?? joinLocation(config.storeRoot, 'runs', runId, name),
     parameters: options.params,
+    // Made absolute here, where the user typed it; whether it exists is the kernel's to say.
+    ...(options.cwd !== undefined ? { cwd: resolve(options.cwd) } : {}),
     ...(options.kernelName ? { kernelName: options.kernelName } : {}),
     ...(options.cellTimeoutS !== undefined ? { cellTimeoutS: options.cellTimeoutS } : {}),
     ...(options.runTimeoutS !== undefined ? { runTimeoutS: options.runTimeoutS } : {}),

@@ -55,6 +55,8 @@ export const notebookMillraceSchema = z.looseObject({
   status: z.string().optional(),
   /** The schedule that started the run. */
   schedule: z.string().optional(),
+  /** The kernel's working directory (`run --cwd`, else where `millrace run` was called from). */
+  cwd: z.string().optional(),
   resumed_from: resumedFromSchema.optional(),
   kernel_restarts: z.array(kernelRestartSchema).optional(),
   scratch: z.array(scratchEntrySchema).optional(),

@@ -112,6 +112,13 @@ export const runInputSchema = z.object({
   notify: notifySchema.optional(),
   /** --checkpoint: save the kernel's namespace after cells (Python kernels), for `resume --restore checkpoint`. */
   checkpoint: z.boolean().optional(),
+  /**
+   * The kernel's working directory, absolute, resolved where the kernel runs: `run --cwd`,
+   * else the directory `millrace run` was called from (papermill's rule). Absent in runs
+   * submitted before it existed and in scheduled runs: the kernel stays where the Jupyter
+   * Server starts it.
+   */
+  cwd: z.string().min(1).optional(),
 });
 /** What clients pass (defaults optional); the workflow works on the parsed form. */
 export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss' | 'onFailure'> & {

@@ -19,6 +19,8 @@ export interface RunOptions extends ParameterArgs {
   kernel?: string;
   output?: string;
   id?: string;
+  /** --cwd: the kernel's working directory (default: this process's). */
+  cwd?: string;
   cellTimeout?: number;
   timeout?: number;
   onKernelLoss?: 'fail' | 'restart';
@@ -53,6 +55,8 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     output: options.output,
     // `latest` and `-` name the newest run; refused here, as buildRunInput's runId may also be a schedule's name.
     runId: options.id === undefined ? undefined : validateNewRunId(options.id),
+    // papermill's rule: the kernel works where the command was called, unless --cwd says otherwise.
+    cwd: options.cwd ?? '.',
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
     onKernelLoss: options.onKernelLoss,

@@ -42,6 +42,8 @@ interface RunView extends RunSummary {
   resumed_as: Array<{ run_id: string; output: string }>;
   /** --on-failure pause: the failed cell the run waits on, until when (null unless paused). */
   paused: PauseInfo | null;
+  /** The kernel's working directory, from the record (null in runs recorded without one). */
+  cwd: string | null;
   record_note?: string;
 }
 
@@ -66,13 +68,14 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   const memoLink: unknown = description.memo?.['resumed_from'];
   // papermill's PapermillExecutionError text of the failed cell, printed after the table.
   let traceback: string | undefined;
-  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused };
+  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null };
   if (summary.output) {
     try {
       // Cell numbers as the run reported them: without papermill's banner and anchor.
       const nb = removeErrorMarkers((await readRecord(summary.output)).notebook);
       view.cells = cellViews(nb);
-      const from = notebookMillrace(nb).resumed_from;
+      const { resumed_from: from, cwd } = notebookMillrace(nb);
+      view.cwd = cwd ?? null;
       if (from) {
         view.resumed_from = {
           run_id: from.run_id,
@@ -108,6 +111,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     `status:   ${view.status}`,
     `notebook: ${view.notebook ?? ''}`,
     `output:   ${view.output ?? ''}`,
+    ...(view.cwd ? [`cwd:      ${view.cwd}`] : []),
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
   ];

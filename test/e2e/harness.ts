@@ -68,7 +68,7 @@ export interface Harness {
   /** Environment for a CLI process attached to this harness's worker. */
   cliEnv: NodeJS.ProcessEnv;
   writeNotebook(name: string, nb: NotebookJson): Promise<string>;
-  runNotebook(path: string, params?: Partial<ParameterArgs>, extra?: { cellTimeoutS?: number; runTimeoutS?: number; onKernelLoss?: 'fail' | 'restart' }): Promise<RunOutcomeForTest>;
+  runNotebook(path: string, params?: Partial<ParameterArgs>, extra?: { cellTimeoutS?: number; runTimeoutS?: number; onKernelLoss?: 'fail' | 'restart'; cwd?: string }): Promise<RunOutcomeForTest>;
   close(): Promise<void>;
 }
 
