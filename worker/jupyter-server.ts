@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { kernelSearch, writeGeneratedKernelspec } from './kernelspecs.js';
+import { fallbackNote, kernelSearch, writeGeneratedKernelspec, type DefaultPython } from './kernelspecs.js';
 import { packageRoot, venvPython } from './paths.js';
 import { freePort } from './ports.js';
 import { spawnSupervised, type SupervisedProcess } from './process.js';
@@ -30,6 +30,10 @@ export interface JupyterServer {
   token: string;
   pid: number;
   logPath: string;
+  /** The interpreter of its `python3` kernel, and where it comes from. */
+  python3: DefaultPython;
+  /** Why python3 is millrace's Python although an active virtualenv or conda env is not, for stderr. */
+  kernelNote?: string;
   /** SIGTERM (the server shuts its kernels down), SIGKILL after 15 s, then leftovers. Idempotent. */
   stop(): Promise<void>;
 }
@@ -53,7 +57,9 @@ export async function startJupyterServer(options: JupyterServerOptions): Promise
   const kernelDirs = kernels.dirs.map((d) => d.path);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(python, rootDir, runtimeDir, kernelDirs, options);
+      const server = await startOnce(python, rootDir, runtimeDir, kernelDirs, options);
+      const note = fallbackNote(kernels, 'active-env');
+      return { ...server, python3: kernels.python3, ...(note ? { kernelNote: note } : {}) };
     } catch (err) {
       if (attempt >= START_ATTEMPTS || !(err instanceof PortTakenError)) throw err;
       options.log?.('Jupyter Server: port taken, retrying');
@@ -63,7 +69,13 @@ export async function startJupyterServer(options: JupyterServerOptions): Promise
 
 class PortTakenError extends Error {}
 
-async function startOnce(python: string, rootDir: string, runtimeDir: string, kernelDirs: string[], options: JupyterServerOptions): Promise<JupyterServer> {
+async function startOnce(
+  python: string,
+  rootDir: string,
+  runtimeDir: string,
+  kernelDirs: string[],
+  options: JupyterServerOptions,
+): Promise<Omit<JupyterServer, 'python3' | 'kernelNote'>> {
   const port = await freePort(HOST);
   const token = randomBytes(24).toString('hex');
   const url = `http://${HOST}:${port}`;
@@ -101,7 +113,7 @@ async function startOnce(python: string, rootDir: string, runtimeDir: string, ke
   return describe(child, url, token);
 }
 
-function describe(child: SupervisedProcess, url: string, token: string): JupyterServer {
+function describe(child: SupervisedProcess, url: string, token: string): Omit<JupyterServer, 'python3' | 'kernelNote'> {
   return { url, token, pid: child.pid, logPath: child.logPath, stop: () => child.stop() };
 }
 

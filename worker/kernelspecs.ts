@@ -40,6 +40,8 @@ export interface DefaultPython {
   ipykernel: string;
   /** "virtualenv /x", "conda env /x", "PATH", or "millrace" (the private venv). */
   source: string;
+  /** Interpreters of the user's passed over, and why ("no ipykernel"). */
+  passedOver: Array<{ python: string; why: string; activeEnv: boolean }>;
 }
 
 export interface KernelSearch {
@@ -68,6 +70,25 @@ const MIN_IPYKERNEL_MAJOR = 6;
 /** `<state>/jupyter-kernels`: where the generated `python3` kernelspec is written. */
 export function generatedKernelsDir(stateDir: string): string {
   return join(stateDir, 'jupyter-kernels');
+}
+
+/**
+ * Why python3 is millrace's own Python although the user has one, for a note on stderr;
+ * undefined when it is theirs or they have none. `run` notes only an active virtualenv or
+ * conda env passed over (a system python3 without ipykernel is the common case, not news);
+ * `millrace kernels` notes every one.
+ */
+export function fallbackNote(search: KernelSearch, which: 'active-env' | 'all'): string | undefined {
+  const passed = search.python3.passedOver;
+  if (search.python3.source !== 'millrace' || passed.length === 0) return undefined;
+  if (which === 'active-env' && !passed.some((p) => p.activeEnv)) return undefined;
+  const reasons = passed.map((p) => `${p.python}: ${p.why}`).join('; ');
+  return `note: python3 is millrace's own Python, without your packages (${reasons}); pip install "ipykernel>=${MIN_IPYKERNEL_MAJOR}" into your environment to run notebooks in it`;
+}
+
+/** "/x/bin/python (virtualenv /x)", or "millrace's Python (/cache/venv/bin/python)". */
+export function describePython(python: DefaultPython): string {
+  return python.source === 'millrace' ? `millrace's Python (${python.python})` : `${python.python} (${python.source})`;
 }
 
 /** The search path the embedded server will use, from the environment of the user's shell. */
@@ -196,17 +217,32 @@ async function defaultPython(env: NodeJS.ProcessEnv): Promise<DefaultPython> {
   const bin = process.platform === 'win32' ? 'Scripts' : 'bin';
   const exe = process.platform === 'win32' ? 'python.exe' : 'python';
   const candidates = [
-    ...activeEnvironments(env).map((e) => ({ python: join(e.prefix, bin, exe), source: e.source })),
-    ...(await onPath(env, ['python3', 'python'])).map((python) => ({ python, source: 'PATH' })),
+    ...activeEnvironments(env).map((e) => ({ python: join(e.prefix, bin, exe), source: e.source, activeEnv: true })),
+    ...(await onPath(env, ['python3', 'python'])).map((python) => ({ python, source: 'PATH', activeEnv: false })),
   ];
+  const seen = new Set<string>();
+  const passedOver: DefaultPython['passedOver'] = [];
+  const passOver = (candidate: (typeof candidates)[number], why: string) => passedOver.push({ python: candidate.python, why, activeEnv: candidate.activeEnv });
   for (const candidate of candidates) {
+    if (seen.has(candidate.python)) continue;
+    seen.add(candidate.python);
     const probe = await probePython(candidate.python, env);
-    if (!probe) continue;
+    if (!probe) {
+      passOver(candidate, 'does not run');
+      continue;
+    }
     if (sameDir(probe.prefix, venvDir())) break; // the private venv itself, e.g. on PATH
-    const major = Number(probe.ipykernel?.split('.')[0]);
-    if (probe.ipykernel && major >= MIN_IPYKERNEL_MAJOR) return { python: candidate.python, ipykernel: probe.ipykernel, source: candidate.source };
+    if (!probe.ipykernel) {
+      passOver(candidate, 'no ipykernel');
+      continue;
+    }
+    if (Number(probe.ipykernel.split('.')[0]) < MIN_IPYKERNEL_MAJOR) {
+      passOver(candidate, `ipykernel ${probe.ipykernel}, millrace needs ${MIN_IPYKERNEL_MAJOR} or later`);
+      continue;
+    }
+    return { python: candidate.python, ipykernel: probe.ipykernel, source: candidate.source, passedOver };
   }
-  return { python: venvPython(), ipykernel: '', source: 'millrace' };
+  return { python: venvPython(), ipykernel: '', source: 'millrace', passedOver };
 }
 
 function sameDir(a: string, b: string): boolean {

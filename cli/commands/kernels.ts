@@ -3,7 +3,7 @@
  * from this shell's environment the way the embedded Jupyter Server computes them
  * (worker/kernelspecs.ts), without starting anything.
  */
-import { kernelSearch, listKernelspecs, type KernelspecEntry } from '../../worker/kernelspecs.js';
+import { fallbackNote, kernelSearch, listKernelspecs, type KernelspecEntry } from '../../worker/kernelspecs.js';
 import { loadConfig } from '../config.js';
 import { EXIT } from '../errors.js';
 import { table } from '../table.js';
@@ -17,6 +17,8 @@ export async function kernelsCommand(options: { json: boolean }): Promise<number
   }
   const rows = kernels.map((k) => [k.isDefault ? `${k.name} (default)` : k.name, k.displayName, k.language, k.source, where(k)]);
   process.stdout.write(table(['NAME', 'DISPLAY NAME', 'LANGUAGE', 'FROM', 'WHERE'], rows));
+  const note = fallbackNote(search, 'all');
+  if (note) process.stderr.write(`${note}\n`);
   return EXIT.ok;
 }
 

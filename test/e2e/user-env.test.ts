@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot, venvPython } from '../../worker/paths.js';
@@ -33,6 +33,7 @@ beforeAll(async () => {
   await exec(join(venv, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ipykernel, USER_PACKAGE], {
     maxBuffer: 16 * 1024 * 1024,
   });
+  await mkdir(join(dir, 'empty-bin'));
   nbPath = join(dir, 'uses-tabulate.ipynb');
   await writeFile(nbPath, JSON.stringify(notebook([codeCell('import sys, tabulate\nprint(tabulate.__version__, sys.executable)')])));
 }, 300_000);
@@ -47,14 +48,16 @@ function shellEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEn
   for (const key of ['TEMPORAL_ADDRESS', 'MILLRACE_STORE', 'MILLRACE_TASK_QUEUE', 'VIRTUAL_ENV', 'CONDA_PREFIX', 'JUPYTER_PATH', 'JUPYTER_DATA_DIR']) {
     delete env[key];
   }
-  // A Jupyter data dir of the test's own, so the machine's ~/.local/share/jupyter does not count.
+  // A Jupyter data dir of the test's own, so the machine's ~/.local/share/jupyter does not count,
+  // and a PATH without the machine's Pythons (node runs by its absolute path).
   env['JUPYTER_DATA_DIR'] = join(dir, 'jupyter-data');
+  env['PATH'] = join(dir, 'empty-bin');
   return { ...env, ...extra };
 }
 
 /** `source venv/bin/activate`. */
 function activated(home: string): NodeJS.ProcessEnv {
-  return shellEnv(home, { VIRTUAL_ENV: venv, PATH: `${join(venv, 'bin')}${delimiter}${process.env['PATH'] ?? ''}` });
+  return shellEnv(home, { VIRTUAL_ENV: venv, PATH: join(venv, 'bin') });
 }
 
 async function stdoutOf(output: string): Promise<string> {
@@ -120,13 +123,32 @@ describe('python3 is the active virtualenv\'s Python', () => {
   });
 });
 
+describe('an active virtualenv without ipykernel', () => {
+  it('python3 falls back to millrace\'s Python, and `run` and `kernels` say why', async () => {
+    const bare = join(dir, 'bare-venv');
+    await exec('python3', ['-m', 'venv', '--without-pip', bare]);
+    const home = join(dir, 'state-bare');
+    const env = shellEnv(home, { VIRTUAL_ENV: bare, PATH: join(bare, 'bin') });
+    const note = `note: python3 is millrace's own Python, without your packages (${join(bare, 'bin', 'python')}: no ipykernel; ${join(bare, 'bin', 'python3')}: no ipykernel); pip install "ipykernel>=6" into your environment to run notebooks in it`;
+    const listed = await runCli(['kernels'], env, dir);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/^python3 \(default\) +Python 3 \(ipykernel\) +python +millrace's Python +/m);
+    expect(listed.stderr.trim()).toBe(note);
+
+    const r = await runCli(['run', nbPath], env, dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(note);
+    expect(r.stderr).toContain("ModuleNotFoundError: No module named 'tabulate'");
+  });
+});
+
 describe('kernelspecs the user installed', () => {
   it('`python -m ipykernel install --prefix` on JUPYTER_PATH: listed by `millrace kernels` and run by `run --kernel myenv`', async () => {
     const prefix = join(dir, 'prefix');
     await exec(join(venv, 'bin', 'python'), ['-m', 'ipykernel', 'install', '--prefix', prefix, '--name', 'myenv', '--display-name', 'My env']);
     const home = join(dir, 'state-myenv');
     // No virtualenv active and no Python with ipykernel on PATH: python3 is millrace's own.
-    const env = shellEnv(home, { JUPYTER_PATH: join(prefix, 'share', 'jupyter'), PATH: dirname(process.execPath) });
+    const env = shellEnv(home, { JUPYTER_PATH: join(prefix, 'share', 'jupyter') });
     const listed = await runCli(['kernels', '--json'], env, dir);
     expect(listed.code, listed.stderr).toBe(0);
     const kernels = JSON.parse(listed.stdout);
@@ -155,7 +177,7 @@ describe('kernelspecs the user installed', () => {
       JSON.stringify({ argv: [join(venv, 'bin', 'python'), '-m', 'ipykernel_launcher', '-f', '{connection_file}'], display_name: 'Data dir env', language: 'python' }),
     );
     const home = join(dir, 'state-datadir');
-    const env = shellEnv(home, { PATH: dirname(process.execPath) });
+    const env = shellEnv(home);
     const r = await runCli(['run', nbPath, '--kernel', 'no-such'], env, dir);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('no kernel named "no-such"; available: datadir-env, python3 (choose one with --kernel)');
