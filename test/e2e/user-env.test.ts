@@ -142,6 +142,22 @@ describe('an active virtualenv without ipykernel', () => {
   });
 });
 
+describe('`millrace kernels` where runs may not use this shell\'s kernels', () => {
+  it('notes TEMPORAL_ADDRESS and a running `millrace dev`, contacting neither', async () => {
+    const home = join(dir, 'state-elsewhere');
+    const cluster = await runCli(['kernels'], shellEnv(home, { TEMPORAL_ADDRESS: '127.0.0.1:1' }), dir);
+    expect(cluster.code, cluster.stderr).toBe(0);
+    expect(cluster.stderr.trim()).toBe('note: with TEMPORAL_ADDRESS set, runs go to `millrace worker` processes, whose Jupyter Servers offer their own kernels');
+    // A dev.json naming a live process (this one) is a running `millrace dev`.
+    await mkdir(home, { recursive: true });
+    const devFile = { pid: process.pid, temporalAddress: '127.0.0.1:1', namespace: 'default', taskQueue: 'q', jupyterUrl: 'http://127.0.0.1:1', jupyterTokenFile: 'x', worker: true };
+    await writeFile(join(home, 'dev.json'), JSON.stringify(devFile));
+    const dev = await runCli(['kernels'], shellEnv(home), dir);
+    expect(dev.code, dev.stderr).toBe(0);
+    expect(dev.stderr.trim()).toBe(`note: \`millrace dev\` (pid ${process.pid}) runs here and offers the kernels of the shell it started in: restart it after changing them`);
+  });
+});
+
 describe('kernelspecs the user installed', () => {
   it('`python -m ipykernel install --prefix` on JUPYTER_PATH: listed by `millrace kernels` and run by `run --kernel myenv`', async () => {
     const prefix = join(dir, 'prefix');
