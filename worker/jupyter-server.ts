@@ -32,7 +32,7 @@ export interface JupyterServer {
   logPath: string;
   /** The interpreter of its `python3` kernel, and where it comes from. */
   python3: DefaultPython;
-  /** Why python3 is millrace's Python although an active virtualenv or conda env is not, for stderr. */
+  /** Set when an active virtualenv or conda env has no usable ipykernel, so python3 is millrace's Python: a note for stderr. */
   kernelNote?: string;
   /** SIGTERM (the server shuts its kernels down), SIGKILL after 15 s, then leftovers. Idempotent. */
   stop(): Promise<void>;

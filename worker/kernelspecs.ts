@@ -74,8 +74,8 @@ export function generatedKernelsDir(stateDir: string): string {
 
 /**
  * Why python3 is millrace's own Python although the user has one, for a note on stderr;
- * undefined when it is theirs or they have none. `run` notes only an active virtualenv or
- * conda env passed over (a system python3 without ipykernel is the common case, not news);
+ * undefined when it is theirs or they have none. `run` notes it only when an active virtualenv or
+ * conda env was passed over (a system python3 without ipykernel is the common case, not news);
  * `millrace kernels` notes every one.
  */
 export function fallbackNote(search: KernelSearch, which: 'active-env' | 'all'): string | undefined {
@@ -220,13 +220,13 @@ async function defaultPython(env: NodeJS.ProcessEnv): Promise<DefaultPython> {
     ...activeEnvironments(env).map((e) => ({ python: join(e.prefix, bin, exe), source: e.source, activeEnv: true })),
     ...(await onPath(env, ['python3', 'python'])).map((python) => ({ python, source: 'PATH', activeEnv: false })),
   ];
-  const seen = new Set<string>();
+  const unique = candidates.filter((c, i) => candidates.findIndex((d) => d.python === c.python) === i);
+  // Probed at once (a pyenv shim alone takes ~130 ms), taken in order.
+  const probes = await Promise.all(unique.map((c) => probePython(c.python, env)));
   const passedOver: DefaultPython['passedOver'] = [];
   const passOver = (candidate: (typeof candidates)[number], why: string) => passedOver.push({ python: candidate.python, why, activeEnv: candidate.activeEnv });
-  for (const candidate of candidates) {
-    if (seen.has(candidate.python)) continue;
-    seen.add(candidate.python);
-    const probe = await probePython(candidate.python, env);
+  for (const [i, candidate] of unique.entries()) {
+    const probe = probes[i];
     if (!probe) {
       passOver(candidate, 'does not run');
       continue;
