@@ -139,6 +139,7 @@ async function openEmbedded(config: Config, withWorker: boolean, log?: (line: st
     log?.('starting the embedded stack (Temporal dev server, Jupyter Server, worker)...');
     const stack = await startStack({ stateDir: config.stateDir });
     stops.push(() => stack.stop());
+    if (stack.jupyterServer.kernelNote) log?.(stack.jupyterServer.kernelNote);
     stops.push(await startWorkerFor(stack, config.taskQueue));
     const client = await connectClient(stack.temporalAddress, stack.namespace);
     stops.push(() => client.connection.close());

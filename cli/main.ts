@@ -168,6 +168,15 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('kernels')
+    .description("the kernels `run --kernel` offers: your Jupyter's kernelspecs (JUPYTER_PATH, data dir, active virtualenv or conda env); python3 is your Python")
+    .option('--json', 'JSON output', false)
+    .action(async (opts) => {
+      const { kernelsCommand } = await import('./commands/kernels.js');
+      exitCode = await kernelsCommand(opts);
+    });
+
+  program
     .command('serve')
     .description('read-only viewer and Jupyter contents API over the store (token auth)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')

@@ -1,11 +1,13 @@
 /**
  * Jupyter Server from the project's virtualenv on 127.0.0.1, with a random token and
  * worker/jupyter_server_config.py (TCP_NODELAY on kernel websockets, Python kernels
- * forked from a warm process, no output rate limit, kernels shut down with the server).
+ * forked from a warm process, no output rate limit, kernels shut down with the server),
+ * offering the kernels of the user's environment (worker/kernelspecs.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fallbackNote, kernelSearch, writeGeneratedKernelspec, type DefaultPython } from './kernelspecs.js';
 import { packageRoot, venvPython } from './paths.js';
 import { freePort } from './ports.js';
 import { spawnSupervised, type SupervisedProcess } from './process.js';
@@ -28,6 +30,10 @@ export interface JupyterServer {
   token: string;
   pid: number;
   logPath: string;
+  /** The interpreter of its `python3` kernel, and where it comes from. */
+  python3: DefaultPython;
+  /** Set when an active virtualenv or conda env has no usable ipykernel, so python3 is millrace's Python: a note for stderr. */
+  kernelNote?: string;
   /** SIGTERM (the server shuts its kernels down), SIGKILL after 15 s, then leftovers. Idempotent. */
   stop(): Promise<void>;
 }
@@ -45,9 +51,15 @@ export async function startJupyterServer(options: JupyterServerOptions): Promise
   const runtimeDir = join(options.stateDir, 'jupyter-runtime');
   mkdirSync(rootDir, { recursive: true });
   mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+  // The environment of the user's shell (the CLI's, `millrace dev`'s) decides the kernels.
+  const kernels = await kernelSearch(process.env, options.stateDir);
+  await writeGeneratedKernelspec(kernels);
+  const kernelDirs = kernels.dirs.map((d) => d.path);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(python, rootDir, runtimeDir, options);
+      const server = await startOnce(python, rootDir, runtimeDir, kernelDirs, options);
+      const note = fallbackNote(kernels, 'active-env');
+      return { ...server, python3: kernels.python3, ...(note ? { kernelNote: note } : {}) };
     } catch (err) {
       if (attempt >= START_ATTEMPTS || !(err instanceof PortTakenError)) throw err;
       options.log?.('Jupyter Server: port taken, retrying');
@@ -57,7 +69,13 @@ export async function startJupyterServer(options: JupyterServerOptions): Promise
 
 class PortTakenError extends Error {}
 
-async function startOnce(python: string, rootDir: string, runtimeDir: string, options: JupyterServerOptions): Promise<JupyterServer> {
+async function startOnce(
+  python: string,
+  rootDir: string,
+  runtimeDir: string,
+  kernelDirs: string[],
+  options: JupyterServerOptions,
+): Promise<Omit<JupyterServer, 'python3' | 'kernelNote'>> {
   const port = await freePort(HOST);
   const token = randomBytes(24).toString('hex');
   const url = `http://${HOST}:${port}`;
@@ -77,7 +95,7 @@ async function startOnce(python: string, rootDir: string, runtimeDir: string, op
       `--config=${jupyterConfigPath()}`,
     ],
     stateDir: options.stateDir,
-    env: jupyterEnvironment(token, runtimeDir, options.nodelay ?? true, options.forkKernels ?? true),
+    env: jupyterEnvironment(token, runtimeDir, kernelDirs, options.nodelay ?? true, options.forkKernels ?? true),
     // Kernel shutdown takes up to shutdown_wait_time (5 s) per kernel, in parallel.
     stopGraceMs: 15_000,
   });
@@ -95,7 +113,7 @@ async function startOnce(python: string, rootDir: string, runtimeDir: string, op
   return describe(child, url, token);
 }
 
-function describe(child: SupervisedProcess, url: string, token: string): JupyterServer {
+function describe(child: SupervisedProcess, url: string, token: string): Omit<JupyterServer, 'python3' | 'kernelNote'> {
   return { url, token, pid: child.pid, logPath: child.logPath, stop: () => child.stop() };
 }
 
@@ -113,7 +131,7 @@ async function statusAnswers(url: string, token: string): Promise<boolean> {
  * configuration and deletes it, so kernels do not inherit it). Our own secrets and
  * settings stay out of the server and its kernels.
  */
-function jupyterEnvironment(token: string, runtimeDir: string, nodelay: boolean, forkKernels: boolean): NodeJS.ProcessEnv {
+function jupyterEnvironment(token: string, runtimeDir: string, kernelDirs: string[], nodelay: boolean, forkKernels: boolean): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (key.startsWith('MILLRACE_') || key === 'JUPYTER_TOKEN_FILE') continue;
@@ -125,6 +143,8 @@ function jupyterEnvironment(token: string, runtimeDir: string, nodelay: boolean,
     // Connection files (kernel HMAC keys) and the server info file stay in the state
     // directory rather than the user's Jupyter runtime directory.
     JUPYTER_RUNTIME_DIR: runtimeDir,
+    // The config file sets KernelSpecManager.kernel_dirs from it (and removes it).
+    MILLRACE_KERNEL_DIRS: JSON.stringify(kernelDirs),
     // A configuration error (including in our config file) must stop the server, not
     // leave it running without the TCP_NODELAY patch.
     TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR: '1',

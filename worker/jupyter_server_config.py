@@ -4,13 +4,16 @@ Operators of a production Jupyter Server can load it too (`--config=...`); the p
 matters for speed is the TCP_NODELAY patch below.
 """
 
+import json
 import os
 import sys
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
+from traitlets import default
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
@@ -23,6 +26,23 @@ if "JUPYTER_TOKEN" in os.environ:
     if not token:
         raise SystemExit("millrace: JUPYTER_TOKEN is empty")
     c.IdentityProvider.token = token
+
+# --- Kernels: the user's environment ------------------------------------------------------
+# worker/kernelspecs.ts builds the directories the user's own Jupyter would search (their
+# JUPYTER_PATH, data dir, active virtualenv or conda env, the system's) and a `python3`
+# kernelspec for their Python; this server runs from millrace's private venv, whose own
+# share/jupyter and native kernel are left out.
+# kernel_dirs is not a configurable trait, hence a subclass with its default replaced.
+if "MILLRACE_KERNEL_DIRS" in os.environ:
+    _kernel_dirs = json.loads(os.environ.pop("MILLRACE_KERNEL_DIRS"))
+
+    class MillraceKernelSpecManager(KernelSpecManager):
+        @default("kernel_dirs")
+        def _millrace_kernel_dirs(self):
+            return list(_kernel_dirs)
+
+    c.ServerApp.kernel_spec_manager_class = MillraceKernelSpecManager
+    c.KernelSpecManager.ensure_native_kernel = False
 
 # --- Kernel websockets: TCP_NODELAY --------------------------------------------------------
 # Jupyter Server never calls tornado's WebSocketHandler.set_nodelay(True). A cell's reply

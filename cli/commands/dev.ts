@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStack } from '../../worker/stack.js';
+import { describePython } from '../../worker/kernelspecs.js';
 import { startWorkerFor } from '../../worker/worker.js';
 import { loadConfig } from '../config.js';
 import { readDevFile, removeDevFile, writeDevFile } from '../environment.js';
@@ -32,9 +33,11 @@ export async function devCommand(options: { worker: boolean; kernelPool: number 
       jupyterTokenFile: tokenFile,
       worker: options.worker,
     });
+    if (stack.jupyterServer.kernelNote) process.stderr.write(`${stack.jupyterServer.kernelNote}\n`);
     process.stdout.write(
       [
         `millrace dev is running${options.worker ? ' with a worker' : ' without a worker'}; Ctrl-C stops it.`,
+        `Kernels: python3 is ${describePython(stack.jupyterServer.python3)}; \`millrace kernels\` lists the others.`,
         'Commands run in this directory or below it attach automatically. Elsewhere, or for `millrace worker`:',
         `  export TEMPORAL_ADDRESS=${stack.temporalAddress}`,
         `  export TEMPORAL_NAMESPACE=${stack.namespace}`,
