@@ -83,6 +83,16 @@ function isErrorMarker(cell: Cell): boolean {
   return Array.isArray(tags) && tags.includes(ERROR_MARKER_TAG);
 }
 
+/**
+ * Each cell's number as every surface shows it (CLI, --json, `resume --from-cell`, inspector,
+ * viewer, --log-output): its index in the record without papermill's banner and anchor,
+ * which is the index the run executed it under; null for a marker cell itself.
+ */
+export function cellNumbers(nb: Notebook): Array<number | null> {
+  let next = 0;
+  return nb.cells.map((c) => (isErrorMarker(c) ? null : next++));
+}
+
 /** execute.py remove_error_markers: drop banner/anchor cells of an earlier papermill run. */
 export function removeErrorMarkers(nb: Notebook): Notebook {
   return { ...nb, cells: nb.cells.filter((c) => !isErrorMarker(c)) };

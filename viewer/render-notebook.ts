@@ -4,7 +4,7 @@
  * escaped; HTML outputs go into sandboxed frames (no scripts, opaque origin), images into
  * data: URIs, so a notebook can never run script in the viewer's origin.
  */
-import { cellRecord, ERROR_MARKER_TAG } from '../notebook/record.js';
+import { cellNumbers, cellRecord } from '../notebook/record.js';
 import { cellTags, sourceText, type Cell, type Notebook, type Output } from '../notebook/nbformat.js';
 import { GLUE_PAYLOAD_PREFIX, runFacts } from '../notebook/scrapbook.js';
 import { ansiToHtml } from './ansi.js';
@@ -108,8 +108,9 @@ function errorMarker(cell: Cell): Safe {
   return html`<div class="error-banner">An Exception was encountered at <a href="#papermill-error-cell">In [${at}]</a>.</div>`;
 }
 
-function cellHtml(cell: Cell, index: number): Safe {
-  if (cellTags(cell).includes(ERROR_MARKER_TAG)) return errorMarker(cell);
+/** `index` is the cell's number (cellNumbers), null for papermill's marker cells. */
+function cellHtml(cell: Cell, index: number | null): Safe {
+  if (index === null) return errorMarker(cell);
   const status = cellRecord(cell)?.status ?? 'unknown';
   if (cell.cell_type === 'markdown') {
     return html`<section class="cell markdown" id="cell-${index}"><div class="markdown">${raw(renderMarkdown(sourceText(cell.source)))}</div></section>`;
@@ -143,8 +144,12 @@ export function renderNotebookPage(nb: Notebook, options: NotebookPageOptions): 
   const facts = runFacts(nb);
   const name = options.path.split('/').pop() ?? options.path;
   const params = Object.entries(facts.parameters);
-  const failed = nb.cells.findIndex((c) => c.cell_type === 'code' && cellRecord(c)?.status === 'failed');
-  const hasBanner = nb.cells.some((c) => cellTags(c).includes(ERROR_MARKER_TAG));
+  // The numbers the CLI, `resume --from-cell` and the inspector use: papermill's banner and
+  // anchor cells are not counted.
+  const numbers = cellNumbers(nb);
+  const failedAt = nb.cells.findIndex((c) => c.cell_type === 'code' && cellRecord(c)?.status === 'failed');
+  const failed = failedAt >= 0 ? numbers[failedAt]! : -1;
+  const hasBanner = numbers.includes(null);
   const body = html`
 <nav><a href="/runs">← runs</a></nav>
 <header>
@@ -161,6 +166,6 @@ ${params.length ? html`<table class="params"><caption>parameters</caption><tbody
 <p class="links"><a href="${options.contentsHref}">contents API model</a> · <a href="${options.rawHref}">download .ipynb</a>${(options.siblings ?? []).map((s) => html` · <a href="${s.href}">${s.name}</a>`)}</p>
 </header>
 ${failed >= 0 && !hasBanner ? html`<div class="error-banner">An Exception was encountered at <a href="#cell-${failed}">cell ${failed}</a>.</div>` : ''}
-<main>${nb.cells.map(cellHtml)}</main>`;
+<main>${nb.cells.map((cell, i) => cellHtml(cell, numbers[i]!))}</main>`;
   return page(`${facts.run_id ?? name} · millrace`, body);
 }

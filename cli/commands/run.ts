@@ -4,6 +4,7 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { basename } from 'node:path';
 import type { notebookRun } from '../../workflows/index.js';
 import type { RunInput } from '../../workflows/contracts.js';
+import { paramsToJson } from '../../notebook/params.js';
 import { loadConfig } from '../config.js';
 import { EXIT, UserError } from '../errors.js';
 import { describeReport, reportExitCode, reportFromFailure, reportFromResult, type RunReport } from '../run-report.js';
@@ -105,7 +106,13 @@ export async function submitRun(
         args: [input],
         // A resumed run names the run it continues (the earlier run's closed memo cannot
         // change: its link forward is resumed-as.json beside its record).
-        memo: { notebook: basename(input.inputPath), output: input.output, ...(input.resume ? { resumed_from: input.resume.runId } : {}) },
+        // The parameters too, so `millrace runs` shows them without reading any record.
+        memo: {
+          notebook: basename(input.inputPath),
+          output: input.output,
+          parameters: paramsToJson(input.parameters),
+          ...(input.resume ? { resumed_from: input.resume.runId } : {}),
+        },
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       });
     } catch (err) {

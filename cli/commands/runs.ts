@@ -35,6 +35,26 @@ export interface RunSummary {
   started: string | null;
   ended: string | null;
   duration_s: number | null;
+  /**
+   * The values the run was started with, as papermill records them (JSON); from the memo
+   * `millrace run` writes at start, so listing runs reads nothing else. null for runs
+   * started without it (schedules' runs, runs of earlier versions): `show` reads the record.
+   */
+  parameters: Record<string, unknown> | null;
+}
+
+const memoParametersSchema = z.record(z.string(), z.unknown());
+
+/**
+ * `k=v, k=v` as people read parameters: strings as they are, other values as JSON; by name,
+ * as papermill records them, so `runs` (from the memo) and `show` (the record) agree.
+ */
+export function parametersText(parameters: Record<string, unknown> | null): string {
+  if (!parameters) return '';
+  return Object.entries(parameters)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(', ');
 }
 
 export function statusName(info: Pick<WorkflowExecutionInfo, 'status'> & Partial<Pick<WorkflowExecutionInfo, 'memo'>>): string {
@@ -68,6 +88,7 @@ export function summarize(
     started: started?.toISOString() ?? null,
     ended: ended?.toISOString() ?? null,
     duration_s: started && ended ? (ended.getTime() - started.getTime()) / 1000 : null,
+    parameters: memoParametersSchema.safeParse(memo['parameters']).data ?? null,
   };
 }
 
@@ -152,8 +173,8 @@ export async function runsCommand(raw: unknown): Promise<number> {
     } else {
       process.stdout.write(
         table(
-          ['RUN', 'STATUS', 'NOTEBOOK', 'STARTED', 'DURATION'],
-          runs.map((r) => [r.run_id, r.status, r.notebook ?? '', r.started ?? '', r.duration_s === null ? '' : `${r.duration_s.toFixed(1)}s`]),
+          ['RUN', 'STATUS', 'NOTEBOOK', 'STARTED', 'DURATION', 'PARAMETERS'],
+          runs.map((r) => [r.run_id, r.status, r.notebook ?? '', r.started ?? '', r.duration_s === null ? '' : `${r.duration_s.toFixed(1)}s`, parametersText(r.parameters)]),
         ),
       );
     }

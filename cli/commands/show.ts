@@ -10,7 +10,8 @@ import { checkRunArgument, withRunSession } from '../run-ids.js';
 import { READS_HISTORY } from '../session.js';
 import { table } from '../table.js';
 import { executionErrorText } from '../traceback.js';
-import { summarize, type RunSummary } from './runs.js';
+import { parametersText, summarize, type RunSummary } from './runs.js';
+import { runFacts } from '../../notebook/scrapbook.js';
 import type { PauseInfo } from '../../workflows/contracts.js';
 
 interface CellView {
@@ -74,6 +75,8 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
       // Cell numbers as the run reported them: without papermill's banner and anchor.
       const nb = removeErrorMarkers((await readRecord(summary.output)).notebook);
       view.cells = cellViews(nb);
+      // The record's parameters are the ones the kernel got (a scheduled run's time too).
+      view.parameters = runFacts(nb).parameters;
       const { resumed_from: from, cwd } = notebookMillrace(nb);
       view.cwd = cwd ?? null;
       if (from) {
@@ -112,6 +115,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     `notebook: ${view.notebook ?? ''}`,
     `output:   ${view.output ?? ''}`,
     ...(view.cwd ? [`cwd:      ${view.cwd}`] : []),
+    ...(view.parameters && Object.keys(view.parameters).length ? [`params:   ${parametersText(view.parameters)}`] : []),
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
   ];

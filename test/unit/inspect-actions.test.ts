@@ -19,7 +19,7 @@ function cell(source: string, status: string): CodeCell {
 function detail(runId: string, status: string): RunDetail {
   const notebook: Notebook = { nbformat: 4, nbformat_minor: 5, metadata: {}, cells: [cell('a = 1', 'completed'), cell('b = a / 0', status === 'failed' ? 'failed' : 'completed'), cell('c = 3', status === 'failed' ? 'pending' : 'completed')] };
   return {
-    summary: { run_id: runId, status, notebook: 'n.ipynb', output: `/s/${runId}/n.ipynb`, schedule: null, started: null, ended: null, duration_s: null },
+    summary: { run_id: runId, status, notebook: 'n.ipynb', output: `/s/${runId}/n.ipynb`, schedule: null, started: null, ended: null, duration_s: null, parameters: null },
     notebook,
     progress: null,
     failure: status === 'failed' ? { failed_cell: 1, error: { ename: 'ZeroDivisionError', evalue: 'division by zero' }, reason: null } : null,

@@ -65,6 +65,7 @@ const summary: RunSummary = {
   started: '2025-06-01T06:00:03.123Z',
   ended: '2025-06-01T06:00:07.623Z',
   duration_s: 4.5,
+  parameters: null,
 };
 
 describe('run list', () => {

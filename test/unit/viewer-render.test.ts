@@ -2,6 +2,7 @@
 // escaping of everything a notebook holds.
 import { describe, expect, it } from 'vitest';
 import { parseNotebook } from '../../notebook/nbformat.js';
+import { cellNumbers } from '../../notebook/record.js';
 import { ansiToHtml, stripAnsi } from '../../viewer/ansi.js';
 import { renderMarkdown } from '../../viewer/markdown.js';
 import { renderNotebookPage } from '../../viewer/render-notebook.js';
@@ -105,6 +106,26 @@ describe('renderNotebookPage', () => {
     expect(page).toMatch(/srcdoc="[^"]*&lt;script&gt;alert\(1\)&lt;\/script&gt;&lt;b&gt;&quot;q&quot;&lt;\/b&gt;/);
     expect(page).toContain('invalid image/png data');
     expect(page).toContain('src="data:image/svg+xml;base64,');
+  });
+});
+
+describe('the viewer\'s cell numbers', () => {
+  it('numbers cells as the CLI does: papermill\'s banner and anchor are not counted', () => {
+    const code = (id: string, status: string) => ({ id, cell_type: 'code', source: id, metadata: { papermill: { status } }, execution_count: 1, outputs: [] });
+    const marker = (id: string) => ({ id, cell_type: 'markdown', source: '<span id="papermill-error-cell"></span>', metadata: { tags: ['papermill-error-cell-tag'] } });
+    const nb = parseNotebook(
+      JSON.stringify({
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: {},
+        cells: [marker('banner'), { id: 'md', cell_type: 'markdown', source: '# t', metadata: {} }, code('ok', 'completed'), marker('anchor'), code('bad', 'failed'), code('next', 'pending')],
+      }),
+      'x.ipynb',
+    );
+    expect(cellNumbers(nb)).toEqual([null, 0, 1, null, 2, 3]);
+    const page = renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/c', rawHref: '/r' });
+    expect(page).toMatch(/<section class="cell code status-failed" id="cell-2">[\s\S]*?<a class="cell-link" href="#cell-2">cell 2<\/a>/);
+    expect(page).not.toContain('id="cell-4"');
   });
 });
 
