@@ -45,7 +45,7 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
   let parameters: Params = input.parameters;
   try {
     parameters = { ...parameters, ...nominalTimeParameters(input, source, kernelName) };
-    ({ notebook: parameterized, warnings } = parameterize(source, parameters, { kernelName }));
+    ({ notebook: parameterized, warnings } = parameterize(source, parameters, { kernelName, ...(input.reportMode ? { reportMode: true } : {}) }));
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'BadParameters');
   }
@@ -55,6 +55,7 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
     parameters: paramsToJson(parameters),
     startTime: now(),
     version: MILLRACE_VERSION,
+    ...(input.reportMode ? { reportMode: true } : {}),
   });
   const codeCells = initialNotebook.cells.flatMap((cell, index) =>
     isExecutable(cell)

@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { extractPairs } from './argv.js';
 import { EXIT, UserError } from './errors.js';
-import { addParameterOptions, addTimeoutOptions, cellIndex, durationSeconds, parameterArgs, positiveInt, wholeNumber } from './options.js';
+import { addParameterOptions, addTimeoutOptions, cellIndex, durationSeconds, parameterArgs, positiveInt, positiveSeconds, translatorLanguage, wholeNumber } from './options.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
 import { KERNEL_POOL_DEFAULT } from '../workflows/contracts.js';
 
@@ -38,6 +38,13 @@ export async function main(argv: string[]): Promise<number> {
     cell: 'fail a cell that runs longer, interrupting the kernel',
     run: 'fail the run when it takes longer, interrupting the running cell',
   })
+    .option('--execution-timeout <seconds>', "papermill's name for --cell-timeout", positiveSeconds('--execution-timeout'))
+    // papermill's run flags, as papermill documents them (README "Coming from papermill").
+    .option('--report-mode', 'hide the input of every code cell in the output notebook (papermill --report-mode)', false)
+    .option('--inject-input-path', 'add the input notebook\'s path as the parameter PAPERMILL_INPUT_PATH', false)
+    .option('--inject-output-path', 'add the output notebook\'s path as the parameter PAPERMILL_OUTPUT_PATH', false)
+    .option('--inject-paths', 'both of the above', false)
+    .option('--language <name>', 'language of the parameter translation (papermill --language): python only', translatorLanguage)
     .addOption(
       new Option('--on-kernel-loss <action>', 'when the kernel dies: fail the run, or restart it and replay earlier cells (up to 3 times)')
         .choices(['fail', 'restart'])
@@ -63,12 +70,14 @@ export async function main(argv: string[]): Promise<number> {
         output: opts.output,
         id: opts.id,
         cwd: opts.cwd,
-        cellTimeout: opts.cellTimeout,
+        cellTimeout: opts.cellTimeout ?? opts.executionTimeout,
         timeout: opts.timeout,
         onKernelLoss: opts.onKernelLoss,
         onFailure: opts.onFailure,
         pauseTimeout: opts.pauseTimeout,
         checkpoint: opts.checkpoint,
+        reportMode: opts.reportMode,
+        injectPaths: { input: opts.injectInputPath || opts.injectPaths, output: opts.injectOutputPath || opts.injectPaths },
         detach: opts.detach,
         json: opts.json,
         progressBar: opts.progressBar,

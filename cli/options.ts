@@ -16,6 +16,17 @@ export function positiveSeconds(flag: string) {
   };
 }
 
+/**
+ * papermill's --language picks the parameter translator; only Python's exists here, so
+ * `python` is accepted (it changes nothing) and any other language refused up front.
+ */
+export function translatorLanguage(value: string): 'python' {
+  if (value.toLowerCase() !== 'python') {
+    throw new InvalidArgumentError(`only python parameters can be injected (papermill's --language picks the translator; millrace has Python's only)`);
+  }
+  return 'python';
+}
+
 export function positiveInt(value: string) {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('takes a positive whole number');

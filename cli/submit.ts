@@ -14,6 +14,7 @@ import {
   mergeParams,
   ParamError,
   paramsFromYaml,
+  str,
   rawValue,
   validateParamName,
   type Params,
@@ -113,6 +114,10 @@ export interface SubmitOptions {
   pauseTimeoutS?: number;
   /** --checkpoint: save the kernel's namespace after cells (Python kernels only). */
   checkpoint?: boolean;
+  /** papermill --inject-input-path / --inject-output-path (--inject-paths is both). */
+  injectPaths?: { input?: boolean; output?: boolean };
+  /** papermill --report-mode: code cells' sources hidden in the record. */
+  reportMode?: boolean;
   /** Told each warning papermill would log for these parameters (`Passed unknown parameter: x`). */
   onWarning?: (message: string) => void;
 }
@@ -195,20 +200,22 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   if (options.checkpoint && !options.kernelName && typeof language === 'string' && language.toLowerCase() !== 'python') {
     throw new UserError(`--checkpoint needs a Python kernel; ${options.notebookPath} declares the language ${language}: run it without --checkpoint`);
   }
-  if (options.onWarning) submitWarnings(nb, options.params, options.kernelName).forEach(options.onWarning);
+  const runId = options.runId ? validateRunId(options.runId, '--id') : newRunId(name);
+  const outputPath = output ?? joinLocation(config.storeRoot, 'runs', runId, name);
+  const parameters = { ...injectedPaths(options.injectPaths, inputPath, outputPath), ...options.params };
+  if (options.onWarning) submitWarnings(nb, parameters, options.kernelName).forEach(options.onWarning);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);
   // Content-addressed and written once: an existing snapshot is the same bytes.
   await store.write(source, bytes, { ifAbsent: true }).catch((err) => {
     if (!(err instanceof ObjectExistsError)) throw storeUserError(err, 'saving the notebook snapshot');
   });
-  const runId = options.runId ? validateRunId(options.runId, '--id') : newRunId(name);
   return {
     runId,
     source: { location: source, sha256 },
     inputPath,
-    output: output ?? joinLocation(config.storeRoot, 'runs', runId, name),
-    parameters: options.params,
+    output: outputPath,
+    parameters,
     // Made absolute here, where the user typed it; whether it exists is the kernel's to say.
     ...(options.cwd !== undefined ? { cwd: resolve(options.cwd) } : {}),
     ...(options.kernelName ? { kernelName: options.kernelName } : {}),
@@ -218,6 +225,19 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     ...(options.onFailure ? { onFailure: options.onFailure } : {}),
     ...(options.pauseTimeoutS !== undefined ? { pauseTimeoutS: options.pauseTimeoutS } : {}),
     ...(options.checkpoint ? { checkpoint: true } : {}),
+    ...(options.reportMode ? { reportMode: true } : {}),
+  };
+}
+
+/**
+ * papermill's cli.py: PAPERMILL_INPUT_PATH / PAPERMILL_OUTPUT_PATH, the paths its record
+ * holds (metadata.papermill input_path, output_path), as parameters put before the user's,
+ * which may override them.
+ */
+function injectedPaths(inject: SubmitOptions['injectPaths'], inputPath: string, outputPath: string): Params {
+  return {
+    ...(inject?.input ? { PAPERMILL_INPUT_PATH: str(inputPath) } : {}),
+    ...(inject?.output ? { PAPERMILL_OUTPUT_PATH: str(outputPath) } : {}),
   };
 }
 

@@ -503,12 +503,16 @@ export function cellTags(cell: Cell): string[] {
   return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
 }
 
+/** nbclient's skip_cells_with_tag default: a code cell tagged so is never sent to the kernel. */
+export const SKIP_EXECUTION_TAG = 'skip-execution';
+
 /**
- * nbclient only sends code cells whose source is not blank to the kernel; others
- * are skipped (no timing, no outputs).
+ * nbclient only sends code cells whose source is not blank and that are not tagged
+ * `skip-execution` to the kernel (execute_cell); others are skipped (no outputs, no
+ * metadata.execution), though papermill still times them as it passes them.
  */
 export function isExecutable(cell: Cell): cell is CodeCell {
-  return cell.cell_type === 'code' && pyStrip(sourceText(cell.source)).length > 0;
+  return cell.cell_type === 'code' && pyStrip(sourceText(cell.source)).length > 0 && !cellTags(cell).includes(SKIP_EXECUTION_TAG);
 }
 
 const SUMMARY_MAX = 60;

@@ -181,9 +181,11 @@ export function markCellFailed(nb: Notebook, index: number, isoTime: string): No
 
 /**
  * papermill notebook_complete: end_time and duration, then cells still pending up
- * to the first failed cell become completed (papermill's clean-up for cells it
- * never reported, e.g. markdown). When the run failed without a failed cell (e.g.
- * cancelled), pending cells stay pending rather than claim completion, and the
+ * to the first failed cell become completed. Those are the cells after the last one
+ * sent to the kernel (markdown, skip-execution): papermill's loop passes them through
+ * cell_start and cell_complete before notebook_complete, so they are timed here, at
+ * the run's end, as papermill times them. When the run failed without a failed cell
+ * (e.g. cancelled), pending cells stay pending rather than claim completion, and the
  * notebook's exception is set.
  */
 export function finishRecord(nb: Notebook, o: { endTime: string; failed: boolean }): Notebook {
@@ -193,10 +195,11 @@ export function finishRecord(nb: Notebook, o: { endTime: string; failed: boolean
   if (o.failed) patch.exception = true;
   const failedAt = nb.cells.findIndex((c) => cellStatus(c) === 'failed');
   const limit = failedAt >= 0 ? failedAt : o.failed ? 0 : nb.cells.length;
-  const cells = nb.cells.map((c, i) =>
-    i < limit && cellStatus(c) === 'pending' ? withCellRecord(c, { status: 'completed' }) : c,
-  );
-  return withNotebookRecord({ ...nb, cells }, patch);
+  let out = nb;
+  for (let i = 0; i < limit; i++) {
+    if (cellStatus(out.cells[i]!) === 'pending') out = markCellCompleted(markCellRunning(out, i, o.endTime), i, o.endTime);
+  }
+  return withNotebookRecord(out, patch);
 }
 
 export interface ExecutionErrorInfo {

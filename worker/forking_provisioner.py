@@ -8,6 +8,10 @@ change how it starts (PYTHON*, PYDEVD_*, DEBUGPY_* variables), and any failure o
 warm process get LocalProvisioner's usual launch. Everything after the launch (signals to the
 kernel's process group, kill, wait, cleanup) is LocalProvisioner's, on a process handle
 that learns exit codes from the warm process, which is the kernel's parent.
+
+Every IPython kernel it starts, forked or launched, keeps its history in memory, as
+nbclient's do. MILLRACE_JUPYTER_FORK_KERNELS=0 turns forking off (the launch is then always
+LocalProvisioner's), not that.
 """
 
 import asyncio
@@ -193,9 +197,33 @@ def interpreter_settings(env: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in env.items() if key.startswith(READ_AT_START)}
 
 
+# What nbclient (papermill's executor) passes every IPython kernel it starts (its
+# ipython_hist_file trait): history in memory, so that concurrent kernels never write to,
+# or lock, the user's ~/.ipython SQLite history, and a run leaves nothing there.
+MEMORY_HISTORY_ARG = "--HistoryManager.hist_file=:memory:"
+
+
+def runs_ipykernel(cmd: list[str]) -> bool:
+    """`python -m ipykernel_launcher ...` or `python -m ipykernel ...`, whatever the
+    kernel's name (nbclient asks the name; a user's venv kernel runs IPython too)."""
+    return any(cmd[i] == "-m" and cmd[i + 1] in ("ipykernel_launcher", "ipykernel") for i in range(len(cmd) - 1))
+
+
+def with_memory_history(cmd: list[str]) -> list[str]:
+    """nbclient's rule: added unless the command sets a history file itself."""
+    if not runs_ipykernel(cmd) or any(arg.startswith("--HistoryManager.hist_file") for arg in cmd):
+        return cmd
+    return [*cmd, MEMORY_HISTORY_ARG]
+
+
+def forking_enabled() -> bool:
+    return os.environ.get("MILLRACE_JUPYTER_FORK_KERNELS", "1") != "0"
+
+
 class ForkingProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):
-        zygote = zygote_for(cmd, kwargs)
+        cmd = with_memory_history(cmd)
+        zygote = zygote_for(cmd, kwargs) if forking_enabled() else None
         if zygote is None:
             return await super().launch_kernel(cmd, **kwargs)
         cwd = str(kwargs.get("cwd") or os.getcwd())

@@ -64,19 +64,20 @@ if os.environ.get("MILLRACE_JUPYTER_NODELAY", "1") != "0" and not getattr(
     KernelWebsocketHandler.open = _open_with_nodelay
     KernelWebsocketHandler._millrace_nodelay = True
 
-# --- Kernel start: fork Python kernels from a warm process ---------------------------------
+# --- Kernel start: fork Python kernels from a warm process, history in memory --------------
 # worker/forking_provisioner.py. The provisioner factory looks provisioners up by entry
 # point; registering one here saves installing a package into the environment. Kernels
-# it cannot fork are launched as usual. MILLRACE_JUPYTER_FORK_KERNELS=0 turns it off
-# (benchmarks; operators who load this file into a server of their own).
-if os.environ.get("MILLRACE_JUPYTER_FORK_KERNELS", "1") != "0":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    KernelProvisionerFactory.provisioners["millrace-forking-provisioner"] = EntryPoint(
-        name="millrace-forking-provisioner",
-        value="forking_provisioner:ForkingProvisioner",
-        group=KernelProvisionerFactory.GROUP_NAME,
-    )
-    c.KernelProvisionerFactory.default_provisioner_name = "millrace-forking-provisioner"
+# it cannot fork are launched as usual. Every IPython kernel, forked or launched, gets
+# nbclient's --HistoryManager.hist_file=:memory:. MILLRACE_JUPYTER_FORK_KERNELS=0 turns
+# forking off (benchmarks; operators who load this file into a server of their own).
+# A kernelspec that names a provisioner of its own keeps it (and the user's history file).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+KernelProvisionerFactory.provisioners["millrace-forking-provisioner"] = EntryPoint(
+    name="millrace-forking-provisioner",
+    value="forking_provisioner:ForkingProvisioner",
+    group=KernelProvisionerFactory.GROUP_NAME,
+)
+c.KernelProvisionerFactory.default_provisioner_name = "millrace-forking-provisioner"
 
 # --- Output fidelity -----------------------------------------------------------------------
 # By default the server drops iopub messages beyond 1,000 msgs/s or 1 MB/s, replacing them

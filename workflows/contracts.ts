@@ -119,6 +119,8 @@ export const runInputSchema = z.object({
    * Server starts it.
    */
   cwd: z.string().min(1).optional(),
+  /** papermill --report-mode: every code cell's source hidden (metadata.jupyter.source_hidden). */
+  reportMode: z.boolean().optional(),
 });
 /** What clients pass (defaults optional); the workflow works on the parsed form. */
 export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss' | 'onFailure'> & {

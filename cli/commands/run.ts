@@ -29,6 +29,10 @@ export interface RunOptions extends ParameterArgs {
   /** Seconds. */
   pauseTimeout?: number;
   checkpoint?: boolean;
+  /** papermill --report-mode. */
+  reportMode?: boolean;
+  /** papermill --inject-input-path / --inject-output-path / --inject-paths. */
+  injectPaths?: { input?: boolean; output?: boolean };
   detach: boolean;
   json: boolean;
   /** --progress-bar / --no-progress-bar; unset: on unless --log-output (papermill's default). */
@@ -64,6 +68,8 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     onFailure: options.onFailure,
     pauseTimeoutS: options.pauseTimeout,
     checkpoint: options.checkpoint,
+    reportMode: options.reportMode,
+    injectPaths: options.injectPaths,
     onWarning: (message) => {
       warnings.push(message);
       if (!options.json) process.stderr.write(`${message}\n`);

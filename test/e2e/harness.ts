@@ -72,7 +72,8 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: { kernelPool?: number } = {}): Promise<Harness> {
+/** `jupyter`: a Jupyter Server of the test's own instead of the shared stack's. */
+export async function startHarness(options: { kernelPool?: number; jupyter?: { url: string; token: string } } = {}): Promise<Harness> {
   const stack = inject('stack');
   const dir = await mkdtemp(join(tmpdir(), 'millrace-test-'));
   const taskQueue = `test-${randomBytes(4).toString('hex')}`;
@@ -87,7 +88,7 @@ export async function startHarness(options: { kernelPool?: number } = {}): Promi
     temporalAddress: stack.temporalAddress,
     namespace: stack.namespace,
     taskQueue,
-    jupyter: { url: stack.jupyterUrl, token: stack.jupyterToken },
+    jupyter: options.jupyter ?? { url: stack.jupyterUrl, token: stack.jupyterToken },
     kernelPool: options.kernelPool,
   });
   const worker = millraceWorker.worker;

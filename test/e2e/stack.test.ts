@@ -149,7 +149,7 @@ describe('embedded stack', () => {
     // What user code can see of how its kernel was started.
     const probe = [
       'import json, os, random, stat, sys',
-      'print(json.dumps({"argv0": os.path.basename(sys.argv[0]), "flags": sys.argv[1:-1], "path": sys.path,',
+      'print(json.dumps({"argv0": os.path.basename(sys.argv[0]), "flags": [a for a in sys.argv[1:] if not a.endswith(".json")], "path": sys.path,',
       '  "cwd": os.getcwd(), "env": sorted(os.environ), "main": __name__, "stdin_is_pipe": stat.S_ISFIFO(os.fstat(0).st_mode),',
       '  "leads_session": os.getsid(0) == os.getpid(), "parent_watched": os.environ.get("JPY_PARENT_PID") == str(os.getppid()),',
       '  "random": random.random(), "pid": os.getpid(), "ppid": os.getppid()}))',
@@ -185,7 +185,7 @@ describe('embedded stack', () => {
         ppid: undefined,
       });
       expect(comparable(first.seen, join(stateDir, 'jupyter-root'))).toEqual(comparable(usual.seen, join(usualDir, 'jupyter-root')));
-      expect(first.seen).toMatchObject({ argv0: 'ipykernel_launcher.py', flags: ['-f'], stdin_is_pipe: true, leads_session: true, parent_watched: true });
+      expect(first.seen).toMatchObject({ argv0: 'ipykernel_launcher.py', flags: ['-f', '--HistoryManager.hist_file=:memory:'], stdin_is_pipe: true, leads_session: true, parent_watched: true });
     } finally {
       await usualServer.stop();
       await rm(usualDir, { recursive: true, force: true });

@@ -192,6 +192,11 @@ describe('record functions', () => {
     expect(done.cells.map((c) => (c.metadata.papermill as { status: string }).status)).toEqual(['completed', 'pending', 'pending']);
     expect(done.metadata.papermill?.exception).toBe(true);
   });
+  it('time the cells a completed run passed after its last executed cell, at its end, as papermill does', () => {
+    const ran = markCellCompleted(markCellRunning(markCellCompleted(markCellRunning(nb, 0, T(1)), 0, T(2)), 1, T(3)), 1, T(4));
+    const last = finishRecord(ran, { endTime: T(5), failed: false }).cells[2]!.metadata.papermill;
+    expect(last).toEqual({ exception: false, start_time: papermillTime(T(5)), end_time: papermillTime(T(5)), duration: 0, status: 'completed' });
+  });
   it('put the banner and anchor in place, once, with deterministic ids', () => {
     const failed = { ...nb, cells: nb.cells.map((c, i) => (i === 1 ? { ...(c as CodeCell), execution_count: 7 } : c)) };
     const once = addErrorBanner(failed, 1);
