@@ -1,106 +1,73 @@
 /**
- * A small, safe subset of Markdown for markdown cells: headings, paragraphs, lists,
- * block quotes, fenced and indented code, rules, and inline code, emphasis and http(s)
- * links. Raw HTML is shown as text: the viewer never trusts a notebook's HTML outside a
- * sandboxed frame. Unsupported syntax degrades to its text.
+ * Markdown cells and `text/markdown` outputs, rendered by markdown-it (CommonMark plus
+ * tables and strikethrough) with raw HTML off: a notebook's HTML shows as text, since the
+ * viewer never trusts it outside a sandboxed frame. Links become anchors only for absolute
+ * http(s) URLs and in-page `#anchors` (on top of markdown-it's own validateLink); any other
+ * link shows its label as text. Images show their alt text: the page's CSP loads nothing.
+ *
+ * Bounding the work. markdown-it runs in linear time but not cheaply: its worst inputs we
+ * found (`![` repeated) take about 2 µs a character, so 100 kB is ~0.2 s of one core. A page
+ * therefore renders at most MARKDOWN_CELL_LIMIT characters per cell and MARKDOWN_PAGE_LIMIT
+ * in all, and yields to the event loop before each cell, so another request waits at most
+ * one cell's rendering. Anything over a limit gets a "too large to render here" note with a
+ * link to the raw notebook. Size limits rather than a worker thread with a time limit: the
+ * result does not depend on how busy the machine is (the same notebook always renders the
+ * same way), nothing is killed half-way, and the HTML escaping and notebook parsing around
+ * the Markdown stay on the main thread in either design.
  */
+import MarkdownIt from 'markdown-it';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { escapeHtml } from './html.js';
 
-/** Inline markup of one escaped-later run of text. */
-function inline(text: string): string {
-  // Code spans first, so nothing inside them is interpreted.
-  const parts = text.split(/(`+[^`]*?`+)/g);
-  return parts
-    .map((part, i) => {
-      if (i % 2 === 1) return `<code>${escapeHtml(part.replace(/^`+|`+$/g, ''))}</code>`;
-      let s = escapeHtml(part);
-      s = s.replace(/!\[([^\]]*)\]\(([^)\s]*)\)/g, (_m, alt: string) => alt);
-      s = s.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (m, label: string, url: string) => {
-        // The URL is already escaped text; only absolute http(s) links and in-page anchors.
-        if (/^https?:\/\//i.test(url)) return `<a href="${url}" rel="noopener noreferrer nofollow" target="_blank">${label}</a>`;
-        if (/^#[\w-]+$/.test(url)) return `<a href="${url}">${label}</a>`;
-        return m;
-      });
-      s = s.replace(/\*\*(\S(?:.*?\S)?)\*\*|__(\S(?:.*?\S)?)__/g, (_m, a?: string, b?: string) => `<strong>${a ?? b}</strong>`);
-      s = s.replace(/(^|[^\w*])\*(\S(?:.*?\S)?)\*(?!\w)|(^|[^\w])_(\S(?:.*?\S)?)_(?!\w)/g, (_m, p1?: string, a?: string, p2?: string, b?: string) => `${p1 ?? p2 ?? ''}<em>${a ?? b}</em>`);
-      return s;
-    })
-    .join('');
+/** Characters of Markdown one cell (or one `text/markdown` output) may have to be rendered. */
+export const MARKDOWN_CELL_LIMIT = 100_000;
+/** Characters of Markdown one page renders in all; later cells get the note instead. */
+export const MARKDOWN_PAGE_LIMIT = 1_000_000;
+
+const SAFE_HREF = /^(?:https?:\/\/|#[\w-]+$)/i;
+const EXTERNAL = /^https?:\/\//i;
+
+// markdown-it's default validateLink already refuses javascript:, vbscript:, file: and
+// non-image data: URLs; link_open below narrows links further.
+const md = new MarkdownIt({ html: false, linkify: false, typographer: false });
+// A link's label without the anchor when its URL is not one the viewer links to. Links do
+// not nest in CommonMark, so one flag per render is enough.
+let droppedLink = false;
+md.renderer.rules['link_open'] = (tokens, idx) => {
+  const href = String(tokens[idx]!.attrGet('href') ?? '');
+  droppedLink = !SAFE_HREF.test(href);
+  if (droppedLink) return '';
+  const external = EXTERNAL.test(href) ? ' rel="noopener noreferrer nofollow" target="_blank"' : '';
+  return `<a href="${escapeHtml(href)}"${external}>`;
+};
+md.renderer.rules['link_close'] = () => (droppedLink ? '' : '</a>');
+md.renderer.rules['image'] = (tokens, idx, options, env, self) => escapeHtml(self.renderInlineAsText(tokens[idx]!.children ?? [], options, env));
+
+/** One piece of Markdown as HTML, with no size limit (pages go through MarkdownBudget). */
+export function renderMarkdown(source: string): string {
+  droppedLink = false;
+  return md.render(source);
 }
 
-export function renderMarkdown(source: string): string {
-  const lines = source.replace(/\r\n?/g, '\n').split('\n');
-  const out: string[] = [];
-  let para: string[] = [];
-  let list: { ordered: boolean; items: string[] } | null = null;
-  const flushPara = () => {
-    if (para.length) out.push(`<p>${inline(para.join('\n'))}</p>`);
-    para = [];
-  };
-  const flushList = () => {
-    if (list) out.push(`<${list.ordered ? 'ol' : 'ul'}>${list.items.map((i) => `<li>${inline(i)}</li>`).join('')}</${list.ordered ? 'ol' : 'ul'}>`);
-    list = null;
-  };
-  const flush = () => {
-    flushPara();
-    flushList();
-  };
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const fence = /^\s*(```|~~~)/.exec(line);
-    if (fence) {
-      flush();
-      const body: string[] = [];
-      for (i++; i < lines.length && !lines[i]!.trimStart().startsWith(fence[1]!); i++) body.push(lines[i]!);
-      out.push(`<pre><code>${escapeHtml(body.join('\n'))}</code></pre>`);
-      continue;
-    }
-    if (/^\s*$/.test(line)) {
-      flush();
-      continue;
-    }
-    const heading = /^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line);
-    if (heading) {
-      flush();
-      const level = heading[1]!.length;
-      out.push(`<h${level}>${inline(heading[2]!)}</h${level}>`);
-      continue;
-    }
-    if (/^\s{0,3}([-*_])(\s*\1){2,}\s*$/.test(line)) {
-      flush();
-      out.push('<hr>');
-      continue;
-    }
-    const item = /^\s{0,3}(?:([-*+])|(\d{1,9})[.)])\s+(.*)$/.exec(line);
-    if (item) {
-      flushPara();
-      const ordered = item[2] !== undefined;
-      if (list && list.ordered !== ordered) flushList();
-      list ??= { ordered, items: [] };
-      list.items.push(item[3]!);
-      continue;
-    }
-    const quote = /^\s{0,3}>\s?(.*)$/.exec(line);
-    if (quote) {
-      flush();
-      out.push(`<blockquote>${inline(quote[1]!)}</blockquote>`);
-      continue;
-    }
-    if (/^( {4}|\t)/.test(line) && para.length === 0 && !list) {
-      const body: string[] = [];
-      for (; i < lines.length && /^( {4}|\t|\s*$)/.test(lines[i]!); i++) body.push(lines[i]!.replace(/^( {4}|\t)/, ''));
-      i--;
-      out.push(`<pre><code>${escapeHtml(body.join('\n').replace(/\n+$/, ''))}</code></pre>`);
-      continue;
-    }
-    if (list) {
-      // A continuation line of the last list item.
-      const items: string[] = (list as { items: string[] }).items;
-      items[items.length - 1] += ` ${line.trim()}`;
-      continue;
-    }
-    para.push(line);
+const kB = (n: number) => `${Math.ceil(n / 1000).toLocaleString('en')} kB`;
+
+/** The Markdown of one page, within the limits above. */
+export class MarkdownBudget {
+  private left: number;
+
+  constructor(
+    private readonly cellLimit = MARKDOWN_CELL_LIMIT,
+    pageLimit = MARKDOWN_PAGE_LIMIT,
+  ) {
+    this.left = pageLimit;
   }
-  flush();
-  return out.join('\n');
+
+  /** The HTML, or why it was not rendered (a sentence for the "too large" note). */
+  async render(source: string): Promise<{ html: string } | { tooLarge: string }> {
+    if (source.length > this.cellLimit) return { tooLarge: `${kB(source.length)} of Markdown; the limit is ${kB(this.cellLimit)} a cell` };
+    if (source.length > this.left) return { tooLarge: 'this page has already rendered as much Markdown as one page may' };
+    this.left -= source.length;
+    await yieldToEventLoop();
+    return { html: renderMarkdown(source) };
+  }
 }

@@ -25,6 +25,7 @@ pre.stderr{background:#fff1f0;padding:4px}pre.traceback{background:#fff5f5;borde
 .html-output{width:100%;border:1px solid #eaeef2;resize:vertical;background:#fff}
 .image-output{max-width:100%;display:block}
 .scrap{font-size:12px;color:#656d76}.unsupported{font-size:12px;color:#8c959f}
+.too-large{background:#fff8c5;color:#7d4e00;padding:6px 10px;border-radius:4px}
 .error-banner{margin:12px 0;padding:10px 14px;background:#ffebe9;border:1px solid #ff8182;border-radius:6px;color:#a40e26;font-size:16px}
 .error-anchor{color:#a40e26;font-size:15px;margin:12px 0}
 .markdown h1{font-size:22px}.markdown h2{font-size:18px}.markdown h3{font-size:16px}

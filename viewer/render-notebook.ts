@@ -9,7 +9,7 @@ import { cellTags, sourceText, type Cell, type Notebook, type Output } from '../
 import { GLUE_PAYLOAD_PREFIX, runFacts } from '../notebook/scrapbook.js';
 import { ansiToHtml } from './ansi.js';
 import { html, SafeHtml } from './html.js';
-import { renderMarkdown } from './markdown.js';
+import { MarkdownBudget } from './markdown.js';
 import { page } from './page.js';
 
 type Safe = SafeHtml;
@@ -18,6 +18,8 @@ const IMAGE_MIMES = ['image/png', 'image/jpeg', 'image/gif'];
 const MIME_ORDER = [...IMAGE_MIMES, 'image/svg+xml', 'text/html', 'text/markdown', 'text/latex', 'application/json', 'text/plain'];
 
 const raw = (s: string) => new SafeHtml(s);
+/** The rendered Markdown of a page's cells and outputs, keyed by the cell or output. */
+type MarkdownHtml = Map<object, Safe>;
 const text = (v: unknown) => (typeof v === 'string' ? v : Array.isArray(v) ? v.join('') : '');
 
 function imageSize(output: { metadata?: Record<string, unknown> }, mime: string): Safe {
@@ -49,10 +51,14 @@ function dataUri(mime: string, base64: string): string | undefined {
   return /^[A-Za-z0-9+/]*={0,2}$/.test(clean) ? `data:${mime};base64,${clean}` : undefined;
 }
 
-function richOutput(output: Extract<Output, { output_type: 'display_data' | 'execute_result' }>): Safe {
+type RichOutput = Extract<Output, { output_type: 'display_data' | 'execute_result' }>;
+
+const shownMime = (data: Record<string, unknown>) => MIME_ORDER.find((m) => m in data);
+
+function richOutput(output: RichOutput, markdown: MarkdownHtml): Safe {
   const data = output.data ?? {};
   const glued = Object.keys(data).filter((m) => m.startsWith(GLUE_PAYLOAD_PREFIX) || m.startsWith('application/papermill.record'));
-  const mime = MIME_ORDER.find((m) => m in data);
+  const mime = shownMime(data);
   if (!mime) {
     if (glued.length) {
       const payload = data[glued[0]!] as { name?: unknown; data?: unknown; encoder?: unknown } | undefined;
@@ -71,21 +77,21 @@ function richOutput(output: Extract<Output, { output_type: 'display_data' | 'exe
     return html`<img class="image-output" alt="SVG output" src="data:image/svg+xml;base64,${Buffer.from(text(value), 'utf8').toString('base64')}"${imageSize(output, mime)}>`;
   }
   if (mime === 'text/html') return htmlFrame(text(value));
-  if (mime === 'text/markdown') return html`<div class="markdown">${raw(renderMarkdown(text(value)))}</div>`;
+  if (mime === 'text/markdown') return html`<div class="markdown">${markdown.get(output)}</div>`;
   if (mime === 'application/json') return html`<pre class="output">${JSON.stringify(value, null, 2)}</pre>`;
   return html`<pre class="output">${raw(ansiToHtml(text(value)))}</pre>`;
 }
 
-function outputHtml(output: Output): Safe {
+function outputHtml(output: Output, markdown: MarkdownHtml): Safe {
   switch (output.output_type) {
     case 'stream':
       return html`<pre class="stream ${output.name === 'stderr' ? 'stderr' : 'stdout'}">${raw(ansiToHtml(text(output.text)))}</pre>`;
     case 'error':
       return html`<pre class="traceback">${raw(ansiToHtml((output.traceback ?? []).join('\n') || `${output.ename}: ${output.evalue}`))}</pre>`;
     case 'execute_result':
-      return html`<div class="result"><span class="prompt out">Out [${output.execution_count ?? ' '}]:</span>${richOutput(output)}</div>`;
+      return html`<div class="result"><span class="prompt out">Out [${output.execution_count ?? ' '}]:</span>${richOutput(output, markdown)}</div>`;
     case 'display_data':
-      return richOutput(output);
+      return richOutput(output, markdown);
     default:
       return html``;
   }
@@ -109,11 +115,11 @@ function errorMarker(cell: Cell): Safe {
 }
 
 /** `index` is the cell's number (cellNumbers), null for papermill's marker cells. */
-function cellHtml(cell: Cell, index: number | null): Safe {
+function cellHtml(cell: Cell, index: number | null, markdown: MarkdownHtml): Safe {
   if (index === null) return errorMarker(cell);
   const status = cellRecord(cell)?.status ?? 'unknown';
   if (cell.cell_type === 'markdown') {
-    return html`<section class="cell markdown" id="cell-${index}"><div class="markdown">${raw(renderMarkdown(sourceText(cell.source)))}</div></section>`;
+    return html`<section class="cell markdown" id="cell-${index}"><div class="markdown">${markdown.get(cell)}</div></section>`;
   }
   if (cell.cell_type === 'raw') {
     return html`<section class="cell raw" id="cell-${index}"><pre class="source">${sourceText(cell.source)}</pre></section>`;
@@ -122,7 +128,7 @@ function cellHtml(cell: Cell, index: number | null): Safe {
   return html`<section class="cell code status-${status}" id="cell-${index}">
 <div class="cell-head"><span class="prompt in">In [${cell.execution_count ?? ' '}]:</span>${statusBadge(cell)}${tags.map((t) => html`<span class="tag">${t}</span>`)}<a class="cell-link" href="#cell-${index}">cell ${index}</a></div>
 <pre class="source">${sourceText(cell.source)}</pre>
-${cell.outputs.length ? html`<div class="outputs">${cell.outputs.map(outputHtml)}</div>` : ''}
+${cell.outputs.length ? html`<div class="outputs">${cell.outputs.map((o) => outputHtml(o, markdown))}</div>` : ''}
 </section>`;
 }
 
@@ -140,7 +146,30 @@ export interface NotebookPageOptions {
   siblings?: Array<{ name: string; href: string }>;
 }
 
-export function renderNotebookPage(nb: Notebook, options: NotebookPageOptions): string {
+/**
+ * Every Markdown cell and `text/markdown` output of the page, in order, within one
+ * MarkdownBudget (markdown.ts): what is over a limit gets a note linking to the download.
+ */
+async function renderPageMarkdown(nb: Notebook, numbers: Array<number | null>, rawHref: string): Promise<MarkdownHtml> {
+  const budget = new MarkdownBudget();
+  const out: MarkdownHtml = new Map();
+  const add = async (key: object, source: string) => {
+    const r = await budget.render(source);
+    out.set(key, 'html' in r ? raw(r.html) : html`<p class="too-large">Too large to render here (${r.tooLarge}) — <a href="${rawHref}">download the notebook</a>.</p>`);
+  };
+  for (const [i, cell] of nb.cells.entries()) {
+    if (cell.cell_type === 'markdown' && numbers[i] !== null) await add(cell, sourceText(cell.source));
+    if (cell.cell_type !== 'code') continue;
+    for (const output of cell.outputs) {
+      if ((output.output_type === 'display_data' || output.output_type === 'execute_result') && shownMime(output.data ?? {}) === 'text/markdown') {
+        await add(output, text(output.data?.['text/markdown']));
+      }
+    }
+  }
+  return out;
+}
+
+export async function renderNotebookPage(nb: Notebook, options: NotebookPageOptions): Promise<string> {
   const facts = runFacts(nb);
   const name = options.path.split('/').pop() ?? options.path;
   const params = Object.entries(facts.parameters);
@@ -150,6 +179,7 @@ export function renderNotebookPage(nb: Notebook, options: NotebookPageOptions): 
   const failedAt = nb.cells.findIndex((c) => c.cell_type === 'code' && cellRecord(c)?.status === 'failed');
   const failed = failedAt >= 0 ? numbers[failedAt]! : -1;
   const hasBanner = numbers.includes(null);
+  const markdown = await renderPageMarkdown(nb, numbers, options.rawHref);
   const body = html`
 <nav><a href="/runs">← runs</a></nav>
 <header>
@@ -166,6 +196,6 @@ ${params.length ? html`<table class="params"><caption>parameters</caption><tbody
 <p class="links"><a href="${options.contentsHref}">contents API model</a> · <a href="${options.rawHref}">download .ipynb</a>${(options.siblings ?? []).map((s) => html` · <a href="${s.href}">${s.name}</a>`)}</p>
 </header>
 ${failed >= 0 && !hasBanner ? html`<div class="error-banner">An Exception was encountered at <a href="#cell-${failed}">cell ${failed}</a>.</div>` : ''}
-<main>${nb.cells.map((cell, i) => cellHtml(cell, numbers[i]!))}</main>`;
+<main>${nb.cells.map((cell, i) => cellHtml(cell, numbers[i]!, markdown))}</main>`;
   return page(`${facts.run_id ?? name} · millrace`, body);
 }

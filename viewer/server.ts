@@ -21,7 +21,7 @@ import { page } from './page.js';
 import { renderNotebookPage } from './render-notebook.js';
 import { renderRunsPage } from './render-runs.js';
 import { RunIndex, runNotebook } from './runs.js';
-import { locationOf, parseStorePath, PathRefused } from './store-path.js';
+import { parseStorePath, PathRefused, readableLocation } from './store-path.js';
 
 export interface ViewerOptions {
   storeRoot: string;
@@ -46,6 +46,11 @@ const HTML_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox";
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+const AUTH_MESSAGES = {
+  missing: 'a token is required',
+  expired: 'the session has expired: open the link with the token again',
+  wrong: 'invalid token or session (sessions end after 12 hours and when the server restarts)',
+} as const;
 
 class HttpError extends Error {
   constructor(
@@ -88,6 +93,17 @@ function loginPage(status: number, message: string): string {
   );
 }
 
+/**
+ * The path part of a redirect to this server. Browsers read `//host/x` and `/\host/x` as
+ * another host (and drop tabs and newlines first), and a request may name an absolute URL
+ * (`GET http://host/x`): the path always starts with exactly one slash, whatever slashes,
+ * backslashes, spaces or control characters led it.
+ */
+export function sameOriginPath(rawPath: string): string {
+  // eslint-disable-next-line no-control-regex
+  return `/${rawPath.replace(/^[\s/\\\x00-\x1f]+/, '')}`;
+}
+
 function contentsOptions(query: URLSearchParams): GetOptions {
   const typeArg = query.get('type');
   const type = typeArg === null ? undefined : typeArg === 'directory' || typeArg === 'notebook' ? typeArg : 'file';
@@ -108,24 +124,24 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const loopback = LOOPBACK_HOSTS.has(options.host);
 
-  async function contents(res: ServerResponse, rest: string, query: URLSearchParams, head: boolean): Promise<void> {
+  async function contents(res: ServerResponse, rest: string, query: URLSearchParams): Promise<void> {
     const segments = parseStorePath(rest);
     // jupyter_server routes `<file>/checkpoints` to its checkpoints handler: none here.
     if (segments.length > 1 && segments[segments.length - 1] === 'checkpoints') {
-      const parent = locationOf(root, segments.slice(0, -1));
+      const parent = await readableLocation(root, segments.slice(0, -1));
       if (await store.stat(parent)) return sendJson(res, 200, []);
     }
     const path = segments.join('/');
-    const model = await getModel(path, locationOf(root, segments), contentsOptions(query));
-    const headers = { 'Last-Modified': new Date(model.last_modified).toUTCString() };
-    if (head) return sendJson(res, 200, {}, headers);
-    sendJson(res, 200, model, headers);
+    const model = await getModel(path, await readableLocation(root, segments), contentsOptions(query));
+    // HEAD gets GET's headers, Content-Length included; Node sends no body for HEAD.
+    sendJson(res, 200, model, { 'Last-Modified': new Date(model.last_modified).toUTCString() });
   }
 
   async function runsPage(res: ServerResponse, query: URLSearchParams): Promise<void> {
     const pageArg = query.get('page') ?? '1';
     const n = /^[1-9]\d{0,8}$/.test(pageArg) ? Number(pageArg) : NaN;
     if (!Number.isInteger(n)) throw new HttpError(400, 'page must be a whole number from 1');
+    await readableLocation(root, ['runs']); // refuses a `runs` that is a link
     const all = await index.list();
     const pages = Math.max(1, Math.ceil(all.length / pageSize));
     if (n > pages) throw new HttpError(404, `there are ${pages} pages of runs`);
@@ -136,7 +152,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
   async function notebookPage(res: ServerResponse, segments: string[], siblings: Array<{ name: string; href: string }> = []): Promise<void> {
     const path = segments.join('/');
     if (!path.endsWith('.ipynb')) throw new HttpError(404, 'only notebooks are rendered; use /raw/ for other files');
-    const location = locationOf(root, segments);
+    const location = await readableLocation(root, segments);
     let nb;
     try {
       // A live run's record is the notebook plus its journal; any other notebook is itself.
@@ -145,13 +161,13 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
       if (err instanceof NotebookError) throw new HttpError(400, err.message);
       throw err;
     }
-    sendHtml(res, 200, renderNotebookPage(nb, { path, contentsHref: hrefFor('/api/contents/', path), rawHref: hrefFor('/raw/', path), siblings }));
+    sendHtml(res, 200, await renderNotebookPage(nb, { path, contentsHref: hrefFor('/api/contents/', path), rawHref: hrefFor('/raw/', path), siblings }));
   }
 
   async function runPage(res: ServerResponse, rest: string): Promise<void> {
     const segments = parseStorePath(rest);
     if (segments.length !== 1) throw new HttpError(404, 'no such run');
-    const folder = locationOf(root, ['runs', segments[0]!]);
+    const folder = await readableLocation(root, ['runs', segments[0]!]);
     const notebook = await runNotebook(folder);
     if (!notebook) throw new HttpError(404, `no run ${segments[0]} in this store`);
     const { objects } = await store.listFolder(folder);
@@ -165,7 +181,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
   async function raw(res: ServerResponse, rest: string, head: boolean): Promise<void> {
     const segments = parseStorePath(rest);
     if (segments.length === 0) throw new HttpError(404, 'no such object');
-    const location = locationOf(root, segments);
+    const location = await readableLocation(root, segments);
     const info = await store.stat(location);
     if (!info) throw new HttpError(404, 'no such object');
     const name = segments[segments.length - 1]!.replace(/[^\w.-]+/g, '_');
@@ -214,8 +230,8 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
       const token = query.get('token');
       const verdict = auth.check(req, token);
       if (verdict !== 'ok') {
-        const status = verdict === 'missing' ? 401 : 403;
-        const message = verdict === 'missing' ? 'a token is required' : 'invalid token';
+        const status = verdict === 'wrong' ? 403 : 401;
+        const message = AUTH_MESSAGES[verdict];
         return isApi ? sendJson(res, status, { message, reason: null }) : sendHtml(res, status, loginPage(status, message));
       }
       if (token !== null) {
@@ -224,7 +240,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
           // Drop the token from the address bar (and from history) once the cookie is set.
           query.delete('token');
           const rest = query.toString();
-          res.writeHead(302, { Location: `${rawPath}${rest ? `?${rest}` : ''}`, ...extraHeaders, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
+          res.writeHead(302, { Location: `${sameOriginPath(rawPath)}${rest ? `?${rest}` : ''}`, ...extraHeaders, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
           return void res.end();
         }
         res.setHeader('Set-Cookie', extraHeaders['Set-Cookie']);
@@ -236,7 +252,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
         res.writeHead(302, { Location: '/runs' });
         return void res.end();
       }
-      if (rawPath === '/api/contents' || rawPath.startsWith('/api/contents/')) return await contents(res, rawPath.slice('/api/contents'.length), query, head);
+      if (rawPath === '/api/contents' || rawPath.startsWith('/api/contents/')) return await contents(res, rawPath.slice('/api/contents'.length), query);
       if (rawPath === '/runs' || rawPath === '/runs/') return await runsPage(res, query);
       if (rawPath.startsWith('/runs/')) return await runPage(res, rawPath.slice('/runs/'.length));
       if (rawPath.startsWith('/view/')) return await notebookPage(res, parseStorePath(rawPath.slice('/view/'.length)));

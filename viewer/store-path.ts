@@ -6,8 +6,9 @@
  * names (leading `.`) with 404. The result is a list of plain names, joined onto the store
  * root by the store's own `joinLocation`, so it cannot name anything outside the root.
  */
-import { isAbsolute, relative, resolve } from 'node:path';
-import { joinLocation } from '../record/store/index.js';
+import { realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { isUrlLocation, joinLocation } from '../record/store/index.js';
 
 export class PathRefused extends Error {
   constructor(
@@ -52,4 +53,32 @@ export function locationOf(storeRoot: string, segments: string[]): string {
     if (rel.startsWith('..') || isAbsolute(rel)) throw new PathRefused(400, 'path outside the store');
   }
   return location;
+}
+
+/**
+ * The location of a parsed path, to read. A local store follows symbolic links, and a
+ * notebook can plant them (`runs/x/hostroot -> /`), so a check on the path's text is not
+ * enough: the real path must be exactly the path asked for under the root's real path.
+ * A link anywhere below the root, pointing out of the store or back into it, is therefore
+ * refused with 404, the same as the listings, which show only real files and directories
+ * (the local store's listFolder skips links); the store never writes links itself. What
+ * does not exist is left to the store to report. Callers read the returned real path,
+ * so a link swapped in afterwards is only followed within the instant between this check
+ * and the read. S3 keys are not links, and no `..` reaches an S3 key: parseStorePath
+ * refuses such segments and joinLocation joins without resolving anything.
+ */
+export async function readableLocation(storeRoot: string, segments: string[]): Promise<string> {
+  const location = locationOf(storeRoot, segments);
+  if (isUrlLocation(storeRoot)) return location;
+  let real: string;
+  try {
+    real = await realpath(location);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return location;
+    if (code === 'ELOOP') throw new PathRefused(404, 'symbolic links in the store are not followed');
+    throw err;
+  }
+  if (real !== join(await realpath(storeRoot), ...segments)) throw new PathRefused(404, 'symbolic links in the store are not followed');
+  return real;
 }

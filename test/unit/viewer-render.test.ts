@@ -1,13 +1,15 @@
-// The viewer's pure pieces: URL paths into the store, ANSI tracebacks, markdown, and the
+// The viewer's pure pieces: URL paths into the store, ANSI tracebacks, and the
 // escaping of everything a notebook holds.
+import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNotebook } from '../../notebook/nbformat.js';
 import { cellNumbers } from '../../notebook/record.js';
 import { ansiToHtml, stripAnsi } from '../../viewer/ansi.js';
-import { renderMarkdown } from '../../viewer/markdown.js';
 import { renderNotebookPage } from '../../viewer/render-notebook.js';
 import { timeFromRunId } from '../../viewer/runs.js';
-import { locationOf, parseStorePath, PathRefused } from '../../viewer/store-path.js';
+import { locationOf, parseStorePath, PathRefused, readableLocation } from '../../viewer/store-path.js';
 
 function refused(raw: string): number | undefined {
   try {
@@ -51,6 +53,37 @@ describe('parseStorePath', () => {
   });
 });
 
+describe('readableLocation', () => {
+  it('reads real files and folders, and refuses every symbolic link below the root with 404', async () => {
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'millrace-viewer-')));
+    try {
+      const root = join(dir, 'store');
+      await mkdir(join(root, 'runs', 'r'), { recursive: true });
+      await writeFile(join(root, 'runs', 'r', 'nb.ipynb'), '{}');
+      await writeFile(join(dir, 'secret.txt'), 'secret');
+      await symlink('/', join(root, 'runs', 'r', 'hostroot'));
+      await symlink(join(dir, 'secret.txt'), join(root, 'runs', 'r', 'secret.txt'));
+      await symlink(join(root, 'runs', 'r'), join(root, 'runs', 'inside'));
+      await symlink('loop', join(root, 'runs', 'loop'));
+      expect(await readableLocation(root, ['runs', 'r', 'nb.ipynb'])).toBe(join(root, 'runs', 'r', 'nb.ipynb'));
+      expect(await readableLocation(root, [])).toBe(root);
+      expect(await readableLocation(root, ['runs', 'missing'])).toBe(join(root, 'runs', 'missing'));
+      for (const segments of [['runs', 'r', 'hostroot'], ['runs', 'r', 'hostroot', 'etc', 'passwd'], ['runs', 'r', 'secret.txt'], ['runs', 'inside'], ['runs', 'inside', 'nb.ipynb'], ['runs', 'loop']]) {
+        await expect(readableLocation(root, segments), segments.join('/')).rejects.toMatchObject({ status: 404, message: 'symbolic links in the store are not followed' });
+      }
+      // A store root reached through a link (macOS's /tmp) is fine: only links below it are refused.
+      await symlink(root, join(dir, 'store-link'));
+      expect(await readableLocation(join(dir, 'store-link'), ['runs', 'r', 'nb.ipynb'])).toBe(join(root, 'runs', 'r', 'nb.ipynb'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves S3 keys as joined, with nothing resolved', async () => {
+    expect(await readableLocation('s3://bucket/prefix', ['runs', 'a..b', 'x'])).toBe('s3://bucket/prefix/runs/a..b/x');
+  });
+});
+
 describe('ansiToHtml', () => {
   it('turns SGR colours into classes, escapes text, drops other sequences', () => {
     expect(ansiToHtml('\x1b[0;31mValueError\x1b[0m: <b>&')).toBe('<span class="ansi-red-fg">ValueError</span>: &lt;b&gt;&amp;');
@@ -60,20 +93,8 @@ describe('ansiToHtml', () => {
   });
 });
 
-describe('renderMarkdown', () => {
-  it('renders a safe subset and shows raw HTML as text', () => {
-    const out = renderMarkdown('# T <i>\n\n**b** *i* `<c>`\n\n- one\n- two\n\n[ok](https://x.org/?a=1&b=2) [bad](javascript:alert(1)) <script>alert(1)</script>');
-    expect(out).toContain('<h1>T &lt;i&gt;</h1>');
-    expect(out).toContain('<strong>b</strong> <em>i</em> <code>&lt;c&gt;</code>');
-    expect(out).toContain('<ul><li>one</li><li>two</li></ul>');
-    expect(out).toContain('<a href="https://x.org/?a=1&amp;b=2" rel="noopener noreferrer nofollow" target="_blank">ok</a>');
-    expect(out).toContain('[bad](javascript:alert(1))');
-    expect(out).not.toMatch(/<script|href="javascript/);
-  });
-});
-
 describe('renderNotebookPage', () => {
-  it('escapes sources, text and attributes, and puts HTML outputs in sandboxed srcdoc frames', () => {
+  it('escapes sources, text and attributes, and puts HTML outputs in sandboxed srcdoc frames', async () => {
     const nb = parseNotebook(
       JSON.stringify({
         nbformat: 4,
@@ -97,7 +118,7 @@ describe('renderNotebookPage', () => {
       }),
       'x.ipynb',
     );
-    const page = renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/api/contents/runs/r/x.ipynb', rawHref: '/raw/runs/r/x.ipynb' });
+    const page = await renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/api/contents/runs/r/x.ipynb', rawHref: '/raw/runs/r/x.ipynb' });
     // The only elements are the viewer's own: no script, no event handler, no notebook tag.
     const bad = /<script|<img src=x|<[^>]*\son\w+=|<x>|<p>|<b>/i.exec(page);
     expect(bad && page.slice(bad.index - 80, bad.index + 40)).toBeNull();
@@ -110,7 +131,7 @@ describe('renderNotebookPage', () => {
 });
 
 describe('the viewer\'s cell numbers', () => {
-  it('numbers cells as the CLI does: papermill\'s banner and anchor are not counted', () => {
+  it('numbers cells as the CLI does: papermill\'s banner and anchor are not counted', async () => {
     const code = (id: string, status: string) => ({ id, cell_type: 'code', source: id, metadata: { papermill: { status } }, execution_count: 1, outputs: [] });
     const marker = (id: string) => ({ id, cell_type: 'markdown', source: '<span id="papermill-error-cell"></span>', metadata: { tags: ['papermill-error-cell-tag'] } });
     const nb = parseNotebook(
@@ -123,7 +144,7 @@ describe('the viewer\'s cell numbers', () => {
       'x.ipynb',
     );
     expect(cellNumbers(nb)).toEqual([null, 0, 1, null, 2, 3]);
-    const page = renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/c', rawHref: '/r' });
+    const page = await renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/c', rawHref: '/r' });
     expect(page).toMatch(/<section class="cell code status-failed" id="cell-2">[\s\S]*?<a class="cell-link" href="#cell-2">cell 2<\/a>/);
     expect(page).not.toContain('id="cell-4"');
   });

@@ -1,0 +1,90 @@
+// The viewer's Markdown (markdown-it, raw HTML off, links narrowed) and its per-cell and
+// per-page limits. The time bound on hostile input is tested end to end (viewer-limits).
+import { describe, expect, it } from 'vitest';
+import { parseNotebook } from '../../notebook/nbformat.js';
+import { MARKDOWN_CELL_LIMIT, MarkdownBudget, renderMarkdown } from '../../viewer/markdown.js';
+import { renderNotebookPage } from '../../viewer/render-notebook.js';
+
+describe('renderMarkdown', () => {
+  it('renders headings, emphasis, code, lists, quotes, rules and tables', () => {
+    const out = renderMarkdown(
+      '# T\n\n## Sub\n\n**b** *i* __u__ _e_ `<c>`\n\n- one\n- two\n\n1. first\n2. second\n\n> quoted\n\n---\n\n```\nx < 1 *not em*\n```\n\n    indented\n\n| a | b |\n|---|---|\n| 1 | *2* |\n',
+    );
+    expect(out).toContain('<h1>T</h1>');
+    expect(out).toContain('<h2>Sub</h2>');
+    expect(out).toContain('<strong>b</strong> <em>i</em> <strong>u</strong> <em>e</em> <code>&lt;c&gt;</code>');
+    expect(out).toMatch(/<ul>\s*<li>one<\/li>\s*<li>two<\/li>\s*<\/ul>/);
+    expect(out).toMatch(/<ol>\s*<li>first<\/li>\s*<li>second<\/li>\s*<\/ol>/);
+    expect(out).toMatch(/<blockquote>\s*<p>quoted<\/p>\s*<\/blockquote>/);
+    expect(out).toContain('<hr>');
+    expect(out).toContain('<pre><code>x &lt; 1 *not em*\n</code></pre>');
+    expect(out).toContain('<pre><code>indented\n</code></pre>');
+    expect(out).toMatch(/<table>[\s\S]*<th>a<\/th>[\s\S]*<td><em>2<\/em><\/td>[\s\S]*<\/table>/);
+  });
+
+  it('shows raw HTML as text and links only http(s) URLs and in-page anchors', () => {
+    const out = renderMarkdown(
+      '# T <i>\n\n[ok](https://x.org/?a=1&b=2) [cell](#cell-3) [bad](javascript:alert(1)) [rel](other.ipynb) [data](data:text/html,<b>) <script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n![alt <b>](https://x.org/i.png)',
+    );
+    expect(out).toContain('<h1>T &lt;i&gt;</h1>');
+    expect(out).toContain('<a href="https://x.org/?a=1&amp;b=2" rel="noopener noreferrer nofollow" target="_blank">ok</a>');
+    expect(out).toContain('<a href="#cell-3">cell</a>');
+    expect(out).toContain('[bad](javascript:alert(1))');
+    expect(out).toContain(' rel ');
+    expect(out).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(out).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(out).toContain('alt &lt;b&gt;');
+    expect(out).not.toMatch(/<script|<img|<b>|<i>|href="(?:javascript|data|other)/);
+  });
+
+  it('never turns emphasis markup inside a link URL into <em> (issue 14, item 12)', () => {
+    const out = renderMarkdown('[x](https://example.org/a_b_c/*d*/__e__) and [y](https://example.org/?q=*1*&r=_2_)');
+    expect(out).toContain('href="https://example.org/a_b_c/*d*/__e__"');
+    expect(out).toContain('href="https://example.org/?q=*1*&amp;r=_2_"');
+    expect(out).not.toMatch(/<em>|<strong>/);
+  });
+
+  it('renders the input that froze the old regexes, as text', () => {
+    const out = renderMarkdown(`${'['.repeat(20_000)}a](`);
+    expect(out).toBe(`<p>${'['.repeat(20_000)}a](</p>\n`);
+  });
+});
+
+describe('MarkdownBudget', () => {
+  it('renders up to the cell limit, and notes what is over it', async () => {
+    const budget = new MarkdownBudget();
+    expect(await budget.render('*ok*')).toEqual({ html: '<p><em>ok</em></p>\n' });
+    expect(await budget.render('x'.repeat(MARKDOWN_CELL_LIMIT))).toHaveProperty('html');
+    expect(await budget.render('x'.repeat(150_003))).toEqual({ tooLarge: '151 kB of Markdown; the limit is 100 kB a cell' });
+  });
+
+  it('stops rendering once a page has used its budget', async () => {
+    const budget = new MarkdownBudget(10, 25);
+    expect(await budget.render('a'.repeat(10))).toHaveProperty('html');
+    expect(await budget.render('b'.repeat(10))).toHaveProperty('html');
+    expect(await budget.render('c'.repeat(10))).toEqual({ tooLarge: 'this page has already rendered as much Markdown as one page may' });
+    expect(await budget.render('d'.repeat(5))).toHaveProperty('html');
+  });
+
+  it('gives a page a "too large" note linking to the download in place of an oversized cell or output', async () => {
+    const big = `${'['.repeat(150_000)}a](`;
+    const nb = parseNotebook(
+      JSON.stringify({
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: {},
+        cells: [
+          { id: 'a', cell_type: 'markdown', source: big, metadata: {} },
+          { id: 'b', cell_type: 'markdown', source: '**small**', metadata: {} },
+          { id: 'c', cell_type: 'code', source: '', metadata: {}, execution_count: 1, outputs: [{ output_type: 'display_data', metadata: {}, data: { 'text/markdown': big, 'text/plain': 'x' } }] },
+        ],
+      }),
+      'x.ipynb',
+    );
+    const page = await renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/c', rawHref: '/raw/runs/r/x.ipynb' });
+    const notes = page.match(/<p class="too-large">Too large to render here \(151 kB of Markdown; the limit is 100 kB a cell\) — <a href="\/raw\/runs\/r\/x.ipynb">download the notebook<\/a>.<\/p>/g);
+    expect(notes).toHaveLength(2);
+    expect(page).toContain('<strong>small</strong>');
+    expect(page).not.toContain('[[[[');
+  });
+});
