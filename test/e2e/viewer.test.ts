@@ -83,14 +83,16 @@ interface Reply {
 function get(base: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<Reply> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers, timeout: options.timeoutMs }, (res) => {
+    // A timed request gets its own socket, so its timeout never applies to a later request.
+    const timing = options.timeoutMs ? { timeout: options.timeoutMs, agent: false } : {};
+    const req = request({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers, ...timing }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error(`no answer to ${path} within ${options.timeoutMs} ms`)));
+    if (options.timeoutMs) req.on('timeout', () => req.destroy(new Error(`no answer to ${path} within ${options.timeoutMs} ms`)));
     req.end(options.body);
   });
 }
