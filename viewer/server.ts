@@ -18,7 +18,7 @@ import { TokenAuth } from './auth.js';
 import { ContentsError, getModel, type GetOptions } from './contents.js';
 import { escapeHtml, hrefFor, html } from './html.js';
 import { page } from './page.js';
-import { renderNotebookPage } from './render-notebook.js';
+import { NOTEBOOK_PAGE_LIMIT, renderNotebookPage, renderTooLargePage } from './render-notebook.js';
 import { renderRunsPage } from './render-runs.js';
 import { RunIndex, runNotebook } from './runs.js';
 import { parseStorePath, PathRefused, readableLocation } from './store-path.js';
@@ -153,6 +153,9 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const path = segments.join('/');
     if (!path.endsWith('.ipynb')) throw new HttpError(404, 'only notebooks are rendered; use /raw/ for other files');
     const location = await readableLocation(root, segments);
+    const links = { contentsHref: hrefFor('/api/contents/', path), rawHref: hrefFor('/raw/', path) };
+    const size = (await store.stat(location))?.size ?? 0;
+    if (size > NOTEBOOK_PAGE_LIMIT) return sendHtml(res, 200, renderTooLargePage(path, size, links.rawHref, links.contentsHref));
     let nb;
     try {
       // A live run's record is the notebook plus its journal; any other notebook is itself.
@@ -161,7 +164,7 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
       if (err instanceof NotebookError) throw new HttpError(400, err.message);
       throw err;
     }
-    sendHtml(res, 200, await renderNotebookPage(nb, { path, contentsHref: hrefFor('/api/contents/', path), rawHref: hrefFor('/raw/', path), siblings }));
+    sendHtml(res, 200, await renderNotebookPage(nb, { path, ...links, siblings }));
   }
 
   async function runPage(res: ServerResponse, rest: string): Promise<void> {

@@ -321,6 +321,18 @@ describe('millrace serve: HTTP', () => {
     expect(view.body).toContain('<strong>still rendered</strong>');
   });
 
+  it('does not render a notebook over 16 MB: it offers the download instead', async () => {
+    const huge = notebook([codeCell('print("x" * 17_000_000)')]);
+    huge.cells[0]!.outputs = [{ output_type: 'stream', name: 'stdout', text: `${'x'.repeat(17_000_000)}\n` }];
+    await mkdir(join(h.config.storeRoot, 'big'), { recursive: true });
+    await writeFile(join(h.config.storeRoot, 'big', 'huge.ipynb'), JSON.stringify(huge));
+    const r = await get(viewer.url, '/view/big/huge.ipynb', { headers: auth() });
+    expect(r.status).toBe(200);
+    expect(r.body).toContain('<p class="too-large">This notebook is 16.2 MB: too large to render here (the limit is 16.0 MB) — <a href="/raw/big/huge.ipynb">download the notebook</a>.</p>');
+    expect(r.body).not.toContain('xxxxxxxxxx');
+    expect((await get(viewer.url, '/raw/big/huge.ipynb', { method: 'HEAD', headers: auth() })).status).toBe(200);
+  });
+
   it('redirects after ?token= only to a path on this server', async () => {
     for (const [path, location] of [
       ['//evil.example/x', '/evil.example/x'],
