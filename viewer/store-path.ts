@@ -61,24 +61,31 @@ export function locationOf(storeRoot: string, segments: string[]): string {
  * enough: the real path must be exactly the path asked for under the root's real path.
  * A link anywhere below the root, pointing out of the store or back into it, is therefore
  * refused with 404, the same as the listings, which show only real files and directories
- * (the local store's listFolder skips links); the store never writes links itself. What
- * does not exist is left to the store to report. Callers read the returned real path,
- * so a link swapped in afterwards is only followed within the instant between this check
- * and the read. S3 keys are not links, and no `..` reaches an S3 key: parseStorePath
- * refuses such segments and joinLocation joins without resolving anything.
+ * (the local store's listFolder skips links); the store never writes links itself. For a
+ * path that does not exist, its longest existing prefix is checked the same way, so
+ * `hostroot/<anything>` cannot tell which host paths exist. Callers read the returned
+ * real path, so a link swapped in afterwards is only followed within the instant between
+ * this check and the read. S3 keys are not links, and no `..` reaches an S3 key:
+ * parseStorePath refuses such segments and joinLocation joins without resolving anything.
  */
 export async function readableLocation(storeRoot: string, segments: string[]): Promise<string> {
   const location = locationOf(storeRoot, segments);
   if (isUrlLocation(storeRoot)) return location;
-  let real: string;
-  try {
-    real = await realpath(location);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return location;
-    if (code === 'ELOOP') throw new PathRefused(404, 'symbolic links in the store are not followed');
-    throw err;
+  const refused = () => new PathRefused(404, 'symbolic links in the store are not followed');
+  let rootReal: string | undefined;
+  for (let n = segments.length; n >= 0; n--) {
+    let real: string;
+    try {
+      real = await realpath(locationOf(storeRoot, segments.slice(0, n)));
+      rootReal ??= await realpath(storeRoot);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      if (code === 'ELOOP') throw refused();
+      throw err;
+    }
+    if (real !== join(rootReal, ...segments.slice(0, n))) throw refused();
+    return n === segments.length ? real : location;
   }
-  if (real !== join(await realpath(storeRoot), ...segments)) throw new PathRefused(404, 'symbolic links in the store are not followed');
-  return real;
+  return location; // not even the store root exists
 }

@@ -68,7 +68,9 @@ describe('readableLocation', () => {
       expect(await readableLocation(root, ['runs', 'r', 'nb.ipynb'])).toBe(join(root, 'runs', 'r', 'nb.ipynb'));
       expect(await readableLocation(root, [])).toBe(root);
       expect(await readableLocation(root, ['runs', 'missing'])).toBe(join(root, 'runs', 'missing'));
-      for (const segments of [['runs', 'r', 'hostroot'], ['runs', 'r', 'hostroot', 'etc', 'passwd'], ['runs', 'r', 'secret.txt'], ['runs', 'inside'], ['runs', 'inside', 'nb.ipynb'], ['runs', 'loop']]) {
+      expect(await readableLocation(root, ['runs', 'r', 'nb.ipynb', 'x'])).toBe(join(root, 'runs', 'r', 'nb.ipynb', 'x'));
+      expect(await readableLocation(join(dir, 'nowhere'), ['runs'])).toBe(join(dir, 'nowhere', 'runs'));
+      for (const segments of [['runs', 'r', 'hostroot'], ['runs', 'r', 'hostroot', 'etc', 'passwd'], ['runs', 'r', 'hostroot', 'no-such-dir', 'x'], ['runs', 'r', 'secret.txt'], ['runs', 'inside'], ['runs', 'inside', 'nb.ipynb'], ['runs', 'loop']]) {
         await expect(readableLocation(root, segments), segments.join('/')).rejects.toMatchObject({ status: 404, message: 'symbolic links in the store are not followed' });
       }
       // A store root reached through a link (macOS's /tmp) is fine: only links below it are refused.
