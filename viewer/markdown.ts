@@ -49,6 +49,7 @@ export function renderMarkdown(source: string): string {
   return md.render(source);
 }
 
+// Rounded up, so that a cell just over the limit never reads as the limit itself.
 const kB = (n: number) => `${Math.ceil(n / 1000).toLocaleString('en')} kB`;
 
 /** The Markdown of one page, within the limits above. */
