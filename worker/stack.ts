@@ -72,6 +72,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     restart(server) {
       const started = restarting.then(async () => {
         if (stopping) return;
+        // The exited server's stop sweeps what it left (kernels of a dead Jupyter Server).
+        await (server === 'temporal' ? stack.temporal : stack.jupyterServer).stop();
         if (server === 'temporal') {
           const next = await startTemporalServer({
             stateDir: options.stateDir,

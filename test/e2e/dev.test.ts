@@ -219,3 +219,22 @@ it('a foreground run that loses Temporal exits 3, saying the run may go on and h
     'millrace: lost the connection to Temporal while following run lost-temporal; the run may still be going: once the stack is back, `millrace show lost-temporal` says how it stands',
   );
 });
+
+it('SIGKILL of a foreground run that started its own stack takes the servers with it; the next command starts one cleanly', async () => {
+  const { dir: d, env } = await project();
+  await writeFile(join(d, 'slow.ipynb'), JSON.stringify(notebook([codeCell('import time\ntime.sleep(60)')])));
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'run', 'slow.ipynb', '--id', 'killed-run'], { cwd: d, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
+  await waitFor('the run to be followed', async () => (stderr.includes('run killed-run') ? true : undefined), 90_000);
+  await waitFor('its kernel to be running', async () => (startedBy(child.pid!).some((l) => l.includes('kernel_zygote.py')) ? true : undefined), 60_000);
+  child.kill('SIGKILL');
+  await waitFor('the servers of the killed run to exit', async () => (startedBy(child.pid!).length === 0 ? true : undefined), 30_000).catch(() => {
+    throw new Error(`still alive after the SIGKILL of run:\n${startedBy(child.pid!).join('\n')}`);
+  });
+  // Its lock file and the database are free: the next command starts its own stack.
+  const runs = await runCli(['runs', '--json'], env, d);
+  expect(runs.code, runs.stderr).toBe(0);
+  expect(JSON.parse(runs.stdout).map((r: { run_id: string }) => r.run_id)).toEqual(['killed-run']);
+});
