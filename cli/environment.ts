@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { LockHeldError, processStartTime } from '../worker/process.js';
 import { startStack } from '../worker/stack.js';
 import { startTemporalServer } from '../worker/temporal-server.js';
 import { startWorkerFor } from '../worker/worker.js';
@@ -28,6 +29,11 @@ const devFileSchema = z.object({
   jupyterUrl: z.string(),
   jupyterTokenFile: z.string(),
   worker: z.boolean(),
+  /** With the pid, names the process: a pid alone may have been reused since (processStartTime). */
+  startTime: z.string().optional(),
+  /** The servers' pids, rewritten when `dev` restarts one. */
+  temporalPid: z.number().optional(),
+  jupyterPid: z.number().optional(),
 });
 export type DevFile = z.infer<typeof devFileSchema>;
 
@@ -35,20 +41,32 @@ export function devFilePath(config: Config): string {
   return join(config.stateDir, 'dev.json');
 }
 
-function isAlive(pid: number): boolean {
+/** Whether `pid` is alive and, when its start time was recorded, still the same process. */
+function isAlive(pid: number, startTime?: string): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  return startTime === undefined || processStartTime(pid) === startTime;
+}
+
+/** How this process is recorded in dev.json and embedded.lock: its pid and start time. */
+export function thisProcess(): { pid: number; startTime?: string } {
+  const startTime = processStartTime(process.pid);
+  return { pid: process.pid, ...(startTime === undefined ? {} : { startTime }) };
+}
+
+/** A server that refuses to share the state another one holds: one line, exit 3. */
+export function asEnvironmentError(err: unknown): unknown {
+  return err instanceof LockHeldError ? new UserError(err.message, EXIT.environment) : err;
 }
 
 /** The running `millrace dev` of this state directory, if there is one. */
 export function readDevFile(config: Config): DevFile | undefined {
   try {
     const dev = devFileSchema.parse(JSON.parse(readFileSync(devFilePath(config), 'utf8')));
-    return isAlive(dev.pid) ? dev : undefined;
+    return isAlive(dev.pid, dev.startTime) ? dev : undefined;
   } catch {
     return undefined;
   }
@@ -75,17 +93,20 @@ async function connectClient(address: string, namespace: string): Promise<Client
 function lockStateDir(config: Config): () => void {
   mkdirSync(config.stateDir, { recursive: true });
   const lock = join(config.stateDir, 'embedded.lock');
+  const self = thisProcess();
+  const content = `${self.pid} ${self.startTime ?? ''}`.trim();
   try {
-    writeFileSync(lock, String(process.pid), { flag: 'wx' });
+    writeFileSync(lock, content, { flag: 'wx' });
   } catch {
-    const holder = Number(readFileSync(lock, 'utf8'));
-    if (Number.isInteger(holder) && isAlive(holder)) {
+    const [pid, startTime] = readFileSync(lock, 'utf8').trim().split(' ');
+    const holder = Number(pid);
+    if (Number.isInteger(holder) && isAlive(holder, startTime)) {
       throw new UserError(
         `another millrace process (pid ${holder}) is running the embedded stack in ${config.stateDir}; run \`millrace dev\` to share one stack between commands`,
         EXIT.environment,
       );
     }
-    writeFileSync(lock, String(process.pid));
+    writeFileSync(lock, content);
   }
   return () => rmSync(lock, { force: true });
 }
@@ -146,6 +167,6 @@ async function openEmbedded(config: Config, withWorker: boolean, log?: (line: st
     return { client, taskQueue: config.taskQueue, mode: 'embedded', close: closeAll };
   } catch (err) {
     await closeAll();
-    throw err;
+    throw asEnvironmentError(err);
   }
 }

@@ -4,10 +4,10 @@
  * that is closed, stopping an embedded stack, however the body ends. A command acting on
  * one run goes through `withRunSession` (cli/run-ids.ts), which resolves the RUN argument.
  */
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { isGrpcServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import { loadConfig, requireState, type Config } from './config.js';
 import { openSession, type Session, type StackNeed } from './environment.js';
-import { UserError } from './errors.js';
+import { EXIT, UserError } from './errors.js';
 import { progressLog } from './output.js';
 
 export type { Session, StackNeed };
@@ -29,6 +29,26 @@ export function outlives(what: string): StackNeed {
 export function runNotFound(err: unknown, runId: string): unknown {
   const unknownRun = err instanceof WorkflowNotFoundError && err.workflowId === runId;
   return unknownRun ? noRun(runId) : err;
+}
+
+/** gRPC's status UNAVAILABLE: the server is gone or refuses connections (the client has retried). */
+const GRPC_UNAVAILABLE = 14;
+
+/**
+ * Temporal lost while following run `runId` (the server died or the network went, past
+ * the client's retries), as every command says it: one line, exit 3 (the environment,
+ * not millrace), and the run may well go on. Other errors pass.
+ */
+export function temporalLost(err: unknown, runId: string): unknown {
+  let lost = false;
+  for (let e: unknown = err; e instanceof Error && !lost; e = e.cause) {
+    lost = isGrpcServiceError(e) ? e.code === GRPC_UNAVAILABLE : /\bECONNREFUSED\b/.test(e.message);
+  }
+  if (!lost) return err;
+  return new UserError(
+    `lost the connection to Temporal while following run ${runId}; the run may still be going: once the stack is back, \`millrace show ${runId}\` says how it stands`,
+    EXIT.environment,
+  );
 }
 
 /** The one line for a RUN argument no run answers to (cli/run-ids.ts), or Temporal not knowing it. */

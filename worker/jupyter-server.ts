@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fallbackNote, kernelSearch, writeGeneratedKernelspec, type DefaultPython } from './kernelspecs.js';
 import { packageRoot, venvPython } from './paths.js';
 import { freePort } from './ports.js';
-import { spawnSupervised, type SupervisedProcess } from './process.js';
+import { spawnSupervised, type ExitStatus, type SupervisedProcess } from './process.js';
 
 export interface JupyterServerOptions {
   stateDir: string;
@@ -21,6 +21,9 @@ export interface JupyterServerOptions {
   nodelay?: boolean;
   /** Fork Python kernels from a warm process (default true; false only to measure its effect). */
   forkKernels?: boolean;
+  /** A restart keeps the address and the token, so workers and their settings carry on. */
+  port?: number;
+  token?: string;
 }
 
 export interface JupyterServer {
@@ -30,6 +33,8 @@ export interface JupyterServer {
   token: string;
   pid: number;
   logPath: string;
+  /** Resolves when the server exits, stopped or not. */
+  exited: Promise<ExitStatus>;
   /** The interpreter of its `python3` kernel, and where it comes from. */
   python3: DefaultPython;
   /** Set when an active virtualenv or conda env has no usable ipykernel, so python3 is millrace's Python: a note for stderr. */
@@ -76,8 +81,8 @@ async function startOnce(
   kernelDirs: string[],
   options: JupyterServerOptions,
 ): Promise<Omit<JupyterServer, 'python3' | 'kernelNote'>> {
-  const port = await freePort(HOST);
-  const token = randomBytes(24).toString('hex');
+  const port = options.port ?? (await freePort(HOST));
+  const token = options.token ?? randomBytes(24).toString('hex');
   const url = `http://${HOST}:${port}`;
   options.log?.(`starting Jupyter Server on ${url}...`);
   const child = await spawnSupervised({
@@ -114,7 +119,7 @@ async function startOnce(
 }
 
 function describe(child: SupervisedProcess, url: string, token: string): Omit<JupyterServer, 'python3' | 'kernelNote'> {
-  return { url, token, pid: child.pid, logPath: child.logPath, stop: () => child.stop() };
+  return { url, token, pid: child.pid, logPath: child.logPath, exited: child.exited, stop: () => child.stop() };
 }
 
 async function statusAnswers(url: string, token: string): Promise<boolean> {

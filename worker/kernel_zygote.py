@@ -8,8 +8,8 @@ on a 2-core machine. Forked from here, a kernel starts in about 0.1 s of CPU.
 What a forked kernel shares with a kernel started by `python -m ipykernel_launcher`:
 the same interpreter and modules, its own process group (setsid), the requested
 environment, working directory and arguments, stdin a pipe nobody writes to, stdout and
-stderr on the server's, and a parent poller (JPY_PARENT_PID is this process, which exits
-with the server). What differs: modules imported here are already in sys.modules and
+stderr on the server's, and death with the server (here through a death signal tied to
+this process, which exits with the server: see die_with). What differs: modules imported here are already in sys.modules and
 frozen for the garbage collector, and all forks share this process's hash seed
 (PYTHONHASHSEED); `random` reseeds itself after a fork.
 
@@ -25,6 +25,7 @@ import sys
 # As ipykernel_launcher does: nothing from this file's folder may shadow a module.
 del sys.path[0]
 
+import ctypes  # noqa: E402
 import gc  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
@@ -120,8 +121,10 @@ def fork_kernel(request, stdin_pipes: dict) -> int:
     # As jupyter_client's launcher does, stdin is a pipe nobody writes to: this process
     # holds its write end until the kernel exits.
     stdin_read, stdin_write = os.pipe()
+    zygote = os.getpid()
     pid = os.fork()
     if pid == 0:
+        die_with(zygote)
         os.close(ready_read)
         os.close(stdin_write)
         for fd in stdin_pipes.values():
@@ -138,6 +141,19 @@ def fork_kernel(request, stdin_pipes: dict) -> int:
     os.read(ready_read, 1)
     os.close(ready_read)
     return pid
+
+
+def die_with(parent: int) -> None:
+    """The kernel dies with this process, which exits when the server does (its socket
+    closes): a SIGKILLed server must not leave kernels behind. ipykernel's parent poller
+    cannot do it for a fork: it reads JPY_PARENT_PID when ipykernel is imported, here,
+    before any kernel's environment exists. (worker/tied_launcher.py says why a death
+    signal.)"""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)  # this process died before the death signal was set
 
 
 def reap(control: socket.socket, stdin_pipes: dict) -> None:

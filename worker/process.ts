@@ -15,7 +15,9 @@
  * re-raise the signal, so the exit status is the usual 130/143/129 — unless the program
  * has its own listener for that signal, which then owns the shutdown (and stops the
  * stack itself). On process exit, children get SIGTERM and a detached reaper sends
- * SIGKILL to whatever is left a few seconds later.
+ * SIGKILL to whatever is left a few seconds later. A SIGKILL of this process runs none of
+ * that: children are started through worker/tied_launcher.py, which has the kernel kill
+ * them when we die (Linux), and can hold a lock file for their life.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +25,7 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, re
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { packageRoot, venvPython } from './paths.js';
 
 export interface ExitStatus {
   code: number | null;
@@ -41,7 +44,19 @@ export interface SpawnOptions {
   cwd?: string;
   /** How long `stop()` waits after SIGTERM before SIGKILL (default 10 s). */
   stopGraceMs?: number;
+  /**
+   * An exclusive lock on this file, held for the child's life: while one child holds
+   * it, another with the same lock file exits at once and `waitFor` throws a
+   * `LockHeldError` naming the holder.
+   */
+  lockFile?: string;
 }
+
+/** A second server on state that another one holds (see SpawnOptions.lockFile): one line. */
+export class LockHeldError extends Error {}
+
+/** tied_launcher.py's exit code when the lock is held. */
+const LOCKED_EXIT = 75;
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -93,7 +108,16 @@ export async function spawnSupervised(options: SpawnOptions): Promise<Supervised
   try {
     writeSync(fd, `--- ${new Date().toISOString()} ${options.name}: ${[options.command, ...options.args].join(' ')}\n`);
     logOffset = fstatSync(fd).size;
-    child = spawn(options.command, options.args, {
+    // The launcher execs the command: the pid is the command's, its argv follows ours.
+    const launcher = [
+      '-I',
+      '-S',
+      join(packageRoot(), 'worker', 'tied_launcher.py'),
+      String(process.pid),
+      options.lockFile ?? '-',
+      options.command,
+    ];
+    child = spawn(venvPython(), [...launcher, ...options.args], {
       cwd: options.cwd,
       env: { ...(options.env ?? process.env), [TAG_VARIABLE]: tag },
       stdio: ['ignore', fd, fd],
@@ -171,6 +195,10 @@ class Supervised implements SupervisedProcess {
     let lastError: unknown;
     const exitedFirst = this.exited.then(() => 'exited' as const);
     for (;;) {
+      if (this.status?.code === LOCKED_EXIT) {
+        const line = this.logText().split('\n').find((l) => l.startsWith('millrace: '));
+        if (line) throw new LockHeldError(line.slice('millrace: '.length));
+      }
       if (this.status) throw this.failure(`exited (${describeExit(this.status)}) before ${options.what}`);
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
@@ -247,7 +275,7 @@ async function sweep(child: Supervised): Promise<void> {
   signalGroup(child.pid, 'SIGKILL');
 }
 
-function describeExit(status: ExitStatus): string {
+export function describeExit(status: ExitStatus): string {
   return status.signal ? `killed by ${status.signal}` : `exit code ${status.code}`;
 }
 
@@ -288,6 +316,22 @@ function readProcessTable(): ProcessInfo[] {
       .map(([pid, ppid, pgid, stat]) => ({ pid: Number(pid), ppid: Number(ppid), pgid: Number(pgid), zombie: (stat ?? '').startsWith('Z') }));
   } catch {
     return [];
+  }
+}
+
+/**
+ * When the process `pid` started (field 22 of /proc/<pid>/stat, clock ticks since boot):
+ * with the pid, it names one process, where a pid alone may have been reused. Undefined
+ * without /proc or when there is no such process.
+ */
+export function processStartTime(pid: number): string | undefined {
+  if (!HAS_PROC) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)" start at field 3: field 22 is the 20th of them.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
   }
 }
 

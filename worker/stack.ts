@@ -25,8 +25,14 @@ export interface Stack {
   jupyter: { url: string; token: string };
   /** Set when the Temporal Web UI was asked for. */
   temporalUiPort?: number;
+  /** Replaced by `restart`. */
   temporal: TemporalServer;
   jupyterServer: JupyterServer;
+  /**
+   * Starts a new server in place of one that exited, on the same address (and, for
+   * Jupyter, with the same token) so that workers and their settings carry on.
+   */
+  restart(server: 'temporal' | 'jupyter'): Promise<void>;
   /** Stops both servers (in parallel). Idempotent: later calls return the same promise. */
   stop(): Promise<void>;
 }
@@ -54,16 +60,49 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     throw new Error(failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n'));
   }
   let stopping: Promise<void> | undefined;
-  return {
+  let restarting: Promise<unknown> = Promise.resolve();
+  const port = (address: string) => Number(new URL(address.includes('://') ? address : `tcp://${address}`).port);
+  const stack: Stack = {
     temporalAddress: temporal.value.address,
     namespace,
     jupyter: { url: jupyter.value.url, token: jupyter.value.token },
     ...(temporal.value.uiPort === undefined ? {} : { temporalUiPort: temporal.value.uiPort }),
     temporal: temporal.value,
     jupyterServer: jupyter.value,
+    restart(server) {
+      const started = restarting.then(async () => {
+        if (stopping) return;
+        // The exited server's stop sweeps what it left (kernels of a dead Jupyter Server).
+        await (server === 'temporal' ? stack.temporal : stack.jupyterServer).stop();
+        if (server === 'temporal') {
+          const next = await startTemporalServer({
+            stateDir: options.stateDir,
+            namespace,
+            ui: options.ui,
+            dynamicConfig: options.temporalDynamicConfig,
+            log: options.log,
+            port: port(stack.temporalAddress),
+          });
+          stack.temporal = next;
+        } else {
+          const next = await startJupyterServer({
+            stateDir: options.stateDir,
+            log: options.log,
+            forkKernels: options.forkKernels,
+            port: port(stack.jupyter.url),
+            token: stack.jupyter.token,
+          });
+          stack.jupyterServer = next;
+        }
+      });
+      restarting = started.catch(() => undefined);
+      return started;
+    },
     stop() {
-      stopping ??= Promise.all([temporal.value.stop(), jupyter.value.stop()]).then(() => undefined);
+      // After a restart in progress, so that the server it starts is stopped too.
+      stopping ??= restarting.then(() => Promise.all([stack.temporal.stop(), stack.jupyterServer.stop()])).then(() => undefined);
       return stopping;
     },
   };
+  return stack;
 }

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { temporalBinary } from './paths.js';
 import { freePort } from './ports.js';
-import { spawnSupervised, type SupervisedProcess } from './process.js';
+import { spawnSupervised, type ExitStatus, type SupervisedProcess } from './process.js';
 
 export interface TemporalServerOptions {
   stateDir: string;
@@ -20,6 +20,8 @@ export interface TemporalServerOptions {
   /** Default 60 s. */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
+  /** The frontend's port (a restart keeps its address); default a free one. */
+  port?: number;
 }
 
 export interface TemporalServer {
@@ -30,6 +32,8 @@ export interface TemporalServer {
   uiPort?: number;
   pid: number;
   logPath: string;
+  /** Resolves when the server exits, stopped or not. */
+  exited: Promise<ExitStatus>;
   /** Graceful stop (SIGTERM, then SIGKILL after 10 s). Idempotent. */
   stop(): Promise<void>;
 }
@@ -67,6 +71,11 @@ export function temporalDatabasePath(stateDir: string): string {
   return join(stateDir, 'temporal.db');
 }
 
+/** Held by the server for its life: two servers on one SQLite file fight over its shards. */
+function temporalLockPath(stateDir: string): string {
+  return `${temporalDatabasePath(stateDir)}.lock`;
+}
+
 export async function startTemporalServer(options: TemporalServerOptions): Promise<TemporalServer> {
   const binary = temporalBinary();
   const namespace = options.namespace ?? 'default';
@@ -85,7 +94,7 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
 class PortTakenError extends Error {}
 
 async function startOnce(binary: string, namespace: string, options: TemporalServerOptions): Promise<TemporalServer> {
-  const port = await freePort(HOST);
+  const port = options.port ?? (await freePort(HOST));
   const uiPort = options.ui ? await freePort(HOST) : undefined;
   const args = [
     'server',
@@ -114,6 +123,7 @@ async function startOnce(binary: string, namespace: string, options: TemporalSer
     stateDir: options.stateDir,
     env: withoutTemporalClientSettings(process.env),
     stopGraceMs: 10_000,
+    lockFile: temporalLockPath(options.stateDir),
   });
   const address = `${HOST}:${port}`;
   try {
@@ -137,6 +147,7 @@ function describe(child: SupervisedProcess, address: string, namespace: string, 
     ...(uiPort === undefined ? {} : { uiPort }),
     pid: child.pid,
     logPath: child.logPath,
+    exited: child.exited,
     stop: () => child.stop(),
   };
 }

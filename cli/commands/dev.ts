@@ -1,15 +1,18 @@
 /**
  * `millrace dev`: the embedded stack in the foreground until Ctrl-C. Other shells in the
  * same directory attach to it automatically (through `.millrace/dev.json`); anywhere
- * else they use the printed settings. The Jupyter token stays in a 0600 file.
+ * else they use the printed settings. The Jupyter token stays in a 0600 file. A server
+ * that exits is restarted on the same address (worker/stack-supervisor.ts); its servers
+ * die with it even on SIGKILL (worker/tied_launcher.py).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStack } from '../../worker/stack.js';
+import { superviseStack } from '../../worker/stack-supervisor.js';
 import { describePython } from '../../worker/kernelspecs.js';
 import { startWorkerFor } from '../../worker/worker.js';
 import { loadConfig } from '../config.js';
-import { readDevFile, removeDevFile, writeDevFile } from '../environment.js';
+import { asEnvironmentError, readDevFile, removeDevFile, thisProcess, writeDevFile } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
 
@@ -18,21 +21,31 @@ export async function devCommand(options: { worker: boolean; kernelPool: number 
   const existing = readDevFile(config);
   if (existing) throw new UserError(`millrace dev is already running here (pid ${existing.pid})`, EXIT.environment);
   process.stderr.write('starting Temporal dev server and Jupyter Server...\n');
-  const stack = await startStack({ stateDir: config.stateDir });
+  const stack = await startStack({ stateDir: config.stateDir }).catch((err: unknown) => {
+    throw asEnvironmentError(err);
+  });
+  // dev.json: how other commands find this stack; rewritten when a server is restarted.
+  const devFile = () => ({
+    ...thisProcess(),
+    temporalAddress: stack.temporalAddress,
+    namespace: stack.namespace,
+    taskQueue: config.taskQueue,
+    jupyterUrl: stack.jupyter.url,
+    jupyterTokenFile: tokenFile,
+    worker: options.worker,
+    temporalPid: stack.temporal.pid,
+    jupyterPid: stack.jupyterServer.pid,
+  });
+  const tokenFile = join(config.stateDir, 'jupyter-token');
+  const supervision = superviseStack(stack, {
+    log: (line) => process.stderr.write(`millrace dev: ${line}\n`),
+    onRestart: () => writeDevFile(config, devFile()),
+  });
   let stopWorker: (() => Promise<void>) | undefined;
   try {
-    const tokenFile = join(config.stateDir, 'jupyter-token');
     writeFileSync(tokenFile, stack.jupyter.token, { mode: 0o600 });
     if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool });
-    writeDevFile(config, {
-      pid: process.pid,
-      temporalAddress: stack.temporalAddress,
-      namespace: stack.namespace,
-      taskQueue: config.taskQueue,
-      jupyterUrl: stack.jupyter.url,
-      jupyterTokenFile: tokenFile,
-      worker: options.worker,
-    });
+    writeDevFile(config, devFile());
     if (stack.jupyterServer.kernelNote) process.stderr.write(`${stack.jupyterServer.kernelNote}\n`);
     process.stdout.write(
       [
@@ -48,10 +61,12 @@ export async function devCommand(options: { worker: boolean; kernelPool: number 
         '',
       ].join('\n'),
     );
-    await waitForSignal();
+    const ended = await Promise.race([waitForSignal(), supervision.gaveUp.then((reason) => ({ reason }))]);
+    if (typeof ended === 'object') throw new UserError(ended.reason, EXIT.environment);
     process.stderr.write('stopping...\n');
     return EXIT.ok;
   } finally {
+    supervision.stop();
     removeDevFile(config);
     await stopWorker?.().catch(() => undefined);
     await stack.stop();

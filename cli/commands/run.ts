@@ -12,7 +12,7 @@ import { followCellOutput } from '../live-output.js';
 import { followProgress } from '../progress.js';
 import { recordedExecutionError } from '../traceback.js';
 import { progressLog } from '../output.js';
-import { longLivedOnly, NEEDS_WORKER, outlives, withSession, type Session, type StackNeed } from '../session.js';
+import { longLivedOnly, NEEDS_WORKER, outlives, temporalLost, withSession, type Session, type StackNeed } from '../session.js';
 import { announcePauses } from './repair.js';
 import { buildRunInput, resolveParameters, validateNewRunId, type ParameterArgs } from '../submit.js';
 
@@ -147,7 +147,7 @@ export async function submitRun(
       const result = await handle.result();
       report = reportFromResult(result, (Date.now() - started) / 1000);
     } catch (err) {
-      report = reportFromFailure(err, input.runId, input.output, (Date.now() - started) / 1000);
+      report = reportFromFailure(temporalLost(err, input.runId), input.runId, input.output, (Date.now() - started) / 1000);
     }
     await stopOutput?.();
     await stopProgress?.();

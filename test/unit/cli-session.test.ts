@@ -2,7 +2,7 @@
  * The CLI's session helper and shared option parsers, without a stack: what is refused
  * before anything starts, and how errors become the user's one line.
  */
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import { InvalidArgumentError } from 'commander';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { requireState, type Config } from '../../cli/config.js';
 import { UserError } from '../../cli/errors.js';
 import { cellIndex, positiveInt, positiveSeconds, wholeNumber } from '../../cli/options.js';
-import { longLivedOnly, outlives, runNotFound, withSession } from '../../cli/session.js';
+import { readDevFile } from '../../cli/environment.js';
+import { EXIT } from '../../cli/errors.js';
+import { longLivedOnly, outlives, runNotFound, temporalLost, withSession } from '../../cli/session.js';
+import { processStartTime } from '../../worker/process.js';
 import { checkRunArgument } from '../../cli/run-ids.js';
 import { validateNewRunId, validateRunId } from '../../cli/submit.js';
 import { findStateDir } from '../../worker/paths.js';
@@ -61,6 +64,56 @@ describe('runNotFound', () => {
     expect(runNotFound(other, 'r1')).toBe(other);
     const elsewhere = new WorkflowNotFoundError('workflow not found', 'r2', undefined);
     expect(runNotFound(elsewhere, 'r1')).toBe(elsewhere);
+  });
+});
+
+describe('temporalLost', () => {
+  /** What the client throws once its retries of an UNAVAILABLE call are spent. */
+  function grpcError(code: number, details: string): Error {
+    return Object.assign(new Error(`${code} ${details}`), { code, details, metadata: {} });
+  }
+
+  it('turns UNAVAILABLE while following a run into one line, exit 3, saying how to follow it later', () => {
+    const err = new ServiceError('Failed to get Workflow execution history', {
+      cause: grpcError(14, 'No connection established. Last error: connect ECONNREFUSED 127.0.0.1:7233'),
+    });
+    const lost = temporalLost(err, 'r1');
+    expect(lost).toEqual(
+      new UserError(
+        'lost the connection to Temporal while following run r1; the run may still be going: once the stack is back, `millrace show r1` says how it stands',
+        EXIT.environment,
+      ),
+    );
+    expect((lost as UserError).exitCode).toBe(3);
+  });
+
+  it('lets other errors through', () => {
+    const other = new ServiceError('Failed', { cause: grpcError(3, 'invalid argument') });
+    expect(temporalLost(other, 'r1')).toBe(other);
+    const plain = new Error('boom');
+    expect(temporalLost(plain, 'r1')).toBe(plain);
+  });
+});
+
+describe('readDevFile', () => {
+  function writeDev(config: Config, dev: Record<string, unknown>): void {
+    mkdirSync(config.stateDir, { recursive: true });
+    const base = { temporalAddress: '127.0.0.1:1', namespace: 'default', taskQueue: 'q', jupyterUrl: 'http://127.0.0.1:1', jupyterTokenFile: 'x', worker: true };
+    writeFileSync(join(config.stateDir, 'dev.json'), JSON.stringify({ ...base, ...dev }));
+  }
+
+  it('takes a live pid with its recorded start time for a running `millrace dev`', () => {
+    const config = freshConfig();
+    writeDev(config, { pid: process.pid, startTime: processStartTime(process.pid) });
+    expect(readDevFile(config)?.pid).toBe(process.pid);
+  });
+
+  it('takes a live pid whose start time differs for a stale dev.json (the pid was reused)', () => {
+    const config = freshConfig();
+    const startTime = processStartTime(process.pid);
+    expect(startTime).toMatch(/^\d+$/);
+    writeDev(config, { pid: process.pid, startTime: String(Number(startTime) - 1) });
+    expect(readDevFile(config)).toBeUndefined();
   });
 });
 
