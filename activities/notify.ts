@@ -45,7 +45,7 @@ export function loadSecretKey(options: { create: boolean; dir: string }): Secret
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   if (!options.create) return undefined;
-  mkdirSync(options.dir, { recursive: true });
+  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   try {
     writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from '../workflows/contracts.js';
 import { findStateDir, STATE_DIR_NAME } from '../worker/paths.js';
+import { parseKernelEnvPatterns } from '../worker/kernel-env.js';
 import { UserError } from './errors.js';
 import { backendFor, isUrlLocation, isWritableLocation } from '../record/store/index.js';
 
@@ -19,6 +20,7 @@ const envSchema = z.object({
   MILLRACE_JUPYTER_TOKEN: z.string().optional(),
   MILLRACE_JUPYTER_TOKEN_FILE: z.string().optional(),
   MILLRACE_STORE: z.string().min(1).optional(),
+  MILLRACE_KERNEL_ENV: z.string().optional(),
 });
 
 export interface Config {
@@ -32,6 +34,8 @@ export interface Config {
   storeRoot: string;
   jupyterUrl?: string;
   jupyterToken?: string;
+  /** MILLRACE_KERNEL_ENV: variables (names or globs) kernels of a stack started here get over the defaults. */
+  kernelEnv?: string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -60,7 +64,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     storeRoot: storeRoot(e.MILLRACE_STORE ?? `${home}/store`),
     jupyterUrl: e.MILLRACE_JUPYTER_URL,
     jupyterToken: token,
+    kernelEnv: kernelEnvPatterns(e.MILLRACE_KERNEL_ENV ? [e.MILLRACE_KERNEL_ENV] : [], 'MILLRACE_KERNEL_ENV'),
   };
+}
+
+/** `--kernel-env` values or MILLRACE_KERNEL_ENV, checked (worker/kernel-env.ts). */
+export function kernelEnvPatterns(values: readonly string[], source: '--kernel-env' | 'MILLRACE_KERNEL_ENV'): string[] {
+  try {
+    return parseKernelEnvPatterns(values, source);
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
 }
 
 /**

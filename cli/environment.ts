@@ -91,7 +91,7 @@ async function connectClient(address: string, namespace: string): Promise<Client
 
 /** One embedded stack per state directory at a time: they would share one SQLite file. */
 function lockStateDir(config: Config): () => void {
-  mkdirSync(config.stateDir, { recursive: true });
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const lock = join(config.stateDir, 'embedded.lock');
   const self = thisProcess();
   const content = `${self.pid} ${self.startTime ?? ''}`.trim();
@@ -158,7 +158,7 @@ async function openEmbedded(config: Config, withWorker: boolean, log?: (line: st
       return { client, taskQueue: config.taskQueue, mode: 'embedded', close: closeAll };
     }
     log?.('starting the embedded stack (Temporal dev server, Jupyter Server, worker)...');
-    const stack = await startStack({ stateDir: config.stateDir });
+    const stack = await startStack({ stateDir: config.stateDir, kernelEnv: config.kernelEnv });
     stops.push(() => stack.stop());
     if (stack.jupyterServer.kernelNote) log?.(stack.jupyterServer.kernelNote);
     stops.push(await startWorkerFor(stack, config.taskQueue));

@@ -220,9 +220,11 @@ export async function main(argv: string[]): Promise<number> {
     .description('run the embedded stack (Temporal, Jupyter Server, worker) in the foreground')
     .option('--no-worker', 'leave the worker out; attach `millrace worker` processes instead')
     .option('--kernel-pool <n>', 'idle kernels kept started per kernel name, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT)
+    .option('--kernel-env <name>', 'an environment variable kernels get besides the defaults (a name or a glob like DB_*; repeatable; MILLRACE_KERNEL_ENV too)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--kernel-user <name>', 'run kernels as this user, who then cannot read the state directory or the store (needs root)')
     .action(async (opts) => {
       const { devCommand } = await import('./commands/dev.js');
-      exitCode = await devCommand({ worker: opts.worker, kernelPool: opts.kernelPool });
+      exitCode = await devCommand({ worker: opts.worker, kernelPool: opts.kernelPool, kernelEnv: opts.kernelEnv, kernelUser: opts.kernelUser });
     });
 
   program

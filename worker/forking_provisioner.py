@@ -12,6 +12,10 @@ that learns exit codes from the warm process, which is the kernel's parent.
 Every IPython kernel it starts, forked or launched, keeps its history in memory, as
 nbclient's do. MILLRACE_JUPYTER_FORK_KERNELS=0 turns forking off (the launch is then always
 LocalProvisioner's), not that.
+
+With a kernel user (`millrace dev --kernel-user`), every kernel, and the warm process it is
+forked from, runs as that user, with its HOME, in its home directory (the run's directory
+is entered later), reading a connection file only it can read.
 """
 
 import asyncio
@@ -24,7 +28,7 @@ import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jupyter_client.provisioning import LocalProvisioner
 
@@ -34,6 +38,33 @@ FORK_TIMEOUT_S = 60.0
 FORKABLE_OPTIONS = {"env", "cwd", "kernel_id", "extra_arguments"}
 
 
+class KernelUser(NamedTuple):
+    """Who kernels run as, set by jupyter_server_config.py from MILLRACE_KERNEL_USER."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    # Connection files go here (the server's runtime directory is not the user's to read).
+    connection_dir: str
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        return {**env, "HOME": self.home, "USER": self.name, "LOGNAME": self.name}
+
+    def cwd(self) -> str:
+        return self.home if os.path.isdir(self.home) else "/"
+
+
+KERNEL_USER: KernelUser | None = None
+
+
+def as_kernel_user() -> dict[str, Any]:
+    """Popen's arguments that start a process as the kernel user (none without one)."""
+    if KERNEL_USER is None:
+        return {}
+    return {"user": KERNEL_USER.uid, "group": KERNEL_USER.gid, "extra_groups": []}
+
+
 class Zygote:
     """The warm process and the socket to it. Its reader thread resolves fork requests
     and records exit codes, so handles can be polled from any thread or event loop."""
@@ -41,14 +72,21 @@ class Zygote:
     def __init__(self, env: dict[str, str]) -> None:
         ours, theirs = socket.socketpair()
         self.env = env
-        self.process = subprocess.Popen(
-            [sys.executable, str(ZYGOTE_SCRIPT), str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        theirs.close()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, str(ZYGOTE_SCRIPT), str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **({"cwd": KERNEL_USER.cwd()} if KERNEL_USER else {}),
+                **as_kernel_user(),
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         self._socket = ours
         self._send_lock = threading.Lock()
         self._changed = threading.Condition()
@@ -175,7 +213,10 @@ def zygote_for(cmd: list[str], options: dict[str, Any]) -> Zygote | None:
         if _zygote is not None and _zygote.closed and not _zygote.forked_any:
             return None
         if _zygote is None or _zygote.closed:
-            _zygote = Zygote(interpreter_environment(dict(os.environ)))
+            try:
+                _zygote = Zygote(interpreter_environment(dict(os.environ)))
+            except OSError:
+                return None  # the usual launch reports why (an interpreter the kernel user cannot run)
         zygote = _zygote
     if interpreter_settings(options["env"]) != interpreter_settings(zygote.env):
         return None
@@ -183,7 +224,8 @@ def zygote_for(cmd: list[str], options: dict[str, Any]) -> Zygote | None:
 
 
 def interpreter_environment(env: dict[str, str]) -> dict[str, str]:
-    return {key: value for key, value in env.items() if key != "JUPYTER_TOKEN"}
+    env = {key: value for key, value in env.items() if key != "JUPYTER_TOKEN"}
+    return KERNEL_USER.environment(env) if KERNEL_USER else env
 
 
 # Variables read as the interpreter starts (PYTHONPATH, PYTHONHASHSEED, ...) or as the
@@ -221,11 +263,26 @@ def forking_enabled() -> bool:
 
 
 class ForkingProvisioner(LocalProvisioner):
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        user = KERNEL_USER
+        km = self.parent
+        if user is not None and km is not None:
+            km.connection_file = os.path.join(user.connection_dir, os.path.basename(km.connection_file))
+        kwargs = await super().pre_launch(**kwargs)
+        if user is not None:
+            # The connection file holds the kernel's HMAC key: its user's alone (0600).
+            if km is not None:
+                os.chown(km.connection_file, user.uid, user.gid)
+            kwargs["env"] = user.environment(kwargs["env"])
+            # The server's root directory is in the state directory, closed to the kernel user.
+            kwargs["cwd"] = user.cwd()
+        return kwargs
+
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):
         cmd = with_memory_history(cmd)
         zygote = zygote_for(cmd, kwargs) if forking_enabled() else None
         if zygote is None:
-            return await super().launch_kernel(cmd, **kwargs)
+            return await super().launch_kernel(cmd, **kwargs, **as_kernel_user())
         cwd = str(kwargs.get("cwd") or os.getcwd())
         try:
             pid = await asyncio.wait_for(asyncio.wrap_future(zygote.fork(cmd[3:], kwargs["env"], cwd)), FORK_TIMEOUT_S)

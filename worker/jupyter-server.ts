@@ -7,6 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { kernelEnvironment } from './kernel-env.js';
+import { checkKernelUserCanRun, kernelConnectionDir, type KernelUser } from './kernel-user.js';
 import { fallbackNote, kernelSearch, writeGeneratedKernelspec, type DefaultPython } from './kernelspecs.js';
 import { packageRoot, venvPython } from './paths.js';
 import { freePort } from './ports.js';
@@ -24,6 +26,10 @@ export interface JupyterServerOptions {
   /** A restart keeps the address and the token, so workers and their settings carry on. */
   port?: number;
   token?: string;
+  /** The operator's additions to the kernels' environment (worker/kernel-env.ts), over the defaults. */
+  kernelEnv?: readonly string[];
+  /** Run kernels as this user (worker/kernel-user.ts); the server must be root. */
+  kernelUser?: KernelUser;
 }
 
 export interface JupyterServer {
@@ -54,19 +60,25 @@ export async function startJupyterServer(options: JupyterServerOptions): Promise
   const python = venvPython();
   const rootDir = join(options.stateDir, 'jupyter-root');
   const runtimeDir = join(options.stateDir, 'jupyter-runtime');
-  mkdirSync(rootDir, { recursive: true });
+  mkdirSync(rootDir, { recursive: true, mode: 0o700 });
   mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
   // The environment of the user's shell (the CLI's, `millrace dev`'s) decides the kernels.
   const kernels = await kernelSearch(process.env, options.stateDir);
   await writeGeneratedKernelspec(kernels);
   const kernelDirs = kernels.dirs.map((d) => d.path);
+  if (options.kernelUser) checkKernelUserCanRun(options.kernelUser, kernels.python3.python);
+  const connections = options.kernelUser ? kernelConnectionDir(options.kernelUser) : undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      const server = await startOnce(python, rootDir, runtimeDir, kernelDirs, options);
+      const server = await startOnce(python, rootDir, runtimeDir, kernelDirs, options, connections?.dir);
       const note = fallbackNote(kernels, 'active-env');
-      return { ...server, python3: kernels.python3, ...(note ? { kernelNote: note } : {}) };
+      const stop = () => server.stop().finally(() => connections?.remove());
+      return { ...server, stop, python3: kernels.python3, ...(note ? { kernelNote: note } : {}) };
     } catch (err) {
-      if (attempt >= START_ATTEMPTS || !(err instanceof PortTakenError)) throw err;
+      if (attempt >= START_ATTEMPTS || !(err instanceof PortTakenError)) {
+        connections?.remove();
+        throw err;
+      }
       options.log?.('Jupyter Server: port taken, retrying');
     }
   }
@@ -80,6 +92,7 @@ async function startOnce(
   runtimeDir: string,
   kernelDirs: string[],
   options: JupyterServerOptions,
+  connectionDir: string | undefined,
 ): Promise<Omit<JupyterServer, 'python3' | 'kernelNote'>> {
   const port = options.port ?? (await freePort(HOST));
   const token = options.token ?? randomBytes(24).toString('hex');
@@ -100,7 +113,7 @@ async function startOnce(
       `--config=${jupyterConfigPath()}`,
     ],
     stateDir: options.stateDir,
-    env: jupyterEnvironment(token, runtimeDir, kernelDirs, options.nodelay ?? true, options.forkKernels ?? true),
+    env: jupyterEnvironment(token, runtimeDir, kernelDirs, options, connectionDir),
     // Kernel shutdown takes up to shutdown_wait_time (5 s) per kernel, in parallel.
     stopGraceMs: 15_000,
   });
@@ -132,18 +145,17 @@ async function statusAnswers(url: string, token: string): Promise<boolean> {
 }
 
 /**
- * The token travels in the environment (the config file moves it into the server's
- * configuration and deletes it, so kernels do not inherit it). Our own secrets and
- * settings stay out of the server and its kernels.
+ * The kernels' environment (the allow-list of worker/kernel-env.ts: the server passes its
+ * own to every kernel) plus the server's settings. The token travels in the environment
+ * (the config file moves it into the server's configuration and deletes it, so kernels
+ * do not inherit it).
  */
-function jupyterEnvironment(token: string, runtimeDir: string, kernelDirs: string[], nodelay: boolean, forkKernels: boolean): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key.startsWith('MILLRACE_') || key === 'JUPYTER_TOKEN_FILE') continue;
-    env[key] = value;
-  }
+function jupyterEnvironment(token: string, runtimeDir: string, kernelDirs: string[], options: JupyterServerOptions, connectionDir?: string): NodeJS.ProcessEnv {
+  const nodelay = options.nodelay ?? true;
+  const forkKernels = options.forkKernels ?? true;
+  const user = options.kernelUser;
   return {
-    ...env,
+    ...kernelEnvironment(process.env, options.kernelEnv ?? []),
     JUPYTER_TOKEN: token,
     // Connection files (kernel HMAC keys) and the server info file stay in the state
     // directory rather than the user's Jupyter runtime directory.
@@ -156,5 +168,7 @@ function jupyterEnvironment(token: string, runtimeDir: string, kernelDirs: strin
     PYTHONUNBUFFERED: '1',
     ...(nodelay ? {} : { MILLRACE_JUPYTER_NODELAY: '0' }),
     ...(forkKernels ? {} : { MILLRACE_JUPYTER_FORK_KERNELS: '0' }),
+    // The config file hands it to the provisioner (and removes it).
+    ...(user && connectionDir ? { MILLRACE_KERNEL_USER: JSON.stringify({ ...user, connection_dir: connectionDir }) } : {}),
   };
 }

@@ -79,6 +79,17 @@ KernelProvisionerFactory.provisioners["millrace-forking-provisioner"] = EntryPoi
 )
 c.KernelProvisionerFactory.default_provisioner_name = "millrace-forking-provisioner"
 
+# --- Kernels as another user ---------------------------------------------------------------
+# `millrace dev --kernel-user NAME` (worker/kernel-user.ts): the provisioner starts every
+# kernel, and the warm process, as that user. The server runs as root and keeps the state
+# directory, the token and the store to itself.
+if "MILLRACE_KERNEL_USER" in os.environ:
+    import forking_provisioner  # the module the entry point above loads
+
+    forking_provisioner.KERNEL_USER = forking_provisioner.KernelUser(**json.loads(os.environ.pop("MILLRACE_KERNEL_USER")))
+    if forking_provisioner.KERNEL_USER.uid == os.getuid():
+        raise SystemExit("millrace: the kernel user must be another user than the server's")
+
 # --- Output fidelity -----------------------------------------------------------------------
 # By default the server drops iopub messages beyond 1,000 msgs/s or 1 MB/s, replacing them
 # with a warning. papermill (talking ZMQ directly) never drops output, and neither may we:

@@ -4,7 +4,7 @@
  * the package itself. The rules match scripts/setup.sh, which creates what these name.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,16 @@ function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Creates the state directory (or tightens an existing one) with mode 0700, whatever the
+ * umask: it holds the secret key, Temporal's database (sealed webhook URLs, parameters),
+ * the Jupyter token and the local store, none of them for other users of the machine.
+ */
+export function makeStateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
 }
 
 /** The state directory: the one found (see findStateDir), else `.millrace` here; always absolute. */

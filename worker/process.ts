@@ -99,7 +99,7 @@ export function logPathFor(stateDir: string, name: string): string {
 /** Starts `command` in its own session with output appended to its log file. */
 export async function spawnSupervised(options: SpawnOptions): Promise<SupervisedProcess> {
   const logPath = logPathFor(options.stateDir, options.name);
-  mkdirSync(join(options.stateDir, 'logs'), { recursive: true });
+  mkdirSync(join(options.stateDir, 'logs'), { recursive: true, mode: 0o700 });
   rotateIfLarge(logPath);
   const fd = openSync(logPath, 'a', 0o600);
   let child;

@@ -4,6 +4,8 @@
  * dev`, tests.)
  */
 import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
+import type { KernelUser } from './kernel-user.js';
+import { makeStateDir } from './paths.js';
 import { startTemporalServer, type TemporalServer } from './temporal-server.js';
 
 export interface StackOptions {
@@ -17,6 +19,10 @@ export interface StackOptions {
   temporalDynamicConfig?: Record<string, unknown>;
   /** Fork Python kernels from a warm process (default true; false only to measure its effect). */
   forkKernels?: boolean;
+  /** Variables (names or globs) kernels get over the default allow-list (worker/kernel-env.ts). */
+  kernelEnv?: readonly string[];
+  /** Run kernels as this user (worker/kernel-user.ts; needs root). */
+  kernelUser?: KernelUser;
 }
 
 export interface Stack {
@@ -39,6 +45,7 @@ export interface Stack {
 
 export async function startStack(options: StackOptions): Promise<Stack> {
   const namespace = options.namespace ?? 'default';
+  makeStateDir(options.stateDir);
   const [temporal, jupyter] = await Promise.allSettled([
     startTemporalServer({
       stateDir: options.stateDir,
@@ -47,7 +54,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       dynamicConfig: options.temporalDynamicConfig,
       log: options.log,
     }),
-    startJupyterServer({ stateDir: options.stateDir, log: options.log, forkKernels: options.forkKernels }),
+    startJupyterServer({ stateDir: options.stateDir, log: options.log, forkKernels: options.forkKernels, kernelEnv: options.kernelEnv, kernelUser: options.kernelUser }),
   ]);
   if (temporal.status === 'rejected' || jupyter.status === 'rejected') {
     // Stop whichever did start; report the first failure (both when both failed).
@@ -89,6 +96,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
             stateDir: options.stateDir,
             log: options.log,
             forkKernels: options.forkKernels,
+            kernelEnv: options.kernelEnv,
+            kernelUser: options.kernelUser,
             port: port(stack.jupyter.url),
             token: stack.jupyter.token,
           });

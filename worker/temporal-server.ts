@@ -3,9 +3,9 @@
  * directory so run history survives restarts and stays inspectable after a command ends.
  */
 import { Connection } from '@temporalio/client';
-import { mkdirSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { temporalBinary } from './paths.js';
+import { makeStateDir, temporalBinary } from './paths.js';
 import { freePort } from './ports.js';
 import { spawnSupervised, type ExitStatus, type SupervisedProcess } from './process.js';
 
@@ -79,7 +79,7 @@ function temporalLockPath(stateDir: string): string {
 export async function startTemporalServer(options: TemporalServerOptions): Promise<TemporalServer> {
   const binary = temporalBinary();
   const namespace = options.namespace ?? 'default';
-  mkdirSync(options.stateDir, { recursive: true });
+  makeStateDir(options.stateDir);
   // Free ports are only free until someone takes them: retry a start that lost the race.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -92,6 +92,23 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
 }
 
 class PortTakenError extends Error {}
+
+/**
+ * The Temporal CLI creates its SQLite file with the umask's mode (0644 under umask 022),
+ * and SQLite gives the -wal and -shm files the database's mode when it creates them. The
+ * file cannot be created beforehand (the CLI creates the schema only in a new file), so
+ * all three are tightened once the server answers; until then the state directory (0700)
+ * keeps others out.
+ */
+function privateDatabase(path: string): void {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(file, 0o600);
+    } catch {
+      // no such file yet
+    }
+  }
+}
 
 async function startOnce(binary: string, namespace: string, options: TemporalServerOptions): Promise<TemporalServer> {
   const port = options.port ?? (await freePort(HOST));
@@ -137,6 +154,7 @@ async function startOnce(binary: string, namespace: string, options: TemporalSer
     if (/address already in use|bind: /i.test(child.logTail(50))) throw new PortTakenError((err as Error).message);
     throw err;
   }
+  privateDatabase(temporalDatabasePath(options.stateDir));
   return describe(child, address, namespace, uiPort);
 }
 

@@ -10,18 +10,21 @@ import { join } from 'node:path';
 import { startStack } from '../../worker/stack.js';
 import { superviseStack } from '../../worker/stack-supervisor.js';
 import { describePython } from '../../worker/kernelspecs.js';
+import { KernelUserError, resolveKernelUser, type KernelUser } from '../../worker/kernel-user.js';
 import { startWorkerFor } from '../../worker/worker.js';
-import { loadConfig } from '../config.js';
+import { kernelEnvPatterns, loadConfig } from '../config.js';
 import { asEnvironmentError, readDevFile, removeDevFile, thisProcess, writeDevFile } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
 
-export async function devCommand(options: { worker: boolean; kernelPool: number }): Promise<number> {
+export async function devCommand(options: { worker: boolean; kernelPool: number; kernelEnv: string[]; kernelUser?: string }): Promise<number> {
   const config = loadConfig();
+  const kernelEnv = [...(config.kernelEnv ?? []), ...kernelEnvPatterns(options.kernelEnv, '--kernel-env')];
+  const kernelUser = options.kernelUser === undefined ? undefined : kernelUserNamed(options.kernelUser);
   const existing = readDevFile(config);
   if (existing) throw new UserError(`millrace dev is already running here (pid ${existing.pid})`, EXIT.environment);
   process.stderr.write('starting Temporal dev server and Jupyter Server...\n');
-  const stack = await startStack({ stateDir: config.stateDir }).catch((err: unknown) => {
+  const stack = await startStack({ stateDir: config.stateDir, kernelEnv, kernelUser }).catch((err: unknown) => {
     throw asEnvironmentError(err);
   });
   // dev.json: how other commands find this stack; rewritten when a server is restarted.
@@ -70,5 +73,14 @@ export async function devCommand(options: { worker: boolean; kernelPool: number 
     removeDevFile(config);
     await stopWorker?.().catch(() => undefined);
     await stack.stop();
+  }
+}
+
+function kernelUserNamed(name: string): KernelUser {
+  try {
+    return resolveKernelUser(name);
+  } catch (err) {
+    if (err instanceof KernelUserError) throw new UserError(err.message);
+    throw err;
   }
 }

@@ -4,10 +4,15 @@ import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } f
 import { dirname, join } from 'node:path';
 import { ObjectExistsError, ObjectNotFoundError, type StoreBackend } from './errors.js';
 
+/**
+ * Records and sources are private to the user whose worker wrote them (0600 in folders of
+ * 0700, whatever the umask): notebooks' outputs and parameters are nobody else's to read,
+ * and a kernel run as another user cannot rewrite them.
+ */
 async function writeTemp(location: string, data: Buffer | string): Promise<string> {
-  await mkdir(dirname(location), { recursive: true });
+  await mkdir(dirname(location), { recursive: true, mode: 0o700 });
   const temp = `${location}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(temp, data);
+  await writeFile(temp, data, { mode: 0o600 });
   return temp;
 }
 

@@ -1,8 +1,12 @@
 /**
  * The store on S3 (or any S3-compatible server): locations are `s3://bucket/key`.
  *
- * Credentials come only from the AWS SDK's default chain (environment, shared config and
- * profiles, container and instance roles), never from workflow input. A custom endpoint
+ * Credentials come from MILLRACE_STORE_ACCESS_KEY_ID / MILLRACE_STORE_SECRET_ACCESS_KEY
+ * (/ MILLRACE_STORE_SESSION_TOKEN), else the profile MILLRACE_STORE_PROFILE, else the AWS
+ * SDK's default chain (AWS_* variables, shared config and profiles, container and
+ * instance roles); never from workflow input. The store's own variables let an operator
+ * keep store credentials apart from AWS_* ones, which kernels never see in any case
+ * (worker/kernel-env.ts). A custom endpoint
  * comes from `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` (read here, as the SDK would, so
  * that messages can name it and path-style addressing can be switched on with it) or a
  * profile's `endpoint_url` (read by the SDK; set MILLRACE_S3_FORCE_PATH_STYLE=1 then).
@@ -67,11 +71,11 @@ export function describeEndpoint(settings: S3Settings = s3Settings()): string {
  * The region: the SDK's chain (AWS_REGION, the profile), else us-east-1 with redirects
  * followed. The SDK asks for it on every request, so it is looked up once per client.
  */
-function regionProvider(): () => Promise<string> {
+function regionProvider(profile: string | undefined): () => Promise<string> {
   let found: Promise<string> | undefined;
   return () =>
     (found ??= (async () => {
-      const probe = new S3Client({});
+      const probe = new S3Client(profile ? { profile } : {});
       try {
         return await probe.config.region();
       } catch {
@@ -82,17 +86,45 @@ function regionProvider(): () => Promise<string> {
     })());
 }
 
-function createClient(settings: S3Settings, maxAttempts?: number): S3Client {
+export interface StoreIdentity {
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  profile?: string;
+}
+
+/**
+ * The store's own credentials (MILLRACE_STORE_*), when set; an empty identity leaves them
+ * to the SDK's default chain. A key id without its secret (or the reverse) is an error.
+ */
+export function storeIdentity(env: NodeJS.ProcessEnv = process.env): StoreIdentity {
+  const id = env['MILLRACE_STORE_ACCESS_KEY_ID'] || undefined;
+  const secret = env['MILLRACE_STORE_SECRET_ACCESS_KEY'] || undefined;
+  const sessionToken = env['MILLRACE_STORE_SESSION_TOKEN'] || undefined;
+  const profile = env['MILLRACE_STORE_PROFILE'] || undefined;
+  if ((id === undefined) !== (secret === undefined)) {
+    const [set, missing] = id ? ['MILLRACE_STORE_ACCESS_KEY_ID', 'MILLRACE_STORE_SECRET_ACCESS_KEY'] : ['MILLRACE_STORE_SECRET_ACCESS_KEY', 'MILLRACE_STORE_ACCESS_KEY_ID'];
+    throw new StoreError(`${set} is set without ${missing}: set both, or neither to use MILLRACE_STORE_PROFILE or the AWS credential chain`, 'denied', 's3://');
+  }
+  if (id && secret) return { credentials: { accessKeyId: id, secretAccessKey: secret, ...(sessionToken ? { sessionToken } : {}) } };
+  return profile ? { profile } : {};
+}
+
+function createClient(settings: S3Settings, identity: StoreIdentity, maxAttempts?: number): S3Client {
   // The pinned SDK supports Node 20; its notice that later versions will not would be
   // printed by every command that touches S3.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const config: S3ClientConfig = {
-    region: regionProvider(),
+    region: regionProvider(identity.profile),
+    ...identity,
     forcePathStyle: settings.forcePathStyle,
     followRegionRedirects: true,
     requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS },
   };
   if (settings.endpoint) config.endpoint = settings.endpoint;
+  // With a profile and AWS_ACCESS_KEY_ID both set, the SDK takes the profile but prints a
+  // warning about it to stderr through console.warn when the client's logger is its
+  // silent default. The profile is what the operator chose here: a logger as silent as
+  // the default, that the SDK does not bypass.
+  if (identity.profile) config.logger = { debug() {}, info() {}, warn() {}, error() {} };
   // AWS_MAX_ATTEMPTS, when set, is the operator's choice (the SDK reads it).
   if (maxAttempts !== undefined) config.maxAttempts = maxAttempts;
   else if (!process.env['AWS_MAX_ATTEMPTS']) config.maxAttempts = DEFAULT_MAX_ATTEMPTS;
@@ -108,11 +140,12 @@ const clients = new Map<string, S3Client>();
 
 function client(): S3Client {
   const settings = s3Settings();
+  const identity = storeIdentity();
   const env = process.env;
-  const key = JSON.stringify([settings, env['AWS_PROFILE'], env['AWS_ACCESS_KEY_ID'], env['AWS_REGION'], env['AWS_MAX_ATTEMPTS']]);
+  const key = JSON.stringify([settings, identity, env['AWS_PROFILE'], env['AWS_ACCESS_KEY_ID'], env['AWS_REGION'], env['AWS_MAX_ATTEMPTS']]);
   let c = clients.get(key);
   if (!c) {
-    c = createClient(settings);
+    c = createClient(settings, identity);
     clients.set(key, c);
   }
   return c;
@@ -325,7 +358,7 @@ export const s3Backend: StoreBackend = {
  */
 export async function checkS3Reachable(location: string): Promise<void> {
   const { bucket, key } = parseS3Location(location);
-  const probe = createClient(s3Settings(), 2);
+  const probe = createClient(s3Settings(), storeIdentity(), 2);
   try {
     await probe.send(new HeadBucketCommand({ Bucket: bucket }));
   } catch (err) {

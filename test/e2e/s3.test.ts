@@ -266,6 +266,27 @@ describe('faults', () => {
     await expect(h.client.workflow.getHandle(id).describe()).rejects.toThrow(/not found/i);
   });
 
+  it("store credentials: MILLRACE_STORE_* keys, else MILLRACE_STORE_PROFILE, before AWS_*; half a key pair is refused", async () => {
+    const outsiderAws = { AWS_ACCESS_KEY_ID: outsider.accessKey, AWS_SECRET_ACCESS_KEY: outsider.secretKey };
+    const input = `s3://${INPUTS}/team/square.ipynb`;
+    await store.write(input, JSON.stringify(smallNotebook()));
+    const keys = await cli(['run', input, '--json'], { ...cliEnv, ...outsiderAws, MILLRACE_STORE_ACCESS_KEY_ID: root.accessKey, MILLRACE_STORE_SECRET_ACCESS_KEY: root.secretKey });
+    expect(keys.stderr).toBe('');
+    expect(keys.code).toBe(0);
+    const credentials = join(h.dir, 'store-credentials');
+    await writeFile(credentials, `[store]\naws_access_key_id = ${root.accessKey}\naws_secret_access_key = ${root.secretKey}\n`, { mode: 0o600 });
+    const profile = await cli(['run', input, '--json'], { ...cliEnv, ...outsiderAws, AWS_SHARED_CREDENTIALS_FILE: credentials, MILLRACE_STORE_PROFILE: 'store' });
+    expect(profile.stderr).toBe('');
+    expect(profile.code).toBe(0);
+    // The same AWS_* alone are the outsider's: denied, so the store's own settings won above.
+    expect((await cli(['run', input], { ...cliEnv, ...outsiderAws })).code).toBe(3);
+    const half = await cli(['run', input], { ...cliEnv, MILLRACE_STORE_ACCESS_KEY_ID: root.accessKey });
+    expect(half.code).toBe(3);
+    expect(half.stderr).toBe(
+      `millrace: the store (MILLRACE_STORE): MILLRACE_STORE_ACCESS_KEY_ID is set without MILLRACE_STORE_SECRET_ACCESS_KEY: set both, or neither to use MILLRACE_STORE_PROFILE or the AWS credential chain\n`,
+    );
+  });
+
   it('access denied: one line naming the bucket and key (exit 3), in the CLI and in a run', async () => {
     const denied = { ...cliEnv, AWS_ACCESS_KEY_ID: outsider.accessKey, AWS_SECRET_ACCESS_KEY: outsider.secretKey };
     const input = await cli(['run', `s3://${INPUTS}/team/square.ipynb`], denied);
