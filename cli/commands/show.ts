@@ -119,6 +119,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
   ];
+  if (view.notification_failed) lines.push(`notification failed: ${view.notification_failed}`);
   if (view.resumed_from) lines.push(`resumed:  ${describeResume(view.resumed_from)}`);
   for (const later of view.resumed_as) lines.push(`resumed as: ${later.run_id}`);
   if (view.failed_cell !== null && view.error) {
