@@ -140,7 +140,7 @@ export interface SubmitOptions {
 /** A store failure as one line for the terminal, with the exit code that says whose it is. */
 export function storeUserError(err: unknown, what: string): unknown {
   if (err instanceof StoreError) {
-    const environment = err.kind === 'unreachable' || err.kind === 'denied' || err.kind === 'no-bucket';
+    const environment = err.kind === 'unreachable' || err.kind === 'denied' || err.kind === 'no-bucket' || err.kind === 'no-space';
     return new UserError(`${what}: ${err.message}`, environment ? EXIT.environment : EXIT.badInput);
   }
   return err;
