@@ -3,6 +3,7 @@
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { webhookRequest } from '../../activities/notify.js';
+import { runHeader } from '../../cli/inspect/view-model.js';
 import { notificationFailure } from '../../workflows/notify-run.js';
 
 describe('webhookRequest', () => {
@@ -29,5 +30,17 @@ describe('notificationFailure', () => {
       'webhook answered HTTP 404 (1 attempt)',
     );
     expect(notificationFailure(failed(ApplicationFailure.retryable('webhook unreachable (ECONNREFUSED)')))).toBe('webhook unreachable (ECONNREFUSED)');
+  });
+});
+
+describe('the inspector', () => {
+  it("says a run's notification failed in its header", () => {
+    const summary = {
+      run_id: 'r1', status: 'completed', notebook: 'nb.ipynb', output: '/s/runs/r1/nb.ipynb', schedule: 'daily',
+      started: null, ended: null, duration_s: null, parameters: null, notification_failed: 'webhook answered HTTP 500 (5 attempts)',
+    };
+    const fields = runHeader({ summary, notebook: null, progress: null, failure: null, resumedAs: [], note: null }, new Date());
+    expect(fields).toContainEqual({ label: 'notification failed', value: 'webhook answered HTTP 500 (5 attempts)', color: 'yellow' });
+    expect(runHeader({ summary: { ...summary, notification_failed: null }, notebook: null, progress: null, failure: null, resumedAs: [], note: null }, new Date()).map((f) => f.label)).not.toContain('notification failed');
   });
 });
