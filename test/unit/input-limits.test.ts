@@ -5,6 +5,7 @@ import { checkParamsLimits, MAX_PARAM_DEPTH, MAX_PARAMS_BYTES } from '../../note
 import { NotebookError, parseNotebook, serializeNotebook } from '../../notebook/nbformat.js';
 import { ParamError, paramsFromYaml, str, type ParamValue } from '../../notebook/params.js';
 import { oracle } from './helpers/python.js';
+import { applyEntries, journalEntry } from '../../record/run-record.js';
 
 /** The classic "billion laughs": nine levels of nine aliases, 9^9 strings once expanded. */
 function aliasBomb(): string {
@@ -121,5 +122,17 @@ describe('notebooks of any valid layout are read and written (issue 14 item 8)',
   it('counts brackets inside strings as text, not nesting', () => {
     const text = layout({}).replace('x = 1\\n', '['.repeat(150_000) + 'a](');
     expect(parseNotebook(text, 'brackets.ipynb').cells).toHaveLength(1);
+  });
+});
+
+describe('the record journal keeps "__proto__" as data', () => {
+  it('journals and applies a changed metadata key named __proto__', () => {
+    const base = parseNotebook(JSON.stringify({ cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5 }), 'a.ipynb');
+    const next = parseNotebook('{"cells": [], "metadata": {"__proto__": {"polluted": true}}, "nbformat": 4, "nbformat_minor": 5}', 'b.ipynb');
+    const entry = journalEntry(base, next, false)!;
+    expect(Object.prototype.hasOwnProperty.call(entry.metadata, '__proto__')).toBe(true);
+    const merged = applyEntries({ cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5 }, [entry], 'r');
+    expect(Object.prototype.hasOwnProperty.call(merged['metadata'], '__proto__')).toBe(true);
+    expect((merged['metadata'] as { polluted?: unknown }).polluted).toBeUndefined();
   });
 });
