@@ -25,8 +25,12 @@ export const MAX_YAML_BYTES = 1024 * 1024;
  */
 export const MAX_YAML_ALIASES = 1000;
 
-/** The number of values a YAML document may expand to, aliases counted at each use. */
-export const MAX_YAML_VALUES = 1_000_000;
+/**
+ * The number of values a YAML document may expand to, aliases counted at each use. Each
+ * value takes at least 12 bytes in the run's input ({"t":"none"}), so no more than about
+ * 87,000 fit MAX_PARAMS_BYTES anyway.
+ */
+export const MAX_YAML_VALUES = 100_000;
 
 /** How deeply a notebook's JSON may nest (nbformat's own notebooks nest under 20). */
 export const MAX_NOTEBOOK_DEPTH = 512;
