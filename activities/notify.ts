@@ -6,7 +6,7 @@
  * hex), else `<state dir>/secret.key`, created with mode 0600 on first use. The state
  * directory comes from the caller (the CLI's configuration, the worker's).
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,8 +87,23 @@ function retryable(status: number): boolean {
 }
 
 /**
+ * The URL fetch is given, and the Authorization header its credentials become: fetch
+ * refuses a URL with `user:pass@` in it, and a hook behind HTTP Basic authentication
+ * takes them as a header. They were sealed with the URL, and stay out of every message.
+ */
+export function webhookRequest(text: string): { url: string; headers: Record<string, string> } {
+  const url = new URL(text);
+  if (!url.username && !url.password) return { url: text, headers: {} };
+  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  url.username = '';
+  url.password = '';
+  return { url: url.toString(), headers: { authorization: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}` } };
+}
+
+/**
  * POSTs the notification. Temporal's activity retry policy makes the attempts; errors name
- * the HTTP status or the network error code, never the URL (they end up in history).
+ * the HTTP status or the network error code, never the URL (they end up in history), and
+ * carry the attempt (details[0].attempt) for the run's "notification failed" line.
  */
 export async function notifyWebhook(stateDir: string, input: NotifyInput): Promise<{ status: number }> {
   let url: string;
@@ -98,14 +113,15 @@ export async function notifyWebhook(stateDir: string, input: NotifyInput): Promi
     url = unseal(input.webhook, key);
   } catch (err) {
     const reason = err instanceof SecretKeyError ? err.message : 'the sealed webhook URL does not open with this key';
-    throw ApplicationFailure.nonRetryable(`cannot open the webhook URL: ${reason}`, 'WebhookKey');
+    throw ApplicationFailure.nonRetryable(`cannot open the webhook URL: ${reason}`, 'WebhookKey', attemptDetail());
   }
+  const request = webhookRequest(url);
   const body = JSON.stringify({ ...input.notification, text: notificationText(input.notification) });
   let response: Response;
   try {
-    response = await fetch(url, {
+    response = await fetch(request.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...request.headers },
       body,
       redirect: 'error',
       signal: AbortSignal.timeout(10_000),
@@ -113,12 +129,16 @@ export async function notifyWebhook(stateDir: string, input: NotifyInput): Promi
   } catch (err) {
     const cause = (err as { cause?: { code?: unknown } }).cause;
     const code = typeof cause?.code === 'string' ? cause.code : (err as Error).name;
-    throw ApplicationFailure.retryable(`webhook unreachable (${code})`, 'WebhookUnreachable');
+    throw ApplicationFailure.retryable(`webhook unreachable (${code})`, 'WebhookUnreachable', attemptDetail());
   }
   await response.arrayBuffer().catch(() => undefined);
   if (response.ok) return { status: response.status };
   const message = `webhook answered HTTP ${response.status}`;
   throw retryable(response.status)
-    ? ApplicationFailure.retryable(message, 'WebhookError')
-    : ApplicationFailure.nonRetryable(message, 'WebhookRejected');
+    ? ApplicationFailure.retryable(message, 'WebhookError', attemptDetail())
+    : ApplicationFailure.nonRetryable(message, 'WebhookRejected', attemptDetail());
+}
+
+function attemptDetail(): { attempt: number } {
+  return { attempt: Context.current().info.attempt };
 }

@@ -206,6 +206,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--until <time>', 'only runs started before this time (same forms)')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'csv', 'json']).default('text'))
     .option('--json', 'same as --format json', false)
+    .option('--no-csv-escape', "csv: write cells starting with = + - @ as they are, without the leading ' that stops spreadsheets running them")
     .option('--store <location>', 'store to read (default MILLRACE_STORE, else <state>/store)')
     .action(async (opts) => {
       const { metricsCommand } = await import('./commands/metrics.js');

@@ -8,6 +8,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { NotebookError, parseNotebook, type Notebook } from '../notebook/nbformat.js';
+import { checkParamsLimits } from '../notebook/limits.js';
 import { parameterWarnings } from '../notebook/parameterize.js';
 import {
   coerceCliValue,
@@ -61,11 +62,25 @@ export async function resolveParameters(args: ParameterArgs): Promise<Params> {
       raw: args.raw.map(([name, value]) => [name, rawValue(value)] as const),
     });
     for (const name of Object.keys(params)) validateParamName(name);
-    return params;
+    return checkParameters(params);
   } catch (err) {
     if (err instanceof ParamError) throw new UserError(err.message);
     throw err;
   }
+}
+
+/**
+ * Parameters a run can carry (notebook/limits.ts): refused here, exit 2, rather than by
+ * Temporal when the run starts. Checked again wherever parameters are merged.
+ */
+export function checkParameters<P extends Params>(params: P): P {
+  try {
+    checkParamsLimits(params);
+  } catch (err) {
+    if (err instanceof ParamError) throw new UserError(err.message);
+    throw err;
+  }
+  return params;
 }
 
 export function newRunId(notebookPath: string, now = new Date()): string {
@@ -125,7 +140,7 @@ export interface SubmitOptions {
 /** A store failure as one line for the terminal, with the exit code that says whose it is. */
 export function storeUserError(err: unknown, what: string): unknown {
   if (err instanceof StoreError) {
-    const environment = err.kind === 'unreachable' || err.kind === 'denied' || err.kind === 'no-bucket';
+    const environment = err.kind === 'unreachable' || err.kind === 'denied' || err.kind === 'no-bucket' || err.kind === 'no-space';
     return new UserError(`${what}: ${err.message}`, environment ? EXIT.environment : EXIT.badInput);
   }
   return err;
@@ -202,7 +217,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   }
   const runId = options.runId ? validateRunId(options.runId, '--id') : newRunId(name);
   const outputPath = output ?? joinLocation(config.storeRoot, 'runs', runId, name);
-  const parameters = { ...injectedPaths(options.injectPaths, inputPath, outputPath), ...options.params };
+  const parameters = checkParameters({ ...injectedPaths(options.injectPaths, inputPath, outputPath), ...options.params });
   if (options.onWarning) submitWarnings(nb, parameters, options.kernelName).forEach(options.onWarning);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { JsonSyntaxError, pyJsonDumps, pyJsonDumpsAt, pyJsonLoads } from './pyjson.js';
 import { codePoints, pySplitLines, pyStrip } from './pystr.js';
+import { jsonDepth, MAX_NOTEBOOK_DEPTH } from './limits.js';
 
 export type MultilineString = string | string[];
 export type JsonObject = Record<string, unknown>;
@@ -292,6 +293,10 @@ function repairCellIds(cells: JsonObject[], replaceAll: boolean): void {
  * errors. Throws NotebookError.
  */
 export function parseNotebook(text: string, where: string): Notebook {
+  // Reading, validating and writing a notebook recurse through it: bound the depth first.
+  if (jsonDepth(text) > MAX_NOTEBOOK_DEPTH) {
+    throw new NotebookError(`${where}: nested more than ${MAX_NOTEBOOK_DEPTH} levels deep (the limit): is it a notebook?`);
+  }
   let raw: unknown;
   try {
     raw = pyJsonLoads(stripBom(text));
@@ -485,13 +490,15 @@ function serializeCell(cell: Cell): string {
  * without the final newline: pass {trailingNewline: false} for that.
  */
 export function serializeNotebook(nb: Notebook, opts: { trailingNewline?: boolean } = {}): string {
-  // "cells" sorts first among nbformat's top-level keys: serialise the rest with an empty
-  // list and splice the cells in, each from the cache.
+  // Serialise the rest with an empty cell list and splice the cells in, each from the
+  // cache. Top-level keys (any of them, in any order: "Authors" and "__proto__" sort
+  // before "cells") are the only lines indented by exactly one space, and strings hold
+  // no raw newline, so the top-level "cells" line is the only match.
   const rest = pyJsonDumps({ ...nb, metadata: stripTransientMetadata(nb.metadata), cells: [] }, 1);
-  const head = '{\n "cells": []';
-  if (!rest.startsWith(head)) throw new Error('serializeNotebook: unexpected top-level layout');
+  const slot = '\n "cells": []';
+  const at = rest.indexOf(slot);
   const cells = nb.cells.length === 0 ? '[]' : `[\n  ${nb.cells.map(serializeCell).join(',\n  ')}\n ]`;
-  const text = `{\n "cells": ${cells}${rest.slice(head.length)}`;
+  const text = `${rest.slice(0, at)}\n "cells": ${cells}${rest.slice(at + slot.length)}`;
   return opts.trailingNewline === false ? text : text + '\n';
 }
 

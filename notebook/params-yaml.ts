@@ -4,7 +4,8 @@
 // resolvers and constructors are applied here, so `yes`, `0x1F`, `1_000`, `190:20`
 // and `.inf` mean what they mean to papermill.
 
-import YAML, { isAlias, isMap, isScalar, isSeq, type Document, type Node as YamlNode } from 'yaml';
+import YAML, { isAlias, isMap, isScalar, isSeq, visit, type Alias, type Document, type Node as YamlNode } from 'yaml';
+import { bracketDepth, formatBytes, MAX_PARAM_DEPTH, MAX_YAML_ALIASES, MAX_YAML_BYTES, MAX_YAML_VALUES, utf8Bytes } from './limits.js';
 import { setOwn } from './pyjson.js';
 import { numberFromPyFloatRepr, pyFloatFromText } from './pynum.js';
 import { bool, float, none, ParamError, pyStr, str, validateParamName, type ParamValue, type Params } from './param-value.js';
@@ -141,32 +142,54 @@ function keyIdentity(k: ParamValue): string {
 
 class YamlConverter {
   private readonly active = new Set<YamlNode>();
-  constructor(private readonly doc: Document) {}
+  /** Each alias's target, found in one pass (Alias.resolve walks the whole document per call). */
+  private readonly targets = new Map<Alias, YamlNode>();
+  /** Values made so far, an alias's value counted at each use: bounds what aliases expand to. */
+  private values = 0;
+
+  constructor(doc: Document) {
+    // An alias names the last node before it with that anchor, in document order (as resolve does).
+    const anchors = new Map<string, YamlNode>();
+    visit(doc, {
+      Node: (_key, node) => {
+        if (isAlias(node)) {
+          const target = anchors.get(node.source);
+          if (target) this.targets.set(node, target);
+        } else if (node.anchor) anchors.set(node.anchor, node);
+      },
+    });
+  }
 
   private deref(node: unknown): YamlNode | null {
     if (node === null || node === undefined) return null;
     if (isAlias(node)) {
-      const target = node.resolve(this.doc);
+      const target = this.targets.get(node);
       if (!target) throw new YamlValueError(`unknown alias *${node.source}`);
-      return target as YamlNode;
+      return target;
     }
     return node as YamlNode;
   }
 
-  convert(n: unknown): ParamValue {
+  /** `depth` counts the mappings and lists around the node; the top-level mapping is 0. */
+  convert(n: unknown, depth = 0): ParamValue {
     const node = this.deref(n);
     if (node === null) return none();
     if (this.active.has(node)) throw new YamlValueError('recursive alias: a value contains itself');
+    if (++this.values > MAX_YAML_VALUES) {
+      throw new YamlValueError(`expands to more than ${MAX_YAML_VALUES.toLocaleString('en-US')} values through aliases (the limit)`);
+    }
+    // The top-level mapping is not part of any value: its values may nest MAX_PARAM_DEPTH deep.
+    if (depth > MAX_PARAM_DEPTH + 1) throw new YamlValueError(`nested more than ${MAX_PARAM_DEPTH} levels deep (the limit)`);
     this.active.add(node);
     try {
       if (isScalar(node)) return scalarValue(node as never);
       if (isSeq(node)) {
         if (node.tag && node.tag !== `${TAG}seq`) throw new YamlValueError(`unsupported YAML tag ${node.tag.replace(TAG, '!!')}`);
-        return { t: 'list', v: node.items.map((x) => this.convert(x)) };
+        return { t: 'list', v: node.items.map((x) => this.convert(x, depth + 1)) };
       }
       if (isMap(node)) {
         if (node.tag && node.tag !== `${TAG}map`) throw new YamlValueError(`unsupported YAML tag ${node.tag.replace(TAG, '!!')}`);
-        return { t: 'dict', v: this.mapEntries(node) };
+        return { t: 'dict', v: this.mapEntries(node, depth + 1) };
       }
       throw new YamlValueError('unsupported YAML node');
     } finally {
@@ -210,13 +233,13 @@ class YamlConverter {
     return [...merged, ...own];
   }
 
-  mapEntries(map: YAML.YAMLMap): [string, ParamValue][] {
+  mapEntries(map: YAML.YAMLMap, depth = 0): [string, ParamValue][] {
     const index = new Map<string, number>();
     const out: [string, ParamValue][] = [];
     for (const { key, value } of this.pairs(map)) {
-      const k = this.convert(key);
+      const k = this.convert(key, depth);
       const id = keyIdentity(k);
-      const v = this.convert(value);
+      const v = this.convert(value, depth);
       const at = index.get(id);
       if (at === undefined) {
         index.set(id, out.length);
@@ -224,6 +247,18 @@ class YamlConverter {
       } else out[at] = [out[at]![0], v];
     }
     return out;
+  }
+}
+
+/** The yaml package's own guard against alias bombs, with its maxAliasCount. */
+function checkAliasCount(doc: Document): void {
+  try {
+    doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (e) {
+    if (e instanceof ReferenceError && /Excessive alias count/.test(e.message)) {
+      throw new YamlValueError(`more than ${MAX_YAML_ALIASES} alias expansions (the limit, against YAML alias bombs)`);
+    }
+    // Anything else toJS finds, the conversion reports in its own words.
   }
 }
 
@@ -238,6 +273,15 @@ function firstLine(message: string): string {
  * An empty document gives {}. `where` names the source in errors, e.g. "-f params.yaml".
  */
 export function paramsFromYaml(text: string, where: string): Params {
+  // The yaml parser recurses (and past some thousands of levels aborts the process), and
+  // aliases can expand a small text exponentially ("billion laughs"): bound both first.
+  const bytes = utf8Bytes(text);
+  if (bytes > MAX_YAML_BYTES) {
+    throw new ParamError(`${where}: ${formatBytes(bytes)} of YAML; the limit is ${formatBytes(MAX_YAML_BYTES)}: pass large data as a file the notebook reads`);
+  }
+  if (bracketDepth(text) > MAX_PARAM_DEPTH + 1) {
+    throw new ParamError(`${where}: nested more than ${MAX_PARAM_DEPTH} levels deep (the limit)`);
+  }
   const doc = YAML.parseDocument(text, {
     version: '1.1',
     schema: 'failsafe', // scalars stay text; PyYAML's resolvers are applied above
@@ -251,12 +295,14 @@ export function paramsFromYaml(text: string, where: string): Params {
     const loc = pos ? ` at line ${pos.line} col ${pos.col}` : '';
     throw new ParamError(`${where}: invalid YAML${loc}: ${firstLine(err.message)}`);
   }
-  const conv = new YamlConverter(doc);
   let top: ParamValue;
   try {
-    top = conv.convert(doc.contents);
+    checkAliasCount(doc);
+    top = new YamlConverter(doc).convert(doc.contents);
   } catch (e) {
     if (e instanceof YamlValueError || e instanceof ParamError) throw new ParamError(`${where}: ${e.message}`);
+    // Block-indented nesting is bounded only by the text's size; past the stack, say so in one line.
+    if (e instanceof RangeError && /call stack/.test(e.message)) throw new ParamError(`${where}: nested too deeply to read`);
     throw e;
   }
   if (top.t === 'none') return {};

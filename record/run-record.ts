@@ -25,7 +25,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { NotebookError, parseNotebook, serializeNotebook, type Notebook } from '../notebook/nbformat.js';
 import type { CellOutputCollector } from '../notebook/outputs.js';
-import { pyJsonDumps, pyJsonLoads } from '../notebook/pyjson.js';
+import { pyJsonDumps, pyJsonLoads, setOwn } from '../notebook/pyjson.js';
 import { cellMillrace, isFinishedRecord, notebookMillrace, recordRevision, runRecordMillrace, type RunRecordMillrace } from './metadata.js';
 import { isWritableLocation, joinLocation, locationBasename, ObjectExistsError, ObjectNotFoundError, store } from './store/index.js';
 import { mapLimited } from './store/map-limited.js';
@@ -83,7 +83,8 @@ export function journalEntry(base: Notebook, next: Notebook, live: boolean): Jou
   });
   const metadata: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(next.metadata)) {
-    if (base.metadata[key] !== value) metadata[key] = value;
+    // setOwn: a key named "__proto__" is data, and must not become the object's prototype.
+    if (base.metadata[key] !== value) setOwn(metadata, key, value);
   }
   for (const key of Object.keys(base.metadata)) {
     // A removed key cannot be said in an entry; nothing removes one today.
@@ -113,7 +114,7 @@ export function applyEntries(raw: Record<string, any>, entries: readonly Journal
     for (let i = before; i < entry.cell_count; i++) {
       if (cells[i] === undefined) throw new Error(`${where}: journal entry ${entry.revision} leaves cell ${i} undefined`);
     }
-    Object.assign(metadata, entry.metadata);
+    for (const [key, value] of Object.entries(entry.metadata)) setOwn(metadata, key, value);
   }
   return { ...raw, cells, metadata };
 }

@@ -68,6 +68,9 @@ export const notifySchema = z.object({
 });
 export type NotifyConfig = z.infer<typeof notifySchema>;
 
+/** The memo key of a run whose notification was not delivered: why, in one line (no URL). */
+export const NOTIFICATION_FAILED_MEMO = 'notification_failed';
+
 /**
  * The input of a schedule's action is fixed when the schedule is saved; each run takes its
  * id from the workflow id Temporal gives it (`<name>-<nominal time>`), writes

@@ -1,7 +1,7 @@
 /** --notify-on: the finished run's summary, POSTed to the user's webhook. */
-import { ActivityFailure, ApplicationFailure, log } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, log, patched, upsertMemo } from '@temporalio/workflow';
 import { notifyWebhook } from './activity-options.js';
-import type { CellFailureDetails, ParsedRunInput, RunNotification, RunStatus } from './contracts.js';
+import { NOTIFICATION_FAILED_MEMO, type CellFailureDetails, type ParsedRunInput, type RunNotification, type RunStatus } from './contracts.js';
 
 /** What a notification says of a failure: the cell, and the error. */
 export type FailureSummary = Pick<CellFailureDetails, 'cellIndex' | 'ename' | 'evalue'>;
@@ -31,5 +31,18 @@ export async function notifyRun(input: ParsedRunInput, status: RunStatus, failur
     await notifyWebhook({ webhook: notify.webhook, notification });
   } catch (err) {
     log.warn('the run notification could not be delivered', { runId: input.runId, error: (err as Error).message });
+    // Said where `show` and `runs` look (the memo); runs that ended before this recorded nothing.
+    if (patched(NOTIFY_FAILURE_PATCH)) upsertMemo({ [NOTIFICATION_FAILED_MEMO]: notificationFailure(err) });
   }
+}
+
+const NOTIFY_FAILURE_PATCH = 'notify-failure-memo';
+
+/** "webhook answered HTTP 500 (5 attempts)": the last attempt's error, which never holds the URL. */
+export function notificationFailure(err: unknown): string {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const detail: unknown = cause instanceof ApplicationFailure ? cause.details?.[0] : undefined;
+  const attempt = detail && typeof detail === 'object' ? (detail as { attempt?: unknown }).attempt : undefined;
+  return typeof attempt === 'number' ? `${message} (${attempt} attempt${attempt === 1 ? '' : 's'})` : message;
 }

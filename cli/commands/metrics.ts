@@ -24,6 +24,8 @@ export const metricsOptionsSchema = z.object({
   until: z.string().optional(),
   format: z.enum(['text', 'csv', 'json']).default('text'),
   json: z.boolean().default(false),
+  /** --no-csv-escape: cells that look like spreadsheet formulas written as they are. */
+  csvEscape: z.boolean().default(true),
   store: z.string().min(1).optional(),
 });
 
@@ -162,9 +164,30 @@ export function flatten(rows: MetricsRow[]): { headers: string[]; cells: string[
   return { headers, cells: body };
 }
 
-/** RFC 4180: CRLF line ends; fields with a comma, quote, CR or LF quoted, quotes doubled. */
-export function toCsv(headers: string[], rows: string[][]): string {
-  const field = (s: string) => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+/** A cell a spreadsheet would read as a formula (OWASP's CSV injection list)... */
+const FORMULA_START = /^[=+\-@\t\r]/;
+/** ...unless it is a plain number such as -3 or +1.5e-3, which stays a number. */
+const PLAIN_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * OWASP's defence against CSV (formula) injection: a cell starting with = + - @ tab or CR
+ * gets a leading single quote, so Excel, LibreOffice and Sheets show it as text rather
+ * than run it (glued values and their names come from notebooks, anyone's).
+ */
+export function escapeFormula(s: string): string {
+  return FORMULA_START.test(s) && !PLAIN_NUMBER.test(s) ? `'${s}` : s;
+}
+
+/**
+ * RFC 4180: CRLF line ends; fields with a comma, quote, CR or LF quoted, quotes doubled.
+ * Formula-like cells escaped (escapeFormula) unless `escapeFormulas` is false.
+ */
+export function toCsv(headers: string[], rows: string[][], options: { escapeFormulas?: boolean } = {}): string {
+  const escape = options.escapeFormulas === false ? (s: string) => s : escapeFormula;
+  const field = (raw: string) => {
+    const s = escape(raw);
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
   return [headers, ...rows].map((r) => r.map(field).join(',')).join('\r\n') + '\r\n';
 }
 
@@ -191,7 +214,7 @@ export async function metricsCommand(raw: unknown): Promise<number> {
     process.stdout.write(`${JSON.stringify(rows)}\n`);
   } else if (format === 'csv') {
     const flat = flatten(rows);
-    process.stdout.write(toCsv(flat.headers, flat.cells));
+    process.stdout.write(toCsv(flat.headers, flat.cells, { escapeFormulas: options.csvEscape }));
   } else if (rows.length === 0) {
     process.stdout.write('no runs match\n');
   } else {

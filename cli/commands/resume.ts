@@ -24,7 +24,7 @@ import { UserError } from '../errors.js';
 import { progressLog } from '../output.js';
 import { checkRunArgument, withRunSession } from '../run-ids.js';
 import { NEEDS_WORKER, type Session } from '../session.js';
-import { newRunId, resolveParameters, submitWarnings, validateNewRunId, type ParameterArgs } from '../submit.js';
+import { checkParameters, newRunId, resolveParameters, submitWarnings, validateNewRunId, type ParameterArgs } from '../submit.js';
 import { DETACHED, submitRun } from './run.js';
 
 export interface ResumeOptions extends ParameterArgs {
@@ -73,7 +73,7 @@ export async function resumeCommand(run: string, options: ResumeOptions): Promis
     const input: RunInput = {
       ...earlier.input,
       runId: id,
-      parameters: { ...earlier.input.parameters, ...overrides },
+      parameters: checkParameters({ ...earlier.input.parameters, ...overrides }),
       output: joinLocation(config.storeRoot, 'runs', id, locationBasename(earlier.input.output)),
       resume: {
         runId,

@@ -1,7 +1,7 @@
 /** `millrace runs`: recent runs from Temporal visibility, newest first. */
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { z } from 'zod';
-import { runIdSchema } from '../../workflows/contracts.js';
+import { NOTIFICATION_FAILED_MEMO, runIdSchema } from '../../workflows/contracts.js';
 import { EXIT, UserError } from '../errors.js';
 import { SCHEDULE_NAME_PATTERN } from '../schedule-input.js';
 import type { Config } from '../config.js';
@@ -41,6 +41,8 @@ export interface RunSummary {
    * started without it (schedules' runs, runs of earlier versions): `show` reads the record.
    */
   parameters: Record<string, unknown> | null;
+  /** Why the run's webhook notification was not delivered (`--notify-on`); null if it was, or none was due. */
+  notification_failed?: string | null;
 }
 
 const memoParametersSchema = z.record(z.string(), z.unknown());
@@ -89,6 +91,7 @@ export function summarize(
     ended: ended?.toISOString() ?? null,
     duration_s: started && ended ? (ended.getTime() - started.getTime()) / 1000 : null,
     parameters: memoParametersSchema.safeParse(memo['parameters']).data ?? null,
+    notification_failed: typeof memo[NOTIFICATION_FAILED_MEMO] === 'string' ? memo[NOTIFICATION_FAILED_MEMO] : null,
   };
 }
 
@@ -174,7 +177,7 @@ export async function runsCommand(raw: unknown): Promise<number> {
       process.stdout.write(
         table(
           ['RUN', 'STATUS', 'NOTEBOOK', 'STARTED', 'DURATION', 'PARAMETERS'],
-          runs.map((r) => [r.run_id, r.status, r.notebook ?? '', r.started ?? '', r.duration_s === null ? '' : `${r.duration_s.toFixed(1)}s`, parametersText(r.parameters)]),
+          runs.map((r) => [r.run_id, r.notification_failed ? `${r.status}, notify failed` : r.status, r.notebook ?? '', r.started ?? '', r.duration_s === null ? '' : `${r.duration_s.toFixed(1)}s`, parametersText(r.parameters)]),
         ),
       );
     }

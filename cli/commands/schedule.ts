@@ -37,7 +37,7 @@ import {
   type SpecFlags,
 } from '../schedule-input.js';
 import type { ScheduledInput, ScheduleView } from '../schedule-view.js';
-import { buildRunInput, resolveParameters, type ParameterArgs } from '../submit.js';
+import { buildRunInput, checkParameters, resolveParameters, type ParameterArgs } from '../submit.js';
 
 const DEFAULT_TIME_PARAMETER = 'scheduled_time';
 const DEFAULT_DATE_PARAMETER = 'run_date';
@@ -285,7 +285,7 @@ export async function scheduleUpdate(nameArg: string, options: UpdateOptions): P
       ...(flags.timeParameter ? { timeParameter: flags.timeParameter } : {}),
       ...(flags.dateParameter ? { dateParameter: flags.dateParameter } : {}),
     };
-    const parameters = { ...(options.resetParameters ? {} : old.parameters), ...newParams };
+    const parameters = checkParameters({ ...(options.resetParameters ? {} : old.parameters), ...newParams });
     refuseTimeParameters(parameters, [schedule.timeParameter, schedule.dateParameter]);
     let input: ScheduledInput = { ...old, schedule, parameters };
     if (options.kernel) input.kernelName = options.kernel;

@@ -5,7 +5,9 @@ import { recordedCells } from '../../record/cells.js';
 import { notebookMillrace } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
+import { WorkflowFailedError } from '@temporalio/client';
 import { EXIT } from '../errors.js';
+import { reportFromFailure } from '../run-report.js';
 import { checkRunArgument, withRunSession } from '../run-ids.js';
 import { READS_HISTORY } from '../session.js';
 import { table } from '../table.js';
@@ -61,9 +63,19 @@ export function cellViews(nb: Notebook): CellView[] {
 
 export async function showCommand(run: string, options: { json: boolean }): Promise<number> {
   checkRunArgument(run, 'show');
-  const description = await withRunSession({ needs: READS_HISTORY, json: options.json, run }, (session, runId) =>
-    session.client.workflow.getHandle(runId).describe(),
-  );
+  const { description, failure } = await withRunSession({ needs: READS_HISTORY, json: options.json, run }, async (session, runId) => {
+    const handle = session.client.workflow.getHandle(runId);
+    const description = await handle.describe();
+    // Why Temporal says the run failed: shown when no cell of the record does (a full disk).
+    const failure =
+      description.status.name === 'FAILED'
+        ? await handle.result().then(
+            () => undefined,
+            (err: unknown) => (err instanceof WorkflowFailedError ? reportFromFailure(err, runId, '', 0).error : undefined),
+          )
+        : undefined;
+    return { description, failure };
+  });
   const summary: RunSummary = summarize(description);
   const paused = summary.status === 'paused' ? ((description.memo?.['paused'] as PauseInfo | undefined) ?? null) : null;
   const memoLink: unknown = description.memo?.['resumed_from'];
@@ -101,6 +113,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
       view.record_note = `output notebook not readable here: ${(err as Error).message}`;
     }
   }
+  if (!view.error && failure) view.error = failure;
   // The memo holds the link even where the record cannot be read.
   if (!view.resumed_from && typeof memoLink === 'string') {
     view.resumed_from = { run_id: memoLink, from_cell: null, restore: null, checkpoint_after_cell: null };
@@ -119,10 +132,13 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
   ];
+  if (view.notification_failed) lines.push(`notification failed: ${view.notification_failed}`);
   if (view.resumed_from) lines.push(`resumed:  ${describeResume(view.resumed_from)}`);
   for (const later of view.resumed_as) lines.push(`resumed as: ${later.run_id}`);
   if (view.failed_cell !== null && view.error) {
     lines.push(`failed:   cell ${view.failed_cell}: ${view.error.ename}: ${view.error.evalue}`);
+  } else if (view.error) {
+    lines.push(`failed:   ${view.error.evalue}`);
   }
   if (view.paused) {
     lines.push(`paused:   at cell ${view.paused.cell} since ${view.paused.since}, until ${view.paused.until}`);

@@ -252,6 +252,7 @@ export function runHeader(detail: RunDetail, now: Date): HeaderField[] {
         : (failure.reason ?? '');
     if (what) fields.push({ label: 'failed', value: what.split('\n')[0]!, color: 'red' });
   }
+  if (summary.notification_failed) fields.push({ label: 'notification failed', value: summary.notification_failed, color: 'yellow' });
   if (detail.note) fields.push({ label: 'note', value: detail.note, color: 'yellow' });
   return fields;
 }

@@ -62,9 +62,10 @@ export class ObjectNotFoundError extends Error {
  * - `denied`: the credentials lack permission, or were refused;
  * - `no-bucket`: the bucket does not exist;
  * - `read-only`: a location that can only be read (http/https) was written;
- * - `bad-location`: not a location this backend understands.
+ * - `bad-location`: not a location this backend understands;
+ * - `no-space`: the disk (or the user's quota) is full: retrying fills it again.
  */
-export type StoreErrorKind = 'unreachable' | 'denied' | 'no-bucket' | 'read-only' | 'bad-location';
+export type StoreErrorKind = 'unreachable' | 'denied' | 'no-bucket' | 'read-only' | 'bad-location' | 'no-space';
 
 /**
  * A store failure with a message fit for one line on a terminal. It is a Temporal

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ObjectExistsError, ObjectNotFoundError, type StoreBackend } from './errors.js';
+import { ObjectExistsError, ObjectNotFoundError, StoreError, type StoreBackend } from './errors.js';
 
 /**
+ * A temp file beside `location` holding `data`; none is left behind when writing it fails.
  * Records and sources are private to the user whose worker wrote them (0600 in folders of
  * 0700, whatever the umask): notebooks' outputs and parameters are nobody else's to read,
  * and a kernel run as another user cannot rewrite them.
@@ -12,8 +13,58 @@ import { ObjectExistsError, ObjectNotFoundError, type StoreBackend } from './err
 async function writeTemp(location: string, data: Buffer | string): Promise<string> {
   await mkdir(dirname(location), { recursive: true, mode: 0o700 });
   const temp = `${location}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(temp, data, { mode: 0o600 });
+  try {
+    await writeFile(temp, data, { mode: 0o600 });
+  } catch (err) {
+    await unlink(temp).catch(() => undefined);
+    throw err;
+  }
   return temp;
+}
+
+/**
+ * A full disk (or quota) as one line naming the filesystem and the object, and not worth
+ * retrying: an activity meeting it fails at once instead of filling the disk again.
+ */
+async function noSpaceError(err: unknown, location: string): Promise<unknown> {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return err;
+  const what = code === 'ENOSPC' ? 'no space left on' : 'disk quota exceeded on';
+  return new StoreError(`${what} ${await filesystemOf(location)} writing ${location}`, 'no-space', location);
+}
+
+/** "/dev/sda1 (mounted at /data)": the mount holding `path`, from /proc/self/mounts (Linux). */
+async function filesystemOf(path: string): Promise<string> {
+  const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+  let best: { device: string; at: string } | undefined;
+  for (const line of mounts.split('\n')) {
+    // Fields escape spaces and the like as octal: \040.
+    const [device, at] = line.split(' ').map((f) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    if (!device || !at) continue;
+    const inside = at === '/' || path === at || path.startsWith(at.endsWith('/') ? at : `${at}/`);
+    if (inside && (!best || at.length >= best.at.length)) best = { device, at };
+  }
+  return best ? `${best.device} (mounted at ${best.at})` : 'device';
+}
+
+/** Temp file and rename (or, `ifAbsent`, an exclusive link): readers never see half a file. */
+async function writeAtomically(location: string, data: Buffer | string, ifAbsent: boolean): Promise<void> {
+  const temp = await writeTemp(location, data);
+  try {
+    if (ifAbsent) {
+      // link() fails with EEXIST instead of replacing: an atomic create-if-absent.
+      await link(temp, location).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') throw new ObjectExistsError(location);
+        throw err;
+      });
+      await unlink(temp);
+    } else {
+      await rename(temp, location);
+    }
+  } catch (err) {
+    await unlink(temp).catch(() => undefined);
+    throw err;
+  }
 }
 
 export const localBackend: StoreBackend = {
@@ -33,21 +84,10 @@ export const localBackend: StoreBackend = {
   },
 
   async write(location, data, options = {}) {
-    const temp = await writeTemp(location, data);
     try {
-      if (options.ifAbsent) {
-        // link() fails with EEXIST instead of replacing: an atomic create-if-absent.
-        await link(temp, location).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'EEXIST') throw new ObjectExistsError(location);
-          throw err;
-        });
-        await unlink(temp);
-      } else {
-        await rename(temp, location);
-      }
+      await writeAtomically(location, data, options.ifAbsent === true);
     } catch (err) {
-      await unlink(temp).catch(() => undefined);
-      throw err;
+      throw await noSpaceError(err, location);
     }
   },
 

@@ -199,4 +199,19 @@ describe('millrace metrics', () => {
     const empty = await cli('--notebook', 'nothing-like-this');
     expect(empty).toMatchObject({ code: 0, stdout: 'no runs match\n' });
   });
+
+  it('neutralises glued values a spreadsheet would run as formulas, unless --no-csv-escape (issue 14 item 11)', async () => {
+    const glue = 'import scrapbook as sb\nsb.glue("link", \'=HYPERLINK("http://evil.example","click")\')\nsb.glue("at", "@SUM(1)")\nsb.glue("neg", -2.5)';
+    const nb = await h.writeNotebook(`formula-${tag}.ipynb`, notebook([codeCell(glue)]));
+    const run = await h.runNotebook(nb);
+    expect(run.error).toBeUndefined();
+    const r = await cli('--notebook', `formula-${tag}`, '--format', 'csv');
+    expect(r.code, r.stderr).toBe(0);
+    const [header, row] = r.stdout.split('\r\n');
+    expect(header).toBe('run_id,status,notebook,schedule,start_time,duration_s,link,at,neg,cell0_s');
+    expect(row).toContain(`,"'=HYPERLINK(""http://evil.example"",""click"")",'@SUM(1),-2.5,`);
+    const raw = await cli('--notebook', `formula-${tag}`, '--format', 'csv', '--no-csv-escape');
+    expect(raw.code, raw.stderr).toBe(0);
+    expect(raw.stdout.split('\r\n')[1]).toContain(`,"=HYPERLINK(""http://evil.example"",""click"")",@SUM(1),-2.5,`);
+  });
 });
