@@ -3,7 +3,7 @@
 // holding the runtime and the connection's name, then one `%%millrace_sql` cell per
 // statement. Pure and deterministic: the same file and options give the same bytes.
 
-import type { Cell, Notebook } from '../nbformat.js';
+import { pythonNotebook, type Cell, type Notebook } from '../nbformat.js';
 import { translateStr } from '../translators/python.js';
 import type { SqlEngine } from './engines.js';
 import { SqlJobError, statementDirectives, type SqlHeader, type SqlParam } from './header.js';
@@ -131,17 +131,6 @@ export function generateSqlNotebook(spec: SqlJobSpec): Notebook {
     { cell_type: 'code', id: cellId('setup', 0), metadata: { tags: ['millrace-sql-setup'] }, source: setup, outputs: [], execution_count: null },
     ...statementCells,
   ];
-  return {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {
-      kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' },
-      language_info: { name: 'python' },
-      millrace: {
-        job: { kind: 'sql', path: spec.path, sha256: spec.sha256, engine: engine.name, ...(connection ? { connection } : {}) },
-      },
-    },
-    cells,
-  };
+  const job = { kind: 'sql', path: spec.path, sha256: spec.sha256, engine: engine.name, ...(connection ? { connection } : {}) };
+  return pythonNotebook(cells, { millrace: { job } });
 }
-
