@@ -12,6 +12,10 @@ import time as _time
 class SqlStatementError(Exception):
     """A statement failed: the engine's message, with where the statement is in the job file."""
 
+    def _render_traceback_(self):
+        # IPython shows these lines instead of a traceback through this runtime's frames.
+        return [f"{type(self).__name__}: {self}"]
+
 
 def _millrace_connection_url(name, default):
     """MILLRACE_CONNECTION_<NAME>, else [connections.<name>] in the nearest millrace.toml or

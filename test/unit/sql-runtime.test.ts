@@ -82,6 +82,12 @@ describe('parameters', () => {
   });
 });
 
+describe('a failing statement', () => {
+  it('shows its message instead of a traceback through the runtime', async () => {
+    expect(await py('print(SqlStatementError("job.sql, line 3: Parser Error")._render_traceback_())')).toBe("['SqlStatementError: job.sql, line 3: Parser Error']");
+  });
+});
+
 describe('engines', () => {
   it('name the package to install when the kernel lacks the library', async () => {
     const engine = join(packageRoot(), 'jobs', 'runtime', 'engines', 'duckdb.py');
