@@ -12,7 +12,7 @@ import { wallClock } from '../notebook/time.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
 import type { PrepareResult, RunInput } from '../workflows/contracts.js';
 import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
-import { cellMillrace, replaceNotebookMillrace, type RunRecordMillrace } from '../record/metadata.js';
+import { cellMillrace, replaceNotebookMillrace, sourceJob, type RunRecordMillrace } from '../record/metadata.js';
 import { refuseOtherRunsRecord, rememberRecord, RunRecord } from '../record/run-record.js';
 import { store } from '../record/store/index.js';
 
@@ -70,11 +70,14 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
         ]
       : [],
   );
+  // A wrapped job's file (path, sha256) stays in the record: it is what the run ran.
+  const job = sourceJob(source);
   const millrace: RunRecordMillrace = {
     run_id: input.runId,
     revision: 0,
     ...(input.schedule ? { schedule: input.schedule.name } : {}),
     ...(input.cwd ? { cwd: input.cwd } : {}),
+    ...(job ? { job } : {}),
   };
   let notebook: Notebook = initialNotebook;
   let startAt = 0;

@@ -4,6 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pythonNotebook } from '../notebook/nbformat.js';
 
 export type NotebookKind = 'trivial' | 'sleep' | 'tiny-output' | 'mb-output';
 
@@ -22,22 +23,9 @@ function cellSource(kind: NotebookKind, i: number): string {
 }
 
 export function makeNotebook(kind: NotebookKind, cells: number): object {
-  return {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {
-      kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' },
-      language_info: { name: 'python' },
-    },
-    cells: Array.from({ length: cells }, (_, i) => ({
-      id: `c${i}`,
-      cell_type: 'code',
-      metadata: {},
-      execution_count: null,
-      outputs: [],
-      source: cellSource(kind, i),
-    })),
-  };
+  return pythonNotebook(
+    Array.from({ length: cells }, (_, i) => ({ id: `c${i}`, cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source: cellSource(kind, i) })),
+  );
 }
 
 export async function writeNotebook(dir: string, kind: NotebookKind, cells: number): Promise<string> {

@@ -167,6 +167,18 @@ export async function main(argv: string[]): Promise<number> {
   addRepairCommands(program, (code) => (exitCode = code));
 
   program
+    .command('wrap')
+    .description('write the notebook a SQL job file runs as (`run FILE.sql` wraps on the fly)')
+    .argument('<file>', 'the .sql file')
+    .option('-o, --output <path>', 'where to write the notebook (default: FILE with .ipynb)')
+    .option('--engine <engine>', 'the engine the statements run on (duckdb)')
+    .option('--connection <name>', "a connection named in millrace.toml or MILLRACE_CONNECTION_<NAME> (default: the header's @connection, else the engine's default)")
+    .action(async (file: string, opts) => {
+      const { wrapCommand } = await import('./commands/wrap.js');
+      exitCode = await wrapCommand(file, opts);
+    });
+
+  program
     .command('params')
     .description("parameters inferred from the notebook's `parameters` cell (papermill --help-notebook)")
     .argument('<notebook>', 'the .ipynb file')

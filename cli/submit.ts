@@ -34,6 +34,7 @@ import {
   StoreError,
 } from '../record/store/index.js';
 import { runIdSchema, type RunInput } from '../workflows/contracts.js';
+import type { WrapOptions } from '../jobs/wrap.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
 
@@ -156,9 +157,22 @@ export interface NotebookSource {
 
 /**
  * The notebook a command was given: a local file, `s3://bucket/key`, or an http(s) URL
- * (read once here; runs execute the snapshot in the store).
+ * (read once here; runs execute the snapshot in the store). A job file (`.sql`) is wrapped:
+ * the generated notebook is the source, named like the job with `.ipynb`.
  */
-export async function readNotebookSource(notebookPath: string): Promise<NotebookSource> {
+export async function readNotebookSource(notebookPath: string, wrap: WrapOptions = {}): Promise<NotebookSource> {
+  const source = await readSourceFile(notebookPath);
+  if (!isJobFile(source.name)) return source;
+  const { wrapJobFile } = await import('./job-source.js');
+  return { ...source, ...(await wrapJobFile(source.inputPath, source.bytes, notebookPath, wrap)) };
+}
+
+/** Whether a path names a job file to wrap (cli/job-source.ts) rather than a notebook. */
+export function isJobFile(path: string): boolean {
+  return /\.sql$/i.test(path);
+}
+
+async function readSourceFile(notebookPath: string): Promise<NotebookSource> {
   if (!isUrlLocation(notebookPath)) {
     const path = resolve(notebookPath);
     const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {

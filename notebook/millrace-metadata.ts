@@ -46,6 +46,15 @@ export const scratchEntrySchema = z.looseObject({
   evalue: z.string().optional(),
 });
 
+/** `millrace wrap`: the job file a generated notebook came from (jobs/wrap.ts). */
+export const jobSchema = z.looseObject({
+  kind: z.string(),
+  path: z.string(),
+  sha256: z.string(),
+  engine: z.string().optional(),
+  connection: z.string().optional(),
+});
+
 /** The notebook's metadata.millrace. */
 export const notebookMillraceSchema = z.looseObject({
   run_id: z.string().optional(),
@@ -60,6 +69,8 @@ export const notebookMillraceSchema = z.looseObject({
   resumed_from: resumedFromSchema.optional(),
   kernel_restarts: z.array(kernelRestartSchema).optional(),
   scratch: z.array(scratchEntrySchema).optional(),
+  /** A job file wrapped into this notebook (`millrace wrap`, `run FILE.sql`): where it was read from, its sha256. */
+  job: jobSchema.optional(),
 });
 export type NotebookMillrace = z.infer<typeof notebookMillraceSchema>;
 

@@ -543,3 +543,13 @@ export function uniqueCellId(cells: readonly Cell[], base: string): string {
   for (let n = 1; taken.has(id); n++) id = `${base}-${n}`;
   return id;
 }
+
+/** A new nbformat 4.5 notebook for the `python3` kernel, with these cells and extra metadata. */
+export function pythonNotebook(cells: Cell[], metadata: NotebookMetadata = {}): Notebook {
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' }, language_info: { name: 'python' }, ...metadata },
+    cells,
+  };
+}

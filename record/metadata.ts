@@ -9,7 +9,7 @@
  * it too and notebook/ imports nothing above it; this module is where everyone else gets it.
  */
 import type { Notebook } from '../notebook/nbformat.js';
-import { MillraceMetadataError, notebookMillrace, type NotebookMillrace } from '../notebook/millrace-metadata.js';
+import { jobSchema, MillraceMetadataError, notebookMillrace, type NotebookMillrace } from '../notebook/millrace-metadata.js';
 
 export {
   cellMillrace,
@@ -46,4 +46,13 @@ export function recordRevision(nb: Notebook): number {
 /** Whether the run finalized its record (metadata.millrace.status is set): nothing changes it again. */
 export function isFinishedRecord(nb: Notebook): boolean {
   return notebookMillrace(nb).status !== undefined;
+}
+
+/**
+ * A source notebook's wrapped job file (metadata.millrace.job, `millrace wrap`), read
+ * leniently: prepareRun replaces the rest of a source's metadata.millrace without checking it.
+ */
+export function sourceJob(nb: Notebook): NotebookMillrace['job'] {
+  const meta = nb.metadata['millrace'];
+  return jobSchema.safeParse(meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>)['job'] : undefined).data;
 }

@@ -136,7 +136,7 @@ if [[ ! -f "$venv_stamp" ]]; then
     -r requirements.txt || die "pip install -r requirements.txt failed (log: $LOGS/pip.log)"
   # With --no-deps nothing checked that the lock is complete: import what we run.
   logged "$LOGS/venv-check.log" "$venv/bin/python" -c \
-    'import jupyter_server.serverapp, ipykernel.kernelapp, nbformat, papermill, dill, scrapbook, pandas, pyarrow' \
+    'import jupyter_server.serverapp, ipykernel.kernelapp, nbformat, papermill, dill, scrapbook, pandas, pyarrow, duckdb, sqlparse' \
     || die "the Python environment is incomplete: requirements.txt misses a dependency (log: $LOGS/venv-check.log)"
   printf '%s\n' "$req_hash" >"$venv_stamp"
 fi
@@ -198,7 +198,7 @@ fi
 
 # Rebuild when anything the build reads is newer than the last successful build.
 build_stamp="dist/.millrace-build"
-build_inputs=(notebook workflows activities worker cli bench viewer tsconfig.json package.json "$npm_stamp")
+build_inputs=(notebook workflows activities worker cli bench viewer jobs tsconfig.json package.json "$npm_stamp")
 needs_build=1
 if [[ -f "$build_stamp" ]]; then
   existing_inputs=()

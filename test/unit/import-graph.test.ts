@@ -21,7 +21,10 @@ const LAYERS: Record<string, number> = {
   activities: 2,
   worker: 3,
   viewer: 3,
-  cli: 4,
+  // Job files wrapped into notebooks: the generator is notebook/sql/, this layer adds the
+  // splitter process and the runtime files, for the CLI.
+  jobs: 4,
+  cli: 5,
 };
 
 function layerOf(file: string): string | undefined {

@@ -1,0 +1,26 @@
+/** `millrace wrap FILE.sql`: write the notebook `run FILE.sql` would run. */
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { EXIT, UserError } from '../errors.js';
+import { isJobFile, readNotebookSource } from '../submit.js';
+
+export interface WrapCommandOptions {
+  output?: string;
+  engine?: string;
+  connection?: string;
+}
+
+export async function wrapCommand(file: string, options: WrapCommandOptions): Promise<number> {
+  if (!isJobFile(file)) throw new UserError(`${file}: wrap takes a SQL job file (.sql)`);
+  const output = resolve(options.output ?? file.replace(/\.[^./]*$/, '') + '.ipynb');
+  if (output === resolve(file)) throw new UserError(`-o ${options.output}: that is the job file itself`);
+  const { bytes } = await readNotebookSource(file, {
+    ...(options.engine ? { engine: options.engine } : {}),
+    ...(options.connection ? { connection: options.connection } : {}),
+  });
+  await writeFile(output, bytes).catch((err: NodeJS.ErrnoException) => {
+    throw new UserError(`-o ${output}: cannot write (${err.code})`);
+  });
+  process.stdout.write(`${output}\n`);
+  return EXIT.ok;
+}

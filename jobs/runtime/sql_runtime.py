@@ -1,0 +1,149 @@
+# The runtime of a SQL job wrapped by `millrace wrap`: the same in every run of the job.
+# The connection is resolved here, in the kernel, from the environment or a config file,
+# so no credential is ever written into the notebook, its record or the workflow history.
+import datetime as _dt
+import html as _html
+import os as _os
+import re as _re
+import shlex as _shlex
+import time as _time
+
+
+class SqlStatementError(Exception):
+    """A statement failed: the engine's message, with where the statement is in the job file."""
+
+    def _render_traceback_(self):
+        # IPython shows these lines instead of a traceback through this runtime's frames.
+        return [f"{type(self).__name__}: {self}"]
+
+
+def _millrace_connection_url(name, default):
+    """MILLRACE_CONNECTION_<NAME>, else [connections.<name>] in the nearest millrace.toml or
+    .millrace/connections.toml from the working directory up. A `url` there may name
+    environment variables as ${VAR}; `url_file` reads the URL from a file instead."""
+    if name is None:
+        return default
+    variable = "MILLRACE_CONNECTION_" + _re.sub(r"\W", "_", name).upper()
+    if _os.environ.get(variable):
+        return _os.environ[variable]
+    here = _os.getcwd()
+    while True:
+        for relative, nested in (("millrace.toml", True), (_os.path.join(".millrace", "connections.toml"), False)):
+            path = _os.path.join(here, relative)
+            if _os.path.isfile(path):
+                import tomllib
+
+                with open(path, "rb") as f:
+                    tables = tomllib.load(f)
+                entry = (tables.get("connections", {}) if nested else tables).get(name)
+                if entry is not None:
+                    return _millrace_url_of(entry, name, path)
+        if _os.path.dirname(here) == here:
+            raise LookupError(f"connection {name!r} is not defined: set {variable} or add [connections.{name}] with a url to millrace.toml")
+        here = _os.path.dirname(here)
+
+
+def _millrace_url_of(entry, name, path):
+    if "url_file" in entry:
+        with open(_os.path.expanduser(entry["url_file"]), encoding="utf-8") as f:
+            return f.read().strip()
+    if "url" not in entry:
+        raise LookupError(f"connection {name!r} in {path} has neither url nor url_file")
+
+    def variable(m):
+        if m.group(1) not in _os.environ:
+            raise LookupError(f"connection {name!r} in {path} needs the environment variable {m.group(1)}")
+        return _os.environ[m.group(1)]
+
+    return _re.sub(r"\$\{(\w+)\}", variable, entry["url"])
+
+
+def _millrace_coerce(name, kind, value):
+    """A parameter's value as its declared type (-p and schedules pass dates as text)."""
+    if value is None:
+        raise ValueError(f"parameter {name} is required: pass -p {name} VALUE")
+    try:
+        if kind == "str":
+            return str(value)
+        if kind in ("int", "float"):
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value) if kind == "int" else float(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            return {"true": True, "false": False, "1": True, "0": False}[str(value).lower()]
+        if kind == "date":
+            if isinstance(value, _dt.datetime):
+                return value.date()
+            return value if isinstance(value, _dt.date) else _dt.date.fromisoformat(str(value))
+        if kind == "datetime":
+            return value if isinstance(value, _dt.datetime) else _dt.datetime.fromisoformat(str(value))
+    except (ValueError, TypeError, KeyError):
+        pass
+    raise ValueError(f"parameter {name}: {value!r} is not a {kind}")
+
+
+class _MillraceSql:
+    def __init__(self, engine, job, url, params, preview):
+        self.engine, self.job, self.preview = engine, job, preview
+        self.params = {name: _millrace_coerce(name, kind, value) for name, (kind, value) in params.items()}
+        self.conn = engine.connect(url)
+
+    def cell(self, line, cell):
+        """%%millrace_sql line=N name=NAME [kind=TYPE] [params=a,b] [preview=N] [output=PATH]: runs one statement."""
+        __tracebackhide__ = True
+        args = dict(word.split("=", 1) for word in _shlex.split(line))
+        where = f"{self.job}, line {args['line']}"
+        values = {name: self.params[name] for name in args.get("params", "").split(",") if name}
+        preview = int(args.get("preview", self.preview))
+        output = args.get("output")
+        started = _time.perf_counter()
+        try:
+            columns, rows, count, table = self.engine.execute(self.conn, cell, values, preview, output is not None, args.get("kind", "SELECT"))
+        except self.engine.Error as e:
+            raise SqlStatementError(f"{where}: {e}") from None
+        seconds = _time.perf_counter() - started
+        if columns:
+            _millrace_show(columns, rows, count)
+        print(f"{_millrace_rows(count)}{'' if columns else ' changed'} in {seconds:.3f} s")
+        if output is not None:
+            _millrace_save(table, output)
+            print(f"saved to {output}")
+        try:
+            import scrapbook as sb
+        except ImportError:
+            return
+        sb.glue(f"{args['name']}_rows", count)
+        sb.glue(f"{args['name']}_seconds", seconds)
+
+
+def _millrace_rows(n):
+    return f"{n} row{'' if n == 1 else 's'}"
+
+
+def _millrace_show(columns, rows, count):
+    from IPython.display import display
+
+    cells = [[str(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    text = "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [list(columns)] + cells)
+    head = "".join(f"<th>{_html.escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_html.escape(v)}</td>" for v in r) + "</tr>" for r in cells)
+    shown = f"first {len(rows)} of {_millrace_rows(count)}" if len(rows) < count else _millrace_rows(count)
+    html = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{shown}</p>"
+    display({"text/plain": text, "text/html": html}, raw=True)
+
+
+def _millrace_save(table, output):
+    """The whole result to a local path (relative to the kernel's working directory), as .parquet or .csv."""
+    try:
+        import pyarrow.csv
+        import pyarrow.parquet
+    except ImportError:
+        raise ImportError("-- @output needs the Python package pyarrow in the kernel's environment: pip install pyarrow") from None
+    _os.makedirs(_os.path.dirname(_os.path.abspath(output)), exist_ok=True)
+    if output.endswith(".csv"):
+        pyarrow.csv.write_csv(table, output)
+    else:
+        pyarrow.parquet.write_table(table, output)

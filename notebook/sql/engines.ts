@@ -1,0 +1,19 @@
+// The engines a SQL job can run on. Each is a kernel-side module, jobs/runtime/engines/
+// <name>.py (connect, execute, Error), and these facts the generator needs: how a statement
+// refers to a bound parameter, and the connection used when none is named. A new engine
+// (Trino, Spark SQL) is one entry here and one module there.
+
+export interface SqlEngine {
+  name: string;
+  /** The driver's named placeholder for a parameter the file writes as `:name`. */
+  placeholder: (name: string) => string;
+  /** The connection URL when the job names none. */
+  defaultUrl: string;
+}
+
+export const SQL_ENGINES: Readonly<Record<string, SqlEngine>> = {
+  // DuckDB binds `$name` from a dict (duckdb.execute(sql, {name: value})).
+  duckdb: { name: 'duckdb', placeholder: (name) => `$${name}`, defaultUrl: 'duckdb:///:memory:' },
+};
+
+export const DEFAULT_SQL_ENGINE = 'duckdb';

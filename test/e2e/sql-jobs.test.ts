@@ -1,0 +1,213 @@
+/**
+ * SQL jobs through `millrace run FILE.sql` on the real stack with DuckDB: the generated
+ * notebook is the run's snapshot; parameters are bound, never pasted into SQL; each
+ * statement's cell shows a preview and its row count, glued for `millrace metrics`; a
+ * failing statement fails its own cell with the engine's message and its line; `resume`
+ * continues from it; a schedule injects run_date; a named connection's secret stays out
+ * of the record and the history.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertValidNotebook, cellText, runCli, startHarness, streamText, type Harness } from './harness.js';
+
+let h: Harness;
+const tag = randomBytes(3).toString('hex');
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.client.schedule.getHandle(`millrace-schedule-sqlday-${tag}`).delete().catch(() => undefined);
+  await h?.close();
+});
+
+const cli = (...args: string[]) => runCli(args, h.cliEnv, h.dir);
+const write = async (name: string, text: string) => {
+  const path = join(h.dir, name);
+  await writeFile(path, text);
+  return path;
+};
+const record = async (path: string): Promise<any> => JSON.parse(await readFile(path, 'utf8'));
+/** The record's cell running the statement at this line of the file. */
+const statementCell = (nb: any, line: number) => nb.cells.find((c: any) => c.metadata.millrace?.sql_line === line);
+const html = (cell: any) => cell.outputs.filter((o: any) => o.data?.['text/html']).map((o: any) => [o.data['text/html']].flat().join('')).join('');
+
+const SALES = `-- Sales of one region on one day.
+-- @param region: str = 'eu'
+-- @param day: date
+-- @param scale: int = 1
+
+CREATE TABLE sales AS
+SELECT * FROM (VALUES ('eu', DATE '2024-01-01', 10), ('eu', DATE '2024-01-01', 20), ('us', DATE '2024-01-01', 5),
+  ('eu', DATE '2024-01-02', 7)) t(region, day, amount);
+
+-- The region's rows; ';' in a string does not split.
+-- @name picked
+-- @preview 1
+-- @output out/picked.parquet
+SELECT region, day, amount * :scale AS amount, 'a;b' AS s FROM sales
+WHERE region = :region AND day = :day ORDER BY amount;
+
+SELECT :region AS region_value, :day AS day_value;
+
+SELECT count(*) AS n FROM sales;
+`;
+
+describe('SQL jobs on DuckDB', () => {
+  it('wrap writes the notebook that run runs', async () => {
+    const job = await write('sales.sql', SALES);
+    const r = await cli('wrap', job, '-o', 'sales-wrapped.ipynb');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(join(h.dir, 'sales-wrapped.ipynb'));
+    await assertValidNotebook(join(h.dir, 'sales-wrapped.ipynb'));
+    const nb = await record(join(h.dir, 'sales-wrapped.ipynb'));
+    expect(nb.cells.map((c: any) => c.cell_type)).toEqual(['markdown', 'code', 'code', 'code', 'code', 'code', 'code']);
+    expect(cellText(nb.cells[5])).toBe('%%millrace_sql line=17 name=s3 params=region,day\nSELECT $region AS region_value, $day AS day_value;');
+    const bad = await cli('wrap', await write('bad.sql', 'SELECT :nope'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(`millrace: ${join(h.dir, 'bad.sql')}: line 1: :nope is not a declared parameter (add -- @param nope: TYPE to the header)\n`);
+  });
+
+  it('runs with parameters: previews, row counts glued, the whole result saved, the file in the record', async () => {
+    const job = await write('sales.sql', SALES);
+    for (const [id, region] of [
+      [`sales-eu-${tag}`, 'eu'],
+      [`sales-us-${tag}`, 'us'],
+    ] as const) {
+      const r = await cli('run', job, '--id', id, '-p', 'region', region, '-p', 'day', '2024-01-01', '-p', 'scale', '3', '--json');
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const out = join(h.config.storeRoot, 'runs', `sales-eu-${tag}`, 'sales.ipynb');
+    await assertValidNotebook(out);
+    const nb = await record(out);
+    const { createHash } = await import('node:crypto');
+    expect(nb.metadata.millrace.job).toEqual({ kind: 'sql', path: job, sha256: createHash('sha256').update(SALES).digest('hex'), engine: 'duckdb' });
+    expect(nb.metadata.papermill.input_path).toBe(job);
+    expect(nb.metadata.papermill.parameters).toEqual({ region: 'eu', day: '2024-01-01', scale: 3 });
+    // CREATE TABLE AS: the rows it wrote.
+    expect(streamText(statementCell(nb, 6))).toMatch(/^4 rows changed in \d+\.\d{3} s\n$/);
+    // @preview 1 of the two rows, times the parameter; the whole result in the Parquet file.
+    const picked = statementCell(nb, 14);
+    expect(html(picked)).toBe(
+      '<table><thead><tr><th>region</th><th>day</th><th>amount</th><th>s</th></tr></thead><tbody><tr><td>eu</td><td>2024-01-01</td><td>30</td><td>a;b</td></tr></tbody></table><p>first 1 of 2 rows</p>',
+    );
+    expect(streamText(picked)).toMatch(/^2 rows in \d+\.\d{3} s\nsaved to out\/picked.parquet\n$/);
+    expect(existsSync(join(h.dir, 'out', 'picked.parquet'))).toBe(true);
+    // Bound as typed values: the date parameter is a DATE.
+    expect(html(statementCell(nb, 17))).toContain('<tr><td>eu</td><td>2024-01-01</td></tr>');
+
+    const m = await cli('metrics', '--notebook', 'sales', '--format', 'json');
+    expect(m.code, m.stderr).toBe(0);
+    const rows = JSON.parse(m.stdout).filter((row: any) => row.run_id.endsWith(tag));
+    expect(rows.map((row: any) => [row.parameters.region, row.values.s1_rows, row.values.picked_rows, row.values.s3_rows, row.values.s4_rows])).toEqual([
+      ['eu', 4, 2, 1, 1],
+      ['us', 4, 1, 1, 1],
+    ]);
+    expect(typeof rows[0].values.picked_seconds).toBe('number');
+  });
+
+  it('binds a parameter as a value: an injection attempt through -p stays a string', async () => {
+    const job = await write('sales.sql', SALES);
+    const evil = "eu'; DROP TABLE sales; --";
+    const r = await cli('run', job, '--id', `sales-evil-${tag}`, '-p', 'region', evil, '-p', 'day', '2024-01-01', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const nb = await record(JSON.parse(r.stdout).output);
+    expect(streamText(statementCell(nb, 14))).toMatch(/^0 rows in /);
+    expect(html(statementCell(nb, 17))).toContain("<td>eu&#x27;; DROP TABLE sales; --</td>");
+    // The table is still there, all of it.
+    expect(html(statementCell(nb, 19))).toContain('<tr><td>4</td></tr>');
+  });
+
+  it('fails a failing statement in its own cell, with the engine message and its line; resume continues from it', async () => {
+    const input = join(h.dir, `input-${tag}.csv`);
+    const job = await write(
+      'load.sql',
+      `-- @param n: int = 1\nCREATE TABLE a AS SELECT :n AS n;\n\n-- read the upstream file\nSELECT *\nFROM read_csv('${input}');\n\nSELECT n + 1 AS m FROM a;\n`,
+    );
+    const id = `load-${tag}`;
+    const r = await cli('run', job, '--id', id, '--json');
+    expect(r.code).toBe(1);
+    const failed = JSON.parse(r.stdout);
+    expect(failed.error.ename).toBe('SqlStatementError');
+    expect(failed.error.evalue).toMatch(/^load\.sql, line 5: IO Error: No files found that match the pattern/);
+    const nb = await record(failed.output);
+    // Numbered as `millrace show` numbers cells: without papermill's error banner.
+    const cells = nb.cells.filter((c: any) => !(c.metadata.tags ?? []).includes('papermill-error-cell-tag'));
+    expect(failed.failed_cell).toBe(cells.indexOf(statementCell(nb, 5)));
+    // The statements after it did not run.
+    expect(statementCell(nb, 8).outputs).toEqual([]);
+
+    await writeFile(input, 'x,y\n1,2\n3,4\n');
+    const resumed = await cli('resume', id, '--id', `${id}-2`, '--json');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const after = await record(JSON.parse(resumed.stdout).output);
+    expect(after.metadata.millrace.resumed_from).toMatchObject({ run_id: id, from_cell: failed.failed_cell });
+    expect(streamText(statementCell(after, 5))).toMatch(/^2 rows in /);
+    // Replaying the earlier cells rebuilt table a in the new kernel.
+    expect(html(statementCell(after, 8))).toContain('<tr><td>2</td></tr>');
+  });
+
+  it('refuses a missing required parameter in its own cell, naming it', async () => {
+    const job = await write('sales.sql', SALES);
+    const r = await cli('run', job, '--id', `sales-noday-${tag}`, '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ ename: 'ValueError', evalue: 'parameter day is required: pass -p day VALUE' });
+  });
+
+  it('runs a scheduled .sql job with run_date as its date parameter', async () => {
+    const job = await write('daily.sql', '-- @param run_date: date\n-- @param region: str = \'eu\'\nSELECT :run_date + 1 AS next_day, :region AS region;\n');
+    const name = `sqlday-${tag}`;
+    const created = await cli('schedule', 'create', name, job, '--cron', '0 6 * * *', '--timezone', 'UTC', '-p', 'region', 'us', '--json');
+    expect(created.code, created.stderr).toBe(0);
+    const backfill = await cli('schedule', 'backfill', name, '--start', '2024-02-28', '--end', '2024-02-29', '--json');
+    expect(backfill.code, backfill.stderr).toBe(0);
+    let ids: string[] = [];
+    const deadline = Date.now() + 60_000;
+    while (ids.length < 2 && Date.now() < deadline) {
+      const d = await h.client.schedule.getHandle(`millrace-schedule-${name}`).describe();
+      ids = d.info.recentActions.map((a) => a.action.workflow.workflowId);
+      if (ids.length < 2) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(ids).toHaveLength(2);
+    const previews: string[] = [];
+    for (const id of ids) {
+      const result = await h.client.workflow.getHandle(id).result();
+      expect(result.status).toBe('completed');
+      const nb = await record(result.output);
+      expect(nb.metadata.millrace).toMatchObject({ schedule: name, job: { kind: 'sql', path: job } });
+      previews.push(html(statementCell(nb, 3)));
+    }
+    expect(previews.sort()).toEqual([
+      '<table><thead><tr><th>next_day</th><th>region</th></tr></thead><tbody><tr><td>2024-02-29</td><td>us</td></tr></tbody></table><p>1 row</p>',
+      '<table><thead><tr><th>next_day</th><th>region</th></tr></thead><tbody><tr><td>2024-03-01</td><td>us</td></tr></tbody></table><p>1 row</p>',
+    ]);
+  });
+
+  it('resolves a named connection in the kernel: its secret is in neither the record nor the history', async () => {
+    const secret = `planted-secret-${tag}`;
+    // The URL (with a DuckDB option carrying the secret) sits in a file millrace.toml names.
+    const urlFile = await write(`wh-${tag}.url`, `duckdb:///wh-${tag}.db?custom_user_agent=${secret}\n`);
+    await write('millrace.toml', `[connections.wh]\nurl_file = "${urlFile}"\n`);
+    const job = await write('wh.sql', "-- @connection wh\nCREATE TABLE IF NOT EXISTS kept AS SELECT 42 AS answer;\nSELECT answer FROM kept;\n");
+    const id = `wh-${tag}`;
+    const r = await cli('run', job, '--id', id, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const text = await readFile(JSON.parse(r.stdout).output, 'utf8');
+    expect(text).toContain('<td>42</td>');
+    expect(text).not.toContain(secret);
+    // The database file is the connection's: the table is in it.
+    expect(existsSync(join(h.dir, `wh-${tag}.db`))).toBe(true);
+    // Every string and payload of the history, decoded.
+    const texts: string[] = [];
+    const walk = (v: unknown): void => {
+      if (v instanceof Uint8Array) texts.push(Buffer.from(v).toString('utf8'));
+      else if (typeof v === 'string') texts.push(v);
+      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+    };
+    walk(await h.client.workflow.getHandle(id).fetchHistory());
+    expect(texts.join('\n')).toContain(job);
+    expect(texts.join('\n')).not.toContain(secret);
+  });
+});

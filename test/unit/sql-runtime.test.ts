@@ -1,0 +1,115 @@
+// The kernel side of a SQL job (jobs/runtime/): run in the project venv's Python, as a
+// kernel runs it. Connection names resolve from the environment or a config file;
+// parameters are coerced to their declared types; a missing engine library names the package.
+import { execFile } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot, venvPython } from '../../worker/paths.js';
+
+const run = promisify(execFile);
+const RUNTIME = join(packageRoot(), 'jobs', 'runtime', 'sql_runtime.py');
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'millrace-sql-runtime-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs `code` after the runtime, in `cwd`, with `env`; its stdout, or the exception's message. */
+async function py(code: string, options: { cwd?: string; env?: Record<string, string>; args?: string[] } = {}): Promise<string> {
+  const wrapper = `exec(open(${JSON.stringify(RUNTIME)}).read())\ntry:\n${code.replace(/^/gm, '    ')}\nexcept Exception as e:\n    print(type(e).__name__ + ': ' + str(e))`;
+  const { stdout } = await run(venvPython(), [...(options.args ?? []), '-c', wrapper], { cwd: options.cwd ?? dir, env: { PATH: process.env['PATH'] ?? '', ...options.env } });
+  return stdout.trim();
+}
+
+describe('connections', () => {
+  it('come from MILLRACE_CONNECTION_<NAME> first, then millrace.toml up from the working directory', async () => {
+    const sub = join(dir, 'a', 'b');
+    await mkdir(sub, { recursive: true });
+    await writeFile(join(dir, 'millrace.toml'), '[connections.wh]\nurl = "duckdb:///${WH_DB}?threads=1"\n[connections.filed]\nurl_file = "url.txt"\n');
+    await writeFile(join(sub, 'url.txt'), 'duckdb:///from-file.db\n');
+    expect(await py('print(_millrace_connection_url("wh", "d"))', { cwd: sub, env: { WH_DB: 'x.db' } })).toBe('duckdb:///x.db?threads=1');
+    expect(await py('print(_millrace_connection_url("wh", "d"))', { cwd: sub, env: { MILLRACE_CONNECTION_WH: 'duckdb:///env.db' } })).toBe('duckdb:///env.db');
+    expect(await py('print(_millrace_connection_url("filed", "d"))', { cwd: sub })).toBe('duckdb:///from-file.db');
+    expect(await py('print(_millrace_connection_url(None, "duckdb:///:memory:"))')).toBe('duckdb:///:memory:');
+    expect(await py('print(_millrace_connection_url("wh", "d"))', { cwd: sub })).toBe(
+      `LookupError: connection 'wh' in ${join(dir, 'millrace.toml')} needs the environment variable WH_DB`,
+    );
+    expect(await py('print(_millrace_connection_url("nope", "d"))', { cwd: sub })).toBe(
+      "LookupError: connection 'nope' is not defined: set MILLRACE_CONNECTION_NOPE or add [connections.nope] with a url to millrace.toml",
+    );
+  });
+
+  it('also come from .millrace/connections.toml', async () => {
+    const other = await mkdtemp(join(tmpdir(), 'millrace-sql-conn-'));
+    await mkdir(join(other, '.millrace'));
+    await writeFile(join(other, '.millrace', 'connections.toml'), '[lake]\nurl = "duckdb:///lake.db"\n');
+    expect(await py('print(_millrace_connection_url("lake", "d"))', { cwd: other })).toBe('duckdb:///lake.db');
+    await rm(other, { recursive: true, force: true });
+  });
+});
+
+describe('parameters', () => {
+  it('are coerced to their declared types, or refused naming the parameter', async () => {
+    const out = await py(
+      [
+        'for kind, value in [("int", "3"), ("float", 2), ("bool", "False"), ("bool", True), ("date", "2024-02-29"), ("datetime", "2024-02-29T06:00:00"), ("str", 5)]:',
+        '    print(repr(_millrace_coerce("p", kind, value)))',
+        'for kind, value in [("int", True), ("date", "2024-02-30"), ("bool", "maybe")]:',
+        '    try: _millrace_coerce("p", kind, value)',
+        '    except ValueError as e: print(e)',
+        '_millrace_coerce("day", "date", None)',
+      ].join('\n'),
+    );
+    expect(out.split('\n')).toEqual([
+      '3',
+      '2.0',
+      'False',
+      'True',
+      'datetime.date(2024, 2, 29)',
+      'datetime.datetime(2024, 2, 29, 6, 0)',
+      "'5'",
+      'parameter p: True is not a int',
+      "parameter p: '2024-02-30' is not a date",
+      "parameter p: 'maybe' is not a bool",
+      'ValueError: parameter day is required: pass -p day VALUE',
+    ]);
+  });
+});
+
+describe('a failing statement', () => {
+  it('shows its message instead of a traceback through the runtime', async () => {
+    expect(await py('print(SqlStatementError("job.sql, line 3: Parser Error")._render_traceback_())')).toBe("['SqlStatementError: job.sql, line 3: Parser Error']");
+  });
+});
+
+describe('engines', () => {
+  it('name the package to install when the kernel lacks the library', async () => {
+    const engine = join(packageRoot(), 'jobs', 'runtime', 'engines', 'duckdb.py');
+    // -S: without site-packages, as in a kernel whose environment has no duckdb.
+    expect(await py(`exec(open(${JSON.stringify(engine)}).read())`, { args: ['-S'] })).toBe(
+      "ImportError: the SQL job's engine duckdb needs the Python package duckdb in the kernel's environment: pip install duckdb",
+    );
+  });
+
+  it('duckdb: connects to memory or a file as SQLAlchemy URLs say, and binds named parameters', async () => {
+    const engine = join(packageRoot(), 'jobs', 'runtime', 'engines', 'duckdb.py');
+    const out = await py(
+      [
+        `exec(open(${JSON.stringify(engine)}).read())`,
+        'c = _MillraceEngine.connect("duckdb:///rel.db?threads=1")',
+        'print(c.execute("select current_setting(\'threads\')").fetchall())',
+        'print(_MillraceEngine.execute(c, "create table t as select * from range(25) r(i)", {}, 10, False, "CREATE")[2])',
+        'cols, rows, n, _ = _MillraceEngine.execute(c, "select i from t where i >= $lo", {"lo": 3}, 2, False, "SELECT")',
+        'print(cols, rows, n)',
+        'print(_MillraceEngine.execute(_MillraceEngine.connect("duckdb://"), "select 1", {}, 5, False, "SELECT")[2])',
+      ].join('\n'),
+    );
+    expect(out.split('\n')).toEqual(['[(1,)]', '25', "['i'] [(3,), (4,)] 22", '1']);
+  });
+});
