@@ -60,6 +60,13 @@ describe('the kernel environment allow-list', () => {
     expect(kernelEnvMatcher(['AWS_*'])('AWS_PROFILE')).toBe(false);
   });
 
+  it("passes SQL jobs' connections, which are meant for the kernel", () => {
+    const env = kernelEnvironment({ ...WORKER_ENV, MILLRACE_CONNECTION_WAREHOUSE: 'duckdb:///w.db', MILLRACE_CONNECTION_API_KEY: 'trino://u:p@h' }, []);
+    expect(env['MILLRACE_CONNECTION_WAREHOUSE']).toBe('duckdb:///w.db');
+    expect(env['MILLRACE_CONNECTION_API_KEY']).toBe('trino://u:p@h');
+    expect(env['MILLRACE_STORE_SECRET_ACCESS_KEY']).toBeUndefined();
+  });
+
   it('passes a protected variable only when named exactly', () => {
     expect(kernelEnvironment(WORKER_ENV, ['AWS_PROFILE'])['AWS_PROFILE']).toBe('store');
   });
