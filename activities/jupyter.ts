@@ -23,7 +23,7 @@ export interface JupyterConfig {
 export class KernelError extends Error {
   constructor(
     message: string,
-    readonly kind: 'unknown-kernel' | 'kernel-died' | 'kernel-lost' | 'server-unreachable',
+    readonly kind: 'unknown-kernel' | 'kernel-died' | 'kernel-lost' | 'server-unreachable' | 'start-timeout',
   ) {
     super(message);
     this.name = 'KernelError';
@@ -111,14 +111,18 @@ export async function shutdownKernel(settings: ServerConnection.ISettings, kerne
 
 const connections = new Map<string, Promise<Kernel.IKernelConnection>>();
 
-/** The shared connection to a running kernel, opened on first use and kept. */
+/**
+ * The shared connection to a running kernel, opened on first use and kept; opening waits
+ * `answerWithinMs` for the kernel's kernel_info reply.
+ */
 export function connectKernel(
   settings: ServerConnection.ISettings,
   model: Kernel.IModel,
+  answerWithinMs = 60_000,
 ): Promise<Kernel.IKernelConnection> {
   let pending = connections.get(model.id);
   if (!pending) {
-    pending = openConnection(settings, model);
+    pending = openConnection(settings, model, answerWithinMs);
     connections.set(model.id, pending);
     pending.catch(() => connections.delete(model.id));
   }
@@ -128,13 +132,14 @@ export function connectKernel(
 async function openConnection(
   settings: ServerConnection.ISettings,
   model: Kernel.IModel,
+  answerWithinMs: number,
 ): Promise<Kernel.IKernelConnection> {
   const kernel = new KernelConnection({ model, serverSettings: settings, handleComms: false });
   kernel.disposed.connect(() => connections.delete(model.id));
   // `info` resolves once the websocket is up and the kernel answered kernel_info.
-  await withTimeout(kernel.info, 60_000, () => {
+  await withTimeout(kernel.info, answerWithinMs, () => {
     kernel.dispose();
-    return new KernelError(`kernel ${model.id} did not answer within 60 s`, 'kernel-lost');
+    return new KernelError(`kernel ${model.id} did not answer within ${answerWithinMs / 1000} s`, 'kernel-lost');
   });
   return kernel;
 }

@@ -75,6 +75,7 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
     revision: 0,
     ...(input.schedule ? { schedule: input.schedule.name } : {}),
     ...(input.cwd ? { cwd: input.cwd } : {}),
+    ...(input.startTimeoutS !== undefined ? { start_timeout: input.startTimeoutS } : {}),
   };
   let notebook: Notebook = initialNotebook;
   let startAt = 0;

@@ -118,6 +118,8 @@ export interface SubmitOptions {
   injectPaths?: { input?: boolean; output?: boolean };
   /** papermill --report-mode: code cells' sources hidden in the record. */
   reportMode?: boolean;
+  /** papermill --start-timeout, seconds. */
+  startTimeoutS?: number;
   /** Told each warning papermill would log for these parameters (`Passed unknown parameter: x`). */
   onWarning?: (message: string) => void;
 }
@@ -226,6 +228,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     ...(options.pauseTimeoutS !== undefined ? { pauseTimeoutS: options.pauseTimeoutS } : {}),
     ...(options.checkpoint ? { checkpoint: true } : {}),
     ...(options.reportMode ? { reportMode: true } : {}),
+    ...(options.startTimeoutS !== undefined ? { startTimeoutS: options.startTimeoutS } : {}),
   };
 }
 

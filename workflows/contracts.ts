@@ -121,6 +121,8 @@ export const runInputSchema = z.object({
   cwd: z.string().min(1).optional(),
   /** papermill --report-mode: every code cell's source hidden (metadata.jupyter.source_hidden). */
   reportMode: z.boolean().optional(),
+  /** papermill --start-timeout: seconds a new kernel has to answer before the run fails (unset: 60). */
+  startTimeoutS: z.number().positive().optional(),
 });
 /** What clients pass (defaults optional); the workflow works on the parsed form. */
 export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss' | 'onFailure'> & {
@@ -325,6 +327,15 @@ export interface KernelHandle {
   outcomeRegistry?: boolean;
 }
 
+export interface StartKernelRequest {
+  runId: string;
+  kernelName: string;
+  checkpoint?: boolean;
+  cwd?: string;
+  /** papermill --start-timeout: seconds the new kernel has to answer (default 60). */
+  startTimeoutS?: number;
+}
+
 export interface StartedKernel {
   kernel: KernelHandle;
   /** The kernel's language_info, recorded in the output notebook as papermill does. */
@@ -455,4 +466,6 @@ export interface FinalizeInput {
   status: RunStatus;
   failedCell?: number;
   languageInfo?: Record<string, unknown> | null;
+  /** Why the run failed, when an error ended it (metadata.millrace.reason). */
+  reason?: string;
 }

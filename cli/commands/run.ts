@@ -31,6 +31,8 @@ export interface RunOptions extends ParameterArgs {
   checkpoint?: boolean;
   /** papermill --report-mode. */
   reportMode?: boolean;
+  /** papermill --start-timeout, seconds. */
+  startTimeout?: number;
   /** papermill --inject-input-path / --inject-output-path / --inject-paths. */
   injectPaths?: { input?: boolean; output?: boolean };
   detach: boolean;
@@ -69,6 +71,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     pauseTimeoutS: options.pauseTimeout,
     checkpoint: options.checkpoint,
     reportMode: options.reportMode,
+    startTimeoutS: options.startTimeout,
     injectPaths: options.injectPaths,
     onWarning: (message) => {
       warnings.push(message);

@@ -45,6 +45,8 @@ interface RunView extends RunSummary {
   paused: PauseInfo | null;
   /** The kernel's working directory, from the record (null in runs recorded without one). */
   cwd: string | null;
+  /** Why the run failed when an error ended it (the record's metadata.millrace.reason), else null. */
+  reason: string | null;
   record_note?: string;
 }
 
@@ -69,7 +71,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   const memoLink: unknown = description.memo?.['resumed_from'];
   // papermill's PapermillExecutionError text of the failed cell, printed after the table.
   let traceback: string | undefined;
-  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null };
+  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null, reason: null };
   if (summary.output) {
     try {
       // Cell numbers as the run reported them: without papermill's banner and anchor.
@@ -77,8 +79,9 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
       view.cells = cellViews(nb);
       // The record's parameters are the ones the kernel got (a scheduled run's time too).
       view.parameters = runFacts(nb).parameters;
-      const { resumed_from: from, cwd } = notebookMillrace(nb);
+      const { resumed_from: from, cwd, reason } = notebookMillrace(nb);
       view.cwd = cwd ?? null;
+      view.reason = reason ?? null;
       if (from) {
         view.resumed_from = {
           run_id: from.run_id,
@@ -123,6 +126,8 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   for (const later of view.resumed_as) lines.push(`resumed as: ${later.run_id}`);
   if (view.failed_cell !== null && view.error) {
     lines.push(`failed:   cell ${view.failed_cell}: ${view.error.ename}: ${view.error.evalue}`);
+  } else if (view.reason) {
+    lines.push(`failed:   ${view.reason}`);
   }
   if (view.paused) {
     lines.push(`paused:   at cell ${view.paused.cell} since ${view.paused.since}, until ${view.paused.until}`);
