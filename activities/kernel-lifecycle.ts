@@ -5,7 +5,8 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ServerConnection } from '@jupyterlab/services';
-import type { KernelHandle, StartedKernel, StartKernelRequest } from '../workflows/contracts.js';
+import type { KernelEnvironment, KernelHandle, StartedKernel, StartKernelRequest } from '../workflows/contracts.js';
+import { kernelEnvironment } from './kernel-environment.js';
 import type { BackgroundWork } from './background.js';
 import { CheckpointError, requireCheckpointSupport } from './checkpoint.js';
 import { connectKernel, KernelError, shutdownKernel, startKernel } from './jupyter.js';
@@ -73,6 +74,7 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
       const kernel = (await deps.kernelPool?.take(request.kernelName, request.runId)) ?? (await startFreshKernel(settings, request));
       const { model, connection, languageInfo, outcomeRegistry } = kernel;
       const language = String(languageInfo['name']);
+      let environment: KernelEnvironment;
       try {
         if (request.cwd && !(await enterWorkingDirectory(connection, language, request.cwd))) {
           Context.current().log.warn(`the working directory applies to Python kernels only: this ${language} kernel runs in the Jupyter Server's root`, {
@@ -80,13 +82,14 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
           });
         }
         if (request.checkpoint) await requireCheckpointSupport(connection, language);
+        environment = await kernelEnvironment(settings, connection, model.name, language);
       } catch (err) {
         // The workflow never learns this kernel's id: shut it down here.
         await shutdownKernel(settings, model.id).catch(() => undefined);
         if (err instanceof WorkingDirectoryError) throw ApplicationFailure.nonRetryable(err.message, 'BadWorkingDirectory');
         throw err instanceof CheckpointError ? ApplicationFailure.nonRetryable(err.message, 'CheckpointUnsupported') : err;
       }
-      return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo };
+      return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo, environment };
     },
 
     /**

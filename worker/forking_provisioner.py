@@ -221,6 +221,14 @@ def forking_enabled() -> bool:
 
 
 class ForkingProvisioner(LocalProvisioner):
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs = await super().pre_launch(**kwargs)
+        # Which kernelspec this kernel is, for the run's record (activities/kernel-environment.ts).
+        spec_dir = getattr(self.kernel_spec, "resource_dir", None)
+        if spec_dir and isinstance(kwargs.get("env"), dict):
+            kwargs["env"]["MILLRACE_KERNELSPEC_DIR"] = spec_dir
+        return kwargs
+
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):
         cmd = with_memory_history(cmd)
         zygote = zygote_for(cmd, kwargs) if forking_enabled() else None

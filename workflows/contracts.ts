@@ -182,6 +182,7 @@ export interface RunContinuation {
   revision: number;
   kernel: KernelHandle;
   languageInfo: Record<string, unknown> | null;
+  kernelEnvironment?: KernelEnvironment;
   executedCells: number;
   /** Durations of the cells already executed, for the progress query. */
   durationsMs: number[];
@@ -340,7 +341,21 @@ export interface StartedKernel {
   kernel: KernelHandle;
   /** The kernel's language_info, recorded in the output notebook as papermill does. */
   languageInfo: Record<string, unknown> | null;
+  /** Which interpreter and kernelspec the kernel is (metadata.millrace.kernel); absent from older workers. */
+  environment?: KernelEnvironment;
 }
+
+/** metadata.millrace.kernel: what a run's kernel was, for reproducing it. Every field optional. */
+export type KernelEnvironment = {
+  name?: string;
+  /** Python kernels: sys.executable and platform.python_version(). */
+  python?: string;
+  python_version?: string;
+  /** Other kernels: the kernelspec's argv[0]. */
+  argv0?: string;
+  /** The kernelspec's directory, where the Jupyter Server says it (millrace's own server does). */
+  spec_dir?: string;
+};
 
 export interface ExecuteCellInput {
   runId: string;
@@ -468,4 +483,6 @@ export interface FinalizeInput {
   languageInfo?: Record<string, unknown> | null;
   /** Why the run failed, when an error ended it (metadata.millrace.reason). */
   reason?: string;
+  /** metadata.millrace.kernel. */
+  kernelEnvironment?: KernelEnvironment;
 }

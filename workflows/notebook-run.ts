@@ -162,7 +162,7 @@ function parseInput(rawInput: RunInput): ParsedRunInput {
 /** The run's kernel: started, and when resuming, given the state the carried-over cells built. */
 async function startRunKernel({ input, plan, state }: Run, startAt: number): Promise<void> {
   state.progress.phase = 'starting-kernel';
-  ({ kernel: state.kernel, languageInfo: state.languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, checkpoint: input.checkpoint, cwd: input.cwd, ...startTimeout(input) }));
+  ({ kernel: state.kernel, languageInfo: state.languageInfo, environment: state.kernelEnvironment } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, checkpoint: input.checkpoint, cwd: input.cwd, ...startTimeout(input) }));
   if (startAt > 0 && input.resume?.restore === 'checkpoint') {
     // Resuming from a checkpoint: load the namespace the earlier run saved; no earlier cell runs again.
     state.progress.phase = 'restoring';
@@ -263,7 +263,7 @@ async function restartKernel({ input, plan, state }: Run, position: number): Pro
   state.kernelRestarts += 1;
   // Gone before the new kernel starts in the run's session (see the activity).
   await shutdownKernel(state.kernel!, { wait: true });
-  ({ kernel: state.kernel, languageInfo: state.languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, cwd: input.cwd, ...startTimeout(input) }));
+  ({ kernel: state.kernel, languageInfo: state.languageInfo, environment: state.kernelEnvironment } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, cwd: input.cwd, ...startTimeout(input) }));
   const replay = plan.codeCells.slice(0, position).map((c) => c.index);
   const replayed = await replayCells({ runId: input.runId, output: input.output, kernel: state.kernel, cellIndices: replay, lostAtCell: plan.codeCells[position]!.index });
   // The failed attempt saved the cell as failed (one revision); the replay saved another.
@@ -282,7 +282,7 @@ async function continueAsNew({ input, plan, state, deadline }: Run, position: nu
 
 async function finish({ input, state }: Run, status: RunStatus, failedCell?: number, reason?: string): Promise<void> {
   state.progress.phase = 'finalizing';
-  await finalizeRun({ runId: input.runId, output: input.output, status, failedCell, languageInfo: state.languageInfo, ...(reason ? { reason } : {}) });
+  await finalizeRun({ runId: input.runId, output: input.output, status, failedCell, languageInfo: state.languageInfo, ...(reason ? { reason } : {}), ...(state.kernelEnvironment ? { kernelEnvironment: state.kernelEnvironment } : {}) });
   state.finalized = true;
   state.progress.phase = 'done';
 }

@@ -2,7 +2,8 @@
  * `run --start-timeout` (papermill's flag): a kernel that does not answer in time fails the
  * run at once, in jupyter_client's words, instead of being started again and again. The
  * slow kernels are kernelspecs whose argv sleeps before exec'ing ipykernel, offered by a
- * Jupyter Server of this file's own (JUPYTER_PATH).
+ * Jupyter Server of this file's own (JUPYTER_PATH). And what the record keeps of the
+ * kernel a run used: its Python and version, its kernelspec's directory.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { venvPython } from '../../worker/paths.js';
 import { codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
 
 let dir: string;
+let jupyterPath: string;
 let server: JupyterServer | undefined;
 let h: Harness | undefined;
 
@@ -30,7 +32,7 @@ async function sleepyKernelspec(jupyterPath: string, name: string, delayS: numbe
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'millrace-kernel-start-'));
-  const jupyterPath = join(dir, 'jupyter');
+  jupyterPath = join(dir, 'jupyter');
   await sleepyKernelspec(jupyterPath, 'never', 3600);
   await sleepyKernelspec(jupyterPath, 'late', 4);
   const saved = process.env['JUPYTER_PATH'];
@@ -88,4 +90,25 @@ it('runs a kernel that answers within --start-timeout; the default is 60 s', asy
   const refused = await runCli(['run', path, '--start-timeout', '0'], h!.cliEnv, h!.dir);
   expect(refused.code).toBe(2);
   expect(refused.stderr.split('\n')[0]).toContain('--start-timeout takes a positive number of seconds');
+});
+
+it('records which Python and which kernelspec the kernel was, and show prints them', async () => {
+  const path = await h!.writeNotebook('which.ipynb', notebook([codeCell('import sys, platform\nprint(sys.executable, platform.python_version())')]));
+  const r = await runCli(['run', path, '--kernel', 'late', '--json'], h!.cliEnv, h!.dir);
+  expect(r.code, r.stderr).toBe(0);
+  const { run_id, output } = JSON.parse(r.stdout);
+  const record = JSON.parse(await readFile(output, 'utf8'));
+  const [python, version] = record.cells[0].outputs[0].text.join('').trim().split(' ');
+  expect(python).toBe(venvPython());
+  const kernel = { name: 'late', python, python_version: version, spec_dir: join(jupyterPath, 'kernels', 'late') };
+  expect(record.metadata.millrace.kernel).toEqual(kernel);
+  const shown = JSON.parse((await runCli(['show', run_id, '--json'], h!.cliEnv, h!.dir)).stdout);
+  expect(shown.kernel).toEqual(kernel);
+  const text = (await runCli(['show', run_id], h!.cliEnv, h!.dir)).stdout;
+  expect(text).toContain(`kernel:   late: ${python} ${version}, kernelspec ${kernel.spec_dir}`);
+  // The default python3, a forked kernel: its generated kernelspec.
+  const d = await runCli(['run', path, '--json'], h!.cliEnv, h!.dir);
+  expect(d.code, d.stderr).toBe(0);
+  const dflt = JSON.parse(await readFile(JSON.parse(d.stdout).output, 'utf8')).metadata.millrace.kernel;
+  expect(dflt).toMatchObject({ name: 'python3', python: expect.any(String), python_version: version, spec_dir: join(dir, 'state', 'jupyter-kernels', 'python3') });
 });
