@@ -315,6 +315,8 @@ export interface PrepareResult {
   totalCells: number;
   codeCells: CellPlan[];
   warnings: string[];
+  /** A scheduled run's parameters as recorded (with its nominal time), for `millrace runs` (the memo). */
+  parameters?: Record<string, unknown>;
 }
 
 export interface KernelHandle {

@@ -19,6 +19,7 @@ import {
   patched,
   setHandler,
   sleep,
+  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
@@ -62,6 +63,7 @@ const progressQuery = defineQuery<RunProgress>('progress');
  */
 const WORKFLOW_TASK_SLICE_MS = 1_000;
 const SLICE_ACTIVITY_PATCH = 'slice-with-activity';
+const SCHEDULED_PARAMETERS_PATCH = 'scheduled-run-parameters-memo';
 /**
  * Local cells add one small marker each, so the server may never suggest continuing as
  * new; past this many cells the run continues as new anyway, which bounds what a worker
@@ -91,6 +93,8 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   const repairs = new Repairs(input, state);
 
   const plan = continuation?.plan ?? (await prepareRun(input));
+  // A schedule's memo is fixed for all its runs: each run adds its own parameters (nominal time too) for `millrace runs`.
+  if (!continuation && plan.parameters && patched(SCHEDULED_PARAMETERS_PATCH)) upsertMemo({ parameters: plan.parameters });
   const startAt = continuation?.position ?? plan.startAt;
   state.showPlan(plan, startAt);
 

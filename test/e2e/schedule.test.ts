@@ -109,9 +109,11 @@ describe('schedule create, trigger, describe, list; runs --schedule', () => {
       const listed = await cliJson('runs', '--schedule', name);
       return listed.length > 0 ? listed : undefined;
     });
-    expect(runs).toEqual([expect.objectContaining({ run_id: trig.run_id, status: 'completed', output: trig.output, schedule: name })]);
+    // The run's own parameters, its nominal time included, as for a run of `millrace run`.
+    expect(runs).toEqual([expect.objectContaining({ run_id: trig.run_id, status: 'completed', output: trig.output, schedule: name, parameters: params })]);
     const show = await cliJson('show', trig.run_id);
-    expect(show).toMatchObject({ run_id: trig.run_id, status: 'completed', output: trig.output });
+    expect(show).toMatchObject({ run_id: trig.run_id, status: 'completed', output: trig.output, parameters: params });
+    expect((await cli('runs', '--schedule', name)).stdout).toContain(`region=eu, run_date=${params.run_date}, scheduled_time=${params.scheduled_time}`);
     // The kernel worked where `schedule create` was called (this process's directory).
     expect(made.cwd).toBe(process.cwd());
     expect(out.metadata['millrace'].cwd).toBe(process.cwd());
