@@ -139,7 +139,9 @@ async function executeCellOnce(settings: ServerConnection.ISettings, input: Exec
   if (!cell || cell.cell_type !== 'code') {
     throw ApplicationFailure.nonRetryable(`cell ${index} is not a code cell`, 'BadCellIndex');
   }
-  const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName });
+  const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName }).catch((err: unknown) =>
+    failVanishedKernel(record, input, err),
+  );
   // A kernel without an execution registry cannot answer; its cells only ever run as
   // regular activities, whose first attempt is the first send.
   const ask = !trusted && (ctx.info.attempt > 1 || input.attach === true || input.kernel.outcomeRegistry === true);
@@ -150,6 +152,33 @@ async function executeCellOnce(settings: ServerConnection.ISettings, input: Exec
     }
     return awaitExecution(send(kernel, record, input, msgId), input.handOffAfterMs);
   }, heartbeat);
+}
+
+/**
+ * The run's kernel is gone from the Jupyter Server (it restarted under the run): a kernel
+ * loss like a death, found when connecting. The cell is saved failed with the reason, and
+ * the run goes on as --on-kernel-loss says. Any other error is rethrown as it is.
+ */
+async function failVanishedKernel(record: RunRecord, input: ExecuteCellInput, err: unknown): Promise<never> {
+  if (!(err instanceof KernelError && err.kind === 'kernel-gone')) throw err;
+  const index = input.cellIndex;
+  const dead = { output_type: 'error' as const, ename: 'DeadKernelError', evalue: err.message, traceback: [`DeadKernelError: ${err.message}`] };
+  record.update((nb) => {
+    const t = now();
+    const started = cellStatus(nb.cells[index]!) === 'running' ? nb : markCellRunning(completePassedCells(nb, index), index, t);
+    const cell = started.cells[index] as CodeCell;
+    const cells = [...started.cells];
+    cells[index] = { ...cell, outputs: [...cell.outputs, dead] };
+    return markCellFailed({ ...started, cells }, index, t);
+  });
+  nextRevision(record, input.revision + 1);
+  await record.flush();
+  record.owned = true;
+  throw ApplicationFailure.nonRetryable(`kernel lost at cell ${index}: ${err.message}`, 'KernelLost', {
+    cellIndex: index,
+    ename: 'DeadKernelError',
+    evalue: err.message,
+  });
 }
 
 function adopt(msgId: string): Execution | undefined {

@@ -20,7 +20,7 @@ export async function finalizeRun(input: FinalizeInput): Promise<{ output: strin
     let out = finishRecord(nb, { endTime: now(), failed });
     if (languageInfo) out = { ...out, metadata: { ...out.metadata, language_info: languageInfo as Notebook['metadata']['language_info'] } };
     if (input.status === 'failed' && input.failedCell !== undefined) out = addErrorBanner(out, input.failedCell);
-    return withNotebookMillrace(out, { revision: record.meta.revision + 1, status: input.status });
+    return withNotebookMillrace(out, { revision: record.meta.revision + 1, status: input.status, ...(input.reason ? { reason: input.reason } : {}), ...(input.kernelEnvironment ? { kernel: input.kernelEnvironment } : {}) });
   });
   await record.flush();
   forgetRecord(input.output);

@@ -23,7 +23,7 @@ export interface JupyterConfig {
 export class KernelError extends Error {
   constructor(
     message: string,
-    readonly kind: 'unknown-kernel' | 'kernel-died' | 'kernel-lost' | 'server-unreachable',
+    readonly kind: 'unknown-kernel' | 'kernel-died' | 'kernel-lost' | 'kernel-gone' | 'server-unreachable' | 'start-timeout',
   ) {
     super(message);
     this.name = 'KernelError';
@@ -111,14 +111,18 @@ export async function shutdownKernel(settings: ServerConnection.ISettings, kerne
 
 const connections = new Map<string, Promise<Kernel.IKernelConnection>>();
 
-/** The shared connection to a running kernel, opened on first use and kept. */
+/**
+ * The shared connection to a running kernel, opened on first use and kept; opening waits
+ * `answerWithinMs` for the kernel's kernel_info reply.
+ */
 export function connectKernel(
   settings: ServerConnection.ISettings,
   model: Kernel.IModel,
+  answerWithinMs = 60_000,
 ): Promise<Kernel.IKernelConnection> {
   let pending = connections.get(model.id);
   if (!pending) {
-    pending = openConnection(settings, model);
+    pending = openConnection(settings, model, answerWithinMs);
     connections.set(model.id, pending);
     pending.catch(() => connections.delete(model.id));
   }
@@ -128,15 +132,53 @@ export function connectKernel(
 async function openConnection(
   settings: ServerConnection.ISettings,
   model: Kernel.IModel,
+  answerWithinMs: number,
 ): Promise<Kernel.IKernelConnection> {
   const kernel = new KernelConnection({ model, serverSettings: settings, handleComms: false });
   kernel.disposed.connect(() => connections.delete(model.id));
-  // `info` resolves once the websocket is up and the kernel answered kernel_info.
-  await withTimeout(kernel.info, 60_000, () => {
+  // A kernel the server no longer has (it restarted) would only be waited for in vain.
+  const watch = watchForVanishing(settings, model.id);
+  try {
+    // `info` resolves once the websocket is up and the kernel answered kernel_info.
+    await withTimeout(Promise.race([kernel.info, watch.vanished]), answerWithinMs, () => {
+      return new KernelError(`kernel ${model.id} did not answer within ${answerWithinMs / 1000} s`, 'kernel-lost');
+    });
+  } catch (err) {
     kernel.dispose();
-    return new KernelError(`kernel ${model.id} did not answer within 60 s`, 'kernel-lost');
-  });
+    throw err;
+  } finally {
+    watch.stop();
+  }
   return kernel;
+}
+
+const VANISHED_CHECK_INTERVAL_MS = 2_000;
+
+/**
+ * Rejects with a 'kernel-gone' KernelError once the server answers 404 for the kernel,
+ * asked at once and then every 2 s until stopped. A server that does not answer proves
+ * nothing: that stays a wait (and a retry) for the server.
+ */
+function watchForVanishing(settings: ServerConnection.ISettings, kernelId: string): { vanished: Promise<never>; stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const vanished = new Promise<never>((_, reject) => {
+    const check = async () => {
+      const model = await KernelAPI.getKernelModel(kernelId, settings).catch(() => null);
+      if (stopped) return;
+      if (model === undefined) reject(new KernelError(`kernel ${kernelId} no longer exists on the Jupyter Server (restarted?)`, 'kernel-gone'));
+      else timer = setTimeout(() => void check(), VANISHED_CHECK_INTERVAL_MS);
+    };
+    void check();
+  });
+  vanished.catch(() => undefined);
+  return {
+    vanished,
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {

@@ -5,7 +5,8 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ServerConnection } from '@jupyterlab/services';
-import type { KernelHandle, StartedKernel } from '../workflows/contracts.js';
+import type { KernelEnvironment, KernelHandle, StartedKernel, StartKernelRequest } from '../workflows/contracts.js';
+import { kernelEnvironment } from './kernel-environment.js';
 import type { BackgroundWork } from './background.js';
 import { CheckpointError, requireCheckpointSupport } from './checkpoint.js';
 import { connectKernel, KernelError, shutdownKernel, startKernel } from './jupyter.js';
@@ -20,25 +21,43 @@ export interface KernelLifecycleDeps {
   background?: BackgroundWork;
 }
 
+/** papermill's --start-timeout default: how long a new kernel has to answer kernel_info. */
+export const START_TIMEOUT_DEFAULT_S = 60;
+
 /**
  * Starts a kernel in session `millrace/<runId>` and waits until it answers, with the
- * execution registry installed where it can be: ready for a run (or for the pool).
+ * execution registry installed where it can be: ready for a run (or for the pool). A
+ * kernel that does not answer within `startTimeoutS` is shut down, and the error says so
+ * in jupyter_client's words (what papermill users see).
  */
-export async function startReadyKernel(settings: ServerConnection.ISettings, kernelName: string, runId: string): Promise<PooledKernel> {
+export async function startReadyKernel(
+  settings: ServerConnection.ISettings,
+  kernelName: string,
+  runId: string,
+  startTimeoutS = START_TIMEOUT_DEFAULT_S,
+): Promise<PooledKernel> {
   const model = await startKernel(settings, kernelName, runId);
-  const connection = await connectKernel(settings, model);
+  const connection = await connectKernel(settings, model, startTimeoutS * 1000).catch(async (err: unknown) => {
+    if (!(err instanceof KernelError && err.kind === 'kernel-lost')) throw err;
+    await shutdownKernel(settings, model.id).catch(() => undefined);
+    throw new KernelError(`kernel "${kernelName}" didn't respond in ${startTimeoutS} seconds (--start-timeout)`, 'start-timeout');
+  });
   const info = await connection.info;
   const outcomeRegistry = await installExecutionRegistry(connection, info.language_info.name);
   return { model, connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
 }
 
 /** A kernel started for this run, when the pool had none ready. */
-async function startFreshKernel(settings: ServerConnection.ISettings, request: { runId: string; kernelName: string }): Promise<PooledKernel> {
+async function startFreshKernel(settings: ServerConnection.ISettings, request: { runId: string; kernelName: string; startTimeoutS?: number }): Promise<PooledKernel> {
   try {
-    return await startReadyKernel(settings, request.kernelName, request.runId);
+    return await startReadyKernel(settings, request.kernelName, request.runId, request.startTimeoutS);
   } catch (err) {
     if (err instanceof KernelError && err.kind === 'unknown-kernel') {
       throw ApplicationFailure.nonRetryable(err.message, 'UnknownKernel');
+    }
+    // Starting it again would wait as long again: papermill fails at once too.
+    if (err instanceof KernelError && err.kind === 'start-timeout') {
+      throw ApplicationFailure.nonRetryable(err.message, 'KernelStartTimeout');
     }
     throw err;
   }
@@ -51,10 +70,11 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
      * into the run's working directory, returning its language_info for the record. Also
      * what a kernel restart (--on-kernel-loss restart) and a resumed run start with.
      */
-    async startKernel(request: { runId: string; kernelName: string; checkpoint?: boolean; cwd?: string }): Promise<StartedKernel> {
+    async startKernel(request: StartKernelRequest): Promise<StartedKernel> {
       const kernel = (await deps.kernelPool?.take(request.kernelName, request.runId)) ?? (await startFreshKernel(settings, request));
       const { model, connection, languageInfo, outcomeRegistry } = kernel;
       const language = String(languageInfo['name']);
+      let environment: KernelEnvironment;
       try {
         if (request.cwd && !(await enterWorkingDirectory(connection, language, request.cwd))) {
           Context.current().log.warn(`the working directory applies to Python kernels only: this ${language} kernel runs in the Jupyter Server's root`, {
@@ -62,13 +82,14 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
           });
         }
         if (request.checkpoint) await requireCheckpointSupport(connection, language);
+        environment = await kernelEnvironment(settings, connection, model.name, language);
       } catch (err) {
         // The workflow never learns this kernel's id: shut it down here.
         await shutdownKernel(settings, model.id).catch(() => undefined);
         if (err instanceof WorkingDirectoryError) throw ApplicationFailure.nonRetryable(err.message, 'BadWorkingDirectory');
         throw err instanceof CheckpointError ? ApplicationFailure.nonRetryable(err.message, 'CheckpointUnsupported') : err;
       }
-      return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo };
+      return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo, environment };
     },
 
     /**

@@ -49,10 +49,11 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'BadParameters');
   }
+  const recordedParameters = paramsToJson(parameters);
   const initialNotebook = initRecord(parameterized, {
     inputPath: input.inputPath,
     outputPath: input.output,
-    parameters: paramsToJson(parameters),
+    parameters: recordedParameters,
     startTime: now(),
     version: MILLRACE_VERSION,
     ...(input.reportMode ? { reportMode: true } : {}),
@@ -78,6 +79,7 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
     ...(input.schedule ? { schedule: input.schedule.name } : {}),
     ...(input.cwd ? { cwd: input.cwd } : {}),
     ...(job ? { job } : {}),
+    ...(input.startTimeoutS !== undefined ? { start_timeout: input.startTimeoutS } : {}),
   };
   let notebook: Notebook = initialNotebook;
   let startAt = 0;
@@ -111,7 +113,7 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
   record.owned = true;
   rememberRecord(record);
   if (input.resume) await linkEarlierRun(input.resume, input.runId, input.output);
-  return { kernelName, startAt, totalCells: notebook.cells.length, codeCells, warnings };
+  return { kernelName, startAt, totalCells: notebook.cells.length, codeCells, warnings, ...(input.schedule ? { parameters: recordedParameters } : {}) };
 }
 
 /** A cell's own time limit: tag `timeout=SECONDS`, else metadata `millrace.timeout`. */

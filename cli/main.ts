@@ -40,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
   })
     .option('--execution-timeout <seconds>', "papermill's name for --cell-timeout", positiveSeconds('--execution-timeout'))
     // papermill's run flags, as papermill documents them (README "Coming from papermill").
+    .option('--start-timeout <seconds>', 'fail the run when the kernel does not answer within this long of starting (papermill --start-timeout)', positiveSeconds('--start-timeout'), 60)
+    .option('--prepare-only', 'write the parameterized notebook to --output without running it (papermill --prepare-only)', false)
     .option('--report-mode', 'hide the input of every code cell in the output notebook (papermill --report-mode)', false)
     .option('--inject-input-path', 'add the input notebook\'s path as the parameter PAPERMILL_INPUT_PATH', false)
     .option('--inject-output-path', 'add the output notebook\'s path as the parameter PAPERMILL_OUTPUT_PATH', false)
@@ -77,6 +79,8 @@ export async function main(argv: string[]): Promise<number> {
         pauseTimeout: opts.pauseTimeout,
         checkpoint: opts.checkpoint,
         reportMode: opts.reportMode,
+        startTimeout: opts.startTimeout,
+        prepareOnly: opts.prepareOnly,
         injectPaths: { input: opts.injectInputPath || opts.injectPaths, output: opts.injectOutputPath || opts.injectPaths },
         detach: opts.detach,
         json: opts.json,

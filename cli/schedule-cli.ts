@@ -30,7 +30,10 @@ function addSpecOptions(command: Command): Command {
 
 /** What each run of the schedule gets: kernel, output folder, time limits, overlap and catch-up policies. */
 function addRunOptions(command: Command, kernelHelp: string): Command {
-  command.option('--kernel <name>', kernelHelp).option('--output-dir <dir>', HELP.outputDir);
+  command
+    .option('--kernel <name>', kernelHelp)
+    .option('--output-dir <dir>', HELP.outputDir)
+    .option('--cwd <dir>', "each run's kernel working directory, resolved on the worker at each run (create's default: the directory it is called from)");
   return addTimeoutOptions(command, { cell: 'fail a cell that runs longer', run: 'fail a run that takes longer' })
     .option('--overlap <policy>', HELP.overlap)
     .option('--catchup-window <duration>', HELP.catchup);

@@ -37,6 +37,8 @@ export interface ScheduleView {
   source: { location: string; sha256: string };
   parameters: Record<string, unknown>;
   kernel: string | null;
+  /** The runs' working directory (null: the Jupyter Server's, schedules created before --cwd). */
+  cwd: string | null;
   output_dir: string;
   spec: string;
   timezone: string;
@@ -85,6 +87,7 @@ export function scheduleView(description: ScheduleDescription, runs: RecentRun[]
     source: input.source,
     parameters: paramsToJson(input.parameters),
     kernel: input.kernelName ?? null,
+    cwd: input.cwd ?? null,
     output_dir: input.schedule.outputDir,
     spec: input.schedule.spec,
     timezone: description.spec.timezone || 'UTC',
@@ -115,6 +118,7 @@ export function formatView(v: ScheduleView): string {
     `snapshot:    ${v.source.location}`,
     `parameters:  ${params.length ? params.join(' ') : '(none)'}`,
     `kernel:      ${v.kernel ?? "(the notebook's)"}`,
+    `cwd:         ${v.cwd ?? "(the Jupyter Server's)"}`,
     `spec:        ${v.spec} (${v.timezone})`,
     `nominal time: ${v.time_parameter} (ISO 8601), ${v.date_parameter} (date), when the notebook declares them`,
     `overlap:     ${v.overlap}`,

@@ -7,9 +7,11 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
-import { NotebookError, parseNotebook, type Notebook } from '../notebook/nbformat.js';
+import { NotebookError, parseNotebook, serializeNotebook, type Notebook } from '../notebook/nbformat.js';
 import { checkParamsLimits } from '../notebook/limits.js';
-import { parameterWarnings } from '../notebook/parameterize.js';
+import { parameterize, parameterWarnings } from '../notebook/parameterize.js';
+import { loadedNotebook, preparedNotebook } from '../notebook/record.js';
+import { MILLRACE_VERSION } from '../notebook/version.js';
 import {
   coerceCliValue,
   mergeParams,
@@ -134,6 +136,8 @@ export interface SubmitOptions {
   injectPaths?: { input?: boolean; output?: boolean };
   /** papermill --report-mode: code cells' sources hidden in the record. */
   reportMode?: boolean;
+  /** papermill --start-timeout, seconds. */
+  startTimeoutS?: number;
   /** Told each warning papermill would log for these parameters (`Passed unknown parameter: x`). */
   onWarning?: (message: string) => void;
 }
@@ -255,7 +259,36 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     ...(options.pauseTimeoutS !== undefined ? { pauseTimeoutS: options.pauseTimeoutS } : {}),
     ...(options.checkpoint ? { checkpoint: true } : {}),
     ...(options.reportMode ? { reportMode: true } : {}),
+    ...(options.startTimeoutS !== undefined ? { startTimeoutS: options.startTimeoutS } : {}),
   };
+}
+
+/**
+ * papermill --prepare-only: the parameterized output notebook, written without a kernel
+ * or Temporal (papermill starts no engine either). Needs --output: papermill's
+ * OUTPUT_PATH, as it is no run's record. Never overwrites a file.
+ */
+export async function writePreparedNotebook(options: SubmitOptions): Promise<{ output: string }> {
+  if (!options.output) throw new UserError('--prepare-only needs --output PATH: where to write the prepared notebook');
+  const output = outputLocation(options.output);
+  const { bytes, inputPath } = await readNotebookSource(options.notebookPath);
+  let prepared: Notebook;
+  try {
+    const nb = loadedNotebook(parseNotebook(bytes.toString('utf8'), inputPath), MILLRACE_VERSION);
+    const parameters = { ...injectedPaths(options.injectPaths, inputPath, output), ...options.params };
+    const kernelName = options.kernelName ?? nb.metadata.kernelspec?.name ?? 'python3';
+    const { notebook, warnings } = parameterize(nb, parameters, { kernelName, ...(options.reportMode ? { reportMode: true } : {}) });
+    warnings.forEach((w) => options.onWarning?.(w));
+    prepared = preparedNotebook(notebook, { inputPath, outputPath: output, ...(options.reportMode ? { reportMode: true } : {}) });
+  } catch (err) {
+    if (err instanceof NotebookError || err instanceof ParamError) throw new UserError(err.message);
+    throw err;
+  }
+  await store.write(output, Buffer.from(serializeNotebook(prepared, { trailingNewline: false })), { ifAbsent: true }).catch((err) => {
+    if (err instanceof ObjectExistsError) throw new UserError(`--output ${redactUrl(output)} exists: --prepare-only never overwrites a file (remove it or choose another --output)`);
+    throw storeUserError(err, '--output');
+  });
+  return { output };
 }
 
 /**

@@ -62,10 +62,24 @@ export const notebookMillraceSchema = z.looseObject({
   revision: z.number().int().min(0).optional(),
   /** Set when the run is finalized: the record is complete. */
   status: z.string().optional(),
+  /** Why a failed run failed, when an error ended it rather than a cell's own exception. */
+  reason: z.string().optional(),
   /** The schedule that started the run. */
   schedule: z.string().optional(),
   /** The kernel's working directory (`run --cwd`, else where `millrace run` was called from). */
   cwd: z.string().optional(),
+  /** Which interpreter and kernelspec the run's (last) kernel was (workflows/contracts.ts KernelEnvironment). */
+  kernel: z
+    .looseObject({
+      name: z.string().optional(),
+      python: z.string().optional(),
+      python_version: z.string().optional(),
+      argv0: z.string().optional(),
+      spec_dir: z.string().optional(),
+    })
+    .optional(),
+  /** Seconds the kernel had to answer at start (`run --start-timeout`). */
+  start_timeout: z.number().optional(),
   resumed_from: resumedFromSchema.optional(),
   kernel_restarts: z.array(kernelRestartSchema).optional(),
   scratch: z.array(scratchEntrySchema).optional(),

@@ -150,6 +150,33 @@ export function initRecord(nb: Notebook, meta: RecordMeta): Notebook {
 }
 
 /**
+ * papermill's load_notebook_node, for --prepare-only (before parameterizing):
+ * metadata.papermill gets its empty defaults where the input had none (an earlier run's
+ * stays, as in papermill), every cell `tags` and `papermill` where absent.
+ */
+export function loadedNotebook(nb: Notebook, version: string): Notebook {
+  const papermill = nb.metadata.papermill ?? { default_parameters: {}, parameters: {}, environment_variables: {}, version };
+  const cells = nb.cells.map((cell): Cell => {
+    const metadata = { ...cell.metadata };
+    if (!('tags' in metadata)) metadata.tags = [];
+    if (!('papermill' in metadata)) metadata.papermill = {};
+    return { ...cell, metadata };
+  });
+  return { ...nb, metadata: { ...nb.metadata, papermill }, cells };
+}
+
+/**
+ * papermill --prepare-only, after parameterizing (prepare_notebook_metadata and
+ * remove_error_markers, no engine): code sources hidden in report mode, the paths
+ * recorded; outputs, execution counts and cell ids stay the input's.
+ */
+export function preparedNotebook(nb: Notebook, meta: Pick<RecordMeta, 'inputPath' | 'outputPath' | 'reportMode'>): Notebook {
+  const prepared = meta.reportMode ? hideCodeSources(nb) : nb;
+  const papermill: JsonObject = { ...(nb.metadata.papermill ?? {}), input_path: meta.inputPath, output_path: meta.outputPath };
+  return removeErrorMarkers({ ...prepared, metadata: { ...prepared.metadata, papermill } });
+}
+
+/**
  * papermill cell_start. Also clears end_time/duration, which only matters when a
  * cell runs again (millrace retries; papermill runs a cell once).
  */

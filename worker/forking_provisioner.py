@@ -276,6 +276,10 @@ class ForkingProvisioner(LocalProvisioner):
             kwargs["env"] = user.environment(kwargs["env"])
             # The server's root directory is in the state directory, closed to the kernel user.
             kwargs["cwd"] = user.cwd()
+        # Which kernelspec this kernel is, for the run's record (activities/kernel-environment.ts).
+        spec_dir = getattr(self.kernel_spec, "resource_dir", None)
+        if spec_dir and isinstance(kwargs.get("env"), dict):
+            kwargs["env"]["MILLRACE_KERNELSPEC_DIR"] = spec_dir
         return kwargs
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):

@@ -4,6 +4,7 @@
  */
 import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { MillraceActivities } from '../activities/index.js';
+import type { StartedKernel, StartKernelRequest } from './contracts.js';
 
 /** Writing the record outside a cell (prepare, finalize, a repair's change): each is safe to retry. */
 const RECORD_ACTIVITY = {
@@ -13,10 +14,23 @@ const RECORD_ACTIVITY = {
 
 export const { prepareRun, finalizeRun } = proxyActivities<MillraceActivities>(RECORD_ACTIVITY);
 
-export const { startKernel, shutdownKernel } = proxyActivities<MillraceActivities>({
+const KERNEL_ACTIVITY = {
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 3, initialInterval: '1s' },
-});
+} as const;
+
+export const { startKernel: startKernelActivity, shutdownKernel } = proxyActivities<MillraceActivities>(KERNEL_ACTIVITY);
+
+/**
+ * Starts the run's kernel. With --start-timeout, the attempt lasts as long as the kernel
+ * may take to answer plus a minute for the rest (pool, registry, working directory).
+ */
+export function startKernel(request: StartKernelRequest): Promise<StartedKernel> {
+  const { startTimeoutS } = request;
+  if (startTimeoutS === undefined) return startKernelActivity(request);
+  const startToCloseTimeout = `${Math.max(120, Math.ceil(startTimeoutS) + 60)} seconds`;
+  return startKernelActivity.executeWithOptions({ ...KERNEL_ACTIVITY, startToCloseTimeout }, [request]);
+}
 
 /**
  * Every attempt of a cell is exactly-once (the outcome registry and the record), so a

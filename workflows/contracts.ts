@@ -124,6 +124,8 @@ export const runInputSchema = z.object({
   cwd: z.string().min(1).optional(),
   /** papermill --report-mode: every code cell's source hidden (metadata.jupyter.source_hidden). */
   reportMode: z.boolean().optional(),
+  /** papermill --start-timeout: seconds a new kernel has to answer before the run fails (unset: 60). */
+  startTimeoutS: z.number().positive().optional(),
 });
 /** What clients pass (defaults optional); the workflow works on the parsed form. */
 export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss' | 'onFailure'> & {
@@ -183,6 +185,7 @@ export interface RunContinuation {
   revision: number;
   kernel: KernelHandle;
   languageInfo: Record<string, unknown> | null;
+  kernelEnvironment?: KernelEnvironment;
   executedCells: number;
   /** Durations of the cells already executed, for the progress query. */
   durationsMs: number[];
@@ -315,6 +318,8 @@ export interface PrepareResult {
   totalCells: number;
   codeCells: CellPlan[];
   warnings: string[];
+  /** A scheduled run's parameters as recorded (with its nominal time), for `millrace runs` (the memo). */
+  parameters?: Record<string, unknown>;
 }
 
 export interface KernelHandle {
@@ -328,11 +333,34 @@ export interface KernelHandle {
   outcomeRegistry?: boolean;
 }
 
+export interface StartKernelRequest {
+  runId: string;
+  kernelName: string;
+  checkpoint?: boolean;
+  cwd?: string;
+  /** papermill --start-timeout: seconds the new kernel has to answer (default 60). */
+  startTimeoutS?: number;
+}
+
 export interface StartedKernel {
   kernel: KernelHandle;
   /** The kernel's language_info, recorded in the output notebook as papermill does. */
   languageInfo: Record<string, unknown> | null;
+  /** Which interpreter and kernelspec the kernel is (metadata.millrace.kernel); absent from older workers. */
+  environment?: KernelEnvironment;
 }
+
+/** metadata.millrace.kernel: what a run's kernel was, for reproducing it. Every field optional. */
+export type KernelEnvironment = {
+  name?: string;
+  /** Python kernels: sys.executable and platform.python_version(). */
+  python?: string;
+  python_version?: string;
+  /** Other kernels: the kernelspec's argv[0]. */
+  argv0?: string;
+  /** The kernelspec's directory, where the Jupyter Server says it (millrace's own server does). */
+  spec_dir?: string;
+};
 
 export interface ExecuteCellInput {
   runId: string;
@@ -458,4 +486,8 @@ export interface FinalizeInput {
   status: RunStatus;
   failedCell?: number;
   languageInfo?: Record<string, unknown> | null;
+  /** Why the run failed, when an error ended it (metadata.millrace.reason). */
+  reason?: string;
+  /** metadata.millrace.kernel. */
+  kernelEnvironment?: KernelEnvironment;
 }

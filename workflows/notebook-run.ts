@@ -19,6 +19,7 @@ import {
   patched,
   setHandler,
   sleep,
+  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
@@ -62,6 +63,7 @@ const progressQuery = defineQuery<RunProgress>('progress');
  */
 const WORKFLOW_TASK_SLICE_MS = 1_000;
 const SLICE_ACTIVITY_PATCH = 'slice-with-activity';
+const SCHEDULED_PARAMETERS_PATCH = 'scheduled-run-parameters-memo';
 /**
  * Local cells add one small marker each, so the server may never suggest continuing as
  * new; past this many cells the run continues as new anyway, which bounds what a worker
@@ -91,6 +93,8 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   const repairs = new Repairs(input, state);
 
   const plan = continuation?.plan ?? (await prepareRun(input));
+  // A schedule's memo is fixed for all its runs: each run adds its own parameters (nominal time too) for `millrace runs`.
+  if (!continuation && plan.parameters && patched(SCHEDULED_PARAMETERS_PATCH)) upsertMemo({ parameters: plan.parameters });
   const startAt = continuation?.position ?? plan.startAt;
   state.showPlan(plan, startAt);
 
@@ -125,8 +129,10 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   } catch (err) {
     if (!state.finalized && !state.handedOver) {
       const cancelled = isCancellation(err);
-      await CancellationScope.nonCancellable(() => finish(run, cancelled ? 'cancelled' : 'failed', cancelled ? undefined : state.cellInFlight));
-      await CancellationScope.nonCancellable(() => notifyRun(input, cancelled ? 'cancelled' : 'failed', errorDetails(err, state.cellInFlight)));
+      const details = errorDetails(err, state.cellInFlight);
+      // The record says why (`show` prints it): the only place a failure that is no cell's is kept.
+      await CancellationScope.nonCancellable(() => finish(run, cancelled ? 'cancelled' : 'failed', cancelled ? undefined : state.cellInFlight, cancelled ? undefined : details.evalue));
+      await CancellationScope.nonCancellable(() => notifyRun(input, cancelled ? 'cancelled' : 'failed', details));
     }
     throw err;
   } finally {
@@ -160,7 +166,7 @@ function parseInput(rawInput: RunInput): ParsedRunInput {
 /** The run's kernel: started, and when resuming, given the state the carried-over cells built. */
 async function startRunKernel({ input, plan, state }: Run, startAt: number): Promise<void> {
   state.progress.phase = 'starting-kernel';
-  ({ kernel: state.kernel, languageInfo: state.languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, checkpoint: input.checkpoint, cwd: input.cwd }));
+  ({ kernel: state.kernel, languageInfo: state.languageInfo, environment: state.kernelEnvironment } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, checkpoint: input.checkpoint, cwd: input.cwd, ...startTimeout(input) }));
   if (startAt > 0 && input.resume?.restore === 'checkpoint') {
     // Resuming from a checkpoint: load the namespace the earlier run saved; no earlier cell runs again.
     state.progress.phase = 'restoring';
@@ -172,6 +178,11 @@ async function startRunKernel({ input, plan, state }: Run, startAt: number): Pro
     const replayed = plan.codeCells.slice(0, startAt).map((c) => c.index);
     await replayCells({ runId: input.runId, output: input.output, kernel: state.kernel, cellIndices: replayed });
   }
+}
+
+/** --start-timeout, passed on only when set: older runs' activity inputs stay as they were. */
+function startTimeout(input: ParsedRunInput): { startTimeoutS?: number } {
+  return input.startTimeoutS === undefined ? {} : { startTimeoutS: input.startTimeoutS };
 }
 
 /** Executes the plan's cells from `startAt` until the run ends, fails, pauses for good, or continues as new. */
@@ -256,7 +267,7 @@ async function restartKernel({ input, plan, state }: Run, position: number): Pro
   state.kernelRestarts += 1;
   // Gone before the new kernel starts in the run's session (see the activity).
   await shutdownKernel(state.kernel!, { wait: true });
-  ({ kernel: state.kernel, languageInfo: state.languageInfo } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, cwd: input.cwd }));
+  ({ kernel: state.kernel, languageInfo: state.languageInfo, environment: state.kernelEnvironment } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, cwd: input.cwd, ...startTimeout(input) }));
   const replay = plan.codeCells.slice(0, position).map((c) => c.index);
   const replayed = await replayCells({ runId: input.runId, output: input.output, kernel: state.kernel, cellIndices: replay, lostAtCell: plan.codeCells[position]!.index });
   // The failed attempt saved the cell as failed (one revision); the replay saved another.
@@ -273,9 +284,9 @@ async function continueAsNew({ input, plan, state, deadline }: Run, position: nu
   return next(input, state.continuation(plan, position, deadline));
 }
 
-async function finish({ input, state }: Run, status: RunStatus, failedCell?: number): Promise<void> {
+async function finish({ input, state }: Run, status: RunStatus, failedCell?: number, reason?: string): Promise<void> {
   state.progress.phase = 'finalizing';
-  await finalizeRun({ runId: input.runId, output: input.output, status, failedCell, languageInfo: state.languageInfo });
+  await finalizeRun({ runId: input.runId, output: input.output, status, failedCell, languageInfo: state.languageInfo, ...(reason ? { reason } : {}), ...(state.kernelEnvironment ? { kernelEnvironment: state.kernelEnvironment } : {}) });
   state.finalized = true;
   state.progress.phase = 'done';
 }

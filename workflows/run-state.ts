@@ -5,6 +5,7 @@
  */
 import type {
   CellFailureDetails,
+  KernelEnvironment,
   KernelHandle,
   ParsedRunInput,
   PrepareResult,
@@ -20,6 +21,8 @@ export class RunState {
   revision: number;
   kernel: KernelHandle | undefined;
   languageInfo: Record<string, unknown> | null;
+  /** Which interpreter and kernelspec the kernel is, for the record. */
+  kernelEnvironment: KernelEnvironment | undefined;
   executedCells: number;
   /** Kernels replaced under --on-kernel-loss restart. */
   kernelRestarts: number;
@@ -47,6 +50,7 @@ export class RunState {
     this.revision = carried?.revision ?? 0;
     this.kernel = carried?.kernel;
     this.languageInfo = carried?.languageInfo ?? null;
+    this.kernelEnvironment = carried?.kernelEnvironment;
     this.executedCells = carried?.executedCells ?? 0;
     this.kernelRestarts = carried?.kernelRestarts ?? 0;
     this.skippedCells = [...(carried?.skippedCells ?? [])];
@@ -80,6 +84,7 @@ export class RunState {
       revision: this.revision,
       kernel: this.kernel!,
       languageInfo: this.languageInfo,
+      ...(this.kernelEnvironment ? { kernelEnvironment: this.kernelEnvironment } : {}),
       kernelRestarts: this.kernelRestarts,
       executedCells: this.executedCells,
       durationsMs: this.progress.cells.slice(0, position).map((c) => c.durationMs ?? 0),

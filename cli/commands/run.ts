@@ -14,7 +14,7 @@ import { recordedExecutionError } from '../traceback.js';
 import { progressLog } from '../output.js';
 import { longLivedOnly, NEEDS_WORKER, outlives, temporalLost, withSession, type Session, type StackNeed } from '../session.js';
 import { announcePauses } from './repair.js';
-import { buildRunInput, resolveParameters, validateNewRunId, type ParameterArgs } from '../submit.js';
+import { buildRunInput, resolveParameters, validateNewRunId, writePreparedNotebook, type ParameterArgs } from '../submit.js';
 
 export interface RunOptions extends ParameterArgs {
   kernel?: string;
@@ -31,6 +31,10 @@ export interface RunOptions extends ParameterArgs {
   checkpoint?: boolean;
   /** papermill --report-mode. */
   reportMode?: boolean;
+  /** papermill --start-timeout, seconds. */
+  startTimeout?: number;
+  /** papermill --prepare-only: write the parameterized notebook, run nothing. */
+  prepareOnly?: boolean;
   /** papermill --inject-input-path / --inject-output-path / --inject-paths. */
   injectPaths?: { input?: boolean; output?: boolean };
   detach: boolean;
@@ -49,10 +53,19 @@ const PAUSE_REFUSAL =
 const PAUSABLE = longLivedOnly(PAUSE_REFUSAL);
 
 export async function runCommand(notebook: string, options: RunOptions): Promise<number> {
-  const config = loadConfig();
   const params = await resolveParameters(options);
   // papermill logs these as it starts; under --json they are in the object instead.
   const warnings: string[] = [];
+  const onWarning = (message: string) => {
+    warnings.push(message);
+    if (!options.json) process.stderr.write(`${message}\n`);
+  };
+  if (options.prepareOnly) {
+    const { output } = await writePreparedNotebook({ notebookPath: notebook, params, kernelName: options.kernel, output: options.output, reportMode: options.reportMode, injectPaths: options.injectPaths, onWarning });
+    process.stdout.write(options.json ? `${JSON.stringify({ status: 'prepared', output, warnings })}\n` : `prepared: ${output}\n`);
+    return EXIT.ok;
+  }
+  const config = loadConfig();
   const input = await buildRunInput(config, {
     notebookPath: notebook,
     params,
@@ -69,11 +82,9 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     pauseTimeoutS: options.pauseTimeout,
     checkpoint: options.checkpoint,
     reportMode: options.reportMode,
+    startTimeoutS: options.startTimeout,
     injectPaths: options.injectPaths,
-    onWarning: (message) => {
-      warnings.push(message);
-      if (!options.json) process.stderr.write(`${message}\n`);
-    },
+    onWarning,
   });
   const needs = options.detach ? DETACHED : input.onFailure === 'pause' ? PAUSABLE : NEEDS_WORKER;
   return withSession({ needs, json: options.json, config, createsState: true }, (session) => submitRun(session, input, { ...options, warnings }));

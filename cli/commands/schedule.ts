@@ -48,6 +48,8 @@ interface Common {
 
 interface RunFlags extends ParameterArgs {
   kernel?: string;
+  /** The kernel's working directory of every run (relative to where the command is called). */
+  cwd?: string;
   outputDir?: string;
   cellTimeout?: number;
   timeout?: number;
@@ -228,6 +230,8 @@ export async function scheduleCreate(nameArg: string, notebook: string, options:
     params,
     kernelName: options.kernel,
     runId: name,
+    // As `run`: where the command was called, unless --cwd says otherwise.
+    cwd: options.cwd ?? '.',
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
     onWarning: say,
@@ -289,6 +293,7 @@ export async function scheduleUpdate(nameArg: string, options: UpdateOptions): P
     refuseTimeParameters(parameters, [schedule.timeParameter, schedule.dateParameter]);
     let input: ScheduledInput = { ...old, schedule, parameters };
     if (options.kernel) input.kernelName = options.kernel;
+    if (options.cwd !== undefined) input.cwd = resolve(options.cwd);
     if (options.cellTimeout !== undefined) input.cellTimeoutS = options.cellTimeout;
     if (options.timeout !== undefined) input.runTimeoutS = options.timeout;
     if (options.notebook !== undefined) {

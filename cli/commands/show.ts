@@ -2,7 +2,7 @@
 import type { Notebook } from '../../notebook/nbformat.js';
 import { store } from '../../record/store/index.js';
 import { recordedCells } from '../../record/cells.js';
-import { notebookMillrace } from '../../record/metadata.js';
+import { notebookMillrace, type NotebookMillrace } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -47,6 +47,10 @@ interface RunView extends RunSummary {
   paused: PauseInfo | null;
   /** The kernel's working directory, from the record (null in runs recorded without one). */
   cwd: string | null;
+  /** Which interpreter and kernelspec the kernel was (the record's metadata.millrace.kernel), else null. */
+  kernel: NotebookMillrace['kernel'] | null;
+  /** Why the run failed when an error ended it (the record's metadata.millrace.reason), else null. */
+  reason: string | null;
   record_note?: string;
 }
 
@@ -81,7 +85,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   const memoLink: unknown = description.memo?.['resumed_from'];
   // papermill's PapermillExecutionError text of the failed cell, printed after the table.
   let traceback: string | undefined;
-  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null };
+  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null, reason: null, kernel: null };
   if (summary.output) {
     try {
       // Cell numbers as the run reported them: without papermill's banner and anchor.
@@ -89,8 +93,10 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
       view.cells = cellViews(nb);
       // The record's parameters are the ones the kernel got (a scheduled run's time too).
       view.parameters = runFacts(nb).parameters;
-      const { resumed_from: from, cwd } = notebookMillrace(nb);
+      const { resumed_from: from, cwd, reason, kernel } = notebookMillrace(nb);
       view.cwd = cwd ?? null;
+      view.kernel = kernel ?? null;
+      view.reason = reason ?? null;
       if (from) {
         view.resumed_from = {
           run_id: from.run_id,
@@ -128,6 +134,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     `notebook: ${view.notebook ?? ''}`,
     `output:   ${view.output ?? ''}`,
     ...(view.cwd ? [`cwd:      ${view.cwd}`] : []),
+    ...(view.kernel ? [`kernel:   ${describeKernel(view.kernel)}`] : []),
     ...(view.parameters && Object.keys(view.parameters).length ? [`params:   ${parametersText(view.parameters)}`] : []),
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
@@ -137,6 +144,8 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   for (const later of view.resumed_as) lines.push(`resumed as: ${later.run_id}`);
   if (view.failed_cell !== null && view.error) {
     lines.push(`failed:   cell ${view.failed_cell}: ${view.error.ename}: ${view.error.evalue}`);
+  } else if (view.reason) {
+    lines.push(`failed:   ${view.reason}`);
   } else if (view.error) {
     lines.push(`failed:   ${view.error.evalue}`);
   }
@@ -162,6 +171,13 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   }
   if (traceback) process.stdout.write(`\n${traceback}`);
   return EXIT.ok;
+}
+
+/** `python3: /venv/bin/python 3.11.2, kernelspec /dir`, as much as the record knows. */
+function describeKernel(kernel: NonNullable<RunView['kernel']>): string {
+  const program = kernel.python ? `${kernel.python}${kernel.python_version ? ` ${kernel.python_version}` : ''}` : kernel.argv0;
+  const parts = [program, kernel.spec_dir ? `kernelspec ${kernel.spec_dir}` : undefined].filter(Boolean);
+  return `${kernel.name ?? '?'}${parts.length ? `: ${parts.join(', ')}` : ''}`;
 }
 
 function describeResume(from: ResumedFrom): string {

@@ -1,9 +1,10 @@
 /**
  * papermill's run flags that scripts use, against what papermill itself writes for the
  * same notebook: --report-mode, --inject-paths (and -input/-output), --execution-timeout,
- * --language.
+ * --language, --prepare-only.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -79,4 +80,51 @@ it('--execution-timeout is --cell-timeout; --language takes python and refuses o
   expect(refused.stderr.split('\n')[0]).toBe(
     "error: option '--language <name>' argument 'R' is invalid. only python parameters can be injected (papermill's --language picks the translator; millrace has Python's only)",
   );
+});
+
+it('--prepare-only writes the notebook papermill prepares, without Temporal or a kernel', async () => {
+  const ran = {
+    ...codeCell('print(x)'),
+    execution_count: 3,
+    outputs: [{ output_type: 'stream', name: 'stdout', text: ['1\n'] }],
+  };
+  const src = await h.writeNotebook('prepare.ipynb', notebook([markdownCell('# prepare'), codeCell('x = 1\ny = 2', ['parameters']), ran]));
+  const flags = ['-p', 'x', '5', '-y', 'y: [1, 2]', '--report-mode', '--inject-paths'];
+  const pmOut = join(h.dir, 'prepare-pm.ipynb');
+  await exec(venvPython(), ['-m', 'papermill', '--prepare-only', ...flags, src, pmOut], { cwd: h.dir });
+  const mrOut = join(h.dir, 'prepare-mr.ipynb');
+  // No stack to reach, no state to create: papermill starts no engine either.
+  const home = join(h.dir, 'no-state');
+  const env = { ...h.cliEnv, TEMPORAL_ADDRESS: '127.0.0.1:1', MILLRACE_HOME: home };
+  const r = await runCli(['run', src, '--prepare-only', '--output', mrOut, '--json', ...flags, '-p', 'typo', '1'], env, h.dir);
+  expect(r.code, r.stderr).toBe(0);
+  // papermill warns about the injected paths too: they are parameters the notebook does not declare.
+  const unknown = ['PAPERMILL_INPUT_PATH', 'PAPERMILL_OUTPUT_PATH', 'typo'].map((p) => `Passed unknown parameter: ${p}`);
+  expect(JSON.parse(r.stdout)).toEqual({ status: 'prepared', output: mrOut, warnings: unknown });
+  expect(existsSync(home)).toBe(false);
+  const pm = JSON.parse(await readFile(pmOut, 'utf8'));
+  const mr = JSON.parse(await readFile(mrOut, 'utf8'));
+  // The same notebook, up to the injected cell's id, the output path and the version of the tool.
+  const normal = (nb: any, out: string) => {
+    const text = JSON.stringify({ ...nb, cells: nb.cells.map((c: any) => ({ ...c, id: c.metadata.tags?.includes('injected-parameters') ? 'injected' : c.id })) });
+    return JSON.parse(text.replaceAll(out, 'OUT'));
+  };
+  const withoutTypo = (nb: any) => {
+    delete nb.metadata.papermill.parameters.typo;
+    nb.metadata.papermill.version = 'V';
+    const cell = injected(nb);
+    cell.source = cellText(cell).replace('typo = 1\n', '');
+    return nb;
+  };
+  expect(withoutTypo(normal(mr, mrOut))).toEqual(withoutTypo(normal(pm, pmOut)));
+  // Nothing ran: the input's outputs are there as they were.
+  expect(mr.cells.at(-1).outputs).toEqual(ran.outputs);
+  expect(mr.cells.at(-1).execution_count).toBe(3);
+  // Without --output it refuses in one line; it never overwrites a file.
+  const noOutput = await runCli(['run', src, '--prepare-only'], env, h.dir);
+  expect(noOutput.code).toBe(2);
+  expect(noOutput.stderr.trim()).toBe('millrace: --prepare-only needs --output PATH: where to write the prepared notebook');
+  const again = await runCli(['run', src, '--prepare-only', '--output', mrOut], env, h.dir);
+  expect(again.code).toBe(2);
+  expect(again.stderr).toContain('exists: --prepare-only never overwrites a file');
 });

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,9 +109,14 @@ describe('schedule create, trigger, describe, list; runs --schedule', () => {
       const listed = await cliJson('runs', '--schedule', name);
       return listed.length > 0 ? listed : undefined;
     });
-    expect(runs).toEqual([expect.objectContaining({ run_id: trig.run_id, status: 'completed', output: trig.output, schedule: name })]);
+    // The run's own parameters, its nominal time included, as for a run of `millrace run`.
+    expect(runs).toEqual([expect.objectContaining({ run_id: trig.run_id, status: 'completed', output: trig.output, schedule: name, parameters: params })]);
     const show = await cliJson('show', trig.run_id);
-    expect(show).toMatchObject({ run_id: trig.run_id, status: 'completed', output: trig.output });
+    expect(show).toMatchObject({ run_id: trig.run_id, status: 'completed', output: trig.output, parameters: params });
+    expect((await cli('runs', '--schedule', name)).stdout).toContain(`region=eu, run_date=${params.run_date}, scheduled_time=${params.scheduled_time}`);
+    // The kernel worked where `schedule create` was called (this process's directory).
+    expect(made.cwd).toBe(process.cwd());
+    expect(out.metadata['millrace'].cwd).toBe(process.cwd());
 
     const list = await waitFor('schedule list to show the schedule', async () => {
       const all = await cliJson('schedule', 'list');
@@ -121,6 +126,26 @@ describe('schedule create, trigger, describe, list; runs --schedule', () => {
     expect(list.next_run).toBe(made.next_runs[0]);
     const text = await cli('schedule', 'list');
     expect(text.stdout).toMatch(new RegExp(`${name}\\s+daily\\.ipynb\\s+cron 0 6 \\* \\* \\* \\(Europe/Paris\\)`));
+  });
+
+  it('--cwd: each run works there, resolved at each run; a directory gone fails that run at start, saying so', async () => {
+    const name = `cwd-${tag}`;
+    const folder = await mkdtemp(join(h.dir, 'reports-'));
+    await writeFile(join(folder, 'data.txt'), 'from the folder\n');
+    const nb = await h.writeNotebook('cwd.ipynb', notebook([codeCell('print(open("data.txt").read(), end="")')]));
+    const made = await create(name, nb, '--every', '1d', '--cwd', folder);
+    expect(made.cwd).toBe(folder);
+    const first = await cliJson('schedule', 'trigger', name);
+    await settle(first.run_id);
+    const out = await record(first.run_id, 'cwd.ipynb');
+    expect(streamText(out.cells[0]!)).toBe('from the folder\n');
+    expect(out.metadata['millrace'].cwd).toBe(folder);
+    await rm(folder, { recursive: true });
+    await pause(1_100); // run ids have a resolution of one second
+    const second = await cliJson('schedule', 'trigger', name);
+    await settle(second.run_id);
+    const why = `working directory ${folder} does not exist (resolved on the worker; choose another with --cwd)`;
+    expect(await cliJson('show', second.run_id)).toMatchObject({ status: 'failed', failed_cell: null, reason: why });
   });
 
   it('a backfill over 3 days runs each day once, in order, with that day injected', async () => {

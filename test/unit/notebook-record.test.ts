@@ -8,9 +8,11 @@ import {
   findExecutionError,
   finishRecord,
   initRecord,
+  loadedNotebook,
   markCellCompleted,
   markCellFailed,
   markCellRunning,
+  preparedNotebook,
   recordExecutionTiming,
   resetExecutionTiming,
 } from '../../notebook/record.js';
@@ -224,5 +226,33 @@ describe('record functions', () => {
     expect(nbclientTimestamp('2024-05-01T10:00:00Z')).toBe('2024-05-01T10:00:00.000000Z');
     expect(nbclientTimestamp('garbage')).toBeUndefined();
     expect(() => papermillTime('yesterday')).toThrow(RangeError);
+  });
+});
+
+describe('--prepare-only (papermill load_notebook_node, prepare_notebook_metadata)', () => {
+  const source = (): Notebook => ({
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {},
+    cells: [
+      { id: 'a', cell_type: 'code', metadata: {}, source: 'print(1)', execution_count: 2, outputs: [{ output_type: 'stream', name: 'stdout', text: '1\n' }] },
+      { id: 'b', cell_type: 'markdown', metadata: { tags: ['x'] }, source: '# t' },
+    ],
+  });
+
+  it('adds empty papermill metadata and tags where absent, keeping outputs', () => {
+    const nb = loadedNotebook(source(), '9.9');
+    expect(nb.metadata.papermill).toEqual({ default_parameters: {}, parameters: {}, environment_variables: {}, version: '9.9' });
+    expect(nb.cells.map((c) => c.metadata)).toEqual([{ tags: [], papermill: {} }, { tags: ['x'], papermill: {} }]);
+    expect((nb.cells[0] as CodeCell).outputs).toHaveLength(1);
+    expect((nb.cells[0] as CodeCell).execution_count).toBe(2);
+  });
+
+  it('keeps metadata.papermill of an earlier run, records the paths, hides sources in report mode', () => {
+    const earlier = { ...source(), metadata: { papermill: { version: '2.6.0', start_time: 't' } } };
+    const nb = preparedNotebook(loadedNotebook(earlier, '9.9'), { inputPath: 'in.ipynb', outputPath: 'out.ipynb', reportMode: true });
+    expect(nb.metadata.papermill).toEqual({ version: '2.6.0', start_time: 't', input_path: 'in.ipynb', output_path: 'out.ipynb' });
+    expect(nb.cells[0]!.metadata['jupyter']).toEqual({ source_hidden: true });
+    expect(nb.cells[1]!.metadata['jupyter']).toBeUndefined();
   });
 });

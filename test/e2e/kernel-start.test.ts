@@ -1,0 +1,114 @@
+/**
+ * `run --start-timeout` (papermill's flag): a kernel that does not answer in time fails the
+ * run at once, in jupyter_client's words, instead of being started again and again. The
+ * slow kernels are kernelspecs whose argv sleeps before exec'ing ipykernel, offered by a
+ * Jupyter Server of this file's own (JUPYTER_PATH). And what the record keeps of the
+ * kernel a run used: its Python and version, its kernelspec's directory.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
+import { venvPython } from '../../worker/paths.js';
+import { codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
+
+let dir: string;
+let jupyterPath: string;
+let server: JupyterServer | undefined;
+let h: Harness | undefined;
+
+/** A Python kernel that sleeps `delayS` seconds before it starts. */
+async function sleepyKernelspec(jupyterPath: string, name: string, delayS: number): Promise<void> {
+  const specDir = join(jupyterPath, 'kernels', name);
+  await mkdir(specDir, { recursive: true });
+  const spec = {
+    argv: ['sh', '-c', `sleep ${delayS}; exec "$1" -m ipykernel_launcher -f "$0"`, '{connection_file}', venvPython()],
+    display_name: `Python, ${delayS} s late`,
+    language: 'python',
+  };
+  await writeFile(join(specDir, 'kernel.json'), JSON.stringify(spec));
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'millrace-kernel-start-'));
+  jupyterPath = join(dir, 'jupyter');
+  await sleepyKernelspec(jupyterPath, 'never', 3600);
+  await sleepyKernelspec(jupyterPath, 'late', 4);
+  const saved = process.env['JUPYTER_PATH'];
+  process.env['JUPYTER_PATH'] = jupyterPath;
+  server = await startJupyterServer({ stateDir: join(dir, 'state') }).finally(() => {
+    if (saved === undefined) delete process.env['JUPYTER_PATH'];
+    else process.env['JUPYTER_PATH'] = saved;
+  });
+  h = await startHarness({ jupyter: { url: server.url, token: server.token } });
+}, 120_000);
+
+afterAll(async () => {
+  await h?.close();
+  await server?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+it('fails the run at once when the kernel does not answer within --start-timeout, naming the kernel', async () => {
+  const path = await h!.writeNotebook('start.ipynb', notebook([codeCell('print(1)')]));
+  const r = await runCli(['run', path, '--kernel', 'never', '--start-timeout', '3', '--json'], h!.cliEnv, h!.dir);
+  expect(r.code, r.stderr).toBe(1);
+  const report = JSON.parse(r.stdout);
+  expect(report).toMatchObject({
+    status: 'failed',
+    failed_cell: null,
+    error: { ename: 'KernelStartTimeout', evalue: `kernel "never" didn't respond in 3 seconds (--start-timeout)` },
+  });
+  // Not started again: one attempt of the kernel's start.
+  const history = await h!.client.workflow.getHandle(report.run_id).fetchHistory();
+  const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+  expect(attempts).toEqual([1, 1, 1]); // prepareRun, startKernel, finalizeRun
+  const record = JSON.parse(await readFile(report.output, 'utf8'));
+  expect(record.metadata.millrace).toMatchObject({ status: 'failed', start_timeout: 3 });
+  // Without --json, one line on stderr says it.
+  const plain = await runCli(['run', path, '--kernel', 'never', '--start-timeout', '2'], h!.cliEnv, h!.dir);
+  expect(plain.code).toBe(1);
+  expect(plain.stderr).toContain(`failed: kernel "never" didn't respond in 2 seconds (--start-timeout)`);
+  // `show` says why, from the record.
+  const show = await runCli(['show', report.run_id], h!.cliEnv, h!.dir);
+  expect(show.stdout).toContain(`failed:   kernel "never" didn't respond in 3 seconds (--start-timeout)`);
+  const shown = JSON.parse((await runCli(['show', report.run_id, '--json'], h!.cliEnv, h!.dir)).stdout);
+  expect(shown).toMatchObject({ status: 'failed', failed_cell: null, reason: `kernel "never" didn't respond in 3 seconds (--start-timeout)` });
+});
+
+it('runs a kernel that answers within --start-timeout; the default is 60 s', async () => {
+  const path = await h!.writeNotebook('late.ipynb', notebook([codeCell('print("up")')]));
+  const r = await runCli(['run', path, '--kernel', 'late', '--start-timeout', '90', '--json'], h!.cliEnv, h!.dir);
+  expect(r.code, r.stderr).toBe(0);
+  const record = JSON.parse(await readFile(JSON.parse(r.stdout).output, 'utf8'));
+  expect(record.metadata.millrace.start_timeout).toBe(90);
+  // The default is papermill's: 60 s, recorded.
+  const d = await runCli(['run', path, '--json'], h!.cliEnv, h!.dir);
+  expect(d.code, d.stderr).toBe(0);
+  expect(JSON.parse(await readFile(JSON.parse(d.stdout).output, 'utf8')).metadata.millrace.start_timeout).toBe(60);
+  const refused = await runCli(['run', path, '--start-timeout', '0'], h!.cliEnv, h!.dir);
+  expect(refused.code).toBe(2);
+  expect(refused.stderr.split('\n')[0]).toContain('--start-timeout takes a positive number of seconds');
+});
+
+it('records which Python and which kernelspec the kernel was, and show prints them', async () => {
+  const path = await h!.writeNotebook('which.ipynb', notebook([codeCell('import sys, platform\nprint(sys.executable, platform.python_version())')]));
+  const r = await runCli(['run', path, '--kernel', 'late', '--json'], h!.cliEnv, h!.dir);
+  expect(r.code, r.stderr).toBe(0);
+  const { run_id, output } = JSON.parse(r.stdout);
+  const record = JSON.parse(await readFile(output, 'utf8'));
+  const [python, version] = record.cells[0].outputs[0].text.join('').trim().split(' ');
+  expect(python).toBe(venvPython());
+  const kernel = { name: 'late', python, python_version: version, spec_dir: join(jupyterPath, 'kernels', 'late') };
+  expect(record.metadata.millrace.kernel).toEqual(kernel);
+  const shown = JSON.parse((await runCli(['show', run_id, '--json'], h!.cliEnv, h!.dir)).stdout);
+  expect(shown.kernel).toEqual(kernel);
+  const text = (await runCli(['show', run_id], h!.cliEnv, h!.dir)).stdout;
+  expect(text).toContain(`kernel:   late: ${python} ${version}, kernelspec ${kernel.spec_dir}`);
+  // The default python3, a forked kernel: its generated kernelspec.
+  const d = await runCli(['run', path, '--json'], h!.cliEnv, h!.dir);
+  expect(d.code, d.stderr).toBe(0);
+  const dflt = JSON.parse(await readFile(JSON.parse(d.stdout).output, 'utf8')).metadata.millrace.kernel;
+  expect(dflt).toMatchObject({ name: 'python3', python: expect.any(String), python_version: version, spec_dir: join(dir, 'state', 'jupyter-kernels', 'python3') });
+});
