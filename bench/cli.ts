@@ -7,7 +7,8 @@
  *   bench/run.sh --cli-only [the same options]
  *
  * 1. Start-up: --version, --help, run --help, params, runs, show, run --detach: wall time,
- *    CPU (user + system) and peak RSS of the process (GNU time), median of --reps.
+ *    CPU (user + system) and peak RSS of the process (GNU time), median of --reps; `runs`
+ *    and `show` both as they go (asking dev, cli/dev-api.ts) and through the Temporal client.
  * 2. `run` of 100 trivial cells as a whole process, against `python -m papermill` (both
  *    with --no-progress-bar).
  * 3. --concurrency (20) `millrace run` processes at once (20 cells of 0.2 s) against as many
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('TEMPORAL_') && !key.startsWith('MILLRACE_')) env[key] = value;
   env['MILLRACE_HOME'] = join(root, '.millrace');
   await mkdir(env['MILLRACE_HOME'], { recursive: true });
-  const millrace = (args: string[]) => measured(process.execPath, [bin, ...args], env, root);
+  const millrace = (args: string[], environment = env) => measured(process.execPath, [bin, ...args], environment, root);
 
   const trivial1 = await writeNotebook(root, 'trivial', 1);
   const trivial100 = await writeNotebook(root, 'trivial', 100);
@@ -149,6 +150,8 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const devInfo = JSON.parse(readFileSync(devFile, 'utf8')) as { temporalAddress: string; namespace: string };
+    // The same commands through the Temporal client, not dev's local API: TEMPORAL_ADDRESS comes first.
+    const clientEnv = { ...env, TEMPORAL_ADDRESS: devInfo.temporalAddress, TEMPORAL_NAMESPACE: devInfo.namespace };
     // Warm-up: the worker's first run, the kernel pool, the OS's file cache for both engines.
     await millrace(['run', '--no-progress-bar', trivial1]);
     await measured(venvPython(), papermillArgs(trivial1, join(outputs, 'warm.ipynb')), env, root);
@@ -166,6 +169,8 @@ async function main(): Promise<void> {
       const runId = (JSON.parse(detached.stdout) as { run_id: string }).run_id;
       add('runs', await millrace(['runs', '--limit', '20']));
       add('show', await millrace(['show', runId]));
+      add('runs, through the Temporal client', await millrace(['runs', '--limit', '20'], clientEnv));
+      add('show, through the Temporal client', await millrace(['show', runId], clientEnv));
       add('run, 100 trivial cells', await millrace(['run', '--no-progress-bar', trivial100]));
       add('papermill, 100 trivial cells', await measured(venvPython(), papermillArgs(trivial100, join(outputs, `t100-${rep}.ipynb`)), env, root));
     }

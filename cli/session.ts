@@ -4,9 +4,11 @@
  * that is closed, stopping an embedded stack, however the body ends. A command acting on
  * one run goes through `withRunSession` (cli/run-ids.ts), which resolves the RUN argument.
  */
-import { WorkflowNotFoundError } from '@temporalio/client';
+// From common, not the client: the same class, and this module must not load the client
+// (it loads in openSession, only when a command reaches Temporal itself).
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { loadConfig, requireState, type Config } from './config.js';
-import { openSession, type Session, type StackNeed } from './environment.js';
+import type { Session, StackNeed } from './environment.js';
 import { UserError } from './errors.js';
 import { progressLog } from './output.js';
 
@@ -53,6 +55,7 @@ export async function withSession<T>(request: SessionRequest, body: (session: Se
   const config = request.config ?? loadConfig();
   // On a cluster (TEMPORAL_ADDRESS) Temporal keeps the runs: no local state is needed to reach them.
   if (!request.createsState && !config.temporalAddress) requireState(config);
+  const { openSession } = await import('./environment.js');
   const session = await openSession(config, { needs: request.needs, log: progressLog({ json: request.json ?? false }) });
   try {
     return await body(session, config);

@@ -10,6 +10,7 @@ import { describePython } from '../../worker/kernelspecs.js';
 import { startWorkerFor } from '../../worker/worker.js';
 import { loadConfig } from '../config.js';
 import { readDevFile, removeDevFile, writeDevFile } from '../environment.js';
+import { serveDevApi, type DevApi } from '../dev-server.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
 
@@ -20,10 +21,13 @@ export async function devCommand(options: { worker: boolean; kernelPool: number 
   process.stderr.write('starting Temporal dev server and Jupyter Server...\n');
   const stack = await startStack({ stateDir: config.stateDir });
   let stopWorker: (() => Promise<void>) | undefined;
+  let api: DevApi | undefined;
   try {
     const tokenFile = join(config.stateDir, 'jupyter-token');
     writeFileSync(tokenFile, stack.jupyter.token, { mode: 0o600 });
     if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool });
+    // Commands here ask dev through it rather than load the Temporal client (docs/architecture.md, "Start-up").
+    api = await serveDevApi(config.stateDir, stack.temporalAddress, stack.namespace);
     writeDevFile(config, {
       pid: process.pid,
       temporalAddress: stack.temporalAddress,
@@ -53,6 +57,7 @@ export async function devCommand(options: { worker: boolean; kernelPool: number 
     return EXIT.ok;
   } finally {
     removeDevFile(config);
+    await api?.close().catch(() => undefined);
     await stopWorker?.().catch(() => undefined);
     await stack.stop();
   }

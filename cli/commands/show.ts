@@ -1,4 +1,5 @@
 /** `millrace show RUN`: what Temporal knows of a run, plus its record cell by cell. */
+import type { Client } from '@temporalio/client';
 import type { Notebook } from '../../notebook/nbformat.js';
 import { store } from '../../record/store/index.js';
 import { recordedCells } from '../../record/cells.js';
@@ -6,8 +7,10 @@ import { notebookMillrace } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
 import { EXIT } from '../errors.js';
-import { checkRunArgument, withRunSession } from '../run-ids.js';
-import { READS_HISTORY } from '../session.js';
+import { loadConfig } from '../config.js';
+import { askDev } from '../dev-api.js';
+import { checkRunArgument, inRun } from '../run-ids.js';
+import { READS_HISTORY, withSession } from '../session.js';
 import { table } from '../table.js';
 import { executionErrorText } from '../traceback.js';
 import { parametersText, summarize, type RunSummary } from './runs.js';
@@ -59,14 +62,36 @@ export function cellViews(nb: Notebook): CellView[] {
   }));
 }
 
+/** What Temporal knows of one run, in JSON: what `millrace dev` answers, or this command finds itself. */
+export interface RunDescription {
+  summary: RunSummary;
+  paused: PauseInfo | null;
+  /** The run this one resumed, from the memo (it holds the link even where the record cannot be read). */
+  memoResumedFrom: string | null;
+}
+
+/** The run RUN names, described; run by `millrace dev` (cli/dev-server.ts), or by `show` without one. */
+export async function describeRun(client: Client, run: string): Promise<RunDescription> {
+  return inRun(client, run, async (runId) => {
+    const description = await client.workflow.getHandle(runId).describe();
+    const summary = summarize(description);
+    const memoLink: unknown = description.memo?.['resumed_from'];
+    return {
+      summary,
+      paused: summary.status === 'paused' ? ((description.memo?.['paused'] as PauseInfo | undefined) ?? null) : null,
+      memoResumedFrom: typeof memoLink === 'string' ? memoLink : null,
+    };
+  });
+}
+
 export async function showCommand(run: string, options: { json: boolean }): Promise<number> {
   checkRunArgument(run, 'show');
-  const description = await withRunSession({ needs: READS_HISTORY, json: options.json, run }, (session, runId) =>
-    session.client.workflow.getHandle(runId).describe(),
-  );
-  const summary: RunSummary = summarize(description);
-  const paused = summary.status === 'paused' ? ((description.memo?.['paused'] as PauseInfo | undefined) ?? null) : null;
-  const memoLink: unknown = description.memo?.['resumed_from'];
+  const config = loadConfig();
+  // A running `millrace dev` describes it itself: this process then never loads the Temporal client.
+  const described =
+    (await askDev<RunDescription>(config, 'show', { run })) ??
+    (await withSession({ needs: READS_HISTORY, json: options.json, config }, (session) => describeRun(session.client, run)));
+  const { summary, paused, memoResumedFrom: memoLink } = described;
   // papermill's PapermillExecutionError text of the failed cell, printed after the table.
   let traceback: string | undefined;
   const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null };
@@ -102,7 +127,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     }
   }
   // The memo holds the link even where the record cannot be read.
-  if (!view.resumed_from && typeof memoLink === 'string') {
+  if (!view.resumed_from && memoLink !== null) {
     view.resumed_from = { run_id: memoLink, from_cell: null, restore: null, checkpoint_after_cell: null };
   }
   if (options.json) {

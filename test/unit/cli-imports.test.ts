@@ -29,8 +29,9 @@ let count = 0;
 /** The npm packages (scope/name) a `millrace ARGS` process loaded, and its exit code. */
 function packagesLoadedBy(args: string[]): { packages: Set<string>; status: number | null; stderr: string } {
   const file = join(work, `loads-${count++}.txt`);
-  // A state directory that does not exist: no `millrace dev` to attach to, nothing started.
-  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: join(work, 'no-state'), MILLRACE_RECORD_LOADS: file };
+  // A state directory that does not exist (`run` creates it: one per process), so no
+  // `millrace dev` to attach to, and nothing started.
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: join(work, `no-state-${count}`), MILLRACE_RECORD_LOADS: file };
   const result = spawnSync(process.execPath, ['--import', RECORDER, BIN, ...args], { cwd: work, env, encoding: 'utf8', timeout: 60_000 });
   const loaded = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
   const packages = new Set(loaded.flatMap((line) => [...line.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)].map((m) => m[1]!)));
@@ -67,13 +68,21 @@ describe('what a command loads', () => {
   });
 
   // No stack here: each is refused before anything starts, after its modules are loaded.
-  it.each([['runs'], ['show', 'some-run'], ['run', '--detach', NOTEBOOK]])(
-    '`millrace %s` loads the Temporal client only: no worker, no AWS SDK, no Ink',
-    (...args: string[]) => {
-      const { packages, status } = packagesLoadedBy(args);
-      expect(status).not.toBe(0);
-      expect(packages.has('@temporalio/client')).toBe(true);
-      expect(matching(packages, /^(@temporalio\/(worker|core-bridge|workflow)|@aws-sdk\/|@smithy\/|ink$|react$)/)).toEqual([]);
-    },
-  );
+  it.each([
+    [['runs'], 'no millrace state'],
+    [['show', 'some-run'], 'no millrace state'],
+    [['run', '--detach', NOTEBOOK], '--detach needs a stack'],
+  ])('`millrace %s` loads no worker, no AWS SDK, no Ink', (args, refusal) => {
+    const { packages, status, stderr } = packagesLoadedBy(args);
+    expect(status).not.toBe(0);
+    expect(stderr).toContain(refusal);
+    expect(matching(packages, /^(@temporalio\/(worker|core-bridge|workflow)|@aws-sdk\/|@smithy\/|ink$|react$)/)).toEqual([]);
+  });
+
+  it('`millrace runs` and `show` load the Temporal client only to reach Temporal themselves', () => {
+    // Refused for want of state before any stack is looked for: nothing of the client loaded.
+    expect(matching(packagesLoadedBy(['runs']).packages, /^@temporalio\/client$/)).toEqual([]);
+    // `run --detach` looks for a stack (and refuses when none outlives it): the client is loaded.
+    expect(packagesLoadedBy(['run', '--detach', NOTEBOOK]).packages.has('@temporalio/client')).toBe(true);
+  });
 });
