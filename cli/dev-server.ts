@@ -72,7 +72,8 @@ export async function serveDevApi(stateDir: string, temporalAddress: string, nam
 }
 
 async function answer(client: Client, req: IncomingMessage): Promise<{ status: number; body: unknown }> {
-  const operation = OPERATIONS[(req.url ?? '').replace(/^\//, '')];
+  const name = (req.url ?? '').replace(/^\//, '');
+  const operation = Object.hasOwn(OPERATIONS, name) ? OPERATIONS[name] : undefined;
   if (req.method !== 'POST' || !operation) return failure(404, new UserError(`millrace dev has no operation ${req.method} ${req.url}`, EXIT.internal));
   try {
     return { status: 200, body: await operation(client, JSON.parse(await readBody(req))) };

@@ -8,6 +8,7 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { askDev } from '../../cli/dev-api.js';
 import { packageRoot } from '../../worker/paths.js';
 import { runCli } from './harness.js';
 
@@ -90,6 +91,11 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
   );
   expect(recordedShow.stdout).toBe(shown.stdout);
   expect(readFileSync(showLoads, 'utf8')).not.toMatch(/@temporalio\/(client|proto)|@grpc\//);
+
+  // Nothing but its operations: not even what every object inherits.
+  const devConfig = { stateDir: join(dir, '.millrace'), namespace: 'default', taskQueue: 'millrace', storeRoot: '' };
+  await expect(askDev(devConfig, 'constructor', {})).rejects.toThrow('millrace dev has no operation POST /constructor');
+  expect((await runCli(['runs', '--json'], env, dir)).stdout).toBe(viaDev.stdout);
 
   dev.kill('SIGINT');
   await new Promise((r) => (dev.exitCode !== null ? r(undefined) : dev.once('exit', r)));
