@@ -8,9 +8,6 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LockHeldError, processStartTime } from '../worker/process.js';
-import { startStack } from '../worker/stack.js';
-import { startTemporalServer } from '../worker/temporal-server.js';
-import { startWorkerFor } from '../worker/worker.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
 
@@ -151,6 +148,8 @@ async function openEmbedded(config: Config, withWorker: boolean, log?: (line: st
   try {
     if (!withWorker) {
       log?.('starting the embedded Temporal server to read run history...');
+      // Loaded here, not at the top: commands that reach a running stack never pay for them.
+      const { startTemporalServer } = await import('../worker/temporal-server.js');
       const temporal = await startTemporalServer({ stateDir: config.stateDir });
       stops.push(() => temporal.stop());
       const client = await connectClient(temporal.address, config.namespace);
@@ -158,6 +157,7 @@ async function openEmbedded(config: Config, withWorker: boolean, log?: (line: st
       return { client, taskQueue: config.taskQueue, mode: 'embedded', close: closeAll };
     }
     log?.('starting the embedded stack (Temporal dev server, Jupyter Server, worker)...');
+    const [{ startStack }, { startWorkerFor }] = await Promise.all([import('../worker/stack.js'), import('../worker/worker.js')]);
     const stack = await startStack({ stateDir: config.stateDir, kernelEnv: config.kernelEnv });
     stops.push(() => stack.stop());
     if (stack.jupyterServer.kernelNote) log?.(stack.jupyterServer.kernelNote);

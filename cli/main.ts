@@ -4,7 +4,7 @@ import { extractPairs } from './argv.js';
 import { EXIT, UserError } from './errors.js';
 import { addParameterOptions, addTimeoutOptions, cellIndex, durationSeconds, parameterArgs, positiveInt, positiveSeconds, translatorLanguage, wholeNumber } from './options.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
-import { KERNEL_POOL_DEFAULT } from '../workflows/contracts.js';
+import { KERNEL_POOL_DEFAULT } from '../workflows/defaults.js';
 
 export async function main(argv: string[]): Promise<number> {
   let pairs: ReturnType<typeof extractPairs>;
@@ -167,7 +167,7 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await cancelCommand(run);
     });
 
-  const { addRepairCommands } = await import('./commands/repair.js');
+  const { addRepairCommands } = await import('./repair-cli.js');
   addRepairCommands(program, (code) => (exitCode = code));
 
   program

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { PairOptions } from './argv.js';
-import { parseDuration } from './schedule-input.js';
+import { parseDuration } from './duration.js';
 import type { ParameterArgs } from './submit.js';
 
 /** A number of seconds greater than 0 (`--timeout`, `--cell-timeout`). */

@@ -3,7 +3,8 @@
  * id, any unique prefix of one, or `latest` (or `-`) for the run started last. Prefixes
  * and `latest` are resolved through Temporal visibility, the listing `millrace runs` shows.
  */
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Config } from './config.js';
 import { UserError } from './errors.js';
 import { newestRun, visibleRuns, type RunSummary } from './commands/runs.js';
@@ -61,12 +62,15 @@ export async function withRunSession<T>(
   request: SessionRequest & { run: string },
   body: (session: Session, runId: string, config: Config) => Promise<T>,
 ): Promise<T> {
-  return withSession(request, async (session, config) => {
-    const runId = await resolveRunId(session.client, request.run);
-    try {
-      return await body(session, runId, config);
-    } catch (err) {
-      throw runNotFound(err, runId);
-    }
-  });
+  return withSession(request, (session, config) => inRun(session.client, request.run, (runId) => body(session, runId, config)));
+}
+
+/** `body` for the run `given` names (resolved as above); Temporal not knowing it there becomes `no run RUN`. */
+export async function inRun<T>(client: Client, given: string, body: (runId: string) => Promise<T>): Promise<T> {
+  const runId = await resolveRunId(client, given);
+  try {
+    return await body(runId);
+  } catch (err) {
+    throw runNotFound(err, runId);
+  }
 }

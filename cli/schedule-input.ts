@@ -7,6 +7,7 @@ import type { ScheduleOverlapPolicy } from '@temporalio/client';
 import { z } from 'zod';
 import { wallClock } from '../notebook/time.js';
 import { isValidParamName } from '../notebook/params.js';
+import { parseDuration } from './duration.js';
 import { UserError } from './errors.js';
 
 export const SCHEDULE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -54,18 +55,6 @@ export const cronSchema = z
     const bad = fields.find((f) => !CRON_FIELD.test(f));
     if (bad) ctx.addIssue({ code: 'custom', message: `"${bad}" is not a cron field (digits, names, * , - / ?)` });
   });
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$/;
-
-/** `30s`, `15m`, `1h30m`, `1d`, `1w` → milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const compact = text.trim().replace(/\s+/g, '');
-  if (!DURATION.test(compact)) return undefined;
-  let total = 0;
-  for (const [, n, unit] of compact.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g)) total += Number(n) * UNIT_MS[unit!]!;
-  return total;
-}
 
 const DURATION_HINT = 'a duration is a number and a unit (s, m, h, d, w), e.g. 30s, 15m, 1h30m, 1d';
 

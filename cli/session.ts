@@ -4,9 +4,11 @@
  * that is closed, stopping an embedded stack, however the body ends. A command acting on
  * one run goes through `withRunSession` (cli/run-ids.ts), which resolves the RUN argument.
  */
-import { isGrpcServiceError, WorkflowNotFoundError } from '@temporalio/client';
+// From common, not the client: the same class, and this module must not load the client
+// (it loads in openSession, only when a command reaches Temporal itself).
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { loadConfig, requireState, type Config } from './config.js';
-import { openSession, type Session, type StackNeed } from './environment.js';
+import type { Session, StackNeed } from './environment.js';
 import { EXIT, UserError } from './errors.js';
 import { progressLog } from './output.js';
 
@@ -31,6 +33,15 @@ export function runNotFound(err: unknown, runId: string): unknown {
   return unknownRun ? noRun(runId) : err;
 }
 
+/**
+ * A gRPC call's failure, recognised as @temporalio/client's isGrpcServiceError does (a
+ * string `details` and a `metadata` record) without loading the client for it.
+ */
+function isGrpcStatus(e: Error): e is Error & { code: number } {
+  const fields = e as Error & { details?: unknown; metadata?: unknown; code?: unknown };
+  return typeof fields.details === 'string' && typeof fields.metadata === 'object' && fields.metadata !== null && typeof fields.code === 'number';
+}
+
 /** gRPC's status UNAVAILABLE: the server is gone or refuses connections (the client has retried). */
 const GRPC_UNAVAILABLE = 14;
 
@@ -42,7 +53,7 @@ const GRPC_UNAVAILABLE = 14;
 export function temporalLost(err: unknown, runId: string): unknown {
   let lost = false;
   for (let e: unknown = err; e instanceof Error && !lost; e = e.cause) {
-    lost = isGrpcServiceError(e) ? e.code === GRPC_UNAVAILABLE : /\bECONNREFUSED\b/.test(e.message);
+    lost = isGrpcStatus(e) ? e.code === GRPC_UNAVAILABLE : /\bECONNREFUSED\b/.test(e.message);
   }
   if (!lost) return err;
   return new UserError(
@@ -73,6 +84,7 @@ export async function withSession<T>(request: SessionRequest, body: (session: Se
   const config = request.config ?? loadConfig();
   // On a cluster (TEMPORAL_ADDRESS) Temporal keeps the runs: no local state is needed to reach them.
   if (!request.createsState && !config.temporalAddress) requireState(config);
+  const { openSession } = await import('./environment.js');
   const session = await openSession(config, { needs: request.needs, log: progressLog({ json: request.json ?? false }) });
   try {
     return await body(session, config);

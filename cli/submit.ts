@@ -36,7 +36,7 @@ import {
   StoreError,
 } from '../record/store/index.js';
 import { runIdSchema, type RunInput } from '../workflows/contracts.js';
-import type { WrapOptions } from '../jobs/wrap.js';
+import { readNotebookSource, type NotebookSource } from './notebook-source.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
 
@@ -151,44 +151,13 @@ export function storeUserError(err: unknown, what: string): unknown {
   return err;
 }
 
-export interface NotebookSource {
-  bytes: Buffer;
-  /** Where it came from, for the record: an absolute path, or the URL without credentials. */
-  inputPath: string;
-  /** Its file name, for the run id and the output notebook. */
-  name: string;
-}
-
-/**
- * The notebook a command was given: a local file, `s3://bucket/key`, or an http(s) URL
- * (read once here; runs execute the snapshot in the store). A job file (`.sql`) is wrapped:
- * the generated notebook is the source, named like the job with `.ipynb`.
- */
-export async function readNotebookSource(notebookPath: string, wrap: WrapOptions = {}): Promise<NotebookSource> {
-  const source = await readSourceFile(notebookPath);
-  if (!isJobFile(source.name)) return source;
-  const { wrapJobFile } = await import('./job-source.js');
-  return { ...source, ...(await wrapJobFile(source.inputPath, source.bytes, notebookPath, wrap)) };
-}
-
-/** Whether a path names a job file to wrap (cli/job-source.ts) rather than a notebook. */
-export function isJobFile(path: string): boolean {
-  return /\.sql$/i.test(path);
-}
-
-async function readSourceFile(notebookPath: string): Promise<NotebookSource> {
-  if (!isUrlLocation(notebookPath)) {
-    const path = resolve(notebookPath);
-    const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
-      throw new UserError(err.code === 'ENOENT' ? `${notebookPath}: no such file` : `${notebookPath}: cannot read (${err.code})`);
-    });
-    return { bytes, inputPath: path, name: locationBasename(path) };
-  }
-  const shown = redactUrl(notebookPath);
+/** An http(s):// or s3:// notebook, read through the store (cli/notebook-source.ts reads local ones). */
+export async function readStoredNotebook(location: string): Promise<NotebookSource> {
+  const shown = redactUrl(location);
   try {
-    backendFor(notebookPath);
-    await checkReachable(notebookPath);
-    const bytes = await store.read(notebookPath);
+    backendFor(location);
+    await checkReachable(location);
+    const bytes = await store.read(location);
     return { bytes, inputPath: shown, name: locationBasename(shown) };
   } catch (err) {
     if (err instanceof ObjectNotFoundError) throw new UserError(`${shown}: no such notebook`);

@@ -7,9 +7,8 @@ import { z } from 'zod';
 import { paramsSchema } from '../notebook/param-schema.js';
 
 export const TASK_QUEUE_DEFAULT = 'millrace';
-
-/** Idle kernels a long-running worker (`millrace worker`, `millrace dev`) keeps started, so runs do not wait for one. */
-export const KERNEL_POOL_DEFAULT = 1;
+// Plain values the CLI's option declarations need, kept where loading them costs no zod.
+export { KERNEL_POOL_DEFAULT, SCRATCH_TIMEOUT_S_DEFAULT } from './defaults.js';
 // ":" because a schedule's runs are named `<schedule>-<nominal time, RFC 3339>` by Temporal.
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
@@ -261,8 +260,6 @@ export const MAX_RETRY_SOURCE_CHARS = 256 * 1024;
 export const MAX_SCRATCH_CODE_CHARS = 64 * 1024;
 /** What an answer carries of outputs: a few KB of text (history stays small). */
 export const MAX_EXCERPT_CHARS = 4_000;
-/** Scratch code that runs longer is interrupted (default of `millrace exec --timeout`). */
-export const SCRATCH_TIMEOUT_S_DEFAULT = 600;
 
 export const retryArgsSchema = z
   .object({ source: z.string().max(MAX_RETRY_SOURCE_CHARS, `new source is limited to ${MAX_RETRY_SOURCE_CHARS} characters`).optional() })

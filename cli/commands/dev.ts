@@ -14,6 +14,7 @@ import { KernelUserError, resolveKernelUser, type KernelUser } from '../../worke
 import { startWorkerFor } from '../../worker/worker.js';
 import { kernelEnvPatterns, loadConfig } from '../config.js';
 import { asEnvironmentError, readDevFile, removeDevFile, thisProcess, writeDevFile } from '../environment.js';
+import { serveDevApi, type DevApi } from '../dev-server.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
 
@@ -45,9 +46,12 @@ export async function devCommand(options: { worker: boolean; kernelPool: number;
     onRestart: () => writeDevFile(config, devFile()),
   });
   let stopWorker: (() => Promise<void>) | undefined;
+  let api: DevApi | undefined;
   try {
     writeFileSync(tokenFile, stack.jupyter.token, { mode: 0o600 });
     if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool });
+    // Commands here ask dev through it rather than load the Temporal client (docs/architecture.md, "Start-up").
+    api = await serveDevApi(config.stateDir, stack.temporalAddress, stack.namespace);
     writeDevFile(config, devFile());
     if (stack.jupyterServer.kernelNote) process.stderr.write(`${stack.jupyterServer.kernelNote}\n`);
     process.stdout.write(
@@ -71,6 +75,7 @@ export async function devCommand(options: { worker: boolean; kernelPool: number;
   } finally {
     supervision.stop();
     removeDevFile(config);
+    await api?.close().catch(() => undefined);
     await stopWorker?.().catch(() => undefined);
     await stack.stop();
   }

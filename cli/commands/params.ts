@@ -2,7 +2,7 @@
 import { NotebookError, parseNotebook } from '../../notebook/nbformat.js';
 import { inferParameters } from '../../notebook/parameterize.js';
 import { EXIT, UserError } from '../errors.js';
-import { readNotebookSource } from '../submit.js';
+import { readNotebookSource } from '../notebook-source.js';
 
 export async function paramsCommand(path: string, options: { json: boolean }): Promise<number> {
   const { bytes, inputPath } = await readNotebookSource(path);

@@ -10,13 +10,11 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
-import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import {
   MAX_RETRY_SOURCE_CHARS,
   MAX_SCRATCH_CODE_CHARS,
   REPAIR_UPDATES,
-  SCRATCH_TIMEOUT_S_DEFAULT,
   type ExecArgs,
   type RepairDecision,
   type RepairExecution,
@@ -24,7 +22,6 @@ import {
   type RunProgress,
 } from '../../workflows/contracts.js';
 import { EXIT, UserError } from '../errors.js';
-import { positiveSeconds } from '../options.js';
 import { describeReport, reportFromFailure, reportFromResult, type RunReport } from '../run-report.js';
 import { checkRunArgument, withRunSession } from '../run-ids.js';
 import { longLivedOnly, runNotFound } from '../session.js';
@@ -34,45 +31,24 @@ export type RepairName = keyof typeof REPAIR_UPDATES;
 /** Refusals of the paused run's validators: the person asked for something it cannot do. */
 const REFUSALS = new Set(['NotPaused', 'RepairBusy', 'BadRepair']);
 
-export function addRepairCommands(program: Command, setExit: (code: number) => void): void {
-  program
-    .command('retry')
-    .description('run the failed cell of a paused run again (--on-failure pause), optionally with new source')
-    .argument('<run>', 'run id of the paused run')
-    .option('--source <file>', 'new source for the cell; the record keeps the original in metadata.millrace.original_source')
-    .option('--json', 'print the answer as one JSON object', false)
-    .action(async (run: string, opts: { source?: string; json: boolean }) => {
-      const args: RetryArgs = opts.source === undefined ? {} : { source: await readSource(opts.source) };
-      setExit(await repairCommand(run, 'retry', args, opts.json));
-    });
+/** `millrace retry RUN [--source FILE]`. */
+export async function retryCommand(run: string, opts: { source?: string; json: boolean }): Promise<number> {
+  const args: RetryArgs = opts.source === undefined ? {} : { source: await readSource(opts.source) };
+  return repairCommand(run, 'retry', args, opts.json);
+}
 
-  program
-    .command('exec')
-    .description("run scratch code in a paused run's kernel to investigate; logged in the record, not a cell")
-    .argument('<run>', 'run id of the paused run')
-    .argument('<code>', 'Python code, or - to read it from standard input')
-    .option('--timeout <seconds>', `interrupt the code after this long (default ${SCRATCH_TIMEOUT_S_DEFAULT})`, positiveSeconds('--timeout'))
-    .option('--json', 'print the answer as one JSON object', false)
-    .action(async (run: string, code: string, opts: { timeout?: number; json: boolean }) => {
-      const text = code === '-' ? await readStdin() : code;
-      if (text.length > MAX_SCRATCH_CODE_CHARS) throw new UserError(`scratch code is limited to ${MAX_SCRATCH_CODE_CHARS} characters`);
-      if (!text.trim()) throw new UserError('exec: there is no code to run');
-      const args: ExecArgs = { code: text, ...(opts.timeout !== undefined ? { timeoutS: opts.timeout } : {}) };
-      setExit(await repairCommand(run, 'exec', args, opts.json));
-    });
+/** `millrace exec RUN CODE|-`. */
+export async function execCommand(run: string, code: string, opts: { timeout?: number; json: boolean }): Promise<number> {
+  const text = code === '-' ? await readStdin() : code;
+  if (text.length > MAX_SCRATCH_CODE_CHARS) throw new UserError(`scratch code is limited to ${MAX_SCRATCH_CODE_CHARS} characters`);
+  if (!text.trim()) throw new UserError('exec: there is no code to run');
+  const args: ExecArgs = { code: text, ...(opts.timeout !== undefined ? { timeoutS: opts.timeout } : {}) };
+  return repairCommand(run, 'exec', args, opts.json);
+}
 
-  const decisions = [
-    ['skip', 'mark the failed cell of a paused run skipped and go on with the next cell'],
-    ['abort', 'end a paused run as failed: its record is finalized and its kernel shut down'],
-  ] as const;
-  for (const [name, description] of decisions) {
-    program
-      .command(name)
-      .description(description)
-      .argument('<run>', 'run id of the paused run')
-      .option('--json', 'print the answer as one JSON object', false)
-      .action(async (run: string, opts: { json: boolean }) => setExit(await repairCommand(run, name, undefined, opts.json)));
-  }
+/** `millrace skip RUN` and `millrace abort RUN`. */
+export async function decisionCommand(run: string, name: 'skip' | 'abort', opts: { json: boolean }): Promise<number> {
+  return repairCommand(run, name, undefined, opts.json);
 }
 
 async function readSource(file: string): Promise<string> {

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { NOTIFICATION_FAILED_MEMO, runIdSchema } from '../../workflows/contracts.js';
 import { EXIT, UserError } from '../errors.js';
 import { SCHEDULE_NAME_PATTERN } from '../schedule-input.js';
-import type { Config } from '../config.js';
+import { loadConfig, type Config } from '../config.js';
+import { askDev } from '../dev-api.js';
 import { READS_HISTORY, withSession, type Session } from '../session.js';
 import { table } from '../table.js';
 
@@ -165,28 +166,36 @@ export async function runsCommand(raw: unknown): Promise<number> {
   if (options.schedule !== undefined && !SCHEDULE_NAME_PATTERN.test(options.schedule)) {
     throw new UserError(`runs --schedule ${JSON.stringify(options.schedule)}: no such schedule name (see \`millrace schedule list\`)`);
   }
-  return withSession({ needs: READS_HISTORY, json: options.json }, async (session, config) => {
-    const runs = await listRuns(session.client, options);
-    // Which project's runs these are: state is found walking up from here (or MILLRACE_HOME).
-    if (!options.json) process.stderr.write(`state: ${stateRead(session, config)}\n`);
-    if (options.json) {
-      process.stdout.write(`${JSON.stringify(runs)}\n`);
-    } else if (runs.length === 0) {
-      process.stdout.write('no runs\n');
-    } else {
-      process.stdout.write(
-        table(
-          ['RUN', 'STATUS', 'NOTEBOOK', 'STARTED', 'DURATION', 'PARAMETERS'],
-          runs.map((r) => [r.run_id, r.notification_failed ? `${r.status}, notify failed` : r.status, r.notebook ?? '', r.started ?? '', r.duration_s === null ? '' : `${r.duration_s.toFixed(1)}s`, parametersText(r.parameters)]),
-        ),
-      );
-    }
-    return EXIT.ok;
-  });
+  const config = loadConfig();
+  const filter: RunFilter = { status: options.status, notebook: options.notebook, schedule: options.schedule, limit: options.limit };
+  // A running `millrace dev` lists them itself: this process then never loads the Temporal client.
+  const listed = await askDev<RunSummary[]>(config, 'runs', filter);
+  if (listed) return printRuns(listed, options.json, stateRead('dev', config));
+  return withSession({ needs: READS_HISTORY, json: options.json, config }, async (session) =>
+    printRuns(await listRuns(session.client, filter), options.json, stateRead(session.mode, config)),
+  );
+}
+
+function printRuns(runs: RunSummary[], json: boolean, state: string): number {
+  // Which project's runs these are: state is found walking up from here (or MILLRACE_HOME).
+  if (!json) process.stderr.write(`state: ${state}\n`);
+  if (json) {
+    process.stdout.write(`${JSON.stringify(runs)}\n`);
+  } else if (runs.length === 0) {
+    process.stdout.write('no runs\n');
+  } else {
+    process.stdout.write(
+      table(
+        ['RUN', 'STATUS', 'NOTEBOOK', 'STARTED', 'DURATION', 'PARAMETERS'],
+        runs.map((r) => [r.run_id, r.notification_failed ? `${r.status}, notify failed` : r.status, r.notebook ?? '', r.started ?? '', r.duration_s === null ? '' : `${r.duration_s.toFixed(1)}s`, parametersText(r.parameters)]),
+      ),
+    );
+  }
+  return EXIT.ok;
 }
 
 /** The state `runs` read: the cluster's Temporal, else the state directory found. */
-function stateRead(session: Session, config: Config): string {
-  if (session.mode === 'cluster') return `Temporal at ${config.temporalAddress} (namespace ${config.namespace})`;
-  return session.mode === 'dev' ? `${config.stateDir} (millrace dev)` : config.stateDir;
+function stateRead(mode: Session['mode'], config: Config): string {
+  if (mode === 'cluster') return `Temporal at ${config.temporalAddress} (namespace ${config.namespace})`;
+  return mode === 'dev' ? `${config.stateDir} (millrace dev)` : config.stateDir;
 }

@@ -1,15 +1,16 @@
 /** `millrace show RUN`: what Temporal knows of a run, plus its record cell by cell. */
+import type { Client } from '@temporalio/client';
 import type { Notebook } from '../../notebook/nbformat.js';
 import { store } from '../../record/store/index.js';
 import { recordedCells } from '../../record/cells.js';
 import { notebookMillrace, type NotebookMillrace } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import { removeErrorMarkers } from '../../notebook/record.js';
-import { WorkflowFailedError } from '@temporalio/client';
 import { EXIT } from '../errors.js';
-import { reportFromFailure } from '../run-report.js';
-import { checkRunArgument, withRunSession } from '../run-ids.js';
-import { READS_HISTORY } from '../session.js';
+import { loadConfig } from '../config.js';
+import { askDev } from '../dev-api.js';
+import { checkRunArgument, inRun } from '../run-ids.js';
+import { READS_HISTORY, withSession } from '../session.js';
 import { table } from '../table.js';
 import { executionErrorText } from '../traceback.js';
 import { parametersText, summarize, type RunSummary } from './runs.js';
@@ -65,24 +66,49 @@ export function cellViews(nb: Notebook): CellView[] {
   }));
 }
 
+/** What Temporal knows of one run, in JSON: what `millrace dev` answers, or this command finds itself. */
+export interface RunDescription {
+  summary: RunSummary;
+  paused: PauseInfo | null;
+  /** The run this one resumed, from the memo (it holds the link even where the record cannot be read). */
+  memoResumedFrom: string | null;
+  /** Why Temporal says the run failed: shown when no cell of the record does (a full disk). */
+  failure: { ename: string; evalue: string } | null;
+}
+
+/** The run RUN names, described; run by `millrace dev` (cli/dev-server.ts), or by `show` without one. */
+export async function describeRun(client: Client, run: string): Promise<RunDescription> {
+  return inRun(client, run, async (runId) => {
+    const handle = client.workflow.getHandle(runId);
+    const description = await handle.describe();
+    const summary = summarize(description);
+    const memoLink: unknown = description.memo?.['resumed_from'];
+    return {
+      summary,
+      paused: summary.status === 'paused' ? ((description.memo?.['paused'] as PauseInfo | undefined) ?? null) : null,
+      memoResumedFrom: typeof memoLink === 'string' ? memoLink : null,
+      failure: description.status.name === 'FAILED' ? await failureOf(handle, runId) : null,
+    };
+  });
+}
+
+async function failureOf(handle: { result(): Promise<unknown> }, runId: string): Promise<RunDescription['failure']> {
+  // Loaded here, not at the top: `show` through `millrace dev` must not load the client.
+  const [{ WorkflowFailedError }, { reportFromFailure }] = await Promise.all([import('@temporalio/client'), import('../run-report.js')]);
+  return handle.result().then(
+    () => null,
+    (err: unknown) => (err instanceof WorkflowFailedError ? reportFromFailure(err, runId, '', 0).error : null),
+  );
+}
+
 export async function showCommand(run: string, options: { json: boolean }): Promise<number> {
   checkRunArgument(run, 'show');
-  const { description, failure } = await withRunSession({ needs: READS_HISTORY, json: options.json, run }, async (session, runId) => {
-    const handle = session.client.workflow.getHandle(runId);
-    const description = await handle.describe();
-    // Why Temporal says the run failed: shown when no cell of the record does (a full disk).
-    const failure =
-      description.status.name === 'FAILED'
-        ? await handle.result().then(
-            () => undefined,
-            (err: unknown) => (err instanceof WorkflowFailedError ? reportFromFailure(err, runId, '', 0).error : undefined),
-          )
-        : undefined;
-    return { description, failure };
-  });
-  const summary: RunSummary = summarize(description);
-  const paused = summary.status === 'paused' ? ((description.memo?.['paused'] as PauseInfo | undefined) ?? null) : null;
-  const memoLink: unknown = description.memo?.['resumed_from'];
+  const config = loadConfig();
+  // A running `millrace dev` describes it itself: this process then never loads the Temporal client.
+  const described =
+    (await askDev<RunDescription>(config, 'show', { run })) ??
+    (await withSession({ needs: READS_HISTORY, json: options.json, config }, (session) => describeRun(session.client, run)));
+  const { summary, paused, memoResumedFrom: memoLink, failure } = described;
   // papermill's PapermillExecutionError text of the failed cell, printed after the table.
   let traceback: string | undefined;
   const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null, reason: null, kernel: null };
@@ -121,7 +147,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   }
   if (!view.error && failure) view.error = failure;
   // The memo holds the link even where the record cannot be read.
-  if (!view.resumed_from && typeof memoLink === 'string') {
+  if (!view.resumed_from && memoLink !== null) {
     view.resumed_from = { run_id: memoLink, from_cell: null, restore: null, checkpoint_after_cell: null };
   }
   if (options.json) {

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { EXIT, UserError } from '../errors.js';
-import { isJobFile, readNotebookSource } from '../submit.js';
+import { isJobFile, readNotebookSource } from '../notebook-source.js';
 
 export interface WrapCommandOptions {
   output?: string;

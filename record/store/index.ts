@@ -7,8 +7,10 @@
 import { httpBackend, isHttpLocation } from './http.js';
 import { localBackend } from './local.js';
 import { StoreError, type StoreBackend } from './errors.js';
+import { isUrlLocation } from './locations.js';
 import { parseS3Location } from './s3-location.js';
 
+export { isUrlLocation, locationBasename } from './locations.js';
 export { parseS3Location, type S3Location } from './s3-location.js';
 export {
   ObjectExistsError,
@@ -41,11 +43,6 @@ const s3Backend: StoreBackend = {
   removeFolder: async (folder) => (await s3()).s3Backend.removeFolder(folder),
 };
 
-/** A URL-like location (scheme://...) rather than a local path. */
-export function isUrlLocation(location: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
-}
-
 export function backendFor(location: string): StoreBackend {
   if (isS3Location(location)) {
     parseS3Location(location);
@@ -75,17 +72,6 @@ export async function checkReachable(location: string): Promise<void> {
 export function joinLocation(root: string, ...keys: string[]): string {
   const trimmed = root.replace(/\/+$/, '');
   return [trimmed, ...keys.map((k) => k.replace(/^\/+|\/+$/g, ''))].join('/');
-}
-
-/** The last segment of a location: a file name (for an s3:// or https:// location too). */
-export function locationBasename(location: string): string {
-  if (!isUrlLocation(location)) return location.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? '';
-  const last = location.replace(/[?#].*$/, '').replace(/\/+$/, '').split('/').pop() ?? '';
-  try {
-    return decodeURIComponent(last);
-  } catch {
-    return last;
-  }
 }
 
 export const store: StoreBackend = {

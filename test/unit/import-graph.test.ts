@@ -29,7 +29,7 @@ const LAYERS: Record<string, number> = {
 
 function layerOf(file: string): string | undefined {
   const rel = relative(ROOT, file).split(sep).join('/');
-  if (rel === 'workflows/contracts.ts') return 'workflows/contracts';
+  if (rel === 'workflows/contracts.ts' || rel === 'workflows/defaults.ts') return 'workflows/contracts';
   const top = rel.split('/')[0]!;
   return top in LAYERS ? top : undefined;
 }

@@ -1,0 +1,101 @@
+/**
+ * The small local API `millrace dev` serves to the commands of its state directory
+ * (cli/dev-api.ts is the other side): HTTP on a Unix socket, mode 0600, so only this user
+ * reaches it. Each operation is the function the command runs itself when no dev answers,
+ * here with dev's long-lived Temporal client, so its answer is what the command prints
+ * from (`--json` output is the same either way).
+ */
+import { Client, Connection } from '@temporalio/client';
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import { z } from 'zod';
+import { listRuns, runsOptionsSchema } from './commands/runs.js';
+import { describeRun } from './commands/show.js';
+import { devApiSocket, MAX_SOCKET_PATH, type DevApiError } from './dev-api.js';
+import { EXIT, UserError } from './errors.js';
+import { checkRunArgument } from './run-ids.js';
+
+/** Requests are a few options; anything larger is not one of ours. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+const OPERATIONS: Record<string, (client: Client, body: unknown) => Promise<unknown>> = {
+  runs: (client, body) => listRuns(client, runsOptionsSchema.omit({ json: true }).parse(body)),
+  show: (client, body) => {
+    const { run } = z.object({ run: z.string() }).parse(body);
+    return describeRun(client, checkRunArgument(run, 'show'));
+  },
+};
+
+export interface DevApi {
+  /** The socket path, or undefined when the state directory's path is too long for one. */
+  socket: string | undefined;
+  close(): Promise<void>;
+}
+
+export async function serveDevApi(stateDir: string, temporalAddress: string, namespace: string): Promise<DevApi> {
+  const socket = devApiSocket(stateDir);
+  if (socket.length > MAX_SOCKET_PATH) return { socket: undefined, close: async () => undefined };
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection, namespace });
+  const server = createServer((req, res) => {
+    void answer(client, req).then(({ status, body }) => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    });
+  });
+  // A socket left by a dev that was killed: dev.json said no dev runs here, so it is stale.
+  rmSync(socket, { force: true });
+  // The socket is created by listen() itself: with this umask it is never open to others,
+  // not even for the moment before a chmod.
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socket, () => resolve());
+    });
+  } finally {
+    process.umask(umask);
+  }
+  chmodSync(socket, 0o600);
+  return {
+    socket,
+    close: async () => {
+      const closed = new Promise((resolve) => server.close(resolve));
+      // Idle keep-alive connections would hold close() open: dev is stopping.
+      server.closeAllConnections();
+      await closed;
+      rmSync(socket, { force: true });
+      await connection.close();
+    },
+  };
+}
+
+async function answer(client: Client, req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+  const name = (req.url ?? '').replace(/^\//, '');
+  const operation = Object.hasOwn(OPERATIONS, name) ? OPERATIONS[name] : undefined;
+  if (req.method !== 'POST' || !operation) return failure(404, new UserError(`millrace dev has no operation ${req.method} ${req.url}`, EXIT.internal));
+  try {
+    return { status: 200, body: await operation(client, JSON.parse(await readBody(req))) };
+  } catch (err) {
+    return failure(err instanceof UserError ? 422 : 500, err);
+  }
+}
+
+function failure(status: number, err: unknown): { status: number; body: DevApiError } {
+  if (err instanceof UserError) return { status, body: { error: err.message, exitCode: err.exitCode } };
+  // As cli/main.ts reports an error it did not expect: its first line.
+  const message = err instanceof Error ? err.message : String(err);
+  return { status, body: { error: `unexpected error: ${message.split('\n')[0]}`, exitCode: EXIT.internal } };
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new UserError(`a request to millrace dev is limited to ${MAX_BODY_BYTES} bytes`, EXIT.internal);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

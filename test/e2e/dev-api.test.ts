@@ -1,0 +1,104 @@
+/**
+ * The local API of `millrace dev` (cli/dev-server.ts): commands of its state directory ask
+ * dev instead of loading the Temporal client, and print exactly what they print without it.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { askDev } from '../../cli/dev-api.js';
+import { packageRoot } from '../../worker/paths.js';
+import { runCli } from './harness.js';
+
+const children: ChildProcess[] = [];
+let dir: string | undefined;
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function startDev(cwd: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'dev'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      output += d;
+      if (output.includes('MILLRACE_JUPYTER_TOKEN_FILE=')) resolve(child);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`dev exited (${code}): ${output}`)));
+  });
+}
+
+it('answers `runs` and `show` for the commands of its directory, as the Temporal client does, from a 0600 socket', async () => {
+  dir = await mkdtemp(join(tmpdir(), 'millrace-dev-api-'));
+  await copyFile(join(packageRoot(), 'examples', 'report.ipynb'), join(dir, 'report.ipynb'));
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('TEMPORAL_') || key.startsWith('MILLRACE_')) delete env[key];
+  const dev = await startDev(dir, env);
+
+  const socket = join(dir, '.millrace', 'dev.sock');
+  expect(statSync(socket).isSocket()).toBe(true);
+  expect(statSync(socket).mode & 0o777).toBe(0o600);
+
+  const run = await runCli(['run', 'report.ipynb', '-p', 'region', 'eu', '--json'], env, dir);
+  expect(run.code, run.stderr).toBe(0);
+
+  // Through dev, and through the Temporal client (TEMPORAL_ADDRESS comes first): the same JSON.
+  const viaDev = await runCli(['runs', '--json'], env, dir);
+  expect(viaDev.code, viaDev.stderr).toBe(0);
+  const devFile = JSON.parse(readFileSync(join(dir, '.millrace', 'dev.json'), 'utf8'));
+  const viaClient = await runCli(['runs', '--json'], { ...env, TEMPORAL_ADDRESS: devFile.temporalAddress, TEMPORAL_NAMESPACE: devFile.namespace }, dir);
+  expect(viaClient.code, viaClient.stderr).toBe(0);
+  expect(viaDev.stdout).toBe(viaClient.stdout);
+  expect(JSON.parse(viaDev.stdout)[0]).toMatchObject({ status: 'completed', notebook: 'report.ipynb', parameters: { region: 'eu' } });
+
+  // `show`: the same JSON, and the same refusal of a run nobody knows.
+  const clientEnv = { ...env, TEMPORAL_ADDRESS: devFile.temporalAddress, TEMPORAL_NAMESPACE: devFile.namespace };
+  const shown = await runCli(['show', 'latest', '--json'], env, dir);
+  expect(shown.code, shown.stderr).toBe(0);
+  expect(shown.stdout).toBe((await runCli(['show', 'latest', '--json'], clientEnv, dir)).stdout);
+  expect(JSON.parse(shown.stdout)).toMatchObject({ run_id: JSON.parse(viaDev.stdout)[0].run_id, status: 'completed' });
+  const unknown = await runCli(['show', 'no-such-run'], env, dir);
+  expect(unknown).toEqual(await runCli(['show', 'no-such-run'], clientEnv, dir));
+  expect(unknown).toEqual({ code: 2, stdout: '', stderr: 'millrace: no run no-such-run: see `millrace runs`\n' });
+
+  const text = await runCli(['runs', '--status', 'completed', '--limit', '1'], env, dir);
+  expect(text.code, text.stderr).toBe(0);
+  expect(text.stderr).toBe(`state: ${join(dir, '.millrace')} (millrace dev)\n`);
+  expect(text.stdout).toContain(JSON.parse(viaDev.stdout)[0].run_id);
+
+  // The process that asked dev loaded nothing of Temporal's client.
+  const loads = join(dir, 'loads.txt');
+  const recorded = spawnSync(
+    process.execPath,
+    ['--import', join(packageRoot(), 'test', 'unit', 'helpers', 'record-loads.mjs'), join(packageRoot(), 'bin', 'millrace.js'), 'runs', '--json'],
+    { cwd: dir, env: { ...env, MILLRACE_RECORD_LOADS: loads }, encoding: 'utf8' },
+  );
+  expect(recorded.status, recorded.stderr).toBe(0);
+  expect(recorded.stdout).toBe(viaDev.stdout);
+  expect(readFileSync(loads, 'utf8')).not.toMatch(/@temporalio\/(client|proto)|@grpc\//);
+  const showLoads = join(dir, 'show-loads.txt');
+  const recordedShow = spawnSync(
+    process.execPath,
+    ['--import', join(packageRoot(), 'test', 'unit', 'helpers', 'record-loads.mjs'), join(packageRoot(), 'bin', 'millrace.js'), 'show', 'latest', '--json'],
+    { cwd: dir, env: { ...env, MILLRACE_RECORD_LOADS: showLoads }, encoding: 'utf8' },
+  );
+  expect(recordedShow.stdout).toBe(shown.stdout);
+  expect(readFileSync(showLoads, 'utf8')).not.toMatch(/@temporalio\/(client|proto)|@grpc\//);
+
+  // Nothing but its operations: not even what every object inherits.
+  const devConfig = { stateDir: join(dir, '.millrace'), namespace: 'default', taskQueue: 'millrace', storeRoot: '' };
+  await expect(askDev(devConfig, 'constructor', {})).rejects.toThrow('millrace dev has no operation POST /constructor');
+  expect((await runCli(['runs', '--json'], env, dir)).stdout).toBe(viaDev.stdout);
+
+  dev.kill('SIGINT');
+  await new Promise((r) => (dev.exitCode !== null ? r(undefined) : dev.once('exit', r)));
+  expect(dev.exitCode).toBe(0);
+  expect(existsSync(socket)).toBe(false);
+});

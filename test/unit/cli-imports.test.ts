@@ -1,0 +1,88 @@
+// What each command loads, in a real `bin/millrace.js` process (issue 18): a command pays
+// only for what it uses. Start-up time itself is measured by bench/cli.ts, not here; this
+// guards the import graph that the time depends on. Runs the build in dist/.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = join(ROOT, 'bin', 'millrace.js');
+const RECORDER = join(ROOT, 'test', 'unit', 'helpers', 'record-loads.mjs');
+const work = mkdtempSync(join(tmpdir(), 'millrace-imports-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const NOTEBOOK = join(work, 'nb.ipynb');
+writeFileSync(
+  NOTEBOOK,
+  JSON.stringify({
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+    cells: [{ id: 'p', cell_type: 'code', metadata: { tags: ['parameters'] }, execution_count: null, outputs: [], source: 'x = 1' }],
+  }),
+);
+
+let count = 0;
+/** The npm packages (scope/name) a `millrace ARGS` process loaded, and its exit code. */
+function packagesLoadedBy(args: string[]): { packages: Set<string>; status: number | null; stderr: string } {
+  const file = join(work, `loads-${count++}.txt`);
+  // A state directory that does not exist (`run` creates it: one per process), so no
+  // `millrace dev` to attach to, and nothing started.
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: join(work, `no-state-${count}`), MILLRACE_RECORD_LOADS: file };
+  const result = spawnSync(process.execPath, ['--import', RECORDER, BIN, ...args], { cwd: work, env, encoding: 'utf8', timeout: 60_000 });
+  const loaded = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
+  const packages = new Set(loaded.flatMap((line) => [...line.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)].map((m) => m[1]!)));
+  return { packages, status: result.status, stderr: result.stderr };
+}
+
+const matching = (packages: Set<string>, pattern: RegExp) => [...packages].filter((p) => pattern.test(p)).sort();
+
+const TEMPORAL = /^@temporalio\//;
+const HEAVY = /^(@temporalio\/|@aws-sdk\/|@smithy\/|ink$|react$|zod$)/;
+
+describe('what a command loads', () => {
+  it('finds the build and records what a process loads', () => {
+    expect(existsSync(join(ROOT, 'dist', 'cli', 'main.js')), 'run `npm run build` first').toBe(true);
+    const { packages, status } = packagesLoadedBy(['--version']);
+    expect(status).toBe(0);
+    expect(packages.has('commander')).toBe(true);
+  });
+
+  it.each([['--version'], ['--help'], ['run', '--help'], ['runs', '--help'], ['schedule', 'create', '--help'], ['retry', '--help'], ['inspect', '--help']])(
+    '`millrace %s` loads no Temporal, AWS SDK, Ink, React or zod',
+    (...args: string[]) => {
+      const { packages, status } = packagesLoadedBy(args);
+      expect(status).toBe(0);
+      expect(matching(packages, HEAVY)).toEqual([]);
+    },
+  );
+
+  it('`millrace params` loads nothing of Temporal', () => {
+    const { packages, status, stderr } = packagesLoadedBy(['params', NOTEBOOK, '--json']);
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    expect(matching(packages, TEMPORAL)).toEqual([]);
+  });
+
+  // No stack here: each is refused before anything starts, after its modules are loaded.
+  it.each([
+    [['runs'], 'no millrace state'],
+    [['show', 'some-run'], 'no millrace state'],
+    [['run', '--detach', NOTEBOOK], '--detach needs a stack'],
+  ])('`millrace %s` loads no worker, no AWS SDK, no Ink', (args, refusal) => {
+    const { packages, status, stderr } = packagesLoadedBy(args);
+    expect(status).not.toBe(0);
+    expect(stderr).toContain(refusal);
+    expect(matching(packages, /^(@temporalio\/(worker|core-bridge|workflow)|@aws-sdk\/|@smithy\/|ink$|react$)/)).toEqual([]);
+  });
+
+  it('`millrace runs` and `show` load the Temporal client only to reach Temporal themselves', () => {
+    // Refused for want of state before any stack is looked for: nothing of the client loaded.
+    expect(matching(packagesLoadedBy(['runs']).packages, /^@temporalio\/client$/)).toEqual([]);
+    // `run --detach` looks for a stack (and refuses when none outlives it): the client is loaded.
+    expect(packagesLoadedBy(['run', '--detach', NOTEBOOK]).packages.has('@temporalio/client')).toBe(true);
+  });
+});
