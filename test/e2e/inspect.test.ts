@@ -147,7 +147,7 @@ describe('millrace inspect', () => {
       // Back to the cells, then back to the list, which keeps the run selected.
       app.stdin.write(ESC);
       await frameWhere(app, (t) => t.includes('CELL') && t.includes('cell 2 · failed'), 'the cell table again');
-      app.stdin.write('q');
+      app.stdin.write(ESC);
       const back = await frameWhere(app, (t) => t.includes('millrace runs') && t.includes(badRun), 'the list again');
       expect(lineWith(back, badRun).startsWith('›')).toBe(true);
 
@@ -169,7 +169,7 @@ describe('millrace inspect', () => {
     }
   });
 
-  it('retries the failed cell of a paused run with r once its cause is fixed; the run completes', async () => {
+  it('retries the failed cell of a paused run with R, y once its cause is fixed; the run completes', async () => {
     const input = join(h.dir, `inspect-retry-${randomBytes(3).toString('hex')}.txt`);
     const { runId, handle } = await startPaused('inspect-retry', [
       codeCell('x = 20'),
@@ -180,14 +180,16 @@ describe('millrace inspect', () => {
     try {
       const paused = await frameWhere(app, (t) => isPausedView(t) && t.includes('cell 1 · failed'), 'the paused run');
       expect(lineWith(paused, 'paused:')).toContain('cell 1: FileNotFoundError');
-      expect(lineWith(paused, 'esc/q back')).toMatch(/r retry · s skip · x abort/);
+      expect(lineWith(paused, 'esc back')).toMatch(/R retry · s skip · x abort/);
 
       // The cause fixed outside the run; the same source, run again in the same kernel.
       await writeFile(input, '22');
-      app.stdin.write('r');
+      app.stdin.write('R');
+      await frameWhere(app, (t) => t.includes('y retries'), 'the question');
+      app.stdin.write('y');
       await frameWhere(app, (t) => t.includes(`cell 1 completed: run ${runId} goes on`), 'the retry answer');
       const done = await frameWhere(app, (t) => /\bcompleted\b/.test(lineWith(t, 'status:')), 'the run completed');
-      expect(done).not.toContain('r retry');
+      expect(done).not.toContain('R retry');
       expect(((await handle.result()) as RunResult).status).toBe('completed');
       // The kernel kept x from cell 0: the last cell saw both parts.
       app.stdin.write('G');
@@ -197,12 +199,14 @@ describe('millrace inspect', () => {
     }
   });
 
-  it('skips the failed cell of a paused run with s; the run goes on and completes', async () => {
+  it('skips the failed cell of a paused run with s, y; the run goes on and completes', async () => {
     const { runId, handle } = await startPaused('inspect-skip', [codeCell('x = 1'), codeCell('raise ValueError("skip me")'), codeCell('print("after", x)')]);
     const app = openRun(runId);
     try {
       await frameWhere(app, (t) => isPausedView(t) && t.includes('s skip'), 'the paused run');
       app.stdin.write('s');
+      await frameWhere(app, (t) => t.includes('y skips'), 'the question');
+      app.stdin.write('y');
       await frameWhere(app, (t) => t.includes(`cell 1 skipped: run ${runId} goes on with the next cell`), 'the skip answer');
       await frameWhere(app, (t) => /\bcompleted\b/.test(lineWith(t, 'status:')), 'the run completed');
       const result = (await handle.result()) as RunResult;
@@ -213,17 +217,17 @@ describe('millrace inspect', () => {
     }
   });
 
-  it('says when a retried cell fails again, and aborts a paused run only on a second x', async () => {
+  it('says when a retried cell fails again, and aborts a paused run only after y', async () => {
     const { runId, handle } = await startPaused('inspect-abort', [codeCell('x = 1'), codeCell('1 / 0'), codeCell('print("never")')]);
     const app = openRun(runId);
     try {
       await frameWhere(app, (t) => isPausedView(t) && t.includes('x abort'), 'the paused run');
-      app.stdin.write('r');
+      app.stdin.write('Ry');
       await frameWhere(app, (t) => t.includes(`cell 1 failed again: ZeroDivisionError: division by zero; run ${runId} is still paused`), 'the failed retry');
 
       app.stdin.write('x');
-      await frameWhere(app, (t) => t.includes('press x again to abort'), 'the confirmation');
-      app.stdin.write('x');
+      await frameWhere(app, (t) => t.includes('abort the run (fails it and shuts its kernel down)? y aborts'), 'the confirmation');
+      app.stdin.write('y');
       await frameWhere(app, (t) => t.includes(`run ${runId} aborted; its kernel is shut down`), 'the abort answer');
       const ended = await frameWhere(app, (t) => /\bfailed\b/.test(lineWith(t, 'status:')), 'the run failed');
       expect(lineWith(ended, 'failed:')).toContain('cell 1: ZeroDivisionError: division by zero');
