@@ -6,8 +6,9 @@
  */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { render } from 'ink-testing-library';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createElement } from 'react';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,8 +16,9 @@ import { repairActions } from '../../cli/inspect/actions.js';
 import { InspectApp } from '../../cli/inspect/app.js';
 import { temporalSource } from '../../cli/inspect/data.js';
 import { buildRunInput } from '../../cli/submit.js';
+import { packageRoot } from '../../worker/paths.js';
 import type { RunResult } from '../../workflows/contracts.js';
-import { codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
+import { codeCell, notebook, runCli, startHarness, waitFor, type Harness } from './harness.js';
 
 // eslint-disable-next-line no-control-regex
 const SGR = /\u001b\[[0-9;]*m/g;
@@ -239,6 +241,45 @@ describe('millrace inspect', () => {
       expect((err as WorkflowFailedError).cause?.message).toContain('aborted while paused');
     } finally {
       app.unmount();
+    }
+  });
+
+  // The terminal closing is the pseudo-terminal's master closing (script(1) killed): the
+  // kernel sends the inspector SIGHUP, as when a terminal window or tmux session goes.
+  it.each([
+    ['SIGHUP (its terminal closed)', 'hangup'],
+    ['SIGTERM', 'term'],
+  ] as const)('ends on %s and stops the embedded Temporal server it started', async (_, how) => {
+    const home = join(h.dir, `inspect-${how}`);
+    await mkdir(home, { recursive: true });
+    const env: NodeJS.ProcessEnv = { ...process.env, MILLRACE_HOME: home };
+    for (const key of ['TEMPORAL_ADDRESS', 'MILLRACE_STORE', 'MILLRACE_TASK_QUEUE']) delete env[key];
+    const command = `stty cols 120 rows 30; echo PID $$; exec '${process.execPath}' bin/millrace.js inspect`;
+    const terminal = spawn('script', ['-qec', command, '/dev/null'], { env, cwd: packageRoot(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let seen = '';
+    terminal.stdout.on('data', (d) => (seen += d));
+    const stackOf = () => execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(home));
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let pid = 0;
+    try {
+      await waitFor('the run list on the terminal', async () => (plain(seen).includes('millrace runs') ? true : undefined), 90_000);
+      pid = Number(/PID (\d+)/.exec(seen)?.[1]);
+      expect(alive(pid)).toBe(true);
+      expect(stackOf().some((l) => l.includes('temporal'))).toBe(true);
+      if (how === 'hangup') terminal.kill('SIGKILL');
+      else process.kill(pid, 'SIGTERM');
+      await waitFor('the inspector and its stack gone', async () => (!alive(pid) && stackOf().length === 0 ? true : undefined), 60_000);
+    } finally {
+      if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+      terminal.kill('SIGKILL');
+      for (const line of stackOf()) process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
     }
   });
 
