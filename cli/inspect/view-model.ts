@@ -166,7 +166,8 @@ export interface CellRow {
   carriedOver: boolean;
 }
 
-const STATUS_RANK: Record<string, number> = { pending: 0, running: 1, completed: 2, failed: 2, skipped: 2 };
+// A skip follows the failure: `skipped` from the live query beats a record still saying `failed`.
+const STATUS_RANK: Record<string, number> = { pending: 0, running: 1, completed: 2, failed: 2, skipped: 3 };
 
 /**
  * One row per cell of the record; while the run is live the `progress` query is fresher
