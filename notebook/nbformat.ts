@@ -526,12 +526,17 @@ const SUMMARY_MAX = 60;
 
 /** First non-blank line of the source, at most 60 characters (progress views, activity summaries). */
 export function cellSummary(cell: Cell): string {
+  const t = cellFirstLine(cell);
+  const cps = [...codePoints(t)];
+  if (cps.length <= SUMMARY_MAX) return t;
+  return String.fromCodePoint(...cps.slice(0, SUMMARY_MAX - 1)) + '…';
+}
+
+/** First non-blank line of the source, whole (a view cuts it to its width). */
+export function cellFirstLine(cell: Cell): string {
   for (const line of pySplitLines(sourceText(cell.source))) {
     const t = pyStrip(line);
-    if (!t) continue;
-    const cps = [...codePoints(t)];
-    if (cps.length <= SUMMARY_MAX) return t;
-    return String.fromCodePoint(...cps.slice(0, SUMMARY_MAX - 1)) + '…';
+    if (t) return t;
   }
   return '';
 }

@@ -3,7 +3,7 @@
  * builder, so the two agree): papermill's status and duration, the first error output, a
  * one-line summary, and what millrace noted on the cell (skipped, carried over). Pure.
  */
-import { cellSummary, type Notebook } from '../notebook/nbformat.js';
+import { cellFirstLine, cellSummary, type Notebook } from '../notebook/nbformat.js';
 import { cellRecord } from '../notebook/record.js';
 import { cellMillrace } from './metadata.js';
 
@@ -14,6 +14,8 @@ export interface RecordedCell {
   status: string | undefined;
   durationS: number | null;
   summary: string;
+  /** The summary's line uncut, for views that cut it to their width (the inspector). */
+  firstLine: string;
   error: { ename: string; evalue: string } | null;
   /** `millrace skip`: the cell stays failed for papermill; millrace says it was skipped. */
   skipped: boolean;
@@ -32,6 +34,7 @@ export function recordedCells(nb: Notebook): RecordedCell[] {
       status: typeof pm.status === 'string' ? pm.status : undefined,
       durationS: typeof pm.duration === 'number' ? pm.duration : null,
       summary: cellSummary(cell),
+      firstLine: cellFirstLine(cell),
       error: error?.output_type === 'error' ? { ename: error.ename, evalue: error.evalue } : null,
       skipped: millrace.skipped === true,
       carriedOver: millrace.carried_over_from !== undefined,

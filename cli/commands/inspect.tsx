@@ -1,11 +1,13 @@
 /** `millrace inspect [RUN]`: the Ink terminal inspector of run history (cli/inspect/). */
 import { render } from 'ink';
+import { constants } from 'node:os';
 import { EXIT, UserError } from '../errors.js';
 import { repairActions } from '../inspect/actions.js';
 import { InspectApp } from '../inspect/app.js';
 import { RunNotFound, temporalSource } from '../inspect/data.js';
 import { checkRunArgument, resolveRunId } from '../run-ids.js';
 import { READS_HISTORY, withSession } from '../session.js';
+import { onSignal } from '../signals.js';
 
 export interface InspectOptions {
   limit: number;
@@ -27,7 +29,18 @@ export async function inspectCommand(run: string | undefined, options: InspectOp
       });
     }
     const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} actions={repairActions(session.client)} />, { exitOnCtrlC: true });
-    await app.waitUntilExit();
-    return EXIT.ok;
+    // The terminal closed (SIGHUP), or a kill: the screen is left and the session closed,
+    // stopping the embedded Temporal server if this command started one.
+    let signalled: NodeJS.Signals | undefined;
+    const stop = onSignal(['SIGHUP', 'SIGTERM', 'SIGINT'], (signal) => {
+      signalled = signal;
+      app.unmount();
+    });
+    try {
+      await app.waitUntilExit();
+    } finally {
+      stop();
+    }
+    return signalled ? 128 + (constants.signals[signalled] ?? 0) : EXIT.ok;
   });
 }

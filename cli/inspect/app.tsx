@@ -1,6 +1,6 @@
 /**
  * `millrace inspect`: the run list, and the runs opened from it, as a stack of screens.
- * Esc or q goes back one screen; from the list it quits.
+ * Esc goes back one screen (on the list it does nothing); q or ctrl-c quits; ? lists the keys.
  */
 import { useApp } from 'ink';
 import { useState } from 'react';
@@ -33,7 +33,7 @@ export function InspectApp({ source, initialRun, limit = 50, actions = RUN_ACTIO
 
   if (current !== undefined) {
     // Keyed by position and id: a run opened from another gets fresh state.
-    return <RunView key={`${opened.length}:${current}`} source={source} runId={current} height={height} actions={actions} onOpen={open} onBack={back} />;
+    return <RunView key={`${opened.length}:${current}`} source={source} runId={current} height={height} columns={columns} actions={actions} onOpen={open} onBack={back} onQuit={() => exit()} />;
   }
   return <RunList source={source} limit={limit} height={height} columns={columns} state={list} onState={setList} onOpen={open} onQuit={() => exit()} />;
 }

@@ -12,14 +12,14 @@ const TONES: Record<LineTone, { color?: string; dimColor?: boolean }> = {
 };
 
 /**
- * A window of a cell's source and outputs. Lines wrap; the box clips at its height, so a
- * long line pushes the window's last lines out of view rather than the screen's layout.
+ * A window of a cell's source and outputs, wrapped to the pane's width already (run-view):
+ * each line is one row, cut rather than wrapped should Ink measure it wider than we did.
  */
 export function CellDetail({ lines, offset, height }: { lines: readonly DetailLine[]; offset: number; height: number }) {
   return (
     <Box flexDirection="column" height={height} overflow="hidden">
       {lines.slice(offset, offset + height).map((line, i) => (
-        <Text key={offset + i} {...TONES[line.tone]}>
+        <Text key={offset + i} wrap="truncate-end" {...TONES[line.tone]}>
           {line.text === '' ? ' ' : line.text}
         </Text>
       ))}

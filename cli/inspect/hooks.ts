@@ -75,8 +75,31 @@ export function useTerminalSize(): { rows: number; columns: number } {
 export function useKeys(handler: (input: string, key: Key) => void): void {
   const ref = useRef(handler);
   ref.current = handler;
-  const stable = useCallback((input: string, key: Key) => ref.current(input, key), []);
+  const stable = useCallback((input: string, key: Key) => {
+    for (const [one, oneKey] of keypresses(input, key)) ref.current(one, oneKey);
+  }, []);
   useInput(stable);
+}
+
+const NO_KEY: Key = {
+  upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false,
+  return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false, meta: false,
+  super: false, hyper: false, capsLock: false, numLock: false,
+};
+
+/**
+ * The presses in one input event. Ink splits escape sequences (arrows, Esc) into events of
+ * their own but hands a run of plain characters typed faster than it reads (a held key,
+ * keys sent by tmux) over as one string: each character is a press of its own.
+ */
+export function keypresses(input: string, key: Key): Array<[string, Key]> {
+  const chars = [...input];
+  if (chars.length <= 1 || key.ctrl || key.meta) return [[input, key]];
+  return chars.map((c) => [
+    // As Ink reports a lone press: Enter, Tab and Backspace as keys with no input.
+    /[\r\n\t\x7f\b]/.test(c) ? '' : c,
+    { ...NO_KEY, return: c === '\r' || c === '\n', tab: c === '\t', backspace: c === '\x7f' || c === '\b', shift: /[A-Z]/.test(c) },
+  ]);
 }
 
 /**

@@ -9,8 +9,10 @@ import type { RunAction } from './actions.js';
 import { CellDetail } from './cell-detail.js';
 import { CellTable } from './cell-table.js';
 import { RunNotFound, type InspectSource } from './data.js';
+import { HelpOverlay, type KeyHelp } from './help.js';
 import { movement, useKeys, usePolling } from './hooks.js';
 import { RunHeader } from './run-header.js';
+import { wrapToWidth } from './terminal-text.js';
 import { cellDetailLines, cellRows, clamp, initialCellPosition, isLive, resumedFrom, runHeader } from './view-model.js';
 
 const LIVE_REFRESH_MS = 1000;
@@ -20,12 +22,27 @@ interface Props {
   source: InspectSource;
   runId: string;
   height: number;
+  columns: number;
   actions: readonly RunAction[];
   onOpen(runId: string): void;
   onBack(): void;
+  onQuit(): void;
 }
 
-export function RunView({ source, runId, height, actions, onOpen, onBack }: Props) {
+const CELL_KEYS: readonly KeyHelp[] = [
+  { keys: '↑↓  j k', does: 'previous, next cell' },
+  { keys: 'pgup pgdn  g G', does: 'page, first, last cell' },
+  { keys: 'enter  →  tab', does: 'show the cell\'s source and outputs' },
+  { keys: 'esc  ←', does: 'back to the list of runs' },
+];
+const DETAIL_KEYS: readonly KeyHelp[] = [
+  { keys: '↑↓  j k', does: 'scroll a line' },
+  { keys: 'pgup pgdn  space', does: 'scroll a page' },
+  { keys: 'g G', does: 'top, end' },
+  { keys: 'esc  ←  enter  tab', does: 'back to the cells' },
+];
+
+export function RunView({ source, runId, height, columns, actions, onOpen, onBack, onQuit }: Props) {
   const load = useCallback(() => source.loadRun(runId), [source, runId]);
   const { data, error, reload } = usePolling(
     load,
@@ -43,8 +60,15 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
   };
   const [offset, setOffset] = useState(0);
   const [message, setMessage] = useState<string | null>(null);
-  /** The key of an action that asked for confirmation: pressed again next, it runs. */
-  const armed = useRef<string | null>(null);
+  /** The action that asked for confirmation: `y` next runs it. */
+  const armed = useRef<RunAction | null>(null);
+  // Mirrored in a ref so that the keys after `?` in one input already go to the help.
+  const [help, setHelpState] = useState(false);
+  const helpRef = useRef(help);
+  const setHelp = (on: boolean) => {
+    helpRef.current = on;
+    setHelpState(on);
+  };
   /** One action at a time: a paused run refuses a second repair while one is in progress. */
   const busy = useRef(false);
 
@@ -53,7 +77,11 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
 
   const header = data ? runHeader(data, new Date()) : [];
   const row = rows[position];
-  const lines = row && data ? cellDetailLines(data.notebook?.cells[row.index]) : [];
+  // Wrapped here, to the pane's width, so each line is one row: Ink's own wrapping would
+  // grow the pane past its height and push its first line off the screen.
+  const lines = (row && data ? cellDetailLines(data.notebook?.cells[row.index]) : []).flatMap((line) =>
+    wrapToWidth(line.text, columns).map((text) => ({ ...line, text })),
+  );
   const available = actions.filter((a) => data && a.appliesTo(data.summary));
 
   // Rows: header, then table (header + rows) and the detail title, the detail, a footer line.
@@ -86,19 +114,30 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
   };
 
   useKeys((input, key) => {
-    // Any key but the armed action's own takes its confirmation prompt back.
+    // `y` runs the action that asked; any other key takes the question back.
     const confirming = armed.current;
     armed.current = null;
-    if (confirming !== null && input !== confirming) setMessage(null);
+    if (confirming !== null) {
+      if (input === 'y' && !busy.current) perform(confirming);
+      else setMessage(null);
+      return;
+    }
+    if (input === 'q') return onQuit();
+    if (helpRef.current) {
+      if (key.escape || input === '?') setHelp(false);
+      return;
+    }
+    if (input === '?') return setHelp(true);
+    if (input === 'r') return reload();
     if (focusRef.current === 'detail') {
       // Space pages down, as in a pager.
       const to = input === ' ' ? (at: number) => at + detailHeight : movement(input, key, detailHeight, maxOffset);
-      if (key.escape || input === 'q' || key.leftArrow || key.tab || key.return) setFocus('cells');
+      if (key.escape || key.leftArrow || key.tab || key.return) setFocus('cells');
       else if (to) scroll(to);
       return;
     }
     const to = movement(input, key, tableHeight, rows.length - 1);
-    if (key.escape || input === 'q' || key.leftArrow) onBack();
+    if (key.escape || key.leftArrow) onBack();
     else if (to) select(to);
     else if ((key.return || key.rightArrow || key.tab) && row) setFocus('detail');
     else if (input === 'f' && data && resumedFrom(data)) onOpen(resumedFrom(data)!.run_id);
@@ -106,8 +145,8 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
     else {
       const action = available.find((a) => a.key === input);
       if (!action || busy.current) return;
-      if (action.confirm && confirming !== action.key) {
-        armed.current = action.key;
+      if (action.confirm) {
+        armed.current = action;
         setMessage(action.confirm);
         return;
       }
@@ -120,16 +159,25 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
       <Box flexDirection="column">
         <Text bold>{runId}</Text>
         {error ? <Text color="red">{error.message.split('\n')[0]}</Text> : <Text dimColor>loading…</Text>}
-        <Text dimColor>esc/q back</Text>
+        <Text dimColor>esc back · q quit</Text>
       </Box>
     );
   }
 
+  if (help) {
+    const actionKeys = [
+      ...(resumedFrom(data) ? [{ keys: 'f', does: 'open the run this one resumed' }] : []),
+      ...(data.resumedAs.length > 0 ? [{ keys: 'a', does: 'open the run that resumed this one' }] : []),
+      ...available.map((a) => ({ keys: a.confirm ? `${a.key} then y` : a.key, does: a.label })),
+    ];
+    return <HelpOverlay screen={focus === 'detail' ? 'run · cell' : 'run'} keys={[...(focus === 'detail' ? DETAIL_KEYS : CELL_KEYS), ...actionKeys]} height={height} />;
+  }
+
   const keys =
     focus === 'detail'
-      ? '↑↓/jk scroll · pgup/pgdn page · g/G top/end · esc back to cells'
+      ? '↑↓/jk scroll · pgup/pgdn page · g/G top/end · esc back to cells · ? help'
       : [
-          '↑↓/jk cell · enter show cell · esc/q back',
+          '↑↓/jk cell · enter show cell · esc back · ? help',
           resumedFrom(data) ? 'f resumed from' : '',
           data.resumedAs.length > 0 ? 'a resumed as' : '',
           ...available.map((a) => `${a.key} ${a.label}`),
@@ -140,7 +188,7 @@ export function RunView({ source, runId, height, actions, onOpen, onBack }: Prop
   return (
     <Box flexDirection="column">
       <RunHeader fields={header} />
-      {focus === 'cells' && rows.length > 0 ? <CellTable rows={rows} position={position} height={tableHeight} /> : null}
+      {focus === 'cells' && rows.length > 0 ? <CellTable rows={rows} position={position} height={tableHeight} columns={columns} /> : null}
       {row ? (
         <Text bold wrap="truncate-end">
           {`cell ${row.index} · ${row.status}`}

@@ -39,6 +39,7 @@ export const STATUS_COLORS: Record<string, string> = {
   cancelled: 'gray',
   paused: 'magenta',
   pending: 'gray',
+  skipped: 'yellow',
 };
 
 /** Runs whose workflow is still open: read again while on screen, and asked for `progress`. */
@@ -135,6 +136,17 @@ export function fitColumns(widths: readonly number[], columns: number, shrink: R
   return out;
 }
 
+/**
+ * A run id in `width` characters: cut in the middle, so that the end (a run's time and
+ * random suffix, what tells runs of one notebook apart) stays visible; padded when short.
+ */
+export function fitMiddle(value: string, width: number): string {
+  if (value.length <= width) return value.padEnd(width);
+  if (width <= 1) return value.slice(0, width);
+  const head = Math.min(8, Math.floor((width - 1) / 3));
+  return `${value.slice(0, head)}…${value.slice(value.length - (width - 1 - head))}`;
+}
+
 /** `value` cut or padded to exactly `width` characters (a cut shows as `…`). */
 export function fit(value: string, width: number): string {
   if (value.length <= width) return value.padEnd(width);
@@ -154,7 +166,8 @@ export interface CellRow {
   carriedOver: boolean;
 }
 
-const STATUS_RANK: Record<string, number> = { pending: 0, running: 1, completed: 2, failed: 2 };
+// A skip follows the failure: `skipped` from the live query beats a record still saying `failed`.
+const STATUS_RANK: Record<string, number> = { pending: 0, running: 1, completed: 2, failed: 2, skipped: 3 };
 
 /**
  * One row per cell of the record; while the run is live the `progress` query is fresher
@@ -175,14 +188,16 @@ export function cellRows(nb: Notebook | null, progress: RunProgress | null): Cel
     }));
   }
   return recordedCells(nb).map((cell) => {
-    let status = cell.status ?? (cell.cellType === 'code' ? 'unknown' : '');
+    // `millrace skip` leaves papermill's `failed`: millrace's note says what happened.
+    let status = cell.skipped ? 'skipped' : (cell.status ?? (cell.cellType === 'code' ? 'unknown' : ''));
     let durationS = cell.durationS;
     const p = live.get(cell.index);
     if (p && (STATUS_RANK[p.status] ?? 0) > (STATUS_RANK[status] ?? -1)) {
       status = p.status;
       if (p.durationMs !== undefined) durationS = p.durationMs / 1000;
     }
-    const { index, cellType, summary, error, carriedOver } = cell;
+    // The whole first line: the table cuts it to the terminal's width.
+    const { index, cellType, firstLine: summary, error, carriedOver } = cell;
     return { index, cellType, status, durationS, summary, error, carriedOver };
   });
 }

@@ -6,8 +6,9 @@
  */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { render } from 'ink-testing-library';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createElement } from 'react';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,8 +16,9 @@ import { repairActions } from '../../cli/inspect/actions.js';
 import { InspectApp } from '../../cli/inspect/app.js';
 import { temporalSource } from '../../cli/inspect/data.js';
 import { buildRunInput } from '../../cli/submit.js';
+import { packageRoot } from '../../worker/paths.js';
 import type { RunResult } from '../../workflows/contracts.js';
-import { codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
+import { codeCell, notebook, runCli, startHarness, waitFor, type Harness } from './harness.js';
 
 // eslint-disable-next-line no-control-regex
 const SGR = /\u001b\[[0-9;]*m/g;
@@ -147,7 +149,7 @@ describe('millrace inspect', () => {
       // Back to the cells, then back to the list, which keeps the run selected.
       app.stdin.write(ESC);
       await frameWhere(app, (t) => t.includes('CELL') && t.includes('cell 2 · failed'), 'the cell table again');
-      app.stdin.write('q');
+      app.stdin.write(ESC);
       const back = await frameWhere(app, (t) => t.includes('millrace runs') && t.includes(badRun), 'the list again');
       expect(lineWith(back, badRun).startsWith('›')).toBe(true);
 
@@ -169,7 +171,7 @@ describe('millrace inspect', () => {
     }
   });
 
-  it('retries the failed cell of a paused run with r once its cause is fixed; the run completes', async () => {
+  it('retries the failed cell of a paused run with R, y once its cause is fixed; the run completes', async () => {
     const input = join(h.dir, `inspect-retry-${randomBytes(3).toString('hex')}.txt`);
     const { runId, handle } = await startPaused('inspect-retry', [
       codeCell('x = 20'),
@@ -180,14 +182,16 @@ describe('millrace inspect', () => {
     try {
       const paused = await frameWhere(app, (t) => isPausedView(t) && t.includes('cell 1 · failed'), 'the paused run');
       expect(lineWith(paused, 'paused:')).toContain('cell 1: FileNotFoundError');
-      expect(lineWith(paused, 'esc/q back')).toMatch(/r retry · s skip · x abort/);
+      expect(lineWith(paused, 'esc back')).toMatch(/R retry · s skip · x abort/);
 
       // The cause fixed outside the run; the same source, run again in the same kernel.
       await writeFile(input, '22');
-      app.stdin.write('r');
+      app.stdin.write('R');
+      await frameWhere(app, (t) => t.includes('y retries'), 'the question');
+      app.stdin.write('y');
       await frameWhere(app, (t) => t.includes(`cell 1 completed: run ${runId} goes on`), 'the retry answer');
       const done = await frameWhere(app, (t) => /\bcompleted\b/.test(lineWith(t, 'status:')), 'the run completed');
-      expect(done).not.toContain('r retry');
+      expect(done).not.toContain('R retry');
       expect(((await handle.result()) as RunResult).status).toBe('completed');
       // The kernel kept x from cell 0: the last cell saw both parts.
       app.stdin.write('G');
@@ -197,12 +201,14 @@ describe('millrace inspect', () => {
     }
   });
 
-  it('skips the failed cell of a paused run with s; the run goes on and completes', async () => {
+  it('skips the failed cell of a paused run with s, y; the run goes on and completes', async () => {
     const { runId, handle } = await startPaused('inspect-skip', [codeCell('x = 1'), codeCell('raise ValueError("skip me")'), codeCell('print("after", x)')]);
     const app = openRun(runId);
     try {
       await frameWhere(app, (t) => isPausedView(t) && t.includes('s skip'), 'the paused run');
       app.stdin.write('s');
+      await frameWhere(app, (t) => t.includes('y skips'), 'the question');
+      app.stdin.write('y');
       await frameWhere(app, (t) => t.includes(`cell 1 skipped: run ${runId} goes on with the next cell`), 'the skip answer');
       await frameWhere(app, (t) => /\bcompleted\b/.test(lineWith(t, 'status:')), 'the run completed');
       const result = (await handle.result()) as RunResult;
@@ -213,17 +219,17 @@ describe('millrace inspect', () => {
     }
   });
 
-  it('says when a retried cell fails again, and aborts a paused run only on a second x', async () => {
+  it('says when a retried cell fails again, and aborts a paused run only after y', async () => {
     const { runId, handle } = await startPaused('inspect-abort', [codeCell('x = 1'), codeCell('1 / 0'), codeCell('print("never")')]);
     const app = openRun(runId);
     try {
       await frameWhere(app, (t) => isPausedView(t) && t.includes('x abort'), 'the paused run');
-      app.stdin.write('r');
+      app.stdin.write('Ry');
       await frameWhere(app, (t) => t.includes(`cell 1 failed again: ZeroDivisionError: division by zero; run ${runId} is still paused`), 'the failed retry');
 
       app.stdin.write('x');
-      await frameWhere(app, (t) => t.includes('press x again to abort'), 'the confirmation');
-      app.stdin.write('x');
+      await frameWhere(app, (t) => t.includes('abort the run (fails it and shuts its kernel down)? y aborts'), 'the confirmation');
+      app.stdin.write('y');
       await frameWhere(app, (t) => t.includes(`run ${runId} aborted; its kernel is shut down`), 'the abort answer');
       const ended = await frameWhere(app, (t) => /\bfailed\b/.test(lineWith(t, 'status:')), 'the run failed');
       expect(lineWith(ended, 'failed:')).toContain('cell 1: ZeroDivisionError: division by zero');
@@ -235,6 +241,45 @@ describe('millrace inspect', () => {
       expect((err as WorkflowFailedError).cause?.message).toContain('aborted while paused');
     } finally {
       app.unmount();
+    }
+  });
+
+  // The terminal closing is the pseudo-terminal's master closing (script(1) killed): the
+  // kernel sends the inspector SIGHUP, as when a terminal window or tmux session goes.
+  it.each([
+    ['SIGHUP (its terminal closed)', 'hangup'],
+    ['SIGTERM', 'term'],
+  ] as const)('ends on %s and stops the embedded Temporal server it started', async (_, how) => {
+    const home = join(h.dir, `inspect-${how}`);
+    await mkdir(home, { recursive: true });
+    const env: NodeJS.ProcessEnv = { ...process.env, MILLRACE_HOME: home };
+    for (const key of ['TEMPORAL_ADDRESS', 'MILLRACE_STORE', 'MILLRACE_TASK_QUEUE']) delete env[key];
+    const command = `stty cols 120 rows 30; echo PID $$; exec '${process.execPath}' bin/millrace.js inspect`;
+    const terminal = spawn('script', ['-qec', command, '/dev/null'], { env, cwd: packageRoot(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let seen = '';
+    terminal.stdout.on('data', (d) => (seen += d));
+    const stackOf = () => execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(home));
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let pid = 0;
+    try {
+      await waitFor('the run list on the terminal', async () => (plain(seen).includes('millrace runs') ? true : undefined), 90_000);
+      pid = Number(/PID (\d+)/.exec(seen)?.[1]);
+      expect(alive(pid)).toBe(true);
+      expect(stackOf().some((l) => l.includes('temporal'))).toBe(true);
+      if (how === 'hangup') terminal.kill('SIGKILL');
+      else process.kill(pid, 'SIGTERM');
+      await waitFor('the inspector and its stack gone', async () => (!alive(pid) && stackOf().length === 0 ? true : undefined), 60_000);
+    } finally {
+      if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+      terminal.kill('SIGKILL');
+      for (const line of stackOf()) process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
     }
   });
 

@@ -53,7 +53,7 @@ describe('run actions', () => {
     };
     const calls: Array<{ runId: string; cellIndex: number | null }> = [];
     const retry: RunAction = {
-      key: 'r',
+      key: 'R',
       label: 'retry',
       appliesTo: (run) => run.status === 'failed',
       perform: async (context) => {
@@ -64,9 +64,9 @@ describe('run actions', () => {
 
     const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [retry] }));
     try {
-      await frameWhere(app, (t) => t.includes('r retry') && t.includes('cell 1 · failed'));
+      await frameWhere(app, (t) => t.includes('R retry') && t.includes('cell 1 · failed'));
       const before = loads;
-      app.stdin.write('r');
+      app.stdin.write('R');
       await frameWhere(app, (t) => t.includes('retried cell 1: completed'));
       expect(calls).toEqual([{ runId: 'broken', cellIndex: 1 }]);
       await until(() => loads > before, 'the run read again after the action');
@@ -77,9 +77,9 @@ describe('run actions', () => {
     const done = render(createElement(InspectApp, { source, initialRun: 'fine', actions: [retry] }));
     try {
       const frame = await frameWhere(done, (t) => t.includes('status:') && /^› 0 /m.test(t));
-      expect(frame).not.toContain('r retry');
-      // Keys are handled in order: once `j` has moved the selection, `r` was handled (as nothing).
-      done.stdin.write('r');
+      expect(frame).not.toContain('R retry');
+      // Keys are handled in order: once `j` has moved the selection, `R` was handled (as nothing).
+      done.stdin.write('R');
       done.stdin.write('j');
       await frameWhere(done, (t) => /^› 1 /m.test(t));
       expect(calls).toHaveLength(1);
@@ -88,14 +88,14 @@ describe('run actions', () => {
     }
   });
 
-  it('asks for a second press before an action with a confirmation, and runs one action at a time', async () => {
+  it('asks for y before an action with a confirmation, and runs one action at a time', async () => {
     const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, 'failed') };
     let release: (line: string) => void = () => {};
     const calls: string[] = [];
     const abort: RunAction = {
       key: 'x',
       label: 'abort',
-      confirm: 'press x again to abort',
+      confirm: 'abort? y aborts',
       appliesTo: () => true,
       perform: (context) => {
         calls.push(context.runId);
@@ -105,20 +105,22 @@ describe('run actions', () => {
     const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [abort] }));
     try {
       await frameWhere(app, (t) => t.includes('x abort') && t.includes('cell 1 · failed'));
-      // A first press only asks; any other key takes the question back.
+      // Its key only asks; any other key than y takes the question back (and does nothing else).
       app.stdin.write('x');
-      await frameWhere(app, (t) => t.includes('press x again to abort'));
+      await frameWhere(app, (t) => t.includes('abort? y aborts'));
+      app.stdin.write('x');
+      await frameWhere(app, (t) => t.includes('x abort') && !t.includes('y aborts'));
       app.stdin.write('j');
-      await frameWhere(app, (t) => t.includes('cell 2 · pending') && t.includes('x abort') && !t.includes('press x again'));
+      await frameWhere(app, (t) => t.includes('cell 2 · pending') && t.includes('x abort'));
       expect(calls).toEqual([]);
 
-      // Twice in a row: it runs; pressed again while it is in progress, nothing more is sent.
+      // y answers: it runs; asked and answered again while it is in progress, nothing more is sent.
       app.stdin.write('x');
-      await frameWhere(app, (t) => t.includes('press x again to abort'));
-      app.stdin.write('x');
+      await frameWhere(app, (t) => t.includes('abort? y aborts'));
+      app.stdin.write('y');
       await frameWhere(app, (t) => t.includes('abort…'));
       app.stdin.write('x');
-      app.stdin.write('x');
+      app.stdin.write('y');
       app.stdin.write('k');
       await frameWhere(app, (t) => t.includes('cell 1 · failed'));
       expect(calls).toEqual(['broken']);

@@ -9,6 +9,7 @@ import {
   columnWidths,
   fit,
   fitColumns,
+  fitMiddle,
   formatDuration,
   formatShortTime,
   formatTime,
@@ -119,6 +120,16 @@ describe('run list', () => {
   });
 });
 
+describe('run ids in a narrow column', () => {
+  it('cuts them in the middle, keeping the distinguishing end', () => {
+    const id = 'fragile-20261206T080001Z-a1b2c3';
+    expect(fitMiddle(id, 16)).toBe('fragi…01Z-a1b2c3');
+    expect(fitMiddle(id, 16)).toHaveLength(16);
+    expect(fitMiddle(id, 40)).toBe(id.padEnd(40));
+    expect(fitMiddle(id, 1)).toBe('f');
+  });
+});
+
 describe('cell rows', () => {
   it('reads status, duration, first line and error from the record', () => {
     const nb = notebookOf([
@@ -163,6 +174,19 @@ describe('cell rows', () => {
     const carried = code('x = 1', 'completed');
     carried.metadata['millrace'] = { carried_over_from: 'etl-0' };
     expect(cellRows(notebookOf([carried]), null)[0]!.carriedOver).toBe(true);
+  });
+
+  it('says skipped for a cell `millrace skip` passed, from the record or ahead of it from the progress query', () => {
+    const skipped = code('raise ValueError()', 'failed');
+    skipped.metadata['millrace'] = { skipped: true };
+    expect(cellRows(notebookOf([skipped]), null)[0]!.status).toBe('skipped');
+    const progress: RunProgress = { runId: 'r', output: 'o', phase: 'executing', cells: [{ index: 0, summary: 'raise ValueError()', status: 'skipped' }] };
+    expect(cellRows(notebookOf([code('raise ValueError()', 'failed')]), progress)[0]!.status).toBe('skipped');
+  });
+
+  it('keeps a cell\'s whole first line: the table cuts it to the terminal', () => {
+    const long = `total = ${'value + '.repeat(20)}1`;
+    expect(cellRows(notebookOf([code(`\n${long}\nmore`, 'completed')]), null)[0]!.summary).toBe(long);
   });
 
   it('preselects the failed cell, a sys.exit() is no failure, else the running cell, else the first code cell', () => {
