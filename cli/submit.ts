@@ -32,7 +32,7 @@ import {
   store,
   StoreError,
 } from '../record/store/index.js';
-import { runIdSchema, type RunInput } from '../workflows/contracts.js';
+import { runIdSchema, type KernelPlacement, type RunInput } from '../workflows/contracts.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
 
@@ -118,6 +118,8 @@ export interface SubmitOptions {
   injectPaths?: { input?: boolean; output?: boolean };
   /** papermill --report-mode: code cells' sources hidden in the record. */
   reportMode?: boolean;
+  /** --image/--cpus/--memory/--env/--mount. */
+  placement?: KernelPlacement;
   /** Told each warning papermill would log for these parameters (`Passed unknown parameter: x`). */
   onWarning?: (message: string) => void;
 }
@@ -226,6 +228,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     ...(options.pauseTimeoutS !== undefined ? { pauseTimeoutS: options.pauseTimeoutS } : {}),
     ...(options.checkpoint ? { checkpoint: true } : {}),
     ...(options.reportMode ? { reportMode: true } : {}),
+    ...(options.placement ? { placement: options.placement } : {}),
   };
 }
 

@@ -57,6 +57,8 @@ export const notebookMillraceSchema = z.looseObject({
   schedule: z.string().optional(),
   /** The kernel's working directory (`run --cwd`, else where `millrace run` was called from). */
   cwd: z.string().optional(),
+  /** Where the kernel ran (a container: image, cpus, memory, env_names, mounts); absent for a process kernel. */
+  kernel: z.looseObject({}).optional(),
   resumed_from: resumedFromSchema.optional(),
   kernel_restarts: z.array(kernelRestartSchema).optional(),
   scratch: z.array(scratchEntrySchema).optional(),

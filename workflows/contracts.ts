@@ -88,6 +88,19 @@ export const scheduledRunSchema = z.object({
 });
 export type ScheduledRun = z.infer<typeof scheduledRunSchema>;
 
+/**
+ * Where the kernel runs (`run --image/--cpus/--memory/--env/--mount`): a container, checked
+ * against the worker's allow-list (activities/kernel-placement.ts). Mounts are `SRC:DST[:ro]`.
+ */
+export const kernelPlacementSchema = z.object({
+  image: z.string().min(1).optional(),
+  cpus: z.number().positive().optional(),
+  memory: z.string().min(1).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  mounts: z.array(z.string().min(1)).optional(),
+});
+export type KernelPlacement = z.infer<typeof kernelPlacementSchema>;
+
 export const runInputSchema = z.object({
   runId: runIdSchema,
   /** Content-addressed snapshot of the notebook, taken when the run was submitted. */
@@ -121,6 +134,8 @@ export const runInputSchema = z.object({
   cwd: z.string().min(1).optional(),
   /** papermill --report-mode: every code cell's source hidden (metadata.jupyter.source_hidden). */
   reportMode: z.boolean().optional(),
+  /** The command line's kernel placement; the notebook's metadata.millrace.kernel fills in the rest. */
+  placement: kernelPlacementSchema.optional(),
 });
 /** What clients pass (defaults optional); the workflow works on the parsed form. */
 export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss' | 'onFailure'> & {
@@ -312,6 +327,8 @@ export interface PrepareResult {
   totalCells: number;
   codeCells: CellPlan[];
   warnings: string[];
+  /** Where the kernel runs (command line over notebook metadata), allowed by the worker; absent: a process kernel. */
+  placement?: KernelPlacement;
 }
 
 export interface KernelHandle {

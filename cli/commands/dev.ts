@@ -12,8 +12,9 @@ import { loadConfig } from '../config.js';
 import { readDevFile, removeDevFile, writeDevFile } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
+import type { AllowList } from '../../activities/kernel-placement.js';
 
-export async function devCommand(options: { worker: boolean; kernelPool: number }): Promise<number> {
+export async function devCommand(options: { worker: boolean; kernelPool: number; allow?: Partial<AllowList> }): Promise<number> {
   const config = loadConfig();
   const existing = readDevFile(config);
   if (existing) throw new UserError(`millrace dev is already running here (pid ${existing.pid})`, EXIT.environment);
@@ -23,7 +24,7 @@ export async function devCommand(options: { worker: boolean; kernelPool: number 
   try {
     const tokenFile = join(config.stateDir, 'jupyter-token');
     writeFileSync(tokenFile, stack.jupyter.token, { mode: 0o600 });
-    if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool });
+    if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool, ...(options.allow ? { allow: options.allow } : {}) });
     writeDevFile(config, {
       pid: process.pid,
       temporalAddress: stack.temporalAddress,

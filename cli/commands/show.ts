@@ -45,6 +45,8 @@ interface RunView extends RunSummary {
   paused: PauseInfo | null;
   /** The kernel's working directory, from the record (null in runs recorded without one). */
   cwd: string | null;
+  /** Where the kernel ran: a container's image, cpus, memory, env_names, mounts (null: a process kernel). */
+  kernel: Record<string, unknown> | null;
   record_note?: string;
 }
 
@@ -69,7 +71,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   const memoLink: unknown = description.memo?.['resumed_from'];
   // papermill's PapermillExecutionError text of the failed cell, printed after the table.
   let traceback: string | undefined;
-  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null };
+  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null, kernel: null };
   if (summary.output) {
     try {
       // Cell numbers as the run reported them: without papermill's banner and anchor.
@@ -77,8 +79,9 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
       view.cells = cellViews(nb);
       // The record's parameters are the ones the kernel got (a scheduled run's time too).
       view.parameters = runFacts(nb).parameters;
-      const { resumed_from: from, cwd } = notebookMillrace(nb);
+      const { resumed_from: from, cwd, kernel } = notebookMillrace(nb);
       view.cwd = cwd ?? null;
+      view.kernel = kernel ?? null;
       if (from) {
         view.resumed_from = {
           run_id: from.run_id,
@@ -115,6 +118,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     `notebook: ${view.notebook ?? ''}`,
     `output:   ${view.output ?? ''}`,
     ...(view.cwd ? [`cwd:      ${view.cwd}`] : []),
+    ...(view.kernel ? [`kernel:   ${describePlacement(view.kernel)}`] : []),
     ...(view.parameters && Object.keys(view.parameters).length ? [`params:   ${parametersText(view.parameters)}`] : []),
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
@@ -159,4 +163,15 @@ function describeResume(from: ResumedFrom): string {
         ? ' (earlier cells replayed)'
         : '';
   return `from ${from.run_id}${at}${how}`;
+}
+
+/** `IMAGE, 0.5 CPUs, 256m, env A B, mount SRC:DST:ro`: a container kernel's placement as recorded. */
+function describePlacement(kernel: Record<string, unknown>): string {
+  const parts = [String(kernel['image'] ?? '')];
+  if (typeof kernel['cpus'] === 'number') parts.push(`${kernel['cpus']} CPUs`);
+  if (typeof kernel['memory'] === 'string') parts.push(kernel['memory']);
+  const names = Array.isArray(kernel['env_names']) ? kernel['env_names'] : [];
+  if (names.length) parts.push(`env ${names.join(' ')}`);
+  for (const mount of Array.isArray(kernel['mounts']) ? kernel['mounts'] : []) parts.push(`mount ${String(mount)}`);
+  return parts.join(', ');
 }
