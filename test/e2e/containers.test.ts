@@ -165,6 +165,24 @@ describe('container kernels', () => {
     expect(cpu).toBe('100000 100000');
   });
 
+  it('runs a scheduled run in the container the schedule names', async () => {
+    const path = await writeNotebook('scheduled.ipynb', notebook([codeCell('import sys\nprint(sys.executable)')]));
+    const name = `boxed-${randomBytes(3).toString('hex')}`;
+    const made = await runCli(['schedule', 'create', name, path, '--every', '24h', '--image', image, '--memory', '300m', '--json'], cliEnv);
+    expect(made.code, made.stderr).toBe(0);
+    try {
+      const trig = await runCli(['schedule', 'trigger', name, '--json'], cliEnv);
+      expect(trig.code, trig.stderr).toBe(0);
+      const { run_id: runId, output } = JSON.parse(trig.stdout);
+      await client.workflow.getHandle(runId).result();
+      const nb = JSON.parse(await readFile(output, 'utf8'));
+      expect(streamText(nb.cells[0])).toBe('/opt/kernel/bin/python3\n');
+      expect(nb.metadata.millrace.kernel).toEqual({ image, memory: '300m' });
+    } finally {
+      await client.schedule.getHandle(`millrace-schedule-${name}`).delete().catch(() => undefined);
+    }
+  });
+
   it('refuses an image, a mount or a variable the worker does not allow, before anything starts', async () => {
     const path = await writeNotebook('refused.ipynb', notebook([codeCell('print(1)')]));
     const cases: Array<[KernelPlacement, string]> = [
