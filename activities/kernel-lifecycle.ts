@@ -12,7 +12,7 @@ import { connectKernel, KernelError, shutdownKernel, startKernel } from './jupyt
 import type { KernelPool, PooledKernel } from './kernel-pool.js';
 import { installExecutionRegistry } from './execution-registry.js';
 import { enterWorkingDirectory, WorkingDirectoryError } from './working-directory.js';
-import { writePlacement } from './kernel-placement.js';
+import { removePlacement, writePlacement } from './kernel-placement.js';
 import { silentExecute } from './execute-request.js';
 
 class PlacementError extends Error {}
@@ -61,12 +61,18 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
       const inContainer = Boolean(request.placement?.image);
       if (inContainer) {
         if (!deps.placementsDir) throw ApplicationFailure.nonRetryable('this worker cannot start container kernels (its Jupyter Server is not millrace\'s own)', 'PlacementRefused');
-        // Kept for the run's lifetime: Jupyter's own restart of a dead kernel reads it again.
         writePlacement(deps.placementsDir, request.runId, request.placement!);
       }
       // The pool's kernels are process kernels: a container kernel is always started for its run.
       const pooled = inContainer ? undefined : await deps.kernelPool?.take(request.kernelName, request.runId);
-      const kernel = pooled ?? (await startFreshKernel(settings, request));
+      let kernel: PooledKernel;
+      try {
+        kernel = pooled ?? (await startFreshKernel(settings, request));
+      } finally {
+        // Read by the provisioner as the kernel started (it keeps it for Jupyter's restarts);
+        // the run's variables stay on disk no longer than that.
+        if (inContainer) removePlacement(deps.placementsDir!, request.runId);
+      }
       const { model, connection, languageInfo, outcomeRegistry } = kernel;
       const language = String(languageInfo['name']);
       try {

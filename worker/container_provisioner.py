@@ -42,8 +42,16 @@ def podman_env() -> dict[str, str]:
     return env
 
 
-def placement_for(env: dict[str, str] | None) -> dict[str, Any] | None:
+# Placements by kernel id, read once: the worker removes its file once the kernel has
+# started, and Jupyter's own restart of a dead kernel must still find it (a container
+# kernel never comes back as a process on the host).
+_placements: dict[str, dict[str, Any]] = {}
+
+
+def placement_for(kernel_id: str, env: dict[str, str] | None) -> dict[str, Any] | None:
     """The placement the worker wrote for this kernel's run, or None (a process kernel)."""
+    if kernel_id in _placements:
+        return _placements[kernel_id]
     directory = os.environ.get("MILLRACE_KERNEL_PLACEMENTS")
     session = (env or {}).get("JPY_SESSION_NAME", "")
     run_id = os.path.basename(session)
@@ -54,7 +62,14 @@ def placement_for(env: dict[str, str] | None) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     placement = json.loads(text)
-    return placement if placement.get("image") else None
+    if not placement.get("image"):
+        return None
+    _placements[kernel_id] = placement
+    return placement
+
+
+def forget(kernel_id: str) -> None:
+    _placements.pop(kernel_id, None)
 
 
 def container_name(kernel_id: str) -> str:

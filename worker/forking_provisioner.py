@@ -228,7 +228,7 @@ class ForkingProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):
         cmd = with_memory_history(cmd)
-        placement = container_provisioner.placement_for(kwargs.get("env"))
+        placement = container_provisioner.placement_for(str(self.kernel_id), kwargs.get("env"))
         if placement is not None:
             return await self.launch_container(cmd, placement, **kwargs)
         zygote = zygote_for(cmd, kwargs) if forking_enabled() else None
@@ -278,4 +278,6 @@ class ForkingProvisioner(LocalProvisioner):
             # podman client was killed did not.
             await asyncio.to_thread(container_provisioner.remove_container, self.container_kernel_id)
             container_provisioner.remove_connection_copy(self.container_kernel_id)
+            if not restart:
+                container_provisioner.forget(self.container_kernel_id)
             self.container_kernel_id = None

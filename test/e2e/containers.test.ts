@@ -9,7 +9,7 @@ import { KernelAPI, SessionAPI } from '@jupyterlab/services';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -21,7 +21,7 @@ import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-ser
 import { podman, reapOrphanContainers } from '../../worker/orphans.js';
 import { createWorker, type MillraceWorker } from '../../worker/worker.js';
 import type { KernelPlacement, RunResult } from '../../workflows/contracts.js';
-import { codeCell, notebook, runCli, streamText, waitFor, type NotebookJson } from './harness.js';
+import { codeCell, notebook, runCli, streamText, waitFor, waitForSavedOutput, type NotebookJson } from './harness.js';
 
 const imageFile = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'millrace', 'containers', 'kernel-image');
 
@@ -80,8 +80,9 @@ afterAll(async () => {
 });
 
 /** Names of this server's kernel containers, running or not. */
-async function containers(): Promise<string[]> {
-  const { stdout } = await podman(['ps', '--all', '--filter', `label=millrace.placements=${placementsDir(stateDir)}`, '--format', '{{.Names}}']);
+async function containers(which: 'all' | 'running' = 'all'): Promise<string[]> {
+  const filter = which === 'all' ? ['--all'] : ['--filter', 'status=running'];
+  const { stdout } = await podman(['ps', ...filter, '--filter', `label=millrace.placements=${placementsDir(stateDir)}`, '--format', '{{.Names}}']);
   return stdout.split('\n').filter(Boolean);
 }
 
@@ -110,6 +111,13 @@ async function run(path: string, placement: KernelPlacement | undefined, extra: 
   }
   const output = existsSync(input.output) ? JSON.parse(await readFile(input.output, 'utf8')) : undefined;
   return { input, result, error, output };
+}
+
+/** The innermost cause's message: what the CLI prints after `failed: `. */
+function failureMessage(error: Error | undefined): string | undefined {
+  let e: Error | undefined = error;
+  while (e?.cause instanceof Error) e = e.cause;
+  return e?.message;
 }
 
 const LIMITS = `
@@ -144,7 +152,7 @@ describe('container kernels', () => {
     expect(streamText(r.output.cells[2])).toBe('from the host\nread-only: 30\n');
     // Recorded, variable names only.
     expect(r.output.metadata.millrace.kernel).toEqual({ image, cpus: 0.5, memory: '256m', env_names: ['GREETING'], mounts: [`${shared}:/data:ro`] });
-    expect(JSON.stringify(r.output)).not.toContain('hello');
+    expect(JSON.stringify(r.output.metadata)).not.toContain('hello');
     expect(r.output.metadata.millrace.cwd).toBeUndefined();
     // And shown.
     const show = await runCli(['show', r.input.runId], cliEnv);
@@ -195,7 +203,7 @@ describe('container kernels', () => {
     for (const [placement, message] of cases) {
       const kernelsBefore = (await KernelAPI.listRunning(serverSettings(jupyter))).length;
       const r = await run(path, placement);
-      expect(r.error?.cause?.message).toBe(message);
+      expect(failureMessage(r.error)).toBe(message);
       // Nothing started: no record, no kernel, no container.
       expect(r.output).toBeUndefined();
       expect((await KernelAPI.listRunning(serverSettings(jupyter))).length).toBe(kernelsBefore);
@@ -211,20 +219,25 @@ describe('container kernels', () => {
   });
 
   it('interrupts a cell in the container at --cell-timeout', async () => {
+    // The kernel says so in a file on a mount (the record keeps the timeout's error only).
+    const marks = join(shared, 'marks');
+    await mkdir(marks);
+    await chmod(marks, 0o777);
     const path = await writeNotebook('slow.ipynb', notebook([
-      codeCell('import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print("interrupted")\n    raise'),
+      codeCell('import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    open("/marks/interrupted", "w").write("yes")\n    raise'),
       codeCell('print("never")'),
     ]));
-    const r = await run(path, { image }, { cellTimeoutS: 3 });
+    const r = await run(path, { image, mounts: [`${marks}:/marks`] }, { cellTimeoutS: 3 });
     expect(r.error?.cause?.message).toBe('cell 0 failed: CellTimeoutError: Cell execution timed out after 3 s');
-    expect(streamText(r.output.cells[0])).toBe('interrupted\n');
+    expect(await readFile(join(marks, 'interrupted'), 'utf8')).toBe('yes');
     await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
   });
 
   it('removes the container when the run is cancelled', async () => {
-    const path = await writeNotebook('cancelled.ipynb', notebook([codeCell('import time\ntime.sleep(600)')]));
-    const { handle } = await start(path, { image });
-    await waitFor('the kernel container', async () => ((await containers()).length === 1 ? true : undefined));
+    const path = await writeNotebook('cancelled.ipynb', notebook([codeCell('import time\nprint("started", flush=True)\ntime.sleep(600)')]));
+    const { input, handle } = await start(path, { image });
+    await waitForSavedOutput(input.output, 0, 'started');
+    expect((await containers()).length).toBe(1);
     await handle.cancel();
     await handle.result().catch(() => undefined);
     await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
@@ -238,15 +251,16 @@ describe('container kernels', () => {
     await mkdir(dirOfPlacements, { recursive: true });
     await writeFile(join(dirOfPlacements, 'orphan-run.json'), JSON.stringify({ image }));
     // The session name is the run id, as the worker starts kernels (activities/jupyter.ts).
-    await SessionAPI.startSession({ path: 'millrace/orphan-run', name: 'orphan-run', type: 'notebook', kernel: { name: 'python3' } }, settings);
-    await waitFor('the kernel container', async () => ((await containers()).length === 1 ? true : undefined));
+    const session = await SessionAPI.startSession({ path: 'millrace/orphan-run', name: 'orphan-run', type: 'notebook', kernel: { name: 'python3' } }, settings);
+    const name = `millrace-kernel-${session.kernel!.id}`;
+    await waitFor('the kernel container', async () => ((await containers('running')).includes(name) ? true : undefined));
     process.kill(other.pid, 'SIGKILL');
     await other.stop();
     // Still there: nothing shut the kernel down.
-    expect((await containers()).length).toBe(1);
+    expect(await containers()).toEqual([name]);
     // The reaper of the server that replaced it (here, this test's) removes it.
     const removed = await reapOrphanContainers({ settings: serverSettings(jupyter), graceMs: 0, placementsDir: dirOfPlacements });
-    expect(removed.length).toBe(1);
+    expect(removed).toEqual([name]);
     expect(await containers()).toEqual([]);
   });
 });
