@@ -5,13 +5,15 @@
  * Server died with the worker; what the worker does not allow is refused before anything
  * starts. Needs the images scripts/setup.sh builds (podman, runc, debootstrap).
  */
-import { KernelAPI, SessionAPI } from '@jupyterlab/services';
+import { SessionAPI } from '@jupyterlab/services';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
 import { placementsDir } from '../../activities/kernel-placement.js';
@@ -23,6 +25,7 @@ import { createWorker, type MillraceWorker } from '../../worker/worker.js';
 import type { KernelPlacement, RunResult } from '../../workflows/contracts.js';
 import { codeCell, notebook, runCli, streamText, waitFor, waitForSavedOutput, type NotebookJson } from './harness.js';
 
+const exec = promisify(execFile);
 const imageFile = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'millrace', 'containers', 'kernel-image');
 
 let dir: string;
@@ -95,7 +98,12 @@ async function writeNotebook(name: string, nb: NotebookJson): Promise<string> {
 async function start(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number } = {}) {
   const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
   const input = await buildRunInput(config, { notebookPath: path, params, ...(placement ? { placement } : {}), ...extra });
-  const handle = await client.workflow.start('notebookRun', { taskQueue: config.taskQueue, workflowId: input.runId, args: [input] });
+  const handle = await client.workflow.start('notebookRun', {
+    taskQueue: config.taskQueue,
+    workflowId: input.runId,
+    args: [input],
+    memo: { notebook: basename(path), output: input.output },
+  });
   return { input, handle };
 }
 
@@ -200,13 +208,14 @@ describe('container kernels', () => {
       [{ image, env: { AWS_SECRET_ACCESS_KEY: 'x' } }, 'environment variable "AWS_SECRET_ACCESS_KEY" is not allowed on this worker (allow it with: millrace worker --allow-env AWS_SECRET_ACCESS_KEY)'],
       [{ memory: '1g' }, '--cpus, --memory, --env and --mount place the kernel in a container: choose its image with --image'],
     ];
+    await waitFor('earlier containers removed', async () => ((await containers()).length === 0 ? true : undefined));
     for (const [placement, message] of cases) {
-      const kernelsBefore = (await KernelAPI.listRunning(serverSettings(jupyter))).length;
       const r = await run(path, placement);
       expect(failureMessage(r.error)).toBe(message);
       // Nothing started: no record, no kernel, no container.
       expect(r.output).toBeUndefined();
-      expect((await KernelAPI.listRunning(serverSettings(jupyter))).length).toBe(kernelsBefore);
+      const sessions = await SessionAPI.listRunning(serverSettings(jupyter));
+      expect(sessions.map((x) => x.path)).not.toContain(`millrace/${r.input.runId}`);
       expect(await containers()).toEqual([]);
     }
     // The command line says it in one line.
@@ -254,13 +263,16 @@ describe('container kernels', () => {
     const session = await SessionAPI.startSession({ path: 'millrace/orphan-run', name: 'orphan-run', type: 'notebook', kernel: { name: 'python3' } }, settings);
     const name = `millrace-kernel-${session.kernel!.id}`;
     await waitFor('the kernel container', async () => ((await containers('running')).includes(name) ? true : undefined));
+    // The crash: the server and the kernel's podman client die at once, without a word.
+    const { stdout } = await exec('pgrep', ['-f', `podman run .*--name ${name}`]);
     process.kill(other.pid, 'SIGKILL');
-    await other.stop();
-    // Still there: nothing shut the kernel down.
-    expect(await containers()).toEqual([name]);
+    for (const pid of stdout.split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    // Still running: nothing shut the kernel down.
+    expect(await containers('running')).toEqual([name]);
     // The reaper of the server that replaced it (here, this test's) removes it.
     const removed = await reapOrphanContainers({ settings: serverSettings(jupyter), graceMs: 0, placementsDir: dirOfPlacements });
     expect(removed).toEqual([name]);
     expect(await containers()).toEqual([]);
+    await other.stop();
   });
 });
