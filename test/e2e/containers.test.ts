@@ -9,7 +9,7 @@ import { SessionAPI } from '@jupyterlab/services';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { execFile } from 'node:child_process';
 import { basename, join } from 'node:path';
@@ -95,7 +95,7 @@ async function writeNotebook(name: string, nb: NotebookJson): Promise<string> {
   return path;
 }
 
-async function start(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number } = {}) {
+async function start(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number; checkpoint?: boolean } = {}) {
   const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
   const input = await buildRunInput(config, { notebookPath: path, params, ...(placement ? { placement } : {}), ...extra });
   const handle = await client.workflow.start('notebookRun', {
@@ -107,7 +107,7 @@ async function start(path: string, placement: KernelPlacement | undefined, extra
   return { input, handle };
 }
 
-async function run(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number } = {}) {
+async function run(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number; checkpoint?: boolean } = {}) {
   const { input, handle } = await start(path, placement, extra);
   let result: RunResult | undefined;
   let error: WorkflowFailedError | undefined;
@@ -225,6 +225,21 @@ describe('container kernels', () => {
     const badMount = await runCli(['run', path, '--image', image, '--mount', 'relative:/x'], cliEnv);
     expect(badMount.code).not.toBe(0);
     expect(badMount.stderr).toContain('--mount relative:/x: both paths must be absolute');
+  });
+
+  it('keeps the outcome registry and saves checkpoints in a container (both go over the Jupyter protocol)', async () => {
+    const path = await writeNotebook('checkpointed.ipynb', notebook([codeCell('x = 41'), codeCell('print(x + 1)')]));
+    const r = await run(path, { image }, { checkpoint: true });
+    expect(r.error?.cause?.message).toBeUndefined();
+    expect(streamText(r.output.cells[1])).toBe('42\n');
+    // startKernel found the registry installed: cells may run exactly once across worker crashes.
+    const history = await client.workflow.getHandle(r.input.runId).fetchHistory();
+    const started = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startKernel');
+    const completed = history.events!.find((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === started!.eventId!.toString());
+    const result = JSON.parse(Buffer.from(completed!.activityTaskCompletedEventAttributes!.result!.payloads![0]!.data!).toString('utf8'));
+    expect(result.kernel.outcomeRegistry).toBe(true);
+    const saved = await readdir(join(config.storeRoot, 'runs', r.input.runId, 'checkpoints'));
+    expect(saved).toEqual(expect.arrayContaining(['cell-0.dill', 'cell-1.dill']));
   });
 
   it('interrupts a cell in the container at --cell-timeout', async () => {
