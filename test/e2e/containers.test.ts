@@ -95,7 +95,7 @@ async function writeNotebook(name: string, nb: NotebookJson): Promise<string> {
   return path;
 }
 
-async function start(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number; checkpoint?: boolean } = {}) {
+async function start(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number; checkpoint?: boolean; onKernelLoss?: 'fail' | 'restart' } = {}) {
   const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
   const input = await buildRunInput(config, { notebookPath: path, params, ...(placement ? { placement } : {}), ...extra });
   const handle = await client.workflow.start('notebookRun', {
@@ -107,7 +107,7 @@ async function start(path: string, placement: KernelPlacement | undefined, extra
   return { input, handle };
 }
 
-async function run(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number; checkpoint?: boolean } = {}) {
+async function run(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number; checkpoint?: boolean; onKernelLoss?: 'fail' | 'restart' } = {}) {
   const { input, handle } = await start(path, placement, extra);
   let result: RunResult | undefined;
   let error: WorkflowFailedError | undefined;
@@ -255,6 +255,23 @@ describe('container kernels', () => {
     expect(r.error?.cause?.message).toBe('cell 0 failed: CellTimeoutError: Cell execution timed out after 3 s');
     expect(await readFile(join(marks, 'interrupted'), 'utf8')).toBe('yes');
     await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
+  });
+
+  it('replaces a kernel that died with a new container (--on-kernel-loss restart)', async () => {
+    const marks = join(shared, 'restart');
+    await mkdir(marks);
+    await chmod(marks, 0o777);
+    const path = await writeNotebook('dies.ipynb', notebook([
+      codeCell('open("/marks/setup", "a").write("setup\\n")'),
+      codeCell('import os\nif not os.path.exists("/marks/died"):\n    open("/marks/died", "w").close()\n    os._exit(1)\nprint("survived")'),
+    ]));
+    const r = await run(path, { image, mounts: [`${marks}:/marks`] }, { onKernelLoss: 'restart' });
+    expect(r.error?.cause?.message).toBeUndefined();
+    expect(streamText(r.output.cells[1])).toBe('survived\n');
+    // The first cell ran again in the new kernel's container.
+    expect(await readFile(join(marks, 'setup'), 'utf8')).toBe('setup\nsetup\n');
+    expect(r.output.metadata.millrace.kernel_restarts).toMatchObject([{ lost_at_cell: 1, replayed_cells: [0] }]);
+    await waitFor('the containers removed', async () => ((await containers()).length === 0 ? true : undefined));
   });
 
   it('removes the container when the run is cancelled', async () => {
