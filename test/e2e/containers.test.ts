@@ -145,6 +145,8 @@ describe('container kernels', () => {
     const path = await writeNotebook('inside.ipynb', notebook([
       codeCell(LIMITS),
       codeCell('import os\nprint(os.environ.get("GREETING"), "JUPYTER_RUNTIME_DIR" in os.environ, os.getcwd())'),
+      // The worker's state (Jupyter's token and connection files, the store) is not there.
+      codeCell(`import os\nprint(os.path.exists(${JSON.stringify(stateDir)}), os.path.exists(${JSON.stringify(config.storeRoot)}))`),
       codeCell('print(open("/data/input.txt").read().strip())\ntry:\n    open("/data/out.txt", "w")\nexcept OSError as e:\n    print("read-only:", e.errno)'),
     ]));
     const r = await run(path, { image, cpus: 0.5, memory: '256m', env: { GREETING: 'hello' }, mounts: [`${shared}:/data:ro`] });
@@ -157,7 +159,8 @@ describe('container kernels', () => {
     expect(cpu).toBe('50000 100000');
     // Only the allowed variable; the server's own environment stays out; the image's WORKDIR.
     expect(streamText(r.output.cells[1])).toBe('hello False /home/kernel\n');
-    expect(streamText(r.output.cells[2])).toBe('from the host\nread-only: 30\n');
+    expect(streamText(r.output.cells[2])).toBe('False False\n');
+    expect(streamText(r.output.cells[3])).toBe('from the host\nread-only: 30\n');
     // Recorded, variable names only.
     expect(r.output.metadata.millrace.kernel).toEqual({ image, cpus: 0.5, memory: '256m', env_names: ['GREETING'], mounts: [`${shared}:/data:ro`] });
     expect(JSON.stringify(r.output.metadata)).not.toContain('hello');
