@@ -89,6 +89,14 @@ async function containers(which: 'all' | 'running' = 'all'): Promise<string[]> {
   return stdout.split('\n').filter(Boolean);
 }
 
+/** A folder in the allowed one that the container's user (not root) can write to. */
+async function writableFolder(name: string): Promise<string> {
+  const folder = join(shared, name);
+  await mkdir(folder);
+  await chmod(folder, 0o777);
+  return folder;
+}
+
 async function writeNotebook(name: string, nb: NotebookJson): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, JSON.stringify(nb));
@@ -247,9 +255,7 @@ describe('container kernels', () => {
 
   it('interrupts a cell in the container at --cell-timeout', async () => {
     // The kernel says so in a file on a mount (the record keeps the timeout's error only).
-    const marks = join(shared, 'marks');
-    await mkdir(marks);
-    await chmod(marks, 0o777);
+    const marks = await writableFolder('marks');
     const path = await writeNotebook('slow.ipynb', notebook([
       codeCell('import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    open("/marks/interrupted", "w").write("yes")\n    raise'),
       codeCell('print("never")'),
@@ -261,9 +267,7 @@ describe('container kernels', () => {
   });
 
   it('replaces a kernel that died with a new container (--on-kernel-loss restart)', async () => {
-    const marks = join(shared, 'restart');
-    await mkdir(marks);
-    await chmod(marks, 0o777);
+    const marks = await writableFolder('restart');
     const path = await writeNotebook('dies.ipynb', notebook([
       codeCell('open("/marks/setup", "a").write("setup\\n")'),
       codeCell('import os\nif not os.path.exists("/marks/died"):\n    open("/marks/died", "w").close()\n    os._exit(1)\nprint("survived")'),
