@@ -6,7 +6,7 @@ import { log } from '@temporalio/activity';
 import type { Notebook } from '../notebook/nbformat.js';
 import { addErrorBanner, finishRecord } from '../notebook/record.js';
 import type { FinalizeInput } from '../workflows/contracts.js';
-import { withNotebookMillrace } from '../record/metadata.js';
+import { notebookMillrace, withNotebookMillrace } from '../record/metadata.js';
 import { forgetRecord, journalFolder, openRecord } from '../record/run-record.js';
 import { store } from '../record/store/index.js';
 
@@ -20,7 +20,9 @@ export async function finalizeRun(input: FinalizeInput): Promise<{ output: strin
     let out = finishRecord(nb, { endTime: now(), failed });
     if (languageInfo) out = { ...out, metadata: { ...out.metadata, language_info: languageInfo as Notebook['metadata']['language_info'] } };
     if (input.status === 'failed' && input.failedCell !== undefined) out = addErrorBanner(out, input.failedCell);
-    return withNotebookMillrace(out, { revision: record.meta.revision + 1, status: input.status, ...(input.reason ? { reason: input.reason } : {}), ...(input.kernelEnvironment ? { kernel: input.kernelEnvironment } : {}) });
+    // The kernel's interpreter joins what prepareRun recorded of it (a container's placement).
+    const kernel = input.kernelEnvironment ? { kernel: { ...notebookMillrace(out).kernel, ...input.kernelEnvironment } } : {};
+    return withNotebookMillrace(out, { revision: record.meta.revision + 1, status: input.status, ...(input.reason ? { reason: input.reason } : {}), ...kernel });
   });
   await record.flush();
   forgetRecord(input.output);

@@ -14,13 +14,14 @@
  * - finalize-run.ts: the record's end; notify.ts: the webhook.
  * jupyter.ts reaches the Jupyter Server; heartbeat.ts keeps long activities alive.
  */
-import type { CellResult, ExecuteCellInput, NotifyInput, ReplayInput, ReplayResult, RestoreInput } from '../workflows/contracts.js';
+import type { CellResult, ExecuteCellInput, NotifyInput, PrepareResult, ReplayInput, ReplayResult, RestoreInput, RunInput } from '../workflows/contracts.js';
 import { executeCell, replayCells } from './execute-cell.js';
 import { finalizeRun } from './finalize-run.js';
 import { serverSettings, type JupyterConfig } from './jupyter.js';
 import { createKernelActivities, type KernelLifecycleDeps } from './kernel-lifecycle.js';
 import { notifyWebhook } from './notify.js';
 import { prepareRun } from './prepare-run.js';
+import { EMPTY_ALLOW_LIST, type AllowList } from './kernel-placement.js';
 import { createRepairActivities } from './repair.js';
 import { restoreCheckpoint } from './restore-checkpoint.js';
 
@@ -28,13 +29,17 @@ export interface ActivityDeps extends KernelLifecycleDeps {
   jupyter: JupyterConfig;
   /** The worker's state directory: its `secret.key` opens sealed webhook URLs (activities/notify.ts). */
   stateDir: string;
+  /** Images, mount sources and variables runs may choose (deny by default). */
+  allow?: AllowList;
 }
 
 export function createActivities(deps: ActivityDeps) {
   const settings = serverSettings(deps.jupyter);
 
   return {
-    prepareRun,
+    prepareRun(input: RunInput): Promise<PrepareResult> {
+      return prepareRun(input, deps.allow ?? EMPTY_ALLOW_LIST);
+    },
 
     // startKernel and shutdownKernel.
     ...createKernelActivities(settings, deps),

@@ -4,7 +4,7 @@
  * --checkpoint support, and shut down at the end.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { ServerConnection } from '@jupyterlab/services';
+import type { Kernel, ServerConnection } from '@jupyterlab/services';
 import type { KernelEnvironment, KernelHandle, StartedKernel, StartKernelRequest } from '../workflows/contracts.js';
 import { kernelEnvironment } from './kernel-environment.js';
 import type { BackgroundWork } from './background.js';
@@ -13,12 +13,18 @@ import { connectKernel, KernelError, shutdownKernel, startKernel } from './jupyt
 import type { KernelPool, PooledKernel } from './kernel-pool.js';
 import { installExecutionRegistry } from './execution-registry.js';
 import { enterWorkingDirectory, WorkingDirectoryError } from './working-directory.js';
+import { removePlacement, writePlacement } from './kernel-placement.js';
+import { silentExecute } from './execute-request.js';
+
+class PlacementError extends Error {}
 
 export interface KernelLifecycleDeps {
   /** Kernels started ahead of runs (activities/kernel-pool.ts); none when absent. */
   kernelPool?: KernelPool;
   /** Where kernel shutdowns run without holding up the run's result; awaited when absent. */
   background?: BackgroundWork;
+  /** Where container placements are left for the Jupyter Server's provisioner (activities/kernel-placement.ts). */
+  placementsDir?: string;
 }
 
 /** papermill's --start-timeout default: how long a new kernel has to answer kernel_info. */
@@ -71,22 +77,39 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
      * what a kernel restart (--on-kernel-loss restart) and a resumed run start with.
      */
     async startKernel(request: StartKernelRequest): Promise<StartedKernel> {
-      const kernel = (await deps.kernelPool?.take(request.kernelName, request.runId)) ?? (await startFreshKernel(settings, request));
+      const inContainer = Boolean(request.placement?.image);
+      if (inContainer) {
+        if (!deps.placementsDir) throw ApplicationFailure.nonRetryable('this worker cannot start container kernels (its Jupyter Server is not millrace\'s own)', 'PlacementRefused');
+        writePlacement(deps.placementsDir, request.runId, request.placement!);
+      }
+      // The pool's kernels are process kernels: a container kernel is always started for its run.
+      const pooled = inContainer ? undefined : await deps.kernelPool?.take(request.kernelName, request.runId);
+      let kernel: PooledKernel;
+      try {
+        kernel = pooled ?? (await startFreshKernel(settings, request));
+      } finally {
+        // Read by the provisioner as the kernel started (it keeps it for Jupyter's restarts);
+        // the run's variables stay on disk no longer than that.
+        if (inContainer) removePlacement(deps.placementsDir!, request.runId);
+      }
       const { model, connection, languageInfo, outcomeRegistry } = kernel;
       const language = String(languageInfo['name']);
       let environment: KernelEnvironment;
       try {
-        if (request.cwd && !(await enterWorkingDirectory(connection, language, request.cwd))) {
+        // A container kernel works in its image's WORKDIR (or a mount): the caller's directory is not there.
+        if (request.cwd && !inContainer && !(await enterWorkingDirectory(connection, language, request.cwd))) {
           Context.current().log.warn(`the working directory applies to Python kernels only: this ${language} kernel runs in the Jupyter Server's root`, {
             cwd: request.cwd,
           });
         }
+        if (inContainer) await requireContainer(connection, settings.baseUrl);
         if (request.checkpoint) await requireCheckpointSupport(connection, language);
         environment = await kernelEnvironment(settings, connection, model.name, language);
       } catch (err) {
         // The workflow never learns this kernel's id: shut it down here.
         await shutdownKernel(settings, model.id).catch(() => undefined);
         if (err instanceof WorkingDirectoryError) throw ApplicationFailure.nonRetryable(err.message, 'BadWorkingDirectory');
+        if (err instanceof PlacementError) throw ApplicationFailure.nonRetryable(err.message, 'PlacementRefused');
         throw err instanceof CheckpointError ? ApplicationFailure.nonRetryable(err.message, 'CheckpointUnsupported') : err;
       }
       return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo, environment };
@@ -108,4 +131,20 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
       );
     },
   };
+}
+
+/**
+ * A server other than millrace's own never reads the placement and starts a process
+ * kernel: refused rather than run on the host. The provisioner sets MILLRACE_CONTAINER
+ * after the run's own variables, so a run cannot fake it.
+ */
+async function requireContainer(kernel: Kernel.IKernelConnection, serverUrl: string): Promise<void> {
+  const reply = await silentExecute(kernel, '', {
+    purpose: 'container-check',
+    expressions: { engine: "__import__('os').environ.get('MILLRACE_CONTAINER', '')" },
+  });
+  const answer = reply.status === 'ok' ? (reply.user_expressions['engine'] as { data?: Record<string, string> } | undefined) : undefined;
+  if (answer?.data?.['text/plain'] !== "'podman'") {
+    throw new PlacementError(`the kernel did not start in a container: the Jupyter Server at ${serverUrl} is not millrace's own (container kernels need the embedded server: millrace dev or run)`);
+  }
 }

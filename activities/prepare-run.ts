@@ -10,7 +10,8 @@ import { paramsToJson, str, type Params } from '../notebook/params.js';
 import { initRecord } from '../notebook/record.js';
 import { wallClock } from '../notebook/time.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
-import type { PrepareResult, RunInput } from '../workflows/contracts.js';
+import type { KernelPlacement, PrepareResult, RunInput } from '../workflows/contracts.js';
+import { EMPTY_ALLOW_LIST, mergePlacement, recordedPlacement, refusal, type AllowList } from './kernel-placement.js';
 import { carryOver, linkEarlierRun, readEarlierRecord, resumeIndex } from './resume.js';
 import { cellMillrace, replaceNotebookMillrace, sourceJob, type RunRecordMillrace } from '../record/metadata.js';
 import { refuseOtherRunsRecord, rememberRecord, RunRecord } from '../record/run-record.js';
@@ -19,9 +20,9 @@ import { store } from '../record/store/index.js';
 const now = () => new Date().toISOString();
 
 /** Snapshot → parameterized, papermill-initialised output notebook in the store. */
-export async function prepareRun(input: RunInput): Promise<PrepareResult> {
+export async function prepareRun(input: RunInput, allow: AllowList = EMPTY_ALLOW_LIST): Promise<PrepareResult> {
   try {
-    return await prepare(input);
+    return await prepare(input, allow);
   } catch (err) {
     // The notebook itself is wrong (e.g. metadata.millrace of the wrong type): no retry mends it.
     if (err instanceof NotebookError) throw ApplicationFailure.nonRetryable(err.message, 'BadNotebook');
@@ -29,7 +30,7 @@ export async function prepareRun(input: RunInput): Promise<PrepareResult> {
   }
 }
 
-async function prepare(input: RunInput): Promise<PrepareResult> {
+async function prepare(input: RunInput, allow: AllowList): Promise<PrepareResult> {
   const bytes = await store.read(input.source.location);
   const digest = createHash('sha256').update(bytes).digest('hex');
   if (digest !== input.source.sha256) {
@@ -40,6 +41,7 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
   }
   const source = parseNotebook(bytes.toString('utf8'), input.inputPath);
   const kernelName = input.kernelName ?? source.metadata.kernelspec?.name ?? 'python3';
+  const placement = kernelPlacement(input, source, allow);
   let parameterized: Notebook;
   let warnings: string[];
   let parameters: Params = input.parameters;
@@ -77,9 +79,11 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
     run_id: input.runId,
     revision: 0,
     ...(input.schedule ? { schedule: input.schedule.name } : {}),
-    ...(input.cwd ? { cwd: input.cwd } : {}),
+    // A container kernel works in its image's WORKDIR: the caller's directory is not there.
+    ...(input.cwd && !placement ? { cwd: input.cwd } : {}),
     ...(job ? { job } : {}),
     ...(input.startTimeoutS !== undefined ? { start_timeout: input.startTimeoutS } : {}),
+    ...(placement ? { kernel: recordedPlacement(placement) } : {}),
   };
   let notebook: Notebook = initialNotebook;
   let startAt = 0;
@@ -113,7 +117,32 @@ async function prepare(input: RunInput): Promise<PrepareResult> {
   record.owned = true;
   rememberRecord(record);
   if (input.resume) await linkEarlierRun(input.resume, input.runId, input.output);
-  return { kernelName, startAt, totalCells: notebook.cells.length, codeCells, warnings, ...(input.schedule ? { parameters: recordedParameters } : {}) };
+  return {
+    kernelName,
+    startAt,
+    totalCells: notebook.cells.length,
+    codeCells,
+    warnings,
+    ...(input.schedule ? { parameters: recordedParameters } : {}),
+    ...(placement ? { placement } : {}),
+  };
+}
+
+/**
+ * The command line's placement over the notebook's metadata.millrace.kernel, refused before
+ * the record is written or a kernel started when this worker does not allow it.
+ */
+function kernelPlacement(input: RunInput, source: Notebook, allow: AllowList): KernelPlacement | undefined {
+  const ownMetadata = (source.metadata as Record<string, unknown>)['millrace'];
+  let placement: KernelPlacement | undefined;
+  try {
+    placement = mergePlacement(input.placement, (ownMetadata as Record<string, unknown> | undefined)?.['kernel']);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable((err as Error).message, 'BadNotebook');
+  }
+  const refused = refusal(placement, allow);
+  if (refused) throw ApplicationFailure.nonRetryable(refused, 'PlacementRefused');
+  return placement;
 }
 
 /** A cell's own time limit: tag `timeout=SECONDS`, else metadata `millrace.timeout`. */

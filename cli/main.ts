@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { extractPairs } from './argv.js';
 import { EXIT, UserError } from './errors.js';
 import { addParameterOptions, addTimeoutOptions, cellIndex, durationSeconds, parameterArgs, positiveInt, positiveSeconds, translatorLanguage, wholeNumber } from './options.js';
+import { addAllowOptions, addPlacementOptions, allowArgs, placementArgs } from './placement-options.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
 import { KERNEL_POOL_DEFAULT } from '../workflows/defaults.js';
 
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--output <path>', 'where to write the output notebook, a path or s3://bucket/key (default: the store, one folder per run)')
     .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)')
     .option('--cwd <dir>', "the kernel's working directory, resolved on the worker (default: the directory millrace run is called from, as papermill)");
+  addPlacementOptions(run);
   addTimeoutOptions(run, {
     cell: 'fail a cell that runs longer, interrupting the kernel',
     run: 'fail the run when it takes longer, interrupting the running cell',
@@ -72,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
         output: opts.output,
         id: opts.id,
         cwd: opts.cwd,
+        placement: placementArgs(opts),
         cellTimeout: opts.cellTimeout ?? opts.executionTimeout,
         timeout: opts.timeout,
         onKernelLoss: opts.onKernelLoss,
@@ -232,29 +235,29 @@ export async function main(argv: string[]): Promise<number> {
   const { addScheduleCommands } = await import('./schedule-cli.js');
   addScheduleCommands(program, pairs, (code) => (exitCode = code));
 
-  program
+  const dev = program
     .command('dev')
     .description('run the embedded stack (Temporal, Jupyter Server, worker) in the foreground')
     .option('--no-worker', 'leave the worker out; attach `millrace worker` processes instead')
     .option('--kernel-pool <n>', 'idle kernels kept started per kernel name, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT)
     .option('--kernel-env <name>', 'an environment variable kernels get besides the defaults (a name or a glob like DB_*; repeatable; MILLRACE_KERNEL_ENV too)', (v: string, all: string[]) => [...all, v], [] as string[])
-    .option('--kernel-user <name>', 'run kernels as this user, who then cannot read the state directory or the store (needs root)')
-    .action(async (opts) => {
-      const { devCommand } = await import('./commands/dev.js');
-      exitCode = await devCommand({ worker: opts.worker, kernelPool: opts.kernelPool, kernelEnv: opts.kernelEnv, kernelUser: opts.kernelUser });
-    });
+    .option('--kernel-user <name>', 'run kernels as this user, who then cannot read the state directory or the store (needs root)');
+  addAllowOptions(dev).action(async (opts) => {
+    const { devCommand } = await import('./commands/dev.js');
+    exitCode = await devCommand({ worker: opts.worker, kernelPool: opts.kernelPool, kernelEnv: opts.kernelEnv, kernelUser: opts.kernelUser, allow: allowArgs(opts) });
+  });
 
-  program
+  const worker = program
     .command('worker')
     .description('run a worker for TEMPORAL_ADDRESS (or the `millrace dev` stack here)')
     .option('--task-queue <queue>', 'task queue to poll (default MILLRACE_TASK_QUEUE or millrace)')
     .option('--jupyter-url <url>', 'Jupyter Server or Kernel Gateway URL (default MILLRACE_JUPYTER_URL)')
     .option('--max-concurrent-runs <n>', 'runs this worker executes at once', positiveInt)
-    .option('--kernel-pool <n>', 'idle kernels kept started per kernel name, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT)
-    .action(async (opts) => {
-      const { workerCommand } = await import('./commands/worker.js');
-      exitCode = await workerCommand(opts);
-    });
+    .option('--kernel-pool <n>', 'idle kernels kept started per kernel name, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT);
+  addAllowOptions(worker).action(async (opts) => {
+    const { workerCommand } = await import('./commands/worker.js');
+    exitCode = await workerCommand({ ...opts, allow: allowArgs(opts) });
+  });
 
   try {
     if (pairs.parameters.length + pairs.raw.length > 0 && !['run', 'resume', 'schedule'].includes(pairs.rest[0] ?? '')) {

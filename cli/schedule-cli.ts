@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { PairOptions } from './argv.js';
 import { UserError } from './errors.js';
 import { addParameterOptions, addTimeoutOptions, parameterArgs } from './options.js';
+import { addPlacementOptions, placementArgs } from './placement-options.js';
 
 // Spelled out rather than imported: registering commands must not load the Temporal client.
 const OVERLAP_NAMES = ['skip', 'buffer-one', 'buffer-all', 'cancel-other', 'terminate-other', 'allow-all'];
@@ -74,8 +75,9 @@ export function addScheduleCommands(program: Command, pairs: PairOptions, setExi
     .option('--note <text>', 'note shown by describe (e.g. who owns it)')
     .option('--notify-on <when>', HELP.notifyOn)
     .option('--notify-webhook <url>', HELP.notifyWebhook);
+  addPlacementOptions(create);
   addTimeParameterOptions(create).action(async (name: string, notebook: string, opts) => {
-    setExit(await (await load()).scheduleCreate(name, notebook, { ...opts, ...parameterArgs(pairs, opts) }));
+    setExit(await (await load()).scheduleCreate(name, notebook, { ...opts, ...parameterArgs(pairs, opts), placement: placementArgs(opts) }));
   });
 
   schedule

@@ -35,7 +35,7 @@ import {
   store,
   StoreError,
 } from '../record/store/index.js';
-import { runIdSchema, type RunInput } from '../workflows/contracts.js';
+import { runIdSchema, type KernelPlacement, type RunInput } from '../workflows/contracts.js';
 import { readNotebookSource, type NotebookSource } from './notebook-source.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
@@ -138,6 +138,8 @@ export interface SubmitOptions {
   reportMode?: boolean;
   /** papermill --start-timeout, seconds. */
   startTimeoutS?: number;
+  /** --image/--cpus/--memory/--env/--mount. */
+  placement?: KernelPlacement;
   /** Told each warning papermill would log for these parameters (`Passed unknown parameter: x`). */
   onWarning?: (message: string) => void;
 }
@@ -229,6 +231,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     ...(options.checkpoint ? { checkpoint: true } : {}),
     ...(options.reportMode ? { reportMode: true } : {}),
     ...(options.startTimeoutS !== undefined ? { startTimeoutS: options.startTimeoutS } : {}),
+    ...(options.placement ? { placement: options.placement } : {}),
   };
 }
 

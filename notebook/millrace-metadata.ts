@@ -68,7 +68,11 @@ export const notebookMillraceSchema = z.looseObject({
   schedule: z.string().optional(),
   /** The kernel's working directory (`run --cwd`, else where `millrace run` was called from). */
   cwd: z.string().optional(),
-  /** Which interpreter and kernelspec the run's (last) kernel was (workflows/contracts.ts KernelEnvironment). */
+  /**
+   * The run's kernel: which interpreter and kernelspec it was (workflows/contracts.ts
+   * KernelEnvironment, written when the run ends), and, for a container, where it ran
+   * (image, cpus, memory, env_names, mounts; written at start).
+   */
   kernel: z
     .looseObject({
       name: z.string().optional(),

@@ -194,6 +194,74 @@ if ! versitygw_current; then
   say "versitygw $VERSITYGW_VERSION built"
 fi
 
+# --- Container kernels (podman) for the container backend's tests -----------------------
+
+# test/e2e/containers.test.ts runs kernels in podman containers (docs/kernels.md). podman,
+# runc, catatonit (podman's --init) and debootstrap come from Debian's packages when we may
+# install them (root with apt-get); MILLRACE_CONTAINERS=0 skips all of this. Images are
+# built here, none pulled (no registry is reachable from CI): a Debian minbase with
+# python3 (debootstrap + podman import), then docker/kernel/Containerfile FROM it. Each is
+# tagged by a hash of what it is made of, so an unchanged set-up finds both and does nothing.
+CONTAINERS_DIR="$CACHE/containers"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/docker/containers.conf}"
+BASE_SUITE="bookworm"
+BASE_PACKAGES="python3,python3-venv,ca-certificates"
+if [[ "${MILLRACE_CONTAINERS:-1}" != "0" ]]; then
+  missing_debs=()
+  for tool in podman:podman runc:runc debootstrap:debootstrap /usr/libexec/podman/catatonit:catatonit; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || [[ -x "${tool%%:*}" ]] || missing_debs+=("${tool##*:}")
+  done
+  if (( ${#missing_debs[@]} )); then
+    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+      say "installing ${missing_debs[*]} (for container kernels)..."
+      mkdir -p "$LOGS"
+      if ! logged "$LOGS/podman.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_debs[@]}"; then
+        logged "$LOGS/podman.log" apt-get update -qq \
+          && logged "$LOGS/podman.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_debs[@]}" \
+          || die "apt-get install ${missing_debs[*]} failed (log: $LOGS/podman.log)"
+      fi
+    else
+      say "note: ${missing_debs[*]} not installed; test/e2e/containers.test.ts needs them (apt-get install ${missing_debs[*]})"
+    fi
+  fi
+  if command -v podman >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1; then
+    # The base trusts what this machine trusts (a proxy's CA, in CI): pip in the image build
+    # reaches PyPI through it.
+    extra_cas=(/usr/local/share/ca-certificates/*.crt)
+    [[ -e "${extra_cas[0]}" ]] || extra_cas=()
+    base_hash="$( { printf '%s\n' "$BASE_SUITE" "$BASE_PACKAGES"; (( ${#extra_cas[@]} )) && cat "${extra_cas[@]}"; } | sha256sum | cut -c1-12)"
+    base_image="localhost/millrace-base:$base_hash"
+    if ! podman image exists "$base_image"; then
+      say "building the base image $base_image (debootstrap, first run only, about a minute)..."
+      rootfs="$CONTAINERS_DIR/rootfs-$base_hash"
+      rm -rf "$rootfs"; mkdir -p "$rootfs"
+      logged "$LOGS/debootstrap.log" debootstrap --variant=minbase --include="$BASE_PACKAGES" "$BASE_SUITE" "$rootfs" http://deb.debian.org/debian \
+        || die "debootstrap failed (log: $LOGS/debootstrap.log)"
+      if (( ${#extra_cas[@]} )); then
+        cp "${extra_cas[@]}" "$rootfs/usr/local/share/ca-certificates/"
+        logged "$LOGS/debootstrap.log" chroot "$rootfs" update-ca-certificates || die "update-ca-certificates failed in the base (log: $LOGS/debootstrap.log)"
+        printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
+      fi
+      rm -rf "$rootfs"/var/cache/apt/archives/*.deb
+      tar -C "$rootfs" -c . | logged "$LOGS/podman-import.log" podman import - "$base_image" \
+        || die "podman import failed (log: $LOGS/podman-import.log)"
+      rm -rf "$rootfs"
+    fi
+    kernel_hash="$( { printf '%s\n' "$base_image"; cat docker/kernel/Containerfile requirements.txt; } | sha256sum | cut -c1-12)"
+    kernel_image="localhost/millrace-kernel:$kernel_hash"
+    if ! podman image exists "$kernel_image"; then
+      say "building the kernel image $kernel_image (docker/kernel, first run only)..."
+      # --network host: the build's pip reaches PyPI without a CNI bridge (none works here).
+      logged "$LOGS/podman-build.log" podman build --network host -f docker/kernel/Containerfile \
+        --build-arg BASE="$base_image" -t "$kernel_image" . \
+        || die "podman build docker/kernel failed (log: $LOGS/podman-build.log)"
+    fi
+    # What the container tests run their kernels in.
+    mkdir -p "$CONTAINERS_DIR"
+    printf '%s\n' "$kernel_image" >"$CONTAINERS_DIR/kernel-image"
+  fi
+fi
+
 # --- build (last: sources change most often, and the tools above are useful anyway) ---
 
 # Rebuild when anything the build reads is newer than the last successful build.

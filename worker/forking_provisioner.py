@@ -32,6 +32,8 @@ from typing import Any, NamedTuple
 
 from jupyter_client.provisioning import LocalProvisioner
 
+import container_provisioner
+
 ZYGOTE_SCRIPT = Path(__file__).with_name("kernel_zygote.py")
 FORK_TIMEOUT_S = 60.0
 # Launch options the fork reproduces; any other (stdin, stdout, ...) means a usual launch.
@@ -263,6 +265,9 @@ def forking_enabled() -> bool:
 
 
 class ForkingProvisioner(LocalProvisioner):
+    # The container of a kernel that runs in one (worker/container_provisioner.py), else None.
+    container_kernel_id: str | None = None
+
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         user = KERNEL_USER
         km = self.parent
@@ -284,6 +289,9 @@ class ForkingProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):
         cmd = with_memory_history(cmd)
+        placement = container_provisioner.placement_for(str(self.kernel_id), kwargs.get("env"))
+        if placement is not None:
+            return await self.launch_container(cmd, placement, **kwargs)
         zygote = zygote_for(cmd, kwargs) if forking_enabled() else None
         if zygote is None:
             return await super().launch_kernel(cmd, **kwargs, **as_kernel_user())
@@ -299,3 +307,38 @@ class ForkingProvisioner(LocalProvisioner):
         self.cwd = cwd
         self.log.debug("millrace: forked kernel %s as pid %d", self.kernel_id, pid)
         return self.connection_info
+
+    async def launch_container(self, cmd: list[str], placement: dict[str, Any], **kwargs: Any):
+        kernel_id = str(self.kernel_id)
+        connection_file = container_provisioner.container_connection_file(kernel_id, str(self.parent.connection_file))
+        podman = container_provisioner.podman_run_command(kernel_id, connection_file, cmd, placement)
+        # The container gets only the placement's variables (--env); the podman client
+        # runs with the server's environment and the project's containers.conf.
+        kwargs["env"] = container_provisioner.podman_env()
+        self.container_kernel_id = kernel_id
+        self.log.info("millrace: kernel %s in container %s (image %s)", kernel_id, container_provisioner.container_name(kernel_id), placement["image"])
+        return await super().launch_kernel(podman, **kwargs)
+
+    async def send_signal(self, signum: int) -> None:
+        if self.container_kernel_id is None:
+            return await super().send_signal(signum)
+        # To the podman client only, which proxies it to the container's init and so to
+        # the kernel; its process group also holds podman's helpers, which must not get it.
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signum)
+
+    async def kill(self, restart: bool = False) -> None:
+        if self.container_kernel_id is not None:
+            await asyncio.to_thread(container_provisioner.remove_container, self.container_kernel_id)
+        await super().kill(restart)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        await super().cleanup(restart)
+        if self.container_kernel_id is not None:
+            # A kernel that exited by itself took its container with it (--rm); one whose
+            # podman client was killed did not.
+            await asyncio.to_thread(container_provisioner.remove_container, self.container_kernel_id)
+            container_provisioner.remove_connection_copy(self.container_kernel_id)
+            if not restart:
+                container_provisioner.forget(self.container_kernel_id)
+            self.container_kernel_id = None

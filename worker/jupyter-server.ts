@@ -162,6 +162,8 @@ function jupyterEnvironment(token: string, runtimeDir: string, kernelDirs: strin
     JUPYTER_RUNTIME_DIR: runtimeDir,
     // The config file sets KernelSpecManager.kernel_dirs from it (and removes it).
     MILLRACE_KERNEL_DIRS: JSON.stringify(kernelDirs),
+    // Where the worker leaves container placements (worker/container_provisioner.py).
+    MILLRACE_KERNEL_PLACEMENTS: join(runtimeDir, 'placements'),
     // A configuration error (including in our config file) must stop the server, not
     // leave it running without the TCP_NODELAY patch.
     TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR: '1',

@@ -10,6 +10,7 @@ import { packageRoot, stateDir } from './paths.js';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.js';
 import { serverSettings } from '../activities/jupyter.js';
+import { allowListFromEnv, mergeAllowLists, placementsDir, type AllowList } from '../activities/kernel-placement.js';
 import { BackgroundWork } from '../activities/background.js';
 import { KernelPool } from '../activities/kernel-pool.js';
 import { startOrphanReaper } from './orphans.js';
@@ -37,6 +38,10 @@ export interface WorkerConfig {
   kernelPool?: number;
   /** Shut down kernels of finished runs (default: every 30 s, after 60 s idle); false: off. */
   orphanReaper?: { intervalMs: number; graceMs: number } | false;
+  /** What runs may choose for their kernel's container, added to MILLRACE_ALLOW_* (deny by default). */
+  allow?: Partial<AllowList>;
+  /** Where container placements go for the Jupyter Server (default: the embedded server's, in the state directory). */
+  placementsDir?: string;
 }
 
 export interface MillraceWorker {
@@ -83,7 +88,14 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     ...(existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsSourcePath() }),
-    activities: createActivities({ jupyter: config.jupyter, kernelPool: pool, background, stateDir: stateDir() }),
+    activities: createActivities({
+      jupyter: config.jupyter,
+      kernelPool: pool,
+      background,
+      stateDir: stateDir(),
+      allow: mergeAllowLists(allowListFromEnv(process.env), config.allow ?? {}),
+      placementsDir: config.placementsDir ?? placementsDir(stateDir()),
+    }),
     maxConcurrentWorkflowTaskExecutions: Math.max(2, Math.min(runs, 40)),
     // Each run holds at most one cell activity at a time; the rest is setup and teardown.
     maxConcurrentActivityTaskExecutions: runs * 2,
@@ -98,7 +110,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
     let client: Client | undefined;
     if (reaper) {
       client = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), namespace: config.namespace });
-      stopReaper = startOrphanReaper({ settings: serverSettings(config.jupyter), client, ...reaper });
+      stopReaper = startOrphanReaper({ settings: serverSettings(config.jupyter), client, ...reaper, placementsDir: config.placementsDir ?? placementsDir(stateDir()) });
     }
     try {
       await worker.run();
@@ -117,7 +129,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
 export async function startWorkerFor(
   stack: { temporalAddress: string; namespace: string; jupyter: JupyterConfig },
   taskQueue: string,
-  options: { kernelPool?: number } = {},
+  options: { kernelPool?: number; allow?: Partial<AllowList> } = {},
 ): Promise<() => Promise<void>> {
   const millraceWorker = await createWorker({
     temporalAddress: stack.temporalAddress,
@@ -125,6 +137,7 @@ export async function startWorkerFor(
     taskQueue,
     jupyter: stack.jupyter,
     kernelPool: options.kernelPool,
+    ...(options.allow ? { allow: options.allow } : {}),
   });
   const running = millraceWorker.run();
   return async () => {

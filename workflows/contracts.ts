@@ -90,6 +90,19 @@ export const scheduledRunSchema = z.object({
 });
 export type ScheduledRun = z.infer<typeof scheduledRunSchema>;
 
+/**
+ * Where the kernel runs (`run --image/--cpus/--memory/--env/--mount`): a container, checked
+ * against the worker's allow-list (activities/kernel-placement.ts). Mounts are `SRC:DST[:ro]`.
+ */
+export const kernelPlacementSchema = z.object({
+  image: z.string().min(1).optional(),
+  cpus: z.number().positive().optional(),
+  memory: z.string().min(1).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  mounts: z.array(z.string().min(1)).optional(),
+});
+export type KernelPlacement = z.infer<typeof kernelPlacementSchema>;
+
 export const runInputSchema = z.object({
   runId: runIdSchema,
   /** Content-addressed snapshot of the notebook, taken when the run was submitted. */
@@ -125,6 +138,8 @@ export const runInputSchema = z.object({
   reportMode: z.boolean().optional(),
   /** papermill --start-timeout: seconds a new kernel has to answer before the run fails (unset: 60). */
   startTimeoutS: z.number().positive().optional(),
+  /** The command line's kernel placement; the notebook's metadata.millrace.kernel fills in the rest. */
+  placement: kernelPlacementSchema.optional(),
 });
 /** What clients pass (defaults optional); the workflow works on the parsed form. */
 export type RunInput = Omit<z.infer<typeof runInputSchema>, 'onKernelLoss' | 'onFailure'> & {
@@ -317,6 +332,8 @@ export interface PrepareResult {
   warnings: string[];
   /** A scheduled run's parameters as recorded (with its nominal time), for `millrace runs` (the memo). */
   parameters?: Record<string, unknown>;
+  /** Where the kernel runs (command line over notebook metadata), allowed by the worker; absent: a process kernel. */
+  placement?: KernelPlacement;
 }
 
 export interface KernelHandle {
@@ -337,6 +354,8 @@ export interface StartKernelRequest {
   cwd?: string;
   /** papermill --start-timeout: seconds the new kernel has to answer (default 60). */
   startTimeoutS?: number;
+  /** A container to start the kernel in (activities/kernel-placement.ts); absent: a process kernel. */
+  placement?: KernelPlacement;
 }
 
 export interface StartedKernel {

@@ -39,6 +39,7 @@ import {
   type CellFailureDetails,
   type FinishedCellResult,
   type ParsedRunInput,
+  type KernelPlacement,
   type PrepareResult,
   type RunContinuation,
   type RunInput,
@@ -163,10 +164,15 @@ function parseInput(rawInput: RunInput): ParsedRunInput {
   return scheduledRunInput(parsed.data, workflowInfo().workflowId, scheduledStartTime(workflowInfo()));
 }
 
+/** A container kernel's placement for startKernel; nothing for a process kernel (and for histories from before placements). */
+function placementOf(plan: PrepareResult): { placement?: KernelPlacement } {
+  return plan.placement ? { placement: plan.placement } : {};
+}
+
 /** The run's kernel: started, and when resuming, given the state the carried-over cells built. */
 async function startRunKernel({ input, plan, state }: Run, startAt: number): Promise<void> {
   state.progress.phase = 'starting-kernel';
-  ({ kernel: state.kernel, languageInfo: state.languageInfo, environment: state.kernelEnvironment } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, checkpoint: input.checkpoint, cwd: input.cwd, ...startTimeout(input) }));
+  ({ kernel: state.kernel, languageInfo: state.languageInfo, environment: state.kernelEnvironment } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, checkpoint: input.checkpoint, cwd: input.cwd, ...startTimeout(input), ...placementOf(plan) }));
   if (startAt > 0 && input.resume?.restore === 'checkpoint') {
     // Resuming from a checkpoint: load the namespace the earlier run saved; no earlier cell runs again.
     state.progress.phase = 'restoring';
@@ -267,7 +273,7 @@ async function restartKernel({ input, plan, state }: Run, position: number): Pro
   state.kernelRestarts += 1;
   // Gone before the new kernel starts in the run's session (see the activity).
   await shutdownKernel(state.kernel!, { wait: true });
-  ({ kernel: state.kernel, languageInfo: state.languageInfo, environment: state.kernelEnvironment } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, cwd: input.cwd, ...startTimeout(input) }));
+  ({ kernel: state.kernel, languageInfo: state.languageInfo, environment: state.kernelEnvironment } = await startKernel({ runId: input.runId, kernelName: plan.kernelName, cwd: input.cwd, ...startTimeout(input), ...placementOf(plan) }));
   const replay = plan.codeCells.slice(0, position).map((c) => c.index);
   const replayed = await replayCells({ runId: input.runId, output: input.output, kernel: state.kernel, cellIndices: replay, lostAtCell: plan.codeCells[position]!.index });
   // The failed attempt saved the cell as failed (one revision); the replay saved another.

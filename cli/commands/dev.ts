@@ -17,8 +17,9 @@ import { asEnvironmentError, readDevFile, removeDevFile, thisProcess, writeDevFi
 import { serveDevApi, type DevApi } from '../dev-server.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
+import type { AllowList } from '../../activities/kernel-placement.js';
 
-export async function devCommand(options: { worker: boolean; kernelPool: number; kernelEnv: string[]; kernelUser?: string }): Promise<number> {
+export async function devCommand(options: { worker: boolean; kernelPool: number; kernelEnv: string[]; kernelUser?: string; allow?: Partial<AllowList> }): Promise<number> {
   const config = loadConfig();
   const kernelEnv = [...(config.kernelEnv ?? []), ...kernelEnvPatterns(options.kernelEnv, '--kernel-env')];
   const kernelUser = options.kernelUser === undefined ? undefined : kernelUserNamed(options.kernelUser);
@@ -49,7 +50,7 @@ export async function devCommand(options: { worker: boolean; kernelPool: number;
   let api: DevApi | undefined;
   try {
     writeFileSync(tokenFile, stack.jupyter.token, { mode: 0o600 });
-    if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool });
+    if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool, ...(options.allow ? { allow: options.allow } : {}) });
     // Commands here ask dev through it rather than load the Temporal client (docs/architecture.md, "Start-up").
     api = await serveDevApi(config.stateDir, stack.temporalAddress, stack.namespace);
     writeDevFile(config, devFile());

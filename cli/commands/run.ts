@@ -3,7 +3,7 @@ import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temp
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { basename } from 'node:path';
 import type { notebookRun } from '../../workflows/index.js';
-import type { RunInput } from '../../workflows/contracts.js';
+import type { KernelPlacement, RunInput } from '../../workflows/contracts.js';
 import { paramsToJson } from '../../notebook/params.js';
 import { loadConfig } from '../config.js';
 import { EXIT, UserError } from '../errors.js';
@@ -29,6 +29,8 @@ export interface RunOptions extends ParameterArgs {
   /** Seconds. */
   pauseTimeout?: number;
   checkpoint?: boolean;
+  /** --image/--cpus/--memory/--env/--mount: the kernel in a container. */
+  placement?: KernelPlacement;
   /** papermill --report-mode. */
   reportMode?: boolean;
   /** papermill --start-timeout, seconds. */
@@ -83,6 +85,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     checkpoint: options.checkpoint,
     reportMode: options.reportMode,
     startTimeoutS: options.startTimeout,
+    placement: options.placement,
     injectPaths: options.injectPaths,
     onWarning,
   });

@@ -12,7 +12,7 @@ import { backendFor, isWritableLocation, joinLocation, store } from '../../recor
 import { parseNotebook } from '../../notebook/nbformat.js';
 import { inferParameters } from '../../notebook/parameterize.js';
 import type { Params } from '../../notebook/params.js';
-import type { NotifyConfig, RunInput } from '../../workflows/contracts.js';
+import type { KernelPlacement, NotifyConfig, RunInput } from '../../workflows/contracts.js';
 import { loadConfig, type Config } from '../config.js';
 import type { Session } from '../session.js';
 import { EXIT, UserError } from '../errors.js';
@@ -66,6 +66,8 @@ interface RunFlags extends ParameterArgs {
 
 export interface CreateOptions extends RunFlags, SpecFlags, Common {
   paused: boolean;
+  /** --image/--cpus/--memory/--env/--mount: each run's kernel in a container. */
+  placement?: KernelPlacement;
 }
 
 export interface UpdateOptions extends RunFlags, SpecFlags, Common {
@@ -234,6 +236,7 @@ export async function scheduleCreate(nameArg: string, notebook: string, options:
     cwd: options.cwd ?? '.',
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
+    placement: options.placement,
     onWarning: say,
   });
   const outputDir = flags.outputDir ?? joinLocation(config.storeRoot, 'runs');

@@ -48,7 +48,10 @@ interface RunView extends RunSummary {
   paused: PauseInfo | null;
   /** The kernel's working directory, from the record (null in runs recorded without one). */
   cwd: string | null;
-  /** Which interpreter and kernelspec the kernel was (the record's metadata.millrace.kernel), else null. */
+  /**
+   * The record's metadata.millrace.kernel: which interpreter and kernelspec the kernel was,
+   * and for a container, where it ran (image, cpus, memory, env_names, mounts); else null.
+   */
   kernel: NotebookMillrace['kernel'] | null;
   /** Why the run failed when an error ended it (the record's metadata.millrace.reason), else null. */
   reason: string | null;
@@ -160,7 +163,8 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     `notebook: ${view.notebook ?? ''}`,
     `output:   ${view.output ?? ''}`,
     ...(view.cwd ? [`cwd:      ${view.cwd}`] : []),
-    ...(view.kernel ? [`kernel:   ${describeKernel(view.kernel)}`] : []),
+    ...(view.kernel?.['name'] !== undefined ? [`kernel:   ${describeKernel(view.kernel)}`] : []),
+    ...(view.kernel?.['image'] !== undefined ? [`image:    ${describePlacement(view.kernel)}`] : []),
     ...(view.parameters && Object.keys(view.parameters).length ? [`params:   ${parametersText(view.parameters)}`] : []),
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
@@ -217,4 +221,15 @@ function describeResume(from: ResumedFrom): string {
         ? ' (earlier cells replayed)'
         : '';
   return `from ${from.run_id}${at}${how}`;
+}
+
+/** `IMAGE, 0.5 CPUs, 256m, env A B, mount SRC:DST:ro`: a container kernel's placement as recorded. */
+function describePlacement(kernel: Record<string, unknown>): string {
+  const parts = [String(kernel['image'] ?? '')];
+  if (typeof kernel['cpus'] === 'number') parts.push(`${kernel['cpus']} CPUs`);
+  if (typeof kernel['memory'] === 'string') parts.push(kernel['memory']);
+  const names = Array.isArray(kernel['env_names']) ? kernel['env_names'] : [];
+  if (names.length) parts.push(`env ${names.join(' ')}`);
+  for (const mount of Array.isArray(kernel['mounts']) ? kernel['mounts'] : []) parts.push(`mount ${String(mount)}`);
+  return parts.join(', ');
 }

@@ -3,6 +3,7 @@
  * an extra worker for a `millrace dev` stack in this directory. SIGINT/SIGTERM drain it.
  */
 import { createWorker } from '../../worker/worker.js';
+import type { AllowList } from '../../activities/kernel-placement.js';
 import { loadConfig } from '../config.js';
 import { readDevFile } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
@@ -14,6 +15,8 @@ export interface WorkerOptions {
   jupyterUrl?: string;
   maxConcurrentRuns?: number;
   kernelPool?: number;
+  /** --allow-image/--allow-mount/--allow-env. */
+  allow?: Partial<AllowList>;
 }
 
 export async function workerCommand(options: WorkerOptions): Promise<number> {
@@ -34,6 +37,7 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
     jupyter: { url: jupyterUrl, token },
     maxConcurrentRuns: options.maxConcurrentRuns,
     kernelPool: options.kernelPool,
+    ...(options.allow ? { allow: options.allow } : {}),
   });
   const worker = millraceWorker.worker;
   const running = millraceWorker.run();

@@ -1,0 +1,29 @@
+/**
+ * The syntax of `--mount SRC:DST[:ro]` and `--env NAME=VALUE` (activities/kernel-placement.ts
+ * decides what a worker allows). Here, free of zod and node:fs, because the CLI checks the
+ * form while declaring its options, and `--help` must load nothing heavy (cli/main.ts).
+ */
+export interface Mount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+/** `SRC:DST[:ro]`, both absolute (POSIX paths: the worker and the container are Linux). */
+export function parseMount(spec: string): Mount {
+  const parts = spec.split(':');
+  const [source, target, mode] = parts;
+  if (parts.length < 2 || parts.length > 3 || !source || !target || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) {
+    throw new Error(`--mount ${spec}: expected SRC:DST or SRC:DST:ro`);
+  }
+  if (!source.startsWith('/') || !target.startsWith('/')) throw new Error(`--mount ${spec}: both paths must be absolute`);
+  return { source, target, readOnly: mode === 'ro' };
+}
+
+/** `NAME=VALUE` of --env. */
+export function parseEnvAssignment(spec: string): [string, string] {
+  const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(spec);
+  if (!match) throw new Error(`--env ${spec}: expected NAME=VALUE`);
+  return [match[1]!, match[2]!];
+}
+

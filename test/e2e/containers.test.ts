@@ -1,0 +1,317 @@
+/**
+ * Container kernels (issue 16, local podman): a run placed with --image runs its kernel in
+ * a container of that image, with its CPU and memory limits, only the allowed variables
+ * and mounts; the container is gone after the run, after a cancel and after its Jupyter
+ * Server died with the worker; what the worker does not allow is refused before anything
+ * starts. Needs the images scripts/setup.sh builds (podman, runc, debootstrap).
+ */
+import { SessionAPI } from '@jupyterlab/services';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { serverSettings } from '../../activities/jupyter.js';
+import { placementsDir } from '../../activities/kernel-placement.js';
+import type { Config } from '../../cli/config.js';
+import { buildRunInput, resolveParameters } from '../../cli/submit.js';
+import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
+import { podman, reapOrphanContainers } from '../../worker/orphans.js';
+import { createWorker, type MillraceWorker } from '../../worker/worker.js';
+import type { KernelPlacement, RunResult } from '../../workflows/contracts.js';
+import { codeCell, notebook, runCli, streamText, waitFor, waitForSavedOutput, type NotebookJson } from './harness.js';
+
+const exec = promisify(execFile);
+const imageFile = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'millrace', 'containers', 'kernel-image');
+
+let dir: string;
+let stateDir: string;
+let jupyter: JupyterServer;
+let worker: MillraceWorker;
+let running: Promise<void>;
+let client: Client;
+let config: Config;
+let image: string;
+/** A host folder the worker allows runs to mount. */
+let shared: string;
+let cliEnv: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  if (!existsSync(imageFile)) throw new Error(`no kernel image: run scripts/setup.sh (it builds one with podman; ${imageFile} is missing)`);
+  image = readFileSync(imageFile, 'utf8').trim();
+  const stack = inject('stack');
+  dir = await realpath(await mkdtemp(join(tmpdir(), 'millrace-containers-')));
+  stateDir = join(dir, 'state');
+  shared = join(dir, 'shared');
+  await mkdir(shared);
+  await writeFile(join(shared, 'input.txt'), 'from the host\n');
+  // A Jupyter Server of this test's own: its placements folder is this worker's.
+  jupyter = await startJupyterServer({ stateDir });
+  const taskQueue = `test-${randomBytes(4).toString('hex')}`;
+  config = { namespace: stack.namespace, taskQueue, stateDir, storeRoot: join(dir, 'store'), temporalAddress: stack.temporalAddress };
+  worker = await createWorker({
+    temporalAddress: stack.temporalAddress,
+    namespace: stack.namespace,
+    taskQueue,
+    jupyter: { url: jupyter.url, token: jupyter.token },
+    allow: { images: [image], mounts: [shared], env: ['GREETING'] },
+    placementsDir: placementsDir(stateDir),
+    orphanReaper: false,
+  });
+  running = worker.run();
+  client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }), namespace: stack.namespace });
+  cliEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    TEMPORAL_NAMESPACE: stack.namespace,
+    MILLRACE_TASK_QUEUE: taskQueue,
+    MILLRACE_STORE: config.storeRoot,
+    MILLRACE_HOME: stateDir,
+  };
+}, 120_000);
+
+afterAll(async () => {
+  worker?.worker.shutdown();
+  await running;
+  await client?.connection.close();
+  await jupyter?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** Names of this server's kernel containers, running or not. */
+async function containers(which: 'all' | 'running' = 'all'): Promise<string[]> {
+  const filter = which === 'all' ? ['--all'] : ['--filter', 'status=running'];
+  const { stdout } = await podman(['ps', ...filter, '--filter', `label=millrace.placements=${placementsDir(stateDir)}`, '--format', '{{.Names}}']);
+  return stdout.split('\n').filter(Boolean);
+}
+
+/** A folder in the allowed one that the container's user (not root) can write to. */
+async function writableFolder(name: string): Promise<string> {
+  const folder = join(shared, name);
+  await mkdir(folder);
+  await chmod(folder, 0o777);
+  return folder;
+}
+
+async function writeNotebook(name: string, nb: NotebookJson): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, JSON.stringify(nb));
+  return path;
+}
+
+async function start(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number; checkpoint?: boolean; onKernelLoss?: 'fail' | 'restart' } = {}) {
+  const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
+  const input = await buildRunInput(config, { notebookPath: path, params, ...(placement ? { placement } : {}), ...extra });
+  const handle = await client.workflow.start('notebookRun', {
+    taskQueue: config.taskQueue,
+    workflowId: input.runId,
+    args: [input],
+    memo: { notebook: basename(path), output: input.output },
+  });
+  return { input, handle };
+}
+
+async function run(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number; checkpoint?: boolean; onKernelLoss?: 'fail' | 'restart' } = {}) {
+  const { input, handle } = await start(path, placement, extra);
+  let result: RunResult | undefined;
+  let error: WorkflowFailedError | undefined;
+  try {
+    result = (await handle.result()) as RunResult;
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    error = err;
+  }
+  const output = existsSync(input.output) ? JSON.parse(await readFile(input.output, 'utf8')) : undefined;
+  return { input, result, error, output };
+}
+
+/** The innermost cause's message: what the CLI prints after `failed: `. */
+function failureMessage(error: Error | undefined): string | undefined {
+  let e: Error | undefined = error;
+  while (e?.cause instanceof Error) e = e.cause;
+  return e?.message;
+}
+
+const LIMITS = `
+import os, sys
+def first(*paths):
+    for p in paths:
+        if os.path.exists(p):
+            return open(p).read().strip()
+print(sys.executable)
+print(first('/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'))
+cpu = first('/sys/fs/cgroup/cpu.max')
+print(cpu if cpu else first('/sys/fs/cgroup/cpu/cpu.cfs_quota_us') + ' ' + first('/sys/fs/cgroup/cpu/cpu.cfs_period_us'))
+`;
+
+describe('container kernels', () => {
+  it("runs the kernel in the image, with the run's limits, variables and mounts only", async () => {
+    const path = await writeNotebook('inside.ipynb', notebook([
+      codeCell(LIMITS),
+      codeCell('import os\nprint(os.environ.get("GREETING"), "JUPYTER_RUNTIME_DIR" in os.environ, os.getcwd())'),
+      // The worker's state (Jupyter's token and connection files, the store) is not there.
+      codeCell(`import os\nprint(os.path.exists(${JSON.stringify(stateDir)}), os.path.exists(${JSON.stringify(config.storeRoot)}))`),
+      codeCell('print(open("/data/input.txt").read().strip())\ntry:\n    open("/data/out.txt", "w")\nexcept OSError as e:\n    print("read-only:", e.errno)'),
+    ]));
+    const r = await run(path, { image, cpus: 0.5, memory: '256m', env: { GREETING: 'hello' }, mounts: [`${shared}:/data:ro`] });
+    expect(r.error?.cause?.message).toBeUndefined();
+    const [executable, memory, cpu] = streamText(r.output.cells[0]).trim().split('\n');
+    // The image's interpreter (docker/kernel's venv), not the host's.
+    expect(executable).toBe('/opt/kernel/bin/python3');
+    expect(memory).toBe(String(256 * 1024 * 1024));
+    // cgroup v2's cpu.max, or v1's quota and period: the same numbers.
+    expect(cpu).toBe('50000 100000');
+    // Only the allowed variable; the server's own environment stays out; the image's WORKDIR.
+    expect(streamText(r.output.cells[1])).toBe('hello False /home/kernel\n');
+    expect(streamText(r.output.cells[2])).toBe('False False\n');
+    expect(streamText(r.output.cells[3])).toBe('from the host\nread-only: 30\n');
+    // Recorded, variable names only.
+    expect(r.output.metadata.millrace.kernel).toEqual({ image, cpus: 0.5, memory: '256m', env_names: ['GREETING'], mounts: [`${shared}:/data:ro`] });
+    expect(JSON.stringify(r.output.metadata)).not.toContain('hello');
+    expect(r.output.metadata.millrace.cwd).toBeUndefined();
+    // And shown.
+    const show = await runCli(['show', r.input.runId], cliEnv);
+    expect(show.stdout).toContain(`image:    ${image}, 0.5 CPUs, 256m, env GREETING, mount ${shared}:/data:ro\n`);
+    // The container is gone once the run is over.
+    await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
+  });
+
+  it('takes the placement from the notebook metadata, the command line winning', async () => {
+    const nb = notebook([codeCell(LIMITS)]);
+    (nb.metadata as Record<string, unknown>)['millrace'] = { kernel: { image, memory: '128m', cpus: 1 } };
+    const path = await writeNotebook('metadata.ipynb', nb);
+    const r = await run(path, { memory: '192m' });
+    expect(r.error?.cause?.message).toBeUndefined();
+    const [executable, memory, cpu] = streamText(r.output.cells[0]).trim().split('\n');
+    expect(executable).toBe('/opt/kernel/bin/python3');
+    expect(memory).toBe(String(192 * 1024 * 1024));
+    expect(cpu).toBe('100000 100000');
+  });
+
+  it('runs a scheduled run in the container the schedule names', async () => {
+    const path = await writeNotebook('scheduled.ipynb', notebook([codeCell('import sys\nprint(sys.executable)')]));
+    const name = `boxed-${randomBytes(3).toString('hex')}`;
+    const made = await runCli(['schedule', 'create', name, path, '--every', '24h', '--image', image, '--memory', '300m', '--json'], cliEnv);
+    expect(made.code, made.stderr).toBe(0);
+    try {
+      const trig = await runCli(['schedule', 'trigger', name, '--json'], cliEnv);
+      expect(trig.code, trig.stderr).toBe(0);
+      const { run_id: runId, output } = JSON.parse(trig.stdout);
+      await client.workflow.getHandle(runId).result();
+      const nb = JSON.parse(await readFile(output, 'utf8'));
+      expect(streamText(nb.cells[0])).toBe('/opt/kernel/bin/python3\n');
+      expect(nb.metadata.millrace.kernel).toEqual({ image, memory: '300m' });
+    } finally {
+      await client.schedule.getHandle(`millrace-schedule-${name}`).delete().catch(() => undefined);
+    }
+  });
+
+  it('refuses an image, a mount or a variable the worker does not allow, before anything starts', async () => {
+    const path = await writeNotebook('refused.ipynb', notebook([codeCell('print(1)')]));
+    const cases: Array<[KernelPlacement, string]> = [
+      [{ image: 'docker.io/library/python:3.11-slim' }, 'image "docker.io/library/python:3.11-slim" is not allowed on this worker (allow it with: millrace worker --allow-image docker.io/library/python:3.11-slim)'],
+      [{ image, mounts: ['/etc:/etc2'] }, 'mount source "/etc" is not allowed on this worker (allow it with: millrace worker --allow-mount /etc)'],
+      [{ image, mounts: [`${shared}/../state:/x`] }, `mount source "${shared}/../state" is not allowed on this worker (allow it with: millrace worker --allow-mount ${shared}/../state)`],
+      [{ image, env: { AWS_SECRET_ACCESS_KEY: 'x' } }, 'environment variable "AWS_SECRET_ACCESS_KEY" is not allowed on this worker (allow it with: millrace worker --allow-env AWS_SECRET_ACCESS_KEY)'],
+      [{ memory: '1g' }, '--cpus, --memory, --env and --mount place the kernel in a container: choose its image with --image'],
+    ];
+    await waitFor('earlier containers removed', async () => ((await containers()).length === 0 ? true : undefined));
+    for (const [placement, message] of cases) {
+      const r = await run(path, placement);
+      expect(failureMessage(r.error)).toBe(message);
+      // Nothing started: no record, no kernel, no container.
+      expect(r.output).toBeUndefined();
+      const sessions = await SessionAPI.listRunning(serverSettings(jupyter));
+      expect(sessions.map((x) => x.path)).not.toContain(`millrace/${r.input.runId}`);
+      expect(await containers()).toEqual([]);
+    }
+    // The command line says it in one line.
+    const cli = await runCli(['run', path, '--image', 'not-allowed:1'], cliEnv);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('image "not-allowed:1" is not allowed on this worker');
+    const badMount = await runCli(['run', path, '--image', image, '--mount', 'relative:/x'], cliEnv);
+    expect(badMount.code).not.toBe(0);
+    expect(badMount.stderr).toContain('--mount relative:/x: both paths must be absolute');
+  });
+
+  it('keeps the outcome registry and saves checkpoints in a container (both go over the Jupyter protocol)', async () => {
+    const path = await writeNotebook('checkpointed.ipynb', notebook([codeCell('x = 41'), codeCell('print(x + 1)')]));
+    const r = await run(path, { image }, { checkpoint: true });
+    expect(r.error?.cause?.message).toBeUndefined();
+    expect(streamText(r.output.cells[1])).toBe('42\n');
+    // startKernel found the registry installed: cells may run exactly once across worker crashes.
+    const history = await client.workflow.getHandle(r.input.runId).fetchHistory();
+    const started = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startKernel');
+    const completed = history.events!.find((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === started!.eventId!.toString());
+    const result = JSON.parse(Buffer.from(completed!.activityTaskCompletedEventAttributes!.result!.payloads![0]!.data!).toString('utf8'));
+    expect(result.kernel.outcomeRegistry).toBe(true);
+    const saved = await readdir(join(config.storeRoot, 'runs', r.input.runId, 'checkpoints'));
+    expect(saved).toEqual(expect.arrayContaining(['cell-0.dill', 'cell-1.dill']));
+  });
+
+  it('interrupts a cell in the container at --cell-timeout', async () => {
+    // The kernel says so in a file on a mount (the record keeps the timeout's error only).
+    const marks = await writableFolder('marks');
+    const path = await writeNotebook('slow.ipynb', notebook([
+      codeCell('import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    open("/marks/interrupted", "w").write("yes")\n    raise'),
+      codeCell('print("never")'),
+    ]));
+    const r = await run(path, { image, mounts: [`${marks}:/marks`] }, { cellTimeoutS: 3 });
+    expect(r.error?.cause?.message).toBe('cell 0 failed: CellTimeoutError: Cell execution timed out after 3 s');
+    expect(await readFile(join(marks, 'interrupted'), 'utf8')).toBe('yes');
+    await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
+  });
+
+  it('replaces a kernel that died with a new container (--on-kernel-loss restart)', async () => {
+    const marks = await writableFolder('restart');
+    const path = await writeNotebook('dies.ipynb', notebook([
+      codeCell('open("/marks/setup", "a").write("setup\\n")'),
+      codeCell('import os\nif not os.path.exists("/marks/died"):\n    open("/marks/died", "w").close()\n    os._exit(1)\nprint("survived")'),
+    ]));
+    const r = await run(path, { image, mounts: [`${marks}:/marks`] }, { onKernelLoss: 'restart' });
+    expect(r.error?.cause?.message).toBeUndefined();
+    expect(streamText(r.output.cells[1])).toBe('survived\n');
+    // The first cell ran again in the new kernel's container.
+    expect(await readFile(join(marks, 'setup'), 'utf8')).toBe('setup\nsetup\n');
+    expect(r.output.metadata.millrace.kernel_restarts).toMatchObject([{ lost_at_cell: 1, replayed_cells: [0] }]);
+    await waitFor('the containers removed', async () => ((await containers()).length === 0 ? true : undefined));
+  });
+
+  it('removes the container when the run is cancelled', async () => {
+    const path = await writeNotebook('cancelled.ipynb', notebook([codeCell('import time\nprint("started", flush=True)\ntime.sleep(600)')]));
+    const { input, handle } = await start(path, { image });
+    await waitForSavedOutput(input.output, 0, 'started');
+    expect((await containers()).length).toBe(1);
+    await handle.cancel();
+    await handle.result().catch(() => undefined);
+    await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
+  });
+
+  it("removes the container of a kernel whose Jupyter Server was killed with its worker", async () => {
+    // A server of its own, whose kernel container outlives it (SIGKILL: no shutdown).
+    const other = await startJupyterServer({ stateDir });
+    const settings = serverSettings(other);
+    const dirOfPlacements = placementsDir(stateDir);
+    await mkdir(dirOfPlacements, { recursive: true });
+    await writeFile(join(dirOfPlacements, 'orphan-run.json'), JSON.stringify({ image }));
+    // The session name is the run id, as the worker starts kernels (activities/jupyter.ts).
+    const session = await SessionAPI.startSession({ path: 'millrace/orphan-run', name: 'orphan-run', type: 'notebook', kernel: { name: 'python3' } }, settings);
+    const name = `millrace-kernel-${session.kernel!.id}`;
+    await waitFor('the kernel container', async () => ((await containers('running')).includes(name) ? true : undefined));
+    // The crash: the server and the kernel's podman client die at once, without a word.
+    const { stdout } = await exec('pgrep', ['-f', `podman run .*--name ${name}`]);
+    process.kill(other.pid, 'SIGKILL');
+    for (const pid of stdout.split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    // Still running: nothing shut the kernel down.
+    expect(await containers('running')).toEqual([name]);
+    // The reaper of the server that replaced it (here, this test's) removes it.
+    const removed = await reapOrphanContainers({ settings: serverSettings(jupyter), graceMs: 0, placementsDir: dirOfPlacements });
+    expect(removed).toEqual([name]);
+    expect(await containers()).toEqual([]);
+    await other.stop();
+  });
+});

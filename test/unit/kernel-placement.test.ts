@@ -1,0 +1,57 @@
+import { mkdtempSync, mkdirSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { allowListFromEnv, mergePlacement, recordedPlacement, refusal } from '../../activities/kernel-placement.js';
+import { parseEnvAssignment, parseMount } from '../../notebook/placement-syntax.js';
+
+const allow = { images: ['kernel:1'], mounts: ['/srv/data'], env: ['GREETING'] };
+
+describe('kernel placement', () => {
+  it('parses mounts and variables, refusing what is not of their form', () => {
+    expect(parseMount('/a:/b')).toEqual({ source: '/a', target: '/b', readOnly: false });
+    expect(parseMount('/a:/b:ro')).toEqual({ source: '/a', target: '/b', readOnly: true });
+    expect(() => parseMount('a:/b')).toThrow('--mount a:/b: both paths must be absolute');
+    expect(() => parseMount('/a')).toThrow('--mount /a: expected SRC:DST or SRC:DST:ro');
+    expect(() => parseMount('/a:/b:rx')).toThrow('expected SRC:DST or SRC:DST:ro');
+    expect(parseEnvAssignment('A=b=c')).toEqual(['A', 'b=c']);
+    expect(() => parseEnvAssignment('1A=b')).toThrow('--env 1A=b: expected NAME=VALUE');
+  });
+
+  it("takes the notebook's fields, the command line's winning", () => {
+    expect(mergePlacement(undefined, undefined)).toBeUndefined();
+    expect(mergePlacement({ memory: '1g', env: { A: 'cli' } }, { image: 'kernel:1', memory: '2g', env: { A: 'nb', B: 'nb' } })).toEqual({
+      image: 'kernel:1',
+      memory: '1g',
+      env: { A: 'cli', B: 'nb' },
+    });
+    expect(() => mergePlacement(undefined, { cpus: 'two' })).toThrow(/^metadata\.millrace\.kernel\.cpus: /);
+  });
+
+  it('refuses by default, and what the allow-list does not name', () => {
+    expect(refusal(undefined, { images: [], mounts: [], env: [] })).toBeUndefined();
+    expect(refusal({ image: 'kernel:1' }, { images: [], mounts: [], env: [] })).toBe(
+      'image "kernel:1" is not allowed on this worker (allow it with: millrace worker --allow-image kernel:1)',
+    );
+    expect(refusal({ image: 'kernel:1', env: { GREETING: 'x' }, mounts: ['/srv/data/sub:/d:ro'], memory: '512m', cpus: 1 }, allow)).toBeUndefined();
+    expect(refusal({ image: 'kernel:1', mounts: ['/srv/database:/d'] }, allow)).toMatch(/^mount source "\/srv\/database" is not allowed/);
+    expect(refusal({ image: 'kernel:1', mounts: ['/srv/data/../secret:/d'] }, allow)).toMatch(/^mount source "\/srv\/data\/\.\.\/secret" is not allowed/);
+    expect(refusal({ image: 'kernel:1', env: { HOME: '/' } }, allow)).toMatch(/^environment variable "HOME" is not allowed/);
+    expect(refusal({ image: 'kernel:1', memory: 'lots' }, allow)).toBe('--memory lots: expected a size such as 512m or 2g');
+    expect(refusal({ cpus: 1 }, allow)).toBe('--cpus, --memory, --env and --mount place the kernel in a container: choose its image with --image');
+  });
+
+  it('follows symlinks out of an allowed folder, and refuses them', () => {
+    const root = mkdtempSync(join(tmpdir(), 'placement-'));
+    mkdirSync(join(root, 'allowed'));
+    mkdirSync(join(root, 'secret'));
+    symlinkSync(join(root, 'secret'), join(root, 'allowed', 'link'));
+    const list = { images: ['k'], mounts: [join(root, 'allowed')], env: [] };
+    expect(refusal({ image: 'k', mounts: [`${join(root, 'allowed', 'link')}:/d`] }, list)).toMatch(/is not allowed on this worker/);
+  });
+
+  it('reads the allow-list from the environment, and records variable names only', () => {
+    expect(allowListFromEnv({ MILLRACE_ALLOW_IMAGES: 'a, b', MILLRACE_ALLOW_ENV: 'X' })).toEqual({ images: ['a', 'b'], mounts: [], env: ['X'] });
+    expect(recordedPlacement({ image: 'k', env: { B: 'secret', A: 'x' } })).toEqual({ image: 'k', env_names: ['A', 'B'] });
+  });
+});

@@ -1,0 +1,158 @@
+"""Container kernels: a run that chose an image (`run --image`) gets its kernel in a podman
+container, one per kernel, named after the kernel id.
+
+The worker decides the placement (image, CPUs, memory, environment, mounts) after checking
+its allow-list, and writes it to `$MILLRACE_KERNEL_PLACEMENTS/<run id>.json` before asking
+for the kernel (activities/container-placement.ts). Jupyter Server knows nothing of runs,
+but starts every kernel of session `millrace/<run id>` with JPY_SESSION_NAME ending in the
+run id: that is how a launch finds its placement. Kernels without one are the forking
+provisioner's (worker/forking_provisioner.py, which calls in here first).
+
+The container runs with the host's network, the kernel listening on the connection file's
+127.0.0.1 ports: runc here has no working CNI bridge (iptables is not available in every
+sandbox), and the ports are the ones Jupyter chose, free on the host. Isolation between
+runs' kernels on the network is a later phase's (a network per run).
+
+The podman client (`podman run`, foreground) is the kernel's process for LocalProvisioner:
+its exit is the kernel's exit, and signals sent to it are proxied into the container
+(--sig-proxy, the default), where --init forwards them to the kernel. Killing the client
+leaves the container running, so kill and cleanup remove the container by name. A worker
+that dies never runs cleanup: worker/orphans.ts removes containers labelled
+millrace.kernel whose kernel Jupyter no longer knows.
+"""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+CONTAINERS_CONF = Path(__file__).resolve().parent.parent / "docker" / "containers.conf"
+LABEL = "millrace.kernel"
+SERVER_LABEL = "millrace.placements"
+# Where the connection file is mounted in the container (read-only).
+CONNECTION_IN_CONTAINER = "/run/millrace/connection.json"
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def podman_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
+    return env
+
+
+# Placements by kernel id, read once: the worker removes its file once the kernel has
+# started, and Jupyter's own restart of a dead kernel must still find it (a container
+# kernel never comes back as a process on the host).
+_placements: dict[str, dict[str, Any]] = {}
+
+
+def placement_for(kernel_id: str, env: dict[str, str] | None) -> dict[str, Any] | None:
+    """The placement the worker wrote for this kernel's run, or None (a process kernel)."""
+    if kernel_id in _placements:
+        return _placements[kernel_id]
+    directory = os.environ.get("MILLRACE_KERNEL_PLACEMENTS")
+    session = (env or {}).get("JPY_SESSION_NAME", "")
+    run_id = os.path.basename(session)
+    if not directory or not RUN_ID.match(run_id):
+        return None
+    try:
+        text = (Path(directory) / f"{run_id}.json").read_text()
+    except FileNotFoundError:
+        return None
+    placement = json.loads(text)
+    if not placement.get("image"):
+        return None
+    _placements[kernel_id] = placement
+    return placement
+
+
+def forget(kernel_id: str) -> None:
+    _placements.pop(kernel_id, None)
+
+
+def container_name(kernel_id: str) -> str:
+    return f"millrace-kernel-{kernel_id}"
+
+
+def podman_run_command(kernel_id: str, connection_file: str, kernel_cmd: list[str], placement: dict[str, Any]) -> list[str]:
+    """`podman run` for one kernel: the kernel's own argv after the interpreter, with the
+    connection file replaced by its mount."""
+    args = kernel_args(kernel_cmd)
+    command = [
+        "podman", "run", "--rm", "--init",
+        "--name", container_name(kernel_id),
+        "--label", f"{LABEL}={kernel_id}",
+        # Whose kernel it is: the orphan reaper of this server's workers removes it when
+        # the server no longer knows the kernel (worker/orphans.ts).
+        "--label", f"{SERVER_LABEL}={os.environ.get('MILLRACE_KERNEL_PLACEMENTS', '')}",
+        "--network", "host",
+        "--volume", f"{connection_file}:{CONNECTION_IN_CONTAINER}:ro",
+    ]
+    if placement.get("cpus") is not None:
+        command += ["--cpus", str(placement["cpus"])]
+    if placement.get("memory"):
+        # No swap beyond the limit: the limit is what the run asked for.
+        command += ["--memory", str(placement["memory"]), "--memory-swap", str(placement["memory"])]
+    for name, value in sorted((placement.get("env") or {}).items()):
+        command += ["--env", f"{name}={value}"]
+    for mount in placement.get("mounts") or []:
+        spec = f"{mount['source']}:{mount['target']}" + (":ro" if mount.get("readOnly") else "")
+        command += ["--volume", spec]
+    # Last, so no --env can set it: the worker checks it to know the kernel is in a container.
+    command += ["--env", "MILLRACE_CONTAINER=podman"]
+    command += [str(placement["image"]), "python3", "-m", "ipykernel_launcher", *args]
+    return command
+
+
+def kernel_args(kernel_cmd: list[str]) -> list[str]:
+    """The arguments after `-m ipykernel_launcher`, `-f <file>` pointing at the mount."""
+    try:
+        start = kernel_cmd.index("ipykernel_launcher") + 1
+    except ValueError:
+        start = len(kernel_cmd)
+    args = list(kernel_cmd[start:])
+    out: list[str] = []
+    skip = False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg == "-f":
+            out += ["-f", CONNECTION_IN_CONTAINER]
+            skip = True
+        elif arg.startswith("--f=") or arg.startswith("-f="):
+            out.append(f"--f={CONNECTION_IN_CONTAINER}")
+        else:
+            out.append(arg)
+    if "-f" not in out and not any(a.startswith("--f=") for a in out):
+        out += ["-f", CONNECTION_IN_CONTAINER]
+    return out
+
+
+def container_connection_file(kernel_id: str, connection_file: str) -> str:
+    """A copy of the connection file that the container's user (not root) can read: mode
+    0644, in the placements folder, which only its owner can enter (0700)."""
+    directory = Path(os.environ["MILLRACE_KERNEL_PLACEMENTS"])
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    copy = directory / f"connection-{kernel_id}.json"
+    temp = copy.with_suffix(".tmp")
+    temp.write_text(Path(connection_file).read_text())
+    temp.chmod(0o644)
+    temp.replace(copy)
+    return str(copy)
+
+
+def remove_connection_copy(kernel_id: str) -> None:
+    directory = os.environ.get("MILLRACE_KERNEL_PLACEMENTS")
+    if directory:
+        (Path(directory) / f"connection-{kernel_id}.json").unlink(missing_ok=True)
+
+
+def remove_container(kernel_id: str) -> None:
+    """Removes the kernel's container whatever state it is in; gone already is fine."""
+    subprocess.run(
+        ["podman", "rm", "--force", "--time", "0", container_name(kernel_id)],
+        env=podman_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+    )
