@@ -47,12 +47,17 @@ def podman_env() -> dict[str, str]:
 # kernel never comes back as a process on the host).
 _placements: dict[str, dict[str, Any]] = {}
 
+# Where the worker leaves placements: set by jupyter_server_config.py from
+# MILLRACE_KERNEL_PLACEMENTS, which it removes from the server's environment so that no
+# kernel inherits it (kernels see no MILLRACE_* variable: worker/kernel-env.ts).
+PLACEMENTS_DIR: str | None = None
+
 
 def placement_for(kernel_id: str, env: dict[str, str] | None) -> dict[str, Any] | None:
     """The placement the worker wrote for this kernel's run, or None (a process kernel)."""
     if kernel_id in _placements:
         return _placements[kernel_id]
-    directory = os.environ.get("MILLRACE_KERNEL_PLACEMENTS")
+    directory = PLACEMENTS_DIR
     session = (env or {}).get("JPY_SESSION_NAME", "")
     run_id = os.path.basename(session)
     if not directory or not RUN_ID.match(run_id):
@@ -86,7 +91,7 @@ def podman_run_command(kernel_id: str, connection_file: str, kernel_cmd: list[st
         "--label", f"{LABEL}={kernel_id}",
         # Whose kernel it is: the orphan reaper of this server's workers removes it when
         # the server no longer knows the kernel (worker/orphans.ts).
-        "--label", f"{SERVER_LABEL}={os.environ.get('MILLRACE_KERNEL_PLACEMENTS', '')}",
+        "--label", f"{SERVER_LABEL}={PLACEMENTS_DIR or ''}",
         "--network", "host",
         "--volume", f"{connection_file}:{CONNECTION_IN_CONTAINER}:ro",
     ]
@@ -134,7 +139,8 @@ def kernel_args(kernel_cmd: list[str]) -> list[str]:
 def container_connection_file(kernel_id: str, connection_file: str) -> str:
     """A copy of the connection file that the container's user (not root) can read: mode
     0644, in the placements folder, which only its owner can enter (0700)."""
-    directory = Path(os.environ["MILLRACE_KERNEL_PLACEMENTS"])
+    assert PLACEMENTS_DIR is not None, "a container kernel without a placements folder"
+    directory = Path(PLACEMENTS_DIR)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     copy = directory / f"connection-{kernel_id}.json"
     temp = copy.with_suffix(".tmp")
@@ -145,7 +151,7 @@ def container_connection_file(kernel_id: str, connection_file: str) -> str:
 
 
 def remove_connection_copy(kernel_id: str) -> None:
-    directory = os.environ.get("MILLRACE_KERNEL_PLACEMENTS")
+    directory = PLACEMENTS_DIR
     if directory:
         (Path(directory) / f"connection-{kernel_id}.json").unlink(missing_ok=True)
 

@@ -79,6 +79,14 @@ KernelProvisionerFactory.provisioners["millrace-forking-provisioner"] = EntryPoi
 )
 c.KernelProvisionerFactory.default_provisioner_name = "millrace-forking-provisioner"
 
+# --- Container kernels ---------------------------------------------------------------------
+# Where the worker leaves each run's placement (worker/container_provisioner.py); taken out
+# of the environment so that kernels do not inherit it.
+if "MILLRACE_KERNEL_PLACEMENTS" in os.environ:
+    import container_provisioner  # beside forking_provisioner, which imports it
+
+    container_provisioner.PLACEMENTS_DIR = os.environ.pop("MILLRACE_KERNEL_PLACEMENTS")
+
 # --- Kernels as another user ---------------------------------------------------------------
 # `millrace dev --kernel-user NAME` (worker/kernel-user.ts): the provisioner starts every
 # kernel, and the warm process, as that user. The server runs as root and keeps the state

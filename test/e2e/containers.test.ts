@@ -170,7 +170,17 @@ describe('container kernels', () => {
     expect(streamText(r.output.cells[2])).toBe('False False\n');
     expect(streamText(r.output.cells[3])).toBe('from the host\nread-only: 30\n');
     // Recorded, variable names only.
-    expect(r.output.metadata.millrace.kernel).toEqual({ image, cpus: 0.5, memory: '256m', env_names: ['GREETING'], mounts: [`${shared}:/data:ro`] });
+    // Where it ran (recorded at start), and which interpreter it was (at the end): the image's.
+    expect(r.output.metadata.millrace.kernel).toEqual({
+      image,
+      cpus: 0.5,
+      memory: '256m',
+      env_names: ['GREETING'],
+      mounts: [`${shared}:/data:ro`],
+      name: 'python3',
+      python: expect.stringMatching(/^\/opt\/kernel\/bin\/python/),
+      python_version: expect.any(String),
+    });
     expect(JSON.stringify(r.output.metadata)).not.toContain('hello');
     expect(r.output.metadata.millrace.cwd).toBeUndefined();
     // And shown.
@@ -204,7 +214,7 @@ describe('container kernels', () => {
       await client.workflow.getHandle(runId).result();
       const nb = JSON.parse(await readFile(output, 'utf8'));
       expect(streamText(nb.cells[0])).toBe('/opt/kernel/bin/python3\n');
-      expect(nb.metadata.millrace.kernel).toEqual({ image, memory: '300m' });
+      expect(nb.metadata.millrace.kernel).toEqual({ image, memory: '300m', name: 'python3', python: expect.stringMatching(/^\/opt\/kernel\/bin\/python/), python_version: expect.any(String) });
     } finally {
       await client.schedule.getHandle(`millrace-schedule-${name}`).delete().catch(() => undefined);
     }

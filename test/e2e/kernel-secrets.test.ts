@@ -184,7 +184,7 @@ describe('by default, as the worker user', () => {
     const devPid = String(JSON.parse(readFileSync(join(state, 'dev.json'), 'utf8')).pid);
     const forbidden = [...Object.values(secrets), token];
 
-    expect(Object.keys(probe.environ).filter((k) => /^(AWS_|MILLRACE_|TEMPORAL_|JUPYTER_TOKEN)/.test(k) && k !== 'MILLRACE_SUPERVISOR_TAG')).toEqual([]);
+    expect(Object.keys(probe.environ).filter((k) => /^(AWS_|MILLRACE_|TEMPORAL_|JUPYTER_TOKEN)/.test(k) && !['MILLRACE_SUPERVISOR_TAG', 'MILLRACE_KERNELSPEC_DIR'].includes(k))).toEqual([]);
     expect(probe.environ).toMatchObject({ FROM_CONFIG: 'config-value', DB_HOST: 'db.internal', DB_PASSWORD: 'db-pass' });
     expect(probe.environ['NOT_ALLOWED']).toBeUndefined();
     expect(probe.environ['PATH']).toBe(env['PATH']);
