@@ -1,6 +1,6 @@
 /**
  * Past one machine (issue 17): millrace against a real Temporal server on PostgreSQL
- * (test/deploy/cluster.ts), with two `millrace worker` processes on one task queue, one
+ * (bench/temporal-cluster.ts), with two `millrace worker` processes on one task queue, one
  * Jupyter Server for their kernels (as a gateway would be) and the store on S3
  * (versitygw). The workers get only the standard settings (TEMPORAL_ADDRESS,
  * TEMPORAL_NAMESPACE): nothing tells them which kind of server this is.
@@ -11,7 +11,7 @@
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,10 +22,9 @@ import { buildRunInput } from '../../cli/submit.js';
 import { int } from '../../notebook/param-value.js';
 import { readRecord } from '../../record/run-record.js';
 import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
-import { packageRoot } from '../../worker/paths.js';
 import { startS3Server, type S3Server } from '../../worker/s3-server.js';
 import { codeCell, exited, notebook, runCli, streamText, waitFor, type NotebookJson } from '../e2e/harness.js';
-import { startTemporalCluster, type TemporalCluster } from './cluster.js';
+import { startTemporalCluster, startWorkerProcess, type TemporalCluster } from '../../bench/temporal-cluster.js';
 
 const BUCKET = 'millrace';
 const STORE = `s3://${BUCKET}/store`;
@@ -41,6 +40,7 @@ const workers = new Set<ChildProcess>();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'millrace-deploy-'));
+  await mkdir(join(dir, 'state'));
   cluster = await startTemporalCluster();
   console.log(`Temporal server on PostgreSQL ready in ${cluster.startMs} ms`);
   jupyter = await startJupyterServer({ stateDir: join(dir, 'jupyter') });
@@ -86,21 +86,10 @@ function clusterEnv(taskQueue: string): NodeJS.ProcessEnv {
   };
 }
 
-/** `millrace worker` in its own process; resolves once it polls. */
-function startWorker(taskQueue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker', '--kernel-pool', '0'], {
-    env: clusterEnv(taskQueue),
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+async function startWorker(taskQueue: string): Promise<ChildProcess> {
+  const child = await startWorkerProcess(clusterEnv(taskQueue));
   workers.add(child);
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr!.on('data', (d) => {
-      stderr += d;
-      if (stderr.includes('worker polling')) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
-  });
+  return child;
 }
 
 async function stopWorker(child: ChildProcess): Promise<void> {
@@ -151,7 +140,8 @@ async function identitiesOf(runId: string): Promise<Set<string>> {
 
 async function expectRecordComplete(output: string, cells: number): Promise<NotebookJson> {
   const nb = (await readRecord(output)).notebook as unknown as NotebookJson;
-  expect(nb.cells).toHaveLength(cells + 1);
+  // The parameters cell, the injected one, then the notebook's cells.
+  expect(nb.cells).toHaveLength(cells + 2);
   for (const cell of nb.cells) expect(cell['metadata']['papermill']['status']).toBe('completed');
   return nb;
 }
@@ -270,7 +260,6 @@ describe('two workers on a real Temporal cluster (PostgreSQL), store on S3', () 
     const a = await startWorker(taskQueue);
     const b = await startWorker(taskQueue);
     const env = clusterEnv(taskQueue);
-    await mkdir(join(dir, 'state'), { recursive: true });
     try {
       const path = await newNotebook(`${name}.ipynb`, notebook([codeCell('x = 1'), codeCell('print(x + 1)')]));
       const made = await runCli(['schedule', 'create', name, path, '--every', '1s', '--json'], env, dir);

@@ -1,23 +1,24 @@
 /**
- * A real Temporal cluster for the deployment tests: a private PostgreSQL cluster (initdb in
- * a temporary folder, on a free port, 127.0.0.1 only) with Temporal's schema applied by its
- * own SQL tool, and the Temporal server (single node, all four services in one process)
- * on free ports, both built or installed by scripts/setup-cluster.sh. Everything it starts
- * it stops; the tests can also kill PostgreSQL and restart the server under running work.
+ * A real Temporal cluster, for the deployment tests (test/deploy/) and the load benchmark
+ * (bench/deploy-load.ts): a private PostgreSQL cluster (initdb in a temporary folder, on a
+ * free port, 127.0.0.1 only) with Temporal's schema applied by its own SQL tool, and the
+ * Temporal server (single node, all four services in one process) on free ports, both
+ * built or installed by scripts/setup-cluster.sh. Everything it starts it stops; tests can
+ * also kill PostgreSQL and restart the server under running work.
  */
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { cacheDir } from '../../worker/paths.js';
-import { freePort } from '../../worker/ports.js';
-import { spawnSupervised, type SupervisedProcess } from '../../worker/process.js';
-import { DYNAMIC_CONFIG } from '../../worker/temporal-server.js';
+import { cacheDir, packageRoot } from '../worker/paths.js';
+import { freePort } from '../worker/ports.js';
+import { spawnSupervised, type SupervisedProcess } from '../worker/process.js';
+import { DYNAMIC_CONFIG } from '../worker/temporal-server.js';
 
 const exec = promisify(execFile);
 
@@ -278,4 +279,20 @@ export async function startTemporalCluster(options: { namespace?: string } = {})
     await stopAll();
     throw err;
   }
+}
+
+/** `millrace worker` in its own process with `env` (the settings a user gives it); resolves once it polls. */
+export function startWorkerProcess(env: NodeJS.ProcessEnv, args: string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker', '--kernel-pool', '0', ...args], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('worker polling')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
+  });
 }
