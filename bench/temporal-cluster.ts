@@ -12,6 +12,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
@@ -160,6 +161,24 @@ export interface TemporalCluster {
   stop(): Promise<void>;
 }
 
+/**
+ * A free port below 32768: Temporal keeps its services' ports in a smallint column
+ * (cluster_membership), and the kernel's ephemeral ports, which freePort hands out, lie
+ * above. Probed by listening, as freePort does.
+ */
+async function freeLowPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen({ host: HOST, port, exclusive: true }, () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port found between 20000 and 32000');
+}
+
 /** Free ports for every service's gRPC and membership listeners, and the frontend's HTTP API. */
 async function serverConfig(dir: string, postgresPort: number, frontendPort: number): Promise<string> {
   const datastore = (databaseName: string, maxConns: number) => ({
@@ -176,7 +195,7 @@ async function serverConfig(dir: string, postgresPort: number, frontendPort: num
     },
   });
   const service = async (grpcPort: number) => ({
-    rpc: { grpcPort, membershipPort: await freePort(HOST), bindOnLocalHost: true },
+    rpc: { grpcPort, membershipPort: await freeLowPort(), bindOnLocalHost: true },
   });
   const dynamicConfigPath = join(dir, 'dynamicconfig.yaml');
   // The dev server's tuning (worker/temporal-server.ts), so runs cost the same on both.
@@ -191,10 +210,10 @@ async function serverConfig(dir: string, postgresPort: number, frontendPort: num
     },
     global: { membership: { maxJoinDuration: '30s', broadcastAddress: HOST } },
     services: {
-      frontend: { rpc: { ...(await service(frontendPort)).rpc, httpPort: await freePort(HOST) } },
-      matching: await service(await freePort(HOST)),
-      history: await service(await freePort(HOST)),
-      worker: await service(await freePort(HOST)),
+      frontend: { rpc: { ...(await service(frontendPort)).rpc, httpPort: await freeLowPort() } },
+      matching: await service(await freeLowPort()),
+      history: await service(await freeLowPort()),
+      worker: await service(await freeLowPort()),
     },
     clusterMetadata: {
       enableGlobalNamespace: false,
@@ -243,7 +262,7 @@ export async function startTemporalCluster(options: { namespace?: string } = {})
     chmodSync(dir, 0o711);
     postgres = await startPostgres(join(dir, 'postgres'));
     await applySchema(postgres.port);
-    const frontendPort = await freePort(HOST);
+    const frontendPort = await freeLowPort();
     const address = `${HOST}:${frontendPort}`;
     const configPath = await serverConfig(dir, postgres.port, frontendPort);
     const start = async () => {
