@@ -1,8 +1,11 @@
 /**
  * Load on a real Temporal cluster (issue 17): N runs of a 20-cell notebook of trivial
  * cells, submitted at once to two `millrace worker` processes on one task queue, against
- * the Temporal server on PostgreSQL (bench/temporal-cluster.ts), one Jupyter Server and
- * the store on S3 (versitygw). For each N: makespan (first submit to last result), runs
+ * the Temporal server on PostgreSQL (bench/temporal-cluster.ts), a Jupyter Server for each
+ * worker (as two machines would have: with one server for both, 200 runs at
+ * once failed here with "Too many open files" from the kernel start at ulimit -n 20000,
+ * likely ZeroMQ's default of 1,023 sockets per context, several per kernel) and the store
+ * on S3 (versitygw). For each N: makespan (first submit to last result), runs
  * per minute, growth of the Temporal databases, and history per run.
  *
  *   scripts/setup-cluster.sh && npm run build
@@ -23,7 +26,8 @@ import { startJupyterServer } from '../worker/jupyter-server.js';
 import { packageRoot } from '../worker/paths.js';
 import { startS3Server } from '../worker/s3-server.js';
 import { historySize } from './history.js';
-import { startTemporalCluster, startWorkerProcess } from './temporal-cluster.js';
+import { startTemporalCluster } from './temporal-cluster.js';
+import { startWorkerProcess } from './worker-process.js';
 
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '20,200' }, cells: { type: 'string', default: '20' }, out: { type: 'string' } },
@@ -47,7 +51,7 @@ interface Row {
 
 const dir = await mkdtemp(join(tmpdir(), 'millrace-load-'));
 const cluster = await startTemporalCluster();
-const jupyter = await startJupyterServer({ stateDir: join(dir, 'jupyter') });
+const jupyters = [await startJupyterServer({ stateDir: join(dir, 'jupyter-a') }), await startJupyterServer({ stateDir: join(dir, 'jupyter-b') })];
 const s3 = await startS3Server({ stateDir: join(dir, 's3') });
 const workers: ChildProcess[] = [];
 const connection = await Connection.connect({ address: cluster.address });
@@ -66,10 +70,10 @@ try {
     MILLRACE_TASK_QUEUE: taskQueue,
     MILLRACE_STORE: config.storeRoot,
     MILLRACE_HOME: config.stateDir,
-    MILLRACE_JUPYTER_URL: jupyter.url,
-    MILLRACE_JUPYTER_TOKEN: jupyter.token,
   };
-  workers.push(await startWorkerProcess(env), await startWorkerProcess(env));
+  for (const jupyter of jupyters) {
+    workers.push(await startWorkerProcess({ ...env, MILLRACE_JUPYTER_URL: jupyter.url, MILLRACE_JUPYTER_TOKEN: jupyter.token }));
+  }
   const client = new Client({ connection, namespace: cluster.namespace });
   const nbPath = join(dir, 'load.ipynb');
   const nb = {
@@ -86,6 +90,7 @@ try {
     const inputs = await Promise.all(Array.from({ length: n }, () => buildRunInput(config, { notebookPath: nbPath, params: {} })));
     const started = Date.now();
     const handles = await Promise.all(inputs.map((input) => client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] })));
+    console.error(`${n} runs submitted in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const results = await Promise.all(handles.map((h) => h.result()));
     const makespanS = (Date.now() - started) / 1000;
     const after = await dbBytes();
@@ -119,11 +124,15 @@ try {
   await writeFile(join(outDir, 'deploy-load.json'), JSON.stringify({ startMs: cluster.startMs, rows }, null, 1));
   await writeFile(join(outDir, 'deploy-load.md'), md);
   console.log(md);
+} catch (err) {
+  // Shown before the finally block closes the connection (late retries then throw instead).
+  console.error('deploy-load failed:', err);
+  process.exitCode = 1;
 } finally {
   for (const w of workers) w.kill('SIGTERM');
   await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(undefined) : w.once('exit', r)))));
   await connection.close();
-  await jupyter.stop();
+  for (const jupyter of jupyters) await jupyter.stop();
   await s3.stop();
   await cluster.stop();
   await rm(dir, { recursive: true, force: true });

@@ -8,7 +8,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { cacheDir, packageRoot } from '../worker/paths.js';
+import { cacheDir } from '../worker/paths.js';
 import { freePort } from '../worker/ports.js';
 import { spawnSupervised, type SupervisedProcess } from '../worker/process.js';
 import { DYNAMIC_CONFIG } from '../worker/temporal-server.js';
@@ -300,18 +300,3 @@ export async function startTemporalCluster(options: { namespace?: string } = {})
   }
 }
 
-/** `millrace worker` in its own process with `env` (the settings a user gives it); resolves once it polls. */
-export function startWorkerProcess(env: NodeJS.ProcessEnv, args: string[] = []): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker', '--kernel-pool', '0', ...args], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr!.on('data', (d) => {
-      stderr += d;
-      if (stderr.includes('worker polling')) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
-  });
-}

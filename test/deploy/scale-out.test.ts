@@ -24,7 +24,8 @@ import { readRecord } from '../../record/run-record.js';
 import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
 import { startS3Server, type S3Server } from '../../worker/s3-server.js';
 import { codeCell, exited, notebook, runCli, streamText, waitFor, type NotebookJson } from '../e2e/harness.js';
-import { startTemporalCluster, startWorkerProcess, type TemporalCluster } from '../../bench/temporal-cluster.js';
+import { startTemporalCluster, type TemporalCluster } from '../../bench/temporal-cluster.js';
+import { startWorkerProcess } from '../../bench/worker-process.js';
 
 const BUCKET = 'millrace';
 const STORE = `s3://${BUCKET}/store`;
