@@ -1,11 +1,13 @@
 /**
  * Load on a real Temporal cluster (issue 17): N runs of a 20-cell notebook of trivial
  * cells, submitted at once to two `millrace worker` processes on one task queue, against
- * the Temporal server on PostgreSQL (bench/temporal-cluster.ts), a Jupyter Server for each
- * worker (as two machines would have: with one server for both, 200 runs at
- * once failed here with "Too many open files" from the kernel start at ulimit -n 20000,
- * likely ZeroMQ's default of 1,023 sockets per context, several per kernel) and the store
- * on S3 (versitygw). For each N: makespan (first submit to last result), runs
+ * the Temporal server on PostgreSQL (bench/temporal-cluster.ts), one Jupyter Server for
+ * both workers and the store on S3 (versitygw). Workers of one queue must share their
+ * Jupyter Server: a run's cells go to whichever worker polls, and its kernel lives on one
+ * server (with a server per worker, 1 run in 200 here kept asking the other server for
+ * its kernel). At 200 runs the shared server fails kernel starts with "Too many open
+ * files" (ulimit -n was 20000: likely ZeroMQ's 1,023 sockets per context, several per
+ * kernel): see docs/deploy.md. For each N: makespan (first submit to last result), runs
  * per minute, growth of the Temporal databases, and history per run.
  *
  *   scripts/setup-cluster.sh && npm run build
@@ -51,7 +53,7 @@ interface Row {
 
 const dir = await mkdtemp(join(tmpdir(), 'millrace-load-'));
 const cluster = await startTemporalCluster();
-const jupyters = [await startJupyterServer({ stateDir: join(dir, 'jupyter-a') }), await startJupyterServer({ stateDir: join(dir, 'jupyter-b') })];
+const jupyter = await startJupyterServer({ stateDir: join(dir, 'jupyter') });
 const s3 = await startS3Server({ stateDir: join(dir, 's3') });
 const workers: ChildProcess[] = [];
 const connection = await Connection.connect({ address: cluster.address });
@@ -70,10 +72,10 @@ try {
     MILLRACE_TASK_QUEUE: taskQueue,
     MILLRACE_STORE: config.storeRoot,
     MILLRACE_HOME: config.stateDir,
+    MILLRACE_JUPYTER_URL: jupyter.url,
+    MILLRACE_JUPYTER_TOKEN: jupyter.token,
   };
-  for (const jupyter of jupyters) {
-    workers.push(await startWorkerProcess({ ...env, MILLRACE_JUPYTER_URL: jupyter.url, MILLRACE_JUPYTER_TOKEN: jupyter.token }));
-  }
+  workers.push(await startWorkerProcess(env), await startWorkerProcess(env));
   const client = new Client({ connection, namespace: cluster.namespace });
   const nbPath = join(dir, 'load.ipynb');
   const nb = {
@@ -132,7 +134,7 @@ try {
   for (const w of workers) w.kill('SIGTERM');
   await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(undefined) : w.once('exit', r)))));
   await connection.close();
-  for (const jupyter of jupyters) await jupyter.stop();
+  await jupyter.stop();
   await s3.stop();
   await cluster.stop();
   await rm(dir, { recursive: true, force: true });
