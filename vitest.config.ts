@@ -13,6 +13,10 @@ export default defineConfig({
         extends: true,
         test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], globalSetup: ['test/e2e/global-setup.ts'] },
       },
+      // A real Temporal cluster on PostgreSQL: only when asked (`npm run test:deploy`).
+      ...(process.env['MILLRACE_DEPLOY_TESTS'] === '1'
+        ? [{ extends: true as const, test: { name: 'deploy', include: ['test/deploy/**/*.test.ts'], testTimeout: 300_000 } }]
+        : []),
     ],
   },
 });

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
+import { startWorkerProcess as startWorkerProcessWith } from '../../bench/worker-process.js';
 import type { KernelPool } from '../../activities/kernel-pool.js';
 import { readRecord } from '../../record/run-record.js';
 import type { Config } from '../../cli/config.js';
@@ -245,23 +246,12 @@ export async function kernelsLeftSince(before: string[], timeoutMs = 15_000): Pr
 /** `millrace worker` (no kernel pool) in its own process, on its own task queue, so it can be killed. */
 export function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
   const stack = inject('stack');
-  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'worker', '--kernel-pool', '0'], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      MILLRACE_TASK_QUEUE: taskQueue,
-      MILLRACE_JUPYTER_URL: stack.jupyterUrl,
-      MILLRACE_JUPYTER_TOKEN: stack.jupyterToken,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr!.on('data', (d) => {
-      stderr += d;
-      if (stderr.includes('worker polling')) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
+  return startWorkerProcessWith({
+    ...process.env,
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    MILLRACE_TASK_QUEUE: taskQueue,
+    MILLRACE_JUPYTER_URL: stack.jupyterUrl,
+    MILLRACE_JUPYTER_TOKEN: stack.jupyterToken,
   });
 }
 
