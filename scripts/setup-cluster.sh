@@ -16,16 +16,9 @@ TEMPORAL_SERVER_VERSION="v1.32.1"
 SERVER_DIR="$CACHE/temporal-server-$TEMPORAL_SERVER_VERSION"
 GO_DIR="$CACHE/go-server"
 
-say() { printf 'setup-cluster: %s\n' "$*" >&2; }
-die() { printf 'setup-cluster: error: %s\n' "$*" >&2; exit 1; }
-logged() {
-  local log="$1"; shift
-  mkdir -p "$LOGS"
-  if ! "$@" >"$log" 2>&1; then
-    tail -n 25 "$log" | sed 's/^/  | /' >&2
-    return 1
-  fi
-}
+SCRIPT_NAME=setup-cluster
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 mkdir -p "$CACHE"
 if command -v flock >/dev/null 2>&1; then

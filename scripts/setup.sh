@@ -23,18 +23,9 @@ VERSITYGW_BIN="$CACHE/bin/versitygw"
 VERSITYGW_MODULE="github.com/versity/versitygw/cmd/versitygw"
 VERSITYGW_VERSION="v1.7.0"
 
-say() { printf 'setup: %s\n' "$*" >&2; }
-die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
-
-# Runs a command with its output in a log file; on failure shows the log's tail.
-logged() {
-  local log="$1"; shift
-  mkdir -p "$LOGS"
-  if ! "$@" >"$log" 2>&1; then
-    tail -n 25 "$log" | sed 's/^/  | /' >&2
-    return 1
-  fi
-}
+SCRIPT_NAME=setup
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # version_at_least HAVE WANT: dotted numeric comparison (major.minor[.patch]).
 version_at_least() {
