@@ -14,7 +14,7 @@ import { printStarted, progressLog } from './output.js';
 import { temporalLost, type Session } from './session.js';
 import { announcePauses } from './commands/repair.js';
 import { startRun } from './start-run.js';
-// Loaded already: this module is loaded by it (or by resume, which loads it too).
+// A harmless cycle: run.ts loads this module only from inside runCommand, once it is itself loaded.
 import { PAUSE_REFUSAL } from './commands/run.js';
 
 /**
