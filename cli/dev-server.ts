@@ -9,20 +9,34 @@ import { Client, Connection } from '@temporalio/client';
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import { z } from 'zod';
+import { runInputSchema, type RunInput } from '../workflows/contracts.js';
 import { listRuns, runsOptionsSchema } from './commands/runs.js';
 import { describeRun } from './commands/show.js';
 import { devApiSocket, MAX_SOCKET_PATH, type DevApiError } from './dev-api.js';
 import { EXIT, UserError } from './errors.js';
 import { checkRunArgument } from './run-ids.js';
+import { startRun } from './start-run.js';
 
-/** Requests are a few options; anything larger is not one of ours. */
-const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Requests are a few options, or a run's input (`start`), which Temporal refuses past its
+ * 2 MB payload limit anyway; anything larger is not one of ours.
+ */
+const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
-const OPERATIONS: Record<string, (client: Client, body: unknown) => Promise<unknown>> = {
+/** The run input as `millrace run` sends it: checked, and its defaults left to the workflow, as the client path leaves them. */
+const startInputSchema = runInputSchema.extend({ onKernelLoss: z.enum(['fail', 'restart']).optional(), onFailure: z.enum(['fail', 'pause']).optional() });
+
+const OPERATIONS: Record<string, (client: Client, body: unknown, taskQueue: string) => Promise<unknown>> = {
   runs: (client, body) => listRuns(client, runsOptionsSchema.omit({ json: true }).parse(body)),
   show: (client, body) => {
     const { run } = z.object({ run: z.string() }).parse(body);
     return describeRun(client, checkRunArgument(run, 'show'));
+  },
+  // `run --detach`: the command built the input (notebook snapshot, parameters) itself.
+  start: async (client, body, taskQueue) => {
+    const input: RunInput = startInputSchema.parse(body);
+    await startRun(client, taskQueue, input);
+    return { run_id: input.runId };
   },
 };
 
@@ -32,13 +46,13 @@ export interface DevApi {
   close(): Promise<void>;
 }
 
-export async function serveDevApi(stateDir: string, temporalAddress: string, namespace: string): Promise<DevApi> {
+export async function serveDevApi(stateDir: string, temporalAddress: string, namespace: string, taskQueue: string): Promise<DevApi> {
   const socket = devApiSocket(stateDir);
   if (socket.length > MAX_SOCKET_PATH) return { socket: undefined, close: async () => undefined };
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, namespace });
   const server = createServer((req, res) => {
-    void answer(client, req).then(({ status, body }) => {
+    void answer(client, taskQueue, req).then(({ status, body }) => {
       const text = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
@@ -71,12 +85,12 @@ export async function serveDevApi(stateDir: string, temporalAddress: string, nam
   };
 }
 
-async function answer(client: Client, req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+async function answer(client: Client, taskQueue: string, req: IncomingMessage): Promise<{ status: number; body: unknown }> {
   const name = (req.url ?? '').replace(/^\//, '');
   const operation = Object.hasOwn(OPERATIONS, name) ? OPERATIONS[name] : undefined;
   if (req.method !== 'POST' || !operation) return failure(404, new UserError(`millrace dev has no operation ${req.method} ${req.url}`, EXIT.internal));
   try {
-    return { status: 200, body: await operation(client, JSON.parse(await readBody(req))) };
+    return { status: 200, body: await operation(client, JSON.parse(await readBody(req)), taskQueue) };
   } catch (err) {
     return failure(err instanceof UserError ? 422 : 500, err);
   }

@@ -8,3 +8,12 @@ export function progressLog(options: { json: boolean }): (line: string) => void 
     if (!options.json) process.stderr.write(`${line}\n`);
   };
 }
+
+/** What `run --detach` and `resume --detach` print once the run is started, whoever started it. */
+export function printStarted(run: { runId: string; output: string }, options: { json: boolean; warnings: string[] }): void {
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ run_id: run.runId, status: 'running', output: run.output, warnings: options.warnings })}\n`);
+  } else {
+    process.stdout.write(`${run.runId}\noutput: ${run.output}\n`);
+  }
+}

@@ -52,7 +52,7 @@ export async function devCommand(options: { worker: boolean; kernelPool: number;
     writeFileSync(tokenFile, stack.jupyter.token, { mode: 0o600 });
     if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool, ...(options.allow ? { allow: options.allow } : {}) });
     // Commands here ask dev through it rather than load the Temporal client (docs/architecture.md, "Start-up").
-    api = await serveDevApi(config.stateDir, stack.temporalAddress, stack.namespace);
+    api = await serveDevApi(config.stateDir, stack.temporalAddress, stack.namespace, config.taskQueue);
     writeDevFile(config, devFile());
     if (stack.jupyterServer.kernelNote) process.stderr.write(`${stack.jupyterServer.kernelNote}\n`);
     process.stdout.write(

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { askDev } from '../../cli/dev-api.js';
 import { packageRoot } from '../../worker/paths.js';
-import { runCli } from './harness.js';
+import { runCli, waitFor } from './harness.js';
 
 const children: ChildProcess[] = [];
 let dir: string | undefined;
@@ -96,6 +96,46 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
   const devConfig = { stateDir: join(dir, '.millrace'), namespace: 'default', taskQueue: 'millrace', storeRoot: '' };
   await expect(askDev(devConfig, 'constructor', {})).rejects.toThrow('millrace dev has no operation POST /constructor');
   expect((await runCli(['runs', '--json'], env, dir)).stdout).toBe(viaDev.stdout);
+
+  // `run --detach`: dev starts the run the command built, and the command prints what it
+  // prints when it starts the run itself, text, --json and a taken id alike.
+  const detach = (id: string, extra: string[], runEnv: NodeJS.ProcessEnv) =>
+    runCli(['run', 'report.ipynb', '--detach', '--id', id, '-p', 'region', 'us', ...extra], runEnv, dir);
+  const same = (text: string, id: string) => text.replaceAll(id, 'ID');
+  const devJson = await detach('via-dev-json', ['--json'], env);
+  const clientJson = await detach('via-client-json', ['--json'], clientEnv);
+  expect(devJson.code, devJson.stderr).toBe(0);
+  expect({ ...devJson, stdout: same(devJson.stdout, 'via-dev-json') }).toEqual({ ...clientJson, stdout: same(clientJson.stdout, 'via-client-json') });
+  expect(JSON.parse(devJson.stdout)).toEqual({ run_id: 'via-dev-json', status: 'running', output: join(dir, '.millrace', 'store', 'runs', 'via-dev-json', 'report.ipynb'), warnings: [] });
+  const devText = await detach('via-dev', [], env);
+  const clientText = await detach('via-client', [], clientEnv);
+  expect(devText.code, devText.stderr).toBe(0);
+  expect({ ...devText, stdout: same(devText.stdout, 'via-dev') }).toEqual({ ...clientText, stdout: same(clientText.stdout, 'via-client') });
+  const taken = await detach('via-dev', [], env);
+  expect(taken).toEqual(await detach('via-dev', [], clientEnv));
+  expect(taken).toEqual({ code: 2, stdout: '', stderr: 'millrace: run id via-dev is already taken: choose another --id\n' });
+  // The runs dev started are the runs the command starts: same memo, same ending.
+  const ended = async (id: string) =>
+    waitFor(`${id} to end`, async () => {
+      const { stdout } = await runCli(['show', id, '--json'], env, dir);
+      const view = JSON.parse(stdout);
+      return view.status === 'running' ? undefined : view;
+    });
+  for (const [viaDevId, viaClientId] of [['via-dev-json', 'via-client-json'], ['via-dev', 'via-client']] as const) {
+    const [a, b] = [await ended(viaDevId), await ended(viaClientId)];
+    expect(a).toMatchObject({ status: 'completed', notebook: 'report.ipynb', parameters: { region: 'us' } });
+    expect({ notebook: b.notebook, parameters: b.parameters, status: b.status, cells: b.cells.length }).toEqual({ notebook: a.notebook, parameters: a.parameters, status: a.status, cells: a.cells.length });
+  }
+  // The process that asked dev to start it loaded nothing of Temporal's client.
+  const detachLoads = join(dir, 'detach-loads.txt');
+  const recordedDetach = spawnSync(
+    process.execPath,
+    ['--import', join(packageRoot(), 'test', 'unit', 'helpers', 'record-loads.mjs'), join(packageRoot(), 'bin', 'millrace.js'), 'run', 'report.ipynb', '--detach', '--id', 'recorded'],
+    { cwd: dir, env: { ...env, MILLRACE_RECORD_LOADS: detachLoads }, encoding: 'utf8' },
+  );
+  expect(recordedDetach.status, recordedDetach.stderr).toBe(0);
+  expect(readFileSync(detachLoads, 'utf8')).not.toMatch(/@temporalio\/(client|proto)|@grpc\//);
+  await ended('recorded');
 
   dev.kill('SIGINT');
   await new Promise((r) => (dev.exitCode !== null ? r(undefined) : dev.once('exit', r)));

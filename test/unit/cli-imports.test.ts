@@ -1,8 +1,9 @@
 // What each command loads, in a real `bin/millrace.js` process (issue 18): a command pays
 // only for what it uses. Start-up time itself is measured by bench/cli.ts, not here; this
 // guards the import graph that the time depends on. Runs the build in dist/.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,12 @@ function packagesLoadedBy(args: string[]): { packages: Set<string>; status: numb
   const loaded = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
   const packages = new Set(loaded.flatMap((line) => [...line.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)].map((m) => m[1]!)));
   return { packages, status: result.status, stderr: result.stderr };
+}
+
+/** The npm packages loaded by the lines of a record-loads file. */
+function packagesIn(file: string): Set<string> {
+  const loaded = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
+  return new Set(loaded.flatMap((line) => [...line.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)].map((m) => m[1]!)));
 }
 
 const matching = (packages: Set<string>, pattern: RegExp) => [...packages].filter((p) => pattern.test(p)).sort();
@@ -84,5 +91,39 @@ describe('what a command loads', () => {
     expect(matching(packagesLoadedBy(['runs']).packages, /^@temporalio\/client$/)).toEqual([]);
     // `run --detach` looks for a stack (and refuses when none outlives it): the client is loaded.
     expect(packagesLoadedBy(['run', '--detach', NOTEBOOK]).packages.has('@temporalio/client')).toBe(true);
+  });
+
+  it('`millrace run --detach` with a `millrace dev` here asks dev and loads nothing of the Temporal client', async () => {
+    // What the process loads on the way to dev, not what dev does with it (test/e2e/dev-api.test.ts
+    // runs it against a real dev): this socket only takes the request, as dev's would, in mode 0600.
+    const state = join(work, 'dev-state');
+    mkdirSync(state, { mode: 0o700 });
+    const asked: { path?: string; body?: { runId?: string; parameters?: unknown } } = {};
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d));
+      req.on('end', () => {
+        Object.assign(asked, { path: req.url, body: JSON.parse(body) });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ run_id: asked.body?.runId }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(join(state, 'dev.sock'), resolve));
+    try {
+      const file = join(work, 'loads-detach.txt');
+      const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: state, MILLRACE_RECORD_LOADS: file };
+      const child = spawn(process.execPath, ['--import', RECORDER, BIN, 'run', '--detach', NOTEBOOK, '--id', 'detached-1', '-p', 'x', '2'], { cwd: work, env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect(stderr).toBe('');
+      expect(status).toBe(0);
+      expect(asked).toMatchObject({ path: '/start', body: { runId: 'detached-1', parameters: { x: { t: 'int', v: '2' } } } });
+      expect(stdout).toBe(`detached-1\noutput: ${join(state, 'store', 'runs', 'detached-1', 'nb.ipynb')}\n`);
+      expect(matching(packagesIn(file), /^@temporalio\/(client|proto)$|^@grpc\//)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
