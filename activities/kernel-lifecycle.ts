@@ -136,15 +136,24 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
 /**
  * A server other than millrace's own never reads the placement and starts a process
  * kernel: refused rather than run on the host. The provisioner sets MILLRACE_CONTAINER
- * after the run's own variables, so a run cannot fake it.
+ * (and MILLRACE_CONTAINER_NETWORK) after the run's own variables, so a run cannot fake it.
+ * A container on the host's network (slirp4netns missing) runs, with a warning: it can
+ * reach everything on the host's loopback.
  */
 async function requireContainer(kernel: Kernel.IKernelConnection, serverUrl: string): Promise<void> {
   const reply = await silentExecute(kernel, '', {
     purpose: 'container-check',
-    expressions: { engine: "__import__('os').environ.get('MILLRACE_CONTAINER', '')" },
+    expressions: {
+      engine: "__import__('os').environ.get('MILLRACE_CONTAINER', '')",
+      network: "__import__('os').environ.get('MILLRACE_CONTAINER_NETWORK', '')",
+    },
   });
-  const answer = reply.status === 'ok' ? (reply.user_expressions['engine'] as { data?: Record<string, string> } | undefined) : undefined;
-  if (answer?.data?.['text/plain'] !== "'podman'") {
+  const text = (name: string) =>
+    reply.status === 'ok' ? (reply.user_expressions[name] as { data?: Record<string, string> } | undefined)?.data?.['text/plain'] : undefined;
+  if (text('engine') !== "'podman'") {
     throw new PlacementError(`the kernel did not start in a container: the Jupyter Server at ${serverUrl} is not millrace's own (container kernels need the embedded server: millrace dev or run)`);
+  }
+  if (text('network') === "'host'") {
+    Context.current().log.warn("the kernel's container shares the host's network (slirp4netns is not installed): it can reach the Temporal and Jupyter servers and other runs' kernels on 127.0.0.1");
   }
 }

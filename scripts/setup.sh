@@ -188,7 +188,8 @@ fi
 # --- Container kernels (podman) for the container backend's tests -----------------------
 
 # test/e2e/containers.test.ts runs kernels in podman containers (docs/kernels.md). podman,
-# runc, catatonit (podman's --init) and debootstrap come from Debian's packages when we may
+# runc, catatonit (podman's --init), slirp4netns (each kernel's own network) and
+# debootstrap come from Debian's packages when we may
 # install them (root with apt-get); MILLRACE_CONTAINERS=0 skips all of this. Images are
 # built here, none pulled (no registry is reachable from CI): a Debian minbase with
 # python3 (debootstrap + podman import), then docker/kernel/Containerfile FROM it. Each is
@@ -199,7 +200,7 @@ BASE_SUITE="bookworm"
 BASE_PACKAGES="python3,python3-venv,ca-certificates"
 if [[ "${MILLRACE_CONTAINERS:-1}" != "0" ]]; then
   missing_debs=()
-  for tool in podman:podman runc:runc debootstrap:debootstrap /usr/libexec/podman/catatonit:catatonit; do
+  for tool in podman:podman runc:runc debootstrap:debootstrap /usr/libexec/podman/catatonit:catatonit slirp4netns:slirp4netns; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || [[ -x "${tool%%:*}" ]] || missing_debs+=("${tool##*:}")
   done
   if (( ${#missing_debs[@]} )); then

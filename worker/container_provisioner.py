@@ -8,10 +8,14 @@ but starts every kernel of session `millrace/<run id>` with JPY_SESSION_NAME end
 run id: that is how a launch finds its placement. Kernels without one are the forking
 provisioner's (worker/forking_provisioner.py, which calls in here first).
 
-The container runs with the host's network, the kernel listening on the connection file's
-127.0.0.1 ports: runc here has no working CNI bridge (iptables is not available in every
-sandbox), and the ports are the ones Jupyter chose, free on the host. Isolation between
-runs' kernels on the network is a later phase's (a network per run).
+Each container has a network namespace of its own, user-mode (slirp4netns): runc here has
+no working CNI bridge (iptables is not available in every sandbox), and slirp4netns needs
+neither. Only the kernel's five ports are published, each on the host's 127.0.0.1 at the
+same number (the ones Jupyter chose, free on the host), so the kernel binds 0.0.0.0 in its
+own namespace (the ip of its connection file's copy) and reaches nothing on the host's
+loopback: not the Temporal server, the Jupyter Server, nor other runs' kernels. Without
+slirp4netns the container falls back to the host's network, with a warning in the server's
+log and the worker's (MILLRACE_CONTAINER_NETWORK tells it).
 
 The podman client (`podman run`, foreground) is the kernel's process for LocalProvisioner:
 its exit is the kernel's exit, and signals sent to it are proxied into the container
@@ -24,6 +28,7 @@ millrace.kernel whose kernel Jupyter no longer knows.
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -81,9 +86,9 @@ def container_name(kernel_id: str) -> str:
     return f"millrace-kernel-{kernel_id}"
 
 
-def podman_run_command(kernel_id: str, connection_file: str, kernel_cmd: list[str], placement: dict[str, Any]) -> list[str]:
+def podman_run_command(kernel_id: str, connection_file: str, kernel_cmd: list[str], placement: dict[str, Any], network: str) -> list[str]:
     """`podman run` for one kernel: the kernel's own argv after the interpreter, with the
-    connection file replaced by its mount."""
+    connection file (the copy for the container) replaced by its mount."""
     args = kernel_args(kernel_cmd)
     command = [
         "podman", "run", "--rm", "--init",
@@ -92,7 +97,7 @@ def podman_run_command(kernel_id: str, connection_file: str, kernel_cmd: list[st
         # Whose kernel it is: the orphan reaper of this server's workers removes it when
         # the server no longer knows the kernel (worker/orphans.ts).
         "--label", f"{SERVER_LABEL}={PLACEMENTS_DIR or ''}",
-        "--network", "host",
+        *network_args(network, connection_file),
         "--volume", f"{connection_file}:{CONNECTION_IN_CONTAINER}:ro",
     ]
     if placement.get("cpus") is not None:
@@ -105,10 +110,33 @@ def podman_run_command(kernel_id: str, connection_file: str, kernel_cmd: list[st
     for mount in placement.get("mounts") or []:
         spec = f"{mount['source']}:{mount['target']}" + (":ro" if mount.get("readOnly") else "")
         command += ["--volume", spec]
-    # Last, so no --env can set it: the worker checks it to know the kernel is in a container.
-    command += ["--env", "MILLRACE_CONTAINER=podman"]
+    # Last, so no --env can set them: the worker checks them to know the kernel is in a
+    # container, and whether it shares the host's network (a warning).
+    command += ["--env", "MILLRACE_CONTAINER=podman", "--env", f"MILLRACE_CONTAINER_NETWORK={network}"]
     command += [str(placement["image"]), "python3", "-m", "ipykernel_launcher", *args]
     return command
+
+
+PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def container_network() -> str:
+    """slirp4netns when it is installed, else the host's network (the fallback, warned of)."""
+    return "slirp4netns" if shutil.which("slirp4netns") else "host"
+
+
+def network_args(network: str, connection_file: str) -> list[str]:
+    """The container's network: its own namespace with the kernel's ports published on the
+    host's 127.0.0.1 (slirp4netns's own port handler: rootlesskit's needs a rootless podman;
+    no way back to the host's loopback), or the host's."""
+    if network == "host":
+        return ["--network", "host"]
+    info = json.loads(Path(connection_file).read_text())
+    args = ["--network", "slirp4netns:port_handler=slirp4netns,allow_host_loopback=false"]
+    for key in PORTS:
+        port = int(info[key])
+        args += ["--publish", f"127.0.0.1:{port}:{port}/tcp"]
+    return args
 
 
 def kernel_args(kernel_cmd: list[str]) -> list[str]:
@@ -136,15 +164,20 @@ def kernel_args(kernel_cmd: list[str]) -> list[str]:
     return out
 
 
-def container_connection_file(kernel_id: str, connection_file: str) -> str:
+def container_connection_file(kernel_id: str, connection_file: str, network: str) -> str:
     """A copy of the connection file that the container's user (not root) can read: mode
-    0644, in the placements folder, which only its owner can enter (0700)."""
+    0644, in the placements folder, which only its owner can enter (0700). In a network of
+    its own the kernel binds every interface of it (the published ports arrive from outside
+    its loopback); on the host's it keeps Jupyter's 127.0.0.1."""
     assert PLACEMENTS_DIR is not None, "a container kernel without a placements folder"
     directory = Path(PLACEMENTS_DIR)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     copy = directory / f"connection-{kernel_id}.json"
     temp = copy.with_suffix(".tmp")
-    temp.write_text(Path(connection_file).read_text())
+    info = json.loads(Path(connection_file).read_text())
+    if network != "host":
+        info["ip"] = "0.0.0.0"
+    temp.write_text(json.dumps(info))
     temp.chmod(0o644)
     temp.replace(copy)
     return str(copy)

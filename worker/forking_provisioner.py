@@ -310,8 +310,11 @@ class ForkingProvisioner(LocalProvisioner):
 
     async def launch_container(self, cmd: list[str], placement: dict[str, Any], **kwargs: Any):
         kernel_id = str(self.kernel_id)
-        connection_file = container_provisioner.container_connection_file(kernel_id, str(self.parent.connection_file))
-        podman = container_provisioner.podman_run_command(kernel_id, connection_file, cmd, placement)
+        network = container_provisioner.container_network()
+        if network == "host":
+            self.log.warning("millrace: slirp4netns is not installed: kernel %s's container shares the host's network (install slirp4netns to give it its own)", kernel_id)
+        connection_file = container_provisioner.container_connection_file(kernel_id, str(self.parent.connection_file), network)
+        podman = container_provisioner.podman_run_command(kernel_id, connection_file, cmd, placement, network)
         # The container gets only the placement's variables (--env); the podman client
         # runs with the server's environment and the project's containers.conf.
         kwargs["env"] = container_provisioner.podman_env()

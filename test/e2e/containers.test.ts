@@ -1,7 +1,7 @@
 /**
  * Container kernels (issue 16, local podman): a run placed with --image runs its kernel in
  * a container of that image, with its CPU and memory limits, only the allowed variables
- * and mounts; the container is gone after the run, after a cancel and after its Jupyter
+ * and mounts, a network of its own (only its ports published); the container is gone after the run, after a cancel and after its Jupyter
  * Server died with the worker; what the worker does not allow is refused before anything
  * starts. Needs the images scripts/setup.sh builds (podman, runc, debootstrap).
  */
@@ -288,6 +288,44 @@ describe('container kernels', () => {
     // The first cell ran again in the new kernel's container.
     expect(await readFile(join(marks, 'setup'), 'utf8')).toBe('setup\nsetup\n');
     expect(r.output.metadata.millrace.kernel_restarts).toMatchObject([{ lost_at_cell: 1, replayed_cells: [0] }]);
+    await waitFor('the containers removed', async () => ((await containers()).length === 0 ? true : undefined));
+  });
+
+  it("gives each kernel a network of its own: nothing on the host's 127.0.0.1 but its published ports", async () => {
+    // Run A's kernel leaves its ports on a shared mount and waits; run B's kernel tries
+    // them, the Temporal dev server's and the Jupyter Server's. On the host's network it
+    // would reach them all.
+    const marks = await writableFolder('network');
+    const first = await writeNotebook('listener.ipynb', notebook([
+      codeCell('import json, time\nc = json.load(open("/run/millrace/connection.json"))\njson.dump([c["shell_port"], c["hb_port"]], open("/marks/ports.tmp", "w"))\nimport os; os.rename("/marks/ports.tmp", "/marks/ports.json")\nprint("listening", flush=True)\ntime.sleep(600)'),
+    ]));
+    const a = await start(first, { image, mounts: [`${marks}:/marks`] });
+    await waitForSavedOutput(a.input.output, 0, 'listening');
+    const [shell, hb] = JSON.parse(await readFile(join(marks, 'ports.json'), 'utf8')) as number[];
+    const temporalPort = Number(new URL(`tcp://${inject('stack').temporalAddress}`).port);
+    const jupyterPort = Number(new URL(jupyter.url).port);
+    const targets = { temporal: temporalPort, jupyter: jupyterPort, other_shell: shell, other_hb: hb };
+    const second = await writeNotebook('prober.ipynb', notebook([
+      codeCell(`import socket
+def reach(host, port):
+    s = socket.socket(); s.settimeout(3)
+    try:
+        s.connect((host, port)); return "reached"
+    except OSError:
+        return "unreachable"
+    finally:
+        s.close()
+for name, port in ${JSON.stringify(Object.entries(targets))}:
+    # The host's loopback by its name, and through slirp4netns's gateway to it.
+    print(name, reach("127.0.0.1", port), reach("10.0.2.2", port))`),
+      codeCell('print(6 * 7)'),
+    ]));
+    const b = await run(second, { image });
+    await a.handle.cancel();
+    await a.handle.result().catch(() => undefined);
+    expect(b.error?.cause?.message).toBeUndefined();
+    expect(streamText(b.output.cells[0])).toBe(Object.keys(targets).map((name) => `${name} unreachable unreachable\n`).join(''));
+    expect(streamText(b.output.cells[1])).toBe('42\n');
     await waitFor('the containers removed', async () => ((await containers()).length === 0 ? true : undefined));
   });
 
