@@ -30,7 +30,7 @@ export const DEFAULT_KERNEL_ENV: readonly string[] = [
  * API key) and the Jupyter token. Passed only when the operator names one exactly: no
  * glob, not even `*`, matches them.
  */
-const PROTECTED = /^(AWS_|MILLRACE_(?!CONNECTION_)|TEMPORAL_|JUPYTER_TOKEN)/;
+const PROTECTED = /^(AWS_|MILLRACE_|TEMPORAL_|JUPYTER_TOKEN)/;
 
 /** Names that look like credentials: a default glob (`PYTHON*`, `CONDA_*`) never passes them. */
 const SECRET_LOOKING = /SECRET|TOKEN|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY|AUTH|_KEY$|^KEY$/i;
@@ -75,12 +75,12 @@ export function kernelEnvMatcher(allowed: readonly string[]): (name: string) => 
   const defaultGlobs = DEFAULT_KERNEL_ENV.filter(isGlob).map(globToRegExp);
   return (name) => {
     if (exact.has(name)) return true;
-    if (PROTECTED.test(name)) return false;
-    if (globs.some((g) => g.test(name))) return true;
-    if (defaultExact.has(name)) return true;
     // SQL jobs' connections (docs/jobs.md) are meant for the job's kernel, unlike the
     // stack's own secrets, so they pass although their URLs may hold a password.
     if (name.startsWith('MILLRACE_CONNECTION_')) return true;
+    if (PROTECTED.test(name)) return false;
+    if (globs.some((g) => g.test(name))) return true;
+    if (defaultExact.has(name)) return true;
     return !SECRET_LOOKING.test(name) && defaultGlobs.some((g) => g.test(name));
   };
 }
