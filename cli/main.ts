@@ -157,7 +157,7 @@ export async function main(argv: string[]): Promise<number> {
         'f / a open the run this one resumed from / was resumed as, Esc or q goes back (quits from the list).',
     )
     .action(async (run: string | undefined, opts) => {
-      const { inspectCommand } = await import('./commands/inspect.js');
+      const { inspectCommand } = await importWithoutCiMarkers(() => import('./commands/inspect.js'));
       exitCode = await inspectCommand(run, opts);
     });
 
@@ -283,4 +283,21 @@ function reportError(err: unknown): number {
   process.stderr.write(`millrace: unexpected error: ${message.split('\n')[0]}\n`);
   if (process.env['MILLRACE_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return EXIT.internal;
+}
+
+/**
+ * Ink draws nothing until it exits when CI or CONTINUOUS_INTEGRATION is set (the is-in-ci
+ * check, read once when Ink is imported). The inspector runs only on a terminal, where a
+ * user who exports CI still expects a screen: Ink is loaded with those markers hidden, and
+ * they are put back at once for everything else (the stack this command may start).
+ */
+async function importWithoutCiMarkers<T>(load: () => Promise<T>): Promise<T> {
+  const markers = ['CI', 'CONTINUOUS_INTEGRATION'] as const;
+  const saved = markers.map((name) => [name, process.env[name]] as const);
+  for (const name of markers) delete process.env[name];
+  try {
+    return await load();
+  } finally {
+    for (const [name, value] of saved) if (value !== undefined) process.env[name] = value;
+  }
 }

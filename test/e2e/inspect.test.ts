@@ -252,7 +252,8 @@ describe('millrace inspect', () => {
   ] as const)('ends on %s and stops the embedded Temporal server it started', async (_, how) => {
     const home = join(h.dir, `inspect-${how}`);
     await mkdir(home, { recursive: true });
-    const env: NodeJS.ProcessEnv = { ...process.env, MILLRACE_HOME: home };
+    // CI set, as CI machines set it: Ink would draw nothing until it exits.
+    const env: NodeJS.ProcessEnv = { ...process.env, MILLRACE_HOME: home, CI: 'true' };
     for (const key of ['TEMPORAL_ADDRESS', 'MILLRACE_STORE', 'MILLRACE_TASK_QUEUE']) delete env[key];
     const command = `stty cols 120 rows 30; echo PID $$; exec '${process.execPath}' bin/millrace.js inspect`;
     const terminal = spawn('script', ['-qec', command, '/dev/null'], { env, cwd: packageRoot(), stdio: ['pipe', 'pipe', 'pipe'] });
