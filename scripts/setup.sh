@@ -251,6 +251,7 @@ if [[ "${MILLRACE_CONTAINERS:-1}" != "0" ]]; then
     # What the container tests run their kernels in.
     mkdir -p "$CONTAINERS_DIR"
     printf '%s\n' "$kernel_image" >"$CONTAINERS_DIR/kernel-image"
+    printf '%s\n' "$base_image" >"$CONTAINERS_DIR/base-image"   # scripts/setup-docker.sh builds on it
   fi
 fi
 

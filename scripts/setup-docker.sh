@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Set-up for the tests of docker/ (test/deploy/docker-*.test.ts), run by scripts/test-deploy.sh
+# after scripts/setup.sh (which makes the Debian base image and the project's venv). Each
+# part is cached in the per-user cache, by version or by a hash of what it is made of:
+#   - kubeconform, built from the Go module proxy (`go install ...@version`);
+#   - Kubernetes' JSON schemas for it, made offline from the OpenAPI document inside the
+#     k8s.io/kubernetes Go module (scripts/k8s-schemas.mjs), since kubeconform's own
+#     schema download is not reachable here;
+#   - podman-compose in its own venv (docker/podman-compose-requirements.txt);
+#   - a Node base image: the base image with this machine's Node.js and npm copied in;
+#   - the worker image (docker/worker/Dockerfile) built FROM it, tagged by a hash of its
+#     inputs, its npm and pip installs served from this machine's npm and pip caches.
+# Prints KEY=VALUE lines on stdout (what the tests read); progress on stderr.
+# --no-images: the tools only (the tests of docker/k8s and docker/compose.yaml need no image).
+set -euo pipefail
+images=1
+[[ "${1:-}" == "--no-images" ]] && images=0
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/millrace"
+LOGS="$CACHE/logs"
+KUBECONFORM_VERSION="v0.8.0"
+KUBERNETES_VERSION="v1.36.3"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/docker/containers.conf}"
+
+SCRIPT_NAME=setup-docker
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+mkdir -p "$CACHE/bin" "$LOGS"
+exec 9>"$CACHE/.setup-docker.lock"
+flock -n 9 || { say "waiting for another set-up to finish..."; flock 9; }
+
+timed() { # NAME START: how long a step took, for docs/deploy.md's figures
+  say "$1 in $((SECONDS - $2)) s"
+}
+
+# --- kubeconform -------------------------------------------------------------------------
+
+kubeconform="$CACHE/bin/kubeconform"
+if [[ ! -x "$kubeconform" || "$(cat "$kubeconform.version" 2>/dev/null)" != "$KUBECONFORM_VERSION" ]]; then
+  say "building kubeconform $KUBECONFORM_VERSION..."
+  started=$SECONDS
+  logged "$LOGS/kubeconform.log" env GOBIN="$CACHE/bin" GOFLAGS= GOWORK=off \
+    go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" \
+    || die "could not build kubeconform (log: $LOGS/kubeconform.log)"
+  printf '%s\n' "$KUBECONFORM_VERSION" >"$kubeconform.version"
+  timed "kubeconform built" $started
+fi
+
+# --- Kubernetes JSON schemas -------------------------------------------------------------
+
+schemas="$CACHE/k8s-schemas-$KUBERNETES_VERSION-$(sha256sum scripts/k8s-schemas.mjs | cut -c1-12)"
+if [[ ! -f "$schemas/.complete" ]]; then
+  say "making Kubernetes $KUBERNETES_VERSION's JSON schemas..."
+  started=$SECONDS
+  modcache="$(mktemp -d "$CACHE/k8s-mod.XXXXXX")"
+  # Only the module's zip is wanted (its api/openapi-spec): a private module cache, removed after.
+  logged "$LOGS/k8s-schemas.log" env GOMODCACHE="$modcache" GOFLAGS=-modcacherw GOWORK=off \
+    go mod download "k8s.io/kubernetes@$KUBERNETES_VERSION" \
+    || { rm -rf "$modcache"; die "could not download k8s.io/kubernetes $KUBERNETES_VERSION (log: $LOGS/k8s-schemas.log)"; }
+  rm -rf "$schemas"
+  logged "$LOGS/k8s-schemas.log" node scripts/k8s-schemas.mjs \
+      "$modcache/k8s.io/kubernetes@$KUBERNETES_VERSION/api/openapi-spec/swagger.json" "$schemas" \
+    || { rm -rf "$modcache"; die "could not convert the Kubernetes OpenAPI document (log: $LOGS/k8s-schemas.log)"; }
+  rm -rf "$modcache"
+  touch "$schemas/.complete"
+  timed "schemas made ($(du -sh "$schemas" | cut -f1))" $started
+fi
+
+# --- podman-compose ----------------------------------------------------------------------
+
+compose_venv="$CACHE/podman-compose-$(sha256sum docker/podman-compose-requirements.txt | cut -c1-12)"
+if [[ ! -f "$compose_venv/.complete" ]]; then
+  say "installing podman-compose..."
+  started=$SECONDS
+  rm -rf "$compose_venv"
+  logged "$LOGS/podman-compose.log" python3 -m venv "$compose_venv" \
+    && logged "$LOGS/podman-compose.log" "$compose_venv/bin/pip" install --disable-pip-version-check --no-input --no-deps \
+         -r docker/podman-compose-requirements.txt \
+    || die "could not install podman-compose (log: $LOGS/podman-compose.log)"
+  touch "$compose_venv/.complete"
+  timed "podman-compose installed" $started
+fi
+
+echo "KUBECONFORM=$kubeconform"
+echo "K8S_SCHEMAS=$schemas"
+echo "PODMAN_COMPOSE=$compose_venv/bin/podman-compose"
+
+# --- images ------------------------------------------------------------------------------
+
+(( images )) || exit 0
+[[ "${MILLRACE_CONTAINERS:-1}" != "0" ]] && command -v podman >/dev/null 2>&1 || { say "note: no podman: the worker image is not built"; exit 0; }
+base_image="$(cat "$CACHE/containers/base-image" 2>/dev/null || true)"
+[[ -n "$base_image" ]] && podman image exists "$base_image" \
+  || die "the base image is missing: run scripts/setup.sh (it makes it with debootstrap)"
+
+# Node.js as this machine has it: the node binary and npm's folder (Debian's nodejs or
+# Node's own tarball: both put npm in <prefix>/lib/node_modules/npm).
+node_bin="$(readlink -f "$(command -v node)")"
+npm_dir="$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)"
+[[ -f "$npm_dir/bin/npm-cli.js" ]] || die "cannot find npm's folder (looked at $npm_dir)"
+# The base trusts what this machine trusts (setup.sh copies its extra CAs in): Node is told
+# to use that bundle too, so npm in the worker image's build goes through a proxy's CA.
+node_containerfile='ARG BASE
+FROM $BASE
+COPY node /usr/local/bin/node
+COPY npm /usr/local/lib/node_modules/npm
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+ && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
+ && node --version && npm --version'
+node_hash="$( { printf '%s\n' "$base_image" "$node_containerfile"; node --version; npm --version; } | sha256sum | cut -c1-12)"
+node_image="localhost/millrace-node:$node_hash"
+if ! podman image exists "$node_image"; then
+  say "building the Node base image $node_image..."
+  started=$SECONDS
+  ctx="$(mktemp -d)"
+  cp "$node_bin" "$ctx/node"
+  cp -R "$npm_dir" "$ctx/npm"
+  printf '%s\n' "$node_containerfile" >"$ctx/Containerfile"
+  logged "$LOGS/podman-build-node.log" podman build --ulimit nofile=4096:4096 --build-arg BASE="$base_image" -t "$node_image" "$ctx" \
+    || { rm -rf "$ctx"; die "podman build of the Node base image failed (log: $LOGS/podman-build-node.log)"; }
+  rm -rf "$ctx"
+  timed "Node base image built" $started
+fi
+
+# The worker image, tagged by a hash of everything its Dockerfile reads.
+worker_inputs=(docker/worker/Dockerfile .dockerignore package.json package-lock.json tsconfig.json requirements.txt
+  notebook workflows activities record worker cli bench viewer jobs bin docker/containers.conf)
+worker_hash="$( { printf '%s\n' "$node_image"; find "${worker_inputs[@]}" -type f ! -path 'bench/results/*' -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-12)"
+worker_image="localhost/millrace-worker:$worker_hash"
+if ! podman image exists "$worker_image"; then
+  say "building the worker image $worker_image (docker/worker/Dockerfile)..."
+  started=$SECONDS
+  mkdir -p "$HOME/.npm" "$HOME/.cache/pip"
+  # --format docker keeps the HEALTHCHECK; --network host: pip reaches the package index
+  # without a CNI bridge (none works here); npm prefers this machine's cache
+  # (filled by setup.sh's npm ci), pip from its cache where it can.
+  logged "$LOGS/podman-build-worker.log" podman build --format docker --network host --ulimit nofile=4096:4096 \
+      -v "$HOME/.npm:/root/.npm" -v "$HOME/.cache/pip:/root/.cache/pip" \
+      --build-arg BASE="$node_image" --build-arg npm_config_prefer_offline=true \
+      -f docker/worker/Dockerfile -t "$worker_image" . \
+    || die "podman build docker/worker failed (log: $LOGS/podman-build-worker.log)"
+  timed "worker image built ($(podman image inspect "$worker_image" --format '{{.Size}}' | awk '{printf "%d MB", $1/1e6}'))" $started
+fi
+echo "WORKER_IMAGE=$worker_image"

@@ -1,0 +1,33 @@
+/**
+ * What scripts/setup-docker.sh made for the tests of docker/ (kubeconform, Kubernetes'
+ * schemas, podman-compose, the worker image), read off its KEY=VALUE lines. The script is
+ * cached and locked, so each test file calls it: cheap once scripts/test-deploy.sh ran it.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { packageRoot } from '../../worker/paths.js';
+
+const exec = promisify(execFile);
+
+export interface DockerSetup {
+  KUBECONFORM: string;
+  K8S_SCHEMAS: string;
+  PODMAN_COMPOSE: string;
+  /** Missing when podman is not installed, or not asked for. */
+  WORKER_IMAGE?: string;
+}
+
+/** `images: false`: the tools only, not the worker image. */
+export async function dockerSetup(options: { images: boolean }): Promise<DockerSetup> {
+  const { stdout } = await exec(join(packageRoot(), 'scripts', 'setup-docker.sh'), options.images ? [] : ['--no-images'], {
+    cwd: packageRoot(),
+    maxBuffer: 1 << 20,
+    timeout: 30 * 60_000,
+  });
+  const values = Object.fromEntries(stdout.split('\n').filter((l) => /^[A-Z0-9_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  for (const key of ['KUBECONFORM', 'K8S_SCHEMAS', 'PODMAN_COMPOSE']) {
+    if (!values[key]) throw new Error(`scripts/setup-docker.sh printed no ${key}`);
+  }
+  return values as unknown as DockerSetup;
+}
