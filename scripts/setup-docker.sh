@@ -6,8 +6,9 @@
 #   - Kubernetes' JSON schemas for it, made offline from the OpenAPI document inside the
 #     k8s.io/kubernetes Go module (scripts/k8s-schemas.mjs), since kubeconform's own
 #     schema download is not reachable here;
+#   - the Compose Specification's JSON schema, from the compose-go Go module;
 #   - podman-compose in its own venv (docker/podman-compose-requirements.txt);
-#   - a Node base image: the base image with this machine's Node.js and npm copied in;
+#   - a runtime base image: the base image with this machine's Node.js, npm and Python copied in;
 #   - the worker image (docker/worker/Dockerfile) built FROM it, tagged by a hash of its
 #     inputs, its npm and pip installs served from this machine's npm and pip caches.
 # Prints KEY=VALUE lines on stdout (what the tests read); progress on stderr.
@@ -22,6 +23,9 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/millrace"
 LOGS="$CACHE/logs"
 KUBECONFORM_VERSION="v0.8.0"
 KUBERNETES_VERSION="v1.36.3"
+# The Compose Specification's JSON schema ships in compose-go (schema/compose-spec.json).
+# v2.16.2: the newest whose module builds with this machine's Go 1.26.8 (v2.17.0 needs 1.26.11).
+COMPOSE_GO_VERSION="v2.16.2"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/docker/containers.conf}"
 
 SCRIPT_NAME=setup-docker
@@ -69,6 +73,22 @@ if [[ ! -f "$schemas/.complete" ]]; then
   timed "schemas made ($(du -sh "$schemas" | cut -f1))" $started
 fi
 
+# --- the Compose Specification's schema --------------------------------------------------
+
+compose_schema="$CACHE/compose-spec-$COMPOSE_GO_VERSION.json"
+if [[ ! -f "$compose_schema" ]]; then
+  say "fetching the Compose Specification's schema (compose-go $COMPOSE_GO_VERSION)..."
+  started=$SECONDS
+  modcache="$(mktemp -d "$CACHE/compose-mod.XXXXXX")"
+  logged "$LOGS/compose-spec.log" env GOMODCACHE="$modcache" GOFLAGS=-modcacherw GOWORK=off \
+    go mod download "github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION" \
+    || { rm -rf "$modcache"; die "could not download compose-go $COMPOSE_GO_VERSION (log: $LOGS/compose-spec.log)"; }
+  cp "$modcache/github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION/schema/compose-spec.json" "$compose_schema.tmp"
+  mv "$compose_schema.tmp" "$compose_schema"
+  rm -rf "$modcache"
+  timed "Compose schema fetched" $started
+fi
+
 # --- podman-compose ----------------------------------------------------------------------
 
 compose_venv="$CACHE/podman-compose-$(sha256sum docker/podman-compose-requirements.txt | cut -c1-12)"
@@ -87,43 +107,61 @@ fi
 echo "KUBECONFORM=$kubeconform"
 echo "K8S_SCHEMAS=$schemas"
 echo "PODMAN_COMPOSE=$compose_venv/bin/podman-compose"
+echo "COMPOSE_SCHEMA=$compose_schema"
 
 # --- images ------------------------------------------------------------------------------
 
 (( images )) || exit 0
+# The tools are ready: tests that need only them need not wait for an image build.
+flock -u 9
+exec 8>"$CACHE/.setup-docker-images.lock"
+flock -n 8 || { say "waiting for another image build to finish..."; flock 8; }
 [[ "${MILLRACE_CONTAINERS:-1}" != "0" ]] && command -v podman >/dev/null 2>&1 || { say "note: no podman: the worker image is not built"; exit 0; }
 base_image="$(cat "$CACHE/containers/base-image" 2>/dev/null || true)"
 [[ -n "$base_image" ]] && podman image exists "$base_image" \
   || die "the base image is missing: run scripts/setup.sh (it makes it with debootstrap)"
 
-# Node.js as this machine has it: the node binary and npm's folder (Debian's nodejs or
-# Node's own tarball: both put npm in <prefix>/lib/node_modules/npm).
+# The runtime base: the base image with this machine's Node.js (the node binary and npm's
+# folder: Debian's nodejs and Node's own tarball both put npm in <prefix>/lib/node_modules/npm)
+# and, unless it is the base's own (/usr), this machine's Python: requirements.txt is locked
+# for it (Debian 12's python3 is 3.11.2; the lock needs 3.11.5 or newer). Copied to
+# /opt/python (its libpython found through ld.so's cache), without site-packages and the
+# test suite.
 node_bin="$(readlink -f "$(command -v node)")"
 npm_dir="$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)"
 [[ -f "$npm_dir/bin/npm-cli.js" ]] || die "cannot find npm's folder (looked at $npm_dir)"
+python_prefix="$(python3 -c 'import sys; print(sys.base_prefix)')"
+[[ "$python_prefix" == "/usr" ]] && python_prefix=""
 # The base trusts what this machine trusts (setup.sh copies its extra CAs in): Node is told
 # to use that bundle too, so npm in the worker image's build goes through a proxy's CA.
-node_containerfile='ARG BASE
-FROM $BASE
+node_containerfile="ARG BASE
+FROM \$BASE
 COPY node /usr/local/bin/node
 COPY npm /usr/local/lib/node_modules/npm
+${python_prefix:+COPY python /opt/python
+RUN echo /opt/python/lib >/etc/ld.so.conf.d/python.conf && ldconfig
+ENV PATH=/opt/python/bin:\$PATH}
 ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
-RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
- && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
- && node --version && npm --version'
-node_hash="$( { printf '%s\n' "$base_image" "$node_containerfile"; node --version; npm --version; } | sha256sum | cut -c1-12)"
-node_image="localhost/millrace-node:$node_hash"
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\
+ && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \\
+ && node --version && npm --version && python3 -c 'import ssl, sqlite3, ctypes, venv'"
+node_hash="$( { printf '%s\n' "$base_image" "$node_containerfile"; node --version; npm --version; python3 --version; } | sha256sum | cut -c1-12)"
+node_image="localhost/millrace-runtime-base:$node_hash"
 if ! podman image exists "$node_image"; then
-  say "building the Node base image $node_image..."
+  say "building the runtime base image $node_image (Node${python_prefix:+ and Python})..."
   started=$SECONDS
   ctx="$(mktemp -d)"
   cp "$node_bin" "$ctx/node"
   cp -R "$npm_dir" "$ctx/npm"
+  if [[ -n "$python_prefix" ]]; then
+    mkdir "$ctx/python"
+    tar -C "$python_prefix" -c --exclude='./lib/python3*/site-packages/*' --exclude='./lib/python3*/test' . | tar -C "$ctx/python" -x
+  fi
   printf '%s\n' "$node_containerfile" >"$ctx/Containerfile"
   logged "$LOGS/podman-build-node.log" podman build --ulimit nofile=4096:4096 --build-arg BASE="$base_image" -t "$node_image" "$ctx" \
-    || { rm -rf "$ctx"; die "podman build of the Node base image failed (log: $LOGS/podman-build-node.log)"; }
+    || { rm -rf "$ctx"; die "podman build of the runtime base image failed (log: $LOGS/podman-build-node.log)"; }
   rm -rf "$ctx"
-  timed "Node base image built" $started
+  timed "runtime base image built" $started
 fi
 
 # The worker image, tagged by a hash of everything its Dockerfile reads.

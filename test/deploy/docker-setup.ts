@@ -14,6 +14,8 @@ export interface DockerSetup {
   KUBECONFORM: string;
   K8S_SCHEMAS: string;
   PODMAN_COMPOSE: string;
+  /** The Compose Specification's JSON schema. */
+  COMPOSE_SCHEMA: string;
   /** Missing when podman is not installed, or not asked for. */
   WORKER_IMAGE?: string;
 }
@@ -26,7 +28,7 @@ export async function dockerSetup(options: { images: boolean }): Promise<DockerS
     timeout: 30 * 60_000,
   });
   const values = Object.fromEntries(stdout.split('\n').filter((l) => /^[A-Z0-9_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-  for (const key of ['KUBECONFORM', 'K8S_SCHEMAS', 'PODMAN_COMPOSE']) {
+  for (const key of ['KUBECONFORM', 'K8S_SCHEMAS', 'PODMAN_COMPOSE', 'COMPOSE_SCHEMA']) {
     if (!values[key]) throw new Error(`scripts/setup-docker.sh printed no ${key}`);
   }
   return values as unknown as DockerSetup;
