@@ -53,22 +53,29 @@ if [[ ! -x "$kubeconform" || "$(cat "$kubeconform.version" 2>/dev/null)" != "$KU
   timed "kubeconform built" $started
 fi
 
+# module_file MODULE VERSION FILE DEST: copies FILE (a path inside the module) of a Go
+# module to DEST. Only the module's zip is wanted: a private module cache, removed after.
+module_file() {
+  local modcache log="$LOGS/$(basename "$4").log"
+  modcache="$(mktemp -d "$CACHE/go-mod.XXXXXX")"
+  if logged "$log" env GOMODCACHE="$modcache" GOFLAGS=-modcacherw GOWORK=off go mod download "$1@$2"; then
+    cp "$modcache/$1@$2/$3" "$4.tmp" && mv "$4.tmp" "$4"
+  fi
+  rm -rf "$modcache"
+  [[ -f "$4" ]] || die "could not fetch $3 from $1 $2 (log: $log)"
+}
+
 # --- Kubernetes JSON schemas -------------------------------------------------------------
 
 schemas="$CACHE/k8s-schemas-$KUBERNETES_VERSION-$(sha256sum scripts/k8s-schemas.mjs | cut -c1-12)"
 if [[ ! -f "$schemas/.complete" ]]; then
   say "making Kubernetes $KUBERNETES_VERSION's JSON schemas..."
   started=$SECONDS
-  modcache="$(mktemp -d "$CACHE/k8s-mod.XXXXXX")"
-  # Only the module's zip is wanted (its api/openapi-spec): a private module cache, removed after.
-  logged "$LOGS/k8s-schemas.log" env GOMODCACHE="$modcache" GOFLAGS=-modcacherw GOWORK=off \
-    go mod download "k8s.io/kubernetes@$KUBERNETES_VERSION" \
-    || { rm -rf "$modcache"; die "could not download k8s.io/kubernetes $KUBERNETES_VERSION (log: $LOGS/k8s-schemas.log)"; }
+  openapi="$CACHE/k8s-openapi-$KUBERNETES_VERSION.json"
+  [[ -f "$openapi" ]] || module_file k8s.io/kubernetes "$KUBERNETES_VERSION" api/openapi-spec/swagger.json "$openapi"
   rm -rf "$schemas"
-  logged "$LOGS/k8s-schemas.log" node scripts/k8s-schemas.mjs \
-      "$modcache/k8s.io/kubernetes@$KUBERNETES_VERSION/api/openapi-spec/swagger.json" "$schemas" \
-    || { rm -rf "$modcache"; die "could not convert the Kubernetes OpenAPI document (log: $LOGS/k8s-schemas.log)"; }
-  rm -rf "$modcache"
+  logged "$LOGS/k8s-schemas.log" node scripts/k8s-schemas.mjs "$openapi" "$schemas" \
+    || die "could not convert the Kubernetes OpenAPI document (log: $LOGS/k8s-schemas.log)"
   touch "$schemas/.complete"
   timed "schemas made ($(du -sh "$schemas" | cut -f1))" $started
 fi
@@ -79,13 +86,7 @@ compose_schema="$CACHE/compose-spec-$COMPOSE_GO_VERSION.json"
 if [[ ! -f "$compose_schema" ]]; then
   say "fetching the Compose Specification's schema (compose-go $COMPOSE_GO_VERSION)..."
   started=$SECONDS
-  modcache="$(mktemp -d "$CACHE/compose-mod.XXXXXX")"
-  logged "$LOGS/compose-spec.log" env GOMODCACHE="$modcache" GOFLAGS=-modcacherw GOWORK=off \
-    go mod download "github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION" \
-    || { rm -rf "$modcache"; die "could not download compose-go $COMPOSE_GO_VERSION (log: $LOGS/compose-spec.log)"; }
-  cp "$modcache/github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION/schema/compose-spec.json" "$compose_schema.tmp"
-  mv "$compose_schema.tmp" "$compose_schema"
-  rm -rf "$modcache"
+  module_file github.com/compose-spec/compose-go/v2 "$COMPOSE_GO_VERSION" schema/compose-spec.json "$compose_schema"
   timed "Compose schema fetched" $started
 fi
 
