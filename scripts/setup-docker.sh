@@ -159,7 +159,7 @@ if ! podman image exists "$node_image"; then
     tar -C "$python_prefix" -c --exclude='./lib/python3*/site-packages/*' --exclude='./lib/python3*/test' . | tar -C "$ctx/python" -x
   fi
   printf '%s\n' "$node_containerfile" >"$ctx/Containerfile"
-  logged "$LOGS/podman-build-node.log" podman build --ulimit nofile=4096:4096 --build-arg BASE="$base_image" -t "$node_image" "$ctx" \
+  logged "$LOGS/podman-build-node.log" podman build --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --build-arg BASE="$base_image" -t "$node_image" "$ctx" \
     || { rm -rf "$ctx"; die "podman build of the runtime base image failed (log: $LOGS/podman-build-node.log)"; }
   rm -rf "$ctx"
   timed "runtime base image built" $started
@@ -177,7 +177,7 @@ if ! podman image exists "$worker_image"; then
   # --format docker keeps the HEALTHCHECK; --network host: pip reaches the package index
   # without a CNI bridge (none works here); npm prefers this machine's cache
   # (filled by setup.sh's npm ci), pip from its cache where it can.
-  logged "$LOGS/podman-build-worker.log" podman build --format docker --network host --ulimit nofile=4096:4096 \
+  logged "$LOGS/podman-build-worker.log" podman build --format docker --network host --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
       -v "$HOME/.npm:/root/.npm" -v "$HOME/.cache/pip:/root/.cache/pip" \
       --build-arg BASE="$node_image" --build-arg npm_config_prefer_offline=true \
       -f docker/worker/Dockerfile -t "$worker_image" . \
