@@ -183,5 +183,8 @@ if ! podman image exists "$worker_image"; then
       -f docker/worker/Dockerfile -t "$worker_image" . \
     || die "podman build docker/worker failed (log: $LOGS/podman-build-worker.log)"
   timed "worker image built ($(podman image inspect "$worker_image" --format '{{.Size}}' | awk '{printf "%d MB", $1/1e6}'))" $started
+  # Earlier builds' tags (their Python layer is shared while requirements.txt is the same).
+  podman images --format '{{.Repository}}:{{.Tag}}' localhost/millrace-worker | grep -vxF "$worker_image" \
+    | xargs -r podman rmi >/dev/null 2>&1 || true
 fi
 echo "WORKER_IMAGE=$worker_image"
