@@ -21,6 +21,8 @@ import { buildRunInput } from '../../cli/submit.js';
 import { int } from '../../notebook/param-value.js';
 import { readRecord } from '../../record/run-record.js';
 import { packageRoot } from '../../worker/paths.js';
+import { startJupyterServer } from '../../worker/jupyter-server.js';
+import { freePort } from '../../worker/ports.js';
 import { startS3Server, type S3Server } from '../../worker/s3-server.js';
 import { codeCell, notebook, streamText, waitFor, type NotebookJson } from '../e2e/harness.js';
 import { dockerSetup } from './docker-setup.js';
@@ -144,4 +146,37 @@ describe('the worker image (docker/worker/Dockerfile)', () => {
     expect(logs.stdout + logs.stderr).toContain(`worker polling task queue ${taskQueue} on ${cluster.address}`);
     expect(state[0]!.State.ExitCode).toBe(0);
   }, 300_000);
+  it("checks a gateway's health with the worker's token (compose, Kubernetes), and serves the viewer", async () => {
+    // A Jupyter Server on this host stands in for the gateway the workers share.
+    const gateway = await startJupyterServer({ stateDir: join(dir, 'gateway') });
+    try {
+      const check = (token: string) =>
+        podman(['run', '--rm', '--network', 'host', '--no-healthcheck', '--env', `MILLRACE_JUPYTER_URL=${gateway.url}`, '--env', `MILLRACE_JUPYTER_TOKEN=${token}`, image, 'healthcheck']);
+      expect((await check(gateway.token)).code).toBe(0);
+      const wrong = await check('not-the-token');
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr.trim()).toBe(`unhealthy: ${gateway.url} answered 403`);
+    } finally {
+      await gateway.stop();
+    }
+
+    // `serve`, as compose and docker/k8s/serve.yaml run it: the store over HTTP, behind the token.
+    const name = `millrace-serve-${randomBytes(3).toString('hex')}`;
+    const port = await freePort();
+    const token = randomBytes(16).toString('hex');
+    containers.push(name);
+    const started = await podman([
+      'run', '--detach', '--name', name, '--network', 'host', '--init', '--no-healthcheck',
+      '--ulimit', 'nofile=4096:4096', '--ulimit', 'nproc=4096:4096',
+      '--env', `MILLRACE_STORE=${STORE}`, '--env', `MILLRACE_SERVE_TOKEN=${token}`,
+      ...Object.entries(s3.clientEnv()).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
+      image, 'serve', '--host', '127.0.0.1', '--port', String(port),
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    const url = `http://127.0.0.1:${port}/`;
+    const status = (headers: Record<string, string>) => fetch(url, { headers }).then((r) => r.status);
+    await waitFor('serve to answer', async () => ((await status({ Authorization: `token ${token}` })) === 200 ? true : undefined), 60_000);
+    expect(await status({})).toBe(401);
+    expect((await podman(['stop', '--time', '30', name])).code).toBe(0);
+  }, 180_000);
 });
