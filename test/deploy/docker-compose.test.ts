@@ -5,17 +5,14 @@
  * the file promises (docs/deploy.md): the services, a healthcheck and a build argument
  * for the base of every image, no dangling reference.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { packageRoot, venvPython } from '../../worker/paths.js';
-import { dockerSetup, type DockerSetup } from './docker-setup.js';
+import { dockerSetup, run, type DockerSetup } from './docker-setup.js';
 
-const exec = promisify(execFile);
 const COMPOSE = join(packageRoot(), 'docker', 'compose.yaml');
 const SERVICES = ['postgres', 'temporal', 'temporal-ui', 's3', 'gateway', 'worker-1', 'worker-2', 'serve'];
 
@@ -30,13 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-async function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
-  return exec(command, args, { env, maxBuffer: 16 << 20 }).then(
-    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
-  );
-}
 
 /** `podman-compose config` of a file in docker/ (relative paths resolve against it). */
 async function composeConfig(file: string, env: NodeJS.ProcessEnv = process.env) {
@@ -61,12 +51,12 @@ function buildArgs(service: Service): Record<string, string> {
   return Array.isArray(args) ? Object.fromEntries(args.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)])) : args;
 }
 
-/** A copy of docker/compose.yaml, changed, next to it (its relative paths must still resolve). */
+/** A copy of docker/compose.yaml, changed, in the test's folder. */
 async function variant(name: string, change: (text: string) => string): Promise<string> {
   const text = await readFile(COMPOSE, 'utf8');
   const changed = change(text);
   expect(changed).not.toBe(text);
-  const path = join(packageRoot(), 'docker', `.${name}-${process.pid}.yaml`);
+  const path = join(dir, `${name}.yaml`);
   await writeFile(path, changed);
   return path;
 }

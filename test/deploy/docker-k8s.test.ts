@@ -3,17 +3,14 @@
  * JSON schemas (kubeconform, strict: a misspelt field is an error), made offline from the
  * OpenAPI document of the Kubernetes release scripts/setup-docker.sh names.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { packageRoot } from '../../worker/paths.js';
-import { dockerSetup, type DockerSetup } from './docker-setup.js';
+import { dockerSetup, run, type DockerSetup } from './docker-setup.js';
 
-const exec = promisify(execFile);
 const K8S = join(packageRoot(), 'docker', 'k8s');
 
 let setup: DockerSetup;
@@ -37,10 +34,7 @@ interface Result {
 /** kubeconform, strict, with the schemas made offline; missing schemas are errors (no -ignore-missing-schemas). */
 async function kubeconform(files: string[]): Promise<Result> {
   const args = ['-strict', '-summary', '-output', 'json', '-schema-location', join(setup.K8S_SCHEMAS, '{{ .ResourceKind }}{{ .KindSuffix }}.json'), ...files];
-  const { code, stdout } = await exec(setup.KUBECONFORM, args).then(
-    (r) => ({ code: 0, stdout: r.stdout }),
-    (err: { code?: number; stdout?: string }) => ({ code: err.code ?? -1, stdout: err.stdout ?? '' }),
-  );
+  const { code, stdout } = await run(setup.KUBECONFORM, args);
   const parsed = JSON.parse(stdout) as { resources?: Array<{ msg?: string }>; summary: Result['summary'] };
   return { code, summary: parsed.summary, messages: (parsed.resources ?? []).map((r) => r.msg ?? '') };
 }

@@ -33,3 +33,11 @@ export async function dockerSetup(options: { images: boolean }): Promise<DockerS
   }
   return values as unknown as DockerSetup;
 }
+
+/** Runs a command to completion: its exit code and output, whatever the code (tests assert on failures too). */
+export async function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+  return exec(command, args, { env, maxBuffer: 16 << 20 }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
+  );
+}

@@ -9,12 +9,10 @@
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTemporalCluster, type TemporalCluster } from '../../bench/temporal-cluster.js';
 import { buildRunInput } from '../../cli/submit.js';
@@ -25,9 +23,8 @@ import { startJupyterServer } from '../../worker/jupyter-server.js';
 import { freePort } from '../../worker/ports.js';
 import { startS3Server, type S3Server } from '../../worker/s3-server.js';
 import { codeCell, notebook, streamText, waitFor, type NotebookJson } from '../e2e/harness.js';
-import { dockerSetup } from './docker-setup.js';
+import { dockerSetup, run } from './docker-setup.js';
 
-const exec = promisify(execFile);
 const BUCKET = 'millrace';
 const STORE = `s3://${BUCKET}/store`;
 // docker/containers.conf: runc and explicit ulimits, as the container kernels' tests use.
@@ -42,11 +39,8 @@ let client: Client;
 let savedEnv: NodeJS.ProcessEnv | undefined;
 const containers: string[] = [];
 
-async function podman(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return exec('podman', args, { env: PODMAN_ENV, maxBuffer: 16 << 20 }).then(
-    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
-  );
+function podman(args: string[]): ReturnType<typeof run> {
+  return run('podman', args, PODMAN_ENV);
 }
 
 beforeAll(async () => {
