@@ -38,6 +38,7 @@ import {
 import { runIdSchema, type KernelPlacement, type RunInput } from '../workflows/contracts.js';
 import { readNotebookSource, type NotebookSource } from './notebook-source.js';
 import type { Config } from './config.js';
+import type { WrapOptions } from '../jobs/wrap.js';
 import { EXIT, UserError } from './errors.js';
 
 export interface ParameterArgs {
@@ -142,6 +143,8 @@ export interface SubmitOptions {
   placement?: KernelPlacement;
   /** Told each warning papermill would log for these parameters (`Passed unknown parameter: x`). */
   onWarning?: (message: string) => void;
+  /** A job file's --engine and --connection (jobs/wrap.ts). */
+  wrap?: WrapOptions;
 }
 
 /** A store failure as one line for the terminal, with the exit code that says whose it is. */
@@ -191,7 +194,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
       throw storeUserError(err, location === output ? '--output' : 'the store (MILLRACE_STORE)');
     });
   }
-  const { bytes, inputPath, name } = await readNotebookSource(options.notebookPath);
+  const { bytes, inputPath, name } = await readNotebookSource(options.notebookPath, options.wrap);
   let nb: Notebook;
   try {
     nb = parseNotebook(bytes.toString('utf8'), inputPath);
@@ -243,7 +246,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
 export async function writePreparedNotebook(options: SubmitOptions): Promise<{ output: string }> {
   if (!options.output) throw new UserError('--prepare-only needs --output PATH: where to write the prepared notebook');
   const output = outputLocation(options.output);
-  const { bytes, inputPath } = await readNotebookSource(options.notebookPath);
+  const { bytes, inputPath } = await readNotebookSource(options.notebookPath, options.wrap);
   let prepared: Notebook;
   try {
     const nb = loadedNotebook(parseNotebook(bytes.toString('utf8'), inputPath), MILLRACE_VERSION);

@@ -92,7 +92,8 @@ export function generateSqlNotebook(spec: SqlJobSpec): Notebook {
     const name = d.name ?? `s${i + 1}`;
     if (names.has(name)) throw new SqlJobError(`line ${s.line}: @name ${name} is used by another statement`);
     names.add(name);
-    const used = [...new Set(s.placeholders.map((p) => p.name))];
+    const occurrences = s.placeholders.map((p) => p.name);
+    const used = engine.positional ? occurrences : [...new Set(occurrences)];
     const args = [
       arg('line', String(s.line)),
       arg('name', name),
