@@ -39,6 +39,7 @@ import { runIdSchema, type KernelPlacement, type RunInput } from '../workflows/c
 import { readNotebookSource, type NotebookSource } from './notebook-source.js';
 import type { Config } from './config.js';
 import type { WrapOptions } from '../jobs/wrap.js';
+import { requiredJobParameters } from '../notebook/sql/generate.js';
 import { EXIT, UserError } from './errors.js';
 
 export interface ParameterArgs {
@@ -145,6 +146,8 @@ export interface SubmitOptions {
   onWarning?: (message: string) => void;
   /** A job file's --engine and --connection (jobs/wrap.ts). */
   wrap?: WrapOptions;
+  /** Parameters each run gets later (a schedule's run time and date): not missing now. */
+  injected?: string[];
 }
 
 /** A store failure as one line for the terminal, with the exit code that says whose it is. */
@@ -211,6 +214,8 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   const outputPath = output ?? joinLocation(config.storeRoot, 'runs', runId, name);
   const parameters = checkParameters({ ...injectedPaths(options.injectPaths, inputPath, outputPath), ...options.params });
   if (options.onWarning) submitWarnings(nb, parameters, options.kernelName).forEach(options.onWarning);
+  const missing = requiredJobParameters(nb).find((p) => !(p in parameters) && !(options.injected ?? []).includes(p));
+  if (missing !== undefined) throw new UserError(`${options.notebookPath}: parameter ${missing} is required: pass -p ${missing} VALUE`);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);
   // Content-addressed and written once: an existing snapshot is the same bytes.

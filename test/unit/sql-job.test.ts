@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { splitSql } from '../../jobs/split-sql.js';
 import { SQL_ENGINES } from '../../notebook/sql/engines.js';
-import { generateSqlNotebook, type SqlJobSpec } from '../../notebook/sql/generate.js';
+import { generateSqlNotebook, requiredJobParameters, type SqlJobSpec } from '../../notebook/sql/generate.js';
 import { parseSqlHeader, SqlJobError } from '../../notebook/sql/header.js';
 import { sourceText } from '../../notebook/nbformat.js';
 import { wrapSqlJob, type WrapOptions } from '../../jobs/wrap.js';
@@ -97,7 +97,9 @@ describe('the generated notebook', () => {
       '%%millrace_sql line=8 name=s1 params=region,day preview=3 output=out/t.parquet\n-- @output out/t.parquet\n-- @preview 3\nSELECT * FROM t WHERE r = $region AND d = $day AND r2 = $region;',
     );
     expect(sources[4]).toBe('%%millrace_sql line=9 name=s2 kind=INSERT\nINSERT INTO u VALUES (1)');
-    expect(nb.metadata['millrace']).toEqual({ job: { kind: 'sql', path: '/p/job.sql', sha256: 'ab'.repeat(32), engine: 'duckdb' } });
+    expect(nb.metadata['millrace']).toEqual({ job: { kind: 'sql', path: '/p/job.sql', sha256: 'ab'.repeat(32), engine: 'duckdb', required: ['day'] } });
+    expect(requiredJobParameters(nb)).toEqual(['day']);
+    expect(requiredJobParameters(generateSqlNotebook(await spec('-- @param a: int = 1\nSELECT :a')))).toEqual([]);
   });
 
   it('is the same notebook every time', async () => {
