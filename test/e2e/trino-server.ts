@@ -30,7 +30,7 @@ export interface TrinoServer {
   caFile: string;
   /** A trino:// URL with the password, for a connection's url_file or environment variable. */
   url(path?: string): string;
-  /** Milliseconds from spawn to the first successful query. */
+  /** Milliseconds from spawn to the first successful query on the memory catalog. */
   startMs: number;
   pid: number;
   logPath: string;
@@ -70,21 +70,22 @@ function call(endpoint: string, ca: string, method: string, path: string, auth: 
   });
 }
 
+/** Runs one statement to its end: undefined when it succeeded, else the error's message. */
+async function runStatement(endpoint: string, ca: string, auth: string, sql: string): Promise<string | undefined> {
+  let page = JSON.parse((await call(endpoint, ca, 'POST', '/v1/statement', auth, sql)).text);
+  while (!page.error && page.nextUri) page = JSON.parse((await call(endpoint, ca, 'GET', new URL(page.nextUri).pathname, auth)).text);
+  return page.error ? String(page.error.message) : undefined;
+}
+
 /**
- * Whether `SELECT 1` answers a row: /v1/info says `starting: false` a few seconds before a
- * worker node is active, and a query in between fails with "No nodes available".
+ * Whether the server runs work on the memory catalog: /v1/info says `starting: false` a
+ * few seconds before a node is active (a query in between fails with "No nodes
+ * available"), and the memory connector sees the node later still ("nodes is empty").
  */
-async function answersQuery(endpoint: string, ca: string, auth: string): Promise<boolean> {
+async function ready(endpoint: string, ca: string, auth: string): Promise<boolean> {
   const info = await call(endpoint, ca, 'GET', '/v1/info', auth);
   if (info.status !== 200 || JSON.parse(info.text).starting !== false) return false;
-  let page = JSON.parse((await call(endpoint, ca, 'POST', '/v1/statement', auth, 'SELECT 1')).text);
-  for (let i = 0; i < 100; i++) {
-    if (page.error) return false;
-    if (page.data) return true;
-    if (!page.nextUri) return false;
-    page = JSON.parse((await call(endpoint, ca, 'GET', new URL(page.nextUri).pathname, auth)).text);
-  }
-  return false;
+  return (await runStatement(endpoint, ca, auth, 'CREATE TABLE IF NOT EXISTS memory.default.millrace_ready AS SELECT 1 AS x')) === undefined;
 }
 
 export async function startTrino(stateDir: string): Promise<TrinoServer> {
@@ -145,7 +146,9 @@ export async function startTrino(stateDir: string): Promise<TrinoServer> {
   const ca = readFileSync(caFile, 'utf8');
   const auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
   try {
-    await child.waitFor(() => answersQuery(endpoint, ca, auth).catch(() => false), { timeoutMs: 120_000, what: 'Trino to answer SELECT 1', intervalMs: 250 });
+    await child.waitFor(() => ready(endpoint, ca, auth).catch(() => false), { timeoutMs: 120_000, what: 'Trino to run a query on the memory catalog', intervalMs: 250 });
+    const dropped = await runStatement(endpoint, ca, auth, 'DROP TABLE memory.default.millrace_ready');
+    if (dropped !== undefined) throw new Error(`Trino: DROP TABLE memory.default.millrace_ready failed: ${dropped}`);
   } catch (err) {
     await child.stop();
     throw err;
