@@ -34,7 +34,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--kernel <name>', 'kernel name (default: the notebook\'s kernelspec, else python3)')
     .option('--output <path>', 'where to write the output notebook, a path or s3://bucket/key (default: the store, one folder per run)')
     .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)')
-    .option('--cwd <dir>', "the kernel's working directory, resolved on the worker (default: the directory millrace run is called from, as papermill)");
+    .option('--cwd <dir>', "the kernel's working directory, resolved on the worker (default: the directory millrace run is called from, as papermill)")
+    .option('--engine <engine>', "a SQL job's engine: duckdb or trino (default: the header's @engine, else duckdb)")
+    .option('--connection <name>', "a SQL job's connection, named in millrace.toml or MILLRACE_CONNECTION_<NAME>");
   addPlacementOptions(run);
   addTimeoutOptions(run, {
     cell: 'fail a cell that runs longer, interrupting the kernel',
@@ -74,6 +76,8 @@ export async function main(argv: string[]): Promise<number> {
         output: opts.output,
         id: opts.id,
         cwd: opts.cwd,
+        engine: opts.engine,
+        connection: opts.connection,
         placement: placementArgs(opts),
         cellTimeout: opts.cellTimeout ?? opts.executionTimeout,
         timeout: opts.timeout,
@@ -178,7 +182,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('write the notebook a SQL job file runs as (`run FILE.sql` wraps on the fly)')
     .argument('<file>', 'the .sql file')
     .option('-o, --output <path>', 'where to write the notebook (default: FILE with .ipynb)')
-    .option('--engine <engine>', 'the engine the statements run on (duckdb)')
+    .option('--engine <engine>', "the engine the statements run on: duckdb or trino (default: the header's @engine, else duckdb)")
     .option('--connection <name>', "a connection named in millrace.toml or MILLRACE_CONNECTION_<NAME> (default: the header's @connection, else the engine's default)")
     .action(async (file: string, opts) => {
       const { wrapCommand } = await import('./commands/wrap.js');

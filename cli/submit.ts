@@ -38,6 +38,8 @@ import {
 import { runIdSchema, type KernelPlacement, type RunInput } from '../workflows/contracts.js';
 import { readNotebookSource, type NotebookSource } from './notebook-source.js';
 import type { Config } from './config.js';
+import type { WrapOptions } from '../jobs/wrap.js';
+import { requiredJobParameters } from '../notebook/sql/generate.js';
 import { EXIT, UserError } from './errors.js';
 
 export interface ParameterArgs {
@@ -142,6 +144,10 @@ export interface SubmitOptions {
   placement?: KernelPlacement;
   /** Told each warning papermill would log for these parameters (`Passed unknown parameter: x`). */
   onWarning?: (message: string) => void;
+  /** A job file's --engine and --connection (jobs/wrap.ts). */
+  wrap?: WrapOptions;
+  /** Parameters each run gets later (a schedule's run time and date): not missing now. */
+  injected?: string[];
 }
 
 /** A store failure as one line for the terminal, with the exit code that says whose it is. */
@@ -191,7 +197,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
       throw storeUserError(err, location === output ? '--output' : 'the store (MILLRACE_STORE)');
     });
   }
-  const { bytes, inputPath, name } = await readNotebookSource(options.notebookPath);
+  const { bytes, inputPath, name } = await readNotebookSource(options.notebookPath, options.wrap);
   let nb: Notebook;
   try {
     nb = parseNotebook(bytes.toString('utf8'), inputPath);
@@ -208,6 +214,8 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   const outputPath = output ?? joinLocation(config.storeRoot, 'runs', runId, name);
   const parameters = checkParameters({ ...injectedPaths(options.injectPaths, inputPath, outputPath), ...options.params });
   if (options.onWarning) submitWarnings(nb, parameters, options.kernelName).forEach(options.onWarning);
+  const missing = requiredJobParameters(nb).find((p) => !(p in parameters) && !(options.injected ?? []).includes(p));
+  if (missing !== undefined) throw new UserError(`${options.notebookPath}: parameter ${missing} is required: pass -p ${missing} VALUE`);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);
   // Content-addressed and written once: an existing snapshot is the same bytes.
@@ -243,7 +251,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
 export async function writePreparedNotebook(options: SubmitOptions): Promise<{ output: string }> {
   if (!options.output) throw new UserError('--prepare-only needs --output PATH: where to write the prepared notebook');
   const output = outputLocation(options.output);
-  const { bytes, inputPath } = await readNotebookSource(options.notebookPath);
+  const { bytes, inputPath } = await readNotebookSource(options.notebookPath, options.wrap);
   let prepared: Notebook;
   try {
     const nb = loadedNotebook(parseNotebook(bytes.toString('utf8'), inputPath), MILLRACE_VERSION);

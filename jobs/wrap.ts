@@ -29,10 +29,13 @@ function runtimeSource(engine: string): string {
 
 /** The notebook of a SQL job; `path` is where its bytes were read from. */
 export async function wrapSqlJob(path: string, bytes: Buffer, options: WrapOptions = {}): Promise<Notebook> {
-  const engineName = options.engine ?? DEFAULT_SQL_ENGINE;
-  const engine = SQL_ENGINES[engineName];
-  if (!engine) throw new SqlJobError(`--engine ${engineName}: this version runs SQL jobs on ${Object.keys(SQL_ENGINES).join(', ')}`);
   const header = parseSqlHeader(bytes.toString('utf8'));
+  const engineName = options.engine ?? header.engine ?? DEFAULT_SQL_ENGINE;
+  const engine = SQL_ENGINES[engineName];
+  if (!engine) {
+    const given = options.engine ? '--engine' : '@engine';
+    throw new SqlJobError(`${given} ${engineName}: this version runs SQL jobs on ${Object.keys(SQL_ENGINES).join(', ')}`);
+  }
   return generateSqlNotebook({
     fileName: basename(path),
     path,

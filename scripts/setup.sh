@@ -255,6 +255,14 @@ if [[ "${MILLRACE_CONTAINERS:-1}" != "0" ]]; then
   fi
 fi
 
+# --- Trino (the server SQL jobs on the trino engine are tested against) ------------------
+
+# scripts/setup-trino.sh: Trino by its Maven coordinates into the cache, trimmed to the
+# plugins the tests load; it only notes what is missing when there is no Java 22+ or mvn.
+if [[ "${MILLRACE_TRINO:-1}" != "0" ]]; then
+  bash "$ROOT/scripts/setup-trino.sh"
+fi
+
 # --- build (last: sources change most often, and the tools above are useful anyway) ---
 
 # Rebuild when anything the build reads is newer than the last successful build.

@@ -15,6 +15,9 @@ export interface RunOptions extends ParameterArgs {
   kernel?: string;
   output?: string;
   id?: string;
+  /** A job file's engine and connection (as `millrace wrap`). */
+  engine?: string;
+  connection?: string;
   /** --cwd: the kernel's working directory (default: this process's). */
   cwd?: string;
   cellTimeout?: number;
@@ -49,6 +52,11 @@ export const PAUSE_REFUSAL =
   '--on-failure pause needs a stack that other commands can reach to repair the run: start `millrace dev` or set TEMPORAL_ADDRESS';
 const PAUSABLE = longLivedOnly(PAUSE_REFUSAL);
 
+/** --engine and --connection, for a job file. */
+function wrapOptions(options: RunOptions): { engine?: string; connection?: string } {
+  return { ...(options.engine ? { engine: options.engine } : {}), ...(options.connection ? { connection: options.connection } : {}) };
+}
+
 export async function runCommand(notebook: string, options: RunOptions): Promise<number> {
   const params = await resolveParameters(options);
   // papermill logs these as it starts; under --json they are in the object instead.
@@ -58,13 +66,14 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     if (!options.json) process.stderr.write(`${message}\n`);
   };
   if (options.prepareOnly) {
-    const { output } = await writePreparedNotebook({ notebookPath: notebook, params, kernelName: options.kernel, output: options.output, reportMode: options.reportMode, injectPaths: options.injectPaths, onWarning });
+    const { output } = await writePreparedNotebook({ notebookPath: notebook, params, kernelName: options.kernel, output: options.output, reportMode: options.reportMode, injectPaths: options.injectPaths, onWarning, wrap: wrapOptions(options) });
     process.stdout.write(options.json ? `${JSON.stringify({ status: 'prepared', output, warnings })}\n` : `prepared: ${output}\n`);
     return EXIT.ok;
   }
   const config = loadConfig();
   const input = await buildRunInput(config, {
     notebookPath: notebook,
+    wrap: wrapOptions(options),
     params,
     kernelName: options.kernel,
     output: options.output,

@@ -230,6 +230,7 @@ export async function scheduleCreate(nameArg: string, notebook: string, options:
   const base = await buildRunInput(config, {
     notebookPath: notebook,
     params,
+    injected: [timeParameter, dateParameter],
     kernelName: options.kernel,
     runId: name,
     // As `run`: where the command was called, unless --cwd says otherwise.
@@ -302,7 +303,7 @@ export async function scheduleUpdate(nameArg: string, options: UpdateOptions): P
     if (options.notebook !== undefined) {
       // A new snapshot: of the file given, or of the schedule's notebook file as it is now.
       const path = options.notebook === true ? old.inputPath : options.notebook;
-      const fresh = await buildRunInput(config, { notebookPath: path, params: parameters, runId: name });
+      const fresh = await buildRunInput(config, { notebookPath: path, params: parameters, runId: name, injected: [schedule.timeParameter, schedule.dateParameter] });
       input = { ...input, source: fresh.source, inputPath: fresh.inputPath };
     }
     input.output = `${schedule.outputDir}/${name}-<nominal time>/${basename(input.inputPath)}`;

@@ -94,15 +94,16 @@ class _MillraceSql:
         """%%millrace_sql line=N name=NAME [kind=TYPE] [params=a,b] [preview=N] [output=PATH]: runs one statement."""
         __tracebackhide__ = True
         args = dict(word.split("=", 1) for word in _shlex.split(line))
-        where = f"{self.job}, line {args['line']}"
-        values = {name: self.params[name] for name in args.get("params", "").split(",") if name}
+        names = [name for name in args.get("params", "").split(",") if name]
+        # A positional engine's cell lists its parameters in the order of its placeholders.
+        values = [self.params[n] for n in names] if getattr(self.engine, "positional", False) else {n: self.params[n] for n in names}
         preview = int(args.get("preview", self.preview))
         output = args.get("output")
         started = _time.perf_counter()
         try:
             columns, rows, count, table = self.engine.execute(self.conn, cell, values, preview, output is not None, args.get("kind", "SELECT"))
         except self.engine.Error as e:
-            raise SqlStatementError(f"{where}: {e}") from None
+            raise SqlStatementError(self._failure(e, cell, values, int(args["line"]))) from None
         seconds = _time.perf_counter() - started
         if columns:
             _millrace_show(columns, rows, count)
@@ -116,6 +117,19 @@ class _MillraceSql:
             return
         sb.glue(f"{args['name']}_rows", count)
         sb.glue(f"{args['name']}_seconds", seconds)
+
+
+    def _failure(self, e, cell, values, line):
+        """The engine's message, after the job file and the line (and column, when the engine
+        gives the failure's place within the statement) in that file."""
+        failure = getattr(self.engine, "failure", None)
+        place, message = failure(e, cell, values) if failure else (None, str(e))
+        if place is None:
+            return f"{self.job}, line {line}: {message}"
+        # The cell holds the statement's comments above it; `line` is its first line of SQL.
+        lines = cell.split("\n")
+        first = next((i for i, text in enumerate(lines) if text.strip() and not text.strip().startswith("--")), 0)
+        return f"{self.job}, line {line - first + place[0] - 1}, column {place[1]}: {message}"
 
 
 def _millrace_rows(n):

@@ -1,12 +1,14 @@
 // The engines a SQL job can run on. Each is a kernel-side module, jobs/runtime/engines/
 // <name>.py (connect, execute, Error), and these facts the generator needs: how a statement
 // refers to a bound parameter, and the connection used when none is named. A new engine
-// (Trino, Spark SQL) is one entry here and one module there.
+// (Spark SQL) is one entry here and one module there.
 
 export interface SqlEngine {
   name: string;
-  /** The driver's named placeholder for a parameter the file writes as `:name`. */
+  /** The driver's placeholder for a parameter the file writes as `:name`. */
   placeholder: (name: string) => string;
+  /** Placeholders bound by position (qmark): the cell lists parameters in their order, repeats included. */
+  positional?: boolean;
   /** The connection URL when the job names none. */
   defaultUrl: string;
 }
@@ -14,6 +16,9 @@ export interface SqlEngine {
 export const SQL_ENGINES: Readonly<Record<string, SqlEngine>> = {
   // DuckDB binds `$name` from a dict (duckdb.execute(sql, {name: value})).
   duckdb: { name: 'duckdb', placeholder: (name) => `$${name}`, defaultUrl: 'duckdb:///:memory:' },
+  // The trino client binds `?` from a list (EXECUTE IMMEDIATE ... USING, the values rendered
+  // as Trino literals by the client). Without a named connection: a local server's tpch.
+  trino: { name: 'trino', placeholder: () => '?', positional: true, defaultUrl: 'trino://millrace@localhost:8080/tpch/tiny' },
 };
 
 export const DEFAULT_SQL_ENGINE = 'duckdb';

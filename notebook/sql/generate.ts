@@ -3,6 +3,7 @@
 // holding the runtime and the connection's name, then one `%%millrace_sql` cell per
 // statement. Pure and deterministic: the same file and options give the same bytes.
 
+import { z } from 'zod';
 import { pythonNotebook, type Cell, type Notebook } from '../nbformat.js';
 import { translateStr } from '../translators/python.js';
 import type { SqlEngine } from './engines.js';
@@ -92,7 +93,8 @@ export function generateSqlNotebook(spec: SqlJobSpec): Notebook {
     const name = d.name ?? `s${i + 1}`;
     if (names.has(name)) throw new SqlJobError(`line ${s.line}: @name ${name} is used by another statement`);
     names.add(name);
-    const used = [...new Set(s.placeholders.map((p) => p.name))];
+    const occurrences = s.placeholders.map((p) => p.name);
+    const used = engine.positional ? occurrences : [...new Set(occurrences)];
     const args = [
       arg('line', String(s.line)),
       arg('name', name),
@@ -131,6 +133,23 @@ export function generateSqlNotebook(spec: SqlJobSpec): Notebook {
     { cell_type: 'code', id: cellId('setup', 0), metadata: { tags: ['millrace-sql-setup'] }, source: setup, outputs: [], execution_count: null },
     ...statementCells,
   ];
-  const job = { kind: 'sql', path: spec.path, sha256: spec.sha256, engine: engine.name, ...(connection ? { connection } : {}) };
+  const required = header.params.filter((p) => p.default === undefined).map((p) => p.name);
+  const job = {
+    kind: 'sql',
+    path: spec.path,
+    sha256: spec.sha256,
+    engine: engine.name,
+    ...(connection ? { connection } : {}),
+    // Checked before a run is submitted (requiredJobParameters).
+    ...(required.length ? { required } : {}),
+  };
   return pythonNotebook(cells, { millrace: { job } });
+}
+
+const requiredSchema = z.object({ millrace: z.object({ job: z.object({ required: z.array(z.string()) }) }) });
+
+/** The parameters a wrapped job declares without a default: none for any other notebook. */
+export function requiredJobParameters(nb: Notebook): string[] {
+  const parsed = requiredSchema.safeParse(nb.metadata);
+  return parsed.success ? parsed.data.millrace.job.required : [];
 }

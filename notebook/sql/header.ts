@@ -2,6 +2,7 @@
 //   -- @param NAME: TYPE [= DEFAULT]   a parameter (header only); no default: required
 //   -- @preview N                      rows shown per query (header: every statement)
 //   -- @connection NAME                the named connection (header only)
+//   -- @engine NAME                    the engine (header only; --engine overrides it)
 //   -- @output PATH                    save the statement's whole result (.parquet/.csv)
 //   -- @name NAME                      the statement's name in scrapbook values
 // The header is the file's leading comments and blank lines; its comments that touch the
@@ -23,6 +24,7 @@ export interface SqlHeader {
   params: SqlParam[];
   preview?: number;
   connection?: string;
+  engine?: string;
   /** The header's other comment lines, without `--`: the job's description. */
   description: string[];
   /** The file with the header's lines blanked, so line numbers stay the file's. */
@@ -45,9 +47,9 @@ export class SqlJobError extends Error {
 
 const DIRECTIVE = /^\s*--\s*@(\w+)\b\s*(.*?)\s*$/;
 const PARAM = /^([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(\w+)\s*(?:=\s*(.+))?$/;
-const HEADER_ONLY = new Set(['param', 'connection']);
+const HEADER_ONLY = new Set(['param', 'connection', 'engine']);
 const STATEMENT_ONLY = new Set(['output', 'name']);
-const KNOWN = ['param', 'preview', 'connection', 'output', 'name'];
+const KNOWN = ['param', 'preview', 'connection', 'engine', 'output', 'name'];
 
 function preview(value: string, line: number): number {
   if (!/^\d+$/.test(value)) throw new SqlJobError(`line ${line}: @preview takes a whole number of rows, not ${JSON.stringify(value)}`);
@@ -120,6 +122,9 @@ export function parseSqlHeader(text: string): SqlHeader {
     else if (name === 'connection') {
       if (!/^[\w.-]+$/.test(value!)) throw new SqlJobError(`line ${line}: @connection takes a connection's name, not ${JSON.stringify(value)}`);
       header.connection = value!;
+    } else if (name === 'engine') {
+      if (!/^[\w-]+$/.test(value!)) throw new SqlJobError(`line ${line}: @engine takes an engine's name, not ${JSON.stringify(value)}`);
+      header.engine = value!;
     } else if (STATEMENT_ONLY.has(name!)) throw new SqlJobError(`line ${line}: @${name} belongs in the comments right above its statement`);
     else unknown(name!, line);
     body[i] = '';

@@ -83,7 +83,7 @@ describe('SQL jobs on DuckDB', () => {
     await assertValidNotebook(out);
     const nb = await record(out);
     const { createHash } = await import('node:crypto');
-    expect(nb.metadata.millrace.job).toEqual({ kind: 'sql', path: job, sha256: createHash('sha256').update(SALES).digest('hex'), engine: 'duckdb' });
+    expect(nb.metadata.millrace.job).toEqual({ kind: 'sql', path: job, sha256: createHash('sha256').update(SALES).digest('hex'), engine: 'duckdb', required: ['day'] });
     expect(nb.metadata.papermill.input_path).toBe(job);
     expect(nb.metadata.papermill.parameters).toEqual({ region: 'eu', day: '2024-01-01', scale: 3 });
     // CREATE TABLE AS: the rows it wrote.
@@ -149,11 +149,21 @@ describe('SQL jobs on DuckDB', () => {
     expect(html(statementCell(after, 8))).toContain('<tr><td>2</td></tr>');
   });
 
-  it('refuses a missing required parameter in its own cell, naming it', async () => {
+  it('refuses a missing required parameter before submitting, naming it; the kernel checks it too', async () => {
     const job = await write('sales.sql', SALES);
     const r = await cli('run', job, '--id', `sales-noday-${tag}`, '--json');
-    expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout).error).toMatchObject({ ename: 'ValueError', evalue: 'parameter day is required: pass -p day VALUE' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`millrace: ${job}: parameter day is required: pass -p day VALUE\n`);
+    expect(await h.client.workflow.getHandle(`sales-noday-${tag}`).describe().catch(() => 'none')).toBe('none');
+    // The notebook `wrap` wrote is refused the same way.
+    await cli('wrap', job, '-o', 'sales-plain.ipynb');
+    const plain = await cli('run', join(h.dir, 'sales-plain.ipynb'), '--id', `sales-plain-${tag}`, '--json');
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toBe(`millrace: ${join(h.dir, 'sales-plain.ipynb')}: parameter day is required: pass -p day VALUE\n`);
+    // Given as None, it reaches the kernel, whose setup cell refuses it.
+    const none = await cli('run', job, '--id', `sales-none-${tag}`, '-p', 'day', 'None', '--json');
+    expect(none.code).toBe(1);
+    expect(JSON.parse(none.stdout).error).toMatchObject({ ename: 'ValueError', evalue: 'parameter day is required: pass -p day VALUE' });
   });
 
   it('runs a scheduled .sql job with run_date as its date parameter', async () => {

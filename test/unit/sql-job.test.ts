@@ -3,9 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { splitSql } from '../../jobs/split-sql.js';
 import { SQL_ENGINES } from '../../notebook/sql/engines.js';
-import { generateSqlNotebook, type SqlJobSpec } from '../../notebook/sql/generate.js';
+import { generateSqlNotebook, requiredJobParameters, type SqlJobSpec } from '../../notebook/sql/generate.js';
 import { parseSqlHeader, SqlJobError } from '../../notebook/sql/header.js';
 import { sourceText } from '../../notebook/nbformat.js';
+import { wrapSqlJob, type WrapOptions } from '../../jobs/wrap.js';
 
 const texts = async (sql: string) => (await splitSql(sql)).map((s) => s.text);
 
@@ -71,7 +72,7 @@ describe('the header of a SQL job', () => {
     expect(bad('-- @param x: date = 2024-13\nSELECT 1')).toThrow('is not a date');
     expect(bad('-- @param x\nSELECT 1')).toThrow("line 1: @param wants NAME: TYPE [= DEFAULT], e.g. -- @param region: str = 'eu'");
     expect(bad('-- @param x: int\n-- @param x: str\nSELECT 1')).toThrow('line 2: @param x is declared twice');
-    expect(bad('-- @todo\n\nSELECT 1')).toThrow('line 1: unknown directive @todo (known: @param, @preview, @connection, @output, @name)');
+    expect(bad('-- @todo\n\nSELECT 1')).toThrow('line 1: unknown directive @todo (known: @param, @preview, @connection, @engine, @output, @name)');
     expect(bad('-- @output x.parquet\n\nSELECT 1')).toThrow('line 1: @output belongs in the comments right above its statement');
   });
 });
@@ -96,7 +97,9 @@ describe('the generated notebook', () => {
       '%%millrace_sql line=8 name=s1 params=region,day preview=3 output=out/t.parquet\n-- @output out/t.parquet\n-- @preview 3\nSELECT * FROM t WHERE r = $region AND d = $day AND r2 = $region;',
     );
     expect(sources[4]).toBe('%%millrace_sql line=9 name=s2 kind=INSERT\nINSERT INTO u VALUES (1)');
-    expect(nb.metadata['millrace']).toEqual({ job: { kind: 'sql', path: '/p/job.sql', sha256: 'ab'.repeat(32), engine: 'duckdb' } });
+    expect(nb.metadata['millrace']).toEqual({ job: { kind: 'sql', path: '/p/job.sql', sha256: 'ab'.repeat(32), engine: 'duckdb', required: ['day'] } });
+    expect(requiredJobParameters(nb)).toEqual(['day']);
+    expect(requiredJobParameters(generateSqlNotebook(await spec('-- @param a: int = 1\nSELECT :a')))).toEqual([]);
   });
 
   it('is the same notebook every time', async () => {
@@ -108,6 +111,23 @@ describe('the generated notebook', () => {
       'line 4: :b is not a declared parameter (add -- @param b: TYPE to the header)',
     );
     expect(generateSqlNotebook.bind(null, await spec('-- only a comment\n'))).toThrow('job.sql has no SQL statement');
+  });
+
+  it('binds by position on trino: a `?` per use, the parameters listed in that order', async () => {
+    const nb = generateSqlNotebook(await spec(sql, { engine: SQL_ENGINES['trino']! }));
+    expect(sourceText(nb.cells[3]!.source)).toBe(
+      '%%millrace_sql line=8 name=s1 params=region,day,region preview=3 output=out/t.parquet\n-- @output out/t.parquet\n-- @preview 3\nSELECT * FROM t WHERE r = ? AND d = ? AND r2 = ?;',
+    );
+    expect(nb.metadata['millrace']).toMatchObject({ job: { engine: 'trino' } });
+  });
+
+  it('takes the engine from --engine, else the header, else duckdb; an unknown one is refused', async () => {
+    const engineOf = async (sql: string, options: WrapOptions = {}) => ((await wrapSqlJob('/p/j.sql', Buffer.from(sql), options)).metadata['millrace'] as any).job.engine;
+    expect(await engineOf('-- @engine trino\nSELECT 1')).toBe('trino');
+    expect(await engineOf('-- @engine trino\nSELECT 1', { engine: 'duckdb' })).toBe('duckdb');
+    expect(await engineOf('SELECT 1')).toBe('duckdb');
+    await expect(wrapSqlJob('/p/j.sql', Buffer.from('-- @engine presto\nSELECT 1'))).rejects.toThrow('@engine presto: this version runs SQL jobs on duckdb, trino');
+    await expect(wrapSqlJob('/p/j.sql', Buffer.from('SELECT 1'), { engine: 'oracle' })).rejects.toThrow('--engine oracle: this version runs SQL jobs on duckdb, trino');
   });
 
   it('names the connection, never its URL: that is resolved in the kernel', async () => {

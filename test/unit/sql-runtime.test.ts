@@ -112,4 +112,54 @@ describe('engines', () => {
     );
     expect(out.split('\n')).toEqual(['[(1,)]', '25', "['i'] [(3,), (4,)] 22", '1']);
   });
+
+  it("trino: reads trino:// and presto:// URLs as the client's SQLAlchemy dialect writes them", async () => {
+    const engine = join(packageRoot(), 'jobs', 'runtime', 'engines', 'trino.py');
+    const out = await py(
+      [
+        `exec(open(${JSON.stringify(engine)}).read())`,
+        'for url in ["trino://ana@db.example:8443/hive/web?verify=false", "trino://bo%40x:p%3Aw@h/tpch", "presto://h", "trino://h?verify=/ca.pem&source=nightly"]:',
+        '    c = _MillraceEngine.connect(url)',
+        '    auth = c.auth and (c.auth._username, c.auth._password)',
+        '    print(c.host, c.port, c.user, c.catalog, c.schema, c.http_scheme, auth, c._http_session.verify, c.source)',
+        'for url in ["duckdb:///x", "trino://h?catalog=x", "trino://h/a/b/c"]:',
+        '    try: _MillraceEngine.connect(url)',
+        '    except ValueError as e: print(e)',
+      ].join('\n'),
+    );
+    expect(out.split('\n')).toEqual([
+      'db.example 8443 ana hive web http None False millrace',
+      "h 443 bo@x tpch None https ('bo@x', 'p:w') True millrace",
+      'note: presto:// runs on the Trino client: Trino is the maintained Presto',
+      'h 8080 millrace None None http None True millrace',
+      'h 8080 millrace None None http None /ca.pem nightly',
+      "a trino connection URL starts with trino:// (the connection's URL has another scheme)",
+      'a trino connection URL takes http_scheme, verify and source in its query string, not catalog',
+      "a trino connection URL's path is /CATALOG or /CATALOG/SCHEMA",
+    ]);
+  });
+
+  it("trino: places a failure in the file: Trino's place in the statement, the cell's comments, EXECUTE IMMEDIATE's prefix", async () => {
+    const engine = join(packageRoot(), 'jobs', 'runtime', 'engines', 'trino.py');
+    const out = await py(
+      [
+        `exec(open(${JSON.stringify(engine)}).read())`,
+        'from trino.exceptions import TrinoUserError',
+        'def err(line, column):',
+        '    return TrinoUserError({"message": f"line {line}:{column}: Column \'x\' cannot be resolved", "errorName": "COLUMN_NOT_FOUND", "errorType": "USER_ERROR", "errorLocation": {"lineNumber": line, "columnNumber": column}}, "q1")',
+        'class E(_MillraceEngine):',
+        '    def connect(url): return None',
+        '    def execute(conn, sql, params, preview, keep, kind): raise err(1, 29) if params else err(4, 3)',
+        'sql = _MillraceSql(E, "job.sql", "trino://h", {}, 5)',
+        'sql.params = {"a": 1}',
+        'for args, cell in [("line=12 name=s", "-- about it\\n-- @name s\\nSELECT a,\\n  x FROM t"), ("line=7 name=s params=a", "SELECT ? + x FROM t")]:',
+        '    try: sql.cell(args, cell)',
+        '    except SqlStatementError as e: print(e)',
+      ].join('\n'),
+    );
+    expect(out.split('\n')).toEqual([
+      "job.sql, line 13, column 3: Column 'x' cannot be resolved (COLUMN_NOT_FOUND, query q1)",
+      "job.sql, line 7, column 10: Column 'x' cannot be resolved (COLUMN_NOT_FOUND, query q1)",
+    ]);
+  });
 });

@@ -1,0 +1,167 @@
+/**
+ * A Trino server for the tests of SQL jobs on the trino engine: the one scripts/setup-trino.sh
+ * installs in the cache, as a single coordinator that also runs the work, with the catalogs
+ * tpch and memory, on free loopback ports. Clients reach it over HTTPS (a self-signed
+ * certificate made here by keytool) with a password checked by Trino's password file
+ * authenticator, so the tests use a real credential. Start it once per test file: it
+ * takes seconds and about 1 GB of heap at most.
+ */
+import { execFile } from 'node:child_process';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { cacheDir } from '../../worker/paths.js';
+import { freePort } from '../../worker/ports.js';
+import { spawnSupervised } from '../../worker/process.js';
+
+const run = promisify(execFile);
+const HOST = '127.0.0.1';
+export const TRINO_VERSION = '476';
+
+export interface TrinoServer {
+  /** https://127.0.0.1:PORT */
+  endpoint: string;
+  user: string;
+  /** The user's password: a secret that must appear in no record or history. */
+  password: string;
+  /** The PEM certificate clients verify the server with. */
+  caFile: string;
+  /** A trino:// URL with the password, for a connection's url_file or environment variable. */
+  url(path?: string): string;
+  /** Milliseconds from spawn to the first successful query on the memory catalog. */
+  startMs: number;
+  pid: number;
+  logPath: string;
+  stop(): Promise<void>;
+}
+
+function trinoHome(): { home: string; javaHome: string } {
+  const home = join(cacheDir(), `trino-server-${TRINO_VERSION}`);
+  if (!existsSync(join(home, '.millrace-complete'))) {
+    throw new Error(`Trino ${TRINO_VERSION} is not installed (expected at ${home}): run scripts/setup.sh (it needs Java 22+ and mvn)`);
+  }
+  return { home, javaHome: readFileSync(join(home, 'java-home'), 'utf8').trim() };
+}
+
+function properties(values: Record<string, string | number | boolean>): string {
+  return Object.entries(values)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n') + '\n';
+}
+
+/** One HTTPS request to the server as `user`, verifying it with its certificate. */
+function call(endpoint: string, ca: string, method: string, path: string, auth: string, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request(
+      `${endpoint}${path}`,
+      { method, ca, timeout: 5_000, headers: { authorization: auth, 'x-trino-user': 'millrace', ...(body ? { 'content-type': 'text/plain' } : {}) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Runs one statement to its end: undefined when it succeeded, else the error's message. */
+async function runStatement(endpoint: string, ca: string, auth: string, sql: string): Promise<string | undefined> {
+  let page = JSON.parse((await call(endpoint, ca, 'POST', '/v1/statement', auth, sql)).text);
+  while (!page.error && page.nextUri) page = JSON.parse((await call(endpoint, ca, 'GET', new URL(page.nextUri).pathname, auth)).text);
+  return page.error ? String(page.error.message) : undefined;
+}
+
+/**
+ * Whether the server runs work on the memory catalog: /v1/info says `starting: false` a
+ * few seconds before a node is active (a query in between fails with "No nodes
+ * available"), and the memory connector sees the node later still ("nodes is empty").
+ */
+async function ready(endpoint: string, ca: string, auth: string): Promise<boolean> {
+  const info = await call(endpoint, ca, 'GET', '/v1/info', auth);
+  if (info.status !== 200 || JSON.parse(info.text).starting !== false) return false;
+  return (await runStatement(endpoint, ca, auth, 'CREATE TABLE IF NOT EXISTS memory.default.millrace_ready AS SELECT 1 AS x')) === undefined;
+}
+
+export async function startTrino(stateDir: string): Promise<TrinoServer> {
+  const { home, javaHome } = trinoHome();
+  const etc = join(stateDir, 'trino-etc');
+  mkdirSync(join(etc, 'catalog'), { recursive: true });
+  const [httpPort, httpsPort] = [await freePort(HOST), await freePort(HOST)];
+  const user = 'millrace';
+  const password = `trino-pw-${randomBytes(9).toString('hex')}`;
+  const storePass = randomBytes(12).toString('hex');
+  const keystore = join(etc, 'keystore.p12');
+  const caFile = join(etc, 'server.pem');
+  const keytool = join(javaHome, 'bin', 'keytool');
+  await run(keytool, ['-genkeypair', '-alias', 'trino', '-keyalg', 'EC', '-groupname', 'secp256r1', '-validity', '2', '-dname', 'CN=127.0.0.1', '-ext', 'SAN=ip:127.0.0.1,dns:localhost', '-keystore', keystore, '-storetype', 'PKCS12', '-storepass', storePass]);
+  await run(keytool, ['-exportcert', '-rfc', '-alias', 'trino', '-keystore', keystore, '-storepass', storePass, '-file', caFile]);
+  // Trino's password file takes PBKDF2 (HmacSHA1) as ITERATIONS:SALT:HASH in hex.
+  const salt = randomBytes(16);
+  const hash = pbkdf2Sync(password, salt, 1000, 32, 'sha1');
+  writeFileSync(join(etc, 'password.db'), `${user}:1000:${salt.toString('hex')}:${hash.toString('hex')}\n`, { mode: 0o600 });
+  writeFileSync(join(etc, 'node.properties'), properties({ 'node.environment': 'test', 'node.id': 'millrace-test', 'node.data-dir': join(stateDir, 'trino-data') }));
+  // A modest heap: the machine has 2 cores and CI runs everything beside this server.
+  writeFileSync(
+    join(etc, 'jvm.config'),
+    ['-server', '-Xmx1G', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-XX:+ExitOnOutOfMemoryError', '-Djdk.attach.allowAttachSelf=true'].join('\n') + '\n',
+  );
+  writeFileSync(
+    join(etc, 'config.properties'),
+    properties({
+      coordinator: true,
+      'node-scheduler.include-coordinator': true,
+      'node.bind-ip': HOST,
+      'node.internal-address': HOST,
+      'http-server.http.port': httpPort,
+      'http-server.https.enabled': true,
+      'http-server.https.port': httpsPort,
+      'http-server.https.keystore.path': keystore,
+      'http-server.https.keystore.key': storePass,
+      'http-server.authentication.type': 'PASSWORD',
+      'internal-communication.shared-secret': randomBytes(24).toString('base64'),
+      'discovery.uri': `http://${HOST}:${httpPort}`,
+      'query.max-memory': '256MB',
+      'query.max-memory-per-node': '256MB',
+    }),
+  );
+  writeFileSync(join(etc, 'password-authenticator.properties'), properties({ 'password-authenticator.name': 'file', 'file.password-file': join(etc, 'password.db') }));
+  writeFileSync(join(etc, 'catalog', 'tpch.properties'), properties({ 'connector.name': 'tpch' }));
+  writeFileSync(join(etc, 'catalog', 'memory.properties'), properties({ 'connector.name': 'memory' }));
+  const started = Date.now();
+  const child = await spawnSupervised({
+    name: 'trino',
+    command: join(home, 'bin', 'launcher'),
+    args: ['run', `--etc-dir=${etc}`, `--data-dir=${join(stateDir, 'trino-data')}`],
+    stateDir,
+    env: { PATH: `${join(javaHome, 'bin')}:${process.env['PATH'] ?? ''}`, JAVA_HOME: javaHome, HOME: process.env['HOME'] ?? stateDir },
+    stopGraceMs: 10_000,
+  });
+  const endpoint = `https://${HOST}:${httpsPort}`;
+  const ca = readFileSync(caFile, 'utf8');
+  const auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  try {
+    await child.waitFor(() => ready(endpoint, ca, auth).catch(() => false), { timeoutMs: 120_000, what: 'Trino to run a query on the memory catalog', intervalMs: 250 });
+    const dropped = await runStatement(endpoint, ca, auth, 'DROP TABLE memory.default.millrace_ready');
+    if (dropped !== undefined) throw new Error(`Trino: DROP TABLE memory.default.millrace_ready failed: ${dropped}`);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+  return {
+    endpoint,
+    user,
+    password,
+    caFile,
+    url: (path = '') => `trino://${user}:${encodeURIComponent(password)}@${HOST}:${httpsPort}${path}?verify=${encodeURIComponent(caFile)}`,
+    startMs: Date.now() - started,
+    pid: child.pid,
+    logPath: child.logPath,
+    stop: () => child.stop(),
+  };
+}
