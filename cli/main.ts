@@ -175,10 +175,10 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('wrap')
-    .description('write the notebook a SQL job file runs as (`run FILE.sql` wraps on the fly)')
-    .argument('<file>', 'the .sql file')
+    .description('write the notebook a SQL job file or PySpark script runs as (`run FILE.sql|FILE.py` wraps on the fly)')
+    .argument('<file>', 'the .sql file, or a PySpark .py script (cells at # %%)')
     .option('-o, --output <path>', 'where to write the notebook (default: FILE with .ipynb)')
-    .option('--engine <engine>', 'the engine the statements run on (duckdb)')
+    .option('--engine <engine>', 'the engine the job runs on (duckdb, spark, spark-connect; a .py script: spark or spark-connect)')
     .option('--connection <name>', "a connection named in millrace.toml or MILLRACE_CONNECTION_<NAME> (default: the header's @connection, else the engine's default)")
     .action(async (file: string, opts) => {
       const { wrapCommand } = await import('./commands/wrap.js');

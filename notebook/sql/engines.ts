@@ -9,11 +9,19 @@ export interface SqlEngine {
   placeholder: (name: string) => string;
   /** The connection URL when the job names none. */
   defaultUrl: string;
+  /** The runtime module (jobs/runtime/engines/<module>.py) when not the engine's name. */
+  module?: string;
+  /** Modules of jobs/runtime/ the engine's module needs, placed before it. */
+  requires?: string[];
 }
 
 export const SQL_ENGINES: Readonly<Record<string, SqlEngine>> = {
   // DuckDB binds `$name` from a dict (duckdb.execute(sql, {name: value})).
   duckdb: { name: 'duckdb', placeholder: (name) => `$${name}`, defaultUrl: 'duckdb:///:memory:' },
+  // Spark SQL binds `:name` itself (spark.sql(query, args={name: value}), Spark 3.4+), on the
+  // run's session: a master URL (local[*] by default), or Spark Connect's sc://.
+  spark: { name: 'spark', placeholder: (name) => `:${name}`, defaultUrl: 'local[*]', requires: ['spark_runtime.py'] },
+  'spark-connect': { name: 'spark-connect', placeholder: (name) => `:${name}`, defaultUrl: 'sc://localhost:15002', module: 'spark', requires: ['spark_runtime.py'] },
 };
 
 export const DEFAULT_SQL_ENGINE = 'duckdb';
