@@ -6,18 +6,16 @@
 
 import { pythonNotebook, type Cell, type Notebook } from '../nbformat.js';
 import { translateStr } from '../translators/python.js';
+import { SQL_ENGINES, type SqlEngine } from '../sql/engines.js';
 import { ScriptJobError, type ScriptCell } from './percent.js';
 
-export interface SparkEngine {
-  name: string;
-  /** The master (or sc:// URL) when the job names no connection. */
-  defaultUrl: string;
-}
+/** An engine's name and its master (or sc:// URL) when the job names no connection. */
+export type SparkEngine = Pick<SqlEngine, 'name' | 'defaultUrl'>;
 
-/** The engines a PySpark script runs on: a master URL, or Spark Connect. */
+/** The engines a PySpark script runs on, the same as Spark SQL's: a master URL, or Spark Connect. */
 export const SPARK_ENGINES: Readonly<Record<string, SparkEngine>> = {
-  spark: { name: 'spark', defaultUrl: 'local[*]' },
-  'spark-connect': { name: 'spark-connect', defaultUrl: 'sc://localhost:15002' },
+  spark: SQL_ENGINES['spark']!,
+  'spark-connect': SQL_ENGINES['spark-connect']!,
 };
 
 export interface ScriptJobSpec {
