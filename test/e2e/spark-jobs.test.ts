@@ -1,5 +1,5 @@
 /**
- * Spark jobs through `millrace run` on the real stack: a PySpark script split at `# %%`
+ * Spark jobs through `millrace run` (and a schedule) on the real stack: a PySpark script split at `# %%`
  * with parameters and sys.argv, on local Spark; a .sql job on Spark SQL, local and over
  * Spark Connect (a server from the venv's pyspark, started once for the file); a failing
  * statement attributed to its cell; a cancelled run cancelling its Spark job; the
@@ -178,6 +178,26 @@ describe('PySpark scripts', () => {
     // Stopped when the kernel exited: the event log is closed with the application's end.
     const log = await waitFor('the event log to close', async () => (events(localEvents, app).finished ? events(localEvents, app) : undefined));
     expect(log.list.at(-1).Event).toBe('SparkListenerApplicationEnd');
+  });
+  it('runs a scheduled script with run_date in its parameters cell', async () => {
+    const job = await write('nightly.py', '# %% tags=["parameters"]\nrun_date = "1970-01-01"\n\n# %%\nprint("day", run_date, spark.range(3).count())\n');
+    const name = `nightly-${tag}`;
+    const created = await cli('schedule', 'create', name, job, '--cron', '0 6 * * *', '--timezone', 'UTC', '--json');
+    expect(created.code, created.stderr).toBe(0);
+    try {
+      const backfill = await cli('schedule', 'backfill', name, '--start', '2024-02-28', '--end', '2024-02-28', '--json');
+      expect(backfill.code, backfill.stderr).toBe(0);
+      const schedule = h.client.schedule.getHandle(`millrace-schedule-${name}`);
+      const id = await waitFor('the scheduled run', async () => (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId);
+      const result = await h.client.workflow.getHandle(id).result();
+      expect(result.status).toBe('completed');
+      const nb = await record(result.output);
+      expect(nb.metadata.millrace).toMatchObject({ schedule: name, job: { kind: 'pyspark', path: job } });
+      expect(streamText(scriptCell(nb, 5))).toBe('day 2024-02-28 3\n');
+      expect(sparkInfo(nb).app_name).toBe(id);
+    } finally {
+      await h.client.schedule.getHandle(`millrace-schedule-${name}`).delete().catch(() => undefined);
+    }
   });
 });
 
