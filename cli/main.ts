@@ -35,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--output <path>', 'where to write the output notebook, a path or s3://bucket/key (default: the store, one folder per run)')
     .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)')
     .option('--cwd <dir>', "the kernel's working directory, resolved on the worker (default: the directory millrace run is called from, as papermill)")
-    .option('--engine <engine>', "a SQL job's engine: duckdb or trino (default: the header's @engine, else duckdb)")
+    .option('--engine <engine>', "a job file's engine: duckdb, trino, spark or spark-connect (default: the header's @engine, else duckdb; a .py script: spark)")
     .option('--connection <name>', "a SQL job's connection, named in millrace.toml or MILLRACE_CONNECTION_<NAME>");
   addPlacementOptions(run);
   addTimeoutOptions(run, {
@@ -179,10 +179,10 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('wrap')
-    .description('write the notebook a SQL job file runs as (`run FILE.sql` wraps on the fly)')
-    .argument('<file>', 'the .sql file')
+    .description('write the notebook a SQL job file or PySpark script runs as (`run FILE.sql|FILE.py` wraps on the fly)')
+    .argument('<file>', 'the .sql file, or a PySpark .py script (cells at # %%)')
     .option('-o, --output <path>', 'where to write the notebook (default: FILE with .ipynb)')
-    .option('--engine <engine>', "the engine the statements run on: duckdb or trino (default: the header's @engine, else duckdb)")
+    .option('--engine <engine>', "the engine the job runs on: duckdb, trino, spark or spark-connect; a .py script: spark or spark-connect (default: the header's @engine, else duckdb / spark)")
     .option('--connection <name>', "a connection named in millrace.toml or MILLRACE_CONNECTION_<NAME> (default: the header's @connection, else the engine's default)")
     .action(async (file: string, opts) => {
       const { wrapCommand } = await import('./commands/wrap.js');

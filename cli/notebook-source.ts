@@ -19,7 +19,7 @@ export interface NotebookSource {
 
 /**
  * The notebook a command was given: a local file, `s3://bucket/key`, or an http(s) URL
- * (read once here; runs execute the snapshot in the store). A job file (`.sql`) is wrapped:
+ * (read once here; runs execute the snapshot in the store). A job file (`.sql`, a PySpark `.py`) is wrapped:
  * the generated notebook is the source, named like the job with `.ipynb`.
  */
 export async function readNotebookSource(notebookPath: string, wrap: WrapOptions = {}): Promise<NotebookSource> {
@@ -31,7 +31,7 @@ export async function readNotebookSource(notebookPath: string, wrap: WrapOptions
 
 /** Whether a path names a job file to wrap (cli/job-source.ts) rather than a notebook. */
 export function isJobFile(path: string): boolean {
-  return /\.sql$/i.test(path);
+  return /\.(sql|py)$/i.test(path);
 }
 
 async function readSourceFile(notebookPath: string): Promise<NotebookSource> {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Notebook } from '../notebook/nbformat.js';
-import { DEFAULT_SQL_ENGINE, SQL_ENGINES } from '../notebook/sql/engines.js';
+import { DEFAULT_SQL_ENGINE, SQL_ENGINES, type SqlEngine } from '../notebook/sql/engines.js';
 import { generateSqlNotebook } from '../notebook/sql/generate.js';
 import { parseSqlHeader, SqlJobError } from '../notebook/sql/header.js';
 import { packageRoot } from '../worker/paths.js';
@@ -21,10 +21,11 @@ export interface WrapOptions {
   connection?: string;
 }
 
-/** The runtime the setup cell holds: the engine's module, then the common part. */
-function runtimeSource(engine: string): string {
+/** The runtime the setup cell holds: what the engine's module needs, the module, then the common part. */
+function runtimeSource(engine: SqlEngine): string {
   const dir = join(packageRoot(), 'jobs', 'runtime');
-  return [readFileSync(join(dir, 'engines', `${engine}.py`), 'utf8'), readFileSync(join(dir, 'sql_runtime.py'), 'utf8')].join('\n\n');
+  const files = [...(engine.requires ?? []), join('engines', `${engine.module ?? engine.name}.py`), 'sql_runtime.py'];
+  return files.map((f) => readFileSync(join(dir, f), 'utf8')).join('\n\n');
 }
 
 /** The notebook of a SQL job; `path` is where its bytes were read from. */
@@ -44,7 +45,7 @@ export async function wrapSqlJob(path: string, bytes: Buffer, options: WrapOptio
     statements: await splitSql(header.body),
     engine,
     ...(options.connection ? { connection: options.connection } : {}),
-    runtime: runtimeSource(engine.name),
+    runtime: runtimeSource(engine),
   });
 }
 

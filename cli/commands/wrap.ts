@@ -1,4 +1,4 @@
-/** `millrace wrap FILE.sql`: write the notebook `run FILE.sql` would run. */
+/** `millrace wrap FILE.sql|FILE.py`: write the notebook `run FILE` would run. */
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { EXIT, UserError } from '../errors.js';
@@ -11,7 +11,7 @@ export interface WrapCommandOptions {
 }
 
 export async function wrapCommand(file: string, options: WrapCommandOptions): Promise<number> {
-  if (!isJobFile(file)) throw new UserError(`${file}: wrap takes a SQL job file (.sql)`);
+  if (!isJobFile(file)) throw new UserError(`${file}: wrap takes a SQL job file (.sql) or a PySpark script (.py)`);
   const output = resolve(options.output ?? file.replace(/\.[^./]*$/, '') + '.ipynb');
   if (output === resolve(file)) throw new UserError(`-o ${options.output}: that is the job file itself`);
   const { bytes } = await readNotebookSource(file, {

@@ -107,7 +107,11 @@ class _MillraceSql:
         seconds = _time.perf_counter() - started
         if columns:
             _millrace_show(columns, rows, count)
-        print(f"{_millrace_rows(count)}{'' if columns else ' changed'} in {seconds:.3f} s")
+        if count is None:
+            # A command the engine reports no row count for (Spark's INSERT, CREATE...).
+            print(f"done in {seconds:.3f} s")
+        else:
+            print(f"{_millrace_rows(count)}{'' if columns else ' changed'} in {seconds:.3f} s")
         if output is not None:
             _millrace_save(table, output)
             print(f"saved to {output}")
@@ -115,7 +119,8 @@ class _MillraceSql:
             import scrapbook as sb
         except ImportError:
             return
-        sb.glue(f"{args['name']}_rows", count)
+        if count is not None:
+            sb.glue(f"{args['name']}_rows", count)
         sb.glue(f"{args['name']}_seconds", seconds)
 
 

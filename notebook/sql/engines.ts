@@ -11,6 +11,10 @@ export interface SqlEngine {
   positional?: boolean;
   /** The connection URL when the job names none. */
   defaultUrl: string;
+  /** The runtime module (jobs/runtime/engines/<module>.py) when not the engine's name. */
+  module?: string;
+  /** Modules of jobs/runtime/ the engine's module needs, placed before it. */
+  requires?: string[];
 }
 
 export const SQL_ENGINES: Readonly<Record<string, SqlEngine>> = {
@@ -19,6 +23,10 @@ export const SQL_ENGINES: Readonly<Record<string, SqlEngine>> = {
   // The trino client binds `?` from a list (EXECUTE IMMEDIATE ... USING, the values rendered
   // as Trino literals by the client). Without a named connection: a local server's tpch.
   trino: { name: 'trino', placeholder: () => '?', positional: true, defaultUrl: 'trino://millrace@localhost:8080/tpch/tiny' },
+  // Spark SQL binds `:name` itself (spark.sql(query, args={name: value}), Spark 3.4+), on the
+  // run's session: a master URL (local[*] by default), or Spark Connect's sc://.
+  spark: { name: 'spark', placeholder: (name) => `:${name}`, defaultUrl: 'local[*]', requires: ['spark_runtime.py'] },
+  'spark-connect': { name: 'spark-connect', placeholder: (name) => `:${name}`, defaultUrl: 'sc://localhost:15002', module: 'spark', requires: ['spark_runtime.py'] },
 };
 
 export const DEFAULT_SQL_ENGINE = 'duckdb';
