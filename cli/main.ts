@@ -293,11 +293,16 @@ function reportError(err: unknown): number {
  */
 async function importWithoutCiMarkers<T>(load: () => Promise<T>): Promise<T> {
   const markers = ['CI', 'CONTINUOUS_INTEGRATION'] as const;
-  const saved = markers.map((name) => [name, process.env[name]] as const);
+  const saved = [...markers, 'FORCE_COLOR'].map((name) => [name, process.env[name]] as const);
   for (const name of markers) delete process.env[name];
+  // NO_COLOR (no-color.org): Ink's colour library reads FORCE_COLOR, not NO_COLOR, when loaded.
+  if (process.env['NO_COLOR']) process.env['FORCE_COLOR'] = '0';
   try {
     return await load();
   } finally {
-    for (const [name, value] of saved) if (value !== undefined) process.env[name] = value;
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
   }
 }

@@ -4,6 +4,9 @@
  * cell, and its answer is shown before the run is read again.
  */
 import { render } from 'ink-testing-library';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createElement } from 'react';
 import { describe, expect, it } from 'vitest';
 import type { RunAction } from '../../cli/inspect/actions.js';
@@ -68,7 +71,7 @@ describe('run actions', () => {
       const before = loads;
       app.stdin.write('R');
       await frameWhere(app, (t) => t.includes('retried cell 1: completed'));
-      expect(calls).toEqual([{ runId: 'broken', cellIndex: 1 }]);
+      expect(calls).toMatchObject([{ runId: 'broken', cellIndex: 1 }]);
       await until(() => loads > before, 'the run read again after the action');
     } finally {
       app.unmount();
@@ -127,6 +130,42 @@ describe('run actions', () => {
       release('run broken aborted');
       await frameWhere(app, (t) => t.includes('run broken aborted'));
       expect(calls).toEqual(['broken']);
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('asks with the selected cell, opens the run an action starts, and runs a program on the terminal with a file', async () => {
+    const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, runId === 'broken' ? 'failed' : 'completed') };
+    const edited: string[] = [];
+    const resume: RunAction = {
+      key: 'u',
+      label: 'resume',
+      appliesTo: (run) => run.status === 'failed',
+      confirm: (c) => `resume from cell ${c.cellIndex}? y resumes`,
+      perform: async (context) => {
+        const file = join(tmpdir(), `inspect-action-${process.pid}.txt`);
+        writeFileSync(file, 'before');
+        // As $EDITOR would: the program gets the file as its last argument.
+        const status = context.runOnTerminal!(`sh -c 'printf after > "$0"'`, file);
+        edited.push(`${status}:${readFileSync(file, 'utf8')}:${context.detail?.summary.run_id}`);
+        rmSync(file);
+        return { line: 'resumed as fine', open: 'fine' };
+      },
+    };
+    const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [resume] }));
+    try {
+      await frameWhere(app, (t) => t.includes('u resume') && t.includes('cell 1 · failed'));
+      app.stdin.write('k');
+      await frameWhere(app, (t) => t.includes('cell 0 · completed'));
+      app.stdin.write('u');
+      await frameWhere(app, (t) => t.includes('resume from cell 0? y resumes'));
+      app.stdin.write('y');
+      await frameWhere(app, (t) => /run: +fine/.test(t));
+      expect(edited).toEqual(['0:after:broken']);
+      // Back from the run it opened: the run it was started from.
+      app.stdin.write('\u001b');
+      await frameWhere(app, (t) => /run: +broken/.test(t));
     } finally {
       app.unmount();
     }
