@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createElement } from 'react';
 import { describe, expect, it } from 'vitest';
-import type { RunAction } from '../../cli/inspect/actions.js';
+import { PAGER_ACTION, type RunAction } from '../../cli/inspect/actions.js';
 import { InspectApp } from '../../cli/inspect/app.js';
 import type { InspectSource } from '../../cli/inspect/data.js';
 import type { RunDetail } from '../../cli/inspect/view-model.js';
@@ -167,6 +167,28 @@ describe('run actions', () => {
       app.stdin.write('\u001b');
       await frameWhere(app, (t) => /run: +broken/.test(t));
     } finally {
+      app.unmount();
+    }
+  });
+
+  it('o pages the output notebook: its cells as text in $PAGER, which gets a file', async () => {
+    const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, 'failed') };
+    const copy = join(tmpdir(), `inspect-pager-${process.pid}.txt`);
+    const saved = process.env['PAGER'];
+    // The pager: a program that reads the file it is given (here, copies it away).
+    process.env['PAGER'] = `sh -c 'cp "$0" ${copy}'`;
+    const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [PAGER_ACTION] }));
+    try {
+      await frameWhere(app, (t) => t.includes('o page') && t.includes('cell 1 · failed'));
+      app.stdin.write('o');
+      await frameWhere(app, (t) => t.includes('/s/broken/n.ipynb: read in sh -c'));
+      const paged = readFileSync(copy, 'utf8');
+      expect(paged).toContain('━━ cell 1 ━━\n── source (code) ──\nb = a / 0');
+      expect(paged).toContain('c = 3');
+    } finally {
+      if (saved === undefined) delete process.env['PAGER'];
+      else process.env['PAGER'] = saved;
+      rmSync(copy, { force: true });
       app.unmount();
     }
   });
