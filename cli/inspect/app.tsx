@@ -65,8 +65,8 @@ export function InspectApp({ source, initialRun, limit = 50, actions = RUN_ACTIO
   const router = useMemo<KeyRouter>(() => ({ screen: { current: null }, typing: { current: false } }), []);
   const stackRef = useRef(stack);
   stackRef.current = stack;
-  const listRef = useRef(list);
-  listRef.current = list;
+  /** The run under the list's cursor, as the list last drew it. */
+  const listRun = useRef<string | null>(null);
 
   const onPress = (input: string, key: Key) => {
     if (commandRef.current !== null) {
@@ -75,7 +75,7 @@ export function InspectApp({ source, initialRun, limit = 50, actions = RUN_ACTIO
       setCommand(null);
       if (!('done' in edit) || edit.done.trim() === '') return;
       if (/^q(uit)?$/.test(edit.done.trim())) return exit();
-      const to = jump(edit.done, stackRef.current, listRef.current.selected);
+      const to = jump(edit.done, stackRef.current, listRun.current);
       if ('error' in to) return setNotice(to.error);
       stackRef.current = to.stack;
       setStack(to.stack);
@@ -125,7 +125,7 @@ export function InspectApp({ source, initialRun, limit = 50, actions = RUN_ACTIO
     };
     screen = <SchedulesView source={source} actions={scheduleActions} height={height} columns={columns} onRuns={runsOf} onBack={back} onQuit={() => exit()} />;
   } else {
-    screen = <RunList source={source} limit={limit} height={height} columns={columns} state={list} onState={setList} onOpen={(runId) => push({ kind: 'run', runId })} onHistory={(runId) => push({ kind: 'history', runId })} onQuit={() => exit()} />;
+    screen = <RunList source={source} limit={limit} height={height} columns={columns} state={list} onState={setList} onOpen={(runId) => push({ kind: 'run', runId })} onHistory={(runId) => push({ kind: 'history', runId })} onQuit={() => exit()} shown={listRun} />;
   }
   return (
     <KeyRouterContext.Provider value={router}>

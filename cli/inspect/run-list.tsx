@@ -14,6 +14,8 @@ import { clamp, columnWidths, fit, fitColumns, fitMiddle, nextStatusFilter, pars
 
 /** Running runs change under the cursor; new runs appear: the list is read again this often. */
 const REFRESH_MS = 2000;
+/** A search's words may read all of visibility to find its matches: less often then. */
+const SEARCH_REFRESH_MS = 10_000;
 const HEADERS = ['RUN', 'NOTEBOOK', 'STATUS', 'STARTED', 'DURATION', 'FAILED'];
 // A wide terminal shows whole ids and notebook names; fitColumns narrows them on a small one.
 const CAPS = [Infinity, 64, 9, 12, 8, 60];
@@ -48,9 +50,11 @@ interface Props {
   onOpen(runId: string): void;
   onHistory(runId: string): void;
   onQuit(): void;
+  /** Told the run under the cursor on each render. */
+  shown?: { current: string | null };
 }
 
-export function RunList({ source, limit: page, height, columns, state, onState, onOpen, onHistory, onQuit }: Props) {
+export function RunList({ source, limit: page, height, columns, state, onState, onOpen, onHistory, onQuit, shown }: Props) {
   const search = parseSearch(state.search);
   const status = search.status ?? state.filter;
   const [pages, setPages] = useState(1);
@@ -61,7 +65,7 @@ export function RunList({ source, limit: page, height, columns, state, onState, 
     return source.listRuns(filter);
     // filterKey stands for the search's parts.
   }, [source, filterKey, limit]);
-  const { data: fresh, error, reload } = usePolling(load, () => REFRESH_MS, `runs:${filterKey}:${limit}`);
+  const { data: fresh, error, reload } = usePolling(load, () => (search.words.length > 0 ? SEARCH_REFRESH_MS : REFRESH_MS), `runs:${filterKey}:${limit}`);
   // Reading further keeps the rows already shown until the longer list is in.
   const last = useRef<{ filterKey: string; data: RunListEntry[] } | null>(null);
   if (fresh) last.current = { filterKey, data: fresh };
@@ -71,6 +75,8 @@ export function RunList({ source, limit: page, height, columns, state, onState, 
   const found = rows.findIndex((r) => r.runId === state.selected);
   const position = found >= 0 ? found : 0;
   const bodyHeight = Math.max(1, height - 4);
+  // The run under the cursor (the first one until it moves), for `:history`.
+  if (shown) shown.current = rows[position]?.runId ?? null;
   // The cursor on the last row of a list that may go on: read the next page.
   const atEnd = more && rows.length > 0 && position === rows.length - 1;
   useEffect(() => {

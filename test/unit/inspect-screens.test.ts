@@ -210,9 +210,32 @@ describe('history screen', () => {
       await frameWhere(app, (f) => f.includes('cell 0 · completed'));
       app.stdin.write(':hi\r');
       t = await frameWhere(app, (f) => f.includes('history · etl-20261206T080000Z-aaaa'));
+      app.stdin.write('\u001b');
+      await frameWhere(app, (f) => f.includes('cell 0 · completed'));
+      app.stdin.write(':hi\r');
+      t = await frameWhere(app, (f) => f.includes('history · etl-20261206T080000Z-aaaa'));
       app.stdin.write('?');
       t = await frameWhere(app, (f) => f.includes('keys · history'));
       expect(t).toMatch(/esc\s+←\s+back/);
+    } finally {
+      app.unmount();
+    }
+  });
+});
+
+describe(':history from the list', () => {
+  it('shows the history of the selected run, the first one before the cursor moved', async () => {
+    const app = sized(render(createElement(InspectApp, { source: { ...memorySource(() => runs), loadHistory: async () => ({ rows: [], live: false }) } })), 120);
+    try {
+      await frameWhere(app, (t) => t.includes('4 shown'));
+      app.stdin.write(':history\r');
+      await frameWhere(app, (t) => t.includes('history · etl-20261206T080000Z-aaaa · 0 events'));
+      app.stdin.write('\u001b');
+      await frameWhere(app, (t) => t.includes('4 shown'));
+      app.stdin.write('j');
+      await frameWhere(app, (t) => selected(t).includes('bbbb'));
+      app.stdin.write(':h\r');
+      await frameWhere(app, (t) => t.includes('history · etl-20261206T070000Z-bbbb'));
     } finally {
       app.unmount();
     }
