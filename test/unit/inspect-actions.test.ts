@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createElement } from 'react';
 import { describe, expect, it } from 'vitest';
-import { PAGER_ACTION, type RunAction } from '../../cli/inspect/actions.js';
+import { PAGER_ACTION, runActions, scheduleActions, type RunAction } from '../../cli/inspect/actions.js';
 import { InspectApp } from '../../cli/inspect/app.js';
 import type { InspectSource } from '../../cli/inspect/data.js';
 import type { RunDetail } from '../../cli/inspect/view-model.js';
@@ -191,5 +191,14 @@ describe('run actions', () => {
       rmSync(copy, { force: true });
       app.unmount();
     }
+  });
+
+  it('refuses, in one line, to resume, trigger or backfill where the inspector started its own Temporal server (no worker, nothing outlives it)', async () => {
+    const session = { client: undefined as never, taskQueue: 'q', mode: 'embedded' as const };
+    const resume = runActions(session, '/store').find((a) => a.key === 'u')!;
+    await expect(resume.perform({ runId: 'r', cellIndex: 1 })).rejects.toThrow('no worker here to run it: start `millrace dev` (or use `millrace resume RUN`)');
+    const schedules = scheduleActions(session);
+    await expect(schedules.trigger('nightly')).rejects.toThrow('schedule trigger needs a stack that outlives this command: start `millrace dev` or set TEMPORAL_ADDRESS');
+    await expect(schedules.backfill('nightly', '2026-12-01', '2026-12-02')).rejects.toThrow('schedule backfill needs a stack that outlives this command');
   });
 });
