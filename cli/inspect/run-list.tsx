@@ -75,8 +75,16 @@ export function RunList({ source, limit: page, height, columns, state, onState, 
   const found = rows.findIndex((r) => r.runId === state.selected);
   const position = found >= 0 ? found : 0;
   const bodyHeight = Math.max(1, height - 4);
-  // The run under the cursor (the first one until it moves), for `:history`.
-  if (shown) shown.current = rows[position]?.runId ?? null;
+  // The run under the cursor (the first one until it moves), for `:history`. Moves set it
+  // at once, so keys after them in one input (`j:h`) already act on the run moved to.
+  const cursor = useRef<string | null>(null);
+  const drawn = rows[position]?.runId ?? null;
+  const seen = useRef<string | null | undefined>(undefined);
+  if (seen.current !== drawn) {
+    seen.current = drawn;
+    cursor.current = drawn;
+    if (shown) shown.current = drawn;
+  }
   // The cursor on the last row of a list that may go on: read the next page.
   const atEnd = more && rows.length > 0 && position === rows.length - 1;
   useEffect(() => {
@@ -107,13 +115,15 @@ export function RunList({ source, limit: page, height, columns, state, onState, 
     if (input === 'q') return onQuit();
     if (help.keyWhileShown(input, key)) return;
     // Updates from the latest state, not this render's: keys typed faster than frames all count.
-    const move = (to: (at: number) => number) =>
-      onState((s) => {
-        const at = Math.max(0, rows.findIndex((r) => r.runId === s.selected));
-        return { ...s, selected: rows[clamp(to(at), rows.length)]?.runId ?? null };
-      });
+    const move = (to: (at: number) => number) => {
+      const at = Math.max(0, rows.findIndex((r) => r.runId === cursor.current));
+      const next = rows[clamp(to(at), rows.length)]?.runId ?? null;
+      cursor.current = next;
+      if (shown) shown.current = next;
+      onState((s) => ({ ...s, selected: next }));
+    };
     const to = movement(input, key, bodyHeight, rows.length - 1);
-    const selectedRun = data?.[position];
+    const selectedRun = data?.find((r) => r.run_id === cursor.current);
     if (input === '?') help.show();
     else if (to) move(to);
     else if (input === '/') setTyped(state.search);
@@ -124,8 +134,8 @@ export function RunList({ source, limit: page, height, columns, state, onState, 
     } else if (key.escape && state.search) onState((s) => ({ ...s, search: '', selected: null }));
     // Esc otherwise does nothing on the top screen: only q (or ctrl-c) quits.
     else if (input === 'r') reload();
-    else if (input === 'h' && rows[position]) onHistory(rows[position].runId);
-    else if ((key.return || key.rightArrow) && rows[position]) onOpen(rows[position].runId);
+    else if (input === 'h' && selectedRun) onHistory(selectedRun.run_id);
+    else if ((key.return || key.rightArrow) && selectedRun) onOpen(selectedRun.run_id);
   });
 
   const cells = rows.map((r) => [r.runId, r.notebook, r.status, r.started, r.duration, r.failed]);
