@@ -152,13 +152,13 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('inspect')
-    .description('terminal inspector of run history: runs, their cells, outputs and tracebacks (needs a terminal)')
+    .description('terminal inspector of run history: runs, their cells, outputs and tracebacks, history, schedules (needs a terminal)')
     .argument('[run]', 'open this run directly')
-    .option('--limit <n>', 'at most this many runs in the list', positiveInt, 50)
+    .option('--limit <n>', 'runs in the list at first (reaching its end reads as many more)', positiveInt, 50)
     .addHelpText(
       'after',
-      '\nKeys: ↑↓ or j/k move, Enter opens a run or a cell, / or s cycles the status filter,\n' +
-        'f / a open the run this one resumed from / was resumed as, Esc or q goes back (quits from the list).',
+      '\nKeys: ↑↓ or j/k move, Enter opens, / searches, s cycles the status filter, h shows a run\'s history,\n' +
+        ':schedules (or any screen name) jumps, ? lists the keys of the screen, Esc goes back, q quits (docs/inspector.md).',
     )
     .action(async (run: string | undefined, opts) => {
       const { inspectCommand } = await importWithoutCiMarkers(() => import('./commands/inspect.js'));
@@ -297,11 +297,16 @@ function reportError(err: unknown): number {
  */
 async function importWithoutCiMarkers<T>(load: () => Promise<T>): Promise<T> {
   const markers = ['CI', 'CONTINUOUS_INTEGRATION'] as const;
-  const saved = markers.map((name) => [name, process.env[name]] as const);
+  const saved = [...markers, 'FORCE_COLOR'].map((name) => [name, process.env[name]] as const);
   for (const name of markers) delete process.env[name];
+  // NO_COLOR (no-color.org): Ink's colour library reads FORCE_COLOR, not NO_COLOR, when loaded.
+  if (process.env['NO_COLOR']) process.env['FORCE_COLOR'] = '0';
   try {
     return await load();
   } finally {
-    for (const [name, value] of saved) if (value !== undefined) process.env[name] = value;
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
   }
 }

@@ -172,6 +172,23 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# --- tmux for the inspector's terminal test ------------------------------------------
+
+# test/e2e/inspect-tmux.test.ts drives `millrace inspect` in tmux. Installed like chromium.
+if ! command -v tmux >/dev/null 2>&1; then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing tmux (for the inspector's terminal test)..."
+    mkdir -p "$LOGS"
+    if ! logged "$LOGS/tmux.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux; then
+      logged "$LOGS/tmux.log" apt-get update -qq \
+        && logged "$LOGS/tmux.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux \
+        || die "apt-get install tmux failed (log: $LOGS/tmux.log)"
+    fi
+  else
+    say "note: tmux is not installed; test/e2e/inspect-tmux.test.ts needs it (apt-get install tmux)"
+  fi
+fi
+
 # --- versitygw (S3-compatible server for tests) ----------------------------------------
 
 if ! versitygw_current; then

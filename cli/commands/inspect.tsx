@@ -2,7 +2,7 @@
 import { render } from 'ink';
 import { constants } from 'node:os';
 import { EXIT, UserError } from '../errors.js';
-import { repairActions } from '../inspect/actions.js';
+import { PAGER_ACTION, runActions, scheduleActions } from '../inspect/actions.js';
 import { InspectApp } from '../inspect/app.js';
 import { RunNotFound, temporalSource } from '../inspect/data.js';
 import { checkRunArgument, resolveRunId } from '../run-ids.js';
@@ -19,7 +19,7 @@ export async function inspectCommand(run: string | undefined, options: InspectOp
     throw new UserError('inspect needs a terminal; use `millrace runs` / `millrace show RUN --json`');
   }
   if (run !== undefined) checkRunArgument(run, 'inspect');
-  return withSession({ needs: READS_HISTORY }, async (session) => {
+  return withSession({ needs: READS_HISTORY }, async (session, config) => {
     const runId = run === undefined ? undefined : await resolveRunId(session.client, run);
     const source = temporalSource(session.client);
     // A mistyped id is one line and exit 2, not an empty screen.
@@ -28,7 +28,7 @@ export async function inspectCommand(run: string | undefined, options: InspectOp
         throw err instanceof RunNotFound ? new UserError(err.message) : err;
       });
     }
-    const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} actions={repairActions(session.client)} />, { exitOnCtrlC: true });
+    const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} actions={[...runActions(session, config.storeRoot), PAGER_ACTION]} scheduleActions={scheduleActions(session)} />, { exitOnCtrlC: true });
     // The terminal closed (SIGHUP), or a kill: the screen is left and the session closed,
     // stopping the embedded Temporal server if this command started one.
     let signalled: NodeJS.Signals | undefined;

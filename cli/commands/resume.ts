@@ -37,7 +37,7 @@ export interface ResumeOptions extends ParameterArgs {
 }
 
 /** The input the earlier run was started with, from its history (exact, unlike the record). */
-async function earlierInput(session: Session, runId: string): Promise<{ input: RunInput; status: string }> {
+async function earlierInput(session: Pick<Session, 'client'>, runId: string): Promise<{ input: RunInput; status: string }> {
   const handle = session.client.workflow.getHandle(runId);
   const description = await handle.describe();
   const status = description.status.name;
@@ -59,38 +59,62 @@ export async function resumeCommand(run: string, options: ResumeOptions): Promis
   const newId = options.id ? validateNewRunId(options.id) : undefined;
   const needs = options.detach ? DETACHED : NEEDS_WORKER;
   return withRunSession({ needs, json: options.json, run }, async (session, runId, config) => {
-    const earlier = await earlierInput(session, runId);
-    const record = removeErrorMarkers((await readRecord(earlier.input.output)).notebook);
-    const firstUnfinished = record.cells.findIndex((c) => isExecutable(c) && cellStatus(c) !== 'completed');
-    const fromCell = options.fromCell ?? firstUnfinished;
-    if (fromCell < 0) throw new UserError(`run ${runId} has no unfinished cell to resume from: pass --from-cell N`);
-    if (fromCell >= record.cells.length) {
-      throw new UserError(`--from-cell ${fromCell}: run ${runId}'s notebook has cells 0 to ${record.cells.length - 1}`);
-    }
-    if (options.fromCell !== undefined && firstUnfinished >= 0 && options.fromCell > firstUnfinished) {
-      throw new UserError(`--from-cell ${options.fromCell}: cell ${firstUnfinished} did not complete in run ${runId}; resume from it or an earlier cell`);
-    }
-    const id = newId ?? newRunId(earlier.input.inputPath);
-    const input: RunInput = {
-      ...earlier.input,
-      runId: id,
-      parameters: checkParameters({ ...earlier.input.parameters, ...overrides }),
-      output: joinLocation(config.storeRoot, 'runs', id, locationBasename(earlier.input.output)),
-      resume: {
-        runId,
-        record: earlier.input.output,
-        fromCell,
-        fromCellId: record.cells[fromCell]!.id,
-        ...(options.restore === 'checkpoint' ? await chooseCheckpoint(runId, earlier.input, record, fromCell, overrides) : {}),
-      },
-    };
+    const { input, warnings, fromCell } = await resumeInput(session, runId, config.storeRoot, { fromCell: options.fromCell, restore: options.restore, overrides, id: newId });
     const how = input.resume?.checkpoint ? `, restoring its checkpoint after cell ${input.resume.checkpoint.cell}` : '';
-    // Names the earlier run's notebook does not declare, as `run` warns of them.
-    const warnings = submitWarnings(record, overrides, earlier.input.kernelName);
     for (const message of warnings) progressLog(options)(message);
-    progressLog(options)(`resuming ${runId} from cell ${fromCell} as ${id}${how}`);
+    progressLog(options)(`resuming ${runId} from cell ${fromCell} as ${input.runId}${how}`);
     return submitRun(session, input, { ...options, warnings });
   });
+}
+
+export interface ResumeRequest {
+  /** Default: the first cell that did not complete. */
+  fromCell?: number;
+  restore: 'replay' | 'checkpoint';
+  overrides: Params;
+  /** The new run's id (checked already); default a fresh one. */
+  id?: string;
+}
+
+/**
+ * The input of a run that resumes `runId`, refused in one line when it cannot (still
+ * running, completed, no such cell, a cell past an unfinished one, no usable checkpoint).
+ * `millrace resume` and the inspector's resume key (cli/inspect/actions.ts) both start it.
+ */
+export async function resumeInput(
+  session: Pick<Session, 'client'>,
+  runId: string,
+  storeRoot: string,
+  request: ResumeRequest,
+): Promise<{ input: RunInput; warnings: string[]; fromCell: number }> {
+  const { overrides } = request;
+  const earlier = await earlierInput(session, runId);
+  const record = removeErrorMarkers((await readRecord(earlier.input.output)).notebook);
+  const firstUnfinished = record.cells.findIndex((c) => isExecutable(c) && cellStatus(c) !== 'completed');
+  const fromCell = request.fromCell ?? firstUnfinished;
+  if (fromCell < 0) throw new UserError(`run ${runId} has no unfinished cell to resume from: pass --from-cell N`);
+  if (fromCell >= record.cells.length) {
+    throw new UserError(`--from-cell ${fromCell}: run ${runId}'s notebook has cells 0 to ${record.cells.length - 1}`);
+  }
+  if (request.fromCell !== undefined && firstUnfinished >= 0 && request.fromCell > firstUnfinished) {
+    throw new UserError(`--from-cell ${request.fromCell}: cell ${firstUnfinished} did not complete in run ${runId}; resume from it or an earlier cell`);
+  }
+  const id = request.id ?? newRunId(earlier.input.inputPath);
+  const input: RunInput = {
+    ...earlier.input,
+    runId: id,
+    parameters: checkParameters({ ...earlier.input.parameters, ...overrides }),
+    output: joinLocation(storeRoot, 'runs', id, locationBasename(earlier.input.output)),
+    resume: {
+      runId,
+      record: earlier.input.output,
+      fromCell,
+      fromCellId: record.cells[fromCell]!.id,
+      ...(request.restore === 'checkpoint' ? await chooseCheckpoint(runId, earlier.input, record, fromCell, overrides) : {}),
+    },
+  };
+  // Names the earlier run's notebook does not declare, as `run` warns of them.
+  return { input, warnings: submitWarnings(record, overrides, earlier.input.kernelName), fromCell };
 }
 
 /**

@@ -36,7 +36,7 @@ import {
   type ParsedSpec,
   type SpecFlags,
 } from '../schedule-input.js';
-import type { ScheduledInput, ScheduleView } from '../schedule-view.js';
+import type { RecentRun, ScheduledInput, ScheduleView } from '../schedule-view.js';
 import { buildRunInput, checkParameters, resolveParameters, type ParameterArgs } from '../submit.js';
 
 const DEFAULT_TIME_PARAMETER = 'scheduled_time';
@@ -339,38 +339,53 @@ export async function scheduleUpdate(nameArg: string, options: UpdateOptions): P
   });
 }
 
+/** A schedule as `schedule list` shows it (and the inspector's Schedules screen). */
+export interface ScheduleRow {
+  name: string;
+  notebook: string;
+  spec: string;
+  timezone: string;
+  paused: boolean;
+  next_run: string | null;
+  last_run: RecentRun | null;
+}
+
+/** Every millrace schedule, by name, with its next run and its last. */
+export async function listSchedules(client: Client): Promise<ScheduleRow[]> {
+  const { recentRuns, scheduleInput } = await views();
+  const names: string[] = [];
+  for await (const summary of client.schedule.list()) {
+    if (summary.scheduleId.startsWith(SCHEDULE_ID_PREFIX)) names.push(summary.scheduleId.slice(SCHEDULE_ID_PREFIX.length));
+  }
+  names.sort();
+  const rows = await Promise.all(
+    names.map(async (name): Promise<ScheduleRow | undefined> => {
+      try {
+        const { description } = await describeSchedule(client, name);
+        const input = scheduleInput(description);
+        const [last] = await recentRuns(client, description, 1);
+        return {
+          name,
+          notebook: basename(input.inputPath),
+          spec: input.schedule.spec,
+          timezone: input.schedule.timezone,
+          paused: description.state.paused,
+          next_run: description.state.paused ? null : (description.info.nextActionTimes[0]?.toISOString() ?? null),
+          last_run: last ?? null,
+        };
+      } catch (err) {
+        // Deleted between listing and describing (listing is eventually consistent), or not ours.
+        if (err instanceof UserError) return undefined;
+        throw err;
+      }
+    }),
+  );
+  return rows.filter((r) => r !== undefined);
+}
+
 export async function scheduleList(options: Common): Promise<number> {
   return withSession(options, async (session) => {
-    const { recentRuns, scheduleInput } = await views();
-    const names: string[] = [];
-    for await (const summary of session.client.schedule.list()) {
-      if (summary.scheduleId.startsWith(SCHEDULE_ID_PREFIX)) names.push(summary.scheduleId.slice(SCHEDULE_ID_PREFIX.length));
-    }
-    names.sort();
-    const rows = (
-      await Promise.all(
-        names.map(async (name) => {
-          try {
-            const { description } = await describeSchedule(session.client, name);
-            const input = scheduleInput(description);
-            const [last] = await recentRuns(session.client, description, 1);
-            return {
-              name,
-              notebook: basename(input.inputPath),
-              spec: input.schedule.spec,
-              timezone: input.schedule.timezone,
-              paused: description.state.paused,
-              next_run: description.state.paused ? null : (description.info.nextActionTimes[0]?.toISOString() ?? null),
-              last_run: last ?? null,
-            };
-          } catch (err) {
-            // Deleted between listing and describing (listing is eventually consistent), or not ours.
-            if (err instanceof UserError) return undefined;
-            throw err;
-          }
-        }),
-      )
-    ).filter((r) => r !== undefined);
+    const rows = await listSchedules(session.client);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(rows)}\n`);
     } else if (rows.length === 0) {
@@ -405,15 +420,21 @@ export async function scheduleDescribe(nameArg: string, options: Common): Promis
   });
 }
 
+/** Pauses or unpauses a schedule; the note (Temporal's) says why. Resolves to the line `schedule pause` prints. */
+export async function setSchedulePaused(client: Client, name: string, paused: boolean, givenNote?: string): Promise<{ note: string; line: string }> {
+  const { handle } = await describeSchedule(client, name);
+  const note = givenNote ?? (paused ? 'paused with `millrace schedule pause`' : 'unpaused with `millrace schedule unpause`');
+  if (paused) await handle.pause(note);
+  else await handle.unpause(note);
+  return { note, line: `${paused ? 'paused' : 'unpaused'} schedule ${name}` };
+}
+
 export async function schedulePause(nameArg: string, paused: boolean, options: Common & { note?: string }): Promise<number> {
   const name = validName(nameArg);
   return withSession(options, async (session) => {
-    const { handle } = await describeSchedule(session.client, name);
-    const note = options.note ?? (paused ? 'paused with `millrace schedule pause`' : 'unpaused with `millrace schedule unpause`');
-    if (paused) await handle.pause(note);
-    else await handle.unpause(note);
+    const { note, line } = await setSchedulePaused(session.client, name, paused, options.note);
     if (options.json) process.stdout.write(`${JSON.stringify({ name, paused, note })}\n`);
-    else process.stdout.write(`${paused ? 'paused' : 'unpaused'} schedule ${name}\n`);
+    else process.stdout.write(`${line}\n`);
     return EXIT.ok;
   });
 }
@@ -426,55 +447,68 @@ export interface TriggerOptions extends Common {
 /** The result of a trigger, read from the schedule's counters: Temporal applies it asynchronously. */
 type TriggerOutcome = 'started' | 'skipped' | 'buffered' | 'dropped' | 'pending';
 
+export interface Triggered {
+  name: string;
+  outcome: TriggerOutcome;
+  overlap: OverlapName;
+  run_id: string | null;
+  output: string | null;
+  /** What `schedule trigger` prints: one or two lines. */
+  text: string;
+}
+
+/** Starts a schedule's run now and waits (10 s at most) to tell what came of it. Refuses a paused schedule unless `force`. */
+export async function triggerSchedule(client: Client, name: string, options: { overlap?: OverlapName; force: boolean }): Promise<Triggered> {
+  const { handle, description: before } = await describeSchedule(client, name);
+  const input = (await views()).scheduleInput(before);
+  if (before.state.paused && !options.force) {
+    const note = before.state.note ? ` (${before.state.note})` : '';
+    throw new UserError(`schedule ${name} is paused${note}: unpause it, or trigger anyway with --force`);
+  }
+  const overlap: OverlapName = options.overlap ?? overlapName(before.policies.overlap);
+  const seen = new Set(before.info.recentActions.map((a) => a.action.workflow.workflowId));
+  const counters = (d: ScheduleDescription) => ({
+    skipped: d.info.numActionsSkippedOverlap,
+    buffered: Number(d.raw.info?.bufferSize ?? 0),
+    dropped: Number(d.raw.info?.bufferDropped ?? 0),
+  });
+  const was = counters(before);
+  await handle.trigger(OVERLAP[overlap]);
+  let outcome: TriggerOutcome = 'pending';
+  let runId: string | null = null;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline && outcome === 'pending'; ) {
+    await new Promise((r) => setTimeout(r, 150));
+    const now = await handle.describe();
+    const started = now.info.recentActions.find((a) => !seen.has(a.action.workflow.workflowId));
+    const c = counters(now);
+    if (started) {
+      outcome = 'started';
+      runId = started.action.workflow.workflowId;
+    } else if (c.skipped > was.skipped) outcome = 'skipped';
+    else if (c.buffered > was.buffered) outcome = 'buffered';
+    else if (c.dropped > was.dropped) outcome = 'dropped';
+  }
+  const output = runId ? `${input.schedule.outputDir}/${runId}/${basename(input.inputPath)}` : null;
+  const running = before.info.runningActions.map((a) => a.workflow.workflowId).join(', ') || 'a run';
+  const text: Record<TriggerOutcome, string> = {
+    started: `started ${runId}\noutput: ${output}`,
+    skipped: was.buffered > 0
+      ? `skipped: ${running} is running and another run is already waiting (overlap ${overlap})`
+      : `skipped: ${running} is still running (overlap ${overlap})`,
+    buffered: `waiting: starts when ${running} ends (overlap ${overlap})`,
+    dropped: `dropped: a run is already waiting for ${running} to end (overlap ${overlap})`,
+    pending: `triggered; the run has not started yet (see \`millrace schedule describe ${name}\`)`,
+  };
+  return { name, outcome, overlap, run_id: runId, output, text: text[outcome] };
+}
+
 export async function scheduleTrigger(nameArg: string, options: TriggerOptions): Promise<number> {
   const name = validName(nameArg);
   const overlapFlag = options.overlap === undefined ? undefined : flag('--overlap', overlapSchema, options.overlap);
   return withSession({ ...options, longLived: 'schedule trigger' }, async (session) => {
-    const { handle, description: before } = await describeSchedule(session.client, name);
-    const input = (await views()).scheduleInput(before);
-    if (before.state.paused && !options.force) {
-      const note = before.state.note ? ` (${before.state.note})` : '';
-      throw new UserError(`schedule ${name} is paused${note}: unpause it, or trigger anyway with --force`);
-    }
-    const overlap: OverlapName = overlapFlag ?? overlapName(before.policies.overlap);
-    const seen = new Set(before.info.recentActions.map((a) => a.action.workflow.workflowId));
-    const counters = (d: ScheduleDescription) => ({
-      skipped: d.info.numActionsSkippedOverlap,
-      buffered: Number(d.raw.info?.bufferSize ?? 0),
-      dropped: Number(d.raw.info?.bufferDropped ?? 0),
-    });
-    const was = counters(before);
-    await handle.trigger(OVERLAP[overlap]);
-    let outcome: TriggerOutcome = 'pending';
-    let runId: string | null = null;
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline && outcome === 'pending'; ) {
-      await new Promise((r) => setTimeout(r, 150));
-      const now = await handle.describe();
-      const started = now.info.recentActions.find((a) => !seen.has(a.action.workflow.workflowId));
-      const c = counters(now);
-      if (started) {
-        outcome = 'started';
-        runId = started.action.workflow.workflowId;
-      } else if (c.skipped > was.skipped) outcome = 'skipped';
-      else if (c.buffered > was.buffered) outcome = 'buffered';
-      else if (c.dropped > was.dropped) outcome = 'dropped';
-    }
-    const output = runId ? `${input.schedule.outputDir}/${runId}/${basename(input.inputPath)}` : null;
-    if (options.json) {
-      process.stdout.write(`${JSON.stringify({ name, outcome, overlap, run_id: runId, output })}\n`);
-      return EXIT.ok;
-    }
-    const running = before.info.runningActions.map((a) => a.workflow.workflowId).join(', ') || 'a run';
-    const text: Record<TriggerOutcome, string> = {
-      started: `started ${runId}\noutput: ${output}`,
-      skipped: was.buffered > 0
-        ? `skipped: ${running} is running and another run is already waiting (overlap ${overlap})`
-        : `skipped: ${running} is still running (overlap ${overlap})`,
-      buffered: `waiting: starts when ${running} ends (overlap ${overlap})`,
-      dropped: `dropped: a run is already waiting for ${running} to end (overlap ${overlap})`,
-      pending: `triggered; the run has not started yet (see \`millrace schedule describe ${name}\`)`,
-    };
-    process.stdout.write(`${text[outcome]}\n`);
+    const { text, ...result } = await triggerSchedule(session.client, name, { overlap: overlapFlag, force: options.force });
+    if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else process.stdout.write(`${text}\n`);
     return EXIT.ok;
   });
 }
@@ -485,24 +519,31 @@ export interface BackfillOptions extends Common {
   overlap?: string;
 }
 
+/** Queues a schedule's runs for every time it would have started between `start` and `end` (in its time zone's terms). */
+export async function backfillSchedule(
+  client: Client,
+  name: string,
+  options: { start: string; end: string; overlap?: OverlapName },
+): Promise<{ name: string; start: string; end: string; overlap: OverlapName; line: string }> {
+  const overlap: OverlapName = options.overlap ?? 'buffer-all';
+  const { handle, description } = await describeSchedule(client, name);
+  (await views()).scheduleInput(description);
+  const timezone = description.spec.timezone || 'UTC';
+  const start = parseBound('--start', options.start, timezone);
+  const end = parseBound('--end', options.end, timezone);
+  if (end.getTime() <= start.getTime()) throw new UserError(`--end ${options.end} is not after --start ${options.start}`);
+  await handle.backfill({ start, end, overlap: OVERLAP[overlap] });
+  const result = { name, start: start.toISOString(), end: end.toISOString(), overlap };
+  return { ...result, line: `backfill of ${name} from ${result.start} to ${result.end} queued (overlap ${overlap}); follow it with \`millrace runs --schedule ${name}\`` };
+}
+
 export async function scheduleBackfill(nameArg: string, options: BackfillOptions): Promise<number> {
   const name = validName(nameArg);
   const overlap: OverlapName = options.overlap === undefined ? 'buffer-all' : flag('--overlap', overlapSchema, options.overlap);
   return withSession({ ...options, longLived: 'schedule backfill' }, async (session) => {
-    const { handle, description } = await describeSchedule(session.client, name);
-    (await views()).scheduleInput(description);
-    const timezone = description.spec.timezone || 'UTC';
-    const start = parseBound('--start', options.start, timezone);
-    const end = parseBound('--end', options.end, timezone);
-    if (end.getTime() <= start.getTime()) throw new UserError(`--end ${options.end} is not after --start ${options.start}`);
-    await handle.backfill({ start, end, overlap: OVERLAP[overlap] });
-    const result = { name, start: start.toISOString(), end: end.toISOString(), overlap };
+    const { line, ...result } = await backfillSchedule(session.client, name, { start: options.start, end: options.end, overlap });
     if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    else {
-      process.stdout.write(
-        `backfill of ${name} from ${result.start} to ${result.end} queued (overlap ${overlap}); follow it with \`millrace runs --schedule ${name}\`\n`,
-      );
-    }
+    else process.stdout.write(`${line}\n`);
     return EXIT.ok;
   });
 }

@@ -11,14 +11,24 @@ import { removeErrorMarkers } from '../../notebook/record.js';
 import { isFinishedRecord } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import type { RunProgress } from '../../workflows/contracts.js';
-import { listRuns, summarize, type RunFilter } from '../commands/runs.js';
+import { listSchedules, type ScheduleRow } from '../commands/schedule.js';
+import { summarize, visibleRuns, type RunFilter, type RunSummary } from '../commands/runs.js';
 import { reportFromFailure } from '../run-report.js';
-import { isLive, type RunDetail, type RunListEntry } from './view-model.js';
+import { CLOSING_EVENTS, historyTimeline, type TimelineRow } from './history.js';
+import { isLive, matchesSearch, type RunDetail, type RunListEntry } from './view-model.js';
+
+/** The list's filter: `millrace runs`' options and the free words of a `/` search (view-model.ts). */
+export type ListFilter = RunFilter & { words?: readonly string[] };
 
 export interface InspectSource {
-  listRuns(filter: RunFilter): Promise<RunListEntry[]>;
+  /** At most `limit` runs, newest first; exactly `limit` means there may be more. */
+  listRuns(filter: ListFilter): Promise<RunListEntry[]>;
   /** Rejects with RunNotFound when there is no such run. */
   loadRun(runId: string): Promise<RunDetail>;
+  /** The run's Temporal history as a timeline (earlier executions first, when it continued as new). */
+  loadHistory?(runId: string): Promise<{ rows: TimelineRow[]; live: boolean }>;
+  /** Every millrace schedule (`millrace schedule list`). */
+  listSchedules?(): Promise<ScheduleRow[]>;
 }
 
 export class RunNotFound extends Error {
@@ -84,8 +94,15 @@ export function temporalSource(client: Client): InspectSource {
   };
 
   return {
-    async listRuns(filter) {
-      const runs = await listRuns(client, filter);
+    async listRuns({ words = [], limit, ...filter }) {
+      // Visibility pages (nextPageToken) are read as the iteration reaches them, past the
+      // first 1,000 runs when the search or a long list asks for that many.
+      const runs: RunSummary[] = [];
+      for await (const run of visibleRuns(client, filter)) {
+        if (!matchesSearch(run, words)) continue;
+        runs.push(run);
+        if (runs.length >= limit) break;
+      }
       return Promise.all(
         runs.map(async (run): Promise<RunListEntry> => {
           if (run.status !== 'failed') return { ...run, failed_cell: null, error: null };
@@ -93,6 +110,29 @@ export function temporalSource(client: Client): InspectSource {
           return { ...run, failed_cell: failure.failed_cell, error: failure.error };
         }),
       );
+    },
+
+    listSchedules: () => listSchedules(client),
+
+    async loadHistory(runId) {
+      const handle = client.workflow.getHandle(runId);
+      let history;
+      try {
+        history = await handle.fetchHistory();
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw new RunNotFound(runId);
+        throw err;
+      }
+      const rows = historyTimeline(history);
+      // A long run continued as new: its earlier executions' events come first.
+      let earlier = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+      for (let n = 0; earlier && n < 20; n++) {
+        const before = await client.workflow.getHandle(runId, earlier).fetchHistory();
+        rows.unshift(...historyTimeline(before));
+        earlier = before.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+      }
+      const live = !CLOSING_EVENTS.has(Number(history.events?.[history.events.length - 1]?.eventType));
+      return { rows, live };
     },
 
     async loadRun(runId) {

@@ -1,4 +1,5 @@
-import { Box, Text } from 'ink';
+import { Box, Text, type Key } from 'ink';
+import { useRef, useState } from 'react';
 
 /** One line of a screen's help: the keys, and what they do there. */
 export interface KeyHelp {
@@ -30,4 +31,27 @@ export function HelpOverlay({ screen, keys, height }: { screen: string; keys: re
       <Text dimColor>esc or ? closes this help</Text>
     </Box>
   );
+}
+
+/**
+ * Whether a screen's `?` help is shown. Mirrored in a ref, so that the keys after `?` in
+ * one input already go to the help; `keyWhileShown` takes a key while it is (esc or `?`
+ * close it, any other key does nothing) and says whether it did.
+ */
+export function useHelp(): { shown: boolean; show(): void; keyWhileShown(input: string, key: Key): boolean } {
+  const [shown, setShown] = useState(false);
+  const ref = useRef(shown);
+  const set = (on: boolean) => {
+    ref.current = on;
+    setShown(on);
+  };
+  return {
+    shown,
+    show: () => set(true),
+    keyWhileShown(input, key) {
+      if (!ref.current) return false;
+      if (key.escape || input === '?') set(false);
+      return true;
+    },
+  };
 }

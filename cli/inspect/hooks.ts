@@ -1,6 +1,7 @@
 /** React hooks of the inspector: polling a loader, and the terminal's size. */
-import { useInput, useStdout, type Key } from 'ink';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useInput, useStdin, useStdout, type Key } from 'ink';
+import { spawnSync } from 'node:child_process';
+import { createContext, useCallback, useContext, useEffect, useRef, useState } from 'react';
 
 export interface Polled<T> {
   data: T | undefined;
@@ -72,13 +73,39 @@ export function useTerminalSize(): { rows: number; columns: number } {
  * effect, which runs after the frame is on screen: a key pressed right after a frame
  * appears would otherwise reach the previous render's handler, with its stale rows.
  */
-export function useKeys(handler: (input: string, key: Key) => void): void {
+export function useKeys(handler: KeyHandler): void {
+  const router = useContext(KeyRouterContext);
   const ref = useRef(handler);
   ref.current = handler;
+  // Under the app's router (app.tsx) the screen's handler is called from there, after `:`.
+  if (router) router.screen.current = handler;
   const stable = useCallback((input: string, key: Key) => {
     for (const [one, oneKey] of keypresses(input, key)) ref.current(one, oneKey);
   }, []);
-  useInput(stable);
+  useInput(stable, { isActive: router === null });
+}
+
+export type KeyHandler = (input: string, key: Key) => void;
+
+/**
+ * One input handler for the whole app, so that of the presses in one input event those
+ * after `:` go to the command line and those after Enter back to the screen: the screen
+ * on top registers its handler here; `typing` is set while it reads a line (its `/`
+ * search), when `:` is a character like any other.
+ */
+export interface KeyRouter {
+  screen: { current: KeyHandler | null };
+  typing: { current: boolean };
+}
+
+export const KeyRouterContext = createContext<KeyRouter | null>(null);
+
+/** A line being typed in a screen (its `/` search): told to the router, so `:` is typed too. */
+export function useTyping(): (on: boolean) => void {
+  const router = useContext(KeyRouterContext);
+  return useCallback((on: boolean) => {
+    if (router) router.typing.current = on;
+  }, [router]);
 }
 
 const NO_KEY: Key = {
@@ -95,11 +122,14 @@ const NO_KEY: Key = {
 export function keypresses(input: string, key: Key): Array<[string, Key]> {
   const chars = [...input];
   if (chars.length <= 1 || key.ctrl || key.meta) return [[input, key]];
-  return chars.map((c) => [
-    // As Ink reports a lone press: Enter, Tab and Backspace as keys with no input.
-    /[\r\n\t\x7f\b]/.test(c) ? '' : c,
-    { ...NO_KEY, return: c === '\r' || c === '\n', tab: c === '\t', backspace: c === '\x7f' || c === '\b', shift: /[A-Z]/.test(c) },
-  ]);
+  return chars.map((c) => {
+    // As Ink reports a lone press: Enter, Tab and Backspace as keys with no input, other
+    // control characters as ctrl and their letter.
+    if (/[\r\n\t\x7f\b]/.test(c)) return ['', { ...NO_KEY, return: c === '\r' || c === '\n', tab: c === '\t', backspace: c === '\x7f' || c === '\b' }];
+    const code = c.charCodeAt(0);
+    if (code >= 1 && code <= 26) return [String.fromCharCode(code + 96), { ...NO_KEY, ctrl: true }];
+    return [c, { ...NO_KEY, shift: /[A-Z]/.test(c) }];
+  });
 }
 
 /**
@@ -114,4 +144,26 @@ export function movement(input: string, key: Key, page: number, last: number): (
   if (input === 'g' || key.home) return () => 0;
   if (input === 'G' || key.end) return () => last;
   return undefined;
+}
+
+/**
+ * Runs a program ($EDITOR, $PAGER) on the terminal in place of the inspector: the keys go
+ * to it (raw mode off) until it exits, then the screen is cleared for Ink's next frame.
+ * Through the shell, so `EDITOR="code --wait"` works; the file is its last argument.
+ */
+export function useTerminalProgram(): (program: string, file: string) => number | null {
+  const { setRawMode, isRawModeSupported } = useStdin();
+  const { stdout } = useStdout();
+  return useCallback(
+    (program: string, file: string) => {
+      if (isRawModeSupported) setRawMode(false);
+      try {
+        return spawnSync('sh', ['-c', `${program} "$1"`, program, file], { stdio: 'inherit' }).status;
+      } finally {
+        if (isRawModeSupported) setRawMode(true);
+        if (stdout.isTTY) stdout.write('\u001b[2J\u001b[H');
+      }
+    },
+    [setRawMode, isRawModeSupported, stdout],
+  );
 }

@@ -5,12 +5,12 @@
  */
 import { Box, Text } from 'ink';
 import { useCallback, useRef, useState } from 'react';
-import type { RunAction } from './actions.js';
+import type { RunAction, RunActionContext } from './actions.js';
 import { CellDetail } from './cell-detail.js';
 import { CellTable } from './cell-table.js';
 import { RunNotFound, type InspectSource } from './data.js';
-import { HelpOverlay, type KeyHelp } from './help.js';
-import { movement, useKeys, usePolling } from './hooks.js';
+import { HelpOverlay, useHelp, type KeyHelp } from './help.js';
+import { movement, useKeys, usePolling, useTerminalProgram } from './hooks.js';
 import { RunHeader } from './run-header.js';
 import { wrapToWidth } from './terminal-text.js';
 import { cellDetailLines, cellRows, clamp, initialCellPosition, isLive, resumedFrom, runHeader } from './view-model.js';
@@ -25,6 +25,8 @@ interface Props {
   columns: number;
   actions: readonly RunAction[];
   onOpen(runId: string): void;
+  /** `h`: the run's History screen. */
+  onHistory?(runId: string): void;
   onBack(): void;
   onQuit(): void;
 }
@@ -33,7 +35,9 @@ const CELL_KEYS: readonly KeyHelp[] = [
   { keys: '↑↓  j k', does: 'previous, next cell' },
   { keys: 'pgup pgdn  g G', does: 'page, first, last cell' },
   { keys: 'enter  →  tab', does: 'show the cell\'s source and outputs' },
-  { keys: 'esc  ←', does: 'back to the list of runs' },
+  { keys: 'h', does: 'the run\'s history (its Temporal events)' },
+  { keys: 'esc  ←', does: 'back' },
+  { keys: ':', does: 'go to a screen: runs, schedules, history' },
 ];
 const DETAIL_KEYS: readonly KeyHelp[] = [
   { keys: '↑↓  j k', does: 'scroll a line' },
@@ -42,7 +46,7 @@ const DETAIL_KEYS: readonly KeyHelp[] = [
   { keys: 'esc  ←  enter  tab', does: 'back to the cells' },
 ];
 
-export function RunView({ source, runId, height, columns, actions, onOpen, onBack, onQuit }: Props) {
+export function RunView({ source, runId, height, columns, actions, onOpen, onHistory, onBack, onQuit }: Props) {
   const load = useCallback(() => source.loadRun(runId), [source, runId]);
   const { data, error, reload } = usePolling(
     load,
@@ -62,13 +66,7 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onBac
   const [message, setMessage] = useState<string | null>(null);
   /** The action that asked for confirmation: `y` next runs it. */
   const armed = useRef<RunAction | null>(null);
-  // Mirrored in a ref so that the keys after `?` in one input already go to the help.
-  const [help, setHelpState] = useState(false);
-  const helpRef = useRef(help);
-  const setHelp = (on: boolean) => {
-    helpRef.current = on;
-    setHelpState(on);
-  };
+  const help = useHelp();
   /** One action at a time: a paused run refuses a second repair while one is in progress. */
   const busy = useRef(false);
 
@@ -98,13 +96,18 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onBac
   };
   const scroll = (to: (at: number) => number) => setOffset((at) => Math.max(0, Math.min(to(at), maxOffset)));
 
+  const runOnTerminal = useTerminalProgram();
+  const context = (): RunActionContext => ({ runId, cellIndex: row?.index ?? null, detail: data, runOnTerminal });
   const perform = (action: RunAction) => {
     busy.current = true;
     setMessage(`${action.label}…`);
     action
-      .perform({ runId, cellIndex: row?.index ?? null })
+      .perform(context())
       .then(
-        (line) => setMessage(line),
+        (outcome) => {
+          setMessage(typeof outcome === 'string' ? outcome : outcome.line);
+          if (typeof outcome !== 'string' && outcome.open) onOpen(outcome.open);
+        },
         (err: unknown) => setMessage(`${action.label} failed: ${(err as Error).message.split('\n')[0]}`),
       )
       .finally(() => {
@@ -123,11 +126,8 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onBac
       return;
     }
     if (input === 'q') return onQuit();
-    if (helpRef.current) {
-      if (key.escape || input === '?') setHelp(false);
-      return;
-    }
-    if (input === '?') return setHelp(true);
+    if (help.keyWhileShown(input, key)) return;
+    if (input === '?') return help.show();
     if (input === 'r') return reload();
     if (focusRef.current === 'detail') {
       // Space pages down, as in a pager.
@@ -141,13 +141,14 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onBac
     else if (to) select(to);
     else if ((key.return || key.rightArrow || key.tab) && row) setFocus('detail');
     else if (input === 'f' && data && resumedFrom(data)) onOpen(resumedFrom(data)!.run_id);
+    else if (input === 'h' && onHistory) onHistory(runId);
     else if (input === 'a' && data && data.resumedAs.length > 0) onOpen(data.resumedAs[data.resumedAs.length - 1]!.run_id);
     else {
       const action = available.find((a) => a.key === input);
       if (!action || busy.current) return;
       if (action.confirm) {
         armed.current = action;
-        setMessage(action.confirm);
+        setMessage(typeof action.confirm === 'string' ? action.confirm : action.confirm(context()));
         return;
       }
       perform(action);
@@ -164,7 +165,7 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onBac
     );
   }
 
-  if (help) {
+  if (help.shown) {
     const actionKeys = [
       ...(resumedFrom(data) ? [{ keys: 'f', does: 'open the run this one resumed' }] : []),
       ...(data.resumedAs.length > 0 ? [{ keys: 'a', does: 'open the run that resumed this one' }] : []),
@@ -177,7 +178,7 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onBac
     focus === 'detail'
       ? '↑↓/jk scroll · pgup/pgdn page · g/G top/end · esc back to cells · ? help'
       : [
-          '↑↓/jk cell · enter show cell · esc back · ? help',
+          '↑↓/jk cell · enter show cell · h history · esc back · ? help',
           resumedFrom(data) ? 'f resumed from' : '',
           data.resumedAs.length > 0 ? 'a resumed as' : '',
           ...available.map((a) => `${a.key} ${a.label}`),

@@ -8,7 +8,7 @@ import { sourceText, type Cell, type Notebook, type Output } from '../../noteboo
 import { recordedCells } from '../../record/cells.js';
 import { notebookMillrace } from '../../record/metadata.js';
 import type { CellProgress, RunProgress } from '../../workflows/contracts.js';
-import type { RunSummary } from '../commands/runs.js';
+import { parametersText, type RunSummary } from '../commands/runs.js';
 
 /** A run in the list: `millrace runs`' summary plus the failed cell, when it failed in one. */
 export interface RunListEntry extends RunSummary {
@@ -58,6 +58,45 @@ export type StatusFilter = (typeof STATUS_FILTERS)[number];
 export function nextStatusFilter(current: StatusFilter): StatusFilter {
   const at = STATUS_FILTERS.indexOf(current);
   return STATUS_FILTERS[(at + 1) % STATUS_FILTERS.length];
+}
+
+// ---- search ----
+
+/**
+ * What `/` typed: `status:`, `notebook:` and `schedule:` terms narrow the list as `millrace
+ * runs` options do; every other word must appear (any case) in the run's id, notebook,
+ * schedule or parameters. A term with an unknown status is an error, not free text.
+ */
+export interface RunSearch {
+  status?: Exclude<StatusFilter, undefined>;
+  notebook?: string;
+  schedule?: string;
+  words: string[];
+  error?: string;
+}
+
+export function parseSearch(text: string): RunSearch {
+  const search: RunSearch = { words: [] };
+  for (const term of text.trim().split(/\s+/).filter(Boolean)) {
+    const m = /^(status|notebook|schedule):(.*)$/.exec(term);
+    if (!m) {
+      search.words.push(term.toLowerCase());
+    } else if (m[1] === 'status') {
+      const status = STATUS_FILTERS.find((s) => s === m[2]);
+      if (status) search.status = status;
+      else search.error = `no status ${JSON.stringify(m[2])}: one of ${STATUS_FILTERS.filter(Boolean).join(', ')}`;
+    } else {
+      search[m[1] as 'notebook' | 'schedule'] = m[2];
+    }
+  }
+  return search;
+}
+
+/** Whether every free word of the search is in the run's id, notebook, schedule or parameters. */
+export function matchesSearch(run: RunSummary, words: readonly string[]): boolean {
+  if (words.length === 0) return true;
+  const haystack = [run.run_id, run.notebook ?? '', run.schedule ?? '', parametersText(run.parameters)].join('\n').toLowerCase();
+  return words.every((w) => haystack.includes(w));
 }
 
 // ---- formatting ----

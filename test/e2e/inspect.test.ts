@@ -12,7 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createElement } from 'react';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repairActions } from '../../cli/inspect/actions.js';
+import { repairActions, runActions, scheduleActions, type RunAction } from '../../cli/inspect/actions.js';
 import { InspectApp } from '../../cli/inspect/app.js';
 import { temporalSource } from '../../cli/inspect/data.js';
 import { buildRunInput } from '../../cli/submit.js';
@@ -67,13 +67,16 @@ async function startPaused(name: string, cells: Array<Record<string, unknown>>):
   return { runId, handle };
 }
 
-/** The run view of one run, with the repair keys `millrace inspect` gives it. */
-function openRun(runId: string): Rendered {
-  const app = render(createElement(InspectApp, { source: temporalSource(h.client), initialRun: runId, actions: repairActions(h.client) }));
+/** The run view of one run, with the repair keys (or others) `millrace inspect` gives it. */
+function openRun(runId: string, actions: RunAction[] = repairActions(h.client)): Rendered {
+  const app = render(createElement(InspectApp, { source: temporalSource(h.client), initialRun: runId, actions }));
   Object.defineProperty(app.stdout, 'columns', { get: () => 160 });
   app.stdout.emit('resize');
   return app;
 }
+
+/** Every action `millrace inspect` offers, on the harness's worker (as with `millrace dev`). */
+const fullActions = () => runActions({ client: h.client, taskQueue: h.taskQueue, mode: 'cluster' }, h.config.storeRoot);
 
 const isPausedView = (text: string) => /\bpaused\b/.test(lineWith(text, 'status:')) && text.includes('paused:');
 
@@ -115,8 +118,16 @@ describe('millrace inspect', () => {
       expect(lineWith(list, badRun)).toMatch(/\bfailed\b.*cell 2: RuntimeError/);
       expect(list).toMatch(/RUN\s+NOTEBOOK\s+STATUS\s+STARTED\s+DURATION\s+FAILED/);
 
-      // `/` cycles the filter: all -> running -> paused -> completed -> failed.
-      for (const _ of [1, 2, 3, 4]) app.stdin.write('/');
+      // `/` searches Temporal visibility: the failed run by the tail of its id.
+      const tail = badRun.slice(-8);
+      app.stdin.write(`/${tail}\r`);
+      const found = await frameWhere(app, (t) => t.includes(`search: ${tail} · 1 shown`) && t.includes(badRun), 'the search');
+      expect(found).not.toContain(okRun);
+      app.stdin.write(ESC);
+      await frameWhere(app, (t) => !t.includes('search:') && t.includes(okRun), 'the search cleared');
+
+      // `s` cycles the filter: all -> running -> paused -> completed -> failed.
+      app.stdin.write('ssss');
       const failedOnly = await frameWhere(app, (t) => t.includes('status: failed') && t.includes(badRun), 'the failed filter');
       expect(failedOnly).not.toContain(okRun);
 
@@ -154,9 +165,9 @@ describe('millrace inspect', () => {
       expect(lineWith(back, badRun).startsWith('›')).toBe(true);
 
       // Back to all runs; in the completed run, moving down the cells shows a cell's stream output.
-      app.stdin.write('/');
+      app.stdin.write('s');
       await frameWhere(app, (t) => t.includes('status: cancelled'), 'the cancelled filter');
-      app.stdin.write('/');
+      app.stdin.write('s');
       const all = await frameWhere(app, (t) => t.includes('status: all') && t.includes(okRun), 'all runs');
       expect(lineWith(all, okRun)).toMatch(/\bcompleted\b/);
       await selectRun(app, okRun);
@@ -182,7 +193,7 @@ describe('millrace inspect', () => {
     try {
       const paused = await frameWhere(app, (t) => isPausedView(t) && t.includes('cell 1 · failed'), 'the paused run');
       expect(lineWith(paused, 'paused:')).toContain('cell 1: FileNotFoundError');
-      expect(lineWith(paused, 'esc back')).toMatch(/R retry · s skip · x abort/);
+      expect(lineWith(paused, 'esc back')).toMatch(/R retry · e edit & retry · s skip · x abort/);
 
       // The cause fixed outside the run; the same source, run again in the same kernel.
       await writeFile(input, '22');
@@ -241,6 +252,119 @@ describe('millrace inspect', () => {
       expect((err as WorkflowFailedError).cause?.message).toContain('aborted while paused');
     } finally {
       app.unmount();
+    }
+  });
+
+  it('resumes a failed run from its failed cell with u, y: the new run opens and completes', async () => {
+    const input = join(h.dir, `inspect-resume-${randomBytes(3).toString('hex')}.txt`);
+    const path = await h.writeNotebook(`inspect-resume-${randomBytes(3).toString('hex')}.ipynb`, notebook([
+      codeCell('x = 20'),
+      codeCell(`x += int(open(${JSON.stringify(input)}).read())`),
+      codeCell('print("total", x)'),
+    ]));
+    const failed = await h.runNotebook(path);
+    expect(failed.error).toBeDefined();
+    await writeFile(input, '22');
+    const app = openRun(failed.input.runId, fullActions());
+    try {
+      await frameWhere(app, (t) => t.includes('cell 1 · failed') && t.includes('u resume'), 'the failed run');
+      app.stdin.write('u');
+      await frameWhere(app, (t) => t.includes('resume from cell 1 as a new run (cells before it replayed)? y resumes'), 'the question');
+      app.stdin.write('y');
+      // The new run opens in place of the failed one, and is followed to its end.
+      const resumed = await frameWhere(app, (t) => /^resumed from: *\S+ at cell 1/m.test(t) && /\bcompleted\b/.test(lineWith(t, 'status:')), 'the resumed run completed');
+      expect(lineWith(resumed, 'resumed from:')).toContain(failed.input.runId);
+      app.stdin.write('G');
+      await frameWhere(app, (t) => t.includes('cell 2 · completed') && /^total 42$/m.test(t), 'the last cell\'s output');
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('cancels a running run with c, y', async () => {
+    const runId = `inspect-cancel-${randomBytes(3).toString('hex')}`;
+    const path = await h.writeNotebook(`${runId}.ipynb`, notebook([codeCell('import time\nprint("sleeping", flush=True)\ntime.sleep(600)')]));
+    const input = await buildRunInput(h.config, { notebookPath: path, params: {}, runId });
+    const handle = await h.client.workflow.start('notebookRun', { taskQueue: h.taskQueue, workflowId: runId, args: [input], memo: { notebook: basename(path), output: input.output } });
+    const app = openRun(runId, fullActions());
+    try {
+      await frameWhere(app, (t) => /\brunning\b/.test(lineWith(t, 'status:')) && t.includes('c cancel'), 'the running run');
+      app.stdin.write('c');
+      await frameWhere(app, (t) => t.includes('cancel the run (interrupts its kernel and shuts it down)? y cancels'), 'the question');
+      app.stdin.write('y');
+      await frameWhere(app, (t) => t.includes(`cancellation requested for ${runId}`), 'the answer');
+      await frameWhere(app, (t) => /\bcancelled\b/.test(lineWith(t, 'status:')), 'the run cancelled');
+      expect(await handle.result().then(() => 'completed', (e: unknown) => (e as Error).constructor.name)).toBe('WorkflowFailedError');
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('fixes the failed cell of a paused run in $EDITOR (e, y) and retries it: the run completes', async () => {
+    const { runId, handle } = await startPaused('inspect-edit', [codeCell('x = 40'), codeCell('x += 1 / 0'), codeCell('print("total", x)')]);
+    // The editor: a script that replaces the cell's source, as a person would.
+    const editor = join(h.dir, 'fix-cell.sh');
+    await writeFile(editor, '#!/bin/sh\nprintf "x += 2\\n" > "$1"\n', { mode: 0o755 });
+    const saved = process.env['VISUAL'];
+    process.env['VISUAL'] = editor;
+    const app = openRun(runId, fullActions());
+    try {
+      await frameWhere(app, (t) => isPausedView(t) && t.includes('e edit & retry'), 'the paused run');
+      app.stdin.write('e');
+      await frameWhere(app, (t) => t.includes(`edit cell 1 in ${editor}, then retry it with what you save? y edits`), 'the question');
+      app.stdin.write('y');
+      await frameWhere(app, (t) => t.includes(`cell 1 completed: run ${runId} goes on`), 'the retry answer');
+      expect(((await handle.result()) as RunResult).status).toBe('completed');
+      app.stdin.write('G');
+      await frameWhere(app, (t) => t.includes('cell 2 · completed') && /^total 42$/m.test(t), 'the last cell\'s output');
+    } finally {
+      if (saved === undefined) delete process.env['VISUAL'];
+      else process.env['VISUAL'] = saved;
+      app.unmount();
+    }
+  });
+
+  it('shows a schedule on :schedules; p pauses and unpauses it, t, y triggers a run, enter lists its runs; h shows a run\'s history', async () => {
+    const name = `insp-${randomBytes(3).toString('hex')}`;
+    const nb = await h.writeNotebook(`${name}.ipynb`, notebook([codeCell('print("scheduled")')]));
+    const made = await runCli(['schedule', 'create', name, nb, '--every', '1d', '--json'], h.cliEnv, h.dir);
+    expect(made.code, made.stderr).toBe(0);
+    const app = render(createElement(InspectApp, { source: temporalSource(h.client), scheduleActions: scheduleActions({ client: h.client, mode: 'cluster' }) }));
+    Object.defineProperty(app.stdout, 'columns', { get: () => 160 });
+    app.stdout.emit('resize');
+    try {
+      await frameWhere(app, (t) => t.includes('millrace runs'), 'the list');
+      app.stdin.write(':sch\r');
+      let t = await frameWhere(app, (f) => f.includes('millrace schedules') && f.includes(name), 'the schedule');
+      expect(lineWith(t, name)).toMatch(new RegExp(`${name}\\s+${name}\\.ipynb\\s+every 1d\\s+\\d\\d-\\d\\d \\d\\d:\\d\\dZ.*\\bactive$`));
+      for (let moves = 0; !lineWith(t, name).startsWith('›'); moves++) {
+        if (moves > 40) throw new Error(`cannot select ${name}:\n${t}`);
+        app.stdin.write('j');
+        const before = t;
+        t = await frameWhere(app, (f) => f !== before, 'the selection moving');
+      }
+      app.stdin.write('p');
+      await frameWhere(app, (f) => f.includes(`paused schedule ${name}`) && /\bpaused$/.test(lineWith(f, name)), 'the schedule paused');
+      expect((await h.client.schedule.getHandle(`millrace-schedule-${name}`).describe()).state.paused).toBe(true);
+      app.stdin.write('p');
+      await frameWhere(app, (f) => f.includes(`unpaused schedule ${name}`) && /\bactive$/.test(lineWith(f, name)), 'the schedule unpaused');
+      app.stdin.write('t');
+      await frameWhere(app, (f) => f.includes(`trigger a run of ${name} now? y triggers`), 'the question');
+      app.stdin.write('y');
+      t = await frameWhere(app, (f) => f.includes(`started ${name}-`), 'the triggered run');
+      const runId = new RegExp(`started (${name}-\\S+)`).exec(t)![1]!;
+      app.stdin.write('\r');
+      await frameWhere(app, (f) => f.includes(`search: schedule:${name}`) && f.includes(runId), 'the schedule\'s runs');
+      // Its history, once it completed: the kernel, the cell, the end, each on the harness's worker.
+      await h.client.workflow.getHandle(runId).result();
+      app.stdin.write('h');
+      const history = await frameWhere(app, (f) => f.includes(`history · ${runId}`) && f.includes('run completed'), 'the history');
+      expect(history).toMatch(/run started on task queue/);
+      expect(history).toMatch(/kernel start: done/);
+      expect(history).toMatch(/cell( 0| In \[1\] \(local\)): done/);
+    } finally {
+      app.unmount();
+      await h.client.schedule.getHandle(`millrace-schedule-${name}`).delete().catch(() => undefined);
     }
   });
 

@@ -4,9 +4,12 @@
  * cell, and its answer is shown before the run is read again.
  */
 import { render } from 'ink-testing-library';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createElement } from 'react';
 import { describe, expect, it } from 'vitest';
-import type { RunAction } from '../../cli/inspect/actions.js';
+import { PAGER_ACTION, runActions, scheduleActions, type RunAction } from '../../cli/inspect/actions.js';
 import { InspectApp } from '../../cli/inspect/app.js';
 import type { InspectSource } from '../../cli/inspect/data.js';
 import type { RunDetail } from '../../cli/inspect/view-model.js';
@@ -68,7 +71,7 @@ describe('run actions', () => {
       const before = loads;
       app.stdin.write('R');
       await frameWhere(app, (t) => t.includes('retried cell 1: completed'));
-      expect(calls).toEqual([{ runId: 'broken', cellIndex: 1 }]);
+      expect(calls).toMatchObject([{ runId: 'broken', cellIndex: 1 }]);
       await until(() => loads > before, 'the run read again after the action');
     } finally {
       app.unmount();
@@ -130,5 +133,72 @@ describe('run actions', () => {
     } finally {
       app.unmount();
     }
+  });
+
+  it('asks with the selected cell, opens the run an action starts, and runs a program on the terminal with a file', async () => {
+    const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, runId === 'broken' ? 'failed' : 'completed') };
+    const edited: string[] = [];
+    const resume: RunAction = {
+      key: 'u',
+      label: 'resume',
+      appliesTo: (run) => run.status === 'failed',
+      confirm: (c) => `resume from cell ${c.cellIndex}? y resumes`,
+      perform: async (context) => {
+        const file = join(tmpdir(), `inspect-action-${process.pid}.txt`);
+        writeFileSync(file, 'before');
+        // As $EDITOR would: the program gets the file as its last argument.
+        const status = context.runOnTerminal!(`sh -c 'printf after > "$0"'`, file);
+        edited.push(`${status}:${readFileSync(file, 'utf8')}:${context.detail?.summary.run_id}`);
+        rmSync(file);
+        return { line: 'resumed as fine', open: 'fine' };
+      },
+    };
+    const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [resume] }));
+    try {
+      await frameWhere(app, (t) => t.includes('u resume') && t.includes('cell 1 · failed'));
+      app.stdin.write('k');
+      await frameWhere(app, (t) => t.includes('cell 0 · completed'));
+      app.stdin.write('u');
+      await frameWhere(app, (t) => t.includes('resume from cell 0? y resumes'));
+      app.stdin.write('y');
+      await frameWhere(app, (t) => /run: +fine/.test(t));
+      expect(edited).toEqual(['0:after:broken']);
+      // Back from the run it opened: the run it was started from.
+      app.stdin.write('\u001b');
+      await frameWhere(app, (t) => /run: +broken/.test(t));
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('o pages the output notebook: its cells as text in $PAGER, which gets a file', async () => {
+    const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, 'failed') };
+    const copy = join(tmpdir(), `inspect-pager-${process.pid}.txt`);
+    const saved = process.env['PAGER'];
+    // The pager: a program that reads the file it is given (here, copies it away).
+    process.env['PAGER'] = `sh -c 'cp "$0" ${copy}'`;
+    const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [PAGER_ACTION] }));
+    try {
+      await frameWhere(app, (t) => t.includes('o page') && t.includes('cell 1 · failed'));
+      app.stdin.write('o');
+      await frameWhere(app, (t) => t.includes('/s/broken/n.ipynb: read in sh -c'));
+      const paged = readFileSync(copy, 'utf8');
+      expect(paged).toContain('━━ cell 1 ━━\n── source (code) ──\nb = a / 0');
+      expect(paged).toContain('c = 3');
+    } finally {
+      if (saved === undefined) delete process.env['PAGER'];
+      else process.env['PAGER'] = saved;
+      rmSync(copy, { force: true });
+      app.unmount();
+    }
+  });
+
+  it('refuses, in one line, to resume, trigger or backfill where the inspector started its own Temporal server (no worker, nothing outlives it)', async () => {
+    const session = { client: undefined as never, taskQueue: 'q', mode: 'embedded' as const };
+    const resume = runActions(session, '/store').find((a) => a.key === 'u')!;
+    await expect(resume.perform({ runId: 'r', cellIndex: 1 })).rejects.toThrow('no worker here to run it: start `millrace dev` (or use `millrace resume RUN`)');
+    const schedules = scheduleActions(session);
+    await expect(schedules.trigger('nightly')).rejects.toThrow('schedule trigger needs a stack that outlives this command: start `millrace dev` or set TEMPORAL_ADDRESS');
+    await expect(schedules.backfill('nightly', '2026-12-01', '2026-12-02')).rejects.toThrow('schedule backfill needs a stack that outlives this command');
   });
 });

@@ -12,29 +12,7 @@ import type { InspectSource } from '../../cli/inspect/data.js';
 import { displayWidth, wrapToWidth } from '../../cli/inspect/terminal-text.js';
 import type { RunDetail, RunListEntry } from '../../cli/inspect/view-model.js';
 import type { CodeCell, Notebook } from '../../notebook/nbformat.js';
-
-// eslint-disable-next-line no-control-regex
-const SGR = /\u001b\[[0-9;]*m/g;
-const plain = (frame: string | undefined) => (frame ?? '').replace(SGR, '');
-type Rendered = ReturnType<typeof render>;
-
-async function frameWhere(app: Rendered, ok: (t: string) => boolean): Promise<string> {
-  for (let i = 0; i < 300; i++) {
-    const t = plain(app.lastFrame());
-    if (ok(t)) return t;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`never a frame like that; last:\n${plain(app.lastFrame())}`);
-}
-
-function sized(app: Rendered, columns: number, rows = 24): Rendered {
-  Object.defineProperty(app.stdout, 'columns', { get: () => columns });
-  Object.defineProperty(app.stdout, 'rows', { get: () => rows });
-  app.stdout.emit('resize');
-  return app;
-}
-
-const selected = (t: string) => t.split('\n').find((l) => l.startsWith('›')) ?? '';
+import { frameWhere, selected, sized } from './helpers/ink-frames.js';
 
 function entry(runId: string, status = 'completed'): RunListEntry {
   return { run_id: runId, status, notebook: 'fragile.ipynb', output: null, schedule: null, started: '2026-12-06T08:00:00Z', ended: null, duration_s: 1, parameters: null, failed_cell: null, error: null };
@@ -137,7 +115,7 @@ describe('inspect keys', () => {
       app.stdin.write('?');
       const help = await frameWhere(app, (t) => t.includes('keys · run'));
       expect(help).toMatch(/R then y\s+retry/);
-      expect(help).toMatch(/esc\s+←\s+back to the list of runs/);
+      expect(help).toMatch(/esc\s+←\s+back\n/);
       app.stdin.write('?');
       await frameWhere(app, (t) => t.includes('R retry'));
       app.stdin.write('R');

@@ -1,0 +1,28 @@
+/** Reading the inspector's frames in ink-testing-library: waiting for one, at a terminal size. */
+import type { render } from 'ink-testing-library';
+
+// eslint-disable-next-line no-control-regex
+export const SGR = /\u001b\[[0-9;]*m/g;
+export const plain = (frame: string | undefined) => (frame ?? '').replace(SGR, '');
+export type Rendered = ReturnType<typeof render>;
+
+/** The first frame (colours removed) that satisfies `ok`, within 3 s. */
+export async function frameWhere(app: Rendered, ok: (t: string) => boolean): Promise<string> {
+  for (let i = 0; i < 300; i++) {
+    const t = plain(app.lastFrame());
+    if (ok(t)) return t;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`never a frame like that; last:\n${plain(app.lastFrame())}`);
+}
+
+/** The app on a terminal of `columns` x `rows`, as after a resize. */
+export function sized(app: Rendered, columns: number, rows = 24): Rendered {
+  Object.defineProperty(app.stdout, 'columns', { get: () => columns });
+  Object.defineProperty(app.stdout, 'rows', { get: () => rows });
+  app.stdout.emit('resize');
+  return app;
+}
+
+/** The selected row of a list. */
+export const selected = (t: string) => t.split('\n').find((l) => l.startsWith('›')) ?? '';
