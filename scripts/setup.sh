@@ -254,6 +254,14 @@ if [[ "${MILLRACE_CONTAINERS:-1}" != "0" ]]; then
   fi
 fi
 
+# --- Jupyter Kernel Gateway (the gateway backend's tests) --------------------------------
+
+# test/e2e/backends.test.ts runs the same runs through Jupyter Kernel Gateway in a venv of
+# its own (docs/kernels.md); MILLRACE_GATEWAYS=0 skips it.
+if [[ "${MILLRACE_GATEWAYS:-1}" != "0" ]]; then
+  "$ROOT/scripts/setup-kernel-gateway.sh" || die "could not set up Jupyter Kernel Gateway"
+fi
+
 # --- build (last: sources change most often, and the tools above are useful anyway) ---
 
 # Rebuild when anything the build reads is newer than the last successful build.
