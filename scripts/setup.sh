@@ -254,12 +254,12 @@ if [[ "${MILLRACE_CONTAINERS:-1}" != "0" ]]; then
   fi
 fi
 
-# --- Jupyter Kernel Gateway (the gateway backend's tests) --------------------------------
+# --- Jupyter Kernel Gateway and Enterprise Gateway (the gateway backends' tests) ------------
 
 # test/e2e/backends.test.ts runs the same runs through Jupyter Kernel Gateway in a venv of
-# its own (docs/kernels.md); MILLRACE_GATEWAYS=0 skips it.
+# its own, and Enterprise Gateway in another (docs/kernels.md); MILLRACE_GATEWAYS=0 skips both.
 if [[ "${MILLRACE_GATEWAYS:-1}" != "0" ]]; then
-  "$ROOT/scripts/setup-kernel-gateway.sh" || die "could not set up Jupyter Kernel Gateway"
+  "$ROOT/scripts/setup-gateways.sh" || die "could not set up the Jupyter gateways"
 fi
 
 # --- build (last: sources change most often, and the tools above are useful anyway) ---

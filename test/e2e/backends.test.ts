@@ -33,13 +33,13 @@ const backends: Array<{ name: string; start(dir: string): Promise<Backend> }> = 
       return { jupyter: { url: stack.jupyterUrl, token: stack.jupyterToken }, stop: async () => undefined };
     },
   },
-  {
-    name: 'kernel-gateway',
-    start: async (dir) => {
-      const gateway = await startKernelGateway({ stateDir: dir });
+  ...(['kernel-gateway', 'enterprise-gateway'] as const).map((kind) => ({
+    name: kind,
+    start: async (dir: string) => {
+      const gateway = await startKernelGateway({ stateDir: dir, kind });
       return { jupyter: { url: gateway.url, token: gateway.token }, stop: () => gateway.stop() };
     },
-  },
+  })),
 ];
 
 const joined = (text: string | string[]) => (Array.isArray(text) ? text.join('') : text);
