@@ -2,7 +2,8 @@
  * What TCP_NODELAY on Jupyter Server's kernel websockets is worth: the time to execute a
  * trivial cell (`1`) through @jupyterlab/services, sequentially, with the patch of
  * worker/websocket_nodelay.py and without it (the server as shipped); then the same
- * through Jupyter Kernel Gateway (bench/kernel-gateway.ts), with and without the patch.
+ * through Jupyter Kernel Gateway and Enterprise Gateway (bench/kernel-gateway.ts), with and
+ * without the patch.
  *
  *   npm run build && node dist/bench/websocket-roundtrip.js [cells=50] [rounds=2]
  *
@@ -60,26 +61,28 @@ function summary(times: number[]): { mean: number; median: number; p90: number }
 async function main(): Promise<void> {
   // Quiet @jupyterlab/services' "Starting WebSocket" lines.
   console.log = console.debug = () => undefined;
-  const dirs = await Promise.all(['on', 'off', 'kg-on', 'kg-off'].map((name) => mkdtemp(join(tmpdir(), `millrace-bench-${name}-`))));
-  const [on, off, kgOn, kgOff] = await Promise.all([
+  const dirs = await Promise.all(['on', 'off', 'kg-on', 'kg-off', 'eg-on', 'eg-off'].map((name) => mkdtemp(join(tmpdir(), `millrace-bench-${name}-`))));
+  const [on, off, kgOn, kgOff, egOn, egOff] = await Promise.all([
     startJupyterServer({ stateDir: dirs[0]!, nodelay: true }),
     startJupyterServer({ stateDir: dirs[1]!, nodelay: false }),
     startKernelGateway({ stateDir: dirs[2]!, nodelay: true }),
     startKernelGateway({ stateDir: dirs[3]!, nodelay: false }),
+    startKernelGateway({ stateDir: dirs[4]!, nodelay: true, kind: 'enterprise-gateway' }),
+    startKernelGateway({ stateDir: dirs[5]!, nodelay: false, kind: 'enterprise-gateway' }),
   ]);
-  const servers = { on, off, kgOn, kgOff };
-  const results = { on: [] as number[], off: [] as number[], kgOn: [] as number[], kgOff: [] as number[] };
+  const servers = { on, off, kgOn, kgOff, egOn, egOff };
+  const results = { on: [] as number[], off: [] as number[], kgOn: [] as number[], kgOff: [] as number[], egOn: [] as number[], egOff: [] as number[] };
   const NODELAY_LINE = 'millrace: TCP_NODELAY on kernel websocket';
   try {
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? (['off', 'on', 'kgOff', 'kgOn'] as const) : (['kgOn', 'kgOff', 'on', 'off'] as const);
+      const order = round % 2 === 0 ? (['off', 'on', 'kgOff', 'kgOn', 'egOff', 'egOn'] as const) : (['egOn', 'egOff', 'kgOn', 'kgOff', 'on', 'off'] as const);
       for (const which of order) results[which].push(...(await measure(servers[which])));
     }
-    const patched = (await readFile(on.logPath, 'utf8')).includes(NODELAY_LINE) && kgOn.logText().includes(NODELAY_LINE);
-    const unpatched = !(await readFile(off.logPath, 'utf8')).includes(NODELAY_LINE) && !kgOff.logText().includes(NODELAY_LINE);
+    const patched = (await readFile(on.logPath, 'utf8')).includes(NODELAY_LINE) && [kgOn, egOn].every((g) => g.logText().includes(NODELAY_LINE));
+    const unpatched = !(await readFile(off.logPath, 'utf8')).includes(NODELAY_LINE) && [kgOff, egOff].every((g) => !g.logText().includes(NODELAY_LINE));
     if (!patched || !unpatched) throw new Error('the servers did not run with and without the patch as intended');
   } finally {
-    await Promise.all([on.stop(), off.stop(), kgOn.stop(), kgOff.stop()]);
+    await Promise.all(Object.values(servers).map((server) => server.stop()));
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   }
   const fmt = (n: number) => n.toFixed(2).padStart(8);
@@ -94,6 +97,8 @@ async function main(): Promise<void> {
     ['Jupyter Server as shipped (Nagle)', results.off],
     ['Kernel Gateway, TCP_NODELAY (our config)', results.kgOn],
     ['Kernel Gateway as shipped (Nagle)', results.kgOff],
+    ['Enterprise Gateway, TCP_NODELAY (our config)', results.egOn],
+    ['Enterprise Gateway as shipped (Nagle)', results.egOff],
   ] as const) {
     const s = summary(times);
     lines.push(`| ${label.padEnd(44)} | ${fmt(s.mean)} | ${fmt(s.median)} | ${fmt(s.p90)} |`);
