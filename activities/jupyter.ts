@@ -67,7 +67,13 @@ export async function kernelNames(settings: ServerConnection.ISettings): Promise
  */
 export const SESSION_PREFIX = 'millrace/';
 
-export async function startKernel(settings: ServerConnection.ISettings, name: string, runId: string): Promise<Kernel.IModel> {
+/** A started kernel and, when the server has the sessions API, its session's id. */
+export interface StartedKernelModel {
+  model: Kernel.IModel;
+  sessionId?: string;
+}
+
+export async function startKernel(settings: ServerConnection.ISettings, name: string, runId: string): Promise<StartedKernelModel> {
   const available = await kernelNames(settings).catch((err: Error) => {
     throw new KernelError(`Jupyter Server at ${settings.baseUrl} is unreachable: ${err.message}`, 'server-unreachable');
   });
@@ -82,18 +88,28 @@ export async function startKernel(settings: ServerConnection.ISettings, name: st
       { path: `${SESSION_PREFIX}${runId}`, name: runId, type: 'notebook', kernel: { name } },
       settings,
     );
-    if (session.kernel) return session.kernel;
+    if (session.kernel) return { model: session.kernel, sessionId: session.id };
   } catch (err) {
     if (!(err instanceof ServerConnection.ResponseError && err.response.status === 404)) throw err;
   }
-  return KernelAPI.startNew({ name }, settings);
+  return { model: await KernelAPI.startNew({ name }, settings) };
 }
 
-/** Moves a kernel's session to run `runId` (a pooled kernel joining its run). */
-export async function moveSession(settings: ServerConnection.ISettings, kernelId: string, runId: string): Promise<void> {
-  const session = (await SessionAPI.listRunning(settings)).find((s) => s.kernel?.id === kernelId);
-  if (!session) throw new KernelError(`kernel ${kernelId} has no session to move`, 'kernel-lost');
-  await SessionAPI.updateSession({ id: session.id, path: `${SESSION_PREFIX}${runId}`, name: runId }, settings);
+/**
+ * Moves a kernel's session to run `runId` (a pooled kernel joining its run), by the
+ * session's id: a Kernel Gateway that does not list sessions (403) still updates one.
+ */
+export async function moveSession(settings: ServerConnection.ISettings, kernelId: string, sessionId: string | undefined, runId: string): Promise<void> {
+  if (!sessionId) throw new KernelError(`kernel ${kernelId} has no session to move`, 'kernel-lost');
+  // Not SessionAPI.updateSession: it prints a failing server's Python traceback on stderr
+  // (Kernel Gateway 3.0.1 fails every such request), and the caller says what matters.
+  const response = await ServerConnection.makeRequest(
+    `${settings.baseUrl}api/sessions/${encodeURIComponent(sessionId)}`,
+    { method: 'PATCH', body: JSON.stringify({ path: `${SESSION_PREFIX}${runId}`, name: runId }) },
+    settings,
+  );
+  await response.text();
+  if (response.status !== 200) throw new ServerConnection.ResponseError(response, `moving session ${sessionId} answered ${response.status}`);
 }
 
 export async function shutdownKernel(settings: ServerConnection.ISettings, kernelId: string): Promise<void> {

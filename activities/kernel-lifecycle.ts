@@ -42,7 +42,7 @@ export async function startReadyKernel(
   runId: string,
   startTimeoutS = START_TIMEOUT_DEFAULT_S,
 ): Promise<PooledKernel> {
-  const model = await startKernel(settings, kernelName, runId);
+  const { model, sessionId } = await startKernel(settings, kernelName, runId);
   const connection = await connectKernel(settings, model, startTimeoutS * 1000).catch(async (err: unknown) => {
     if (!(err instanceof KernelError && err.kind === 'kernel-lost')) throw err;
     await shutdownKernel(settings, model.id).catch(() => undefined);
@@ -50,7 +50,7 @@ export async function startReadyKernel(
   });
   const info = await connection.info;
   const outcomeRegistry = await installExecutionRegistry(connection, info.language_info.name);
-  return { model, connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
+  return { model, ...(sessionId ? { sessionId } : {}), connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
 }
 
 /** A kernel started for this run, when the pool had none ready. */

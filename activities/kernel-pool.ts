@@ -10,7 +10,7 @@
  * period. The owning worker keeps its own kernels active with a kernel_info request
  * every KEEP_ALIVE_MS, so only the pools of dead workers are reaped.
  */
-import type { Kernel, ServerConnection } from '@jupyterlab/services';
+import { ServerConnection, type Kernel } from '@jupyterlab/services';
 import { randomUUID } from 'node:crypto';
 import { moveSession, shutdownKernel } from './jupyter.js';
 import { startReadyKernel } from './kernel-lifecycle.js';
@@ -20,6 +20,8 @@ const KEEP_ALIVE_MS = 20_000;
 
 export interface PooledKernel {
   model: Kernel.IModel;
+  /** Its Jupyter session, moved to the run that takes it. */
+  sessionId?: string;
   connection: Kernel.IKernelConnection;
   languageInfo: Record<string, unknown>;
   outcomeRegistry: boolean;
@@ -30,10 +32,13 @@ export class KernelPool {
   private readonly starting = new Map<string, number>();
   private readonly keepAlive: NodeJS.Timeout;
   private stopped = false;
+  /** The server cannot move a session (Jupyter Kernel Gateway): the pool keeps no kernels. */
+  private off = false;
 
   constructor(
     private readonly settings: ServerConnection.ISettings,
     readonly size: number,
+    private readonly warn: (line: string) => void = () => undefined,
   ) {
     this.keepAlive = setInterval(() => this.touchIdle(), KEEP_ALIVE_MS);
     this.keepAlive.unref();
@@ -47,16 +52,29 @@ export class KernelPool {
       for (let kernel = ready.shift(); kernel; kernel = ready.shift()) {
         if (kernel.connection.isDisposed || kernel.connection.status === 'dead') continue;
         try {
-          await moveSession(this.settings, kernel.model.id, runId);
+          await moveSession(this.settings, kernel.model.id, kernel.sessionId, runId);
           return kernel;
-        } catch {
+        } catch (err) {
           await shutdownKernel(this.settings, kernel.model.id).catch(() => undefined);
+          // A kernel left in its pool session could be reaped mid-run (the session names no
+          // run): a server that refuses the move gets no pool at all.
+          if (err instanceof ServerConnection.ResponseError) {
+            await this.turnOff(`the Jupyter server at ${this.settings.baseUrl} cannot move a kernel's session (${err.response.status}; Jupyter Kernel Gateway cannot): the kernel pool is off, each run starts its own kernel`);
+            return undefined;
+          }
         }
       }
       return undefined;
     } finally {
       this.refill(kernelName);
     }
+  }
+
+  private async turnOff(warning: string): Promise<void> {
+    if (this.off) return;
+    this.off = true;
+    this.warn(warning);
+    await this.shutDownIdle();
   }
 
   /** Ids of the kernels of that name that are ready to be taken, oldest first. */
@@ -68,6 +86,10 @@ export class KernelPool {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.keepAlive);
+    await this.shutDownIdle();
+  }
+
+  private async shutDownIdle(): Promise<void> {
     const all = [...this.idle.values()].flat();
     this.idle.clear();
     await Promise.all(all.map((k) => shutdownKernel(this.settings, k.model.id).catch(() => undefined)));
@@ -75,11 +97,11 @@ export class KernelPool {
 
   private refill(kernelName: string): void {
     const have = () => (this.idle.get(kernelName)?.length ?? 0) + (this.starting.get(kernelName) ?? 0);
-    while (!this.stopped && have() < this.size) {
+    while (!this.stopped && !this.off && have() < this.size) {
       this.starting.set(kernelName, (this.starting.get(kernelName) ?? 0) + 1);
       this.startOne(kernelName)
         .then(async (kernel) => {
-          if (this.stopped) return shutdownKernel(this.settings, kernel.model.id);
+          if (this.stopped || this.off) return shutdownKernel(this.settings, kernel.model.id);
           this.idle.get(kernelName)!.push(kernel);
         })
         // A pool that cannot start kernels just stays empty: runs start their own and say why.

@@ -280,6 +280,14 @@ if [[ "${MILLRACE_TRINO:-1}" != "0" ]]; then
   bash "$ROOT/scripts/setup-trino.sh"
 fi
 
+# --- Jupyter Kernel Gateway and Enterprise Gateway (the gateway backends' tests) ------------
+
+# test/e2e/backends.test.ts runs the same runs through Jupyter Kernel Gateway in a venv of
+# its own, and Enterprise Gateway in another (docs/kernels.md); MILLRACE_GATEWAYS=0 skips both.
+if [[ "${MILLRACE_GATEWAYS:-1}" != "0" ]]; then
+  "$ROOT/scripts/setup-gateways.sh" || die "could not set up the Jupyter gateways"
+fi
+
 # --- build (last: sources change most often, and the tools above are useful anyway) ---
 
 # Rebuild when anything the build reads is newer than the last successful build.

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
-from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
 from traitlets import default
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
@@ -45,24 +44,13 @@ if "MILLRACE_KERNEL_DIRS" in os.environ:
     c.KernelSpecManager.ensure_native_kernel = False
 
 # --- Kernel websockets: TCP_NODELAY --------------------------------------------------------
-# Jupyter Server never calls tornado's WebSocketHandler.set_nodelay(True). A cell's reply
-# is several small websocket frames (status busy, execute_input, the result, status idle,
-# execute_reply); with Nagle's algorithm each frame after the first waits for the client's
-# delayed ACK, which costs about 40 ms per executed cell. The handler's `open` runs once
-# the websocket handshake is done, when the stream exists and before any kernel message.
+# About 40 ms per executed cell without it: worker/websocket_nodelay.py.
 # MILLRACE_JUPYTER_NODELAY=0 leaves the server as shipped (for benchmarks only).
-if os.environ.get("MILLRACE_JUPYTER_NODELAY", "1") != "0" and not getattr(
-    KernelWebsocketHandler, "_millrace_nodelay", False
-):
-    _original_open = KernelWebsocketHandler.open
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+if os.environ.get("MILLRACE_JUPYTER_NODELAY", "1") != "0":
+    import websocket_nodelay
 
-    async def _open_with_nodelay(self, *args, **kwargs):
-        self.set_nodelay(True)
-        self.log.info("millrace: TCP_NODELAY on kernel websocket (kernel %s)", self.kernel_id)
-        return await _original_open(self, *args, **kwargs)
-
-    KernelWebsocketHandler.open = _open_with_nodelay
-    KernelWebsocketHandler._millrace_nodelay = True
+    websocket_nodelay.install()
 
 # --- Kernel start: fork Python kernels from a warm process, history in memory --------------
 # worker/forking_provisioner.py. The provisioner factory looks provisioners up by entry
@@ -71,7 +59,6 @@ if os.environ.get("MILLRACE_JUPYTER_NODELAY", "1") != "0" and not getattr(
 # nbclient's --HistoryManager.hist_file=:memory:. MILLRACE_JUPYTER_FORK_KERNELS=0 turns
 # forking off (benchmarks; operators who load this file into a server of their own).
 # A kernelspec that names a provisioner of its own keeps it (and the user's history file).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 KernelProvisionerFactory.provisioners["millrace-forking-provisioner"] = EntryPoint(
     name="millrace-forking-provisioner",
     value="forking_provisioner:ForkingProvisioner",

@@ -5,11 +5,12 @@
  * (a terminated run's kernel may still be busy in a cell nobody waits for).
  * Kernels that millrace did not start are never touched.
  */
-import { KernelAPI, SessionAPI, type ServerConnection } from '@jupyterlab/services';
+import { KernelAPI, ServerConnection, SessionAPI } from '@jupyterlab/services';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { SESSION_PREFIX } from '../activities/jupyter.js';
 import { execFile } from 'node:child_process';
+import { z } from 'zod';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,6 +25,8 @@ export interface ReaperOptions {
   /** How long a finished run's kernel must have been idle before it is shut down. */
   graceMs: number;
   log?: (line: string) => void;
+  /** Told once when the server refuses to list its kernels (ListingRefusedError). */
+  warn?: (line: string) => void;
   /**
    * The Jupyter Server's placements folder, the label of its kernels' containers: those
    * whose kernel the server no longer knows (it was killed with its worker) are removed.
@@ -41,9 +44,62 @@ async function runIsOver(client: Client, runId: string): Promise<boolean> {
   }
 }
 
+/**
+ * The server answers 403 to listing sessions and kernels: Jupyter Kernel Gateway unless
+ * started with --JupyterWebsocketPersonality.list_kernels=True. Nothing can be reaped.
+ */
+export class ListingRefusedError extends Error {
+  constructor(serverUrl: string) {
+    super(
+      `the Jupyter server at ${serverUrl} refuses to list its kernels (403): kernels of runs that ended without their clean-up ` +
+        'are not shut down (on Jupyter Kernel Gateway: start it with --JupyterWebsocketPersonality.list_kernels=True)',
+    );
+    this.name = 'ListingRefusedError';
+  }
+}
+
+async function listing<T>(settings: ServerConnection.ISettings, list: () => Promise<T>): Promise<T> {
+  try {
+    return await list();
+  } catch (err) {
+    if (err instanceof ServerConnection.ResponseError && err.response.status === 403) throw new ListingRefusedError(settings.baseUrl);
+    throw err;
+  }
+}
+
+/**
+ * Jupyter Kernel Gateway 3.0.1 answers 500 to a listing of sessions while one of them has
+ * a kernel that was shut down by id (as millrace shuts kernels down), and forgets that
+ * session as it answers: asked again until the dead ones are gone.
+ */
+const MAX_SESSION_LISTINGS = 200;
+
+// Kernel Gateway answers in the sessions API's first form: the path in `notebook.path`.
+const sessionsSchema = z.array(
+  z
+    .object({
+      id: z.string(),
+      path: z.string().optional(),
+      notebook: z.object({ path: z.string() }).optional(),
+      kernel: z.object({ id: z.string(), last_activity: z.string().optional() }).nullable().optional(),
+    })
+    .transform(({ id, path, notebook, kernel }) => ({ id, path: path ?? notebook?.path ?? '', kernel })),
+);
+
+/** Not SessionAPI.listRunning: it prints a failing server's Python traceback on stderr, each time. */
+async function listSessions(settings: ServerConnection.ISettings): Promise<z.infer<typeof sessionsSchema>> {
+  for (let attempt = 1; ; attempt++) {
+    const response = await ServerConnection.makeRequest(`${settings.baseUrl}api/sessions`, {}, settings);
+    if (response.status === 200) return sessionsSchema.parse(await response.json());
+    await response.text();
+    if (response.status === 403) throw new ListingRefusedError(settings.baseUrl);
+    if (!(response.status === 500 && attempt < MAX_SESSION_LISTINGS)) throw new ServerConnection.ResponseError(response);
+  }
+}
+
 /** One pass: returns the ids of the kernels it shut down. */
 export async function reapOrphanKernels(options: ReaperOptions, now = Date.now()): Promise<string[]> {
-  const sessions = await SessionAPI.listRunning(options.settings);
+  const sessions = await listSessions(options.settings);
   const reaped: string[] = [];
   for (const session of sessions) {
     if (!session.path.startsWith(SESSION_PREFIX) || !session.kernel) continue;
@@ -77,7 +133,7 @@ export async function reapOrphanContainers(options: Pick<ReaperOptions, 'setting
   const { stdout } = await podman(['ps', '--all', '--filter', `label=millrace.placements=${options.placementsDir}`, '--format', 'json']);
   const containers = JSON.parse(stdout || '[]') as Array<{ Names: string[]; Labels?: Record<string, string>; Created: number }>;
   if (!containers.length) return [];
-  const known = new Set((await KernelAPI.listRunning(options.settings)).map((k) => k.id));
+  const known = new Set((await listing(options.settings, () => KernelAPI.listRunning(options.settings))).map((k) => k.id));
   const removed: string[] = [];
   for (const container of containers) {
     const kernelId = container.Labels?.['millrace.kernel'];
@@ -90,19 +146,35 @@ export async function reapOrphanContainers(options: Pick<ReaperOptions, 'setting
   return removed;
 }
 
-/** Reaps on an interval until stopped; errors (server briefly away) wait for the next pass. */
+/**
+ * Reaps at once and then on an interval until stopped; errors (server briefly away) wait
+ * for the next pass. A server that refuses to list is warned of once and asked no more.
+ */
 export function startOrphanReaper(options: ReaperOptions): () => void {
   let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
+  let refused = false;
+  let stopped = false;
+  const refusedListing = (err: unknown) => {
+    if (!(err instanceof ListingRefusedError)) return;
+    refused = true;
+    clearInterval(timer);
+    options.warn?.(err.message);
+  };
+  const pass = () => {
+    if (running || refused || stopped) return;
     running = true;
     reapOrphanKernels(options)
-      .catch(() => undefined)
+      .catch(refusedListing)
       // Only where container kernels were ever placed: others need no podman process each pass.
-      .then(() => (options.placementsDir && existsSync(options.placementsDir) ? reapOrphanContainers({ ...options, placementsDir: options.placementsDir }) : undefined))
-      .catch(() => undefined)
+      .then(() => (!refused && options.placementsDir && existsSync(options.placementsDir) ? reapOrphanContainers({ ...options, placementsDir: options.placementsDir }) : undefined))
+      .catch(refusedListing)
       .finally(() => (running = false));
-  }, options.intervalMs);
+  };
+  const timer = setInterval(pass, options.intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  setImmediate(pass);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }

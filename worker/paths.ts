@@ -109,11 +109,15 @@ function readPackageName(manifest: string): string | undefined {
   }
 }
 
-/** The project's virtualenv: `<cache>/venv-<first 12 hex of sha256(requirements.txt)>`. */
-export function venvDir(): string {
-  const requirements = readFileSync(join(packageRoot(), 'requirements.txt'));
+/**
+ * The project's virtualenv: `<cache>/venv-<first 12 hex of sha256(requirements.txt)>`;
+ * with arguments, another venv the set-up makes the same way from its own pinned file
+ * (Kernel Gateway's: scripts/requirements-kernel-gateway.txt, prefix `kernel-gateway`).
+ */
+export function venvDir(requirementsFile = 'requirements.txt', prefix = 'venv'): string {
+  const requirements = readFileSync(join(packageRoot(), requirementsFile));
   const hash = createHash('sha256').update(requirements).digest('hex').slice(0, 12);
-  return join(cacheDir(), `venv-${hash}`);
+  return join(cacheDir(), `${prefix}-${hash}`);
 }
 
 /** Written by scripts/setup.sh once `pip install` has completed. */

@@ -42,6 +42,8 @@ export interface WorkerConfig {
   allow?: Partial<AllowList>;
   /** Where container placements go for the Jupyter Server (default: the embedded server's, in the state directory). */
   placementsDir?: string;
+  /** Where the worker's own warnings go (default: a line on stderr). */
+  warn?: (line: string) => void;
 }
 
 export interface MillraceWorker {
@@ -80,7 +82,8 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
   installQuietRuntime();
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const bundle = workflowBundlePath();
-  const pool = config.kernelPool ? new KernelPool(serverSettings(config.jupyter), config.kernelPool) : undefined;
+  const warn = config.warn ?? ((line: string) => void process.stderr.write(`millrace: warning: ${line}\n`));
+  const pool = config.kernelPool ? new KernelPool(serverSettings(config.jupyter), config.kernelPool, warn) : undefined;
   const background = new BackgroundWork();
   const runs = config.maxConcurrentRuns ?? 20;
   const worker = await Worker.create({
@@ -110,7 +113,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
     let client: Client | undefined;
     if (reaper) {
       client = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), namespace: config.namespace });
-      stopReaper = startOrphanReaper({ settings: serverSettings(config.jupyter), client, ...reaper, placementsDir: config.placementsDir ?? placementsDir(stateDir()) });
+      stopReaper = startOrphanReaper({ settings: serverSettings(config.jupyter), client, ...reaper, placementsDir: config.placementsDir ?? placementsDir(stateDir()), warn });
     }
     try {
       await worker.run();

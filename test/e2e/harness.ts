@@ -74,7 +74,7 @@ export interface Harness {
 }
 
 /** `jupyter`: a Jupyter Server of the test's own instead of the shared stack's. */
-export async function startHarness(options: { kernelPool?: number; jupyter?: { url: string; token: string } } = {}): Promise<Harness> {
+export async function startHarness(options: { kernelPool?: number; jupyter?: { url: string; token: string }; warn?: (line: string) => void } = {}): Promise<Harness> {
   const stack = inject('stack');
   const dir = await mkdtemp(join(tmpdir(), 'millrace-test-'));
   const taskQueue = `test-${randomBytes(4).toString('hex')}`;
@@ -91,6 +91,7 @@ export async function startHarness(options: { kernelPool?: number; jupyter?: { u
     taskQueue,
     jupyter: options.jupyter ?? { url: stack.jupyterUrl, token: stack.jupyterToken },
     kernelPool: options.kernelPool,
+    ...(options.warn ? { warn: options.warn } : {}),
   });
   const worker = millraceWorker.worker;
   const running = millraceWorker.run();
@@ -243,15 +244,18 @@ export async function kernelsLeftSince(before: string[], timeoutMs = 15_000): Pr
   return started(await settledKernelIds((ids) => started(ids).length === 0, timeoutMs));
 }
 
-/** `millrace worker` (no kernel pool) in its own process, on its own task queue, so it can be killed. */
-export function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
+/**
+ * `millrace worker` (no kernel pool) in its own process, on its own task queue, so it can
+ * be killed; `jupyter`: another Jupyter server than the shared stack's (a gateway).
+ */
+export function startWorkerProcess(taskQueue: string, jupyter?: { url: string; token: string }): Promise<ChildProcess> {
   const stack = inject('stack');
   return startWorkerProcessWith({
     ...process.env,
     TEMPORAL_ADDRESS: stack.temporalAddress,
     MILLRACE_TASK_QUEUE: taskQueue,
-    MILLRACE_JUPYTER_URL: stack.jupyterUrl,
-    MILLRACE_JUPYTER_TOKEN: stack.jupyterToken,
+    MILLRACE_JUPYTER_URL: jupyter?.url ?? stack.jupyterUrl,
+    MILLRACE_JUPYTER_TOKEN: jupyter?.token ?? stack.jupyterToken,
   });
 }
 
