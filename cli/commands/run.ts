@@ -64,7 +64,9 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     return EXIT.ok;
   }
   const config = loadConfig();
+  let kernelName: string | undefined;
   const input = await buildRunInput(config, {
+    onKernelName: (name) => (kernelName = name),
     notebookPath: notebook,
     params,
     kernelName: options.kernel,
@@ -97,7 +99,12 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     if (code !== undefined) return code;
   }
   const needs = options.detach ? DETACHED : input.onFailure === 'pause' ? PAUSABLE : NEEDS_WORKER;
-  const { submitRun } = await import('../follow-run.js');
-  return withSession({ needs, json: options.json, config, createsState: true }, (session) => submitRun(session, input, { ...options, warnings }));
+  // A container kernel is started for its run, never ahead of it.
+  const kernelHint = options.placement?.image ? undefined : kernelName;
+  // The session first: an embedded stack's servers start while the client and the rest load.
+  return withSession({ needs, json: options.json, config, createsState: true, ...(kernelHint ? { kernelHint } : {}) }, async (session) => {
+    const { submitRun } = await import('../follow-run.js');
+    return submitRun(session, input, { ...options, warnings });
+  });
 }
 
