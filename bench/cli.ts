@@ -247,6 +247,15 @@ async function main(): Promise<void> {
       return [performance.now() - started, value];
     };
     for (let round = 0; round < options.rounds; round++) {
+      try {
+        rounds.push(await concurrencyRound(round));
+      } catch (err) {
+        // A process of either side that failed (papermill's kernels time out on a loaded
+        // machine): that round is left out, and says why.
+        log(`  round ${round + 1} left out: ${String(err).split('\n')[0]}`);
+      }
+    }
+    async function concurrencyRound(round: number): Promise<ConcurrencyRound> {
       const [runMs, runs] = await makespan(() => many(() => millrace(['run', '--no-progress-bar', sleep20])));
       const [papermillMs, papermills] = await makespan(() =>
         many((i) => measured(venvPython(), papermillArgs(sleep20, join(outputs, `c${round}-${i}.ipynb`)), env, root)),
@@ -256,7 +265,7 @@ async function main(): Promise<void> {
       const detachSubmitMs = performance.now() - started;
       await Promise.all(submitted.map((s) => client.workflow.getHandle((JSON.parse(s.stdout) as { run_id: string }).run_id).result()));
       const detachDoneMs = performance.now() - started;
-      rounds.push({
+      const done: ConcurrencyRound = {
         runMs,
         papermillMs,
         detachSubmitMs,
@@ -264,8 +273,9 @@ async function main(): Promise<void> {
         runPeakRssMiB: Math.max(...runs.map((r) => r.rssMiB)),
         runCpuMs: median(runs.map((r) => r.cpuMs)),
         papermillPeakRssMiB: Math.max(...papermills.map((r) => r.rssMiB)),
-      });
+      };
       log(`  round ${round + 1}: run ${(runMs / 1000).toFixed(1)} s, papermill ${(papermillMs / 1000).toFixed(1)} s, detach+wait ${(detachDoneMs / 1000).toFixed(1)} s`);
+      return done;
     }
 
     const load: LoadRound[] = [];
@@ -296,7 +306,8 @@ async function main(): Promise<void> {
     dev.kill('SIGINT');
     await new Promise((r) => (dev.exitCode !== null ? r(undefined) : dev.once('exit', r)));
     if (dev.pid !== undefined) killTree(dev.pid);
-    await rm(root, { recursive: true, force: true });
+    // Papermill kernels killed above may still be writing: never let the clean-up hide the error.
+    await rm(root, { recursive: true, force: true, maxRetries: 5 }).catch((err: unknown) => log(`could not remove ${root}: ${String(err)}`));
   }
 }
 

@@ -94,7 +94,7 @@ export async function followDev<E, T>(config: Config, operation: string, body: u
     res.on('end', ended);
     res.on('error', ended);
     res.on('close', ended);
-  });
+  }, lost);
 }
 
 function devFailure(failure: DevApiError): UserError {
@@ -106,6 +106,7 @@ function requestDev<T>(
   operation: string,
   body: unknown,
   onResponse: (res: IncomingMessage, resolve: (value: T) => void, reject: (err: unknown) => void) => void,
+  lost?: () => Error,
 ): Promise<T | undefined> {
   if (config.temporalAddress) return Promise.resolve(undefined);
   const socketPath = devApiSocket(config.stateDir);
@@ -117,7 +118,11 @@ function requestDev<T>(
       (res) => onResponse(res, resolve, reject),
     );
     // No socket, or one a dev killed without cleanup left behind: do it without dev.
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(undefined) : reject(err)));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
+      // Dev went away after taking the request: a run may have started.
+      else reject(lost && err.code === 'ECONNRESET' ? lost() : err);
+    });
     req.end(payload);
   });
 }
