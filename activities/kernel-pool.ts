@@ -30,6 +30,8 @@ export interface PooledKernel {
 export class KernelPool {
   private readonly idle = new Map<string, PooledKernel[]>();
   private readonly starting = new Map<string, number>();
+  /** Kernels started once, ahead of the one run that will take them (`prestart`). */
+  private readonly early = new Map<string, Promise<PooledKernel>>();
   private readonly keepAlive: NodeJS.Timeout;
   private stopped = false;
   /** The server cannot move a session (Jupyter Kernel Gateway): the pool keeps no kernels. */
@@ -44,10 +46,25 @@ export class KernelPool {
     this.keepAlive.unref();
   }
 
+  /**
+   * Starts one kernel of that name now, not replaced once taken: a one-shot `millrace run`
+   * starts its run's kernel while the Temporal server and the worker come up. A run that
+   * asks for it while it still starts waits for it rather than starting another.
+   */
+  prestart(kernelName: string): void {
+    const kernel = this.startOne(kernelName);
+    // One that fails to start is forgotten: the run starts its own and says why.
+    kernel.catch(() => this.early.delete(kernelName));
+    this.early.set(kernelName, kernel);
+  }
+
   /** An idle kernel of that name, now in the run's session; undefined when none is ready. */
   async take(kernelName: string, runId: string): Promise<PooledKernel | undefined> {
     const ready = this.idle.get(kernelName) ?? [];
     this.idle.set(kernelName, ready);
+    const early = this.early.get(kernelName);
+    this.early.delete(kernelName);
+    if (early) ready.push(...(await early.then((kernel) => [kernel]).catch(() => [])));
     try {
       for (let kernel = ready.shift(); kernel; kernel = ready.shift()) {
         if (kernel.connection.isDisposed || kernel.connection.status === 'dead') continue;
@@ -86,11 +103,14 @@ export class KernelPool {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.keepAlive);
-    await this.shutDownIdle();
+    // Kernels started early for one run (`prestart`) that no run took go with the idle ones.
+    const early = await Promise.all([...this.early.values()].map((kernel) => kernel.then((k) => [k]).catch(() => [])));
+    this.early.clear();
+    await this.shutDownIdle(early.flat());
   }
 
-  private async shutDownIdle(): Promise<void> {
-    const all = [...this.idle.values()].flat();
+  private async shutDownIdle(also: PooledKernel[] = []): Promise<void> {
+    const all = [...this.idle.values(), also].flat();
     this.idle.clear();
     await Promise.all(all.map((k) => shutdownKernel(this.settings, k.model.id).catch(() => undefined)));
   }

@@ -3,7 +3,7 @@
  * a warm `millrace dev` stack started here as its own process, side by side with the
  * papermill CLI in the same run:
  *
- *   node dist/bench/cli.js [--reps N] [--concurrency N] [--rounds N (0: none)] [--quick] [--bin PATH] [--out DIR]
+ *   node dist/bench/cli.js [--reps N] [--concurrency N] [--rounds N (0: none)] [--load N,N (none: -)] [--quick] [--bin PATH] [--out DIR]
  *   bench/run.sh --cli-only [the same options]
  *
  * 1. Start-up: --version, --help, run --help, params, runs, show, run --detach: wall time,
@@ -16,6 +16,15 @@
  * 4. The same runs submitted with `run --detach` (all at once), then waited for (this
  *    process waits on their results through the Temporal client, so no polling process
  *    loads the cores): submit makespan, and until all are done.
+ * 5. The embedded one-shot stack (no `dev` in that state directory): how long after
+ *    `millrace run` is spawned its first cell starts (the cell's iopub.execute_input), and
+ *    the whole process, median of --reps, in a state directory of its own.
+ * 6. --load (20,200) runs of 10 trivial cells submitted with `run --detach` from one shell
+ *    loop (`for i in ...; do millrace run --detach NB & done; wait`): all complete, none
+ *    lost, none run twice (one workflow execution per run id; each output's execution
+ *    counts are 1..10), the makespan, the peak RSS of every CLI process and of dev's
+ *    processes (dev itself, Temporal, Jupyter Server with its kernels), the history per
+ *    run, and how each grows from the first size to the last.
  *
  * Results: bench/results/cli.json and cli.md (or --out DIR), each target with its verdict.
  */
@@ -26,7 +35,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { packageRoot, venvPython } from '../worker/paths.js';
 import { describeMachine, waitForQuiet, type Machine } from './machine.js';
-import { median, writeNotebook } from './notebooks.js';
+import type { Client } from '@temporalio/client';
+import { historySize, runHistories } from './history.js';
+import { kernelTiming, makeNotebook, median, writeNotebook } from './notebooks.js';
+import { MemorySampler } from './procmem.js';
 import { killTree, papermillArgs } from './papermill.js';
 
 interface Options {
@@ -35,11 +47,13 @@ interface Options {
   reps: number;
   concurrency: number;
   rounds: number;
+  /** Sizes of the shell-loop load (section 6); empty: none. */
+  load: number[];
   out: string;
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { bin: join(packageRoot(), 'bin', 'millrace.js'), reps: 5, concurrency: 20, rounds: 2, out: join(packageRoot(), 'bench', 'results') };
+  const options: Options = { bin: join(packageRoot(), 'bin', 'millrace.js'), reps: 5, concurrency: 20, rounds: 2, load: [20, 200], out: join(packageRoot(), 'bench', 'results') };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const next = () => argv[++i] ?? '';
@@ -48,7 +62,8 @@ function parseOptions(argv: string[]): Options {
     else if (arg === '--concurrency') options.concurrency = Number(next());
     else if (arg === '--rounds') options.rounds = Number(next());
     else if (arg === '--out') options.out = resolve(next());
-    else if (arg === '--quick') Object.assign(options, { reps: 1, concurrency: 4, rounds: 1 });
+    else if (arg === '--load') options.load = next() === '-' ? [] : argv[i]!.split(',').map(Number);
+    else if (arg === '--quick') Object.assign(options, { reps: 1, concurrency: 4, rounds: 1, load: [4, 20] });
     else throw new Error(`unknown option ${arg}`);
   }
   return options;
@@ -111,6 +126,33 @@ interface ConcurrencyRound {
   papermillPeakRssMiB: number;
 }
 
+interface OneShot {
+  /** From spawning `millrace run` to its first cell's execute_input, ms, per repetition. */
+  firstCellMs: number[];
+  wallMs: number[];
+}
+
+interface LoadRound {
+  runs: number;
+  cells: number;
+  /** Until the shell loop's `wait` returned: every `run --detach` process exited. */
+  submitMs: number;
+  /** Until every run ended. */
+  doneMs: number;
+  completed: number;
+  /** Run ids printed by the loop that no workflow answers to. */
+  lost: number;
+  /** Run ids with more than one workflow execution, or an output whose cells ran more than once. */
+  twice: number;
+  cliPeakRssMiB: number;
+  cliMedianRssMiB: number;
+  cliMedianCpuMs: number;
+  /** Peaks of the sums at one instant (bench/procmem.ts): dev's node process, Temporal, Jupyter Server with its kernels. */
+  devPeakMiB: Record<string, number>;
+  historyJsonBytes: { median: number; max: number };
+  historyProtoBytes: { median: number; max: number } | null;
+}
+
 export interface CliResults {
   machine: Machine;
   startedAt: string;
@@ -118,6 +160,8 @@ export interface CliResults {
   options: Options;
   commands: CommandResult[];
   concurrency: { runs: number; cells: number; cellSeconds: number; rounds: ConcurrencyRound[] };
+  oneShot?: OneShot;
+  load?: LoadRound[];
 }
 
 async function main(): Promise<void> {
@@ -138,6 +182,21 @@ async function main(): Promise<void> {
   const sleep20 = await writeNotebook(root, 'sleep', 20);
   const outputs = join(root, 'papermill-out');
   await mkdir(outputs);
+
+  // 5. Before dev starts: a state directory of its own, with no dev, as cron finds it.
+  log('the embedded one-shot stack...');
+  const oneShotEnv = { ...env, MILLRACE_HOME: join(root, 'one-shot', '.millrace') };
+  await mkdir(oneShotEnv['MILLRACE_HOME']!, { recursive: true });
+  const oneShot: OneShot = { firstCellMs: [], wallMs: [] };
+  for (let rep = 0; rep < options.reps + 1; rep++) {
+    const spawned = Date.now();
+    const m = await millrace(['run', '--no-progress-bar', '--json', trivial1], oneShotEnv);
+    const timing = await kernelTiming((JSON.parse(m.stdout) as { output: string }).output);
+    // The first repetition creates the state directory's Temporal database: not what cron sees.
+    if (rep === 0) continue;
+    oneShot.firstCellMs.push(timing.perCell[0]!.input - spawned);
+    oneShot.wallMs.push(m.wallMs);
+  }
 
   log('starting millrace dev...');
   const dev = spawn(process.execPath, [bin, 'dev'], { env, cwd: root, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
@@ -188,6 +247,15 @@ async function main(): Promise<void> {
       return [performance.now() - started, value];
     };
     for (let round = 0; round < options.rounds; round++) {
+      try {
+        rounds.push(await concurrencyRound(round));
+      } catch (err) {
+        // A process of either side that failed (papermill's kernels time out on a loaded
+        // machine): that round is left out, and says why.
+        log(`  round ${round + 1} left out: ${String(err).split('\n')[0]}`);
+      }
+    }
+    async function concurrencyRound(round: number): Promise<ConcurrencyRound> {
       const [runMs, runs] = await makespan(() => many(() => millrace(['run', '--no-progress-bar', sleep20])));
       const [papermillMs, papermills] = await makespan(() =>
         many((i) => measured(venvPython(), papermillArgs(sleep20, join(outputs, `c${round}-${i}.ipynb`)), env, root)),
@@ -197,7 +265,7 @@ async function main(): Promise<void> {
       const detachSubmitMs = performance.now() - started;
       await Promise.all(submitted.map((s) => client.workflow.getHandle((JSON.parse(s.stdout) as { run_id: string }).run_id).result()));
       const detachDoneMs = performance.now() - started;
-      rounds.push({
+      const done: ConcurrencyRound = {
         runMs,
         papermillMs,
         detachSubmitMs,
@@ -205,8 +273,17 @@ async function main(): Promise<void> {
         runPeakRssMiB: Math.max(...runs.map((r) => r.rssMiB)),
         runCpuMs: median(runs.map((r) => r.cpuMs)),
         papermillPeakRssMiB: Math.max(...papermills.map((r) => r.rssMiB)),
-      });
+      };
       log(`  round ${round + 1}: run ${(runMs / 1000).toFixed(1)} s, papermill ${(papermillMs / 1000).toFixed(1)} s, detach+wait ${(detachDoneMs / 1000).toFixed(1)} s`);
+      return done;
+    }
+
+    const load: LoadRound[] = [];
+    for (const runs of options.load) {
+      log(`${runs} runs of 10 trivial cells detached from one shell loop...`);
+      load.push(await loadRound(runs, { root, bin, env, client, devInfo: JSON.parse(readFileSync(devFile, 'utf8')) as DevPids }));
+      const l = load.at(-1)!;
+      log(`  submitted ${(l.submitMs / 1000).toFixed(1)} s, all done ${(l.doneMs / 1000).toFixed(1)} s; completed ${l.completed}, lost ${l.lost}, twice ${l.twice}`);
     }
     await connection.close();
 
@@ -217,6 +294,8 @@ async function main(): Promise<void> {
       options,
       commands,
       concurrency: { runs: options.concurrency, cells: 20, cellSeconds: 0.2, rounds },
+      oneShot,
+      load,
     };
     await mkdir(options.out, { recursive: true });
     await writeFile(join(options.out, 'cli.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -227,8 +306,98 @@ async function main(): Promise<void> {
     dev.kill('SIGINT');
     await new Promise((r) => (dev.exitCode !== null ? r(undefined) : dev.once('exit', r)));
     if (dev.pid !== undefined) killTree(dev.pid);
-    await rm(root, { recursive: true, force: true });
+    // Papermill kernels killed above may still be writing: never let the clean-up hide the error.
+    await rm(root, { recursive: true, force: true, maxRetries: 5 }).catch((err: unknown) => log(`could not remove ${root}: ${String(err)}`));
   }
+}
+
+interface DevPids {
+  pid: number;
+  temporalPid?: number;
+  jupyterPid?: number;
+}
+
+/**
+ * Section 6: `runs` runs submitted with `run --detach` from one shell loop, as a cron line
+ * or a script would, then waited for through the Temporal client (no polling process).
+ */
+async function loadRound(runs: number, ctx: { root: string; bin: string; env: NodeJS.ProcessEnv; client: Client; devInfo: DevPids }): Promise<LoadRound> {
+  const dir = join(ctx.root, `load-${runs}`);
+  await mkdir(dir);
+  const cells = 10;
+  // A notebook of its own: this round's runs are the ones named after it.
+  const notebook = join(dir, `load${runs}.ipynb`);
+  await writeFile(notebook, `${JSON.stringify(makeNotebook('trivial', cells))}\n`);
+  const script = [
+    `for i in $(seq ${runs}); do`,
+    `  ${TIME} -f '%e %U %S %M' -o ${dir}/time.$i ${JSON.stringify(process.execPath)} ${JSON.stringify(ctx.bin)} run --detach --json ${JSON.stringify(notebook)} > ${dir}/out.$i 2> ${dir}/err.$i &`,
+    'done',
+    'wait',
+  ].join('\n');
+  const { pid, temporalPid, jupyterPid } = ctx.devInfo;
+  const sampler = new MemorySampler({
+    dev: { roots: () => [pid], tree: false },
+    temporal: { roots: () => (temporalPid ? [temporalPid] : []) },
+    jupyter: { roots: () => (jupyterPid ? [jupyterPid] : []) },
+  }).start();
+  const started = performance.now();
+  await new Promise<void>((done, fail) => {
+    const shell = spawn('bash', ['-c', script], { env: ctx.env, cwd: dir, stdio: 'ignore' });
+    shell.once('error', fail);
+    shell.once('exit', () => done());
+  });
+  const submitMs = performance.now() - started;
+  const ids: string[] = [];
+  const cli: Array<{ cpuMs: number; rssMiB: number }> = [];
+  for (let i = 1; i <= runs; i++) {
+    const out = await readFile(join(dir, `out.${i}`), 'utf8');
+    try {
+      ids.push((JSON.parse(out) as { run_id: string }).run_id);
+    } catch {
+      // A submission that printed no run: counted as lost below.
+    }
+    const [, user, system, rssKiB] = (await readFile(join(dir, `time.${i}`), 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
+    cli.push({ cpuMs: (user! + system!) * 1000, rssMiB: rssKiB! / 1024 });
+  }
+  const ended = await Promise.all(ids.map((id) => ctx.client.workflow.getHandle(id).result().then((r: { status?: string; output?: string }) => r, () => undefined)));
+  const doneMs = performance.now() - started;
+  const memory = sampler.stop();
+  // Every execution of this round's workflows: one per run id, else one ran twice.
+  const executions = new Map<string, number>();
+  for await (const w of ctx.client.workflow.list({ query: `WorkflowType = 'notebookRun'` })) {
+    if (w.workflowId.startsWith(`load${runs}-`)) executions.set(w.workflowId, (executions.get(w.workflowId) ?? 0) + 1);
+  }
+  let twice = 0;
+  const jsonBytes: number[] = [];
+  const protoBytes: number[] = [];
+  for (const [i, id] of ids.entries()) {
+    const result = ended[i];
+    let ranTwice = (executions.get(id) ?? 0) > 1;
+    if (result?.output) {
+      const nb = JSON.parse(await readFile(result.output, 'utf8')) as { cells: Array<{ execution_count: number | null }> };
+      ranTwice ||= nb.cells.map((c) => c.execution_count).join() !== Array.from({ length: cells }, (_, k) => k + 1).join();
+    }
+    if (ranTwice) twice += 1;
+    const description = await ctx.client.workflow.getHandle(id).describe();
+    const size = historySize(await runHistories(ctx.client, id, description.runId));
+    jsonBytes.push(size.jsonBytes);
+    if (size.protoBytes !== null) protoBytes.push(size.protoBytes);
+  }
+  return {
+    runs,
+    cells,
+    submitMs,
+    doneMs,
+    completed: ended.filter((r) => r?.status === 'completed').length,
+    lost: runs - ids.filter((id) => executions.has(id)).length,
+    twice,
+    cliPeakRssMiB: Math.max(...cli.map((c) => c.rssMiB)),
+    cliMedianRssMiB: median(cli.map((c) => c.rssMiB)),
+    cliMedianCpuMs: median(cli.map((c) => c.cpuMs)),
+    devPeakMiB: Object.fromEntries(Object.entries(memory.groups).map(([name, g]) => [name, g.peakMiB])),
+    historyJsonBytes: { median: median(jsonBytes), max: Math.max(...jsonBytes) },
+    historyProtoBytes: protoBytes.length === jsonBytes.length ? { median: median(protoBytes), max: Math.max(...protoBytes) } : null,
+  };
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
@@ -257,9 +426,6 @@ export function renderCli(r: CliResults): string {
       (c, i) =>
         `| ${i + 1} | ${(c.runMs / 1000).toFixed(1)} s | ${(c.papermillMs / 1000).toFixed(1)} s | ${(c.detachSubmitMs / 1000).toFixed(1)} s | ${(c.detachDoneMs / 1000).toFixed(1)} s | ${c.runPeakRssMiB.toFixed(0)} MiB | ${s(c.runCpuMs)} |`,
     ),
-    '',
-    '## Targets',
-    '',
   ];
   const rounds = r.concurrency.rounds;
   const runRatio = median(rounds.map((c) => c.runMs / c.papermillMs));
@@ -275,7 +441,43 @@ export function renderCli(r: CliResults): string {
       `- ${r.concurrency.runs} \`run --detach\` plus waiting / papermill: ${verdict(detachRatio, 0.45, '×')}`,
     );
   }
-  return `${[...lines, ...targets].join('\n')}\n`;
+  const extra: string[] = [];
+  if (r.oneShot && r.oneShot.firstCellMs.length > 0) {
+    const first = median(r.oneShot.firstCellMs);
+    targets.push(`- the embedded one-shot stack, first cell after \`millrace run\` starts: ${verdict(first / 1000, 2.5, ' s')}`);
+    extra.push(
+      '',
+      `The embedded one-shot stack (no \`dev\` in its state directory; 1 trivial cell; after one untimed run created the state directory): first cell after spawning \`millrace run\` ${r.oneShot.firstCellMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s (median ${(first / 1000).toFixed(2)} s); whole process ${r.oneShot.wallMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s.`,
+    );
+  }
+  if (r.load && r.load.length > 0) {
+    const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+    extra.push(
+      '',
+      `Runs of 10 trivial cells submitted with \`run --detach\` from one shell loop, then waited for (peak RSS: each \`run --detach\` process from GNU time; dev's processes sampled every 100 ms, the sum at one instant):`,
+      '',
+      '| runs | submitted | all done | per run | completed / lost / ran twice | `run --detach` peak RSS (median), CPU (median) | dev node / Temporal / Jupyter + kernels, peak | history per run, JSON (protobuf): median, max |',
+      '|---|---|---|---|---|---|---|---|',
+      ...r.load.map((l) => {
+        const proto = l.historyProtoBytes ? ` (${kib(l.historyProtoBytes.median)})` : '';
+        const dev = ['dev', 'temporal', 'jupyter'].map((k) => `${(l.devPeakMiB[k] ?? 0).toFixed(0)}`).join(' / ');
+        return `| ${l.runs} | ${(l.submitMs / 1000).toFixed(1)} s | ${(l.doneMs / 1000).toFixed(1)} s | ${(l.doneMs / l.runs).toFixed(0)} ms | ${l.completed} / ${l.lost} / ${l.twice} | ${l.cliPeakRssMiB.toFixed(0)} MiB (${l.cliMedianRssMiB.toFixed(0)}), ${s(l.cliMedianCpuMs)} | ${dev} MiB | ${kib(l.historyJsonBytes.median)}${proto}, ${kib(l.historyJsonBytes.max)} |`;
+      }),
+    );
+    const [small, large] = [r.load[0]!, r.load.at(-1)!];
+    if (large !== small) {
+      const grow = (a: number, b: number) => `${(b / a).toFixed(2)}×`;
+      extra.push(
+        '',
+        `From ${small.runs} to ${large.runs} runs (${grow(small.runs, large.runs)} the runs): all done ${grow(small.doneMs, large.doneMs)}, per run ${grow(small.doneMs / small.runs, large.doneMs / large.runs)}; dev's peak ${grow(small.devPeakMiB['dev'] ?? 1, large.devPeakMiB['dev'] ?? 1)}, Temporal's ${grow(small.devPeakMiB['temporal'] ?? 1, large.devPeakMiB['temporal'] ?? 1)}, Jupyter's ${grow(small.devPeakMiB['jupyter'] ?? 1, large.devPeakMiB['jupyter'] ?? 1)}; history per run ${grow(small.historyJsonBytes.median, large.historyJsonBytes.median)}.`,
+      );
+    }
+    for (const l of r.load) {
+      const ok = l.completed === l.runs && l.lost === 0 && l.twice === 0;
+      targets.push(`- ${l.runs} runs detached from one shell loop: all complete, none lost, none run twice: ${ok ? 'met' : `missed (${l.completed} completed, ${l.lost} lost, ${l.twice} ran twice)`}; makespan ${(l.doneMs / 1000).toFixed(1)} s`);
+    }
+  }
+  return `${[...lines, ...extra, '', '## Targets', '', ...targets].join('\n')}\n`;
 }
 
 await main();

@@ -6,7 +6,7 @@
  * logic is the same function either way, run by dev here or by the command on the fallback.
  * Kept light: node's http and nothing of Temporal or zod.
  */
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
@@ -29,31 +29,100 @@ export interface DevApiError {
  * cli/environment.ts) or no dev answers on the socket: the caller then does it itself.
  */
 export async function askDev<T>(config: Config, operation: string, body: unknown): Promise<T | undefined> {
-  if (config.temporalAddress) return undefined;
+  return requestDev<T>(config, operation, body, (res, resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('error', reject);
+    res.on('end', () => {
+      try {
+        const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as T | DevApiError;
+        if (res.statusCode === 200) return resolve(answer as T);
+        reject(devFailure(answer as DevApiError));
+      } catch {
+        reject(new UserError(`millrace dev answered ${operation} with status ${res.statusCode} and no JSON`));
+      }
+    });
+  });
+}
+
+/** One line of a streamed answer (cli/dev-server.ts STREAMS): an event, then the answer or an error. */
+export type DevStreamLine<E, T> = { event: E } | { answer: T } | DevApiError;
+
+/**
+ * Asks dev for an operation that answers with a stream (following a run): `onEvent` gets
+ * each event as it comes, and the promise the final answer; undefined as for askDev when no
+ * dev answers. A stream that ends before its answer (dev stopped or was killed) rejects
+ * with `lost`.
+ */
+export async function followDev<E, T>(config: Config, operation: string, body: unknown, onEvent: (event: E) => void, lost: () => Error): Promise<T | undefined> {
+  return requestDev<T>(config, operation, body, (res, resolve, reject) => {
+    let pending = '';
+    let settled = false;
+    const settle = (line: DevStreamLine<E, T>) => {
+      if ('event' in line) return onEvent(line.event);
+      settled = true;
+      if ('answer' in line) resolve(line.answer);
+      else reject(devFailure(line));
+    };
+    res.setEncoding('utf8');
+    res.on('data', (text: string) => {
+      pending += text;
+      for (let newline = pending.indexOf('\n'); newline >= 0 && !settled; newline = pending.indexOf('\n')) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        try {
+          settle(JSON.parse(line) as DevStreamLine<E, T>);
+        } catch (err) {
+          settled = true;
+          reject(err instanceof SyntaxError ? new UserError(`millrace dev answered ${operation} with a line that is not JSON`) : err);
+        }
+      }
+    });
+    const ended = () => {
+      if (settled) return;
+      settled = true;
+      // Before any line: a refusal with a status of its own, in one JSON object.
+      if (res.statusCode !== 200) {
+        try {
+          return reject(devFailure(JSON.parse(pending) as DevApiError));
+        } catch {
+          return reject(new UserError(`millrace dev answered ${operation} with status ${res.statusCode} and no JSON`));
+        }
+      }
+      reject(lost());
+    };
+    res.on('end', ended);
+    res.on('error', ended);
+    res.on('close', ended);
+  }, lost);
+}
+
+function devFailure(failure: DevApiError): UserError {
+  return new UserError(String(failure.error), Number(failure.exitCode) || EXIT.internal);
+}
+
+function requestDev<T>(
+  config: Config,
+  operation: string,
+  body: unknown,
+  onResponse: (res: IncomingMessage, resolve: (value: T) => void, reject: (err: unknown) => void) => void,
+  lost?: () => Error,
+): Promise<T | undefined> {
+  if (config.temporalAddress) return Promise.resolve(undefined);
   const socketPath = devApiSocket(config.stateDir);
-  if (socketPath.length > MAX_SOCKET_PATH) return undefined;
+  if (socketPath.length > MAX_SOCKET_PATH) return Promise.resolve(undefined);
   const payload = JSON.stringify(body);
   return new Promise<T | undefined>((resolve, reject) => {
     const req = request(
       { socketPath, path: `/${operation}`, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          try {
-            const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as T | DevApiError;
-            if (res.statusCode === 200) return resolve(answer as T);
-            const failure = answer as DevApiError;
-            reject(new UserError(String(failure.error), Number(failure.exitCode) || EXIT.internal));
-          } catch {
-            reject(new UserError(`millrace dev answered ${operation} with status ${res.statusCode} and no JSON`));
-          }
-        });
-      },
+      (res) => onResponse(res, resolve, reject),
     );
     // No socket, or one a dev killed without cleanup left behind: do it without dev.
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(undefined) : reject(err)));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
+      // Dev went away after taking the request: a run may have started.
+      else reject(lost && err.code === 'ECONNRESET' ? lost() : err);
+    });
     req.end(payload);
   });
 }

@@ -7,7 +7,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { chmodSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { runInputSchema, type RunInput } from '../workflows/contracts.js';
 import { listRuns, runsOptionsSchema } from './commands/runs.js';
@@ -15,6 +15,7 @@ import { describeRun } from './commands/show.js';
 import { devApiSocket, MAX_SOCKET_PATH, type DevApiError } from './dev-api.js';
 import { EXIT, UserError } from './errors.js';
 import { checkRunArgument } from './run-ids.js';
+import { followRun } from './follow-run.js';
 import { startRun } from './start-run.js';
 
 /**
@@ -38,6 +39,40 @@ const OPERATIONS: Record<string, (client: Client, body: unknown, taskQueue: stri
     await startRun(client, taskQueue, input);
     return { run_id: input.runId };
   },
+  // Ctrl-C on a foreground `run` that dev follows (cli/follow-dev.ts).
+  cancel: async (client, body) => {
+    const { run } = z.object({ run: z.string() }).parse(body);
+    await client.workflow.getHandle(run).cancel();
+    return { run_id: run };
+  },
+};
+
+/** What a foreground `run` asks dev to follow for it: its input, and what to show (cli/run-outcome.ts FollowChoices). */
+const followRequestSchema = z.object({
+  input: z.unknown(),
+  progress: z.enum(['terminal', 'lines']).optional(),
+  pauses: z.boolean(),
+});
+
+/**
+ * Operations that answer with a stream, one JSON object a line (cli/dev-api.ts followDev):
+ * events while they go, then the answer. `emit` sends an event; the first one commits the
+ * answer's status, so a refusal before it (a taken run id) is answered as any other.
+ */
+type StreamOperation = (client: Client, body: unknown, taskQueue: string, emit: (event: unknown) => void, signal: AbortSignal) => Promise<unknown>;
+const STREAMS: Record<string, StreamOperation> = {
+  // A foreground `run`: started as `run --detach` starts it, then followed as the command
+  // follows it itself (followRun), so it prints the same and ends with the same report.
+  follow: async (client, body, taskQueue, emit, signal) => {
+    const request = followRequestSchema.parse(body);
+    const input: RunInput = startInputSchema.parse(request.input);
+    const started = Date.now();
+    const handle = await startRun(client, taskQueue, input);
+    emit({ started: input.runId });
+    const { progress, pauses } = request;
+    const sink = { stderr: (text: string) => emit({ stderr: text }), log: (line: string) => emit({ log: line }) };
+    return followRun(handle, input, { ...(progress ? { progress } : {}), pauses }, sink, started, signal);
+  },
 };
 
 export interface DevApi {
@@ -52,6 +87,8 @@ export async function serveDevApi(stateDir: string, temporalAddress: string, nam
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, namespace });
   const server = createServer((req, res) => {
+    const name = (req.url ?? '').replace(/^\//, '');
+    if (req.method === 'POST' && Object.hasOwn(STREAMS, name)) return void stream(STREAMS[name]!, client, taskQueue, req, res);
     void answer(client, taskQueue, req).then(({ status, body }) => {
       const text = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -93,6 +130,31 @@ async function answer(client: Client, taskQueue: string, req: IncomingMessage): 
     return { status: 200, body: await operation(client, JSON.parse(await readBody(req)), taskQueue) };
   } catch (err) {
     return failure(err instanceof UserError ? 422 : 500, err);
+  }
+}
+
+async function stream(operation: StreamOperation, client: Client, taskQueue: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const gone = new AbortController();
+  // The command went away (killed, or its terminal closed): stop following for it.
+  res.on('close', () => gone.abort());
+  const line = (value: unknown) => res.write(`${JSON.stringify(value)}\n`);
+  const emit = (event: unknown) => {
+    if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    line({ event });
+  };
+  try {
+    const answer = await operation(client, JSON.parse(await readBody(req)), taskQueue, emit, gone.signal);
+    if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    line({ answer });
+    res.end();
+  } catch (err) {
+    const { status, body } = failure(err instanceof UserError ? 422 : 500, err);
+    if (res.headersSent) {
+      line(body);
+      res.end();
+    } else {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    }
   }
 }
 

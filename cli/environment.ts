@@ -3,11 +3,13 @@
  * `millrace worker` processes do the work); a running `millrace dev` in the state
  * directory; else the embedded stack, started for this command and stopped after it.
  */
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LockHeldError, processStartTime } from '../worker/process.js';
+import type { KernelPool } from '../activities/kernel-pool.js';
+import type { JupyterConfig } from '../activities/jupyter.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
 
@@ -78,6 +80,8 @@ export function removeDevFile(config: Config): void {
 }
 
 async function connectClient(address: string, namespace: string): Promise<Client> {
+  // Loaded here: a one-shot `run` has spawned its servers by now, and they start meanwhile.
+  const { Client, Connection } = await import('@temporalio/client');
   try {
     const connection = await Connection.connect({ address, connectTimeout: '10s' });
     return new Client({ connection, namespace });
@@ -123,6 +127,8 @@ export type StackNeed = { kind: 'worker' } | { kind: 'history' } | { kind: 'long
 export interface SessionOptions {
   needs: StackNeed;
   log?: (line: string) => void;
+  /** The kernel the command's run will ask for: an embedded stack starts it while Temporal comes up. */
+  kernelHint?: string;
 }
 
 export async function openSession(config: Config, options: SessionOptions): Promise<Session> {
@@ -136,10 +142,10 @@ export async function openSession(config: Config, options: SessionOptions): Prom
     return { client, taskQueue: dev.taskQueue, mode: 'dev', close: () => client.connection.close() };
   }
   if (options.needs.kind === 'long-lived') throw new UserError(options.needs.refusal);
-  return openEmbedded(config, options.needs.kind === 'worker', options.log);
+  return openEmbedded(config, options.needs.kind === 'worker', options.log, options.kernelHint);
 }
 
-async function openEmbedded(config: Config, withWorker: boolean, log?: (line: string) => void): Promise<Session> {
+async function openEmbedded(config: Config, withWorker: boolean, log?: (line: string) => void, kernelHint?: string): Promise<Session> {
   const unlock = lockStateDir(config);
   const stops: Array<() => Promise<void>> = [async () => unlock()];
   const closeAll = async () => {
@@ -157,11 +163,29 @@ async function openEmbedded(config: Config, withWorker: boolean, log?: (line: st
       return { client, taskQueue: config.taskQueue, mode: 'embedded', close: closeAll };
     }
     log?.('starting the embedded stack (Temporal dev server, Jupyter Server, worker)...');
-    const [{ startStack }, { startWorkerFor }] = await Promise.all([import('../worker/stack.js'), import('../worker/worker.js')]);
-    const stack = await startStack({ stateDir: config.stateDir, kernelEnv: config.kernelEnv });
+    // In parallel, as they depend on each other (docs/architecture.md, "Start-up"): the
+    // servers are spawned first; the worker's modules load while they start; the run's
+    // kernel starts as soon as Jupyter answers, while Temporal and the worker come up.
+    const { startStack } = await import('../worker/stack.js');
+    let pool: Promise<KernelPool> | undefined;
+    const onJupyterReady = (jupyter: JupyterConfig) => {
+      pool = Promise.all([import('../activities/jupyter.js'), import('../activities/kernel-pool.js')]).then(([{ serverSettings }, { KernelPool }]) => {
+        const early = new KernelPool(serverSettings(jupyter), 0);
+        early.prestart(kernelHint!);
+        return early;
+      });
+    };
+    const starting = startStack({ stateDir: config.stateDir, kernelEnv: config.kernelEnv, ...(kernelHint ? { onJupyterReady } : {}) });
+    const workerModule = import('../worker/worker.js');
+    workerModule.catch(() => undefined); // awaited below; a failed stack must not leave it unhandled
+    const stack = await starting;
     stops.push(() => stack.stop());
+    // Until the worker owns it (and stops it), the early kernel is this session's to stop.
+    const early = await pool;
+    if (early) stops.push(() => early.stop());
     if (stack.jupyterServer.kernelNote) log?.(stack.jupyterServer.kernelNote);
-    stops.push(await startWorkerFor(stack, config.taskQueue));
+    const { startWorkerFor } = await workerModule;
+    stops.push(await startWorkerFor(stack, config.taskQueue, early ? { kernelPool: early } : {}));
     const client = await connectClient(stack.temporalAddress, stack.namespace);
     stops.push(() => client.connection.close());
     return { client, taskQueue: config.taskQueue, mode: 'embedded', close: closeAll };

@@ -1,21 +1,60 @@
 /**
  * A run's start and, unless detached, following it to its end (`run`, `resume`): where
  * the Temporal client is needed, so `cli/commands/run.ts` loads this module only when the
- * command reaches Temporal itself.
+ * command reaches Temporal itself. `followRun` is also what `millrace dev` runs for a
+ * foreground `run` that asked it (cli/dev-server.ts, cli/follow-dev.ts).
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import type { RunInput } from '../workflows/contracts.js';
 import { EXIT, UserError } from './errors.js';
-import { describeReport, reportExitCode, reportFromFailure, reportFromResult, type RunReport } from './run-report.js';
+import { reportFromFailure } from './run-report.js';
+import { CANCELLING, followChoices, printReport, reportFromResult, type FollowChoices, type RunReport } from './run-outcome.js';
 import { followCellOutput } from './live-output.js';
 import { followProgress } from './progress.js';
-import { recordedExecutionError } from './traceback.js';
 import { printStarted, progressLog } from './output.js';
 import { temporalLost, type Session } from './session.js';
 import { announcePauses } from './commands/repair.js';
 import { startRun } from './start-run.js';
 // A harmless cycle: run.ts loads this module only from inside runCommand, once it is itself loaded.
 import { PAUSE_REFUSAL } from './commands/run.js';
+
+/** Where a follower's text goes: stderr of the command, here or through dev's socket. */
+export interface FollowSink {
+  /** Progress text, as it is (a terminal's status line has no newline). */
+  stderr(text: string): void;
+  /** A line of its own (pause announcements). */
+  log(line: string): void;
+}
+
+/**
+ * Follows a started run to its end: its progress and pauses as `choices` say, then the
+ * report of how it ended. `started` is when the command began to start it (the report's
+ * duration). Stops following, with no report, when `signal` aborts (the command that dev
+ * follows for went away).
+ */
+export async function followRun(
+  handle: WorkflowHandle,
+  input: RunInput,
+  choices: Omit<FollowChoices, 'logOutput'>,
+  sink: FollowSink,
+  started: number,
+  signal?: AbortSignal,
+): Promise<RunReport | undefined> {
+  const stopProgress = choices.progress ? followProgress(handle, (text) => sink.stderr(text), choices.progress) : undefined;
+  // A paused run waits for a person: say how to repair it, and keep following it.
+  const stopPauses = choices.pauses ? announcePauses(handle, input.runId, (line) => sink.log(line)) : undefined;
+  try {
+    const aborted = new Promise<undefined>((resolve) => (signal?.aborted ? resolve(undefined) : signal?.addEventListener('abort', () => resolve(undefined), { once: true })));
+    const ended = handle.result().then(
+      (result) => reportFromResult(result, (Date.now() - started) / 1000),
+      (err: unknown) => reportFromFailure(temporalLost(err, input.runId), input.runId, input.output, (Date.now() - started) / 1000),
+    );
+    return await Promise.race([ended, aborted]);
+  } finally {
+    await stopProgress?.();
+    await stopPauses?.();
+  }
+}
 
 /**
  * Starts the run and, unless detached, follows it to its end and reports how it ended.
@@ -28,9 +67,7 @@ export async function submitRun(
   options: { detach: boolean; json: boolean; warnings?: string[]; progressBar?: boolean; logOutput?: boolean },
 ): Promise<number> {
   const warnings = options.warnings ?? [];
-  // --json keeps stderr quiet; papermill turns its progress bar off for --log-output unless asked.
-  const showProgress = !options.json && (options.progressBar ?? !options.logOutput);
-  const logOutput = !options.json && options.logOutput === true;
+  const choices = followChoices({ ...options, onFailure: input.onFailure });
   const log = progressLog(options);
   if (input.onFailure === 'pause' && session.mode === 'embedded') throw new UserError(PAUSE_REFUSAL);
   const started = Date.now();
@@ -38,7 +75,7 @@ export async function submitRun(
   const onSigint = () => {
     if (cancelling) return;
     cancelling = true;
-    log('cancelling the run (Ctrl-C again is ignored; the kernel is being shut down)...');
+    log(CANCELLING);
     void handle?.cancel().catch(() => undefined);
   };
   let handle: WorkflowHandle | undefined;
@@ -51,32 +88,10 @@ export async function submitRun(
     log(`run ${input.runId}`);
     process.on('SIGINT', onSigint);
     const toStderr = (text: string) => process.stderr.write(text);
-    const stopProgress = showProgress ? followProgress(handle, toStderr, process.stderr.isTTY ? 'terminal' : 'lines') : undefined;
-    const stopOutput = logOutput ? followCellOutput(input.output, toStderr) : undefined;
-    // A paused run waits for a person: say how to repair it, and keep following it.
-    const stopPauses = input.onFailure === 'pause' && !options.json ? announcePauses(handle, input.runId, log) : undefined;
-    let report: RunReport;
-    try {
-      const result = await handle.result();
-      report = reportFromResult(result, (Date.now() - started) / 1000);
-    } catch (err) {
-      report = reportFromFailure(temporalLost(err, input.runId), input.runId, input.output, (Date.now() - started) / 1000);
-    }
+    const stopOutput = choices.logOutput ? followCellOutput(input.output, toStderr) : undefined;
+    const report = await followRun(handle, input, choices, { stderr: toStderr, log }, started);
     await stopOutput?.();
-    await stopProgress?.();
-    await stopPauses?.();
-    if (options.json) {
-      const { reason: _reason, ...json } = report;
-      process.stdout.write(`${JSON.stringify({ ...json, warnings })}\n`);
-    } else if (report.status === 'completed') {
-      process.stdout.write(`${describeReport(report)}\n`);
-    } else {
-      process.stderr.write(`${describeReport(report)}\n`);
-      // papermill's PapermillExecutionError: the failed cell's traceback, from the record.
-      const traceback = report.failed_cell === null ? undefined : await recordedExecutionError(report.output, report.failed_cell, { colour: process.stderr.isTTY === true });
-      if (traceback) process.stderr.write(`\n${traceback}`);
-    }
-    return reportExitCode(report);
+    return await printReport(report!, { json: options.json, warnings });
   } finally {
     process.off('SIGINT', onSigint);
   }

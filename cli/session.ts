@@ -78,6 +78,8 @@ export interface SessionRequest {
   createsState?: boolean;
   /** Loaded from the environment unless the command already has it. */
   config?: Config;
+  /** The kernel the command's run will ask for: an embedded stack starts it early. */
+  kernelHint?: string;
 }
 
 export async function withSession<T>(request: SessionRequest, body: (session: Session, config: Config) => Promise<T>): Promise<T> {
@@ -85,7 +87,7 @@ export async function withSession<T>(request: SessionRequest, body: (session: Se
   // On a cluster (TEMPORAL_ADDRESS) Temporal keeps the runs: no local state is needed to reach them.
   if (!request.createsState && !config.temporalAddress) requireState(config);
   const { openSession } = await import('./environment.js');
-  const session = await openSession(config, { needs: request.needs, log: progressLog({ json: request.json ?? false }) });
+  const session = await openSession(config, { needs: request.needs, log: progressLog({ json: request.json ?? false }), ...(request.kernelHint ? { kernelHint: request.kernelHint } : {}) });
   try {
     return await body(session, config);
   } finally {

@@ -120,6 +120,8 @@ export interface SubmitOptions {
   notebookPath: string;
   params: Params;
   kernelName?: string;
+  /** Told the kernel the run will ask for (kernelNameOf), so an embedded stack can start it early. */
+  onKernelName?: (kernelName: string) => void;
   output?: string;
   runId?: string;
   /**
@@ -216,6 +218,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   if (options.onWarning) submitWarnings(nb, parameters, options.kernelName).forEach(options.onWarning);
   const missing = requiredJobParameters(nb).find((p) => !(p in parameters) && !(options.injected ?? []).includes(p));
   if (missing !== undefined) throw new UserError(`${options.notebookPath}: parameter ${missing} is required: pass -p ${missing} VALUE`);
+  options.onKernelName?.(kernelNameOf(nb, options.kernelName));
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);
   // Content-addressed and written once: an existing snapshot is the same bytes.
@@ -256,7 +259,7 @@ export async function writePreparedNotebook(options: SubmitOptions): Promise<{ o
   try {
     const nb = loadedNotebook(parseNotebook(bytes.toString('utf8'), inputPath), MILLRACE_VERSION);
     const parameters = { ...injectedPaths(options.injectPaths, inputPath, output), ...options.params };
-    const kernelName = options.kernelName ?? nb.metadata.kernelspec?.name ?? 'python3';
+    const kernelName = kernelNameOf(nb, options.kernelName);
     const { notebook, warnings } = parameterize(nb, parameters, { kernelName, ...(options.reportMode ? { reportMode: true } : {}) });
     warnings.forEach((w) => options.onWarning?.(w));
     prepared = preparedNotebook(notebook, { inputPath, outputPath: output, ...(options.reportMode ? { reportMode: true } : {}) });
@@ -283,14 +286,18 @@ function injectedPaths(inject: SubmitOptions['injectPaths'], inputPath: string, 
   };
 }
 
+/** The kernel prepareRun picks (activities/prepare-run.ts): --kernel, else the notebook's kernelspec, else python3. */
+export function kernelNameOf(nb: Notebook, requested: string | undefined): string {
+  return requested ?? nb.metadata.kernelspec?.name ?? 'python3';
+}
+
 /**
  * The warnings prepareRun will compute (the same pure function), known at submit so that
  * every way of running prints them: attached, --detach, resumed, a schedule being created.
  */
 export function submitWarnings(nb: Notebook, params: Params, kernelName: string | undefined): string[] {
   try {
-    // The kernel prepareRun picks: --kernel, else the notebook's kernelspec, else python3.
-    return parameterWarnings(nb, params, { kernelName: kernelName ?? nb.metadata.kernelspec?.name ?? 'python3' });
+    return parameterWarnings(nb, params, { kernelName: kernelNameOf(nb, kernelName) });
   } catch (err) {
     // A notebook whose parameters cannot be injected fails the run in prepareRun, with its reason.
     if (err instanceof ParamError) return [];

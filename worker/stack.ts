@@ -23,6 +23,8 @@ export interface StackOptions {
   kernelEnv?: readonly string[];
   /** Run kernels as this user (worker/kernel-user.ts; needs root). */
   kernelUser?: KernelUser;
+  /** Called as soon as Jupyter Server answers, which may be before Temporal does (a kernel can start then). */
+  onJupyterReady?: (jupyter: { url: string; token: string }) => void;
 }
 
 export interface Stack {
@@ -54,7 +56,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       dynamicConfig: options.temporalDynamicConfig,
       log: options.log,
     }),
-    startJupyterServer({ stateDir: options.stateDir, log: options.log, forkKernels: options.forkKernels, kernelEnv: options.kernelEnv, kernelUser: options.kernelUser }),
+    startJupyterServer({ stateDir: options.stateDir, log: options.log, forkKernels: options.forkKernels, kernelEnv: options.kernelEnv, kernelUser: options.kernelUser }).then((server) => {
+      options.onJupyterReady?.({ url: server.url, token: server.token });
+      return server;
+    }),
   ]);
   if (temporal.status === 'rejected' || jupyter.status === 'rejected') {
     // Stop whichever did start; report the first failure (both when both failed).

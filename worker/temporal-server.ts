@@ -2,7 +2,6 @@
  * The Temporal CLI's dev server on 127.0.0.1, persisting to SQLite in the state
  * directory so run history survives restarts and stays inspectable after a command ends.
  */
-import { Connection } from '@temporalio/client';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeStateDir, temporalBinary } from './paths.js';
@@ -172,6 +171,8 @@ function describe(child: SupervisedProcess, address: string, namespace: string, 
 
 /** Ready means the frontend answers and the namespace is registered and cached. */
 async function namespaceAnswers(address: string, namespace: string): Promise<boolean> {
+  // Loaded here, after the server was spawned: a one-shot `run` loads it while Temporal starts.
+  const { Connection } = await import('@temporalio/client');
   const connection = await Connection.connect({ address, connectTimeout: 2_000 });
   try {
     await connection.workflowService.describeNamespace({ namespace });

@@ -33,9 +33,10 @@ export interface WorkerConfig {
   maxConcurrentRuns?: number;
   /**
    * Idle kernels kept started per kernel name, so a run does not wait for one (default 0:
-   * a one-shot `millrace run` would only start a kernel nobody uses).
+   * a one-shot `millrace run` would only start a kernel nobody uses), or a pool the caller
+   * made (a one-shot `run`'s, with its run's kernel started early); the worker stops it.
    */
-  kernelPool?: number;
+  kernelPool?: number | KernelPool;
   /** Shut down kernels of finished runs (default: every 30 s, after 60 s idle); false: off. */
   orphanReaper?: { intervalMs: number; graceMs: number } | false;
   /** What runs may choose for their kernel's container, added to MILLRACE_ALLOW_* (deny by default). */
@@ -82,8 +83,10 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
   installQuietRuntime();
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const bundle = workflowBundlePath();
-  const warn = config.warn ?? ((line: string) => void process.stderr.write(`millrace: warning: ${line}\n`));
-  const pool = config.kernelPool ? new KernelPool(serverSettings(config.jupyter), config.kernelPool, warn) : undefined;
+  const warn = config.warn ?? ((line: string) => void process.stderr.write(`millrace: warning: ${line}
+`));
+  const wanted = config.kernelPool;
+  const pool = typeof wanted === 'number' ? (wanted > 0 ? new KernelPool(serverSettings(config.jupyter), wanted, warn) : undefined) : wanted;
   const background = new BackgroundWork();
   const runs = config.maxConcurrentRuns ?? 20;
   const worker = await Worker.create({
@@ -132,7 +135,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
 export async function startWorkerFor(
   stack: { temporalAddress: string; namespace: string; jupyter: JupyterConfig },
   taskQueue: string,
-  options: { kernelPool?: number; allow?: Partial<AllowList> } = {},
+  options: { kernelPool?: number | KernelPool; allow?: Partial<AllowList> } = {},
 ): Promise<() => Promise<void>> {
   const millraceWorker = await createWorker({
     temporalAddress: stack.temporalAddress,

@@ -22,7 +22,8 @@ import {
   type RunProgress,
 } from '../../workflows/contracts.js';
 import { EXIT, UserError } from '../errors.js';
-import { describeReport, reportFromFailure, reportFromResult, type RunReport } from '../run-report.js';
+import { reportFromFailure } from '../run-report.js';
+import { describeReport, reportFromResult, type RunReport } from '../run-outcome.js';
 import { checkRunArgument, withRunSession } from '../run-ids.js';
 import { longLivedOnly, runNotFound } from '../session.js';
 

@@ -1,7 +1,8 @@
 /**
  * `millrace run NOTEBOOK`: submit one run and, unless detached, follow it to the end
- * (cli/follow-run.ts). Light until it reaches Temporal itself: `run --detach` with a
- * `millrace dev` here asks dev to start the run and never loads the Temporal client.
+ * (cli/follow-run.ts). Light until it reaches Temporal itself: with a `millrace dev` here,
+ * `run --detach` asks dev to start the run, and a foreground `run` asks dev to start and
+ * follow it (cli/follow-dev.ts), and neither loads the Temporal client.
  */
 import type { KernelPlacement } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
@@ -71,7 +72,9 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     return EXIT.ok;
   }
   const config = loadConfig();
+  let kernelName: string | undefined;
   const input = await buildRunInput(config, {
+    onKernelName: (name) => (kernelName = name),
     notebookPath: notebook,
     wrap: wrapOptions(options),
     params,
@@ -93,13 +96,24 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     injectPaths: options.injectPaths,
     onWarning,
   });
-  // A running `millrace dev` starts it with the function the command would run (startRun).
+  // A running `millrace dev` starts it with the function the command would run (startRun)
+  // and, unless detached, follows it as the command would (followRun).
   if (options.detach && (await askDev<{ run_id: string }>(config, 'start', input))) {
     printStarted(input, { json: options.json, warnings });
     return EXIT.ok;
   }
+  if (!options.detach) {
+    const { followThroughDev } = await import('../follow-dev.js');
+    const code = await followThroughDev(config, input, { ...options, warnings });
+    if (code !== undefined) return code;
+  }
   const needs = options.detach ? DETACHED : input.onFailure === 'pause' ? PAUSABLE : NEEDS_WORKER;
-  const { submitRun } = await import('../follow-run.js');
-  return withSession({ needs, json: options.json, config, createsState: true }, (session) => submitRun(session, input, { ...options, warnings }));
+  // A container kernel is started for its run, never ahead of it.
+  const kernelHint = options.placement?.image ? undefined : kernelName;
+  // The session first: an embedded stack's servers start while the client and the rest load.
+  return withSession({ needs, json: options.json, config, createsState: true, ...(kernelHint ? { kernelHint } : {}) }, async (session) => {
+    const { submitRun } = await import('../follow-run.js');
+    return submitRun(session, input, { ...options, warnings });
+  });
 }
 

@@ -4,13 +4,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { askDev } from '../../cli/dev-api.js';
 import { packageRoot } from '../../worker/paths.js';
-import { runCli, waitFor } from './harness.js';
+import { codeCell, notebook, runCli, waitFor, type CliResult } from './harness.js';
 
 const children: ChildProcess[] = [];
 let dir: string | undefined;
@@ -136,6 +136,58 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
   expect(recordedDetach.status, recordedDetach.stderr).toBe(0);
   expect(readFileSync(detachLoads, 'utf8')).not.toMatch(/@temporalio\/(client|proto)|@grpc\//);
   await ended('recorded');
+
+  // A foreground `run`: dev starts and follows it, and the command prints and exits as it
+  // does following the run itself; completed, failed (with papermill's traceback), --json.
+  await writeFile(join(dir, 'fails.ipynb'), JSON.stringify(notebook([codeCell('print("before")'), codeCell('1/0')])));
+  const foreground = async (id: string, args: string[]) => {
+    const [viaDevRun, viaClientRun] = [await runCli([...args, '--id', `${id}-dev`], env, dir), await runCli([...args, '--id', `${id}-client`], clientEnv, dir)];
+    const same = (r: CliResult, suffix: string) => ({
+      code: r.code,
+      stdout: r.stdout.replaceAll(`${id}-${suffix}`, 'ID').replace(/"duration_s":[0-9.]+/, '"duration_s":D').replace(/completed in [0-9.]+ s/, 'completed in D s'),
+      stderr: r.stderr.replaceAll(`${id}-${suffix}`, 'ID'),
+    });
+    expect(same(viaDevRun, 'dev')).toEqual(same(viaClientRun, 'client'));
+    return viaDevRun;
+  };
+  const completed = await foreground('fg', ['run', 'report.ipynb', '--no-progress-bar', '-p', 'region', 'eu']);
+  expect(completed).toEqual({ code: 0, stdout: expect.stringMatching(/^completed in [0-9.]+ s\noutput: .*fg-dev/), stderr: 'run fg-dev\n' });
+  const failed = await foreground('fgfail', ['run', 'fails.ipynb', '--no-progress-bar']);
+  expect(failed.code).toBe(1);
+  expect(failed.stderr).toContain('cell 1 failed: ZeroDivisionError: division by zero\n');
+  expect(failed.stderr).toContain('Exception encountered at "In [2]":');
+  const failedJson = await foreground('fgjson', ['run', 'fails.ipynb', '--json']);
+  expect(JSON.parse(failedJson.stdout)).toMatchObject({ run_id: 'fgjson-dev', status: 'failed', failed_cell: 1, error: { ename: 'ZeroDivisionError' }, warnings: [] });
+  expect(failedJson.stderr).toBe('');
+  // Progress lines come through dev as the command writes them itself.
+  const withProgress = await runCli(['run', 'fails.ipynb', '--id', 'fgprogress'], env, dir);
+  expect(withProgress.stderr).toMatch(/^run fgprogress\ncell 0 completed in [0-9.]+ s: print\("before"\)\ncell 1 failed in [0-9.]+ s: 1\/0\ncell 1 failed: /);
+  const takenFg = await runCli(['run', 'report.ipynb', '--id', 'fg-dev'], env, dir);
+  expect(takenFg).toEqual({ code: 2, stdout: '', stderr: 'millrace: run id fg-dev is already taken: choose another --id\n' });
+  // The foreground command that dev followed loaded nothing of Temporal's client.
+  const fgLoads = join(dir, 'fg-loads.txt');
+  const recordedFg = spawnSync(
+    process.execPath,
+    ['--import', join(packageRoot(), 'test', 'unit', 'helpers', 'record-loads.mjs'), join(packageRoot(), 'bin', 'millrace.js'), 'run', 'report.ipynb', '--id', 'fg-recorded'],
+    { cwd: dir, env: { ...env, MILLRACE_RECORD_LOADS: fgLoads }, encoding: 'utf8' },
+  );
+  expect(recordedFg.status, recordedFg.stderr).toBe(0);
+  expect(readFileSync(fgLoads, 'utf8')).not.toMatch(/@temporalio\/(client|proto)|@grpc\//);
+
+  // Ctrl-C on a foreground run dev follows cancels the run, as it does without dev.
+  await writeFile(join(dir, 'slow.ipynb'), JSON.stringify(notebook([codeCell('print("started", flush=True)'), codeCell('import time; time.sleep(60)')])));
+  const slow = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'run', 'slow.ipynb', '--id', 'fg-cancel', '--no-progress-bar'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(slow);
+  let slowErr = '';
+  slow.stderr.on('data', (d: Buffer) => (slowErr += d));
+  await waitFor('the slow cell to run', async () => {
+    const { stdout } = await runCli(['show', 'fg-cancel', '--json'], env, dir);
+    return stdout && JSON.parse(stdout).cells?.[1]?.status === 'running' ? true : undefined;
+  });
+  slow.kill('SIGINT');
+  const slowCode = await new Promise<number | null>((r) => (slow.exitCode !== null ? r(slow.exitCode) : slow.once('exit', r)));
+  expect(slowCode).toBe(1);
+  expect(slowErr).toContain('cancelling the run (Ctrl-C again is ignored; the kernel is being shut down)...\ncancelled\n');
 
   dev.kill('SIGINT');
   await new Promise((r) => (dev.exitCode !== null ? r(undefined) : dev.once('exit', r)));

@@ -6,7 +6,8 @@
  */
 import { SessionAPI } from '@jupyterlab/services';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { serverSettings } from '../../activities/jupyter.js';
+import { serverSettings, shutdownKernel } from '../../activities/jupyter.js';
+import { KernelPool } from '../../activities/kernel-pool.js';
 import { reapOrphanKernels } from '../../worker/orphans.js';
 import { codeCell, notebook, startHarness, streamText, type Harness, waitFor } from './harness.js';
 
@@ -87,5 +88,28 @@ describe('kernel pool', () => {
     }
     const running = (await SessionAPI.listRunning(settings())).map((s) => s.kernel?.id);
     for (const id of mine) expect(running).not.toContain(id);
+  });
+
+  // A one-shot `millrace run` starts its run's kernel while Temporal comes up (cli/environment.ts).
+  it('starts one kernel early for a one-shot run: the run waits for it, nothing replaces it, an untaken one is shut down', async () => {
+    const before = new Set((await poolSessions()).map((s) => s.kernelId));
+    const pool = new KernelPool(settings(), 0);
+    pool.prestart('python3');
+    // Asked for while it still starts: the run waits for that kernel rather than starting one.
+    const kernel = await pool.take('python3', 'early-run');
+    expect(kernel).toBeDefined();
+    const sessions = await SessionAPI.listRunning(settings());
+    expect(sessions.find((s) => s.kernel?.id === kernel!.model.id)?.path).toBe('millrace/early-run');
+    expect(await pool.take('python3', 'early-run-2')).toBeUndefined();
+    expect(pool.idleKernelIds('python3')).toEqual([]);
+    await shutdownKernel(settings(), kernel!.model.id);
+    await pool.stop();
+
+    const untaken = new KernelPool(settings(), 0);
+    untaken.prestart('python3');
+    await untaken.stop();
+    const left = (await SessionAPI.listRunning(settings())).filter((s) => s.path.startsWith('millrace/pool-') && !before.has(s.kernel!.id));
+    expect(left).toEqual([]);
+    expect((await SessionAPI.listRunning(settings())).map((s) => s.kernel?.id)).not.toContain(kernel!.model.id);
   });
 });

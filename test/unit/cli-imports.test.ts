@@ -86,11 +86,13 @@ describe('what a command loads', () => {
     expect(matching(packages, /^(@temporalio\/(worker|core-bridge|workflow)|@aws-sdk\/|@smithy\/|ink$|react$)/)).toEqual([]);
   });
 
-  it('`millrace runs` and `show` load the Temporal client only to reach Temporal themselves', () => {
+  it('`millrace runs`, `show` and `run` load the Temporal client only to reach Temporal themselves', () => {
     // Refused for want of state before any stack is looked for: nothing of the client loaded.
     expect(matching(packagesLoadedBy(['runs']).packages, /^@temporalio\/client$/)).toEqual([]);
-    // `run --detach` looks for a stack (and refuses when none outlives it): the client is loaded.
-    expect(packagesLoadedBy(['run', '--detach', NOTEBOOK]).packages.has('@temporalio/client')).toBe(true);
+    // `run --detach` looks for a stack and refuses when none outlives it, before connecting:
+    // the client loads only to connect (cli/environment.ts), after an embedded stack's
+    // servers were spawned, so they start while it loads.
+    expect(matching(packagesLoadedBy(['run', '--detach', NOTEBOOK]).packages, /^@temporalio\/(client|proto)$|^@grpc\//)).toEqual([]);
   });
 
   it('`millrace run --detach` with a `millrace dev` here asks dev and loads nothing of the Temporal client', async () => {
@@ -121,6 +123,45 @@ describe('what a command loads', () => {
       expect(status).toBe(0);
       expect(asked).toMatchObject({ path: '/start', body: { runId: 'detached-1', parameters: { x: { t: 'int', v: '2' } } } });
       expect(stdout).toBe(`detached-1\noutput: ${join(state, 'store', 'runs', 'detached-1', 'nb.ipynb')}\n`);
+      expect(matching(packagesIn(file), /^@temporalio\/(client|proto)$|^@grpc\//)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('a foreground `millrace run` with a `millrace dev` here is followed by dev and loads nothing of the Temporal client', async () => {
+    // This socket answers as dev's `follow` does (test/e2e/dev-api.test.ts runs it against a
+    // real dev): the run started, a progress line, then the report the command prints.
+    const state = join(work, 'dev-follow-state');
+    mkdirSync(state, { mode: 0o700 });
+    const asked: { path?: string; body?: { input?: { runId?: string }; progress?: string; pauses?: boolean } } = {};
+    const output = join(state, 'store', 'runs', 'followed-1', 'nb.ipynb');
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d));
+      req.on('end', () => {
+        Object.assign(asked, { path: req.url, body: JSON.parse(body) });
+        const report = { run_id: 'followed-1', status: 'completed', output, failed_cell: null, error: null, duration_s: 0.5 };
+        const lines = [{ event: { started: 'followed-1' } }, { event: { stderr: 'cell 0 completed in 0.0 s: x = 1\n' } }, { answer: report }];
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(join(state, 'dev.sock'), resolve));
+    try {
+      const file = join(work, 'loads-follow.txt');
+      const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: state, MILLRACE_RECORD_LOADS: file };
+      const child = spawn(process.execPath, ['--import', RECORDER, BIN, 'run', NOTEBOOK, '--id', 'followed-1'], { cwd: work, env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect({ status, stdout, stderr }).toEqual({
+        status: 0,
+        stdout: `completed in 0.5 s\noutput: ${output}\n`,
+        stderr: 'run followed-1\ncell 0 completed in 0.0 s: x = 1\n',
+      });
+      expect(asked).toMatchObject({ path: '/follow', body: { input: { runId: 'followed-1' }, progress: 'lines', pauses: false } });
       expect(matching(packagesIn(file), /^@temporalio\/(client|proto)$|^@grpc\//)).toEqual([]);
     } finally {
       await new Promise((resolve) => server.close(resolve));
