@@ -42,6 +42,8 @@ export interface WorkerConfig {
   allow?: Partial<AllowList>;
   /** Where container placements go for the Jupyter Server (default: the embedded server's, in the state directory). */
   placementsDir?: string;
+  /** The workflow code (default: this build's bundle); the upgrade test gives the next build's. */
+  workflowBundlePath?: string;
 }
 
 export interface MillraceWorker {
@@ -79,7 +81,7 @@ function installQuietRuntime(): void {
 export async function createWorker(config: WorkerConfig): Promise<MillraceWorker> {
   installQuietRuntime();
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  const bundle = workflowBundlePath();
+  const bundle = config.workflowBundlePath ?? workflowBundlePath();
   const pool = config.kernelPool ? new KernelPool(serverSettings(config.jupyter), config.kernelPool) : undefined;
   const background = new BackgroundWork();
   const runs = config.maxConcurrentRuns ?? 20;
