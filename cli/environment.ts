@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LockHeldError, processStartTime } from '../worker/process.js';
+import { muteIpServerNameWarning, type TemporalConnectionOptions } from '../worker/temporal-connection.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
 
@@ -77,13 +78,20 @@ export function removeDevFile(config: Config): void {
   rmSync(devFilePath(config), { force: true });
 }
 
-async function connectClient(address: string, namespace: string): Promise<Client> {
+async function connectClient(address: string, namespace: string, options: TemporalConnectionOptions = {}): Promise<Client> {
+  if (options.tls) muteIpServerNameWarning();
   try {
-    const connection = await Connection.connect({ address, connectTimeout: '10s' });
+    const connection = await Connection.connect({ address, connectTimeout: '10s', ...options });
     return new Client({ connection, namespace });
   } catch (err) {
-    throw new UserError(`cannot reach Temporal at ${address}: ${(err as Error).message}`, EXIT.environment);
+    // gRPC does not say why a TLS handshake failed: name what to check.
+    const hint = options.tls ? " (TLS: check the server's CA certificate, the server name and the client certificate)" : '';
+    throw new UserError(`cannot reach Temporal at ${address}: ${firstLine((err as Error).message)}${hint}`, EXIT.environment);
   }
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!;
 }
 
 /** One embedded stack per state directory at a time: they would share one SQLite file. */
@@ -127,7 +135,7 @@ export interface SessionOptions {
 
 export async function openSession(config: Config, options: SessionOptions): Promise<Session> {
   if (config.temporalAddress) {
-    const client = await connectClient(config.temporalAddress, config.namespace);
+    const client = await connectClient(config.temporalAddress, config.namespace, config.temporalConnection);
     return { client, taskQueue: config.taskQueue, mode: 'cluster', close: () => client.connection.close() };
   }
   const dev = readDevFile(config);

@@ -15,6 +15,7 @@ import { BackgroundWork } from '../activities/background.js';
 import { KernelPool } from '../activities/kernel-pool.js';
 import { startOrphanReaper } from './orphans.js';
 import type { JupyterConfig } from '../activities/jupyter.js';
+import { muteIpServerNameWarning, type TemporalConnectionOptions } from './temporal-connection.js';
 
 /** Compiled workflow code: tests run from sources but always load workflows from dist/. */
 export function workflowsSourcePath(): string {
@@ -42,6 +43,8 @@ export interface WorkerConfig {
   allow?: Partial<AllowList>;
   /** Where container placements go for the Jupyter Server (default: the embedded server's, in the state directory). */
   placementsDir?: string;
+  /** TLS, API key and gRPC metadata for a cluster (worker/temporal-connection.ts). */
+  connection?: TemporalConnectionOptions;
   /** The workflow code (default: this build's bundle); the upgrade test gives the next build's. */
   workflowBundlePath?: string;
 }
@@ -80,7 +83,7 @@ function installQuietRuntime(): void {
 
 export async function createWorker(config: WorkerConfig): Promise<MillraceWorker> {
   installQuietRuntime();
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const connection = await NativeConnection.connect({ address: config.temporalAddress, ...config.connection });
   const bundle = config.workflowBundlePath ?? workflowBundlePath();
   const pool = config.kernelPool ? new KernelPool(serverSettings(config.jupyter), config.kernelPool) : undefined;
   const background = new BackgroundWork();
@@ -111,7 +114,8 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
     let stopReaper = () => undefined as void;
     let client: Client | undefined;
     if (reaper) {
-      client = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), namespace: config.namespace });
+      if (config.connection?.tls) muteIpServerNameWarning();
+      client = new Client({ connection: await Connection.connect({ address: config.temporalAddress, ...config.connection }), namespace: config.namespace });
       stopReaper = startOrphanReaper({ settings: serverSettings(config.jupyter), client, ...reaper, placementsDir: config.placementsDir ?? placementsDir(stateDir()) });
     }
     try {

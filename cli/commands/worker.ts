@@ -32,6 +32,7 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
   const taskQueue = options.taskQueue ?? dev?.taskQueue ?? config.taskQueue;
   const millraceWorker = await createWorker({
     temporalAddress,
+    ...(config.temporalConnection ? { connection: config.temporalConnection } : {}),
     namespace: dev?.namespace ?? config.namespace,
     taskQueue,
     jupyter: { url: jupyterUrl, token },
