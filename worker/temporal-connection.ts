@@ -213,6 +213,16 @@ export function parseToml(text: string, file = 'TOML'): Record<string, unknown> 
 }
 
 function stripComment(line: string): string {
+  const hash = unquotedIndex(line, '#');
+  return hash < 0 ? line : line.slice(0, hash);
+}
+
+function findEquals(line: string): number {
+  return unquotedIndex(line, '=');
+}
+
+/** Where `target` first appears outside a quoted string, or -1. */
+function unquotedIndex(line: string, target: string): number {
   let quote: string | undefined;
   for (let i = 0; i < line.length; i++) {
     const ch = line[i]!;
@@ -220,19 +230,7 @@ function stripComment(line: string): string {
       if (ch === '\\' && quote === '"') i++;
       else if (ch === quote) quote = undefined;
     } else if (ch === '"' || ch === "'") quote = ch;
-    else if (ch === '#') return line.slice(0, i);
-  }
-  return line;
-}
-
-function findEquals(line: string): number {
-  let quote: string | undefined;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quote) {
-      if (ch === quote) quote = undefined;
-    } else if (ch === '"' || ch === "'") quote = ch;
-    else if (ch === '=') return i;
+    else if (ch === target) return i;
   }
   return -1;
 }
