@@ -84,10 +84,14 @@ async function connectClient(address: string, namespace: string, options: Tempor
     const connection = await Connection.connect({ address, connectTimeout: '10s', ...options });
     return new Client({ connection, namespace });
   } catch (err) {
-    // gRPC does not say why a TLS handshake failed: name what to check.
-    const hint = options.tls ? " (TLS: check the server's CA certificate, the server name and the client certificate)" : '';
-    throw new UserError(`cannot reach Temporal at ${address}: ${firstLine((err as Error).message)}${hint}`, EXIT.environment);
+    throw unreachable(address, err, options);
   }
+}
+
+/** Temporal could not be reached: one line, and what to check when TLS is on (gRPC does not say why a handshake failed). */
+export function unreachable(address: string, err: unknown, options: TemporalConnectionOptions = {}): UserError {
+  const hint = options.tls ? " (TLS: check the server's CA certificate, the server name and the client certificate)" : '';
+  return new UserError(`cannot reach Temporal at ${address}: ${firstLine((err as Error).message)}${hint}`, EXIT.environment);
 }
 
 function firstLine(text: string): string {

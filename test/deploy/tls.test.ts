@@ -3,7 +3,8 @@
  * keys"): the Temporal server on PostgreSQL with its frontend requiring client
  * certificates of a CA made here with openssl. A `millrace worker` and `millrace run` get
  * only the standard settings (TEMPORAL_ADDRESS and TEMPORAL_TLS_* variables, or a profile of
- * Temporal's env-config file): the run succeeds. Another CA gives a one-line error.
+ * Temporal's env-config file): the run succeeds. Another CA gives a one-line error, to a
+ * command and to a worker.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -117,4 +118,9 @@ it('a worker and a run over mTLS with the TEMPORAL_* variables or a profile; ano
   expect(wrong.stderr).toBe(
     `millrace: cannot reach Temporal at ${cluster.address}: Failed to connect before the deadline (TLS: check the server's CA certificate, the server name and the client certificate)\n`,
   );
+  // A worker too.
+  const wrongWorker = await runCli(['worker'], env({ ...tlsEnv, TEMPORAL_TLS_SERVER_CA_CERT_PATH: join(dir, 'other-ca.pem') }), dir);
+  expect(wrongWorker.code).toBe(3);
+  expect(wrongWorker.stderr.trim().split('\n')).toHaveLength(1);
+  expect(wrongWorker.stderr).toMatch(new RegExp(`^millrace: cannot reach Temporal at ${cluster.address}: .*\\(TLS: check the server's CA certificate`));
 }, 300_000);
