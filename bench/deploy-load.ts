@@ -5,9 +5,8 @@
  * both workers and the store on S3 (versitygw). Workers of one queue must share their
  * Jupyter Server: a run's cells go to whichever worker polls, and its kernel lives on one
  * server (with a server per worker, 1 run in 200 here kept asking the other server for
- * its kernel). At 200 runs the shared server fails kernel starts with "Too many open
- * files" (ulimit -n was 20000: likely ZeroMQ's 1,023 sockets per context, several per
- * kernel): see docs/deploy.md. For each N: makespan (first submit to last result), runs
+ * its kernel). 200 kernels on one server need worker/jupyter_server_config.py's raised
+ * open-file and ZeroMQ socket limits: see docs/deploy.md. For each N: makespan (first submit to last result), runs
  * per minute, growth of the Temporal databases, and history per run.
  *
  *   scripts/setup-cluster.sh && npm run build
@@ -18,7 +17,8 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -76,6 +76,8 @@ try {
     MILLRACE_JUPYTER_TOKEN: jupyter.token,
   };
   workers.push(await startWorkerProcess(env), await startWorkerProcess(env));
+  // Each worker's log, kept with the servers' logs when a run fails.
+  workers.forEach((w, i) => w.stderr!.pipe(createWriteStream(join(dir, `worker-${i}.log`))));
   const client = new Client({ connection, namespace: cluster.namespace });
   const nbPath = join(dir, 'load.ipynb');
   const nb = {
@@ -130,6 +132,9 @@ try {
   // Shown before the finally block closes the connection (late retries then throw instead).
   console.error('deploy-load failed:', err);
   process.exitCode = 1;
+  // The workers' and servers' logs stay for a look.
+  await cp(dir, `${dir}-failed`, { recursive: true }).catch(() => undefined);
+  console.error(`logs kept in ${dir}-failed`);
 } finally {
   for (const w of workers) w.kill('SIGTERM');
   await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(undefined) : w.once('exit', r)))));

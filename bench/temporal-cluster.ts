@@ -6,7 +6,7 @@
  * built or installed by scripts/setup-cluster.sh. Everything it starts it stops; tests can
  * also kill PostgreSQL and restart the server under running work.
  */
-import { Connection } from '@temporalio/client';
+import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -180,7 +180,7 @@ async function freeLowPort(): Promise<number> {
 }
 
 /** Free ports for every service's gRPC and membership listeners, and the frontend's HTTP API. */
-async function serverConfig(dir: string, postgresPort: number, frontendPort: number): Promise<string> {
+async function serverConfig(dir: string, postgresPort: number, frontendPort: number, tls?: ClusterTls): Promise<string> {
   const datastore = (databaseName: string, maxConns: number) => ({
     sql: {
       pluginName: 'postgres12',
@@ -208,7 +208,7 @@ async function serverConfig(dir: string, postgresPort: number, frontendPort: num
       numHistoryShards: 4,
       datastores: { 'postgres-default': datastore(DATABASES.temporal, 20), 'postgres-visibility': datastore(DATABASES.visibility, 4) },
     },
-    global: { membership: { maxJoinDuration: '30s', broadcastAddress: HOST } },
+    global: { membership: { maxJoinDuration: '30s', broadcastAddress: HOST }, ...(tls ? { tls: tlsConfig(tls) } : {}) },
     services: {
       frontend: { rpc: { ...(await service(frontendPort)).rpc, httpPort: await freeLowPort() } },
       matching: await service(await freeLowPort()),
@@ -230,9 +230,26 @@ async function serverConfig(dir: string, postgresPort: number, frontendPort: num
   return path;
 }
 
+/** mTLS on the frontend: clients (and the server's own system worker) must show a certificate of `caFile`. */
+export interface ClusterTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  /** The name the server's certificate carries, which its own clients check. */
+  serverName: string;
+}
+
+function tlsConfig(tls: ClusterTls) {
+  const client = { serverName: tls.serverName, rootCaFiles: [tls.caFile] };
+  return {
+    frontend: { server: { certFile: tls.certFile, keyFile: tls.keyFile, requireClientAuth: true, clientCaFiles: [tls.caFile] }, client },
+    systemWorker: { certFile: tls.certFile, keyFile: tls.keyFile, client },
+  };
+}
+
 /** Ready: the frontend answers, and the namespace is registered and in the frontend's cache. */
-async function namespaceServes(address: string, namespace: string): Promise<boolean> {
-  const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+async function namespaceServes(address: string, namespace: string, options: Partial<ConnectionOptions>): Promise<boolean> {
+  const connection = await Connection.connect({ address, connectTimeout: 2_000, ...options });
   try {
     await connection.workflowService.describeNamespace({ namespace }).catch(async (err: { code?: number }) => {
       if (err.code !== 5) throw err; // NOT_FOUND: register it (a real cluster's operator does this once)
@@ -245,7 +262,13 @@ async function namespaceServes(address: string, namespace: string): Promise<bool
   }
 }
 
-export async function startTemporalCluster(options: { namespace?: string } = {}): Promise<TemporalCluster> {
+/**
+ * `tls`: the frontend on mTLS; `clientOptions` is what this helper's own readiness check
+ * connects with (a client certificate of the CA).
+ */
+export async function startTemporalCluster(
+  options: { namespace?: string; tls?: ClusterTls; clientOptions?: Partial<ConnectionOptions> } = {},
+): Promise<TemporalCluster> {
   const started = Date.now();
   const namespace = options.namespace ?? 'default';
   const binary = serverBinary('temporal-server');
@@ -264,7 +287,7 @@ export async function startTemporalCluster(options: { namespace?: string } = {})
     await applySchema(postgres.port);
     const frontendPort = await freeLowPort();
     const address = `${HOST}:${frontendPort}`;
-    const configPath = await serverConfig(dir, postgres.port, frontendPort);
+    const configPath = await serverConfig(dir, postgres.port, frontendPort, options.tls);
     const start = async () => {
       server = await spawnSupervised({
         name: 'temporal-server',
@@ -274,7 +297,7 @@ export async function startTemporalCluster(options: { namespace?: string } = {})
         cwd: dir,
         stopGraceMs: 15_000,
       });
-      await server.waitFor(() => namespaceServes(address, namespace), {
+      await server.waitFor(() => namespaceServes(address, namespace, options.clientOptions ?? {}), {
         timeoutMs: 120_000,
         what: `the Temporal server at ${address} to serve namespace ${namespace}`,
         intervalMs: 250,

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from '../workflows/contracts.js';
 import { findStateDir, STATE_DIR_NAME } from '../worker/paths.js';
 import { parseKernelEnvPatterns } from '../worker/kernel-env.js';
+import { temporalProfile, TemporalConfigError, type TemporalConnectionOptions } from '../worker/temporal-connection.js';
 import { UserError } from './errors.js';
 import { backendFor, isUrlLocation, isWritableLocation } from '../record/store/index.js';
 
@@ -25,6 +26,8 @@ const envSchema = z.object({
 
 export interface Config {
   temporalAddress?: string;
+  /** TLS, API key and gRPC metadata for the cluster at temporalAddress (worker/temporal-connection.ts). */
+  temporalConnection?: TemporalConnectionOptions;
   namespace: string;
   taskQueue: string;
   /** The state directory found walking up (worker/paths.ts findStateDir), else where `run` creates one. */
@@ -38,6 +41,24 @@ export interface Config {
   kernelEnv?: string[];
 }
 
+/**
+ * The cluster to reach: TEMPORAL_ADDRESS, or the address of a profile the user chose
+ * (TEMPORAL_PROFILE or TEMPORAL_CONFIG_FILE); a default profile alone, as the `temporal`
+ * CLI's users have, does not move `millrace run` off its embedded stack.
+ */
+function clusterSettings(env: NodeJS.ProcessEnv): { address?: string; namespace?: string; connection: TemporalConnectionOptions } {
+  if (!env['TEMPORAL_ADDRESS'] && !env['TEMPORAL_PROFILE'] && !env['TEMPORAL_CONFIG_FILE']) return { connection: {} };
+  try {
+    const profile = temporalProfile(env);
+    const address = env['TEMPORAL_ADDRESS'] || (profile.chosen ? profile.address : undefined);
+    if (address !== undefined && !/^[^\s:]+:\d+$/.test(address)) throw new UserError(`TEMPORAL_ADDRESS: must look like host:port`);
+    return { ...(address ? { address } : {}), ...(profile.namespace ? { namespace: profile.namespace } : {}), connection: profile.connection };
+  } catch (err) {
+    if (err instanceof TemporalConfigError) throw new UserError(err.message);
+    throw err;
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!parsed.success) {
@@ -45,6 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new UserError(`${issue.path.join('.')}: ${issue.message}`);
   }
   const e = parsed.data;
+  const cluster = clusterSettings(env);
   const state = findStateDir(env);
   const home = state.dir;
   let token = e.MILLRACE_JUPYTER_TOKEN;
@@ -56,8 +78,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   return {
-    temporalAddress: e.TEMPORAL_ADDRESS,
-    namespace: e.TEMPORAL_NAMESPACE,
+    temporalAddress: cluster.address,
+    ...(cluster.address ? { temporalConnection: cluster.connection } : {}),
+    namespace: (cluster.address && cluster.namespace) || e.TEMPORAL_NAMESPACE,
     taskQueue: e.MILLRACE_TASK_QUEUE,
     stateDir: home,
     ...(state.found ? {} : { stateNotFound: state.searched }),

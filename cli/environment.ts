@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { LockHeldError, processStartTime } from '../worker/process.js';
 import type { KernelPool } from '../activities/kernel-pool.js';
 import type { JupyterConfig } from '../activities/jupyter.js';
+import { muteIpServerNameWarning, type TemporalConnectionOptions } from '../worker/temporal-connection.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
 
@@ -79,15 +80,26 @@ export function removeDevFile(config: Config): void {
   rmSync(devFilePath(config), { force: true });
 }
 
-async function connectClient(address: string, namespace: string): Promise<Client> {
+async function connectClient(address: string, namespace: string, options: TemporalConnectionOptions = {}): Promise<Client> {
+  if (options.tls) muteIpServerNameWarning();
   // Loaded here: a one-shot `run` has spawned its servers by now, and they start meanwhile.
   const { Client, Connection } = await import('@temporalio/client');
   try {
-    const connection = await Connection.connect({ address, connectTimeout: '10s' });
+    const connection = await Connection.connect({ address, connectTimeout: '10s', ...options });
     return new Client({ connection, namespace });
   } catch (err) {
-    throw new UserError(`cannot reach Temporal at ${address}: ${(err as Error).message}`, EXIT.environment);
+    throw unreachable(address, err, options);
   }
+}
+
+/** Temporal could not be reached: one line, and what to check when TLS is on (gRPC does not say why a handshake failed). */
+export function unreachable(address: string, err: unknown, options: TemporalConnectionOptions = {}): UserError {
+  const hint = options.tls ? " (TLS: check the server's CA certificate, the server name and the client certificate)" : '';
+  return new UserError(`cannot reach Temporal at ${address}: ${firstLine((err as Error).message)}${hint}`, EXIT.environment);
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!;
 }
 
 /** One embedded stack per state directory at a time: they would share one SQLite file. */
@@ -133,7 +145,7 @@ export interface SessionOptions {
 
 export async function openSession(config: Config, options: SessionOptions): Promise<Session> {
   if (config.temporalAddress) {
-    const client = await connectClient(config.temporalAddress, config.namespace);
+    const client = await connectClient(config.temporalAddress, config.namespace, config.temporalConnection);
     return { client, taskQueue: config.taskQueue, mode: 'cluster', close: () => client.connection.close() };
   }
   const dev = readDevFile(config);

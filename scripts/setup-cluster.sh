@@ -4,7 +4,8 @@
 #     Go module proxy into the per-user cache, once per version (about 4-6 min on 2 cores;
 #     the module and build caches, about 3.5 GB, live under the cache dir during the build
 #     and are removed after it: what stays is the two binaries and the schema, 260 MB);
-#   - PostgreSQL's server programs from Debian's packages when missing (root + apt-get).
+#   - PostgreSQL's server programs from Debian's packages when missing (root + apt-get);
+#   - openssl when missing (the TLS test's certificates), likewise.
 # The tests themselves start a private PostgreSQL cluster and Temporal server on spare ports.
 # Prints the directory holding the PostgreSQL programs (initdb, pg_ctl) on stdout's last line.
 set -euo pipefail
@@ -77,4 +78,15 @@ if ! pg_bindir >/dev/null; then
       || die "apt-get install postgresql failed (log: $LOGS/postgresql.log)"
   fi
 fi
+
+# --- openssl: the TLS test makes its CA and certificates with it ------------------------------
+
+if ! command -v openssl >/dev/null 2>&1; then
+  [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1 \
+    || die "openssl is missing: install it (the TLS deployment test makes its certificates with it)"
+  say "installing openssl (Debian's package)..."
+  logged "$LOGS/openssl.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl \
+    || die "apt-get install openssl failed (log: $LOGS/openssl.log)"
+fi
+
 pg_bindir || die "PostgreSQL was installed but initdb was not found"

@@ -91,6 +91,36 @@ if "MILLRACE_KERNEL_USER" in os.environ:
 # the output notebook is the record.
 c.ZMQChannelsWebsocketConnection.limit_rate = False
 
+# --- Many kernels at once -------------------------------------------------------------------
+# Each kernel costs the server about five ZeroMQ sockets (a websocket's four channels and
+# the activity watcher's iopub), each an open file or two. Two limits stopped kernel starts
+# at about 200 kernels with "Too many open files": the soft RLIMIT_NOFILE (1024 on many
+# machines; the hard limit is usually far higher), raised here to the hard limit, which the
+# kernels inherit; and ZeroMQ's 1,023 sockets per context (ZMQ_MAX_SOCKETS, whatever the
+# rlimit), raised on the one context the kernel manager shares between its kernels.
+import resource
+
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+# An unlimited hard limit is still capped by the kernel's nr_open: ask for a finite one.
+_wanted = _hard if _hard != resource.RLIM_INFINITY else max(_soft, 1 << 16)
+if _soft != resource.RLIM_INFINITY and _soft < _wanted:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_wanted, _hard))
+
+# A kernel manager class of the operator's, or a gateway's (which has no ZeroMQ), is kept.
+if "kernel_manager_class" not in c.ServerApp and not (os.environ.get("JUPYTER_GATEWAY_URL") or "url" in c.GatewayClient):
+    import zmq
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+    class MillraceKernelManager(AsyncMappingKernelManager):
+        @default("context")
+        def _millrace_context(self):
+            context = super()._context_default()
+            # Before its first socket: libzmq reads the option when the context starts.
+            context.set(zmq.MAX_SOCKETS, context.get(zmq.SOCKET_LIMIT))
+            return context
+
+    c.ServerApp.kernel_manager_class = MillraceKernelManager
+
 # --- Lifetime -------------------------------------------------------------------------------
 # Kernels live as long as their run needs them, however idle: no culling, no self-shutdown
 # of an idle server (these are the defaults, pinned here on purpose).

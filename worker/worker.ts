@@ -15,6 +15,7 @@ import { BackgroundWork } from '../activities/background.js';
 import { KernelPool } from '../activities/kernel-pool.js';
 import { startOrphanReaper } from './orphans.js';
 import type { JupyterConfig } from '../activities/jupyter.js';
+import { muteIpServerNameWarning, type TemporalConnectionOptions } from './temporal-connection.js';
 
 /** Compiled workflow code: tests run from sources but always load workflows from dist/. */
 export function workflowsSourcePath(): string {
@@ -45,6 +46,10 @@ export interface WorkerConfig {
   placementsDir?: string;
   /** Where the worker's own warnings go (default: a line on stderr). */
   warn?: (line: string) => void;
+  /** TLS, API key and gRPC metadata for a cluster (worker/temporal-connection.ts). */
+  connection?: TemporalConnectionOptions;
+  /** The workflow code (default: this build's bundle); the upgrade test gives the next build's. */
+  workflowBundlePath?: string;
 }
 
 export interface MillraceWorker {
@@ -81,10 +86,9 @@ function installQuietRuntime(): void {
 
 export async function createWorker(config: WorkerConfig): Promise<MillraceWorker> {
   installQuietRuntime();
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  const bundle = workflowBundlePath();
-  const warn = config.warn ?? ((line: string) => void process.stderr.write(`millrace: warning: ${line}
-`));
+  const connection = await NativeConnection.connect({ address: config.temporalAddress, ...config.connection });
+  const bundle = config.workflowBundlePath ?? workflowBundlePath();
+  const warn = config.warn ?? ((line: string) => void process.stderr.write(`millrace: warning: ${line}\n`));
   const wanted = config.kernelPool;
   const pool = typeof wanted === 'number' ? (wanted > 0 ? new KernelPool(serverSettings(config.jupyter), wanted, warn) : undefined) : wanted;
   const background = new BackgroundWork();
@@ -115,7 +119,8 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
     let stopReaper = () => undefined as void;
     let client: Client | undefined;
     if (reaper) {
-      client = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), namespace: config.namespace });
+      if (config.connection?.tls) muteIpServerNameWarning();
+      client = new Client({ connection: await Connection.connect({ address: config.temporalAddress, ...config.connection }), namespace: config.namespace });
       stopReaper = startOrphanReaper({ settings: serverSettings(config.jupyter), client, ...reaper, placementsDir: config.placementsDir ?? placementsDir(stateDir()), warn });
     }
     try {

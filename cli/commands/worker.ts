@@ -2,10 +2,11 @@
  * `millrace worker`: a long-running worker for a Temporal cluster (TEMPORAL_ADDRESS), or
  * an extra worker for a `millrace dev` stack in this directory. SIGINT/SIGTERM drain it.
  */
+import { TransportError } from '@temporalio/worker';
 import { createWorker } from '../../worker/worker.js';
 import type { AllowList } from '../../activities/kernel-placement.js';
 import { loadConfig } from '../config.js';
-import { readDevFile } from '../environment.js';
+import { readDevFile, unreachable } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
 import { readFileSync } from 'node:fs';
@@ -32,12 +33,15 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
   const taskQueue = options.taskQueue ?? dev?.taskQueue ?? config.taskQueue;
   const millraceWorker = await createWorker({
     temporalAddress,
+    ...(config.temporalConnection ? { connection: config.temporalConnection } : {}),
     namespace: dev?.namespace ?? config.namespace,
     taskQueue,
     jupyter: { url: jupyterUrl, token },
     maxConcurrentRuns: options.maxConcurrentRuns,
     kernelPool: options.kernelPool,
     ...(options.allow ? { allow: options.allow } : {}),
+  }).catch((err: unknown) => {
+    throw err instanceof TransportError ? unreachable(temporalAddress, err, config.temporalConnection) : err;
   });
   const worker = millraceWorker.worker;
   const running = millraceWorker.run();
