@@ -18,6 +18,7 @@
  * same way), nothing is killed half-way, and the HTML escaping and notebook parsing around
  * the Markdown stay on the main thread in either design.
  */
+import hljs from 'highlight.js';
 import MarkdownIt from 'markdown-it';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { MimeBundle } from '../notebook/nbformat.js';
@@ -34,7 +35,10 @@ const EXTERNAL = /^https?:\/\//i;
 
 // markdown-it's default validateLink already refuses javascript:, vbscript:, file: and
 // non-image data: URLs; link_open below narrows links further.
-const md = new MarkdownIt({ html: false, linkify: false, typographer: false }).use(mathPlugin);
+// Fenced code with a language highlighted as code cells are (highlight.js escapes its output;
+// markdown-it escapes the code itself when this returns '').
+const highlightFence = (code: string, lang: string) => (lang && hljs.getLanguage(lang) ? hljs.highlight(code, { language: lang, ignoreIllegals: true }).value : '');
+const md = new MarkdownIt({ html: false, linkify: false, typographer: false, highlight: highlightFence }).use(mathPlugin);
 // markdown-it refuses data: URLs other than a few raster images; attachment: is not a URL
 // scheme it knows either. Both are resolved by the image rule below, from the page's bytes.
 const validateLink = md.validateLink.bind(md);

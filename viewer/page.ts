@@ -36,6 +36,8 @@ pre.stderr{background:#fff1f0;padding:4px}pre.traceback{background:#fff5f5;borde
 .markdown h1{font-size:22px}.markdown h2{font-size:18px}.markdown h3{font-size:16px}
 .markdown blockquote{border-left:3px solid #d0d7de;margin:4px 0;padding-left:10px;color:#656d76}
 .markdown pre{background:#f6f8fa;padding:8px}
+.markdown table{border-collapse:collapse;margin:8px 0;font-size:13px}.markdown thead{border-bottom:1px solid #000}.markdown th,.markdown td{padding:.4em .6em}
+.markdown tbody tr:nth-child(odd){background:#f5f5f5}
 .pager{display:flex;gap:16px;margin:10px 0}
 pre.diff .del{background:#ffebe9;display:block}pre.diff .ins{background:#dafbe1;display:block}pre.diff .same{color:#656d76;display:block}
 .cell.compare{border-left-color:#d0d7de}.cell.compare.added{border-left-color:#1a7f37}.cell.compare.removed{border-left-color:#cf222e}.diff-part{margin:4px 0}
@@ -44,7 +46,8 @@ pre.diff .del{background:#ffebe9;display:block}pre.diff .ins{background:#dafbe1;
 .ansi-blue-fg{color:#208ffb}.ansi-magenta-fg{color:#d160c4}.ansi-cyan-fg{color:#60c6c8}.ansi-white-fg{color:#6e7781}
 .ansi-bright-black-fg{color:#6e7781}.ansi-bright-red-fg{color:#b22b31}.ansi-bright-green-fg{color:#007427}.ansi-bright-yellow-fg{color:#b27d12}
 .ansi-bright-blue-fg{color:#0065ca}.ansi-bright-magenta-fg{color:#a03196}.ansi-bright-cyan-fg{color:#258f8f}.ansi-bright-white-fg{color:#a1a6b2}
-.ansi-red-bg{background:#ffebe9}.ansi-green-bg{background:#dafbe1}.ansi-yellow-bg{background:#fff8c5}.ansi-blue-bg{background:#ddf4ff}
+.ansi-black-bg{background:#3e424d}.ansi-red-bg{background:#e75c58}.ansi-green-bg{background:#00a250}.ansi-yellow-bg{background:#ddb62b}.ansi-blue-bg{background:#208ffb}
+.ansi-magenta-bg{background:#d160c4}.ansi-cyan-bg{background:#60c6c8}.ansi-white-bg{background:#c5c1b4}
 .ansi-bold{font-weight:bold}.ansi-underline{text-decoration:underline}.ansi-italic{font-style:italic}.ansi-dim{opacity:.7}
 .long-output>summary{cursor:pointer;color:#656d76;font-size:12px}.long-output>pre{max-height:36em;overflow:auto}
 .badge.status-paused{background:#ddf4ff;color:#0550ae}

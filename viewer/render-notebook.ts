@@ -51,7 +51,10 @@ function htmlFrame(markup: string): Safe {
   const doc =
     '<!doctype html><html><head><meta charset="utf-8">' +
     `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src ${FRAME_SCRIPT_HASH}">` +
-    '<style>body{margin:4px;font:13px/1.4 system-ui,sans-serif}table{border-collapse:collapse}th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}thead th{border-bottom:1px solid #999}</style>' +
+    // JupyterLab's rendered-HTML table style (what DataFrames look like there and in nbconvert).
+    '<style>body{margin:4px;font:13px/1.4 system-ui,sans-serif}table{border:none;border-collapse:collapse;border-spacing:0;font-size:12px}' +
+    'thead{border-bottom:1px solid #000;vertical-align:bottom}td,th,tr{text-align:right;vertical-align:middle;padding:.5em;line-height:normal;white-space:normal;border:none}' +
+    'th{font-weight:bold}tbody tr:nth-child(odd){background:#f5f5f5}tbody tr:hover{background:rgba(66,165,245,.2)}</style>' +
     `</head><body>${markup}<script>${FRAME_SCRIPT}</script></body></html>`;
   return html`<iframe class="html-output" sandbox="allow-scripts" referrerpolicy="no-referrer" title="HTML output" style="height:${height}px" srcdoc="${doc}"></iframe>`;
 }
@@ -215,11 +218,13 @@ export async function renderNotebookPage(nb: Notebook, options: NotebookPageOpti
   const failed = failedAt >= 0 ? numbers[failedAt]! : -1;
   const hasBanner = numbers.includes(null);
   const resumedFrom = notebookMillrace(nb).resumed_from;
+  // A notebook that no run wrote (a source, a file put in the store) has no status.
+  const isRecord = nb.metadata['papermill'] !== undefined || nb.metadata['millrace'] !== undefined;
   const markdown = await renderPageMarkdown(nb, numbers, options.rawHref);
   const body = html`
 <nav><a href="/runs">← runs</a></nav>
 <header>
-<h1>${facts.run_id ?? name} <span class="badge run-status status-${facts.status}">${facts.status}</span></h1>
+<h1>${facts.run_id ?? name}${isRecord ? html` <span class="badge run-status status-${facts.status}">${facts.status}</span>` : ''}</h1>
 <dl class="facts">
 <dt>notebook</dt><dd>${name}</dd>
 <dt>path</dt><dd><code>${options.path}</code></dd>

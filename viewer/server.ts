@@ -275,7 +275,10 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const later = await runRecordOf(segments[0]!);
     let otherId = query.get('with');
     if (otherId !== null) {
-      if (parseStorePath(otherId).length !== 1) throw new HttpError(400, 'with= must name one run');
+      // The query value is already decoded: encoded once more, it gets the path checks.
+      const named = parseStorePath(encodeURIComponent(otherId));
+      if (named.length !== 1) throw new HttpError(400, 'with= must name one run');
+      otherId = named[0]!;
     } else {
       const all = await index.list();
       const at = all.findIndex((e) => e.runId === segments[0]);

@@ -179,5 +179,9 @@ describe('millrace serve: browsing the store', () => {
     const first = await get(viewer.url, '/compare/report-20261201T100000Z-0001', { headers: { Authorization: `token ${viewer.token}` } });
     expect(first.status).toBe(404);
     expect(first.body).toContain('no earlier run of report.ipynb in this store to compare with');
+    for (const other of ['..', '../../secret', '.hidden', '']) {
+      const r = await get(viewer.url, `/compare/report-20261204T100000Z-0004?with=${encodeURIComponent(other)}`, { headers: { Authorization: `token ${viewer.token}` } });
+      expect([400, 404], other).toContain(r.status);
+    }
   });
 });
