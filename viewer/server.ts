@@ -175,7 +175,9 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
     const path = segments.join('/');
     const model = await getModel(path, await readableLocation(root, segments), contentsOptions(query));
     // HEAD gets GET's headers, Content-Length included; Node sends no body for HEAD.
-    sendJson(res, 200, model, { 'Last-Modified': new Date(model.last_modified).toUTCString() });
+    const headers = { 'Last-Modified': new Date(model.last_modified).toUTCString() };
+    if ('serialized' in model) send(res, 200, 'application/json; charset=utf-8', model.serialized, { 'Content-Security-Policy': API_CSP, ...headers });
+    else sendJson(res, 200, model, headers);
   }
 
   async function runsPage(res: ServerResponse, query: URLSearchParams): Promise<void> {

@@ -16,6 +16,19 @@ import { get, serve, type Served } from './viewer-client.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
+// 12 code cells of 1 MB outputs: a notebook over NOTEBOOK_MODEL_OFFLOAD_BYTES (8 MiB).
+const BIG = {
+  ...REFERENCE_NOTEBOOKS['code.ipynb']!,
+  cells: Array.from({ length: 12 }, (_, i) => ({
+    cell_type: 'code',
+    id: `big${i}`,
+    metadata: {},
+    execution_count: i + 1,
+    source: `blob(${i})`,
+    outputs: [{ output_type: 'display_data', metadata: {}, data: { 'image/png': String(i % 10).repeat(1_000_000), 'text/plain': 'blob' } }],
+  })),
+};
+
 let dir: string;
 let viewer: Served;
 let browser: Browser;
@@ -42,6 +55,9 @@ beforeAll(async () => {
     await mkdir(join(store, 'runs', id), { recursive: true });
     await writeFile(join(store, 'runs', id, 'nb.ipynb'), JSON.stringify(record));
   }
+  // Over the size from which the contents API builds a model in a worker thread.
+  await writeFile(join(store, 'reference', 'big.ipynb'), JSON.stringify(BIG));
+  await writeFile(join(store, 'reference', 'big-broken.ipynb'), `${JSON.stringify(BIG).slice(0, -10)}`);
   await writeFile(join(store, 'runs', 'nb-20261201T100000Z-aaaa', 'resumed-as.json'), JSON.stringify([{ run_id: 'nb-20261201T130000Z-dddd', output: 'x' }]));
   viewer = await serve({ ...process.env, MILLRACE_HOME: join(dir, 'home') }, ['--store', store]);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -206,6 +222,23 @@ describe('millrace serve renders with maintained libraries', () => {
     expect(await offline.locator('.katex').count()).toBe(3);
     expect(await offline.locator('img.md-image').evaluateAll((els) => els.map((el) => (el as HTMLImageElement).naturalWidth))).toEqual([16, 240]);
     await offline.close();
+  });
+
+  it('builds a large notebook\'s contents model off the event loop, the same model as for a small one', async () => {
+    const r = await get(viewer.url, '/api/contents/reference/big.ipynb', { headers: auth() });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(Number(r.headers['content-length'])).toBe(Buffer.byteLength(r.body));
+    const model = JSON.parse(r.body);
+    expect(model).toMatchObject({ name: 'big.ipynb', path: 'reference/big.ipynb', type: 'notebook', format: 'json', writable: false });
+    expect(model.content).toEqual({ ...BIG, cells: BIG.cells.map((c) => ({ ...c, metadata: { trusted: false } })) });
+    const small = JSON.parse((await get(viewer.url, '/api/contents/reference/code.ipynb', { headers: auth() })).body);
+    expect(Object.keys(model).sort()).toEqual(Object.keys(small).sort());
+    const hashed = JSON.parse((await get(viewer.url, '/api/contents/reference/big.ipynb?hash=1', { headers: auth() })).body);
+    expect(hashed.hash_algorithm).toBe('sha256');
+    const broken = await get(viewer.url, '/api/contents/reference/big-broken.ipynb', { headers: auth() });
+    expect(broken.status).toBe(400);
+    expect(JSON.parse(broken.body).message).toMatch(/^Unreadable Notebook: reference\/big-broken.ipynb /);
   });
 
   it('serves KaTeX files only, as static files behind the token', async () => {
