@@ -91,6 +91,9 @@ function richOutput(output: RichOutput, markdown: MarkdownHtml): Safe {
   }
   if (mime === 'text/html') return htmlFrame(text(value));
   if (mime === 'text/markdown') return html`<div class="markdown">${markdown.get(output)}</div>`;
+  // LaTeX outputs (SymPy's `$\displaystyle …$`) go through the Markdown renderer, which
+  // typesets their delimited math with KaTeX, as JupyterLab typesets them with MathJax.
+  if (mime === 'text/latex') return html`<div class="latex-output">${markdown.get(output)}</div>`;
   if (mime === 'application/json') return html`<pre class="output">${JSON.stringify(value, null, 2)}</pre>`;
   return html`<pre class="output">${raw(ansiToHtml(text(value)))}</pre>`;
 }
@@ -199,9 +202,9 @@ async function renderPageMarkdown(nb: Notebook, numbers: Array<number | null>, r
     if (cell.cell_type !== 'code') continue;
     out.set(cell, raw(await highlighter.render(sourceText(cell.source))));
     for (const output of cell.outputs) {
-      if ((output.output_type === 'display_data' || output.output_type === 'execute_result') && shownMime(output.data ?? {}) === 'text/markdown') {
-        await add(output, text(output.data?.['text/markdown']));
-      }
+      if (output.output_type !== 'display_data' && output.output_type !== 'execute_result') continue;
+      const mime = shownMime(output.data ?? {});
+      if (mime === 'text/markdown' || mime === 'text/latex') await add(output, text(output.data?.[mime]));
     }
   }
   return out;
@@ -224,7 +227,7 @@ export async function renderNotebookPage(nb: Notebook, options: NotebookPageOpti
   const body = html`
 <nav><a href="/runs">← runs</a></nav>
 <header>
-<h1>${facts.run_id ?? name}${isRecord ? html` <span class="badge run-status status-${facts.status}">${facts.status}</span>` : ''}</h1>
+<h1>${facts.run_id ?? name}${isRecord ? html` <span class="badge run-status status-${facts.status}">${facts.status}</span>` : ''}${options.resumedAs?.length ? html` <span class="badge resumed" title="a later run resumed this one">resumed</span>` : ''}</h1>
 <dl class="facts">
 <dt>notebook</dt><dd>${name}</dd>
 <dt>path</dt><dd><code>${options.path}</code></dd>

@@ -130,6 +130,7 @@ export const REFERENCE_NOTEBOOKS: Record<string, ReturnType<typeof nb>> = {
       }),
     ], 3),
     code('for i in range(120): print(i)', [stream('stdout', Array.from({ length: 120 }, (_, i) => `line ${i}\n`).join(''))], 4),
+    code('sympy.sqrt(x) / 2', [result(5, { 'text/latex': '$\\displaystyle \\frac{\\sqrt{x}}{2}$', 'text/plain': 'sqrt(x)/2' })], 5),
   ]),
   'error.ipynb': nb([
     code('def check(v):\n    raise ValueError(f"bad value {v}")\ncheck(42)', [

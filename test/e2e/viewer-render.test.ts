@@ -181,6 +181,10 @@ describe('millrace serve renders with maintained libraries', () => {
     expect(await pre.isVisible()).toBe(false);
     // Short outputs are not folded.
     expect(await page.locator('.cell.code').first().locator('details').count()).toBe(0);
+    // A LaTeX output (SymPy's) is typeset by KaTeX.
+    const latex = page.locator('.latex-output');
+    expect(await latex.locator('.katex').count()).toBe(1);
+    expect(await latex.locator('.katex-html').innerText()).toContain('x');
   });
 
   it('labels runs as their records say: paused, running, cancelled, resumed; links the failed cell and the resumes', async () => {
@@ -192,7 +196,9 @@ describe('millrace serve renders with maintained libraries', () => {
     expect(await badge('nb-20261201T130000Z-dddd').textContent()).toBe('completed');
 
     await page.goto(`${viewer.url}runs/nb-20261201T100000Z-aaaa`);
-    expect(await page.locator('h1 .badge').textContent()).toBe('paused');
+    expect(await page.locator('h1 .badge.run-status').textContent()).toBe('paused');
+    // A later run resumed it.
+    expect(await page.locator('h1 .badge.resumed').textContent()).toBe('resumed');
     const failed = page.locator('a.failed-link');
     expect(await failed.textContent()).toBe('cell 1');
     await failed.click();
