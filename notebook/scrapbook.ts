@@ -97,7 +97,9 @@ export interface RunFacts {
 
 /**
  * The run's facts from metadata.papermill and metadata.millrace. A record without a final
- * status is still running (or its worker is gone): papermill's end_time is null then.
+ * status is still running (or its worker is gone): papermill's end_time is null then. If
+ * one of its cells failed, it is paused (`--on-failure pause`): a run that fails instead
+ * records its final status as soon as the cell fails.
  * Throws MillraceMetadataError (a NotebookError) when metadata.millrace is malformed.
  */
 export function runFacts(nb: Notebook): RunFacts {
@@ -105,7 +107,8 @@ export function runFacts(nb: Notebook): RunFacts {
   const mr = notebookMillrace(nb);
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  const status = mr.status ?? (pm['end_time'] ? (pm['exception'] ? 'failed' : 'completed') : 'running');
+  const unfinished = nb.cells.some((c) => c.cell_type === 'code' && cellRecord(c)?.status === 'failed') ? 'paused' : 'running';
+  const status = mr.status ?? (pm['end_time'] ? (pm['exception'] ? 'failed' : 'completed') : unfinished);
   const cell_durations: Record<string, number> = {};
   removeErrorMarkers(nb).cells.forEach((cell, index) => {
     if (!isExecutable(cell)) return;

@@ -1,85 +1,72 @@
 /**
- * Terminal colours in tracebacks (IPython writes ANSI SGR sequences) → escaped HTML
- * spans with classes. Every other escape sequence is dropped; text is always escaped.
+ * Terminal colours (IPython's tracebacks, coloured logs) → escaped HTML spans, by anser (the
+ * converter nteract uses), with classes named as Jupyter's front ends name them
+ * (`ansi-red-fg`, `ansi-bright-green-bg`, `ansi-bold`). 256-colour and 24-bit colours become
+ * inline `color:` styles. Text is escaped here, never by anser.
+ *
+ * Hand-written, and why: anser reads only SGR sequences, so OSC sequences (window titles,
+ * hyperlinks: `ESC ] ... BEL`) and the other CSI sequences it leaves in the text are removed
+ * first by one regex; and anser carries a 24-bit colour over a reset, so a truecolour value
+ * is used only while anser reports the colour as truecolour.
  */
+import Anser from 'anser';
 import { escapeHtml } from './html.js';
 
-const COLOURS = ['black', 'red', 'green', 'yellow', 'blue', 'magenta', 'cyan', 'white'];
+// OSC (ESC ] ... BEL or ST), and CSI sequences other than SGR (`m`), which anser keeps.
+// eslint-disable-next-line no-control-regex
+const NON_SGR = /\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-9;?]*[@-ln-~]/g;
 
-interface Style {
-  fg?: string;
-  bg?: string;
-  bold?: boolean;
-  underline?: boolean;
-}
+const NAMES = ['black', 'red', 'green', 'yellow', 'blue', 'magenta', 'cyan', 'white'];
 
-// The 256-colour palette's first 16 entries map onto the named classes; the rest are
-// rare in tracebacks and shown in the default colour.
-function extended(codes: number[], i: number): { colour?: string; used: number } {
-  if (codes[i + 1] === 5) {
-    const n = codes[i + 2] ?? -1;
-    if (n >= 0 && n < 8) return { colour: COLOURS[n], used: 2 };
-    if (n >= 8 && n < 16) return { colour: `bright-${COLOURS[n - 8]}`, used: 2 };
-    return { used: 2 };
+/** xterm's 256-colour palette entry `n` as CSS, or a class for the first 16. */
+function palette(n: number): { cls?: string; rgb?: string } {
+  if (n < 8) return { cls: `ansi-${NAMES[n]}` };
+  if (n < 16) return { cls: `ansi-bright-${NAMES[n - 8]}` };
+  if (n < 232) {
+    const v = n - 16;
+    const level = (x: number) => (x === 0 ? 0 : 55 + x * 40);
+    return { rgb: `${level(Math.floor(v / 36))},${level(Math.floor(v / 6) % 6)},${level(v % 6)}` };
   }
-  if (codes[i + 1] === 2) return { used: 4 };
-  return { used: 0 };
-}
-
-function apply(style: Style, params: string): Style {
-  const codes = params === '' ? [0] : params.split(';').map((p) => (p === '' ? 0 : Number(p)));
-  let s = { ...style };
-  for (let i = 0; i < codes.length; i++) {
-    const c = codes[i]!;
-    if (c === 0) s = {};
-    else if (c === 1) s.bold = true;
-    else if (c === 4) s.underline = true;
-    else if (c === 22) s.bold = false;
-    else if (c === 24) s.underline = false;
-    else if (c >= 30 && c <= 37) s.fg = COLOURS[c - 30];
-    else if (c === 39) delete s.fg;
-    else if (c >= 40 && c <= 47) s.bg = COLOURS[c - 40];
-    else if (c === 49) delete s.bg;
-    else if (c >= 90 && c <= 97) s.fg = `bright-${COLOURS[c - 90]}`;
-    else if (c >= 100 && c <= 107) s.bg = `bright-${COLOURS[c - 100]}`;
-    else if (c === 38 || c === 48) {
-      const { colour, used } = extended(codes, i);
-      if (c === 38) s.fg = colour;
-      else s.bg = colour;
-      if (!colour) delete s[c === 38 ? 'fg' : 'bg'];
-      i += used;
-    }
+  if (n < 256) {
+    const g = 8 + (n - 232) * 10;
+    return { rgb: `${g},${g},${g}` };
   }
-  return s;
+  return {};
 }
 
-function classes(s: Style): string {
-  return [s.fg && `ansi-${s.fg}-fg`, s.bg && `ansi-${s.bg}-bg`, s.bold && 'ansi-bold', s.underline && 'ansi-underline'].filter(Boolean).join(' ');
+function colour(name: string | null, truecolor: string | null, kind: 'fg' | 'bg', classes: string[], styles: string[]): void {
+  if (!name) return;
+  const prop = kind === 'fg' ? 'color' : 'background-color';
+  if (name === 'ansi-truecolor') {
+    if (truecolor && /^\d{1,3}, \d{1,3}, \d{1,3}$/.test(truecolor)) styles.push(`${prop}:rgb(${truecolor.replace(/ /g, '')})`);
+    return;
+  }
+  const p = /^ansi-palette-(\d+)$/.exec(name);
+  const resolved = p ? palette(Number(p[1])) : { cls: name };
+  if (resolved.cls) classes.push(`${resolved.cls}-${kind}`);
+  if (resolved.rgb) styles.push(`${prop}:rgb(${resolved.rgb})`);
 }
-
-// CSI sequences (ESC [ params final-byte), OSC (ESC ] ... BEL/ST), and lone ESC + one char.
-const ESCAPE = /\x1b\[([0-9;?]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]?/g;
 
 /** ANSI-coloured text → HTML (escaped text in spans). */
 export function ansiToHtml(text: string): string {
   let out = '';
-  let style: Style = {};
-  let last = 0;
-  const emit = (chunk: string) => {
-    if (!chunk) return;
-    const cls = classes(style);
-    out += cls ? `<span class="${cls}">${escapeHtml(chunk)}</span>` : escapeHtml(chunk);
-  };
-  for (const m of text.matchAll(ESCAPE)) {
-    emit(text.slice(last, m.index));
-    last = m.index! + m[0].length;
-    if (m[2] === 'm') style = apply(style, m[1] ?? '');
+  for (const part of Anser.ansiToJson(text.replace(NON_SGR, ''), { use_classes: true, remove_empty: true })) {
+    if (!part.content) continue;
+    const classes: string[] = [];
+    const styles: string[] = [];
+    colour(part.fg, part.fg_truecolor, 'fg', classes, styles);
+    colour(part.bg, part.bg_truecolor, 'bg', classes, styles);
+    for (const d of part.decorations) if (d === 'bold' || d === 'underline' || d === 'italic' || d === 'dim') classes.push(`ansi-${d}`);
+    const body = escapeHtml(part.content);
+    out +=
+      classes.length || styles.length
+        ? `<span${classes.length ? ` class="${classes.join(' ')}"` : ''}${styles.length ? ` style="${styles.join(';')}"` : ''}>${body}</span>`
+        : body;
   }
-  emit(text.slice(last));
   return out;
 }
 
 /** ANSI escape sequences removed. */
 export function stripAnsi(text: string): string {
-  return text.replace(ESCAPE, '');
+  return Anser.ansiToText(text.replace(NON_SGR, ''));
 }

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { store, type ObjectInfo } from '../record/store/index.js';
 import { parseNotebook } from '../notebook/nbformat.js';
+import { notebookModelJsonInWorker } from './contents-offload.js';
 
 export interface ContentsModel {
   name: string;
@@ -104,8 +105,8 @@ function hashOf(bytes: Buffer): { hash: string; hash_algorithm: string } {
   return { hash: createHash('sha256').update(bytes).digest('hex'), hash_algorithm: 'sha256' };
 }
 
-async function notebookContent(model: ContentsModel, location: string, options: GetOptions): Promise<ContentsModel> {
-  const bytes = await store.read(location);
+/** A notebook model's content from the notebook's bytes: pure, so it also runs in contents-worker.ts. */
+export function notebookModelFromBytes(model: ContentsModel, bytes: Buffer, hash: boolean): ContentsModel {
   let nb;
   try {
     nb = parseNotebook(bytes.toString('utf8'), model.path);
@@ -115,7 +116,20 @@ async function notebookContent(model: ContentsModel, location: string, options: 
   // nbformat's notary marks every code cell; nothing the viewer serves is trusted, so
   // Jupyter front ends will not run a notebook's JavaScript outputs.
   const cells = nb.cells.map((c) => (c.cell_type === 'code' ? { ...c, metadata: { ...c.metadata, trusted: false } } : c));
-  return { ...model, content: { ...nb, cells }, format: 'json', ...(options.hash ? hashOf(bytes) : {}) };
+  return { ...model, content: { ...nb, cells }, format: 'json', ...(hash ? hashOf(bytes) : {}) };
+}
+
+/**
+ * Notebooks larger than this have their model built in a worker thread (contents-worker.ts):
+ * parsing and serialising a 200 MB notebook held the event loop, and every other request,
+ * for 1.7 s.
+ */
+export const NOTEBOOK_MODEL_OFFLOAD_BYTES = 8 * 1024 * 1024;
+
+async function notebookContent(model: ContentsModel, location: string, options: GetOptions): Promise<ContentsModel | SerializedModel> {
+  const bytes = await store.read(location);
+  if (bytes.length > NOTEBOOK_MODEL_OFFLOAD_BYTES) return { serialized: await notebookModelJsonInWorker(model, bytes, options.hash), last_modified: model.last_modified };
+  return notebookModelFromBytes(model, bytes, options.hash);
 }
 
 async function fileContent(model: ContentsModel, location: string, options: GetOptions): Promise<ContentsModel> {
@@ -137,8 +151,17 @@ async function fileContent(model: ContentsModel, location: string, options: GetO
   return { ...model, content, format, mimetype, ...(options.hash ? hashOf(bytes) : {}) };
 }
 
-/** The model of `path` ('' is the store root); `location` is where it lives in the store. */
-export async function getModel(path: string, location: string, options: GetOptions): Promise<ContentsModel> {
+/** A model already serialised to JSON (a large notebook's, built off the event loop). */
+export interface SerializedModel {
+  serialized: Buffer;
+  last_modified: string;
+}
+
+/**
+ * The model of `path` ('' is the store root); `location` is where it lives in the store.
+ * A large notebook's model comes back already serialised (SerializedModel).
+ */
+export async function getModel(path: string, location: string, options: GetOptions): Promise<ContentsModel | SerializedModel> {
   const info = path === '' ? undefined : await store.stat(location);
   if (info) {
     if (options.type === 'directory') throw new ContentsError(400, `${path} is not a directory`);

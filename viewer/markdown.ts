@@ -3,21 +3,27 @@
  * tables and strikethrough) with raw HTML off: a notebook's HTML shows as text, since the
  * viewer never trusts it outside a sandboxed frame. Links become anchors only for absolute
  * http(s) URLs and in-page `#anchors` (on top of markdown-it's own validateLink); any other
- * link shows its label as text. Images show their alt text: the page's CSP loads nothing.
+ * link shows its label as text. Math is typeset by KaTeX (math.ts). Images are shown when
+ * the page holds their bytes: a cell's `attachment:` images and `data:` image URIs, as
+ * data: URIs (SVG only inside an <img>, where it cannot run script); the page's CSP loads
+ * nothing from elsewhere, so an http(s) image is a link to it, labelled with its alt text.
  *
  * Bounding the work. markdown-it runs in linear time but not cheaply: its worst inputs we
  * found (`![` repeated) take about 2 µs a character, so 100 kB is ~0.2 s of one core. A page
  * therefore renders at most MARKDOWN_CELL_LIMIT characters per cell and MARKDOWN_PAGE_LIMIT
- * in all, and yields to the event loop before each cell, so another request waits at most
- * one cell's rendering. Anything over a limit gets a "too large to render here" note with a
- * link to the raw notebook. Size limits rather than a worker thread with a time limit: the
+ * in all (and typesets at most MATH_PAGE_LIMIT formulas), and yields to the event loop
+ * before each cell, so another request waits at most one cell's rendering. Anything over a
+ * limit gets a "too large to render here" note with a link to the raw notebook. Size limits rather than a worker thread with a time limit: the
  * result does not depend on how busy the machine is (the same notebook always renders the
  * same way), nothing is killed half-way, and the HTML escaping and notebook parsing around
  * the Markdown stay on the main thread in either design.
  */
+import hljs from 'highlight.js';
 import MarkdownIt from 'markdown-it';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { MimeBundle } from '../notebook/nbformat.js';
 import { escapeHtml } from './html.js';
+import { MATH_PAGE_LIMIT, mathPlugin } from './math.js';
 
 /** Characters of Markdown one cell (or one `text/markdown` output) may have to be rendered. */
 export const MARKDOWN_CELL_LIMIT = 100_000;
@@ -29,7 +35,14 @@ const EXTERNAL = /^https?:\/\//i;
 
 // markdown-it's default validateLink already refuses javascript:, vbscript:, file: and
 // non-image data: URLs; link_open below narrows links further.
-const md = new MarkdownIt({ html: false, linkify: false, typographer: false });
+// Fenced code with a language highlighted as code cells are (highlight.js escapes its output;
+// markdown-it escapes the code itself when this returns '').
+const highlightFence = (code: string, lang: string) => (lang && hljs.getLanguage(lang) ? hljs.highlight(code, { language: lang, ignoreIllegals: true }).value : '');
+const md = new MarkdownIt({ html: false, linkify: false, typographer: false, highlight: highlightFence }).use(mathPlugin);
+// markdown-it refuses data: URLs other than a few raster images; attachment: is not a URL
+// scheme it knows either. Both are resolved by the image rule below, from the page's bytes.
+const validateLink = md.validateLink.bind(md);
+md.validateLink = (url) => validateLink(url) || /^attachment:/i.test(url) || /^data:image\/svg\+xml;base64,/i.test(url);
 // A link's label without the anchor when its URL is not one the viewer links to. Links do
 // not nest in CommonMark, so one flag per render is enough.
 let droppedLink = false;
@@ -41,12 +54,56 @@ md.renderer.rules['link_open'] = (tokens, idx) => {
   return `<a href="${escapeHtml(href)}"${external}>`;
 };
 md.renderer.rules['link_close'] = () => (droppedLink ? '' : '</a>');
-md.renderer.rules['image'] = (tokens, idx, options, env, self) => escapeHtml(self.renderInlineAsText(tokens[idx]!.children ?? [], options, env));
+const IMAGE_DATA = /^data:image\/(?:png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/]+={0,2}$/;
+const ATTACHMENT_MIMES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/svg+xml'];
+
+/** What an image rule knows beyond the Markdown: the cell's attachments. */
+export interface MarkdownEnv {
+  attachments?: Record<string, MimeBundle>;
+  /** Formulas this page may still typeset (math.ts). */
+  mathLeft?: number;
+  [key: string | symbol]: unknown;
+}
+
+function imageSource(src: string, env: MarkdownEnv): string | undefined {
+  const name = /^attachment:(.+)$/i.exec(src)?.[1];
+  if (name !== undefined) {
+    const bundle = env.attachments?.[decodeURIComponentSafe(name)] ?? env.attachments?.[name];
+    const mime = ATTACHMENT_MIMES.find((m) => typeof bundle?.[m] === 'string' || Array.isArray(bundle?.[m]));
+    if (!mime) return undefined;
+    const value = bundle![mime];
+    const text = Array.isArray(value) ? value.join('') : String(value);
+    const base64 = mime === 'image/svg+xml' && text.trimStart().startsWith('<') ? Buffer.from(text, 'utf8').toString('base64') : text.replace(/\s+/g, '');
+    src = `data:${mime};base64,${base64}`;
+  }
+  return IMAGE_DATA.test(src) ? src : undefined;
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+md.renderer.rules['image'] = (tokens, idx, options, env: MarkdownEnv | undefined, self) => {
+  const token = tokens[idx]!;
+  const alt = self.renderInlineAsText(token.children ?? [], options, env);
+  const src = String(token.attrGet('src') ?? '');
+  const uri = imageSource(src, env ?? {});
+  if (uri) {
+    const title = token.attrGet('title');
+    return `<img class="md-image" src="${escapeHtml(uri)}" alt="${escapeHtml(alt)}"${title ? ` title="${escapeHtml(String(title))}"` : ''}>`;
+  }
+  if (EXTERNAL.test(src)) return `<a class="md-image-link" href="${escapeHtml(src)}" rel="noopener noreferrer nofollow" target="_blank">${escapeHtml(alt || src)}</a>`;
+  return escapeHtml(alt);
+};
 
 /** One piece of Markdown as HTML, with no size limit (pages go through MarkdownBudget). */
-export function renderMarkdown(source: string): string {
+export function renderMarkdown(source: string, env: MarkdownEnv = {}): string {
   droppedLink = false;
-  return md.render(source);
+  return md.render(source, env);
 }
 
 // Rounded up, so that a cell just over the limit never reads as the limit itself.
@@ -55,6 +112,7 @@ const kB = (n: number) => `${Math.ceil(n / 1000).toLocaleString('en')} kB`;
 /** The Markdown of one page, within the limits above. */
 export class MarkdownBudget {
   private left: number;
+  private mathLeft = MATH_PAGE_LIMIT;
 
   constructor(
     private readonly cellLimit = MARKDOWN_CELL_LIMIT,
@@ -64,11 +122,14 @@ export class MarkdownBudget {
   }
 
   /** The HTML, or why it was not rendered (a sentence for the "too large" note). */
-  async render(source: string): Promise<{ html: string } | { tooLarge: string }> {
+  async render(source: string, env: MarkdownEnv = {}): Promise<{ html: string } | { tooLarge: string }> {
     if (source.length > this.cellLimit) return { tooLarge: `${kB(source.length)} of Markdown; the limit is ${kB(this.cellLimit)} a cell` };
     if (source.length > this.left) return { tooLarge: 'this page has already rendered as much Markdown as one page may' };
     this.left -= source.length;
     await yieldToEventLoop();
-    return { html: renderMarkdown(source) };
+    const pageEnv = { ...env, mathLeft: this.mathLeft };
+    const out = renderMarkdown(source, pageEnv);
+    this.mathLeft = pageEnv.mathLeft;
+    return { html: out };
   }
 }

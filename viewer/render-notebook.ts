@@ -1,16 +1,21 @@
 /**
  * An output notebook as one HTML page: run metadata, papermill's error banner, and each
  * cell with its source, papermill status and outputs. Everything from the notebook is
- * escaped; HTML outputs go into sandboxed frames (no scripts, opaque origin), images into
- * data: URIs, so a notebook can never run script in the viewer's origin.
+ * escaped; HTML outputs go into sandboxed frames (opaque origin, no script but the one that
+ * reports their height), images into data: URIs, so a notebook can never run script in the
+ * viewer's origin.
  */
+import { notebookMillrace } from '../record/metadata.js';
 import { cellNumbers, cellRecord } from '../notebook/record.js';
-import { cellTags, sourceText, type Cell, type Notebook, type Output } from '../notebook/nbformat.js';
+import { cellTags, sourceText, type Cell, type MarkdownCell, type Notebook, type Output } from '../notebook/nbformat.js';
 import { GLUE_PAYLOAD_PREFIX, runFacts } from '../notebook/scrapbook.js';
 import { ansiToHtml } from './ansi.js';
-import { html, SafeHtml } from './html.js';
+import { FRAME_SCRIPT, FRAME_SCRIPT_HASH } from './frame-size.js';
+import { Highlighter, notebookLanguage } from './highlight.js';
+import { hrefFor, html, SafeHtml } from './html.js';
 import { MarkdownBudget } from './markdown.js';
 import { page } from './page.js';
+import { mergeStreams } from './streams.js';
 
 type Safe = SafeHtml;
 
@@ -18,7 +23,11 @@ const IMAGE_MIMES = ['image/png', 'image/jpeg', 'image/gif'];
 const MIME_ORDER = [...IMAGE_MIMES, 'image/svg+xml', 'text/html', 'text/markdown', 'text/latex', 'application/json', 'text/plain'];
 
 const raw = (s: string) => new SafeHtml(s);
-/** The rendered Markdown of a page's cells and outputs, keyed by the cell or output. */
+/**
+ * The parts of a page rendered ahead of the cells, asynchronously and within limits: the
+ * Markdown of its cells and outputs and the highlighted source of its code cells, keyed by
+ * the cell or output.
+ */
 type MarkdownHtml = Map<object, Safe>;
 const text = (v: unknown) => (typeof v === 'string' ? v : Array.isArray(v) ? v.join('') : '');
 
@@ -30,9 +39,10 @@ function imageSize(output: { metadata?: Record<string, unknown> }, mime: string)
 }
 
 /**
- * HTML outputs (DataFrames, styled tables) in a frame with every sandbox restriction and
- * its own CSP. Without scripts the frame cannot size itself: the height is estimated from
- * the markup and the frame can be resized.
+ * HTML outputs (DataFrames, styled tables) in a sandboxed frame (opaque origin) with its own
+ * CSP, where only frame-size.ts's script runs: it reports the content's height so the page
+ * can size the frame. The first height, until then (or without script), is estimated from
+ * the markup; the frame can also be resized by hand.
  */
 function htmlFrame(markup: string): Safe {
   const rows = (markup.match(/<tr[\s>]/gi) ?? []).length;
@@ -40,10 +50,13 @@ function htmlFrame(markup: string): Safe {
   const height = Math.min(640, Math.max(48, 24 + rows * 27 + lines * 22));
   const doc =
     '<!doctype html><html><head><meta charset="utf-8">' +
-    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">` +
-    '<style>body{margin:4px;font:13px/1.4 system-ui,sans-serif}table{border-collapse:collapse}th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}thead th{border-bottom:1px solid #999}</style>' +
-    `</head><body>${markup}</body></html>`;
-  return html`<iframe class="html-output" sandbox="" referrerpolicy="no-referrer" title="HTML output" style="height:${height}px" srcdoc="${doc}"></iframe>`;
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src ${FRAME_SCRIPT_HASH}">` +
+    // JupyterLab's rendered-HTML table style (what DataFrames look like there and in nbconvert).
+    '<style>body{margin:4px;font:13px/1.4 system-ui,sans-serif}table{border:none;border-collapse:collapse;border-spacing:0;font-size:12px}' +
+    'thead{border-bottom:1px solid #000;vertical-align:bottom}td,th,tr{text-align:right;vertical-align:middle;padding:.5em;line-height:normal;white-space:normal;border:none}' +
+    'th{font-weight:bold}tbody tr:nth-child(odd){background:#f5f5f5}tbody tr:hover{background:rgba(66,165,245,.2)}</style>' +
+    `</head><body>${markup}<script>${FRAME_SCRIPT}</script></body></html>`;
+  return html`<iframe class="html-output" sandbox="allow-scripts" referrerpolicy="no-referrer" title="HTML output" style="height:${height}px" srcdoc="${doc}"></iframe>`;
 }
 
 function dataUri(mime: string, base64: string): string | undefined {
@@ -78,16 +91,33 @@ function richOutput(output: RichOutput, markdown: MarkdownHtml): Safe {
   }
   if (mime === 'text/html') return htmlFrame(text(value));
   if (mime === 'text/markdown') return html`<div class="markdown">${markdown.get(output)}</div>`;
+  // LaTeX outputs (SymPy's `$\displaystyle …$`) go through the Markdown renderer, which
+  // typesets their delimited math with KaTeX, as JupyterLab typesets them with MathJax.
+  if (mime === 'text/latex') return html`<div class="latex-output">${markdown.get(output)}</div>`;
   if (mime === 'application/json') return html`<pre class="output">${JSON.stringify(value, null, 2)}</pre>`;
   return html`<pre class="output">${raw(ansiToHtml(text(value)))}</pre>`;
 }
 
+/** Text outputs longer than this many lines are collapsible, and scroll while open. */
+export const LONG_OUTPUT_LINES = 50;
+
+function foldable(body: string, block: Safe): Safe {
+  let lines = 1;
+  for (let i = body.indexOf('\n'); i >= 0 && i < body.length - 1; i = body.indexOf('\n', i + 1)) lines++;
+  if (lines <= LONG_OUTPUT_LINES) return block;
+  return html`<details class="long-output" open><summary>${lines.toLocaleString('en')} lines of output</summary>${block}</details>`;
+}
+
 function outputHtml(output: Output, markdown: MarkdownHtml): Safe {
   switch (output.output_type) {
-    case 'stream':
-      return html`<pre class="stream ${output.name === 'stderr' ? 'stderr' : 'stdout'}">${raw(ansiToHtml(text(output.text)))}</pre>`;
-    case 'error':
-      return html`<pre class="traceback">${raw(ansiToHtml((output.traceback ?? []).join('\n') || `${output.ename}: ${output.evalue}`))}</pre>`;
+    case 'stream': {
+      const body = text(output.text);
+      return foldable(body, html`<pre class="stream ${output.name === 'stderr' ? 'stderr' : 'stdout'}">${raw(ansiToHtml(body))}</pre>`);
+    }
+    case 'error': {
+      const body = (output.traceback ?? []).join('\n') || `${output.ename}: ${output.evalue}`;
+      return foldable(body, html`<pre class="traceback">${raw(ansiToHtml(body))}</pre>`);
+    }
     case 'execute_result':
       return html`<div class="result"><span class="prompt out">Out [${output.execution_count ?? ' '}]:</span>${richOutput(output, markdown)}</div>`;
     case 'display_data':
@@ -127,8 +157,8 @@ function cellHtml(cell: Cell, index: number | null, markdown: MarkdownHtml): Saf
   const tags = cellTags(cell);
   return html`<section class="cell code status-${status}" id="cell-${index}">
 <div class="cell-head"><span class="prompt in">In [${cell.execution_count ?? ' '}]:</span>${statusBadge(cell)}${tags.map((t) => html`<span class="tag">${t}</span>`)}<a class="cell-link" href="#cell-${index}">cell ${index}</a></div>
-<pre class="source">${sourceText(cell.source)}</pre>
-${cell.outputs.length ? html`<div class="outputs">${cell.outputs.map((o) => outputHtml(o, markdown))}</div>` : ''}
+<pre class="source">${markdown.get(cell) ?? sourceText(cell.source)}</pre>
+${cell.outputs.length ? html`<div class="outputs">${mergeStreams(cell.outputs).map((o) => outputHtml(o, markdown))}</div>` : ''}
 </section>`;
 }
 
@@ -142,28 +172,39 @@ export interface NotebookPageOptions {
   /** Links shown in the header. */
   contentsHref: string;
   rawHref: string;
+  /** The standalone HTML download (/export/). */
+  exportHref: string;
+  /** Set when rendering that download: KaTeX's CSS, fonts inlined, goes into the page. */
+  standalone?: { katexCss: string };
   /** Other objects in the run's folder. */
   siblings?: Array<{ name: string; href: string }>;
+  /** A run's comparison with its previous run (/compare/). */
+  compareHref?: string;
+  /** Runs that resumed this one (its folder's `resumed-as.json`). */
+  resumedAs?: string[];
 }
 
 /**
  * Every Markdown cell and `text/markdown` output of the page, in order, within one
  * MarkdownBudget (markdown.ts): what is over a limit gets a note linking to the download.
+ * Code cells' sources, highlighted within the Highlighter's limits (highlight.ts).
  */
 async function renderPageMarkdown(nb: Notebook, numbers: Array<number | null>, rawHref: string): Promise<MarkdownHtml> {
   const budget = new MarkdownBudget();
+  const highlighter = new Highlighter(notebookLanguage(nb));
   const out: MarkdownHtml = new Map();
-  const add = async (key: object, source: string) => {
-    const r = await budget.render(source);
+  const add = async (key: object, source: string, attachments?: MarkdownCell['attachments']) => {
+    const r = await budget.render(source, attachments ? { attachments } : {});
     out.set(key, 'html' in r ? raw(r.html) : html`<p class="too-large">Too large to render here (${r.tooLarge}) — <a href="${rawHref}">download the notebook</a>.</p>`);
   };
   for (const [i, cell] of nb.cells.entries()) {
-    if (cell.cell_type === 'markdown' && numbers[i] !== null) await add(cell, sourceText(cell.source));
+    if (cell.cell_type === 'markdown' && numbers[i] !== null) await add(cell, sourceText(cell.source), cell.attachments);
     if (cell.cell_type !== 'code') continue;
+    out.set(cell, raw(await highlighter.render(sourceText(cell.source))));
     for (const output of cell.outputs) {
-      if ((output.output_type === 'display_data' || output.output_type === 'execute_result') && shownMime(output.data ?? {}) === 'text/markdown') {
-        await add(output, text(output.data?.['text/markdown']));
-      }
+      if (output.output_type !== 'display_data' && output.output_type !== 'execute_result') continue;
+      const mime = shownMime(output.data ?? {});
+      if (mime === 'text/markdown' || mime === 'text/latex') await add(output, text(output.data?.[mime]));
     }
   }
   return out;
@@ -179,11 +220,14 @@ export async function renderNotebookPage(nb: Notebook, options: NotebookPageOpti
   const failedAt = nb.cells.findIndex((c) => c.cell_type === 'code' && cellRecord(c)?.status === 'failed');
   const failed = failedAt >= 0 ? numbers[failedAt]! : -1;
   const hasBanner = numbers.includes(null);
+  const resumedFrom = notebookMillrace(nb).resumed_from;
+  // A notebook that no run wrote (a source, a file put in the store) has no status.
+  const isRecord = nb.metadata['papermill'] !== undefined || nb.metadata['millrace'] !== undefined;
   const markdown = await renderPageMarkdown(nb, numbers, options.rawHref);
   const body = html`
 <nav><a href="/runs">← runs</a></nav>
 <header>
-<h1>${facts.run_id ?? name} <span class="badge run-status status-${facts.status}">${facts.status}</span></h1>
+<h1>${facts.run_id ?? name}${isRecord ? html` <span class="badge run-status status-${facts.status}">${facts.status}</span>` : ''}${options.resumedAs?.length ? html` <span class="badge resumed" title="a later run resumed this one">resumed</span>` : ''}</h1>
 <dl class="facts">
 <dt>notebook</dt><dd>${name}</dd>
 <dt>path</dt><dd><code>${options.path}</code></dd>
@@ -191,13 +235,21 @@ ${facts.schedule ? html`<dt>schedule</dt><dd>${facts.schedule}</dd>` : ''}
 <dt>started</dt><dd>${facts.start_time ?? '—'}</dd>
 <dt>ended</dt><dd>${facts.end_time ?? '—'}</dd>
 <dt>duration</dt><dd>${facts.duration_s === null ? '—' : `${facts.duration_s.toFixed(2)} s`}</dd>
+${failed >= 0 ? html`<dt>${facts.status === 'paused' ? 'paused at' : 'failed at'}</dt><dd><a class="failed-link" href="#cell-${failed}">cell ${failed}</a></dd>` : ''}
+${resumedFrom ? html`<dt>resumed from</dt><dd><a class="resumed-from" href="${hrefFor('/runs/', resumedFrom.run_id)}">${resumedFrom.run_id}</a> at cell ${resumedFrom.from_cell}</dd>` : ''}
+${options.resumedAs?.length ? html`<dt>resumed as</dt><dd>${options.resumedAs.map((id, k) => html`${k ? ', ' : ''}<a class="resumed-as" href="${hrefFor('/runs/', id)}">${id}</a>`)}</dd>` : ''}
 </dl>
 ${params.length ? html`<table class="params"><caption>parameters</caption><tbody>${params.map(([k, v]) => html`<tr><th>${k}</th><td><code>${formatValue(v)}</code></td></tr>`)}</tbody></table>` : html`<p class="muted">no parameters</p>`}
-<p class="links"><a href="${options.contentsHref}">contents API model</a> · <a href="${options.rawHref}">download .ipynb</a>${(options.siblings ?? []).map((s) => html` · <a href="${s.href}">${s.name}</a>`)}</p>
+<p class="links"><a href="${options.contentsHref}">contents API model</a> · <a class="download-ipynb" href="${options.rawHref}">download .ipynb</a> · <a class="download-html" href="${options.exportHref}">download HTML</a>${options.compareHref ? html` · <a class="compare-link" href="${options.compareHref}">compare with previous run</a>` : ''}${(options.siblings ?? []).map((s) => html` · <a href="${s.href}">${s.name}</a>`)}</p>
 </header>
 ${failed >= 0 && !hasBanner ? html`<div class="error-banner">An Exception was encountered at <a href="#cell-${failed}">cell ${failed}</a>.</div>` : ''}
 <main>${nb.cells.map((cell, i) => cellHtml(cell, numbers[i]!, markdown))}</main>`;
-  return page(`${facts.run_id ?? name} · millrace`, body);
+  const hasMath = [...markdown.values()].some((h) => h.html.includes('class="katex'));
+  return page(`${facts.run_id ?? name} · millrace`, body, {
+    math: hasMath,
+    frames: body.html.includes('<iframe class="html-output"'),
+    ...(options.standalone ? { standalone: options.standalone } : {}),
+  });
 }
 
 /**

@@ -107,3 +107,30 @@ export class RunIndex {
 }
 
 export { runNotebook };
+
+/** The run list's filters, checked: times as milliseconds. */
+export interface RunQuery {
+  notebook?: string;
+  status?: string;
+  schedule?: string;
+  since?: number;
+  until?: number;
+}
+
+/** `2024-05-01` (midnight UTC) or an ISO 8601 time, as `millrace metrics --since` reads them. */
+export function parseDateBound(value: string): number | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) return undefined;
+  const t = Date.parse(/[T ]\d{2}:\d{2}/.test(value) && !/(?:Z|[+-]\d{2}:?\d{2})$/.test(value) ? `${value.replace(' ', 'T')}Z` : value);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** Whether a summarised run matches: every filter given must hold (since ≤ start < until). */
+export function matchesQuery(run: RunSummary, q: RunQuery): boolean {
+  if (q.notebook && run.notebook?.name.replace(/\.ipynb$/, '') !== q.notebook.replace(/\.ipynb$/, '')) return false;
+  if (q.status && run.facts?.status !== q.status) return false;
+  if (q.schedule && run.facts?.schedule !== q.schedule) return false;
+  const started = run.facts?.start_time ? Date.parse(run.facts.start_time.endsWith('Z') ? run.facts.start_time : `${run.facts.start_time}Z`) : run.time;
+  if (q.since !== undefined && !(started >= q.since)) return false;
+  if (q.until !== undefined && !(started < q.until)) return false;
+  return true;
+}

@@ -8,17 +8,16 @@
  * docs/viewer.png with MILLRACE_UPDATE_DOCS=1, so a test run leaves the checkout clean).
  */
 import { ContentsManager } from '@jupyterlab/services';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
 import { packageRoot } from '../../worker/paths.js';
 import { codeCell, markdownCell, notebook, python, startHarness, type Harness, type RunOutcomeForTest } from './harness.js';
+import { get, serve, type Served } from './viewer-client.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -35,67 +34,6 @@ display(Image(data=png(40, 20, (200, 30, 30))))`;
 // Script in every place a notebook could smuggle it: none of it may run in the viewer.
 const HOSTILE_HTML = `from IPython.display import HTML, display
 display(HTML('<b id="evil">bold from html</b><script>top.document.title = "pwned"; alert(1)</script><img src="x" onerror="top.document.body.dataset.pwned = 1">'))`;
-
-interface Served {
-  url: string;
-  token: string;
-  stdout: string;
-  stderr: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** `millrace serve --port 0` as its own process; the URL and token come from its first lines. */
-async function serve(env: NodeJS.ProcessEnv, args: string[] = []): Promise<Served> {
-  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'millrace.js'), 'serve', '--port', '0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const served = { stdout: '', stderr: '', child } as Served;
-  child.stdout!.on('data', (d) => (served.stdout += d));
-  child.stderr!.on('data', (d) => (served.stderr += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const m = /(http:\/\/127\.0\.0\.1:\d+\/)(?:\?token=([0-9a-f]+)|\S*)\n/.exec(served.stdout);
-    if (m) {
-      served.url = m[1]!;
-      served.token = m[2] ?? '';
-      break;
-    }
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`millrace serve did not start: ${served.stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  served.stop = async () => {
-    if (child.exitCode === null) child.kill('SIGINT');
-    await exited;
-  };
-  return served;
-}
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/**
- * A request whose path is sent byte for byte (fetch would resolve `..` before sending),
- * given up after `timeoutMs` if that is set.
- */
-function get(base: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<Reply> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    // A timed request gets its own socket, so its timeout never applies to a later request.
-    const timing = options.timeoutMs ? { timeout: options.timeoutMs, agent: false } : {};
-    const req = request({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers, ...timing }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    if (options.timeoutMs) req.on('timeout', () => req.destroy(new Error(`no answer to ${path} within ${options.timeoutMs} ms`)));
-    req.end(options.body);
-  });
-}
 
 let h: Harness;
 let viewer: Served;
@@ -544,7 +482,8 @@ describe('millrace serve: the HTML pages in Chromium', () => {
     const frame = page.frameLocator('iframe.html-output').first();
     expect(await frame.locator('table').innerText()).toContain('Paris');
     expect(await frame.locator('tbody tr').count()).toBe(3);
-    expect(await page.locator('iframe.html-output').first().getAttribute('sandbox')).toBe('');
+    // Sandboxed: only the viewer's frame-sizing script may run in it (by the CSP's hash).
+    expect(await page.locator('iframe.html-output').first().getAttribute('sandbox')).toBe('allow-scripts');
     // The PNG, decoded by the browser.
     const img = page.locator('img.image-output');
     expect(await img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBe(40);

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseNotebook } from '../../notebook/nbformat.js';
 import { MARKDOWN_CELL_LIMIT, MarkdownBudget, renderMarkdown } from '../../viewer/markdown.js';
+import { MATH_PAGE_LIMIT } from '../../viewer/math.js';
 import { renderNotebookPage } from '../../viewer/render-notebook.js';
 
 describe('renderMarkdown', () => {
@@ -81,10 +82,48 @@ describe('MarkdownBudget', () => {
       }),
       'x.ipynb',
     );
-    const page = await renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/c', rawHref: '/raw/runs/r/x.ipynb' });
+    const page = await renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/c', rawHref: '/raw/runs/r/x.ipynb', exportHref: '/export/runs/r/x.ipynb' });
     const notes = page.match(/<p class="too-large">Too large to render here \(151 kB of Markdown; the limit is 100 kB a cell\) — <a href="\/raw\/runs\/r\/x.ipynb">download the notebook<\/a>.<\/p>/g);
     expect(notes).toHaveLength(2);
     expect(page).toContain('<strong>small</strong>');
     expect(page).not.toContain('[[[[');
+  });
+});
+
+describe('math, images and attachments in Markdown', () => {
+  it('typesets $…$, \\(…\\), $$…$$ and \\[…\\] with KaTeX, leaves code spans and \\$ alone, and never links', () => {
+    const out = renderMarkdown('a $x^2$ b \\(y\\) c \\$5 `$z$`\n\n$$\\frac12$$ \\[w\\] $\\href{javascript:alert(1)}{k}$ $\\bad{$');
+    expect(out.match(/<span class="katex">/g)).toHaveLength(5);
+    expect(out.match(/class="katex-display"/g)).toHaveLength(2);
+    expect(out).toContain('<code>$z$</code>');
+    expect(out).toContain(' c $5 ');
+    expect(out).toContain('class="katex-error"');
+    expect(out).not.toMatch(/href=|<script/);
+  });
+
+  it('typesets at most MATH_PAGE_LIMIT formulas a page, then shows TeX source', async () => {
+    const budget = new MarkdownBudget();
+    const first = await budget.render('$a$ '.repeat(MATH_PAGE_LIMIT - 1));
+    expect('html' in first && first.html.match(/class="katex"/g)).toHaveLength(MATH_PAGE_LIMIT - 1);
+    const second = await budget.render('$b$ and $c<d$');
+    expect(second).toHaveProperty('html');
+    expect('html' in second && second.html).toMatch(/class="katex".*and <code class="math-source">c&lt;d<\/code>/s);
+  });
+
+  it('reads unclosed delimiters as text', () => {
+    expect(renderMarkdown('\\( a \\( b $ c \\begin{x} d')).toBe('<p>( a ( b $ c \\begin{x} d</p>\n');
+  });
+
+  it('shows attachment: and data: images from the page, and links to remote ones', () => {
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>';
+    const out = renderMarkdown('![a](attachment:a.png) ![s](attachment:s.svg) ![gone](attachment:none.png) ![d](data:image/png;base64,AAAA) ![r <b>](https://x.org/i.png) ![h](data:text/html;base64,PGI+)', {
+      attachments: { 'a.png': { 'image/png': 'iVBO\nRw==' }, 's.svg': { 'image/svg+xml': svg } },
+    });
+    expect(out).toContain('<img class="md-image" src="data:image/png;base64,iVBORw==" alt="a">');
+    expect(out).toContain(`<img class="md-image" src="data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}" alt="s">`);
+    expect(out).toContain('<img class="md-image" src="data:image/png;base64,AAAA" alt="d">');
+    expect(out).toContain('<a class="md-image-link" href="https://x.org/i.png" rel="noopener noreferrer nofollow" target="_blank">r &lt;b&gt;</a>');
+    expect(out).toContain(' gone ');
+    expect(out).not.toContain('src="data:text/html');
   });
 });

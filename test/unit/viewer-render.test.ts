@@ -7,8 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { parseNotebook } from '../../notebook/nbformat.js';
 import { cellNumbers } from '../../notebook/record.js';
 import { ansiToHtml, stripAnsi } from '../../viewer/ansi.js';
+import { collapseOverwrites, mergeStreams } from '../../viewer/streams.js';
+import { PAGE_SCRIPT } from '../../viewer/frame-size.js';
 import { renderNotebookPage } from '../../viewer/render-notebook.js';
-import { timeFromRunId } from '../../viewer/runs.js';
+import { parseDateBound, timeFromRunId } from '../../viewer/runs.js';
+import { diffLines, DIFF_LINE_LIMIT } from '../../viewer/diff.js';
 import { locationOf, parseStorePath, PathRefused, readableLocation } from '../../viewer/store-path.js';
 
 function refused(raw: string): number | undefined {
@@ -120,12 +123,14 @@ describe('renderNotebookPage', () => {
       }),
       'x.ipynb',
     );
-    const page = await renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/api/contents/runs/r/x.ipynb', rawHref: '/raw/runs/r/x.ipynb' });
-    // The only elements are the viewer's own: no script, no event handler, no notebook tag.
-    const bad = /<script|<img src=x|<[^>]*\son\w+=|<x>|<p>|<b>/i.exec(page);
+    const page = await renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/api/contents/runs/r/x.ipynb', rawHref: '/raw/runs/r/x.ipynb', exportHref: '/export/runs/r/x.ipynb' });
+    // The only elements are the viewer's own: no script but its frame-sizing one, no event
+    // handler, no notebook tag.
+    expect(page.split(`<script>${PAGE_SCRIPT}</script>`)).toHaveLength(2);
+    const bad = /<script|<img src=x|<[^>]*\son\w+=|<x>|<p>|<b>/i.exec(page.replace(`<script>${PAGE_SCRIPT}</script>`, ''));
     expect(bad && page.slice(bad.index - 80, bad.index + 40)).toBeNull();
     expect(page).toContain('&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;');
-    expect(page).toContain('<iframe class="html-output" sandbox=""');
+    expect(page).toContain('<iframe class="html-output" sandbox="allow-scripts"');
     expect(page).toMatch(/srcdoc="[^"]*&lt;script&gt;alert\(1\)&lt;\/script&gt;&lt;b&gt;&quot;q&quot;&lt;\/b&gt;/);
     expect(page).toContain('invalid image/png data');
     expect(page).toContain('src="data:image/svg+xml;base64,');
@@ -146,7 +151,7 @@ describe('the viewer\'s cell numbers', () => {
       'x.ipynb',
     );
     expect(cellNumbers(nb)).toEqual([null, 0, 1, null, 2, 3]);
-    const page = await renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/c', rawHref: '/r' });
+    const page = await renderNotebookPage(nb, { path: 'runs/r/x.ipynb', contentsHref: '/c', rawHref: '/r', exportHref: '/e' });
     expect(page).toMatch(/<section class="cell code status-failed" id="cell-2">[\s\S]*?<a class="cell-link" href="#cell-2">cell 2<\/a>/);
     expect(page).not.toContain('id="cell-4"');
   });
@@ -157,5 +162,64 @@ describe('timeFromRunId', () => {
     expect(timeFromRunId('report-20240102T030405Z-abc123')).toBe(Date.UTC(2024, 0, 2, 3, 4, 5));
     expect(timeFromRunId('daily-2024-01-02T06:00:00Z')).toBe(Date.UTC(2024, 0, 2, 6));
     expect(timeFromRunId('my-own-id')).toBeUndefined();
+  });
+});
+
+describe('streams as JupyterLab shows them', () => {
+  it('applies \\r and \\b like a terminal line, and \\r\\n as a newline', () => {
+    expect(collapseOverwrites('12345\r67\n')).toBe('67345\n');
+    expect(collapseOverwrites('abc\b\bX')).toBe('aX');
+    expect(collapseOverwrites('a\r\nb')).toBe('a\nb');
+    expect(collapseOverwrites('\r 10%\r 20%\r100%\n')).toBe('100%\n');
+    expect(collapseOverwrites('plain\n')).toBe('plain\n');
+    expect(collapseOverwrites('abc\r\bX')).toBe('Xbc');
+  });
+
+  it('joins consecutive outputs of one stream, and only those', () => {
+    const s = (name: string, text: string | string[]) => ({ output_type: 'stream' as const, name, text });
+    const d = { output_type: 'display_data' as const, data: { 'text/plain': 'x' }, metadata: {} };
+    expect(mergeStreams([s('stderr', '\r 0%'), s('stderr', ['\r', '50%']), s('stderr', '\r100%\n'), s('stdout', 'a\n'), d, s('stdout', 'b\n')])).toEqual([
+      s('stderr', '100%\n'),
+      s('stdout', 'a\n'),
+      d,
+      s('stdout', 'b\n'),
+    ]);
+  });
+
+  it('keeps the last state of a long progress stream', () => {
+    const text = Array.from({ length: 200_000 }, (_, i) => `\r${i}`).join('') + '\b'.repeat(3);
+    expect(collapseOverwrites(text)).toBe('199');
+  });
+});
+
+describe('ansiToHtml by anser', () => {
+  it('gives 256-colour and 24-bit colours as styles, drops OSC and cursor sequences, and escapes text', () => {
+    expect(ansiToHtml('\x1b[38;5;208m<o>\x1b[0m')).toBe('<span style="color:rgb(255,135,0)">&lt;o&gt;</span>');
+    expect(ansiToHtml('\x1b[48;2;1;2;3mt\x1b[0m u')).toBe('<span style="background-color:rgb(1,2,3)">t</span> u');
+    expect(ansiToHtml('\x1b]8;;https://x\x1b\\link\x1b]8;;\x1b\\ \x1b[2K\x1b[1Adone')).toBe('link done');
+  });
+});
+
+describe('diffLines', () => {
+  it('keeps common lines and marks removed and added ones', () => {
+    expect(diffLines('a\nb\nc', 'a\nx\nc\nd')).toEqual([
+      { op: ' ', text: 'a' },
+      { op: '-', text: 'b' },
+      { op: '+', text: 'x' },
+      { op: ' ', text: 'c' },
+      { op: '+', text: 'd' },
+    ]);
+    expect(diffLines('', 'a')).toEqual([{ op: '+', text: 'a' }]);
+    expect(diffLines('x\n'.repeat(DIFF_LINE_LIMIT + 1), 'x')).toBeUndefined();
+  });
+});
+
+describe('the run list filters', () => {
+  it('reads dates and ISO times as metrics --since does, and refuses anything else', () => {
+    expect(parseDateBound('2026-12-01')).toBe(Date.UTC(2026, 11, 1));
+    expect(parseDateBound('2026-12-01T06:30')).toBe(Date.UTC(2026, 11, 1, 6, 30));
+    expect(parseDateBound('2026-12-01T06:30:00+01:00')).toBe(Date.UTC(2026, 11, 1, 5, 30));
+    expect(parseDateBound('yesterday')).toBeUndefined();
+    expect(parseDateBound('2026-13-01')).toBeUndefined();
   });
 });
