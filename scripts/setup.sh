@@ -154,40 +154,30 @@ if [[ ! -x "$TEMPORAL_BIN" ]]; then
   say "Temporal CLI $built built"
 fi
 
-# --- Chromium for the viewer's browser test -------------------------------------------
+# --- Chromium and tmux, for the viewer's browser test and the inspector's terminal test ---
 
-# test/e2e/viewer.test.ts drives Debian's chromium with playwright-core. Installed with
-# apt-get when missing and we may (root); otherwise a note, since only that test needs it.
-if ! command -v chromium >/dev/null 2>&1; then
+# test_package PKG TEST: Debian's PKG, which only TEST needs. Installed with apt-get when
+# missing and we may (root); otherwise a note, since the rest of the suite runs without it.
+test_package() {
+  local pkg="$1" test="$2"
+  command -v "$pkg" >/dev/null 2>&1 && return 0
   if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
-    say "installing chromium (for the viewer's browser test)..."
+    say "installing $pkg (for $test)..."
     mkdir -p "$LOGS"
-    if ! logged "$LOGS/chromium.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; then
-      logged "$LOGS/chromium.log" apt-get update -qq \
-        && logged "$LOGS/chromium.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
-        || die "apt-get install chromium failed (log: $LOGS/chromium.log)"
+    local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg")
+    if ! logged "$LOGS/$pkg.log" "${install[@]}"; then
+      logged "$LOGS/$pkg.log" apt-get update -qq && logged "$LOGS/$pkg.log" "${install[@]}" \
+        || die "apt-get install $pkg failed (log: $LOGS/$pkg.log)"
     fi
   else
-    say "note: chromium is not installed; test/e2e/viewer.test.ts needs it (apt-get install chromium)"
+    say "note: $pkg is not installed; $test needs it (apt-get install $pkg)"
   fi
-fi
+}
 
-# --- tmux for the inspector's terminal test ------------------------------------------
-
-# test/e2e/inspect-tmux.test.ts drives `millrace inspect` in tmux. Installed like chromium.
-if ! command -v tmux >/dev/null 2>&1; then
-  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
-    say "installing tmux (for the inspector's terminal test)..."
-    mkdir -p "$LOGS"
-    if ! logged "$LOGS/tmux.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux; then
-      logged "$LOGS/tmux.log" apt-get update -qq \
-        && logged "$LOGS/tmux.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux \
-        || die "apt-get install tmux failed (log: $LOGS/tmux.log)"
-    fi
-  else
-    say "note: tmux is not installed; test/e2e/inspect-tmux.test.ts needs it (apt-get install tmux)"
-  fi
-fi
+# test/e2e/viewer*.test.ts drive Debian's chromium with playwright-core;
+# test/e2e/inspect-tmux.test.ts drives `millrace inspect` in tmux.
+test_package chromium test/e2e/viewer.test.ts
+test_package tmux test/e2e/inspect-tmux.test.ts
 
 # --- versitygw (S3-compatible server for tests) ----------------------------------------
 
