@@ -181,7 +181,8 @@ async function openEmbedded(config: Config, withWorker: boolean, log?: (line: st
     const { startStack } = await import('../worker/stack.js');
     let pool: Promise<KernelPool> | undefined;
     const onJupyterReady = (jupyter: JupyterConfig) => {
-      pool = Promise.all([import('../activities/jupyter.js'), import('../activities/kernel-pool.js')]).then(([{ serverSettings }, { KernelPool }]) => {
+      pool = Promise.all([import('../activities/jupyter.js'), import('../activities/kernel-pool.js'), import('../worker/quiet-jupyter.js')]).then(([{ serverSettings }, { KernelPool }, { quietJupyterServices }]) => {
+        quietJupyterServices();
         const early = new KernelPool(serverSettings(jupyter), 0);
         early.prestart(kernelHint!);
         return early;

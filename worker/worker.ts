@@ -14,6 +14,7 @@ import { allowListFromEnv, mergeAllowLists, placementsDir, type AllowList } from
 import { BackgroundWork } from '../activities/background.js';
 import { KernelPool } from '../activities/kernel-pool.js';
 import { startOrphanReaper } from './orphans.js';
+import { quietJupyterServices } from './quiet-jupyter.js';
 import type { JupyterConfig } from '../activities/jupyter.js';
 import { muteIpServerNameWarning, type TemporalConnectionOptions } from './temporal-connection.js';
 
@@ -73,15 +74,7 @@ function installQuietRuntime(): void {
     // the worker keeps serving it, not shut the worker down under it.
     shutdownSignals: [],
   });
-  // @jupyterlab/services reconnects after a kernel restarts without handling the promise
-  // (kernel/default.ts); when millrace has shut that kernel down meanwhile, it rejects
-  // with nobody to tell. Any other unhandled rejection still ends the process.
-  process.on('unhandledRejection', (reason) => {
-    if (reason instanceof Error && reason.message === 'Kernel connection disconnected') return;
-    throw reason;
-  });
-  // @jupyterlab/services narrates every websocket (re)connection on console.debug.
-  if (!process.env['MILLRACE_DEBUG']) console.debug = () => undefined;
+  quietJupyterServices();
 }
 
 export async function createWorker(config: WorkerConfig): Promise<MillraceWorker> {

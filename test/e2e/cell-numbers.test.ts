@@ -91,7 +91,8 @@ describe('one cell numbering', () => {
     expect(failed).toContain('status-failed');
     expect(failed).toContain('<a class="cell-link" href="#cell-6">cell 6</a>');
     expect(page).not.toContain('id="cell-8"');
-    expect(viewerSection(page, 7)).toContain('done = True');
+    // The source as read: the page highlights it, so its tags are taken off first.
+    expect(viewerSection(page, 7).replace(/<[^>]+>/g, '')).toContain('done = True');
 
     // resume --from-cell 6 starts at that cell: the cells before it are carried over, it runs again.
     await writeFile(flag, '');
