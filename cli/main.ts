@@ -161,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
         ':schedules (or any screen name) jumps, ? lists the keys of the screen, Esc goes back, q quits (docs/inspector.md).',
     )
     .action(async (run: string | undefined, opts) => {
-      const { inspectCommand } = await importWithoutCiMarkers(() => import('./commands/inspect.js'));
+      const { inspectCommand } = await importForTerminal(() => import('./commands/inspect.js'));
       exitCode = await inspectCommand(run, opts);
     });
 
@@ -293,13 +293,13 @@ function reportError(err: unknown): number {
  * Ink draws nothing until it exits when CI or CONTINUOUS_INTEGRATION is set (the is-in-ci
  * check, read once when Ink is imported). The inspector runs only on a terminal, where a
  * user who exports CI still expects a screen: Ink is loaded with those markers hidden, and
- * they are put back at once for everything else (the stack this command may start).
+ * they are put back at once for everything else (the stack this command may start). Ink's
+ * colour library reads FORCE_COLOR, not NO_COLOR, at the same moment: NO_COLOR is passed on.
  */
-async function importWithoutCiMarkers<T>(load: () => Promise<T>): Promise<T> {
+async function importForTerminal<T>(load: () => Promise<T>): Promise<T> {
   const markers = ['CI', 'CONTINUOUS_INTEGRATION'] as const;
   const saved = [...markers, 'FORCE_COLOR'].map((name) => [name, process.env[name]] as const);
   for (const name of markers) delete process.env[name];
-  // NO_COLOR (no-color.org): Ink's colour library reads FORCE_COLOR, not NO_COLOR, when loaded.
   if (process.env['NO_COLOR']) process.env['FORCE_COLOR'] = '0';
   try {
     return await load();

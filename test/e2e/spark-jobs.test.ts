@@ -8,12 +8,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readRecord } from '../../record/run-record.js';
 import { startSparkConnectServer, type SparkConnectServer } from '../../worker/spark-connect-server.js';
-import { assertValidNotebook, cellText, runCli, startHarness, streamText, waitFor, type Harness } from './harness.js';
+import { assertValidNotebook, cellText, startHarness, streamText, waitFor, type Harness } from './harness.js';
+import { html, inHarnessDir, record, statementCell } from './job-files.js';
 
 let h: Harness;
 let connect: SparkConnectServer;
@@ -43,13 +44,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-const cli = (...args: string[]) => runCli(args, h.cliEnv, h.dir);
-const write = async (name: string, text: string) => {
-  const path = join(h.dir, name);
-  await writeFile(path, text);
-  return path;
-};
-const record = async (path: string): Promise<any> => JSON.parse(await readFile(path, 'utf8'));
+const { cli, write } = inHarnessDir(() => h);
 const wrap = async (file: string, ...args: string[]): Promise<string> => {
   const out = join(h.dir, `${file}-${args.join('-').replace(/\W+/g, '_')}.ipynb`);
   const r = await cli('wrap', join(h.dir, file), '-o', out, ...args);
@@ -59,9 +54,7 @@ const wrap = async (file: string, ...args: string[]): Promise<string> => {
 const withTag = (nb: any, t: string) => nb.cells.find((c: any) => (c.metadata.tags ?? []).includes(t));
 /** metadata.millrace.spark of the setup cell's output: what the run's session was. */
 const sparkInfo = (nb: any): any => (withTag(nb, 'millrace-spark-setup') ?? withTag(nb, 'millrace-sql-setup')).outputs.find((o: any) => o.metadata?.millrace?.spark)?.metadata.millrace.spark;
-const statementCell = (nb: any, line: number) => nb.cells.find((c: any) => c.metadata.millrace?.sql_line === line);
 const scriptCell = (nb: any, line: number) => nb.cells.find((c: any) => c.metadata.millrace?.script_line === line);
-const html = (cell: any) => cell.outputs.filter((o: any) => o.data?.['text/html']).map((o: any) => [o.data['text/html']].flat().join('')).join('');
 /** The failed cell's index as `millrace show` counts (without papermill's error banner). */
 const shownIndex = (nb: any, cell: any) => nb.cells.filter((c: any) => !(c.metadata.tags ?? []).includes('papermill-error-cell-tag')).indexOf(cell);
 

@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertValidNotebook, cellText, runCli, startHarness, streamText, type Harness } from './harness.js';
+import { assertValidNotebook, cellText, startHarness, streamText, type Harness } from './harness.js';
+import { html, inHarnessDir, record, statementCell } from './job-files.js';
 
 let h: Harness;
 const tag = randomBytes(3).toString('hex');
@@ -23,16 +24,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-const cli = (...args: string[]) => runCli(args, h.cliEnv, h.dir);
-const write = async (name: string, text: string) => {
-  const path = join(h.dir, name);
-  await writeFile(path, text);
-  return path;
-};
-const record = async (path: string): Promise<any> => JSON.parse(await readFile(path, 'utf8'));
-/** The record's cell running the statement at this line of the file. */
-const statementCell = (nb: any, line: number) => nb.cells.find((c: any) => c.metadata.millrace?.sql_line === line);
-const html = (cell: any) => cell.outputs.filter((o: any) => o.data?.['text/html']).map((o: any) => [o.data['text/html']].flat().join('')).join('');
+const { cli, write } = inHarnessDir(() => h);
 
 const SALES = `-- Sales of one region on one day.
 -- @param region: str = 'eu'

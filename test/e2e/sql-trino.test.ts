@@ -7,10 +7,11 @@
  * continues from it; presto:// URLs run with a note.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertValidNotebook, cellText, runCli, startHarness, streamText, type Harness } from './harness.js';
+import { assertValidNotebook, cellText, startHarness, streamText, type Harness } from './harness.js';
+import { html, inHarnessDir, record, statementCell } from './job-files.js';
 import { startTrino, type TrinoServer } from './trino-server.js';
 
 let h: Harness;
@@ -29,15 +30,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-const cli = (...args: string[]) => runCli(args, h.cliEnv, h.dir);
-async function write(name: string, text: string): Promise<string> {
-  const path = join(h.dir, name);
-  await writeFile(path, text);
-  return path;
-}
-const record = async (path: string): Promise<any> => JSON.parse(await readFile(path, 'utf8'));
-const statementCell = (nb: any, line: number) => nb.cells.find((c: any) => c.metadata.millrace?.sql_line === line);
-const html = (cell: any) => cell.outputs.filter((o: any) => o.data?.['text/html']).map((o: any) => [o.data['text/html']].flat().join('')).join('');
+const { cli, write } = inHarnessDir(() => h);
 
 /** Every string and payload of a run's Temporal history, decoded. */
 async function historyText(id: string): Promise<string> {
