@@ -23,7 +23,7 @@ export interface JupyterConfig {
 export class KernelError extends Error {
   constructor(
     message: string,
-    readonly kind: 'unknown-kernel' | 'kernel-died' | 'kernel-lost' | 'kernel-gone' | 'server-unreachable' | 'start-timeout',
+    readonly kind: 'unknown-kernel' | 'kernel-died' | 'kernel-lost' | 'kernel-gone' | 'server-unreachable' | 'start-timeout' | 'start-failed',
   ) {
     super(message);
     this.name = 'KernelError';
@@ -168,11 +168,14 @@ async function openConnection(
   return kernel;
 }
 
-const VANISHED_CHECK_INTERVAL_MS = 2_000;
+const VANISHED_CHECK_INTERVAL_MS = 500;
 
 /**
  * Rejects with a 'kernel-gone' KernelError once the server answers 404 for the kernel,
- * asked at once and then every 2 s until stopped. A server that does not answer proves
+ * asked at once and then every 0.5 s until stopped, and with a 'start-failed' one once
+ * the kernel's model carries a `reason`: millrace's provisioner sets it when the kernel's
+ * process exits while starting (worker/kernel_start_watch.py), which Jupyter would
+ * otherwise retry five times over some 18 s. A server that does not answer proves
  * nothing: that stays a wait (and a retry) for the server.
  */
 function watchForVanishing(settings: ServerConnection.ISettings, kernelId: string): { vanished: Promise<never>; stop(): void } {
@@ -183,6 +186,7 @@ function watchForVanishing(settings: ServerConnection.ISettings, kernelId: strin
       const model = await KernelAPI.getKernelModel(kernelId, settings).catch(() => null);
       if (stopped) return;
       if (model === undefined) reject(new KernelError(`kernel ${kernelId} no longer exists on the Jupyter Server (restarted?)`, 'kernel-gone'));
+      else if (model && typeof model.reason === 'string' && model.reason) reject(new KernelError(model.reason, 'start-failed'));
       else timer = setTimeout(() => void check(), VANISHED_CHECK_INTERVAL_MS);
     };
     void check();

@@ -44,9 +44,16 @@ export async function startReadyKernel(
 ): Promise<PooledKernel> {
   const { model, sessionId } = await startKernel(settings, kernelName, runId);
   const connection = await connectKernel(settings, model, startTimeoutS * 1000).catch(async (err: unknown) => {
-    if (!(err instanceof KernelError && err.kind === 'kernel-lost')) throw err;
+    if (!(err instanceof KernelError)) throw err;
+    // Stops Jupyter restarting a kernel that cannot start.
     await shutdownKernel(settings, model.id).catch(() => undefined);
-    throw new KernelError(`kernel "${kernelName}" didn't respond in ${startTimeoutS} seconds (--start-timeout)`, 'start-timeout');
+    if (err.kind === 'kernel-lost') {
+      throw new KernelError(`kernel "${kernelName}" didn't respond in ${startTimeoutS} seconds (--start-timeout)`, 'start-timeout');
+    }
+    if (err.kind === 'start-failed') throw new KernelError(`kernel "${kernelName}" died while starting: ${err.message}`, 'start-failed');
+    // Gone before it ever answered: Jupyter Server gave up restarting it (not millrace's provisioner).
+    if (err.kind === 'kernel-gone') throw new KernelError(`kernel "${kernelName}" died while starting; the Jupyter Server's log has its error`, 'start-failed');
+    throw err;
   });
   const info = await connection.info;
   const outcomeRegistry = await installExecutionRegistry(connection, info.language_info.name);
@@ -64,6 +71,10 @@ async function startFreshKernel(settings: ServerConnection.ISettings, request: {
     // Starting it again would wait as long again: papermill fails at once too.
     if (err instanceof KernelError && err.kind === 'start-timeout') {
       throw ApplicationFailure.nonRetryable(err.message, 'KernelStartTimeout');
+    }
+    // A kernel whose process exits at start (a broken environment) would only exit again.
+    if (err instanceof KernelError && err.kind === 'start-failed') {
+      throw ApplicationFailure.nonRetryable(err.message, 'KernelDiedAtStart');
     }
     throw err;
   }

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 from jupyter_client.provisioning import LocalProvisioner
 
 import container_provisioner
+from kernel_start_watch import StderrTail, watch_start
 
 ZYGOTE_SCRIPT = Path(__file__).with_name("kernel_zygote.py")
 FORK_TIMEOUT_S = 60.0
@@ -267,6 +268,10 @@ def forking_enabled() -> bool:
 class ForkingProvisioner(LocalProvisioner):
     # The container of a kernel that runs in one (worker/container_provisioner.py), else None.
     container_kernel_id: str | None = None
+    # A launched (not forked) kernel's stderr, for the reason of a failed start.
+    stderr_tail: StderrTail | None = None
+    # Held so the task is not collected while it watches (worker/kernel_start_watch.py).
+    start_watch: "asyncio.Future[None] | None" = None
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         user = KERNEL_USER
@@ -288,19 +293,20 @@ class ForkingProvisioner(LocalProvisioner):
         return kwargs
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):
+        self.stderr_tail = None
         cmd = with_memory_history(cmd)
         placement = container_provisioner.placement_for(str(self.kernel_id), kwargs.get("env"))
         if placement is not None:
             return await self.launch_container(cmd, placement, **kwargs)
         zygote = zygote_for(cmd, kwargs) if forking_enabled() else None
         if zygote is None:
-            return await super().launch_kernel(cmd, **kwargs, **as_kernel_user())
+            return await self.launch_with_tail(cmd, **kwargs, **as_kernel_user())
         cwd = str(kwargs.get("cwd") or os.getcwd())
         try:
             pid = await asyncio.wait_for(asyncio.wrap_future(zygote.fork(cmd[3:], kwargs["env"], cwd)), FORK_TIMEOUT_S)
         except Exception as err:  # noqa: BLE001 (a usual launch still works)
             self.log.warning("millrace: could not fork kernel %s (%s); launching it the usual way", self.kernel_id, err)
-            return await super().launch_kernel(cmd, **kwargs)
+            return await self.launch_with_tail(cmd, **kwargs)
         self.process = ForkedKernel(zygote, pid)
         # The child called setsid before the warm process answered: it leads its group.
         self.pid = self.pgid = pid
@@ -320,7 +326,22 @@ class ForkingProvisioner(LocalProvisioner):
         kwargs["env"] = container_provisioner.podman_env()
         self.container_kernel_id = kernel_id
         self.log.info("millrace: kernel %s in container %s (image %s)", kernel_id, container_provisioner.container_name(kernel_id), placement["image"])
-        return await super().launch_kernel(podman, **kwargs)
+        return await self.launch_with_tail(podman, **kwargs)
+
+    async def launch_with_tail(self, cmd: list[str], **kwargs: Any):
+        """LocalProvisioner's launch, the process's stderr copied to the server's through a
+        StderrTail that keeps its last lines."""
+        tail = self.stderr_tail = StderrTail()
+        try:
+            return await super().launch_kernel(cmd, **kwargs, stderr=tail.write_fd)
+        finally:
+            tail.launched()
+
+    async def post_launch(self, **kwargs: Any) -> None:
+        await super().post_launch(**kwargs)
+        # Each launch, restarts included: a kernel that exits while starting says why at once.
+        if self.process is not None:
+            self.start_watch = asyncio.ensure_future(watch_start(self.process.poll, self.parent, self.stderr_tail))
 
     async def send_signal(self, signum: int) -> None:
         if self.container_kernel_id is None:

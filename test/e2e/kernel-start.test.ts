@@ -30,10 +30,23 @@ async function sleepyKernelspec(jupyterPath: string, name: string, delayS: numbe
   await writeFile(join(specDir, 'kernel.json'), JSON.stringify(spec));
 }
 
+/** A kernel whose process says why on stderr and exits at once: a broken environment. */
+async function brokenKernelspec(jupyterPath: string, name: string): Promise<void> {
+  const specDir = join(jupyterPath, 'kernels', name);
+  await mkdir(specDir, { recursive: true });
+  const spec = {
+    argv: ['sh', '-c', 'echo "starting $0" >&2; echo "ModuleNotFoundError: No module named ipykernel_launcher" >&2; exit 3', '{connection_file}'],
+    display_name: 'Python, broken',
+    language: 'python',
+  };
+  await writeFile(join(specDir, 'kernel.json'), JSON.stringify(spec));
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'millrace-kernel-start-'));
   jupyterPath = join(dir, 'jupyter');
   await sleepyKernelspec(jupyterPath, 'never', 3600);
+  await brokenKernelspec(jupyterPath, 'broken');
   await sleepyKernelspec(jupyterPath, 'late', 4);
   const saved = process.env['JUPYTER_PATH'];
   process.env['JUPYTER_PATH'] = jupyterPath;
@@ -75,6 +88,24 @@ it('fails the run at once when the kernel does not answer within --start-timeout
   expect(show.stdout).toContain(`failed:   kernel "never" didn't respond in 3 seconds (--start-timeout)`);
   const shown = JSON.parse((await runCli(['show', report.run_id, '--json'], h!.cliEnv, h!.dir)).stdout);
   expect(shown).toMatchObject({ status: 'failed', failed_cell: null, reason: `kernel "never" didn't respond in 3 seconds (--start-timeout)` });
+});
+
+it("fails the run at once when the kernel's process exits while starting, with its exit code and last error line", async () => {
+  const path = await h!.writeNotebook('broken.ipynb', notebook([codeCell('print(1)')]));
+  const r = await runCli(['run', path, '--kernel', 'broken', '--json'], h!.cliEnv, h!.dir);
+  expect(r.code, r.stderr).toBe(1);
+  const report = JSON.parse(r.stdout);
+  expect(report).toMatchObject({ status: 'failed', failed_cell: null, error: { ename: 'KernelDiedAtStart' } });
+  expect(report.error.evalue).toMatch(/^kernel "broken" died while starting: its process exited with code 3: starting \S+ \| ModuleNotFoundError: No module named ipykernel_launcher$/);
+  // Not started again (Jupyter's five restarts, then the activity's retries, took 86 s).
+  const history = await h!.client.workflow.getHandle(report.run_id).fetchHistory();
+  const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+  expect(attempts).toEqual([1, 1, 1]); // prepareRun, startKernel, finalizeRun
+  // The kernel was shut down: Jupyter is not left restarting it.
+  const kernels = (await (await fetch(`${server!.url}/api/kernels`, { headers: { Authorization: `token ${server!.token}` } })).json()) as { name: string }[];
+  expect(kernels.filter((k) => k.name === 'broken')).toEqual([]);
+  const show = await runCli(['show', report.run_id], h!.cliEnv, h!.dir);
+  expect(show.stdout).toContain('failed:   kernel "broken" died while starting: its process exited with code 3');
 });
 
 it('runs a kernel that answers within --start-timeout; the default is 60 s', async () => {
