@@ -34,9 +34,10 @@ export const RESULT_CHECK_MS = 3_000;
  * Temporal CLI's dev server sometimes does not wake when the run ends: with twenty runs at
  * once, one `millrace run` exited 14 s after its run had ended, when the poll expired (20 s
  * after it began). Asking every RESULT_CHECK_MS how the run's latest execution stands bounds
- * that wait; its result is then read again, which a closed run answers at once.
+ * that wait; its result is then read again, which a closed run answers at once. The asking
+ * stops when `signal` aborts (nobody follows the run any more).
  */
-export async function runResult<T>(handle: Pick<WorkflowHandle, 'result' | 'client' | 'workflowId'>, checkMs = RESULT_CHECK_MS): Promise<T> {
+export async function runResult<T>(handle: Pick<WorkflowHandle, 'result' | 'client' | 'workflowId'>, checkMs = RESULT_CHECK_MS, signal?: AbortSignal): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   let settled = false;
   const ended = new Promise<void>((resolve) => {
@@ -46,7 +47,7 @@ export async function runResult<T>(handle: Pick<WorkflowHandle, 'result' | 'clie
         .getHandle(handle.workflowId)
         .describe()
         .then((d) => d.status.name, () => 'RUNNING');
-      if (settled) return;
+      if (settled || signal?.aborted) return;
       if (status === 'RUNNING') timer = setTimeout(() => void check(), checkMs);
       else resolve();
     };
@@ -79,7 +80,7 @@ export async function followRun(
   const stopPauses = choices.pauses ? announcePauses(handle, input.runId, (line) => sink.log(line)) : undefined;
   try {
     const aborted = new Promise<undefined>((resolve) => (signal?.aborted ? resolve(undefined) : signal?.addEventListener('abort', () => resolve(undefined), { once: true })));
-    const ended = runResult<RunResult>(handle).then(
+    const ended = runResult<RunResult>(handle, RESULT_CHECK_MS, signal).then(
       (result) => reportFromResult(result, (Date.now() - started) / 1000),
       (err: unknown) => reportFromFailure(temporalLost(err, input.runId), input.runId, input.output, (Date.now() - started) / 1000),
     );

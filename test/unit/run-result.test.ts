@@ -49,6 +49,18 @@ describe('runResult', () => {
     expect(describes).toBe(0);
   });
 
+  it('stops asking once nobody follows the run', async () => {
+    const { handle, asked } = missedWakeUp('never read', ['RUNNING', 'RUNNING', 'RUNNING']);
+    const gone = new AbortController();
+    void runResult(handle, 5, gone.signal);
+    await new Promise((resolve) => setTimeout(resolve, 8));
+    gone.abort();
+    const after = asked.describes.length;
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(asked.describes.length).toBeLessThanOrEqual(after + 1);
+    expect(after).toBeGreaterThan(0);
+  });
+
   it('passes on the failure of a run that failed', async () => {
     const failure = new Error('WorkflowFailedError');
     const handle = { workflowId: 'run-3', result: () => Promise.reject(failure), client: { getHandle: () => ({ describe: async () => ({ status: { name: 'FAILED' } }) }) } } as unknown as Handle;
