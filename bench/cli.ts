@@ -38,8 +38,9 @@ import { describeMachine, waitForQuiet, type Machine } from './machine.js';
 import type { Client } from '@temporalio/client';
 import { historySize, runHistories } from './history.js';
 import { kernelTiming, makeNotebook, median, writeNotebook } from './notebooks.js';
-import { MemorySampler } from './procmem.js';
+import { CpuSampler, MemorySampler } from './procmem.js';
 import { killTree, papermillArgs } from './papermill.js';
+import { runResult } from '../cli/follow-run.js';
 
 interface Options {
   /** The launcher to measure (default this package's bin/millrace.js; another build's, to compare). */
@@ -124,6 +125,8 @@ interface ConcurrencyRound {
   runPeakRssMiB: number;
   runCpuMs: number;
   papermillPeakRssMiB: number;
+  /** CPU ms of dev's node process, Temporal, Jupyter Server with its kernels: during the `run`s, during the detached runs. */
+  devCpuMs?: { run: Record<string, number>; detach: Record<string, number> };
 }
 
 interface OneShot {
@@ -149,6 +152,10 @@ interface LoadRound {
   cliMedianCpuMs: number;
   /** Peaks of the sums at one instant (bench/procmem.ts): dev's node process, Temporal, Jupyter Server with its kernels. */
   devPeakMiB: Record<string, number>;
+  /** Jupyter Server with its kernels, summed PSS: forked kernels' shared pages counted once. */
+  jupyterPssPeakMiB?: number;
+  /** Most kernel processes alive at once. */
+  kernelsAtOnce?: number;
   historyJsonBytes: { median: number; max: number };
   historyProtoBytes: { median: number; max: number } | null;
 }
@@ -246,6 +253,13 @@ async function main(): Promise<void> {
       const value = await f();
       return [performance.now() - started, value];
     };
+    const pids = JSON.parse(readFileSync(devFile, 'utf8')) as DevPids;
+    const devCpu = () =>
+      new CpuSampler({
+        dev: { roots: () => [pids.pid], tree: false },
+        temporal: { roots: () => (pids.temporalPid ? [pids.temporalPid] : []) },
+        jupyter: { roots: () => (pids.jupyterPid ? [pids.jupyterPid] : []) },
+      }).start();
     for (let round = 0; round < options.rounds; round++) {
       try {
         rounds.push(await concurrencyRound(round));
@@ -256,15 +270,19 @@ async function main(): Promise<void> {
       }
     }
     async function concurrencyRound(round: number): Promise<ConcurrencyRound> {
+      const runCpu = devCpu();
       const [runMs, runs] = await makespan(() => many(() => millrace(['run', '--no-progress-bar', sleep20])));
+      const runDevCpu = runCpu.stop();
       const [papermillMs, papermills] = await makespan(() =>
         many((i) => measured(venvPython(), papermillArgs(sleep20, join(outputs, `c${round}-${i}.ipynb`)), env, root)),
       );
       const started = performance.now();
+      const startedAt = Date.now();
+      const detachCpu = devCpu();
       const submitted = await many(() => millrace(['run', '--detach', '--json', sleep20]));
       const detachSubmitMs = performance.now() - started;
-      await Promise.all(submitted.map((s) => client.workflow.getHandle((JSON.parse(s.stdout) as { run_id: string }).run_id).result()));
-      const detachDoneMs = performance.now() - started;
+      const detachDoneMs = (await lastClose(client, submitted.map((s) => (JSON.parse(s.stdout) as { run_id: string }).run_id))) - startedAt;
+      const detachDevCpu = detachCpu.stop();
       const done: ConcurrencyRound = {
         runMs,
         papermillMs,
@@ -273,6 +291,7 @@ async function main(): Promise<void> {
         runPeakRssMiB: Math.max(...runs.map((r) => r.rssMiB)),
         runCpuMs: median(runs.map((r) => r.cpuMs)),
         papermillPeakRssMiB: Math.max(...papermills.map((r) => r.rssMiB)),
+        devCpuMs: { run: runDevCpu, detach: detachDevCpu },
       };
       log(`  round ${round + 1}: run ${(runMs / 1000).toFixed(1)} s, papermill ${(papermillMs / 1000).toFixed(1)} s, detach+wait ${(detachDoneMs / 1000).toFixed(1)} s`);
       return done;
@@ -311,6 +330,17 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * When the last of these runs ended (ms since the epoch), by the Temporal server's clock
+ * (this machine's): their results waited for with runResult, which bounds the dev server's
+ * missed long-poll wake-ups (cli/follow-run.ts) that would otherwise add up to 20 s here.
+ */
+async function lastClose(client: Client, ids: string[]): Promise<number> {
+  await Promise.all(ids.map((id) => runResult(client.workflow.getHandle(id)).catch(() => undefined)));
+  const closed = await Promise.all(ids.map(async (id) => (await client.workflow.getHandle(id).describe()).closeTime?.getTime() ?? Date.now()));
+  return Math.max(...closed);
+}
+
 interface DevPids {
   pid: number;
   temporalPid?: number;
@@ -338,9 +368,10 @@ async function loadRound(runs: number, ctx: { root: string; bin: string; env: No
   const sampler = new MemorySampler({
     dev: { roots: () => [pid], tree: false },
     temporal: { roots: () => (temporalPid ? [temporalPid] : []) },
-    jupyter: { roots: () => (jupyterPid ? [jupyterPid] : []) },
+    jupyter: { roots: () => (jupyterPid ? [jupyterPid] : []), pss: true },
   }).start();
   const started = performance.now();
+  const startedAt = Date.now();
   await new Promise<void>((done, fail) => {
     const shell = spawn('bash', ['-c', script], { env: ctx.env, cwd: dir, stdio: 'ignore' });
     shell.once('error', fail);
@@ -359,8 +390,8 @@ async function loadRound(runs: number, ctx: { root: string; bin: string; env: No
     const [, user, system, rssKiB] = (await readFile(join(dir, `time.${i}`), 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
     cli.push({ cpuMs: (user! + system!) * 1000, rssMiB: rssKiB! / 1024 });
   }
-  const ended = await Promise.all(ids.map((id) => ctx.client.workflow.getHandle(id).result().then((r: { status?: string; output?: string }) => r, () => undefined)));
-  const doneMs = performance.now() - started;
+  const ended = await Promise.all(ids.map((id) => runResult<{ status?: string; output?: string }>(ctx.client.workflow.getHandle(id)).catch(() => undefined)));
+  const doneMs = (await lastClose(ctx.client, ids)) - startedAt;
   const memory = sampler.stop();
   // Every execution of this round's workflows: one per run id, else one ran twice.
   const executions = new Map<string, number>();
@@ -395,6 +426,9 @@ async function loadRound(runs: number, ctx: { root: string; bin: string; env: No
     cliMedianRssMiB: median(cli.map((c) => c.rssMiB)),
     cliMedianCpuMs: median(cli.map((c) => c.cpuMs)),
     devPeakMiB: Object.fromEntries(Object.entries(memory.groups).map(([name, g]) => [name, g.peakMiB])),
+    jupyterPssPeakMiB: memory.groups['jupyter']?.pssPeakMiB ?? 0,
+    // The server and the warm process the kernels are forked from; the rest are kernels.
+    kernelsAtOnce: Math.max(0, (memory.groups['jupyter']?.maxProcesses ?? 2) - 2),
     historyJsonBytes: { median: median(jsonBytes), max: Math.max(...jsonBytes) },
     historyProtoBytes: protoBytes.length === jsonBytes.length ? { median: median(protoBytes), max: Math.max(...protoBytes) } : null,
   };
@@ -420,12 +454,13 @@ export function renderCli(r: CliResults): string {
     '',
     `${r.concurrency.runs} concurrent runs of ${r.concurrency.cells} cells of ${r.concurrency.cellSeconds} s:`,
     '',
-    '| round | `millrace run` ×N | papermill ×N | `run --detach` ×N: submitted | …all done | peak RSS of one `run` process | its CPU (median) |',
-    '|---|---|---|---|---|---|---|',
-    ...r.concurrency.rounds.map(
-      (c, i) =>
-        `| ${i + 1} | ${(c.runMs / 1000).toFixed(1)} s | ${(c.papermillMs / 1000).toFixed(1)} s | ${(c.detachSubmitMs / 1000).toFixed(1)} s | ${(c.detachDoneMs / 1000).toFixed(1)} s | ${c.runPeakRssMiB.toFixed(0)} MiB | ${s(c.runCpuMs)} |`,
-    ),
+    '| round | `millrace run` ×N | papermill ×N | `run --detach` ×N: submitted | …all done | peak RSS of one `run` process | its CPU (median) | CPU of dev / Temporal / Jupyter + kernels: `run`s; detached |',
+    '|---|---|---|---|---|---|---|---|',
+    ...r.concurrency.rounds.map((c, i) => {
+      const cpu = (g: Record<string, number>) => ['dev', 'temporal', 'jupyter'].map((k) => ((g[k] ?? 0) / 1000).toFixed(1)).join(' / ');
+      const devCpu = c.devCpuMs ? `${cpu(c.devCpuMs.run)} s; ${cpu(c.devCpuMs.detach)} s` : '';
+      return `| ${i + 1} | ${(c.runMs / 1000).toFixed(1)} s | ${(c.papermillMs / 1000).toFixed(1)} s | ${(c.detachSubmitMs / 1000).toFixed(1)} s | ${(c.detachDoneMs / 1000).toFixed(1)} s | ${c.runPeakRssMiB.toFixed(0)} MiB | ${s(c.runCpuMs)} | ${devCpu} |`;
+    }),
   ];
   const rounds = r.concurrency.rounds;
   const runRatio = median(rounds.map((c) => c.runMs / c.papermillMs));
@@ -454,14 +489,15 @@ export function renderCli(r: CliResults): string {
     const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
     extra.push(
       '',
-      `Runs of 10 trivial cells submitted with \`run --detach\` from one shell loop, then waited for (peak RSS: each \`run --detach\` process from GNU time; dev's processes sampled every 100 ms, the sum at one instant):`,
+      `Runs of 10 trivial cells submitted with \`run --detach\` from one shell loop, then waited for (peak RSS: each \`run --detach\` process from GNU time; dev's processes sampled every 100 ms, the sum at one instant; PSS every 500 ms):`,
       '',
-      '| runs | submitted | all done | per run | completed / lost / ran twice | `run --detach` peak RSS (median), CPU (median) | dev node / Temporal / Jupyter + kernels, peak | history per run, JSON (protobuf): median, max |',
-      '|---|---|---|---|---|---|---|---|',
+      '| runs | submitted | all done | per run | completed / lost / ran twice | `run --detach` peak RSS (median), CPU (median) | dev node / Temporal / Jupyter + kernels, peak RSS | Jupyter + kernels: peak PSS, kernels at once | history per run, JSON (protobuf): median, max |',
+      '|---|---|---|---|---|---|---|---|---|',
       ...r.load.map((l) => {
         const proto = l.historyProtoBytes ? ` (${kib(l.historyProtoBytes.median)})` : '';
         const dev = ['dev', 'temporal', 'jupyter'].map((k) => `${(l.devPeakMiB[k] ?? 0).toFixed(0)}`).join(' / ');
-        return `| ${l.runs} | ${(l.submitMs / 1000).toFixed(1)} s | ${(l.doneMs / 1000).toFixed(1)} s | ${(l.doneMs / l.runs).toFixed(0)} ms | ${l.completed} / ${l.lost} / ${l.twice} | ${l.cliPeakRssMiB.toFixed(0)} MiB (${l.cliMedianRssMiB.toFixed(0)}), ${s(l.cliMedianCpuMs)} | ${dev} MiB | ${kib(l.historyJsonBytes.median)}${proto}, ${kib(l.historyJsonBytes.max)} |`;
+        const pss = l.jupyterPssPeakMiB === undefined ? '' : `${l.jupyterPssPeakMiB.toFixed(0)} MiB, ${l.kernelsAtOnce}`;
+        return `| ${l.runs} | ${(l.submitMs / 1000).toFixed(1)} s | ${(l.doneMs / 1000).toFixed(1)} s | ${(l.doneMs / l.runs).toFixed(0)} ms | ${l.completed} / ${l.lost} / ${l.twice} | ${l.cliPeakRssMiB.toFixed(0)} MiB (${l.cliMedianRssMiB.toFixed(0)}), ${s(l.cliMedianCpuMs)} | ${dev} MiB | ${pss} | ${kib(l.historyJsonBytes.median)}${proto}, ${kib(l.historyJsonBytes.max)} |`;
       }),
     );
     const [small, large] = [r.load[0]!, r.load.at(-1)!];

@@ -5,7 +5,7 @@
  * foreground `run` that asked it (cli/dev-server.ts, cli/follow-dev.ts).
  */
 import type { WorkflowHandle } from '@temporalio/client';
-import type { RunInput } from '../workflows/contracts.js';
+import type { RunInput, RunResult } from '../workflows/contracts.js';
 import { EXIT, UserError } from './errors.js';
 import { reportFromFailure } from './run-report.js';
 import { CANCELLING, followChoices, printReport, reportFromResult, type FollowChoices, type RunReport } from './run-outcome.js';
@@ -24,6 +24,41 @@ export interface FollowSink {
   stderr(text: string): void;
   /** A line of its own (pause announcements). */
   log(line: string): void;
+}
+
+/** How often a followed run is asked whether it ended (runResult). */
+export const RESULT_CHECK_MS = 3_000;
+
+/**
+ * The run's result, as `handle.result()` gives it. That is a history long poll, which the
+ * Temporal CLI's dev server sometimes does not wake when the run ends: with twenty runs at
+ * once, one `millrace run` exited 14 s after its run had ended, when the poll expired (20 s
+ * after it began). Asking every RESULT_CHECK_MS how the run's latest execution stands bounds
+ * that wait; its result is then read again, which a closed run answers at once. The asking
+ * stops when `signal` aborts (nobody follows the run any more).
+ */
+export async function runResult<T>(handle: Pick<WorkflowHandle, 'result' | 'client' | 'workflowId'>, checkMs = RESULT_CHECK_MS, signal?: AbortSignal): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  const ended = new Promise<void>((resolve) => {
+    const check = async () => {
+      // Not the handle's own run: a run that continued as new is still going in its latest execution.
+      const status = await handle.client
+        .getHandle(handle.workflowId)
+        .describe()
+        .then((d) => d.status.name, () => 'RUNNING');
+      if (settled || signal?.aborted) return;
+      if (status === 'RUNNING') timer = setTimeout(() => void check(), checkMs);
+      else resolve();
+    };
+    timer = setTimeout(() => void check(), checkMs);
+  });
+  try {
+    return (await Promise.race([handle.result(), ended.then(() => handle.result())])) as T;
+  } finally {
+    settled = true;
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -45,7 +80,7 @@ export async function followRun(
   const stopPauses = choices.pauses ? announcePauses(handle, input.runId, (line) => sink.log(line)) : undefined;
   try {
     const aborted = new Promise<undefined>((resolve) => (signal?.aborted ? resolve(undefined) : signal?.addEventListener('abort', () => resolve(undefined), { once: true })));
-    const ended = handle.result().then(
+    const ended = runResult<RunResult>(handle, RESULT_CHECK_MS, signal).then(
       (result) => reportFromResult(result, (Date.now() - started) / 1000),
       (err: unknown) => reportFromFailure(temporalLost(err, input.runId), input.runId, input.output, (Date.now() - started) / 1000),
     );

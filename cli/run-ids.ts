@@ -4,7 +4,8 @@
  * and `latest` are resolved through Temporal visibility, the listing `millrace runs` shows.
  */
 import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/common';
+// The module, not the package's index (all of @temporalio/common): commands that ask dev load only this.
+import { WorkflowNotFoundError } from '@temporalio/common/lib/errors.js';
 import type { Config } from './config.js';
 import { UserError } from './errors.js';
 import { newestRun, visibleRuns, type RunSummary } from './commands/runs.js';

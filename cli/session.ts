@@ -6,7 +6,8 @@
  */
 // From common, not the client: the same class, and this module must not load the client
 // (it loads in openSession, only when a command reaches Temporal itself).
-import { WorkflowNotFoundError } from '@temporalio/common';
+// The module, not the package's index (all of @temporalio/common): commands that ask dev load only this.
+import { WorkflowNotFoundError } from '@temporalio/common/lib/errors.js';
 import { loadConfig, requireState, type Config } from './config.js';
 import type { Session, StackNeed } from './environment.js';
 import { EXIT, UserError } from './errors.js';

@@ -16,7 +16,6 @@ import {
   coerceCliValue,
   mergeParams,
   ParamError,
-  paramsFromYaml,
   str,
   rawValue,
   validateParamName,
@@ -49,6 +48,11 @@ export interface ParameterArgs {
   yaml: string[];
 }
 
+/** The yaml package is a tenth of a `run` process's CPU to load: only commands given -f or -y load it. */
+async function paramsFromYaml(text: string, where: string): Promise<Params> {
+  return (await import('../notebook/params-yaml.js')).paramsFromYaml(text, where);
+}
+
 export async function resolveParameters(args: ParameterArgs): Promise<Params> {
   try {
     const fromFiles: Params[] = [];
@@ -56,9 +60,10 @@ export async function resolveParameters(args: ParameterArgs): Promise<Params> {
       const text = await readFile(file, 'utf8').catch(() => {
         throw new UserError(`-f ${file}: cannot read the file`);
       });
-      fromFiles.push(paramsFromYaml(text, `-f ${file}`));
+      fromFiles.push(await paramsFromYaml(text, `-f ${file}`));
     }
-    const fromYaml = args.yaml.map((text) => paramsFromYaml(text, '-y'));
+    const fromYaml: Params[] = [];
+    for (const text of args.yaml) fromYaml.push(await paramsFromYaml(text, '-y'));
     for (const [name] of [...args.parameters, ...args.raw]) validateParamName(name);
     const params = mergeParams({
       files: fromFiles,

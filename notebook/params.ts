@@ -1,6 +1,7 @@
 // Parameter values as papermill's CLI produces them: -p typing, -r, merging in
 // cli.py order, the JSON written to metadata, and the zod schemas for workflow input.
-// YAML (-f/-y) is in params-yaml.ts; everything is re-exported here.
+// YAML (-f/-y) is in params-yaml.ts, apart: the yaml package is loaded only by commands
+// given -f or -y (docs/architecture.md, "Start-up").
 
 import { setOwn } from './pyjson.js';
 import { numberFromPyFloatRepr, pyFloatFromText, pyIntFromText } from './pynum.js';
@@ -8,7 +9,6 @@ import { bool, float, int, isValidParamName, none, ParamError, str, validatePara
 
 export * from './param-value.js';
 export * from './param-schema.js';
-export { paramsFromYaml } from './params-yaml.js';
 
 /**
  * papermill's CLI `_resolve_type` for `-p NAME VALUE`: "True"/"False"/"None", then

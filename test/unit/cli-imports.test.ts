@@ -45,6 +45,15 @@ function packagesIn(file: string): Set<string> {
   return new Set(loaded.flatMap((line) => [...line.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)].map((m) => m[1]!)));
 }
 
+/**
+ * What a run submitted through dev must not load either: yaml (only for -f/-y) and the index
+ * of @temporalio/common, which loads all of it (the store's errors need one module of it).
+ */
+function needlessForDev(file: string): string[] {
+  const loaded = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
+  return loaded.filter((line) => /node_modules\/(yaml\/|@temporalio\/common\/lib\/index\.js$)/.test(line));
+}
+
 const matching = (packages: Set<string>, pattern: RegExp) => [...packages].filter((p) => pattern.test(p)).sort();
 
 const TEMPORAL = /^@temporalio\//;
@@ -124,6 +133,7 @@ describe('what a command loads', () => {
       expect(asked).toMatchObject({ path: '/start', body: { runId: 'detached-1', parameters: { x: { t: 'int', v: '2' } } } });
       expect(stdout).toBe(`detached-1\noutput: ${join(state, 'store', 'runs', 'detached-1', 'nb.ipynb')}\n`);
       expect(matching(packagesIn(file), /^@temporalio\/(client|proto)$|^@grpc\//)).toEqual([]);
+      expect(needlessForDev(file)).toEqual([]);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
@@ -163,6 +173,7 @@ describe('what a command loads', () => {
       });
       expect(asked).toMatchObject({ path: '/follow', body: { input: { runId: 'followed-1' }, progress: 'lines', pauses: false } });
       expect(matching(packagesIn(file), /^@temporalio\/(client|proto)$|^@grpc\//)).toEqual([]);
+      expect(needlessForDev(file)).toEqual([]);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkParamsLimits, MAX_PARAM_DEPTH, MAX_PARAMS_BYTES } from '../../notebook/limits.js';
 import { NotebookError, parseNotebook, serializeNotebook } from '../../notebook/nbformat.js';
-import { ParamError, paramsFromYaml, str, type ParamValue } from '../../notebook/params.js';
+import { ParamError, str, type ParamValue } from '../../notebook/params.js';
+import { paramsFromYaml } from '../../notebook/params-yaml.js';
 import { oracle } from './helpers/python.js';
 import { applyEntries, journalEntry } from '../../record/run-record.js';
 

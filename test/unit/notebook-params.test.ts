@@ -6,7 +6,6 @@ import {
   isValidParamName,
   mergeParams,
   ParamError,
-  paramsFromYaml,
   paramsSchema,
   paramsToJson,
   paramValueFromJson,
@@ -16,6 +15,7 @@ import {
   type ParamValue,
   type Params,
 } from '../../notebook/params.js';
+import { paramsFromYaml } from '../../notebook/params-yaml.js';
 import { oracle } from './helpers/python.js';
 
 type YamlResult = { error: string } | { value: ParamValue };
