@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { allowListFromEnv, mergePlacement, recordedPlacement, refusal } from '../../activities/kernel-placement.js';
+import { poolKey } from '../../activities/kernel-pool.js';
+import type { KernelPlacement } from '../../workflows/contracts.js';
 import { parseEnvAssignment, parseMount } from '../../notebook/placement-syntax.js';
 
 const allow = { images: ['kernel:1'], mounts: ['/srv/data'], env: ['GREETING'] };
@@ -53,5 +55,17 @@ describe('kernel placement', () => {
   it('reads the allow-list from the environment, and records variable names only', () => {
     expect(allowListFromEnv({ MILLRACE_ALLOW_IMAGES: 'a, b', MILLRACE_ALLOW_ENV: 'X' })).toEqual({ images: ['a', 'b'], mounts: [], env: ['X'] });
     expect(recordedPlacement({ image: 'k', env: { B: 'secret', A: 'x' } })).toEqual({ image: 'k', env_names: ['A', 'B'] });
+  });
+
+  it('pools container kernels by their whole shape, whatever the order of the variables', () => {
+    const shape = { image: 'kernel:1', cpus: 1, memory: '512m', env: { A: '1', B: '2' }, mounts: ['/srv/data:/data:ro'] };
+    expect(poolKey('python3')).toBe('python3');
+    expect(poolKey('python3', { ...shape, env: { B: '2', A: '1' } })).toBe(poolKey('python3', shape));
+    const others: Array<Partial<KernelPlacement>> = [{ image: 'kernel:2' }, { cpus: 2 }, { memory: '1g' }, { env: { A: '1', B: '3' } }, { env: { A: '1' } }, { mounts: [] }];
+    for (const other of others) {
+      expect(poolKey('python3', { ...shape, ...other })).not.toBe(poolKey('python3', shape));
+    }
+    expect(poolKey('other', shape)).not.toBe(poolKey('python3', shape));
+    expect(poolKey('python3', { image: 'kernel:1' })).not.toBe('python3');
   });
 });
