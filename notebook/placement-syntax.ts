@@ -1,7 +1,8 @@
 /**
  * The syntax of `--mount SRC:DST[:ro]` and `--env NAME=VALUE` (activities/kernel-placement.ts
- * decides what a worker allows). Here, free of zod and node:fs, because the CLI checks the
- * form while declaring its options, and `--help` must load nothing heavy (cli/main.ts).
+ * decides what a worker allows), and the one line that shows a recorded placement. Here,
+ * free of zod and node:fs, because the CLI checks the form while declaring its options,
+ * and `--help` must load nothing heavy (cli/main.ts).
  */
 export interface Mount {
   source: string;
@@ -27,3 +28,19 @@ export function parseEnvAssignment(spec: string): [string, string] {
   return [match[1]!, match[2]!];
 }
 
+
+/**
+ * `IMAGE, 0.5 CPUs, 256m, env A B, mount SRC:DST:ro`: where a container kernel ran, from the
+ * record's metadata.millrace.kernel (variable names only: the record has no values), as
+ * `show`, the inspector and the viewer show it; undefined for a process kernel.
+ */
+export function describePlacement(kernel: Record<string, unknown> | null | undefined): string | undefined {
+  if (typeof kernel?.['image'] !== 'string') return undefined;
+  const parts = [kernel['image']];
+  if (typeof kernel['cpus'] === 'number') parts.push(`${kernel['cpus']} CPUs`);
+  if (typeof kernel['memory'] === 'string') parts.push(kernel['memory']);
+  const names = Array.isArray(kernel['env_names']) ? kernel['env_names'] : [];
+  if (names.length) parts.push(`env ${names.join(' ')}`);
+  for (const mount of Array.isArray(kernel['mounts']) ? kernel['mounts'] : []) parts.push(`mount ${String(mount)}`);
+  return parts.join(', ');
+}

@@ -16,6 +16,10 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
+import { temporalSource } from '../../cli/inspect/data.js';
+import { runHeader } from '../../cli/inspect/view-model.js';
+import { parseNotebook } from '../../notebook/nbformat.js';
+import { renderNotebookPage } from '../../viewer/render-notebook.js';
 import { placementsDir } from '../../activities/kernel-placement.js';
 import type { Config } from '../../cli/config.js';
 import { buildRunInput, resolveParameters } from '../../cli/submit.js';
@@ -201,7 +205,14 @@ describe('container kernels', () => {
     expect(r.output.metadata.millrace.cwd).toBeUndefined();
     // And shown.
     const show = await runCli(['show', r.input.runId], cliEnv);
-    expect(show.stdout).toContain(`image:    ${image}, 0.5 CPUs, 256m, env GREETING, mount ${shared}:/data:ro\n`);
+    const where = `${image}, 0.5 CPUs, 256m, env GREETING, mount ${shared}:/data:ro`;
+    expect(show.stdout).toContain(`image:    ${where}\n`);
+    // The inspector's Run header, from what it loads of the run ...
+    const detail = await temporalSource(client).loadRun(r.input.runId);
+    expect(runHeader(detail, new Date()).find((f) => f.label === 'image')?.value).toBe(where);
+    // ... and the viewer's page of the record.
+    const page = await renderNotebookPage(parseNotebook(await readFile(r.input.output, 'utf8'), r.input.output), { path: 'x.ipynb', contentsHref: '/c', rawHref: '/r', exportHref: '/e' });
+    expect(page).toContain(`<dt>image</dt><dd class="placement">${where}</dd>`);
     // The container is gone once the run is over.
     await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
   });
