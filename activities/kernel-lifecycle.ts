@@ -13,7 +13,7 @@ import { connectKernel, KernelError, shutdownKernel, startKernel } from './jupyt
 import type { KernelPool, PooledKernel } from './kernel-pool.js';
 import { installExecutionRegistry } from './execution-registry.js';
 import { enterWorkingDirectory, WorkingDirectoryError } from './working-directory.js';
-import { removePlacement, writePlacement } from './kernel-placement.js';
+import { removePlacement, withWorkerEnv, writePlacement } from './kernel-placement.js';
 import { silentExecute } from './execute-request.js';
 
 class PlacementError extends Error {}
@@ -106,7 +106,12 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
       if (inContainer && !deps.placementsDir) {
         throw ApplicationFailure.nonRetryable('this worker cannot start container kernels (its Jupyter Server is not millrace\'s own)', 'PlacementRefused');
       }
-      const container = inContainer ? { placement: request.placement!, placementsDir: deps.placementsDir! } : undefined;
+      let container: { placement: KernelPlacement; placementsDir: string } | undefined;
+      if (inContainer) {
+        const { placement, missing } = withWorkerEnv(request.placement!, process.env);
+        if (missing) throw ApplicationFailure.nonRetryable(`environment variable "${missing}" is not set on this worker (--env ${missing} gives the kernel the worker's own value)`, 'PlacementRefused');
+        container = { placement, placementsDir: deps.placementsDir! };
+      }
       // A warm kernel of the same kernelspec and, for a container, the same image, limits,
       // variables and mounts; else one started for this run.
       const pooled = await deps.kernelPool?.take(request.kernelName, request.runId, container?.placement);

@@ -21,11 +21,16 @@ export function parseMount(spec: string): Mount {
   return { source, target, readOnly: mode === 'ro' };
 }
 
-/** `NAME=VALUE` of --env. */
-export function parseEnvAssignment(spec: string): [string, string] {
-  const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(spec);
-  if (!match) throw new Error(`--env ${spec}: expected NAME=VALUE`);
-  return [match[1]!, match[2]!];
+/** `NAME=VALUE` of --env, or `NAME` alone: the worker's own value (undefined here). */
+export function parseEnvAssignment(spec: string): [string, string | undefined] {
+  const match = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$/s.exec(spec);
+  if (!match) throw new Error(`--env ${spec}: expected NAME=VALUE, or NAME for the worker's own value`);
+  return [match[1]!, match[2]];
+}
+
+/** Names that usually hold a secret: their value on the command line would enter the run's history. */
+export function looksSecret(name: string): boolean {
+  return /SECRET|PASSW(OR)?D|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY|(^|_)KEY$/i.test(name);
 }
 
 

@@ -7,7 +7,7 @@
  */
 import { SessionAPI } from '@jupyterlab/services';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
@@ -62,7 +62,7 @@ beforeAll(async () => {
     namespace: stack.namespace,
     taskQueue,
     jupyter: { url: jupyter.url, token: jupyter.token },
-    allow: { images: [image], mounts: [shared], env: ['GREETING'] },
+    allow: { images: [image], mounts: [shared], env: ['GREETING', 'DB_PASSWORD', 'UNSET_ON_WORKER'] },
     placementsDir: placementsDir(stateDir),
     orphanReaper: false,
   });
@@ -149,6 +149,19 @@ async function containerCreated(kernelId: string): Promise<number> {
   return Number(BigInt(stdout.trim()) / 1_000_000n);
 }
 
+/** Every payload in a history, decoded: what `temporal workflow show` would print of it. */
+function payloadTexts(history: unknown): string {
+  const out: string[] = [];
+  const walk = (value: unknown) => {
+    if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
+    else if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === 'object') Object.values(value).forEach(walk);
+    else if (typeof value === 'string') out.push(value);
+  };
+  walk(history);
+  return out.join('\n');
+}
+
 /** The innermost cause's message: what the CLI prints after `failed: `. */
 function failureMessage(error: Error | undefined): string | undefined {
   let e: Error | undefined = error;
@@ -215,6 +228,57 @@ describe('container kernels', () => {
     expect(page).toContain(`<dt>image</dt><dd class="placement">${where}</dd>`);
     // The container is gone once the run is over.
     await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
+  });
+
+  it("gives the kernel the worker's own value of --env NAME, which stays out of history and the record", async () => {
+    // The worker's environment (this process's, set after the CLI's environment was copied).
+    const secret = `s3cr3t-${randomBytes(8).toString('hex')}`;
+    process.env['DB_PASSWORD'] = secret;
+    try {
+      const marks = await writableFolder('secret');
+      const path = await writeNotebook('secret.ipynb', notebook([
+        // Waits while the test looks at the host's processes.
+        codeCell('import os, time\nopen("/marks/started", "w").close()\nwhile not os.path.exists("/marks/looked"):\n    time.sleep(0.05)'),
+        codeCell('import hashlib, os\nprint(hashlib.sha256(os.environ["DB_PASSWORD"].encode()).hexdigest(), os.environ["GREETING"])'),
+      ]));
+      expect(cliEnv['DB_PASSWORD']).toBeUndefined();
+      const cliRun = runCli(['run', path, '--image', image, '--env', 'DB_PASSWORD', '--env', 'GREETING=hi', '--mount', `${marks}:/marks`, '--json'], cliEnv);
+      await waitFor('the kernel to start', async () => (existsSync(join(marks, 'started')) ? true : undefined));
+      // Not on any command line of the host (podman's client runs as long as the kernel).
+      const commandLines = (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        } catch {
+          return '';
+        }
+      });
+      expect(commandLines.some((c) => c.includes('millrace-kernel-'))).toBe(true);
+      expect(commandLines.filter((c) => c.includes(secret))).toEqual([]);
+      await writeFile(join(marks, 'looked'), '');
+      const cli = await cliRun;
+      expect(cli.code, cli.stderr).toBe(0);
+      // No warning: nothing secret was given a value on the command line.
+      expect(cli.stderr).not.toContain('warning');
+      const { run_id: runId, output } = JSON.parse(cli.stdout);
+      const record = await readFile(output, 'utf8');
+      expect(streamText(JSON.parse(record).cells[1])).toBe(`${createHash('sha256').update(secret).digest('hex')} hi\n`);
+      expect(JSON.parse(record).metadata.millrace.kernel).toMatchObject({ image, env_names: ['DB_PASSWORD', 'GREETING'], mounts: [`${marks}:/marks`] });
+      // Nowhere in the record, the decoded history, or what is left in the placements folder.
+      expect(record).not.toContain(secret);
+      const history = await client.workflow.getHandle(runId).fetchHistory();
+      const decoded = payloadTexts(history);
+      expect(decoded).toContain('"workerEnv":["DB_PASSWORD"]');
+      expect(decoded).not.toContain(secret);
+      await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
+      const left = existsSync(placementsDir(stateDir)) ? await readdir(placementsDir(stateDir)) : [];
+      for (const file of left) expect(await readFile(join(placementsDir(stateDir), file), 'utf8')).not.toContain(secret);
+      // A name the worker allows but has no value for: refused before anything starts.
+      const unset = await runCli(['run', path, '--image', image, '--env', 'UNSET_ON_WORKER'], cliEnv);
+      expect(unset.code).toBe(1);
+      expect(unset.stderr).toContain(`environment variable "UNSET_ON_WORKER" is not set on this worker (--env UNSET_ON_WORKER gives the kernel the worker's own value)`);
+    } finally {
+      delete process.env['DB_PASSWORD'];
+    }
   });
 
   it('takes the placement from the notebook metadata, the command line winning', async () => {
