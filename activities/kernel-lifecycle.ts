@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Kernel, ServerConnection } from '@jupyterlab/services';
-import type { KernelEnvironment, KernelHandle, StartedKernel, StartKernelRequest } from '../workflows/contracts.js';
+import type { KernelEnvironment, KernelHandle, KernelPlacement, StartedKernel, StartKernelRequest } from '../workflows/contracts.js';
 import { kernelEnvironment } from './kernel-environment.js';
 import type { BackgroundWork } from './background.js';
 import { CheckpointError, requireCheckpointSupport } from './checkpoint.js';
@@ -13,7 +13,7 @@ import { connectKernel, KernelError, shutdownKernel, startKernel } from './jupyt
 import type { KernelPool, PooledKernel } from './kernel-pool.js';
 import { installExecutionRegistry } from './execution-registry.js';
 import { enterWorkingDirectory, WorkingDirectoryError } from './working-directory.js';
-import { removePlacement, writePlacement } from './kernel-placement.js';
+import { removePlacement, withWorkerEnv, writePlacement } from './kernel-placement.js';
 import { silentExecute } from './execute-request.js';
 
 class PlacementError extends Error {}
@@ -60,10 +60,35 @@ export async function startReadyKernel(
   return { model, ...(sessionId ? { sessionId } : {}), connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
 }
 
-/** A kernel started for this run, when the pool had none ready. */
-async function startFreshKernel(settings: ServerConnection.ISettings, request: { runId: string; kernelName: string; startTimeoutS?: number }): Promise<PooledKernel> {
+/**
+ * startReadyKernel in a container when there is a placement: the provisioner finds it by
+ * the session's name (`runId`), read as the kernel starts (and kept for Jupyter's restarts),
+ * so the run's variables stay on disk no longer than that.
+ */
+export async function startPlacedKernel(
+  settings: ServerConnection.ISettings,
+  kernelName: string,
+  runId: string,
+  container: { placement: KernelPlacement; placementsDir: string } | undefined,
+  startTimeoutS?: number,
+): Promise<PooledKernel> {
+  if (!container) return startReadyKernel(settings, kernelName, runId, startTimeoutS);
+  writePlacement(container.placementsDir, runId, container.placement);
   try {
-    return await startReadyKernel(settings, request.kernelName, request.runId, request.startTimeoutS);
+    return await startReadyKernel(settings, kernelName, runId, startTimeoutS);
+  } finally {
+    removePlacement(container.placementsDir, runId);
+  }
+}
+
+/** A kernel started for this run, when the pool had none ready. */
+async function startFreshKernel(
+  settings: ServerConnection.ISettings,
+  request: { runId: string; kernelName: string; startTimeoutS?: number },
+  container: { placement: KernelPlacement; placementsDir: string } | undefined,
+): Promise<PooledKernel> {
+  try {
+    return await startPlacedKernel(settings, request.kernelName, request.runId, container, request.startTimeoutS);
   } catch (err) {
     if (err instanceof KernelError && err.kind === 'unknown-kernel') {
       throw ApplicationFailure.nonRetryable(err.message, 'UnknownKernel');
@@ -89,20 +114,19 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
      */
     async startKernel(request: StartKernelRequest): Promise<StartedKernel> {
       const inContainer = Boolean(request.placement?.image);
+      if (inContainer && !deps.placementsDir) {
+        throw ApplicationFailure.nonRetryable('this worker cannot start container kernels (its Jupyter Server is not millrace\'s own)', 'PlacementRefused');
+      }
+      let container: { placement: KernelPlacement; placementsDir: string } | undefined;
       if (inContainer) {
-        if (!deps.placementsDir) throw ApplicationFailure.nonRetryable('this worker cannot start container kernels (its Jupyter Server is not millrace\'s own)', 'PlacementRefused');
-        writePlacement(deps.placementsDir, request.runId, request.placement!);
+        const { placement, missing } = withWorkerEnv(request.placement!, process.env);
+        if (missing) throw ApplicationFailure.nonRetryable(`environment variable "${missing}" is not set on this worker (--env ${missing} gives the kernel the worker's own value)`, 'PlacementRefused');
+        container = { placement, placementsDir: deps.placementsDir! };
       }
-      // The pool's kernels are process kernels: a container kernel is always started for its run.
-      const pooled = inContainer ? undefined : await deps.kernelPool?.take(request.kernelName, request.runId);
-      let kernel: PooledKernel;
-      try {
-        kernel = pooled ?? (await startFreshKernel(settings, request));
-      } finally {
-        // Read by the provisioner as the kernel started (it keeps it for Jupyter's restarts);
-        // the run's variables stay on disk no longer than that.
-        if (inContainer) removePlacement(deps.placementsDir!, request.runId);
-      }
+      // A warm kernel of the same kernelspec and, for a container, the same image, limits,
+      // variables and mounts; else one started for this run.
+      const pooled = await deps.kernelPool?.take(request.kernelName, request.runId, container?.placement);
+      const kernel = pooled ?? (await startFreshKernel(settings, request, container));
       const { model, connection, languageInfo, outcomeRegistry } = kernel;
       const language = String(languageInfo['name']);
       let environment: KernelEnvironment;

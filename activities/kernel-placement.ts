@@ -39,6 +39,8 @@ export const notebookPlacementSchema = z.looseObject({
   memory: z.string().min(1).optional(),
   env: z.record(z.string(), z.string()).optional(),
   mounts: z.array(z.string()).optional(),
+  /** Variables the kernel gets with the worker's own value (`--env NAME`). */
+  worker_env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected variable names')).optional(),
 });
 
 /** The notebook's placement under the command line's: each field the command line sets wins. */
@@ -48,16 +50,25 @@ export function mergePlacement(cli: KernelPlacement | undefined, notebook: unkno
     const issue = parsed.error.issues[0]!;
     throw new Error(`metadata.millrace.kernel.${issue.path.join('.')}: ${issue.message}`);
   }
-  const { image, cpus, memory, env, mounts } = parsed.data;
+  const { image, cpus, memory, env, mounts, worker_env: workerEnv } = parsed.data;
   const merged: KernelPlacement = {
     ...(image !== undefined ? { image } : {}),
     ...(cpus !== undefined ? { cpus } : {}),
     ...(memory !== undefined ? { memory } : {}),
-    ...(env !== undefined ? { env } : {}),
     ...(mounts !== undefined ? { mounts } : {}),
     ...cli,
   };
-  if (cli?.env && env) merged.env = { ...env, ...cli.env };
+  // Variables name by name, the command line's winning, a value or the worker's.
+  const values = new Map(Object.entries(env ?? {}) as Array<[string, string | undefined]>);
+  for (const name of workerEnv ?? []) values.set(name, undefined);
+  for (const name of cli?.workerEnv ?? []) values.set(name, undefined);
+  for (const [name, value] of Object.entries(cli?.env ?? {})) values.set(name, value);
+  delete merged.env;
+  delete merged.workerEnv;
+  const given = [...values].filter((e): e is [string, string] => e[1] !== undefined);
+  const fromWorker = [...values].filter(([, value]) => value === undefined).map(([name]) => name);
+  if (given.length) merged.env = Object.fromEntries(given);
+  if (fromWorker.length) merged.workerEnv = fromWorker;
   return Object.keys(merged).length ? merged : undefined;
 }
 
@@ -79,7 +90,7 @@ function realPath(path: string): string {
  * Why this worker refuses the placement (one line), or undefined when it may run. Memory
  * sizes are podman's (`512m`, `2g`); CPUs a positive number.
  */
-export function refusal(placement: KernelPlacement | undefined, allow: AllowList): string | undefined {
+export function refusal(placement: KernelPlacement | undefined, allow: AllowList, workerEnv: NodeJS.ProcessEnv = {}): string | undefined {
   if (!placement) return undefined;
   if (!placement.image) return '--cpus, --memory, --env and --mount place the kernel in a container: choose its image with --image';
   if (!allow.images.includes(placement.image)) {
@@ -88,8 +99,11 @@ export function refusal(placement: KernelPlacement | undefined, allow: AllowList
   if (placement.memory !== undefined && !/^\d+(\.\d+)?[bkmg]?$/i.test(placement.memory)) {
     return `--memory ${placement.memory}: expected a size such as 512m or 2g`;
   }
-  for (const name of Object.keys(placement.env ?? {})) {
+  for (const name of [...Object.keys(placement.env ?? {}), ...(placement.workerEnv ?? [])]) {
     if (!allow.env.includes(name)) return `environment variable "${name}" is not allowed on this worker (allow it with: millrace worker --allow-env ${name})`;
+  }
+  for (const name of placement.workerEnv ?? []) {
+    if (workerEnv[name] === undefined) return `environment variable "${name}" is not set on this worker (--env ${name} gives the kernel the worker's own value)`;
   }
   const roots = allow.mounts.map(realPath);
   for (const spec of placement.mounts ?? []) {
@@ -126,9 +140,27 @@ export function removePlacement(dir: string, runId: string): void {
   rmSync(join(dir, `${runId}.json`), { force: true });
 }
 
-/** What the record keeps: variable names, never their values. */
+/** What the record keeps: variable names, never their values (nor where they came from). */
 export function recordedPlacement(placement: KernelPlacement): Record<string, unknown> {
-  const { env, ...rest } = placement;
-  return { ...rest, ...(env ? { env_names: Object.keys(env).sort() } : {}) };
+  const { env, workerEnv, ...rest } = placement;
+  const names = [...Object.keys(env ?? {}), ...(workerEnv ?? [])].sort();
+  return { ...rest, ...(names.length ? { env_names: names } : {}) };
+}
+
+/**
+ * The placement the kernel starts with: `--env NAME` given the worker's own value. Only in
+ * the worker's memory and, while the kernel starts, its placement file: never returned to
+ * the workflow. Undefined values (unset since prepareRun checked) are the caller's error.
+ */
+export function withWorkerEnv(placement: KernelPlacement, workerEnv: NodeJS.ProcessEnv): { placement: KernelPlacement; missing?: string } {
+  const { workerEnv: names, ...rest } = placement;
+  if (!names?.length) return { placement: rest };
+  const env = { ...rest.env };
+  for (const name of names) {
+    const value = workerEnv[name];
+    if (value === undefined) return { placement: rest, missing: name };
+    env[name] = value;
+  }
+  return { placement: { ...rest, env } };
 }
 

@@ -5,6 +5,11 @@
  * each connected, with its execution registry installed; a run takes one by moving its
  * Jupyter session to `millrace/<run id>`, and the pool starts a replacement.
  *
+ * Container kernels (`run --image`) are pooled per shape: a run takes a warm container
+ * only of the same kernelspec, image, CPUs, memory, variables and mounts, the placement
+ * the pool wrote for it as it started (worker/container_provisioner.py). Each pooled kernel
+ * serves one run: the run shuts it down at its end, as any kernel it started.
+ *
  * An idle kernel sits in a session `millrace/pool-<uuid>`, which no run has: every
  * worker's orphan reaper shuts such a kernel down once it has been idle past the grace
  * period. The owning worker keeps its own kernels active with a kernel_info request
@@ -13,7 +18,8 @@
 import { ServerConnection, type Kernel } from '@jupyterlab/services';
 import { randomUUID } from 'node:crypto';
 import { moveSession, shutdownKernel } from './jupyter.js';
-import { startReadyKernel } from './kernel-lifecycle.js';
+import type { KernelPlacement } from '../workflows/contracts.js';
+import { startPlacedKernel } from './kernel-lifecycle.js';
 
 /** Well inside the orphan reaper's grace period (60 s by default). */
 const KEEP_ALIVE_MS = 20_000;
@@ -27,8 +33,19 @@ export interface PooledKernel {
   outcomeRegistry: boolean;
 }
 
+/** What makes two kernels interchangeable: the kernelspec and, for a container, its whole placement. */
+export function poolKey(kernelName: string, placement?: KernelPlacement): string {
+  if (!placement?.image) return kernelName;
+  const { image, cpus, memory, env, mounts } = placement;
+  const sortedEnv = Object.entries(env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([kernelName, image, cpus ?? null, memory ?? null, sortedEnv, mounts ?? []]);
+}
+
 export class KernelPool {
+  /** Idle kernels by poolKey. */
   private readonly idle = new Map<string, PooledKernel[]>();
+  /** The placement of each container key, to start its replacements with. */
+  private readonly shapes = new Map<string, { kernelName: string; placement?: KernelPlacement }>();
   private readonly starting = new Map<string, number>();
   /** Kernels started once, ahead of the one run that will take them (`prestart`). */
   private readonly early = new Map<string, Promise<PooledKernel>>();
@@ -41,6 +58,8 @@ export class KernelPool {
     private readonly settings: ServerConnection.ISettings,
     readonly size: number,
     private readonly warn: (line: string) => void = () => undefined,
+    /** Where placements go for millrace's own Jupyter Server; without it, no container kernels are pooled. */
+    private readonly placementsDir?: string,
   ) {
     this.keepAlive = setInterval(() => this.touchIdle(), KEEP_ALIVE_MS);
     this.keepAlive.unref();
@@ -58,12 +77,18 @@ export class KernelPool {
     this.early.set(kernelName, kernel);
   }
 
-  /** An idle kernel of that name, now in the run's session; undefined when none is ready. */
-  async take(kernelName: string, runId: string): Promise<PooledKernel | undefined> {
-    const ready = this.idle.get(kernelName) ?? [];
-    this.idle.set(kernelName, ready);
-    const early = this.early.get(kernelName);
-    this.early.delete(kernelName);
+  /**
+   * An idle kernel of that name (and placement, for a container), now in the run's session;
+   * undefined when none is ready. The first ask for a key fills the pool for it.
+   */
+  async take(kernelName: string, runId: string, placement?: KernelPlacement): Promise<PooledKernel | undefined> {
+    const key = poolKey(kernelName, placement);
+    if (placement?.image && !this.placementsDir) return undefined;
+    if (!this.shapes.has(key)) this.shapes.set(key, { kernelName, ...(placement?.image ? { placement } : {}) });
+    const ready = this.idle.get(key) ?? [];
+    this.idle.set(key, ready);
+    const early = placement?.image ? undefined : this.early.get(kernelName);
+    if (early) this.early.delete(kernelName);
     if (early) ready.push(...(await early.then((kernel) => [kernel]).catch(() => [])));
     try {
       for (let kernel = ready.shift(); kernel; kernel = ready.shift()) {
@@ -83,7 +108,7 @@ export class KernelPool {
       }
       return undefined;
     } finally {
-      this.refill(kernelName);
+      this.refill(key);
     }
   }
 
@@ -94,9 +119,9 @@ export class KernelPool {
     await this.shutDownIdle();
   }
 
-  /** Ids of the kernels of that name that are ready to be taken, oldest first. */
-  idleKernelIds(kernelName: string): string[] {
-    return (this.idle.get(kernelName) ?? []).map((k) => k.model.id);
+  /** Ids of the kernels of that name (and placement) that are ready to be taken, oldest first. */
+  idleKernelIds(kernelName: string, placement?: KernelPlacement): string[] {
+    return (this.idle.get(poolKey(kernelName, placement)) ?? []).map((k) => k.model.id);
   }
 
   /** Shuts the idle kernels down (worker shutdown); kernels being started follow when ready. */
@@ -115,23 +140,25 @@ export class KernelPool {
     await Promise.all(all.map((k) => shutdownKernel(this.settings, k.model.id).catch(() => undefined)));
   }
 
-  private refill(kernelName: string): void {
-    const have = () => (this.idle.get(kernelName)?.length ?? 0) + (this.starting.get(kernelName) ?? 0);
+  private refill(key: string): void {
+    const { kernelName, placement } = this.shapes.get(key)!;
+    const have = () => (this.idle.get(key)?.length ?? 0) + (this.starting.get(key) ?? 0);
     while (!this.stopped && !this.off && have() < this.size) {
-      this.starting.set(kernelName, (this.starting.get(kernelName) ?? 0) + 1);
-      this.startOne(kernelName)
+      this.starting.set(key, (this.starting.get(key) ?? 0) + 1);
+      this.startOne(kernelName, placement)
         .then(async (kernel) => {
           if (this.stopped || this.off) return shutdownKernel(this.settings, kernel.model.id);
-          this.idle.get(kernelName)!.push(kernel);
+          this.idle.get(key)!.push(kernel);
         })
         // A pool that cannot start kernels just stays empty: runs start their own and say why.
         .catch(() => undefined)
-        .finally(() => this.starting.set(kernelName, this.starting.get(kernelName)! - 1));
+        .finally(() => this.starting.set(key, this.starting.get(key)! - 1));
     }
   }
 
-  private startOne(kernelName: string): Promise<PooledKernel> {
-    return startReadyKernel(this.settings, kernelName, `pool-${randomUUID()}`);
+  private startOne(kernelName: string, placement?: KernelPlacement): Promise<PooledKernel> {
+    const container = placement?.image && this.placementsDir ? { placement, placementsDir: this.placementsDir } : undefined;
+    return startPlacedKernel(this.settings, kernelName, `pool-${randomUUID()}`, container);
   }
 
   private touchIdle(): void {

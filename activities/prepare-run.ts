@@ -140,7 +140,7 @@ function kernelPlacement(input: RunInput, source: Notebook, allow: AllowList): K
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'BadNotebook');
   }
-  const refused = refusal(placement, allow);
+  const refused = refusal(placement, allow, process.env);
   if (refused) throw ApplicationFailure.nonRetryable(refused, 'PlacementRefused');
   return placement;
 }

@@ -243,7 +243,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('dev')
     .description('run the embedded stack (Temporal, Jupyter Server, worker) in the foreground')
     .option('--no-worker', 'leave the worker out; attach `millrace worker` processes instead')
-    .option('--kernel-pool <n>', 'idle kernels kept started per kernel name, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT)
+    .option('--kernel-pool <n>', 'idle kernels kept started per kernel name and container shape, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT)
     .option('--kernel-env <name>', 'an environment variable kernels get besides the defaults (a name or a glob like DB_*; repeatable; MILLRACE_KERNEL_ENV too)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--kernel-user <name>', 'run kernels as this user, who then cannot read the state directory or the store (needs root)');
   addAllowOptions(dev).action(async (opts) => {
@@ -257,7 +257,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--task-queue <queue>', 'task queue to poll (default MILLRACE_TASK_QUEUE or millrace)')
     .option('--jupyter-url <url>', 'Jupyter Server or Kernel Gateway URL (default MILLRACE_JUPYTER_URL)')
     .option('--max-concurrent-runs <n>', 'runs this worker executes at once', positiveInt)
-    .option('--kernel-pool <n>', 'idle kernels kept started per kernel name, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT);
+    .option('--kernel-pool <n>', 'idle kernels kept started per kernel name and container shape, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT);
   addAllowOptions(worker).action(async (opts) => {
     const { workerCommand } = await import('./commands/worker.js');
     exitCode = await workerCommand({ ...opts, allow: allowArgs(opts) });

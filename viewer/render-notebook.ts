@@ -7,6 +7,7 @@
  */
 import { notebookMillrace } from '../record/metadata.js';
 import { cellNumbers, cellRecord } from '../notebook/record.js';
+import { describePlacement } from '../notebook/placement-syntax.js';
 import { cellTags, sourceText, type Cell, type MarkdownCell, type Notebook, type Output } from '../notebook/nbformat.js';
 import { GLUE_PAYLOAD_PREFIX, runFacts } from '../notebook/scrapbook.js';
 import { ansiToHtml } from './ansi.js';
@@ -220,7 +221,9 @@ export async function renderNotebookPage(nb: Notebook, options: NotebookPageOpti
   const failedAt = nb.cells.findIndex((c) => c.cell_type === 'code' && cellRecord(c)?.status === 'failed');
   const failed = failedAt >= 0 ? numbers[failedAt]! : -1;
   const hasBanner = numbers.includes(null);
-  const resumedFrom = notebookMillrace(nb).resumed_from;
+  const { resumed_from: resumedFrom, kernel } = notebookMillrace(nb);
+  // Where a container kernel ran (variable names only, as recorded).
+  const placement = describePlacement(kernel);
   // A notebook that no run wrote (a source, a file put in the store) has no status.
   const isRecord = nb.metadata['papermill'] !== undefined || nb.metadata['millrace'] !== undefined;
   const markdown = await renderPageMarkdown(nb, numbers, options.rawHref);
@@ -232,6 +235,7 @@ export async function renderNotebookPage(nb: Notebook, options: NotebookPageOpti
 <dt>notebook</dt><dd>${name}</dd>
 <dt>path</dt><dd><code>${options.path}</code></dd>
 ${facts.schedule ? html`<dt>schedule</dt><dd>${facts.schedule}</dd>` : ''}
+${placement ? html`<dt>image</dt><dd class="placement">${placement}</dd>` : ''}
 <dt>started</dt><dd>${facts.start_time ?? '—'}</dd>
 <dt>ended</dt><dd>${facts.end_time ?? '—'}</dd>
 <dt>duration</dt><dd>${facts.duration_s === null ? '—' : `${facts.duration_s.toFixed(2)} s`}</dd>

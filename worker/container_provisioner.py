@@ -105,8 +105,18 @@ def podman_run_command(kernel_id: str, connection_file: str, kernel_cmd: list[st
     if placement.get("memory"):
         # No swap beyond the limit: the limit is what the run asked for.
         command += ["--memory", str(placement["memory"]), "--memory-swap", str(placement["memory"])]
+    env_file = write_env_file(kernel_id, placement.get("env") or {})
+    if env_file:
+        # Written by podman once it has read the env file and created the container: the
+        # provisioner then removes both (forking_provisioner.py, forget_env_file).
+        cid = cid_file(kernel_id)
+        Path(cid).unlink(missing_ok=True)
+        command += ["--env-file", env_file, "--cidfile", cid]
     for name, value in sorted((placement.get("env") or {}).items()):
-        command += ["--env", f"{name}={value}"]
+        if "\n" in value:
+            # An env file holds one line per variable: a value of several lines goes on the
+            # client's command line (visible to the host's users while the kernel runs).
+            command += ["--env", f"{name}={value}"]
     for mount in placement.get("mounts") or []:
         spec = f"{mount['source']}:{mount['target']}" + (":ro" if mount.get("readOnly") else "")
         command += ["--volume", spec]
@@ -183,10 +193,48 @@ def container_connection_file(kernel_id: str, connection_file: str, network: str
     return str(copy)
 
 
+def write_env_file(kernel_id: str, env: dict[str, str]) -> str | None:
+    """The run's variables for `podman run --env-file`, so that their values (a secret given
+    with `--env NAME`, the worker's own) are not on the podman client's command line, which
+    every user of the host can read for as long as the kernel runs. Mode 0600 in the
+    placements folder (0700), like the connection file; removed as soon as podman has read
+    it (forking_provisioner.py), else with the kernel."""
+    lines = [f"{name}={value}\n" for name, value in sorted(env.items()) if "\n" not in value]
+    if not lines:
+        return None
+    assert PLACEMENTS_DIR is not None, "a container kernel without a placements folder"
+    directory = Path(PLACEMENTS_DIR)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / f"env-{kernel_id}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(lines))
+    return str(path)
+
+
+def cid_file(kernel_id: str) -> str:
+    assert PLACEMENTS_DIR is not None, "a container kernel without a placements folder"
+    return str(Path(PLACEMENTS_DIR) / f"cid-{kernel_id}")
+
+
+def env_file_read(kernel_id: str) -> bool:
+    """Whether podman has created the container, so has read the env file."""
+    return Path(cid_file(kernel_id)).exists()
+
+
+def remove_env_file(kernel_id: str) -> None:
+    directory = PLACEMENTS_DIR
+    if directory:
+        (Path(directory) / f"env-{kernel_id}").unlink(missing_ok=True)
+        (Path(directory) / f"cid-{kernel_id}").unlink(missing_ok=True)
+
+
 def remove_connection_copy(kernel_id: str) -> None:
+    """The kernel's files in the placements folder: its connection file's copy and env file."""
     directory = PLACEMENTS_DIR
     if directory:
         (Path(directory) / f"connection-{kernel_id}.json").unlink(missing_ok=True)
+    remove_env_file(kernel_id)
 
 
 def remove_container(kernel_id: str) -> None:

@@ -326,7 +326,20 @@ class ForkingProvisioner(LocalProvisioner):
         kwargs["env"] = container_provisioner.podman_env()
         self.container_kernel_id = kernel_id
         self.log.info("millrace: kernel %s in container %s (image %s)", kernel_id, container_provisioner.container_name(kernel_id), placement["image"])
-        return await self.launch_with_tail(podman, **kwargs)
+        connection = await self.launch_with_tail(podman, **kwargs)
+        if "--env-file" in podman:
+            self._env_file_task = asyncio.ensure_future(self.forget_env_file(kernel_id))
+        return connection
+
+    async def forget_env_file(self, kernel_id: str) -> None:
+        """Removes the run's variables from disk once podman has read them (it wrote the
+        container's id), or has exited; cleanup removes them in any case."""
+        deadline = asyncio.get_running_loop().time() + FORK_TIMEOUT_S
+        while asyncio.get_running_loop().time() < deadline:
+            if container_provisioner.env_file_read(kernel_id) or (self.process is not None and self.process.poll() is not None):
+                break
+            await asyncio.sleep(0.05)
+        container_provisioner.remove_env_file(kernel_id)
 
     async def launch_with_tail(self, cmd: list[str], **kwargs: Any):
         """LocalProvisioner's launch, the process's stderr copied to the server's through a

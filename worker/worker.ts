@@ -34,7 +34,7 @@ export interface WorkerConfig {
   jupyter: JupyterConfig;
   maxConcurrentRuns?: number;
   /**
-   * Idle kernels kept started per kernel name, so a run does not wait for one (default 0:
+   * Idle kernels kept started per kernel name and container shape, so a run does not wait for one (default 0:
    * a one-shot `millrace run` would only start a kernel nobody uses), or a pool the caller
    * made (a one-shot `run`'s, with its run's kernel started early); the worker stops it.
    */
@@ -83,7 +83,8 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
   const bundle = config.workflowBundlePath ?? workflowBundlePath();
   const warn = config.warn ?? ((line: string) => void process.stderr.write(`millrace: warning: ${line}\n`));
   const wanted = config.kernelPool;
-  const pool = typeof wanted === 'number' ? (wanted > 0 ? new KernelPool(serverSettings(config.jupyter), wanted, warn) : undefined) : wanted;
+  const placements = config.placementsDir ?? placementsDir(stateDir());
+  const pool = typeof wanted === 'number' ? (wanted > 0 ? new KernelPool(serverSettings(config.jupyter), wanted, warn, placements) : undefined) : wanted;
   const background = new BackgroundWork();
   const runs = config.maxConcurrentRuns ?? 20;
   const worker = await Worker.create({
@@ -97,7 +98,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
       background,
       stateDir: stateDir(),
       allow: mergeAllowLists(allowListFromEnv(process.env), config.allow ?? {}),
-      placementsDir: config.placementsDir ?? placementsDir(stateDir()),
+      placementsDir: placements,
     }),
     maxConcurrentWorkflowTaskExecutions: Math.max(2, Math.min(runs, 40)),
     // Each run holds at most one cell activity at a time; the rest is setup and teardown.
@@ -114,7 +115,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
     if (reaper) {
       if (config.connection?.tls) muteIpServerNameWarning();
       client = new Client({ connection: await Connection.connect({ address: config.temporalAddress, ...config.connection }), namespace: config.namespace });
-      stopReaper = startOrphanReaper({ settings: serverSettings(config.jupyter), client, ...reaper, placementsDir: config.placementsDir ?? placementsDir(stateDir()), warn });
+      stopReaper = startOrphanReaper({ settings: serverSettings(config.jupyter), client, ...reaper, placementsDir: placements, warn });
     }
     try {
       await worker.run();

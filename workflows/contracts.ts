@@ -100,6 +100,8 @@ export const kernelPlacementSchema = z.object({
   memory: z.string().min(1).optional(),
   env: z.record(z.string(), z.string()).optional(),
   mounts: z.array(z.string().min(1)).optional(),
+  /** `--env NAME`: variables the kernel gets with the worker's own value, which never enters history. */
+  workerEnv: z.array(z.string().min(1)).optional(),
 });
 export type KernelPlacement = z.infer<typeof kernelPlacementSchema>;
 

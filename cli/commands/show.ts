@@ -15,6 +15,7 @@ import { table } from '../table.js';
 import { executionErrorText } from '../traceback.js';
 import { parametersText, summarize, type RunSummary } from './runs.js';
 import { runFacts } from '../../notebook/scrapbook.js';
+import { describePlacement } from '../../notebook/placement-syntax.js';
 import type { PauseInfo } from '../../workflows/contracts.js';
 
 interface CellView {
@@ -157,6 +158,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     process.stdout.write(`${JSON.stringify(view)}\n`);
     return EXIT.ok;
   }
+  const placement = describePlacement(view.kernel);
   const lines = [
     `run:      ${view.run_id}`,
     `status:   ${view.status}`,
@@ -164,7 +166,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     `output:   ${view.output ?? ''}`,
     ...(view.cwd ? [`cwd:      ${view.cwd}`] : []),
     ...(view.kernel?.['name'] !== undefined ? [`kernel:   ${describeKernel(view.kernel)}`] : []),
-    ...(view.kernel?.['image'] !== undefined ? [`image:    ${describePlacement(view.kernel)}`] : []),
+    ...(placement !== undefined ? [`image:    ${placement}`] : []),
     ...(view.parameters && Object.keys(view.parameters).length ? [`params:   ${parametersText(view.parameters)}`] : []),
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
@@ -223,13 +225,3 @@ function describeResume(from: ResumedFrom): string {
   return `from ${from.run_id}${at}${how}`;
 }
 
-/** `IMAGE, 0.5 CPUs, 256m, env A B, mount SRC:DST:ro`: a container kernel's placement as recorded. */
-function describePlacement(kernel: Record<string, unknown>): string {
-  const parts = [String(kernel['image'] ?? '')];
-  if (typeof kernel['cpus'] === 'number') parts.push(`${kernel['cpus']} CPUs`);
-  if (typeof kernel['memory'] === 'string') parts.push(kernel['memory']);
-  const names = Array.isArray(kernel['env_names']) ? kernel['env_names'] : [];
-  if (names.length) parts.push(`env ${names.join(' ')}`);
-  for (const mount of Array.isArray(kernel['mounts']) ? kernel['mounts'] : []) parts.push(`mount ${String(mount)}`);
-  return parts.join(', ');
-}

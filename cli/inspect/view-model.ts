@@ -7,6 +7,7 @@
 import { sourceText, type Cell, type Notebook, type Output } from '../../notebook/nbformat.js';
 import { recordedCells } from '../../record/cells.js';
 import { notebookMillrace } from '../../record/metadata.js';
+import { describePlacement } from '../../notebook/placement-syntax.js';
 import type { CellProgress, RunProgress } from '../../workflows/contracts.js';
 import { parametersText, type RunSummary } from '../commands/runs.js';
 
@@ -288,6 +289,9 @@ export function runHeader(detail: RunDetail, now: Date): HeaderField[] {
         .join('  '),
     });
   }
+  // Where a container kernel ran (variable names only, as recorded).
+  const placement = notebook ? describePlacement(notebookMillrace(notebook).kernel) : undefined;
+  if (placement) fields.push({ label: 'image', value: placement });
   const from = resumedFrom(detail);
   if (from) fields.push({ label: 'resumed from', value: `${from.run_id} at cell ${from.from_cell}  [f]` });
   if (detail.resumedAs.length > 0) {

@@ -7,7 +7,7 @@
  */
 import { SessionAPI } from '@jupyterlab/services';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
@@ -16,6 +16,10 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
+import { temporalSource } from '../../cli/inspect/data.js';
+import { runHeader } from '../../cli/inspect/view-model.js';
+import { parseNotebook } from '../../notebook/nbformat.js';
+import { renderNotebookPage } from '../../viewer/render-notebook.js';
 import { placementsDir } from '../../activities/kernel-placement.js';
 import type { Config } from '../../cli/config.js';
 import { buildRunInput, resolveParameters } from '../../cli/submit.js';
@@ -58,7 +62,7 @@ beforeAll(async () => {
     namespace: stack.namespace,
     taskQueue,
     jupyter: { url: jupyter.url, token: jupyter.token },
-    allow: { images: [image], mounts: [shared], env: ['GREETING'] },
+    allow: { images: [image], mounts: [shared], env: ['GREETING', 'DB_PASSWORD', 'UNSET_ON_WORKER'] },
     placementsDir: placementsDir(stateDir),
     orphanReaper: false,
   });
@@ -103,11 +107,13 @@ async function writeNotebook(name: string, nb: NotebookJson): Promise<string> {
   return path;
 }
 
-async function start(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number; checkpoint?: boolean; onKernelLoss?: 'fail' | 'restart' } = {}) {
+type Extra = { cellTimeoutS?: number; checkpoint?: boolean; onKernelLoss?: 'fail' | 'restart'; taskQueue?: string };
+
+async function start(path: string, placement: KernelPlacement | undefined, { taskQueue, ...extra }: Extra = {}) {
   const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
   const input = await buildRunInput(config, { notebookPath: path, params, ...(placement ? { placement } : {}), ...extra });
   const handle = await client.workflow.start('notebookRun', {
-    taskQueue: config.taskQueue,
+    taskQueue: taskQueue ?? config.taskQueue,
     workflowId: input.runId,
     args: [input],
     memo: { notebook: basename(path), output: input.output },
@@ -115,7 +121,7 @@ async function start(path: string, placement: KernelPlacement | undefined, extra
   return { input, handle };
 }
 
-async function run(path: string, placement: KernelPlacement | undefined, extra: { cellTimeoutS?: number; checkpoint?: boolean; onKernelLoss?: 'fail' | 'restart' } = {}) {
+async function run(path: string, placement: KernelPlacement | undefined, extra: Extra = {}) {
   const { input, handle } = await start(path, placement, extra);
   let result: RunResult | undefined;
   let error: WorkflowFailedError | undefined;
@@ -127,6 +133,33 @@ async function run(path: string, placement: KernelPlacement | undefined, extra: 
   }
   const output = existsSync(input.output) ? JSON.parse(await readFile(input.output, 'utf8')) : undefined;
   return { input, result, error, output };
+}
+
+/** startKernel's result in the run's history: the kernel the run got. */
+async function startedKernelId(runId: string): Promise<string> {
+  const history = await client.workflow.getHandle(runId).fetchHistory();
+  const started = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startKernel');
+  const completed = history.events!.find((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === started!.eventId!.toString());
+  return JSON.parse(Buffer.from(completed!.activityTaskCompletedEventAttributes!.result!.payloads![0]!.data!).toString('utf8')).kernel.kernelId;
+}
+
+/** When podman created a kernel's container (the container is gone after its run: asked while it runs). */
+async function containerCreated(kernelId: string): Promise<number> {
+  const { stdout } = await podman(['inspect', '--format', '{{.Created.UnixNano}}', `millrace-kernel-${kernelId}`]);
+  return Number(BigInt(stdout.trim()) / 1_000_000n);
+}
+
+/** Every payload in a history, decoded: what `temporal workflow show` would print of it. */
+function payloadTexts(history: unknown): string {
+  const out: string[] = [];
+  const walk = (value: unknown) => {
+    if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
+    else if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === 'object') Object.values(value).forEach(walk);
+    else if (typeof value === 'string') out.push(value);
+  };
+  walk(history);
+  return out.join('\n');
 }
 
 /** The innermost cause's message: what the CLI prints after `failed: `. */
@@ -185,9 +218,67 @@ describe('container kernels', () => {
     expect(r.output.metadata.millrace.cwd).toBeUndefined();
     // And shown.
     const show = await runCli(['show', r.input.runId], cliEnv);
-    expect(show.stdout).toContain(`image:    ${image}, 0.5 CPUs, 256m, env GREETING, mount ${shared}:/data:ro\n`);
+    const where = `${image}, 0.5 CPUs, 256m, env GREETING, mount ${shared}:/data:ro`;
+    expect(show.stdout).toContain(`image:    ${where}\n`);
+    // The inspector's Run header, from what it loads of the run ...
+    const detail = await temporalSource(client).loadRun(r.input.runId);
+    expect(runHeader(detail, new Date()).find((f) => f.label === 'image')?.value).toBe(where);
+    // ... and the viewer's page of the record.
+    const page = await renderNotebookPage(parseNotebook(await readFile(r.input.output, 'utf8'), r.input.output), { path: 'x.ipynb', contentsHref: '/c', rawHref: '/r', exportHref: '/e' });
+    expect(page).toContain(`<dt>image</dt><dd class="placement">${where}</dd>`);
     // The container is gone once the run is over.
     await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
+  });
+
+  it("gives the kernel the worker's own value of --env NAME, which stays out of history and the record", async () => {
+    // The worker's environment (this process's, set after the CLI's environment was copied).
+    const secret = `s3cr3t-${randomBytes(8).toString('hex')}`;
+    process.env['DB_PASSWORD'] = secret;
+    try {
+      const marks = await writableFolder('secret');
+      const path = await writeNotebook('secret.ipynb', notebook([
+        // Waits while the test looks at the host's processes.
+        codeCell('import os, time\nopen("/marks/started", "w").close()\nwhile not os.path.exists("/marks/looked"):\n    time.sleep(0.05)'),
+        codeCell('import hashlib, os\nprint(hashlib.sha256(os.environ["DB_PASSWORD"].encode()).hexdigest(), os.environ["GREETING"])'),
+      ]));
+      expect(cliEnv['DB_PASSWORD']).toBeUndefined();
+      const cliRun = runCli(['run', path, '--image', image, '--env', 'DB_PASSWORD', '--env', 'GREETING=hi', '--mount', `${marks}:/marks`, '--json'], cliEnv);
+      await waitFor('the kernel to start', async () => (existsSync(join(marks, 'started')) ? true : undefined));
+      // Not on any command line of the host (podman's client runs as long as the kernel).
+      const commandLines = (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        } catch {
+          return '';
+        }
+      });
+      expect(commandLines.some((c) => c.includes('millrace-kernel-'))).toBe(true);
+      expect(commandLines.filter((c) => c.includes(secret))).toEqual([]);
+      await writeFile(join(marks, 'looked'), '');
+      const cli = await cliRun;
+      expect(cli.code, cli.stderr).toBe(0);
+      // No warning: nothing secret was given a value on the command line.
+      expect(cli.stderr).not.toContain('warning');
+      const { run_id: runId, output } = JSON.parse(cli.stdout);
+      const record = await readFile(output, 'utf8');
+      expect(streamText(JSON.parse(record).cells[1])).toBe(`${createHash('sha256').update(secret).digest('hex')} hi\n`);
+      expect(JSON.parse(record).metadata.millrace.kernel).toMatchObject({ image, env_names: ['DB_PASSWORD', 'GREETING'], mounts: [`${marks}:/marks`] });
+      // Nowhere in the record, the decoded history, or what is left in the placements folder.
+      expect(record).not.toContain(secret);
+      const history = await client.workflow.getHandle(runId).fetchHistory();
+      const decoded = payloadTexts(history);
+      expect(decoded).toContain('"workerEnv":["DB_PASSWORD"]');
+      expect(decoded).not.toContain(secret);
+      await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
+      const left = existsSync(placementsDir(stateDir)) ? await readdir(placementsDir(stateDir)) : [];
+      for (const file of left) expect(await readFile(join(placementsDir(stateDir), file), 'utf8')).not.toContain(secret);
+      // A name the worker allows but has no value for: refused before anything starts.
+      const unset = await runCli(['run', path, '--image', image, '--env', 'UNSET_ON_WORKER'], cliEnv);
+      expect(unset.code).toBe(1);
+      expect(unset.stderr).toContain(`environment variable "UNSET_ON_WORKER" is not set on this worker (--env UNSET_ON_WORKER gives the kernel the worker's own value)`);
+    } finally {
+      delete process.env['DB_PASSWORD'];
+    }
   });
 
   it('takes the placement from the notebook metadata, the command line winning', async () => {
@@ -361,5 +452,87 @@ for name, port in ${JSON.stringify(Object.entries(targets))}:
     expect(removed).toEqual([name]);
     expect(await containers()).toEqual([]);
     await other.stop();
+  });
+
+  it('starts a run in a warm container of the same shape (--kernel-pool), never one of another shape, and removes the pooled ones at shutdown', async () => {
+    // A second worker on its own task queue, with a pool, on the same Jupyter Server.
+    const taskQueue = `pool-${randomBytes(4).toString('hex')}`;
+    const stack = inject('stack');
+    const pooling = await createWorker({
+      temporalAddress: stack.temporalAddress,
+      namespace: stack.namespace,
+      taskQueue,
+      jupyter: { url: jupyter.url, token: jupyter.token },
+      allow: { images: [image], mounts: [shared], env: ['GREETING'] },
+      placementsDir: placementsDir(stateDir),
+      orphanReaper: false,
+      kernelPool: 1,
+    });
+    const stopped = pooling.run();
+    const shape: KernelPlacement = { image, cpus: 0.5, memory: '200m', env: { GREETING: 'warm' } };
+    let idle: string[] = [];
+    try {
+      // The kernel waits until the test has looked at its container (gone after the run).
+      const marks = await writableFolder('pool');
+      const nb = notebook([
+        codeCell('import os, time\nwhile not os.path.exists("/marks/" + os.environ["GREETING"] + "-seen"):\n    time.sleep(0.05)'),
+        codeCell('import os\nprint(os.environ["GREETING"], open("/sys/fs/cgroup/memory.max").read().strip() if os.path.exists("/sys/fs/cgroup/memory.max") else open("/sys/fs/cgroup/memory/memory.limit_in_bytes").read().strip())'),
+      ]);
+      const path = await writeNotebook('pooled.ipynb', nb);
+      const placed = { ...shape, mounts: [`${marks}:/marks`] };
+      // The first run of a shape starts its own container; the pool fills for that shape.
+      const see = async (kernelId: string, greeting: string) => {
+        const created = await waitFor('the run\'s container', () => containerCreated(kernelId));
+        await writeFile(join(marks, `${greeting}-seen`), '');
+        return created;
+      };
+      const first = await start(path, placed, { taskQueue });
+      await waitFor('the first kernel', () => startedKernelId(first.input.runId));
+      await see(await startedKernelId(first.input.runId), 'warm');
+      expect((await first.handle.result()).status).toBe('completed');
+      await rm(join(marks, 'warm-seen'));
+      idle = await waitFor('a warm container of that shape', async () => {
+        const ids = pooling.kernelPool!.idleKernelIds('python3', placed);
+        return ids.length === 1 ? ids : undefined;
+      });
+      expect(await containers('running')).toContain(`millrace-kernel-${idle[0]}`);
+
+      // The second run of the same shape gets it: its container was created before the run was submitted.
+      const submitted = Date.now();
+      const second = await start(path, placed, { taskQueue });
+      const secondKernel = await waitFor('the second kernel', () => startedKernelId(second.input.runId));
+      expect(secondKernel).toBe(idle[0]);
+      expect(await see(secondKernel, 'warm')).toBeLessThan(submitted);
+      await second.handle.result();
+      const out = JSON.parse(await readFile(second.input.output, 'utf8'));
+      expect(streamText(out.cells[1])).toBe(`warm ${200 * 1024 * 1024}\n`);
+      // Used once: shut down with its run, and replaced by another warm container.
+      await waitFor('the used container removed', async () => ((await containers()).includes(`millrace-kernel-${secondKernel}`) ? undefined : true));
+      idle = await waitFor('a replacement', async () => {
+        const ids = pooling.kernelPool!.idleKernelIds('python3', placed);
+        return ids.length === 1 && ids[0] !== secondKernel ? ids : undefined;
+      });
+
+      // Another shape (another value of a variable) gets none of them: a container of its own.
+      const otherShape = { ...placed, env: { GREETING: 'cold' } };
+      const before = Date.now();
+      const third = await start(path, otherShape, { taskQueue });
+      const thirdKernel = await waitFor('the third kernel', () => startedKernelId(third.input.runId));
+      expect(thirdKernel).not.toBe(idle[0]);
+      expect(await see(thirdKernel, 'cold')).toBeGreaterThanOrEqual(before);
+      await third.handle.result();
+      expect(streamText(JSON.parse(await readFile(third.input.output, 'utf8')).cells[1])).toMatch(/^cold /);
+      idle = [...pooling.kernelPool!.idleKernelIds('python3', placed), ...pooling.kernelPool!.idleKernelIds('python3', otherShape)];
+      await waitFor('a warm container of the other shape too', async () => (pooling.kernelPool!.idleKernelIds('python3', otherShape).length === 1 ? true : undefined));
+      idle = [...pooling.kernelPool!.idleKernelIds('python3', placed), ...pooling.kernelPool!.idleKernelIds('python3', otherShape)];
+      expect(idle.length).toBe(2);
+    } finally {
+      pooling.worker.shutdown();
+      await stopped;
+    }
+    // The worker's shutdown removed its warm containers.
+    const left = await containers();
+    for (const id of idle) expect(left).not.toContain(`millrace-kernel-${id}`);
+    await waitFor('every container removed', async () => ((await containers()).length === 0 ? true : undefined));
   });
 });

@@ -239,6 +239,15 @@ describe('run header', () => {
     expect(live.some((f) => f.label === 'parameters' || f.label.startsWith('resumed'))).toBe(false);
   });
 
+  it("says where a container kernel ran, variable names only, and nothing for a process kernel", () => {
+    const placed = notebookOf([failing], {
+      millrace: { kernel: { image: 'localhost/k:1', cpus: 0.5, memory: '256m', env_names: ['A', 'B'], mounts: ['/srv:/data:ro'], name: 'python3' } },
+    });
+    const fields = runHeader({ ...detail, notebook: placed }, new Date());
+    expect(fields.find((f) => f.label === 'image')?.value).toBe('localhost/k:1, 0.5 CPUs, 256m, env A B, mount /srv:/data:ro');
+    expect(runHeader(detail, new Date()).some((f) => f.label === 'image')).toBe(false);
+  });
+
   it('says which cell a paused run waits at, and until when, from the progress query', () => {
     const progress: RunProgress = {
       runId: 'etl-1',

@@ -2,8 +2,11 @@ import { mkdtempSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { allowListFromEnv, mergePlacement, recordedPlacement, refusal } from '../../activities/kernel-placement.js';
-import { parseEnvAssignment, parseMount } from '../../notebook/placement-syntax.js';
+import { allowListFromEnv, mergePlacement, recordedPlacement, refusal, withWorkerEnv } from '../../activities/kernel-placement.js';
+import { placementArgs } from '../../cli/placement-options.js';
+import { poolKey } from '../../activities/kernel-pool.js';
+import type { KernelPlacement } from '../../workflows/contracts.js';
+import { looksSecret, parseEnvAssignment, parseMount } from '../../notebook/placement-syntax.js';
 
 const allow = { images: ['kernel:1'], mounts: ['/srv/data'], env: ['GREETING'] };
 
@@ -53,5 +56,45 @@ describe('kernel placement', () => {
   it('reads the allow-list from the environment, and records variable names only', () => {
     expect(allowListFromEnv({ MILLRACE_ALLOW_IMAGES: 'a, b', MILLRACE_ALLOW_ENV: 'X' })).toEqual({ images: ['a', 'b'], mounts: [], env: ['X'] });
     expect(recordedPlacement({ image: 'k', env: { B: 'secret', A: 'x' } })).toEqual({ image: 'k', env_names: ['A', 'B'] });
+  });
+
+  it('pools container kernels by their whole shape, whatever the order of the variables', () => {
+    const shape = { image: 'kernel:1', cpus: 1, memory: '512m', env: { A: '1', B: '2' }, mounts: ['/srv/data:/data:ro'] };
+    expect(poolKey('python3')).toBe('python3');
+    expect(poolKey('python3', { ...shape, env: { B: '2', A: '1' } })).toBe(poolKey('python3', shape));
+    const others: Array<Partial<KernelPlacement>> = [{ image: 'kernel:2' }, { cpus: 2 }, { memory: '1g' }, { env: { A: '1', B: '3' } }, { env: { A: '1' } }, { mounts: [] }];
+    for (const other of others) {
+      expect(poolKey('python3', { ...shape, ...other })).not.toBe(poolKey('python3', shape));
+    }
+    expect(poolKey('other', shape)).not.toBe(poolKey('python3', shape));
+    expect(poolKey('python3', { image: 'kernel:1' })).not.toBe('python3');
+  });
+
+  it("takes --env NAME as the worker's own value: checked on the worker, resolved there, recorded by name", () => {
+    expect(parseEnvAssignment('TOKEN')).toEqual(['TOKEN', undefined]);
+    const warnings: string[] = [];
+    const placement = placementArgs({ image: 'k', env: ['REGION=eu', 'DB_PASSWORD', 'REGION=us', 'API_TOKEN=abc'] }, (line) => warnings.push(line));
+    expect(placement).toEqual({ image: 'k', env: { REGION: 'us', API_TOKEN: 'abc' }, workerEnv: ['DB_PASSWORD'] });
+    // A value for a name that looks secret is warned of (it enters history); the others are not.
+    expect(warnings).toEqual([
+      "--env API_TOKEN=...: the value is kept in the run's workflow input and history; pass a secret as --env API_TOKEN (the worker's own value of API_TOKEN)",
+    ]);
+    expect(['AWS_SECRET_ACCESS_KEY', 'PGPASSWORD', 'GITHUB_TOKEN', 'SSH_KEY', 'OPENAI_API_KEY'].every(looksSecret)).toBe(true);
+    expect(['REGION', 'KEYBOARD', 'MONKEY_BUSINESS'].some(looksSecret)).toBe(false);
+    // The command line's form of a name wins over the notebook's, whichever it is.
+    expect(mergePlacement({ workerEnv: ['A'], env: { C: 'cli' } }, { image: 'k', env: { A: 'nb', B: 'nb' }, worker_env: ['C', 'D'] })).toEqual({
+      image: 'k',
+      env: { B: 'nb', C: 'cli' },
+      workerEnv: ['A', 'D'],
+    });
+    const allowing = { images: ['k'], mounts: [], env: ['DB_PASSWORD'] };
+    expect(refusal({ image: 'k', workerEnv: ['OTHER'] }, allowing, { OTHER: 'x' })).toMatch(/^environment variable "OTHER" is not allowed/);
+    expect(refusal({ image: 'k', workerEnv: ['DB_PASSWORD'] }, allowing, {})).toBe(
+      `environment variable "DB_PASSWORD" is not set on this worker (--env DB_PASSWORD gives the kernel the worker's own value)`,
+    );
+    expect(refusal({ image: 'k', workerEnv: ['DB_PASSWORD'] }, allowing, { DB_PASSWORD: 'x' })).toBeUndefined();
+    expect(recordedPlacement({ image: 'k', env: { B: 'x' }, workerEnv: ['A'] })).toEqual({ image: 'k', env_names: ['A', 'B'] });
+    expect(withWorkerEnv({ image: 'k', env: { B: 'x' }, workerEnv: ['A'] }, { A: 'secret' })).toEqual({ placement: { image: 'k', env: { B: 'x', A: 'secret' } } });
+    expect(withWorkerEnv({ image: 'k', workerEnv: ['A'] }, {}).missing).toBe('A');
   });
 });

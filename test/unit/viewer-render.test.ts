@@ -137,6 +137,17 @@ describe('renderNotebookPage', () => {
   });
 });
 
+describe('the notebook page of a container run', () => {
+  it('says where the kernel ran, variable names only', async () => {
+    const record = (kernel: Record<string, unknown>) =>
+      parseNotebook(JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: { millrace: { run_id: 'r', status: 'completed', kernel } }, cells: [] }), 'x.ipynb');
+    const options = { path: 'runs/r/x.ipynb', contentsHref: '/c', rawHref: '/raw/runs/r/x.ipynb', exportHref: '/export/runs/r/x.ipynb' };
+    const page = await renderNotebookPage(record({ image: 'localhost/k:1', memory: '512m', env_names: ['REGION'], mounts: ['/srv/<d>:/data:ro'], name: 'python3' }), options);
+    expect(page).toContain('<dt>image</dt><dd class="placement">localhost/k:1, 512m, env REGION, mount /srv/&lt;d&gt;:/data:ro</dd>');
+    expect(await renderNotebookPage(record({ name: 'python3', python: '/usr/bin/python3' }), options)).not.toContain('<dt>image</dt>');
+  });
+});
+
 describe('the viewer\'s cell numbers', () => {
   it('numbers cells as the CLI does: papermill\'s banner and anchor are not counted', async () => {
     const code = (id: string, status: string) => ({ id, cell_type: 'code', source: id, metadata: { papermill: { status } }, execution_count: 1, outputs: [] });
