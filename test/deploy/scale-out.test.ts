@@ -22,12 +22,14 @@ import { buildRunInput } from '../../cli/submit.js';
 import { int } from '../../notebook/param-value.js';
 import { readRecord } from '../../record/run-record.js';
 import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
+import { venvPython } from '../../worker/paths.js';
 import { startS3Server, type S3Server } from '../../worker/s3-server.js';
 import { codeCell, exited, notebook, runCli, streamText, waitFor, type NotebookJson } from '../e2e/harness.js';
 import { startTemporalCluster, type TemporalCluster } from '../../bench/temporal-cluster.js';
 import { startWorkerProcess } from '../../bench/worker-process.js';
 
 const BUCKET = 'millrace';
+const SLOW_KERNEL_S = 8;
 const STORE = `s3://${BUCKET}/store`;
 
 let cluster: TemporalCluster;
@@ -44,9 +46,15 @@ beforeAll(async () => {
   await mkdir(join(dir, 'state'));
   cluster = await startTemporalCluster();
   console.log(`Temporal server on PostgreSQL ready in ${cluster.startMs} ms`);
+  // A Python kernel that takes SLOW_KERNEL_S to start, so a worker can be killed inside startKernel.
+  const spec = join(dir, 'jupyter-path', 'kernels', 'slow-python');
+  await mkdir(spec, { recursive: true });
+  const launch = `import runpy, sys, time; time.sleep(${SLOW_KERNEL_S}); sys.argv = ["ipykernel_launcher"] + sys.argv[1:]; runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)`;
+  await writeFile(join(spec, 'kernel.json'), JSON.stringify({ argv: [venvPython(), '-c', launch, '-f', '{connection_file}'], display_name: 'slow', language: 'python' }));
+  savedEnv = { ...process.env };
+  process.env['JUPYTER_PATH'] = join(dir, 'jupyter-path');
   jupyter = await startJupyterServer({ stateDir: join(dir, 'jupyter') });
   s3 = await startS3Server({ stateDir: join(dir, 's3') });
-  savedEnv = { ...process.env };
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
   Object.assign(process.env, s3.clientEnv());
   const s3Client = new S3Client({
@@ -322,6 +330,35 @@ describe('two workers on a real Temporal cluster (PostgreSQL), store on S3', () 
       await client.schedule.getHandle(`millrace-schedule-${name}`).delete().catch(() => undefined);
       await stopWorker(a);
       await stopWorker(b);
+    }
+  }, 300_000);
+
+  it('SIGKILL of a worker inside a kernel start: another worker retries it once the heartbeat times out, not the start-to-close timeout', async () => {
+    const taskQueue = `kill-start-${randomBytes(3).toString('hex')}`;
+    const a = await startWorker(taskQueue);
+    let b: ChildProcess | undefined;
+    try {
+      const nb = notebook([codeCell('run_no = 0', ['parameters']), codeCell('print(run_no + 1)')]);
+      nb.metadata['kernelspec'] = { name: 'slow-python', display_name: 'slow', language: 'python' };
+      const [run] = await submit(taskQueue, await newNotebook(`${taskQueue}.ipynb`, nb), 1);
+      const handle = client.workflow.getHandle(run!.runId);
+      await waitFor(
+        'worker A to be starting the kernel',
+        async () => ((await handle.describe()).raw.pendingActivities?.some((p) => p.activityType?.name === 'startKernel' && p.state === 2 /* STARTED */) ? true : undefined),
+        60_000,
+      );
+      a.kill('SIGKILL');
+      await exited(a);
+      workers.delete(a);
+      b = await startWorker(taskQueue);
+      expect((await handle.result()).status).toBe('completed');
+      const waits = await waitsOf(run!.runId);
+      console.log(waits.join('\n'));
+      expect(waits.filter((w) => w.startsWith('startKernel attempt 2'))).toEqual([expect.stringContaining('after timeout TIMEOUT_TYPE_HEARTBEAT')]);
+      await expectRecordComplete(run!.output, 1);
+    } finally {
+      if (workers.has(a)) await stopWorker(a);
+      if (b) await stopWorker(b);
     }
   }, 300_000);
 
