@@ -17,6 +17,7 @@
 import type { CellResult, ExecuteCellInput, NotifyInput, PrepareResult, ReplayInput, ReplayResult, RestoreInput, RunInput } from '../workflows/contracts.js';
 import { executeCell, replayCells } from './execute-cell.js';
 import { finalizeRun } from './finalize-run.js';
+import { withHeartbeats } from './heartbeat.js';
 import { serverSettings, type JupyterConfig } from './jupyter.js';
 import { createKernelActivities, type KernelLifecycleDeps } from './kernel-lifecycle.js';
 import { notifyWebhook } from './notify.js';
@@ -33,16 +34,26 @@ export interface ActivityDeps extends KernelLifecycleDeps {
   allow?: AllowList;
 }
 
+/**
+ * An activity that heartbeats while it runs. The workflows give every activity a heartbeat
+ * timeout (workflows/activity-options.ts), so a worker that dies in one is noticed in
+ * seconds and the retry goes to another worker, where waiting out the start-to-close
+ * timeout took minutes (a scale-out test's SIGKILL took 130 s, mostly that).
+ */
+function heartbeating<A extends unknown[], R>(activity: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return (...args) => withHeartbeats(() => activity(...args));
+}
+
 export function createActivities(deps: ActivityDeps) {
   const settings = serverSettings(deps.jupyter);
+  const kernels = createKernelActivities(settings, deps);
+  const repair = createRepairActivities(settings);
 
   return {
-    prepareRun(input: RunInput): Promise<PrepareResult> {
-      return prepareRun(input, deps.allow ?? EMPTY_ALLOW_LIST);
-    },
+    prepareRun: heartbeating((input: RunInput): Promise<PrepareResult> => prepareRun(input, deps.allow ?? EMPTY_ALLOW_LIST)),
 
-    // startKernel and shutdownKernel.
-    ...createKernelActivities(settings, deps),
+    startKernel: heartbeating(kernels.startKernel),
+    shutdownKernel: heartbeating(kernels.shutdownKernel),
 
     executeCell(input: ExecuteCellInput): Promise<CellResult> {
       return executeCell(settings, input);
@@ -56,7 +67,7 @@ export function createActivities(deps: ActivityDeps) {
       return restoreCheckpoint(settings, input);
     },
 
-    finalizeRun,
+    finalizeRun: heartbeating(finalizeRun),
 
     /**
      * Does nothing, on purpose: a workflow whose cells run as local activities schedules
@@ -70,8 +81,11 @@ export function createActivities(deps: ActivityDeps) {
       return notifyWebhook(deps.stateDir, input);
     },
 
-    // --on-failure pause: retry, exec and skip on a paused run.
-    ...createRepairActivities(settings),
+    // --on-failure pause: retry, exec and skip on a paused run (execScratch heartbeats itself).
+    ...repair,
+    prepareRetry: heartbeating(repair.prepareRetry),
+    skipCell: heartbeating(repair.skipCell),
+    cellOutputExcerpt: heartbeating(repair.cellOutputExcerpt),
   };
 }
 

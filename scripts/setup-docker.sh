@@ -10,9 +10,12 @@
 #   - podman-compose in its own venv (docker/podman-compose-requirements.txt);
 #   - a runtime base image: the base image with this machine's Node.js, npm and Python copied in;
 #   - the worker image (docker/worker/Dockerfile) built FROM it, tagged by a hash of its
-#     inputs, its npm and pip installs served from this machine's npm and pip caches.
+#     inputs, its npm and pip installs served from this machine's npm and pip caches;
+#   - for docker/compose.yaml brought up: podman's dnsname plugin (Debian's package), the
+#     Temporal UI server (`go install`), and images FROM scratch holding the Go programs
+#     built on this host (Temporal server, SQL tool and CLI; versitygw; the UI server).
 # Prints KEY=VALUE lines on stdout (what the tests read); progress on stderr.
-# --no-images: the tools only (the tests of docker/k8s and docker/compose.yaml need no image).
+# --no-images: the tools only (docker/k8s's test and the compose file's validation need no image).
 set -euo pipefail
 images=1
 [[ "${1:-}" == "--no-images" ]] && images=0
@@ -188,3 +191,77 @@ if ! podman image exists "$worker_image"; then
     | xargs -r podman rmi >/dev/null 2>&1 || true
 fi
 echo "WORKER_IMAGE=$worker_image"
+
+# --- docker/compose.yaml brought up (test/deploy/docker-compose-up.test.ts) --------------
+# Its services reach each other by name: podman 4.3's CNI networks resolve names with the
+# dnsname plugin (Debian's package; netavark's aardvark-dns would mean switching backends,
+# which podman refuses while containers of the other exist). podman-compose builds the
+# images from the base image; the Go programs are not built in a Go image but come from
+# the host's builds (scripts/setup.sh, setup-cluster.sh, the UI server below) in images
+# FROM scratch that the Containerfiles' BINARIES argument names.
+if [[ ! -x /usr/lib/cni/dnsname ]]; then
+  [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1 \
+    || die "podman's dnsname CNI plugin is missing (/usr/lib/cni/dnsname): install golang-github-containernetworking-plugin-dnsname"
+  say "installing podman's dnsname plugin (Debian's package)..."
+  started=$SECONDS
+  if ! logged "$LOGS/dnsname.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-github-containernetworking-plugin-dnsname; then
+    logged "$LOGS/dnsname.log" apt-get update -qq \
+      && logged "$LOGS/dnsname.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-github-containernetworking-plugin-dnsname \
+      || die "apt-get install golang-github-containernetworking-plugin-dnsname failed (log: $LOGS/dnsname.log)"
+  fi
+  timed "dnsname plugin installed" $started
+fi
+
+# The Temporal UI server, built on the host like the others (docker/temporal-ui/Containerfile
+# names the same version: the newest whose module builds with Go 1.26.8).
+TEMPORAL_UI_VERSION="v2.55.0"
+ui_dir="$CACHE/temporal-ui-$TEMPORAL_UI_VERSION"
+if [[ ! -f "$ui_dir/.complete" ]]; then
+  say "building the Temporal UI server $TEMPORAL_UI_VERSION..."
+  started=$SECONDS
+  rm -rf "$ui_dir"
+  mkdir -p "$ui_dir/bin"
+  go_dir="$(mktemp -d "$CACHE/go-ui.XXXXXX")"
+  logged "$LOGS/temporal-ui-$TEMPORAL_UI_VERSION.log" env GOBIN="$ui_dir/bin" GOFLAGS=-modcacherw GOWORK=off \
+      GOMODCACHE="$go_dir/mod" GOCACHE="$go_dir/build" \
+      go install "github.com/temporalio/ui-server/v2/cmd/server@$TEMPORAL_UI_VERSION" \
+    || { rm -rf "$go_dir"; die "could not build the Temporal UI server (log: $LOGS/temporal-ui-$TEMPORAL_UI_VERSION.log)"; }
+  mv "$ui_dir/bin/server" "$ui_dir/bin/temporal-ui-server"
+  rm -rf "$go_dir"
+  touch "$ui_dir/.complete"
+  timed "Temporal UI server built" $started
+fi
+
+# binaries_image NAME DEST=SOURCE...: an image FROM scratch with each SOURCE (a file or a
+# folder) at /out/DEST, tagged by a hash of the files' names, sizes and times.
+binaries_image() {
+  local name="$1" pair image ctx tag; shift
+  tag="$( { for pair in "$@"; do printf '%s\n' "${pair%%=*}"; find "${pair#*=}" -type f -printf '%P %s %T@\n' | sort; done; } | sha256sum | cut -c1-12)"
+  image="localhost/millrace-$name-binaries:$tag"
+  if ! podman image exists "$image"; then
+    say "making $image..."
+    ctx="$(mktemp -d "$CACHE/binaries.XXXXXX")"
+    mkdir "$ctx/out"
+    for pair in "$@"; do cp -al "${pair#*=}" "$ctx/out/${pair%%=*}" 2>/dev/null || cp -a "${pair#*=}" "$ctx/out/${pair%%=*}"; done
+    printf 'FROM scratch\nCOPY out /out\n' >"$ctx/Containerfile"
+    logged "$LOGS/podman-build-binaries.log" podman build -t "$image" "$ctx" \
+      || { rm -rf "$ctx"; die "podman build of $image failed (log: $LOGS/podman-build-binaries.log)"; }
+    rm -rf "$ctx"
+    podman images --format '{{.Repository}}:{{.Tag}}' "localhost/millrace-$name-binaries" | grep -vxF "$image" \
+      | xargs -r podman rmi >/dev/null 2>&1 || true
+  fi
+  printf '%s\n' "$image"
+}
+
+server_version="$(sed -n 's/^TEMPORAL_SERVER_VERSION="\(.*\)"$/\1/p' scripts/setup-cluster.sh)"
+server_dir="$CACHE/temporal-server-$server_version"
+[[ -f "$server_dir/.complete" ]] || die "the Temporal server is not built: run scripts/setup-cluster.sh"
+[[ -x "$CACHE/bin/temporal" && -x "$CACHE/bin/versitygw" ]] || die "the Temporal CLI or versitygw is missing: run scripts/setup.sh"
+temporal_binaries="$(binaries_image temporal temporal-server="$server_dir/bin/temporal-server" \
+  temporal-sql-tool="$server_dir/bin/temporal-sql-tool" temporal="$CACHE/bin/temporal" schema="$server_dir/schema")"
+s3_binaries="$(binaries_image s3 versitygw="$CACHE/bin/versitygw")"
+ui_binaries="$(binaries_image temporal-ui temporal-ui-server="$ui_dir/bin/temporal-ui-server")"
+echo "BASE_IMAGE=$base_image"
+echo "TEMPORAL_BINARIES_IMAGE=$temporal_binaries"
+echo "S3_BINARIES_IMAGE=$s3_binaries"
+echo "TEMPORAL_UI_BINARIES_IMAGE=$ui_binaries"

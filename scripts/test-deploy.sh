@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/setup-cluster.sh >/dev/null
-scripts/setup-docker.sh >/dev/null   # kubeconform, schemas, podman-compose, the worker image
+scripts/setup-docker.sh >/dev/null   # kubeconform, schemas, podman-compose, the images compose needs
 npx tsc -p test/tsconfig.json
 MILLRACE_DEPLOY_TESTS=1 exec npx vitest run --project deploy "$@"

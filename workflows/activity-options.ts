@@ -6,9 +6,20 @@ import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from 
 import type { MillraceActivities } from '../activities/index.js';
 import type { StartedKernel, StartKernelRequest } from './contracts.js';
 
+/**
+ * How long after its last heartbeat an activity's worker is taken for dead and the attempt
+ * retried elsewhere. Every activity but the webhook's (30 s at most) has it: cells and
+ * scratch code heartbeat every 2 s, the others while they run (activities/index.ts), and
+ * the no-op slice ends at once. Without it, a worker killed during prepare, a kernel start
+ * or finalize held its runs for the whole start-to-close timeout (2 minutes); the
+ * start-to-close timeouts still bound a live worker's attempt.
+ */
+const HEARTBEAT_TIMEOUT = '10 seconds';
+
 /** Writing the record outside a cell (prepare, finalize, a repair's change): each is safe to retry. */
 const RECORD_ACTIVITY = {
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { maximumAttempts: 5, initialInterval: '500ms' },
 } as const;
 
@@ -16,6 +27,7 @@ export const { prepareRun, finalizeRun } = proxyActivities<MillraceActivities>(R
 
 const KERNEL_ACTIVITY = {
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { maximumAttempts: 3, initialInterval: '1s' },
 } as const;
 
@@ -44,7 +56,7 @@ export const CELL_ACTIVITY = {
   // A cell may run for hours; liveness comes from heartbeats (every 2 s), not this bound.
   startToCloseTimeout: '7 days',
   // A dead worker is noticed this long after its last heartbeat; the retry re-attaches.
-  heartbeatTimeout: '10 seconds',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: CELL_RETRY,
   // On cancel, wait for the cell to interrupt its kernel and save the record before finalizing.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -70,6 +82,7 @@ export const { executeCell: executeCellLocally } = proxyLocalActivities<Millrace
 /** The no-op that ends a workflow task of local cells (WORKFLOW_TASK_SLICE_MS in notebook-run.ts). */
 export const { sliceWorkflowTask } = proxyActivities<MillraceActivities>({
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '100ms', maximumInterval: '5s' },
 });
 

@@ -7,11 +7,21 @@ set -eu
 : "${POSTGRES_HOST:?}" "${POSTGRES_USER:?}" "${POSTGRES_PASSWORD_FILE:?}" "${TEMPORAL_NAMESPACE:=default}"
 password="$(cat "$POSTGRES_PASSWORD_FILE")"
 sql() { SQL_PASSWORD="$password" temporal-sql-tool --ep "$POSTGRES_HOST" -p 5432 -u "$POSTGRES_USER" --pl postgres12 --db "$@"; }
-for pair in temporal:temporal temporal_visibility:visibility; do
-  db="${pair%%:*}"; kind="${pair##*:}"
-  sql "$db" create-database 2>/dev/null || true   # already there on a restart
-  sql "$db" setup-schema -v 0.0
-  sql "$db" update-schema -d "/etc/temporal/schema/$kind/versioned"
+schema() {
+  for pair in temporal:temporal temporal_visibility:visibility; do
+    db="${pair%%:*}"; kind="${pair##*:}"
+    sql "$db" create-database >/dev/null 2>&1 || true   # already there on a restart
+    sql "$db" setup-schema -v 0.0 || return 1
+    sql "$db" update-schema -d "/etc/temporal/schema/$kind/versioned" || return 1
+  done
+}
+# PostgreSQL may not answer yet: podman-compose before podman 4.6 starts services without
+# waiting for their dependencies' health, and Kubernetes never waits.
+tries=0
+until schema >/tmp/schema.log 2>&1; do
+  tries=$((tries + 1))
+  [ "$tries" -lt 60 ] || { cat /tmp/schema.log >&2; echo "temporal: could not apply the schema on $POSTGRES_HOST" >&2; exit 1; }
+  sleep 1
 done
 ip="$(hostname -i | cut -d' ' -f1)"
 datastore() { # NAME DATABASE MAXCONNS

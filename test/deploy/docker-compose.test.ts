@@ -1,6 +1,5 @@
 /**
- * docker/compose.yaml: validated, not brought up (its Temporal, UI and S3 images build Go
- * programs in a Go toolchain image, which this machine has no registry to fetch): by
+ * docker/compose.yaml validated (docker-compose-up.test.ts brings it up): by
  * podman-compose's own `config`, by the Compose Specification's JSON schema, and by what
  * the file promises (docs/deploy.md): the services, a healthcheck and a build argument
  * for the base of every image, no dangling reference.
@@ -97,8 +96,12 @@ describe('docker/compose.yaml', () => {
     const env = { ...process.env, BASE_IMAGE: 'localhost/millrace-base:test', GO_BASE_IMAGE: 'localhost/millrace-go:test', NODE_BASE_IMAGE: 'localhost/millrace-node:test' };
     const resolved = parse((await composeConfig(COMPOSE, env)).stdout) as { services: Record<string, Service> };
     expect(buildArgs(resolved.services['postgres']!)).toEqual({ BASE: 'localhost/millrace-base:test' });
-    expect(buildArgs(resolved.services['temporal']!)).toEqual({ BASE: 'localhost/millrace-base:test', GO_BASE: 'localhost/millrace-go:test' });
+    // The Go programs are built in the Go image (the stage "build") unless an image holding them is named.
+    expect(buildArgs(resolved.services['temporal']!)).toEqual({ BASE: 'localhost/millrace-base:test', GO_BASE: 'localhost/millrace-go:test', BINARIES: 'build' });
     expect(buildArgs(resolved.services['worker-1']!)).toEqual({ BASE: 'localhost/millrace-node:test' });
+    const prebuilt = { ...env, TEMPORAL_BINARIES_IMAGE: 'localhost/t:1', TEMPORAL_UI_BINARIES_IMAGE: 'localhost/u:1', S3_BINARIES_IMAGE: 'localhost/s:1' };
+    const binaries = parse((await composeConfig(COMPOSE, prebuilt)).stdout) as { services: Record<string, Service> };
+    expect(['temporal', 'temporal-ui', 's3'].map((s) => buildArgs(binaries.services[s]!)['BINARIES'])).toEqual(['localhost/t:1', 'localhost/u:1', 'localhost/s:1']);
   });
 
   it('a broken file fails: a misspelt key (schema), a build that is not a mapping (podman-compose)', async () => {

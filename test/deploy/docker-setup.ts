@@ -1,7 +1,8 @@
 /**
  * What scripts/setup-docker.sh made for the tests of docker/ (kubeconform, Kubernetes'
- * schemas, podman-compose, the worker image), read off its KEY=VALUE lines. The script is
- * cached and locked, so each test file calls it: cheap once scripts/test-deploy.sh ran it.
+ * schemas, podman-compose, the worker image and what compose's images are built from),
+ * read off its KEY=VALUE lines. The script is cached and locked, so each test file calls
+ * it: cheap once scripts/test-deploy.sh ran it.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -18,6 +19,11 @@ export interface DockerSetup {
   COMPOSE_SCHEMA: string;
   /** Missing when podman is not installed, or not asked for. */
   WORKER_IMAGE?: string;
+  /** With WORKER_IMAGE, for docker/compose.yaml: the debootstrap base, and images FROM scratch holding the host's Go builds in /out. */
+  BASE_IMAGE?: string;
+  TEMPORAL_BINARIES_IMAGE?: string;
+  TEMPORAL_UI_BINARIES_IMAGE?: string;
+  S3_BINARIES_IMAGE?: string;
 }
 
 /** `images: false`: the tools only, not the worker image. */

@@ -22,12 +22,14 @@ import { buildRunInput } from '../../cli/submit.js';
 import { int } from '../../notebook/param-value.js';
 import { readRecord } from '../../record/run-record.js';
 import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
+import { venvPython } from '../../worker/paths.js';
 import { startS3Server, type S3Server } from '../../worker/s3-server.js';
 import { codeCell, exited, notebook, runCli, streamText, waitFor, type NotebookJson } from '../e2e/harness.js';
 import { startTemporalCluster, type TemporalCluster } from '../../bench/temporal-cluster.js';
 import { startWorkerProcess } from '../../bench/worker-process.js';
 
 const BUCKET = 'millrace';
+const SLOW_KERNEL_S = 8;
 const STORE = `s3://${BUCKET}/store`;
 
 let cluster: TemporalCluster;
@@ -44,9 +46,15 @@ beforeAll(async () => {
   await mkdir(join(dir, 'state'));
   cluster = await startTemporalCluster();
   console.log(`Temporal server on PostgreSQL ready in ${cluster.startMs} ms`);
+  // A Python kernel that takes SLOW_KERNEL_S to start, so a worker can be killed inside startKernel.
+  const spec = join(dir, 'jupyter-path', 'kernels', 'slow-python');
+  await mkdir(spec, { recursive: true });
+  const launch = `import runpy, sys, time; time.sleep(${SLOW_KERNEL_S}); sys.argv = ["ipykernel_launcher"] + sys.argv[1:]; runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)`;
+  await writeFile(join(spec, 'kernel.json'), JSON.stringify({ argv: [venvPython(), '-c', launch, '-f', '{connection_file}'], display_name: 'slow', language: 'python' }));
+  savedEnv = { ...process.env };
+  process.env['JUPYTER_PATH'] = join(dir, 'jupyter-path');
   jupyter = await startJupyterServer({ stateDir: join(dir, 'jupyter') });
   s3 = await startS3Server({ stateDir: join(dir, 's3') });
-  savedEnv = { ...process.env };
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
   Object.assign(process.env, s3.clientEnv());
   const s3Client = new S3Client({
@@ -139,6 +147,34 @@ async function identitiesOf(runId: string): Promise<Set<string>> {
   return new Set(ids);
 }
 
+/** temporal.api.enums.v1.TimeoutType, by number. */
+const TIMEOUT_TYPES = ['TIMEOUT_TYPE_UNSPECIFIED', 'TIMEOUT_TYPE_START_TO_CLOSE', 'TIMEOUT_TYPE_SCHEDULE_TO_START', 'TIMEOUT_TYPE_SCHEDULE_TO_CLOSE', 'TIMEOUT_TYPE_HEARTBEAT'];
+
+/**
+ * What a run waited out after a worker died: each activity attempt after a failed one
+ * (its type, the timeout or failure that ended the previous attempt), and each workflow
+ * task that timed out.
+ */
+async function waitsOf(runId: string): Promise<string[]> {
+  const events = (await client.workflow.getHandle(runId).fetchHistory()).events ?? [];
+  const scheduled = new Map<string, { type: string; at: number }>();
+  const waits: string[] = [];
+  const ms = (t: unknown) => Number((t as { seconds?: { toNumber(): number } })?.seconds?.toNumber?.() ?? 0) * 1000;
+  for (const e of events) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at: ms(e.eventTime) });
+    const started = e.activityTaskStartedEventAttributes;
+    if (started && (started.attempt ?? 1) > 1) {
+      const of = scheduled.get(String(started.scheduledEventId));
+      const failure = started.lastFailure;
+      const why = failure?.timeoutFailureInfo ? `timeout ${TIMEOUT_TYPES[failure.timeoutFailureInfo.timeoutType ?? 0]}` : (failure?.message ?? '?');
+      waits.push(`${of?.type} attempt ${started.attempt} after ${why}, ${((ms(e.eventTime) - (of?.at ?? 0)) / 1000).toFixed(0)} s after scheduled`);
+    }
+    if (e.workflowTaskTimedOutEventAttributes) waits.push(`workflow task timed out (${TIMEOUT_TYPES[e.workflowTaskTimedOutEventAttributes.timeoutType ?? 0]})`);
+  }
+  return waits;
+}
+
 async function expectRecordComplete(output: string, cells: number): Promise<NotebookJson> {
   const nb = (await readRecord(output)).notebook as unknown as NotebookJson;
   // The parameters cell, the injected one, then the notebook's cells.
@@ -219,6 +255,12 @@ describe('two workers on a real Temporal cluster (PostgreSQL), store on S3', () 
         const nb = await expectRecordComplete(r.output, 4);
         recovered += nb.cells.filter((c) => c['metadata']['millrace']?.['recovered'] === true).length;
       }
+      // What the survivor waited out: the dead worker's workflow tasks (10 s) and activities'
+      // heartbeats (10 s), never a start-to-close timeout (minutes: prepare, a kernel start
+      // and finalize had no heartbeat, and a kill inside one held its run for 2 minutes).
+      const waits = (await Promise.all(runs.map(async (r) => (await waitsOf(r.runId)).map((w) => `${r.runId}: ${w}`)))).flat();
+      console.log(waits.join('\n') || 'no retries');
+      expect(waits.filter((w) => w.includes('TIMEOUT_TYPE_START_TO_CLOSE') && !w.includes('workflow task'))).toEqual([]);
       // The victim's run was finished by the survivor, and the lost cell is marked.
       expect([...(await identitiesOf(victimRun.runId))].some((id) => id.startsWith(identityOf(b)))).toBe(true);
       expect(recovered).toBeGreaterThan(0);
@@ -288,6 +330,60 @@ describe('two workers on a real Temporal cluster (PostgreSQL), store on S3', () 
       await client.schedule.getHandle(`millrace-schedule-${name}`).delete().catch(() => undefined);
       await stopWorker(a);
       await stopWorker(b);
+    }
+  }, 300_000);
+
+  it('SIGKILL of a worker inside a kernel start: another worker retries it once the heartbeat times out, not the start-to-close timeout', async () => {
+    const taskQueue = `kill-start-${randomBytes(3).toString('hex')}`;
+    const a = await startWorker(taskQueue);
+    let b: ChildProcess | undefined;
+    try {
+      const nb = notebook([codeCell('run_no = 0', ['parameters']), codeCell('print(run_no + 1)')]);
+      nb.metadata['kernelspec'] = { name: 'slow-python', display_name: 'slow', language: 'python' };
+      const [run] = await submit(taskQueue, await newNotebook(`${taskQueue}.ipynb`, nb), 1);
+      const handle = client.workflow.getHandle(run!.runId);
+      await waitFor(
+        'worker A to be starting the kernel',
+        async () => ((await handle.describe()).raw.pendingActivities?.some((p) => p.activityType?.name === 'startKernel' && p.state === 2 /* STARTED */) ? true : undefined),
+        60_000,
+      );
+      a.kill('SIGKILL');
+      await exited(a);
+      workers.delete(a);
+      b = await startWorker(taskQueue);
+      expect((await handle.result()).status).toBe('completed');
+      const waits = await waitsOf(run!.runId);
+      console.log(waits.join('\n'));
+      expect(waits.filter((w) => w.startsWith('startKernel attempt 2'))).toEqual([expect.stringContaining('after timeout TIMEOUT_TYPE_HEARTBEAT')]);
+      await expectRecordComplete(run!.output, 1);
+    } finally {
+      if (workers.has(a)) await stopWorker(a);
+      if (b) await stopWorker(b);
+    }
+  }, 300_000);
+
+  it("reports the task queue's backlog that autoscaling reads (docker/k8s/worker-hpa.yaml: DescribeTaskQueue, as KEDA's temporal scaler)", async () => {
+    const taskQueue = `backlog-${randomBytes(3).toString('hex')}`;
+    const backlog = async (): Promise<number> => {
+      const described = await connection.workflowService.describeTaskQueue({
+        namespace: cluster.namespace,
+        taskQueue: { name: taskQueue },
+        taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
+        reportStats: true,
+      });
+      return Number(described.stats?.approximateBacklogCount ?? 0);
+    };
+    // No worker yet: each run's first workflow task waits in the queue.
+    const path = await newNotebook(`${taskQueue}.ipynb`, notebook([codeCell('run_no = 0', ['parameters']), codeCell('print(run_no)')]));
+    const runs = await submit(taskQueue, path, 5);
+    await waitFor('a backlog of 5 workflow tasks', async () => ((await backlog()) === 5 ? true : undefined), 60_000);
+    const worker = await startWorker(taskQueue);
+    try {
+      const results = await Promise.all(runs.map((r) => client.workflow.getHandle(r.runId).result()));
+      expect(results.map((r) => r.status)).toEqual(Array(5).fill('completed'));
+      await waitFor('the backlog to drain', async () => ((await backlog()) === 0 ? true : undefined), 60_000);
+    } finally {
+      await stopWorker(worker);
     }
   }, 300_000);
 });
