@@ -8,7 +8,7 @@ import { bool, float, int, isValidParamName, none, ParamError, str, validatePara
 
 export * from './param-value.js';
 export * from './param-schema.js';
-export { paramsFromYaml } from './params-yaml.js';
+export { paramsFromYaml, paramsToYaml } from './params-yaml.js';
 
 /**
  * papermill's CLI `_resolve_type` for `-p NAME VALUE`: "True"/"False"/"None", then

@@ -121,15 +121,20 @@ const NO_KEY: Key = {
  */
 export function keypresses(input: string, key: Key): Array<[string, Key]> {
   const chars = [...input];
-  if (chars.length <= 1 || key.ctrl || key.meta) return [[input, key]];
-  return chars.map((c) => {
-    // As Ink reports a lone press: Enter, Tab and Backspace as keys with no input, other
-    // control characters as ctrl and their letter.
-    if (/[\r\n\t\x7f\b]/.test(c)) return ['', { ...NO_KEY, return: c === '\r' || c === '\n', tab: c === '\t', backspace: c === '\x7f' || c === '\b' }];
-    const code = c.charCodeAt(0);
-    if (code >= 1 && code <= 26) return [String.fromCharCode(code + 96), { ...NO_KEY, ctrl: true }];
-    return [c, { ...NO_KEY, shift: /[A-Z]/.test(c) }];
-  });
+  if (key.ctrl || key.meta) return [[input, key]];
+  // A lone Enter that came in after other keys of the same read arrives as "\r", unflagged.
+  if (chars.length === 1 && /[\r\n\t\x7f\b]/.test(input) && !(key.return || key.tab || key.backspace || key.delete)) return [pressOf(input)];
+  if (chars.length <= 1) return [[input, key]];
+  return chars.map(pressOf);
+}
+
+/** One character as Ink reports it when pressed alone. */
+function pressOf(c: string): [string, Key] {
+  // Enter, Tab and Backspace as keys with no input, other control characters as ctrl and their letter.
+  if (/[\r\n\t\x7f\b]/.test(c)) return ['', { ...NO_KEY, return: c === '\r' || c === '\n', tab: c === '\t', backspace: c === '\x7f' || c === '\b' }];
+  const code = c.charCodeAt(0);
+  if (code >= 1 && code <= 26) return [String.fromCharCode(code + 96), { ...NO_KEY, ctrl: true }];
+  return [c, { ...NO_KEY, shift: /[A-Z]/.test(c) }];
 }
 
 /**
@@ -166,4 +171,9 @@ export function useTerminalProgram(): (program: string, file: string) => number 
     },
     [setRawMode, isRawModeSupported, stdout],
   );
+}
+
+/** The editor people set for programs that open one: $VISUAL, else $EDITOR, else vi. */
+export function editorName(): string {
+  return process.env['VISUAL'] || process.env['EDITOR'] || 'vi';
 }

@@ -193,7 +193,7 @@ describe('millrace inspect', () => {
     try {
       const paused = await frameWhere(app, (t) => isPausedView(t) && t.includes('cell 1 · failed'), 'the paused run');
       expect(lineWith(paused, 'paused:')).toContain('cell 1: FileNotFoundError');
-      expect(lineWith(paused, 'esc back')).toMatch(/R retry · e edit & retry · s skip · x abort/);
+      expect(lineWith(paused, 'esc back')).toMatch(/R retry · e edit & retry · ! exec · s skip · x abort/);
 
       // The cause fixed outside the run; the same source, run again in the same kernel.
       await writeFile(input, '22');
@@ -269,13 +269,67 @@ describe('millrace inspect', () => {
     try {
       await frameWhere(app, (t) => t.includes('cell 1 · failed') && t.includes('u resume'), 'the failed run');
       app.stdin.write('u');
-      await frameWhere(app, (t) => t.includes('resume from cell 1 as a new run (cells before it replayed)? y resumes'), 'the question');
+      const form = await frameWhere(app, (t) => t.includes('resume from cell 1, replaying the cells before it · parameters as before'), 'the resume form');
+      // The run took no checkpoints: replaying is the only way, and the form does not offer one.
+      expect(form).not.toContain('t checkpoint');
       app.stdin.write('y');
       // The new run opens in place of the failed one, and is followed to its end.
       const resumed = await frameWhere(app, (t) => /^resumed from: *\S+ at cell 1/m.test(t) && /\bcompleted\b/.test(lineWith(t, 'status:')), 'the resumed run completed');
       expect(lineWith(resumed, 'resumed from:')).toContain(failed.input.runId);
       app.stdin.write('G');
       await frameWhere(app, (t) => t.includes('cell 2 · completed') && /^total 42$/m.test(t), 'the last cell\'s output');
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('resumes a run started with --checkpoint from its checkpoint, with a parameter changed in the form (u, t, p add=2, enter)', async () => {
+    const tag = randomBytes(3).toString('hex');
+    const log = join(h.dir, `inspect-checkpointed-${tag}.log`);
+    const path = await h.writeNotebook(`inspect-checkpointed-${tag}.ipynb`, notebook([
+      codeCell('add = 0', ['parameters']),
+      // Replaying this cell would log it twice: a restored checkpoint leaves one line.
+      codeCell(`x = 40\nopen(${JSON.stringify(log)}, "a").write("ran\\n")`),
+      codeCell(`if add == 0:\n    raise ValueError("add is 0")\nprint("total", x + add, "runs", len(open(${JSON.stringify(log)}).read().splitlines()))`),
+    ]));
+    const runId = `inspect-checkpointed-${tag}`;
+    const first = await runCli(['run', path, '--id', runId, '--checkpoint', '--json'], h.cliEnv);
+    expect(first.code, first.stderr).toBe(1);
+    const app = openRun(runId, fullActions());
+    try {
+      await frameWhere(app, (t) => t.includes('cell 2 · failed') && t.includes('u resume'), 'the failed run');
+      app.stdin.write('u');
+      await frameWhere(app, (t) => t.includes('resume from cell 2, replaying the cells before it · parameters as before') && t.includes('t checkpoint'), 'the resume form');
+      app.stdin.write('t');
+      await frameWhere(app, (t) => t.includes('resume from cell 2, restoring its checkpoint'), 'the checkpoint chosen');
+      app.stdin.write('padd=2\r');
+      await frameWhere(app, (t) => t.includes('restoring its checkpoint · changed: add: 2'), 'the parameter changed');
+      app.stdin.write('\r');
+      const resumed = await frameWhere(app, (t) => /^resumed from: *\S+ at cell 2/m.test(t) && /\bcompleted\b/.test(lineWith(t, 'status:')), 'the resumed run completed');
+      expect(lineWith(resumed, 'resumed from:')).toContain(runId);
+      app.stdin.write('G');
+      // (The new run's record has the injected-parameters cell papermill adds: the last cell is cell 3.)
+      await frameWhere(app, (t) => t.includes('cell 3 · completed') && /^total 42 runs 1$/m.test(t), 'the last cell\'s output');
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('runs scratch code in a paused run\'s kernel with !, shows what it printed, and the run stays paused', async () => {
+    const { runId, handle } = await startPaused('inspect-exec', [codeCell('x = 21'), codeCell('raise ValueError("look first")'), codeCell('print("after", x)')]);
+    const app = openRun(runId);
+    try {
+      await frameWhere(app, (t) => isPausedView(t) && t.includes('! exec'), 'the paused run');
+      app.stdin.write('!');
+      await frameWhere(app, (t) => t.includes('exec in the paused kernel of cell 1 (enter runs · esc cancels): ▏'), 'the prompt');
+      app.stdin.write('print("x is", x * 2)\r');
+      const shown = await frameWhere(app, (t) => t.includes('── exec: print("x is", x * 2) ──') && /^x is 42$/m.test(t), 'what it printed');
+      expect(shown).toContain(`scratch code ran: run ${runId} is still paused`);
+      app.stdin.write('\u001b');
+      await frameWhere(app, (t) => isPausedView(t) && t.includes('cell 1 · failed') && !t.includes('── exec'), 'the cells again');
+      // Still paused: skip it so the run ends.
+      app.stdin.write('sy');
+      expect(((await handle.result()) as RunResult).status).toBe('completed');
     } finally {
       app.unmount();
     }
