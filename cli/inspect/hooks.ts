@@ -2,6 +2,7 @@
 import { useInput, useStdin, useStdout, type Key } from 'ink';
 import { spawnSync } from 'node:child_process';
 import { createContext, useCallback, useContext, useEffect, useRef, useState } from 'react';
+import { mouseWheel, withoutMouseReports } from './mouse.js';
 
 export interface Polled<T> {
   data: T | undefined;
@@ -117,9 +118,13 @@ const NO_KEY: Key = {
 /**
  * The presses in one input event. Ink splits escape sequences (arrows, Esc) into events of
  * their own but hands a run of plain characters typed faster than it reads (a held key,
- * keys sent by tmux) over as one string: each character is a press of its own.
+ * keys sent by tmux) over as one string: each character is a press of its own. A mouse
+ * wheel report (mouse.ts) is an arrow press; other mouse reports are no press at all.
  */
 export function keypresses(input: string, key: Key): Array<[string, Key]> {
+  const wheel = mouseWheel(input);
+  if (wheel === 'up' || wheel === 'down') return [['', { ...NO_KEY, upArrow: wheel === 'up', downArrow: wheel === 'down' }]];
+  if (wheel === 'none') return [];
   const chars = [...input];
   if (key.ctrl || key.meta) return [[input, key]];
   // A lone Enter that came in after other keys of the same read arrives as "\r", unflagged.
@@ -163,7 +168,7 @@ export function useTerminalProgram(): (program: string, file: string) => number 
     (program: string, file: string) => {
       if (isRawModeSupported) setRawMode(false);
       try {
-        return spawnSync('sh', ['-c', `${program} "$1"`, program, file], { stdio: 'inherit' }).status;
+        return withoutMouseReports(() => spawnSync('sh', ['-c', `${program} "$1"`, program, file], { stdio: 'inherit' }).status);
       } finally {
         if (isRawModeSupported) setRawMode(true);
         if (stdout.isTTY) stdout.write('\u001b[2J\u001b[H');

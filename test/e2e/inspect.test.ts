@@ -455,6 +455,9 @@ describe('millrace inspect', () => {
       if (how === 'hangup') terminal.kill('SIGKILL');
       else process.kill(pid, 'SIGTERM');
       await waitFor('the inspector and its stack gone', async () => (!alive(pid) && stackOf().length === 0 ? true : undefined), 60_000);
+      // It had the terminal report the mouse wheel (SGR mode), and gave the mouse back as it ended.
+      expect(seen).toContain('\u001b[?1000h\u001b[?1006h');
+      if (how === 'term') await waitFor('the mouse given back', async () => (seen.lastIndexOf('\u001b[?1006l\u001b[?1000l') > seen.lastIndexOf('\u001b[?1006h') ? true : undefined), 10_000);
     } finally {
       if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
       terminal.kill('SIGKILL');
