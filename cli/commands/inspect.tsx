@@ -2,7 +2,7 @@
 import { render } from 'ink';
 import { constants } from 'node:os';
 import { EXIT, UserError } from '../errors.js';
-import { PAGER_ACTION, runActions, scheduleActions } from '../inspect/actions.js';
+import { PAGER_ACTION, runActions, scheduleActions, VIEWER_ACTION } from '../inspect/actions.js';
 import { InspectApp } from '../inspect/app.js';
 import { RunNotFound, temporalSource } from '../inspect/data.js';
 import { setMouseReports } from '../inspect/mouse.js';
@@ -29,7 +29,7 @@ export async function inspectCommand(run: string | undefined, options: InspectOp
         throw err instanceof RunNotFound ? new UserError(err.message) : err;
       });
     }
-    const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} actions={[...runActions(session, config.storeRoot), PAGER_ACTION]} scheduleActions={scheduleActions(session)} />, { exitOnCtrlC: true });
+    const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} actions={[...runActions(session, config.storeRoot), PAGER_ACTION, VIEWER_ACTION]} scheduleActions={scheduleActions(session)} />, { exitOnCtrlC: true });
     // The terminal closed (SIGHUP), or a kill: the screen is left and the session closed,
     // stopping the embedded Temporal server if this command started one.
     // The wheel scrolls (cli/inspect/mouse.ts); the terminal's own mouse is given back below.

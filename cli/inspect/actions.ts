@@ -29,6 +29,7 @@ import { outlives, type Session } from '../session.js';
 import { startRun } from '../start-run.js';
 import { editorName } from './hooks.js';
 import type { ScheduleActions } from './schedules-view.js';
+import { openRunInViewer } from './viewer-link.js';
 import { cellDetailLines, type RunDetail } from './view-model.js';
 
 /** What the resume form starts from (cli/commands/resume.ts resumeOffer). */
@@ -207,6 +208,14 @@ export const PAGER_ACTION: RunAction = {
       rmSync(dir, { recursive: true, force: true });
     }
   },
+};
+
+/** `v`: the run's page in the browser viewer, at the selected cell (its images shown there). */
+export const VIEWER_ACTION: RunAction = {
+  key: 'v',
+  label: 'viewer',
+  appliesTo: () => true,
+  perform: ({ runId, cellIndex }) => openRunInViewer(runId, cellIndex),
 };
 
 /**

@@ -59,6 +59,8 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
   );
   /** The cell the user moved to; until then the failed (or running) cell, following a live run. */
   const [chosen, setChosen] = useState<number | null>(null);
+  // Mirrored in a ref: an action's key right after a move acts on the cell moved to.
+  const chosenRef = useRef(chosen);
   const [focus, setFocusState] = useState<'cells' | 'detail'>('cells');
   // Mirrored in a ref so that the key after Enter or Esc already goes to the new focus.
   const focusRef = useRef(focus);
@@ -112,13 +114,17 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
 
   // Updates from the latest state, not this render's: keys typed faster than frames all count.
   const select = (to: (at: number) => number) => {
-    setChosen((at) => clamp(to(at ?? position), rows.length));
+    const next = clamp(to(chosenRef.current ?? position), rows.length);
+    chosenRef.current = next;
+    setChosen(next);
     setOffset(0);
   };
+  /** The selected cell as the keys so far left it (`jv`: the cell `j` moved to). */
+  const selectedRow = () => (chosenRef.current === null ? row : rows[clamp(chosenRef.current, rows.length)]);
   const scroll = (to: (at: number) => number) => setOffset((at) => Math.max(0, Math.min(to(at), maxOffset)));
 
   const runOnTerminal = useTerminalProgram();
-  const context = (): RunActionContext => ({ runId, cellIndex: row?.index ?? null, detail: data, runOnTerminal });
+  const context = (): RunActionContext => ({ runId, cellIndex: selectedRow()?.index ?? null, detail: data, runOnTerminal });
   const perform = (action: RunAction, more: Partial<RunActionContext> = {}) => {
     busy.current = true;
     setMessage(`${action.label}…`);

@@ -8,11 +8,12 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { render } from 'ink-testing-library';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createElement } from 'react';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repairActions, runActions, scheduleActions, type RunAction } from '../../cli/inspect/actions.js';
+import { repairActions, runActions, scheduleActions, VIEWER_ACTION, type RunAction } from '../../cli/inspect/actions.js';
+import { startViewer } from '../../viewer/server.js';
 import { InspectApp } from '../../cli/inspect/app.js';
 import { temporalSource } from '../../cli/inspect/data.js';
 import { buildRunInput } from '../../cli/submit.js';
@@ -332,6 +333,45 @@ describe('millrace inspect', () => {
       expect(((await handle.result()) as RunResult).status).toBe('completed');
     } finally {
       app.unmount();
+    }
+  });
+
+  it('v opens the run\'s page in the browser viewer at the selected cell, with the serve token; says what to start when no viewer answers', async () => {
+    const token = randomBytes(12).toString('hex');
+    const viewer = await startViewer({ storeRoot: h.config.storeRoot, host: '127.0.0.1', port: 0, token, log: () => undefined });
+    const opened = join(h.dir, `browser-${randomBytes(3).toString('hex')}.txt`);
+    // The browser: a script that keeps the URL it was given.
+    const browser = join(h.dir, 'browser.sh');
+    await writeFile(browser, `#!/bin/sh\nprintf '%s' "$1" > ${opened}\n`, { mode: 0o755 });
+    const saved = { MILLRACE_VIEWER_URL: process.env['MILLRACE_VIEWER_URL'], MILLRACE_SERVE_TOKEN: process.env['MILLRACE_SERVE_TOKEN'], BROWSER: process.env['BROWSER'] };
+    Object.assign(process.env, { MILLRACE_VIEWER_URL: viewer.url, MILLRACE_SERVE_TOKEN: token, BROWSER: browser });
+    const app = openRun(okRun, [VIEWER_ACTION]);
+    try {
+      await frameWhere(app, (t) => t.includes('cell 0 · completed') && t.includes('v viewer'), 'the run');
+      app.stdin.write('jv');
+      // The token goes to the browser, not to the screen.
+      const shown = await frameWhere(app, (t) => t.includes(`${viewer.url}runs/${okRun}#cell-1: opened with ${browser}`), 'the answer');
+      expect(shown).not.toContain(token);
+      await waitFor('the browser given the URL', async () => (await readFile(opened, 'utf8').catch(() => '')) || undefined);
+      const url = await readFile(opened, 'utf8');
+      expect(url).toBe(`${viewer.url}runs/${okRun}?token=${token}#cell-1`);
+      // The viewer takes the token (a session cookie, then the address without it), and has the cell.
+      const login = await fetch(url, { redirect: 'manual' });
+      expect(login.headers.get('set-cookie')).toMatch(/^millrace-viewer=/);
+      const page = await fetch(`${viewer.url}runs/${okRun}`, { headers: { Authorization: `token ${token}` } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('id="cell-1"');
+
+      await viewer.close();
+      app.stdin.write('v');
+      await frameWhere(app, (t) => t.includes(`viewer failed: no viewer at ${viewer.url}: start \`millrace serve\`, or set MILLRACE_VIEWER_URL to where it runs`), 'the refusal');
+    } finally {
+      app.unmount();
+      await viewer.close().catch(() => undefined);
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
   });
 

@@ -11,6 +11,7 @@ import { createElement } from 'react';
 import { describe, expect, it } from 'vitest';
 import { PAGER_ACTION, runActions, scheduleActions, type RunAction, type RunActionContext } from '../../cli/inspect/actions.js';
 import { InspectApp } from '../../cli/inspect/app.js';
+import { openRunInViewer, runPageLink } from '../../cli/inspect/viewer-link.js';
 import type { InspectSource } from '../../cli/inspect/data.js';
 import type { RunDetail } from '../../cli/inspect/view-model.js';
 import type { CodeCell, Notebook } from '../../notebook/nbformat.js';
@@ -89,6 +90,23 @@ describe('run actions', () => {
       expect(calls).toHaveLength(1);
     } finally {
       done.unmount();
+    }
+  });
+
+  it('acts on the cell moved to by a key in the same input (jR, kkR)', async () => {
+    const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, 'failed') };
+    const cells: Array<number | null> = [];
+    const retry: RunAction = { key: 'R', label: 'retry', appliesTo: () => true, perform: async ({ cellIndex }) => `retried ${cells.push(cellIndex)}` };
+    const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [retry] }));
+    try {
+      await frameWhere(app, (t) => t.includes('R retry') && t.includes('cell 1 · failed'));
+      app.stdin.write('jR');
+      await frameWhere(app, (t) => t.includes('retried 1'));
+      app.stdin.write('kkR');
+      await frameWhere(app, (t) => t.includes('retried 2'));
+      expect(cells).toEqual([2, 0]);
+    } finally {
+      app.unmount();
     }
   });
 
@@ -316,5 +334,20 @@ describe('run actions', () => {
     const schedules = scheduleActions(session);
     await expect(schedules.trigger('nightly')).rejects.toThrow('schedule trigger needs a stack that outlives this command: start `millrace dev` or set TEMPORAL_ADDRESS');
     await expect(schedules.backfill('nightly', '2026-12-01', '2026-12-02')).rejects.toThrow('schedule backfill needs a stack that outlives this command');
+  });
+});
+
+describe('viewer links', () => {
+  it('points at the run page and the cell on the viewer, the token only in the link the browser gets', () => {
+    expect(runPageLink('http://127.0.0.1:8780/', 'etl-20261206T080000Z-a1b2', 3, 'sekrit')).toEqual({
+      shown: 'http://127.0.0.1:8780/runs/etl-20261206T080000Z-a1b2#cell-3',
+      opened: 'http://127.0.0.1:8780/runs/etl-20261206T080000Z-a1b2?token=sekrit#cell-3',
+    });
+    // A viewer behind a path prefix, given without its last slash; no cell, no token.
+    expect(runPageLink('https://example.test/millrace', 'a b', null)).toEqual({ shown: 'https://example.test/millrace/runs/a%20b', opened: 'https://example.test/millrace/runs/a%20b' });
+  });
+
+  it('refuses a MILLRACE_VIEWER_URL that is not a URL, in one line', async () => {
+    await expect(openRunInViewer('r', null, { MILLRACE_VIEWER_URL: 'localhost:8780' })).rejects.toThrow("MILLRACE_VIEWER_URL must be the viewer's URL, such as http://127.0.0.1:8780/");
   });
 });
