@@ -2,7 +2,7 @@
 // no randomness, no node: imports (Temporal bundles it into workflow code).
 export * from './nbformat.js';
 export * from './params.js';
-export { paramsFromYaml } from './params-yaml.js';
+export { paramsFromYaml, paramsToYaml } from './params-yaml.js';
 export * from './parameterize.js';
 export * from './record.js';
 export * from './outputs.js';

@@ -320,3 +320,37 @@ export function paramsFromYaml(text: string, where: string): Params {
   }
   return out;
 }
+
+/**
+ * Parameters as YAML that `paramsFromYaml` reads back to the same values (types included:
+ * `1.0` stays a float, `"1"` a string), one `name: value` line each, nested values in flow
+ * style. For a person to edit (the inspector's resume, cli/inspect/resume-form.ts).
+ */
+export function paramsToYaml(params: Params): string {
+  return Object.entries(params)
+    .map(([name, value]) => `${name}: ${yamlValue(value)}\n`)
+    .join('');
+}
+
+function yamlValue(v: ParamValue): string {
+  switch (v.t) {
+    case 'none':
+      return 'null';
+    case 'bool':
+      return v.v ? 'true' : 'false';
+    case 'int':
+      return v.v;
+    case 'float':
+      if (v.v === 'nan') return '.nan';
+      if (v.v === 'inf' || v.v === '-inf') return v.v.replace('inf', '.inf');
+      // YAML 1.1 floats need a dot: Python's `1e+16` is written `1.0e+16`.
+      return /^[-+]?\d+e/.test(v.v) ? v.v.replace('e', '.0e') : v.v;
+    case 'str':
+      // JSON's escapes are a subset of YAML's double-quoted ones.
+      return JSON.stringify(v.v);
+    case 'list':
+      return `[${v.v.map(yamlValue).join(', ')}]`;
+    case 'dict':
+      return `{${v.v.map(([k, x]) => `${JSON.stringify(k)}: ${yamlValue(x)}`).join(', ')}}`;
+  }
+}

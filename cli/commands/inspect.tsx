@@ -2,9 +2,10 @@
 import { render } from 'ink';
 import { constants } from 'node:os';
 import { EXIT, UserError } from '../errors.js';
-import { PAGER_ACTION, runActions, scheduleActions } from '../inspect/actions.js';
+import { PAGER_ACTION, runActions, scheduleActions, VIEWER_ACTION } from '../inspect/actions.js';
 import { InspectApp } from '../inspect/app.js';
 import { RunNotFound, temporalSource } from '../inspect/data.js';
+import { setMouseReports } from '../inspect/mouse.js';
 import { checkRunArgument, resolveRunId } from '../run-ids.js';
 import { READS_HISTORY, withSession } from '../session.js';
 import { onSignal } from '../signals.js';
@@ -28,9 +29,11 @@ export async function inspectCommand(run: string | undefined, options: InspectOp
         throw err instanceof RunNotFound ? new UserError(err.message) : err;
       });
     }
-    const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} actions={[...runActions(session, config.storeRoot), PAGER_ACTION]} scheduleActions={scheduleActions(session)} />, { exitOnCtrlC: true });
+    const app = render(<InspectApp source={source} initialRun={runId} limit={options.limit} actions={[...runActions(session, config.storeRoot), PAGER_ACTION, VIEWER_ACTION]} scheduleActions={scheduleActions(session)} />, { exitOnCtrlC: true });
     // The terminal closed (SIGHUP), or a kill: the screen is left and the session closed,
     // stopping the embedded Temporal server if this command started one.
+    // The wheel scrolls (cli/inspect/mouse.ts); the terminal's own mouse is given back below.
+    setMouseReports(process.stdout);
     let signalled: NodeJS.Signals | undefined;
     const stop = onSignal(['SIGHUP', 'SIGTERM', 'SIGINT'], (signal) => {
       signalled = signal;
@@ -39,6 +42,7 @@ export async function inspectCommand(run: string | undefined, options: InspectOp
     try {
       await app.waitUntilExit();
     } finally {
+      setMouseReports(null);
       stop();
     }
     return signalled ? 128 + (constants.signals[signalled] ?? 0) : EXIT.ok;

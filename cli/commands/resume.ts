@@ -67,6 +67,12 @@ export async function resumeCommand(run: string, options: ResumeOptions): Promis
   });
 }
 
+/** What a resume of `runId` can change: the parameters it ran with, and whether it took checkpoints. */
+export async function resumeOffer(session: Pick<Session, 'client'>, runId: string): Promise<{ parameters: Params; checkpoints: boolean }> {
+  const { input } = await earlierInput(session, runId);
+  return { parameters: input.parameters, checkpoints: input.checkpoint === true };
+}
+
 export interface ResumeRequest {
   /** Default: the first cell that did not complete. */
   fromCell?: number;

@@ -7,25 +7,33 @@
  * rejects with), and reloads the run. Each does what its command does, through the
  * command's own function.
  *
+ * An action may ask for more than a yes first: resume shows its form (resume-form.ts) and
+ * gets the choices; exec reads a line of code and gets it.
+ *
  * Keys the run view already uses (arrows, j, k, g, G, f, a, h, r, q, y, ?, :, Enter, Esc,
- * Tab, space) are not available. `exec` is left out: it needs a line of code typed in,
- * and the command line (`millrace exec RUN CODE`) does that better.
+ * Tab, space) are not available.
  */
 import type { Client } from '@temporalio/client';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sourceText } from '../../notebook/nbformat.js';
-import { MAX_RETRY_SOURCE_CHARS } from '../../workflows/contracts.js';
+import type { Params } from '../../notebook/params.js';
+import { MAX_RETRY_SOURCE_CHARS, MAX_SCRATCH_CODE_CHARS } from '../../workflows/contracts.js';
 import { requestCancel } from '../commands/cancel.js';
 import { repairLine, sendRepair, type RepairName } from '../commands/repair.js';
-import { resumeInput } from '../commands/resume.js';
+import { resumeInput, resumeOffer } from '../commands/resume.js';
 import type { RunSummary } from '../commands/runs.js';
 import { backfillSchedule, setSchedulePaused, triggerSchedule } from '../commands/schedule.js';
 import { outlives, type Session } from '../session.js';
 import { startRun } from '../start-run.js';
+import { editorName } from './hooks.js';
 import type { ScheduleActions } from './schedules-view.js';
+import { openRunInViewer } from './viewer-link.js';
 import { cellDetailLines, type RunDetail } from './view-model.js';
+
+/** What the resume form starts from (cli/commands/resume.ts resumeOffer). */
+export type ResumeOffer = { parameters: Params; checkpoints: boolean };
 
 export interface RunActionContext {
   runId: string;
@@ -38,10 +46,17 @@ export interface RunActionContext {
    * it exits) with `file` as its argument: $EDITOR, $PAGER. Resolves to its exit status.
    */
   runOnTerminal?(program: string, file: string): number | null;
+  /** The choices made in the resume form (actions with `form`). */
+  resume?: { restore: 'replay' | 'checkpoint'; overrides: Params };
+  /** The line typed (actions with `line`). */
+  text?: string;
 }
 
-/** What an action resolves to: a line for the status bar, and maybe a run to open. */
-export type ActionOutcome = string | { line: string; open?: string };
+/**
+ * What an action resolves to: a line for the status bar, maybe a run to open, maybe text
+ * to show in the detail pane (what scratch code printed).
+ */
+export type ActionOutcome = string | { line: string; open?: string; output?: { title: string; text: string } };
 
 export interface RunAction {
   /** One character, e.g. `R` for retry. */
@@ -50,6 +65,10 @@ export interface RunAction {
   appliesTo(run: RunSummary): boolean;
   /** Shown on its key; the action runs only when `y` is pressed right after (any other key cancels). */
   confirm?: string | ((context: RunActionContext) => string);
+  /** Asks for the resume form's choices first, from what this reads (the run's parameters, checkpoints). */
+  form?(context: RunActionContext): Promise<ResumeOffer>;
+  /** Asks for a line first: the prompt. Enter performs it, Esc (or an empty line) does nothing. */
+  line?: string | ((context: RunActionContext) => string);
   perform(context: RunActionContext): Promise<ActionOutcome>;
 }
 
@@ -79,15 +98,32 @@ export function repairActions(client: Client): RunAction[] {
       confirm: (c) => `edit cell ${pausedCell(c) ?? '?'} in ${editorName()}, then retry it with what you save? y edits; any other key cancels`,
       perform: (context) => editAndRetry(client, context),
     },
+    {
+      key: '!',
+      label: 'exec',
+      appliesTo: isPaused,
+      line: (c) => `exec in the paused kernel of cell ${pausedCell(c) ?? '?'} (enter runs · esc cancels): `,
+      perform: (context) => scratch(client, context),
+    },
     { key: 's', label: 'skip', appliesTo: isPaused, confirm: 'skip the failed cell and go on with the next? y skips; any other key cancels', perform: repair('skip') },
     { key: 'x', label: 'abort', appliesTo: isPaused, confirm: 'abort the run (fails it and shuts its kernel down)? y aborts; any other key keeps it', perform: repair('abort') },
   ];
 }
 
-/** The editor people set for programs that open one: $VISUAL, else $EDITOR, else vi. */
-function editorName(): string {
-  return process.env['VISUAL'] || process.env['EDITOR'] || 'vi';
+/**
+ * `!` on a paused run: one line of scratch code in its kernel, as `millrace exec RUN CODE`
+ * does; what it printed goes to the detail pane.
+ */
+async function scratch(client: Client, { runId, text }: RunActionContext): Promise<ActionOutcome> {
+  const code = text ?? '';
+  if (!code.trim()) return 'exec: there is no code to run';
+  if (code.length > MAX_SCRATCH_CODE_CHARS) return `scratch code is limited to ${MAX_SCRATCH_CODE_CHARS} characters: nothing run`;
+  const repaired = await sendRepair(client, runId, 'exec', { code });
+  const answer = repaired.kind === 'execution' ? repaired.answer : undefined;
+  const line = repairLine(repaired) ?? `scratch code ran: run ${runId} is still paused`;
+  return { line, output: { title: `exec: ${code}`, text: answer?.output || '(no output)' } };
 }
+
 
 /**
  * `e` on a paused run: its failed cell's source in $EDITOR (a temporary file, removed
@@ -115,22 +151,30 @@ async function editAndRetry(client: Client, context: RunActionContext): Promise<
 
 /**
  * Resume (a failed or cancelled run, from the selected cell: the failed one unless another
- * was chosen) and cancel (a running or paused run), as `millrace resume RUN --from-cell N
+ * was chosen; replayed or restored from a checkpoint, with parameters changed in the
+ * form) and cancel (a running or paused run), as `millrace resume RUN --from-cell N
  * --detach` and `millrace cancel RUN` do. A resume needs a worker: an inspector that
  * started its own Temporal server has none, and says so.
  */
 export function runActions(session: Pick<Session, 'client' | 'taskQueue' | 'mode'>, storeRoot: string): RunAction[] {
+  const noWorkerHere = () => {
+    if (session.mode === 'embedded') throw new Error('no worker here to run it: start `millrace dev` (or use `millrace resume RUN`)');
+  };
   return [
     {
       key: 'u',
       label: 'resume',
       appliesTo: isResumable,
-      confirm: (c) => `resume from cell ${c.cellIndex ?? '?'} as a new run (cells before it replayed)? y resumes; any other key cancels`,
-      async perform({ runId, cellIndex }) {
-        if (session.mode === 'embedded') throw new Error('no worker here to run it: start `millrace dev` (or use `millrace resume RUN`)');
-        const { input, warnings } = await resumeInput(session, runId, storeRoot, { fromCell: cellIndex ?? undefined, restore: 'replay', overrides: {} });
+      async form({ runId }) {
+        noWorkerHere();
+        return resumeOffer(session, runId);
+      },
+      async perform({ runId, cellIndex, resume = { restore: 'replay', overrides: {} } }) {
+        noWorkerHere();
+        const { input, warnings } = await resumeInput(session, runId, storeRoot, { fromCell: cellIndex ?? undefined, ...resume });
         await startRun(session.client, session.taskQueue, input);
-        return { line: [`resumed ${runId} from cell ${input.resume!.fromCell} as ${input.runId}`, ...warnings].join('; '), open: input.runId };
+        const how = input.resume?.checkpoint ? `, restoring its checkpoint after cell ${input.resume.checkpoint.cell}` : '';
+        return { line: [`resumed ${runId} from cell ${input.resume!.fromCell} as ${input.runId}${how}`, ...warnings].join('; '), open: input.runId };
       },
     },
     {
@@ -164,6 +208,14 @@ export const PAGER_ACTION: RunAction = {
       rmSync(dir, { recursive: true, force: true });
     }
   },
+};
+
+/** `v`: the run's page in the browser viewer, at the selected cell (its images shown there). */
+export const VIEWER_ACTION: RunAction = {
+  key: 'v',
+  label: 'viewer',
+  appliesTo: () => true,
+  perform: ({ runId, cellIndex }) => openRunInViewer(runId, cellIndex),
 };
 
 /**

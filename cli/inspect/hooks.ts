@@ -2,6 +2,7 @@
 import { useInput, useStdin, useStdout, type Key } from 'ink';
 import { spawnSync } from 'node:child_process';
 import { createContext, useCallback, useContext, useEffect, useRef, useState } from 'react';
+import { mouseWheel, withoutMouseReports } from './mouse.js';
 
 export interface Polled<T> {
   data: T | undefined;
@@ -117,19 +118,28 @@ const NO_KEY: Key = {
 /**
  * The presses in one input event. Ink splits escape sequences (arrows, Esc) into events of
  * their own but hands a run of plain characters typed faster than it reads (a held key,
- * keys sent by tmux) over as one string: each character is a press of its own.
+ * keys sent by tmux) over as one string: each character is a press of its own. A mouse
+ * wheel report (mouse.ts) is an arrow press; other mouse reports are no press at all.
  */
 export function keypresses(input: string, key: Key): Array<[string, Key]> {
+  const wheel = mouseWheel(input);
+  if (wheel === 'up' || wheel === 'down') return [['', { ...NO_KEY, upArrow: wheel === 'up', downArrow: wheel === 'down' }]];
+  if (wheel === 'none') return [];
   const chars = [...input];
-  if (chars.length <= 1 || key.ctrl || key.meta) return [[input, key]];
-  return chars.map((c) => {
-    // As Ink reports a lone press: Enter, Tab and Backspace as keys with no input, other
-    // control characters as ctrl and their letter.
-    if (/[\r\n\t\x7f\b]/.test(c)) return ['', { ...NO_KEY, return: c === '\r' || c === '\n', tab: c === '\t', backspace: c === '\x7f' || c === '\b' }];
-    const code = c.charCodeAt(0);
-    if (code >= 1 && code <= 26) return [String.fromCharCode(code + 96), { ...NO_KEY, ctrl: true }];
-    return [c, { ...NO_KEY, shift: /[A-Z]/.test(c) }];
-  });
+  if (key.ctrl || key.meta) return [[input, key]];
+  // A lone Enter that came in after other keys of the same read arrives as "\r", unflagged.
+  if (chars.length === 1 && /[\r\n\t\x7f\b]/.test(input) && !(key.return || key.tab || key.backspace || key.delete)) return [pressOf(input)];
+  if (chars.length <= 1) return [[input, key]];
+  return chars.map(pressOf);
+}
+
+/** One character as Ink reports it when pressed alone. */
+function pressOf(c: string): [string, Key] {
+  // Enter, Tab and Backspace as keys with no input, other control characters as ctrl and their letter.
+  if (/[\r\n\t\x7f\b]/.test(c)) return ['', { ...NO_KEY, return: c === '\r' || c === '\n', tab: c === '\t', backspace: c === '\x7f' || c === '\b' }];
+  const code = c.charCodeAt(0);
+  if (code >= 1 && code <= 26) return [String.fromCharCode(code + 96), { ...NO_KEY, ctrl: true }];
+  return [c, { ...NO_KEY, shift: /[A-Z]/.test(c) }];
 }
 
 /**
@@ -158,7 +168,7 @@ export function useTerminalProgram(): (program: string, file: string) => number 
     (program: string, file: string) => {
       if (isRawModeSupported) setRawMode(false);
       try {
-        return spawnSync('sh', ['-c', `${program} "$1"`, program, file], { stdio: 'inherit' }).status;
+        return withoutMouseReports(() => spawnSync('sh', ['-c', `${program} "$1"`, program, file], { stdio: 'inherit' }).status);
       } finally {
         if (isRawModeSupported) setRawMode(true);
         if (stdout.isTTY) stdout.write('\u001b[2J\u001b[H');
@@ -166,4 +176,9 @@ export function useTerminalProgram(): (program: string, file: string) => number 
     },
     [setRawMode, isRawModeSupported, stdout],
   );
+}
+
+/** The editor people set for programs that open one: $VISUAL, else $EDITOR, else vi. */
+export function editorName(): string {
+  return process.env['VISUAL'] || process.env['EDITOR'] || 'vi';
 }

@@ -3,19 +3,23 @@
  * The failed cell (or a paused run's) is selected when the run opens; a live run is read
  * again every second. Actions (actions.ts) run on their keys, one at a time.
  */
-import { Box, Text } from 'ink';
+import { Box, Text, type Key } from 'ink';
 import { useCallback, useRef, useState } from 'react';
-import type { RunAction, RunActionContext } from './actions.js';
+import type { ActionOutcome, RunAction, RunActionContext } from './actions.js';
 import { CellDetail } from './cell-detail.js';
 import { CellTable } from './cell-table.js';
 import { RunNotFound, type InspectSource } from './data.js';
 import { HelpOverlay, useHelp, type KeyHelp } from './help.js';
-import { movement, useKeys, usePolling, useTerminalProgram } from './hooks.js';
+import { editorName, movement, useKeys, usePolling, useTerminalProgram } from './hooks.js';
+import { editLine } from './line-input.js';
+import { editParameters, formLines, resumeForm, resumeFormKey, type ResumeForm } from './resume-form.js';
 import { RunHeader } from './run-header.js';
 import { wrapToWidth } from './terminal-text.js';
-import { cellDetailLines, cellRows, clamp, initialCellPosition, isLive, resumedFrom, runHeader } from './view-model.js';
+import { cellDetailLines, cellRows, clamp, initialCellPosition, isLive, resumedFrom, runHeader, type DetailLine } from './view-model.js';
 
 const LIVE_REFRESH_MS = 1000;
+
+type Dialog = { kind: 'form'; action: RunAction; form: ResumeForm } | { kind: 'line'; action: RunAction; text: string };
 const RETRY_MS = 2000;
 
 interface Props {
@@ -55,12 +59,15 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
   );
   /** The cell the user moved to; until then the failed (or running) cell, following a live run. */
   const [chosen, setChosen] = useState<number | null>(null);
+  // Mirrored in a ref: an action's key right after a move acts on the cell moved to.
+  const chosenRef = useRef(chosen);
   const [focus, setFocusState] = useState<'cells' | 'detail'>('cells');
   // Mirrored in a ref so that the key after Enter or Esc already goes to the new focus.
   const focusRef = useRef(focus);
   const setFocus = (f: 'cells' | 'detail') => {
     focusRef.current = f;
     setFocusState(f);
+    if (f === 'cells') setPrinted(null);
   };
   const [offset, setOffset] = useState(0);
   const [message, setMessage] = useState<string | null>(null);
@@ -69,6 +76,18 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
   const help = useHelp();
   /** One action at a time: a paused run refuses a second repair while one is in progress. */
   const busy = useRef(false);
+  /**
+   * An action asking for more than a yes: resume's form, or a line (exec's code). Mirrored
+   * in a ref, so that the keys after `u` or `!` in one input already go to it.
+   */
+  const [dialog, setDialogState] = useState<Dialog | null>(null);
+  const dialogRef = useRef(dialog);
+  const setDialog = (d: Dialog | null) => {
+    dialogRef.current = d;
+    setDialogState(d);
+  };
+  /** What an action printed (scratch code), in the detail pane until Esc goes back to the cells. */
+  const [printed, setPrinted] = useState<{ title: string; text: string } | null>(null);
 
   const rows = data ? cellRows(data.notebook, data.progress) : [];
   const position = clamp(chosen ?? initialCellPosition(rows, data?.failure?.failed_cell ?? data?.progress?.paused?.cell ?? null), rows.length);
@@ -77,13 +96,17 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
   const row = rows[position];
   // Wrapped here, to the pane's width, so each line is one row: Ink's own wrapping would
   // grow the pane past its height and push its first line off the screen.
-  const lines = (row && data ? cellDetailLines(data.notebook?.cells[row.index]) : []).flatMap((line) =>
-    wrapToWidth(line.text, columns).map((text) => ({ ...line, text })),
-  );
+  const detailLines: DetailLine[] = printed
+    ? [{ text: `── ${printed.title} ──`, tone: 'heading' }, ...printed.text.replace(/\n$/, '').split('\n').map((text): DetailLine => ({ text, tone: 'stdout' }))]
+    : row && data
+      ? cellDetailLines(data.notebook?.cells[row.index])
+      : [];
+  const lines = detailLines.flatMap((line) => wrapToWidth(line.text, columns).map((text) => ({ ...line, text })));
   const available = actions.filter((a) => data && a.appliesTo(data.summary));
 
   // Rows: header, then table (header + rows) and the detail title, the detail, a footer line.
-  const body = Math.max(4, height - header.length - 2);
+  const footerHeight = dialog?.kind === 'form' ? 2 : 1;
+  const body = Math.max(4, height - header.length - 1 - footerHeight);
   const tableHeight = focus === 'detail' ? 0 : Math.min(rows.length, Math.max(3, Math.floor(body * 0.4)));
   const detailHeight = Math.max(1, body - (focus === 'detail' ? 0 : tableHeight + 1) - 1);
   const maxOffset = Math.max(0, lines.length - detailHeight);
@@ -91,22 +114,32 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
 
   // Updates from the latest state, not this render's: keys typed faster than frames all count.
   const select = (to: (at: number) => number) => {
-    setChosen((at) => clamp(to(at ?? position), rows.length));
+    const next = clamp(to(chosenRef.current ?? position), rows.length);
+    chosenRef.current = next;
+    setChosen(next);
     setOffset(0);
   };
+  /** The selected cell as the keys so far left it (`jv`: the cell `j` moved to). */
+  const selectedRow = () => (chosenRef.current === null ? row : rows[clamp(chosenRef.current, rows.length)]);
   const scroll = (to: (at: number) => number) => setOffset((at) => Math.max(0, Math.min(to(at), maxOffset)));
 
   const runOnTerminal = useTerminalProgram();
-  const context = (): RunActionContext => ({ runId, cellIndex: row?.index ?? null, detail: data, runOnTerminal });
-  const perform = (action: RunAction) => {
+  const context = (): RunActionContext => ({ runId, cellIndex: selectedRow()?.index ?? null, detail: data, runOnTerminal });
+  const perform = (action: RunAction, more: Partial<RunActionContext> = {}) => {
     busy.current = true;
     setMessage(`${action.label}…`);
     action
-      .perform(context())
+      .perform({ ...context(), ...more })
       .then(
-        (outcome) => {
+        (outcome: ActionOutcome) => {
           setMessage(typeof outcome === 'string' ? outcome : outcome.line);
-          if (typeof outcome !== 'string' && outcome.open) onOpen(outcome.open);
+          if (typeof outcome === 'string') return;
+          if (outcome.output) {
+            setPrinted(outcome.output);
+            setOffset(0);
+            setFocus('detail');
+          }
+          if (outcome.open) onOpen(outcome.open);
         },
         (err: unknown) => setMessage(`${action.label} failed: ${(err as Error).message.split('\n')[0]}`),
       )
@@ -114,6 +147,45 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
         busy.current = false;
         reload();
       });
+  };
+
+  const openForm = (action: RunAction) => {
+    busy.current = true;
+    setMessage(`${action.label}: reading the run's parameters…`);
+    action.form!(context())
+      .then(
+        (offer) => {
+          setMessage(null);
+          setDialog({ kind: 'form', action, form: resumeForm(runId, offer) });
+        },
+        (err: unknown) => setMessage(`${action.label} failed: ${(err as Error).message.split('\n')[0]}`),
+      )
+      .finally(() => {
+        busy.current = false;
+      });
+  };
+
+  /** A key while the resume form or a line is open: the cursor keys still choose the cell. */
+  const dialogKey = (open: Dialog, input: string, key: Key) => {
+    if (open.kind === 'line') {
+      const edit = editLine(open.text, input, key);
+      if ('text' in edit) return setDialog({ ...open, text: edit.text });
+      setDialog(null);
+      if ('done' in edit && edit.done.trim()) perform(open.action, { text: edit.done });
+      return;
+    }
+    const to = open.form.typing === null ? movement(input, key, tableHeight, rows.length - 1) : undefined;
+    if (to) return select(to);
+    const step = resumeFormKey(open.form, input, key);
+    if ('cancel' in step) return setDialog(null);
+    if ('submit' in step) {
+      setDialog(null);
+      return perform(open.action, { resume: { restore: step.submit.restore, overrides: step.submit.overrides } });
+    }
+    if ('form' in step) return setDialog({ ...open, form: step.form });
+    void editParameters(step.editParameters, editorName(), runOnTerminal).then((form) => {
+      if (dialogRef.current === open) setDialog({ ...open, form });
+    });
   };
 
   useKeys((input, key) => {
@@ -125,6 +197,8 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
       else setMessage(null);
       return;
     }
+    const open = dialogRef.current;
+    if (open) return dialogKey(open, input, key);
     if (input === 'q') return onQuit();
     if (help.keyWhileShown(input, key)) return;
     if (input === '?') return help.show();
@@ -146,6 +220,8 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
     else {
       const action = available.find((a) => a.key === input);
       if (!action || busy.current) return;
+      if (action.form) return openForm(action);
+      if (action.line) return setDialog({ kind: 'line', action, text: '' });
       if (action.confirm) {
         armed.current = action;
         setMessage(typeof action.confirm === 'string' ? action.confirm : action.confirm(context()));
@@ -200,7 +276,17 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
       )}
       <CellDetail lines={lines} offset={shown} height={detailHeight} />
       {error ? <Text color="red" wrap="truncate-end">refresh failed: {error.message.split('\n')[0]}</Text> : null}
-      <Text dimColor wrap="truncate-end">{message ?? keys}</Text>
+      {dialog?.kind === 'form' ? (
+        formLines(dialog.form, row?.index ?? null).map((line, i) => (
+          <Text key={i} wrap="truncate-end" color={i === 1 && dialog.form.problem ? 'red' : undefined} bold={i === 0}>
+            {line}
+          </Text>
+        ))
+      ) : dialog?.kind === 'line' ? (
+        <Text wrap="truncate-end">{`${typeof dialog.action.line === 'string' ? dialog.action.line : dialog.action.line!(context())}${dialog.text}▏`}</Text>
+      ) : (
+        <Text dimColor wrap="truncate-end">{message ?? keys}</Text>
+      )}
     </Box>
   );
 }

@@ -5,6 +5,7 @@
  * every rule here has a unit test.
  */
 import { sourceText, type Cell, type Notebook, type Output } from '../../notebook/nbformat.js';
+import { formatBytes } from '../../notebook/limits.js';
 import { recordedCells } from '../../record/cells.js';
 import { notebookMillrace } from '../../record/metadata.js';
 import { describePlacement } from '../../notebook/placement-syntax.js';
@@ -350,11 +351,13 @@ function outputLines(output: Output): DetailLine[] {
     case 'execute_result':
     case 'display_data': {
       const plain = output.data['text/plain'];
-      const others = Object.keys(output.data).filter((m) => m !== 'text/plain');
-      const lines: DetailLine[] =
-        typeof plain === 'string' || Array.isArray(plain)
-          ? terminalLines(sourceText(plain as string | string[])).map((text) => ({ text, tone: 'result' }))
-          : [];
+      const images = Object.keys(output.data).filter((m) => m.startsWith('image/'));
+      const others = Object.keys(output.data).filter((m) => m !== 'text/plain' && !m.startsWith('image/'));
+      const lines: DetailLine[] = images.map((mime) => ({ text: imagePlaceholder(mime, output.data[mime], output.metadata[mime]), tone: 'note' }));
+      // An image's text/plain is `<Figure size 640x480 with 1 Axes>`: the placeholder says more.
+      if ((typeof plain === 'string' || Array.isArray(plain)) && images.length === 0) {
+        lines.push(...terminalLines(sourceText(plain as string | string[])).map((text): DetailLine => ({ text, tone: 'result' })));
+      }
       if (others.length > 0) lines.push({ text: `[${others.join(', ')}]`, tone: 'note' });
       return lines;
     }
@@ -365,6 +368,26 @@ function outputLines(output: Output): DetailLine[] {
     default:
       return [];
   }
+}
+
+/**
+ * An image output as one line: its type, its size in pixels when known (a PNG's header,
+ * else the width and height its output metadata gives) and in bytes, and the key that
+ * shows it (in the browser viewer, run-view's `v`).
+ */
+export function imagePlaceholder(mime: string, data: unknown, metadata: unknown): string {
+  const text = typeof data === 'string' ? data : Array.isArray(data) ? data.join('') : '';
+  // Images other than SVG are base64 in nbformat.
+  const bytes = mime === 'image/svg+xml' ? Buffer.byteLength(text) : Math.floor((text.replace(/\s/g, '').replace(/=+$/, '').length * 3) / 4);
+  const header = mime === 'image/png' ? Buffer.from(text.replace(/\s/g, '').slice(0, 32), 'base64') : Buffer.alloc(0);
+  const given = (metadata ?? {}) as { width?: unknown; height?: unknown };
+  const pixels =
+    header.length >= 24 && header.readUInt32BE(12) === 0x49484452 // "IHDR"
+      ? `${header.readUInt32BE(16)}×${header.readUInt32BE(20)}`
+      : typeof given.width === 'number' && typeof given.height === 'number'
+        ? `${given.width}×${given.height}`
+        : null;
+  return `[${mime}${pixels ? ` ${pixels}` : ''}, ${formatBytes(bytes)} · v opens it in the viewer]`;
 }
 
 /** A cell as text: its source, then its outputs in order (stream text, text/plain, errors with their traceback). */

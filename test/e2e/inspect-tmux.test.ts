@@ -87,8 +87,8 @@ it('finds a failed run by search, reads its traceback, resumes it from the faile
   await screenWhere(s, (t) => t.includes('CELL') && t.includes('u resume'), 'the cells again');
 
   keys(s, 'u');
-  await screenWhere(s, (t) => t.includes('resume from cell 1 as a new run'), 'the question');
-  keys(s, 'y');
+  await screenWhere(s, (t) => t.includes('resume from cell 1, replaying the cells before it · parameters as before'), 'the resume form');
+  keys(s, 'Enter');
   const resumed = await screenWhere(s, (t) => /^resumed from: *\S+ at cell 1/m.test(t) && /\bcompleted\b/.test(lineWith(t, 'status:')), 'the resumed run completed');
   expect(lineWith(resumed, 'resumed from:')).toContain(runId);
   const newRun = /^run: +(\S+)/m.exec(resumed)![1]!;

@@ -8,11 +8,12 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { render } from 'ink-testing-library';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createElement } from 'react';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repairActions, runActions, scheduleActions, type RunAction } from '../../cli/inspect/actions.js';
+import { repairActions, runActions, scheduleActions, VIEWER_ACTION, type RunAction } from '../../cli/inspect/actions.js';
+import { startViewer } from '../../viewer/server.js';
 import { InspectApp } from '../../cli/inspect/app.js';
 import { temporalSource } from '../../cli/inspect/data.js';
 import { buildRunInput } from '../../cli/submit.js';
@@ -193,7 +194,7 @@ describe('millrace inspect', () => {
     try {
       const paused = await frameWhere(app, (t) => isPausedView(t) && t.includes('cell 1 · failed'), 'the paused run');
       expect(lineWith(paused, 'paused:')).toContain('cell 1: FileNotFoundError');
-      expect(lineWith(paused, 'esc back')).toMatch(/R retry · e edit & retry · s skip · x abort/);
+      expect(lineWith(paused, 'esc back')).toMatch(/R retry · e edit & retry · ! exec · s skip · x abort/);
 
       // The cause fixed outside the run; the same source, run again in the same kernel.
       await writeFile(input, '22');
@@ -269,7 +270,9 @@ describe('millrace inspect', () => {
     try {
       await frameWhere(app, (t) => t.includes('cell 1 · failed') && t.includes('u resume'), 'the failed run');
       app.stdin.write('u');
-      await frameWhere(app, (t) => t.includes('resume from cell 1 as a new run (cells before it replayed)? y resumes'), 'the question');
+      const form = await frameWhere(app, (t) => t.includes('resume from cell 1, replaying the cells before it · parameters as before'), 'the resume form');
+      // The run took no checkpoints: replaying is the only way, and the form does not offer one.
+      expect(form).not.toContain('t checkpoint');
       app.stdin.write('y');
       // The new run opens in place of the failed one, and is followed to its end.
       const resumed = await frameWhere(app, (t) => /^resumed from: *\S+ at cell 1/m.test(t) && /\bcompleted\b/.test(lineWith(t, 'status:')), 'the resumed run completed');
@@ -278,6 +281,97 @@ describe('millrace inspect', () => {
       await frameWhere(app, (t) => t.includes('cell 2 · completed') && /^total 42$/m.test(t), 'the last cell\'s output');
     } finally {
       app.unmount();
+    }
+  });
+
+  it('resumes a run started with --checkpoint from its checkpoint, with a parameter changed in the form (u, t, p add=2, enter)', async () => {
+    const tag = randomBytes(3).toString('hex');
+    const log = join(h.dir, `inspect-checkpointed-${tag}.log`);
+    const path = await h.writeNotebook(`inspect-checkpointed-${tag}.ipynb`, notebook([
+      codeCell('add = 0', ['parameters']),
+      // Replaying this cell would log it twice: a restored checkpoint leaves one line.
+      codeCell(`x = 40\nopen(${JSON.stringify(log)}, "a").write("ran\\n")`),
+      codeCell(`if add == 0:\n    raise ValueError("add is 0")\nprint("total", x + add, "runs", len(open(${JSON.stringify(log)}).read().splitlines()))`),
+    ]));
+    const runId = `inspect-checkpointed-${tag}`;
+    const first = await runCli(['run', path, '--id', runId, '--checkpoint', '--json'], h.cliEnv);
+    expect(first.code, first.stderr).toBe(1);
+    const app = openRun(runId, fullActions());
+    try {
+      await frameWhere(app, (t) => t.includes('cell 2 · failed') && t.includes('u resume'), 'the failed run');
+      app.stdin.write('u');
+      await frameWhere(app, (t) => t.includes('resume from cell 2, replaying the cells before it · parameters as before') && t.includes('t checkpoint'), 'the resume form');
+      app.stdin.write('t');
+      await frameWhere(app, (t) => t.includes('resume from cell 2, restoring its checkpoint'), 'the checkpoint chosen');
+      app.stdin.write('padd=2\r');
+      await frameWhere(app, (t) => t.includes('restoring its checkpoint · changed: add: 2'), 'the parameter changed');
+      app.stdin.write('\r');
+      const resumed = await frameWhere(app, (t) => /^resumed from: *\S+ at cell 2/m.test(t) && /\bcompleted\b/.test(lineWith(t, 'status:')), 'the resumed run completed');
+      expect(lineWith(resumed, 'resumed from:')).toContain(runId);
+      app.stdin.write('G');
+      // (The new run's record has the injected-parameters cell papermill adds: the last cell is cell 3.)
+      await frameWhere(app, (t) => t.includes('cell 3 · completed') && /^total 42 runs 1$/m.test(t), 'the last cell\'s output');
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('runs scratch code in a paused run\'s kernel with !, shows what it printed, and the run stays paused', async () => {
+    const { runId, handle } = await startPaused('inspect-exec', [codeCell('x = 21'), codeCell('raise ValueError("look first")'), codeCell('print("after", x)')]);
+    const app = openRun(runId);
+    try {
+      await frameWhere(app, (t) => isPausedView(t) && t.includes('! exec'), 'the paused run');
+      app.stdin.write('!');
+      await frameWhere(app, (t) => t.includes('exec in the paused kernel of cell 1 (enter runs · esc cancels): ▏'), 'the prompt');
+      app.stdin.write('print("x is", x * 2)\r');
+      const shown = await frameWhere(app, (t) => t.includes('── exec: print("x is", x * 2) ──') && /^x is 42$/m.test(t), 'what it printed');
+      expect(shown).toContain(`scratch code ran: run ${runId} is still paused`);
+      app.stdin.write('\u001b');
+      await frameWhere(app, (t) => isPausedView(t) && t.includes('cell 1 · failed') && !t.includes('── exec'), 'the cells again');
+      // Still paused: skip it so the run ends.
+      app.stdin.write('sy');
+      expect(((await handle.result()) as RunResult).status).toBe('completed');
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('v opens the run\'s page in the browser viewer at the selected cell, with the serve token; says what to start when no viewer answers', async () => {
+    const token = randomBytes(12).toString('hex');
+    const viewer = await startViewer({ storeRoot: h.config.storeRoot, host: '127.0.0.1', port: 0, token, log: () => undefined });
+    const opened = join(h.dir, `browser-${randomBytes(3).toString('hex')}.txt`);
+    // The browser: a script that keeps the URL it was given.
+    const browser = join(h.dir, 'browser.sh');
+    await writeFile(browser, `#!/bin/sh\nprintf '%s' "$1" > ${opened}\n`, { mode: 0o755 });
+    const saved = { MILLRACE_VIEWER_URL: process.env['MILLRACE_VIEWER_URL'], MILLRACE_SERVE_TOKEN: process.env['MILLRACE_SERVE_TOKEN'], BROWSER: process.env['BROWSER'] };
+    Object.assign(process.env, { MILLRACE_VIEWER_URL: viewer.url, MILLRACE_SERVE_TOKEN: token, BROWSER: browser });
+    const app = openRun(okRun, [VIEWER_ACTION]);
+    try {
+      await frameWhere(app, (t) => t.includes('cell 0 · completed') && t.includes('v viewer'), 'the run');
+      app.stdin.write('jv');
+      // The token goes to the browser, not to the screen.
+      const shown = await frameWhere(app, (t) => t.includes(`${viewer.url}runs/${okRun}#cell-1: opened with ${browser}`), 'the answer');
+      expect(shown).not.toContain(token);
+      await waitFor('the browser given the URL', async () => (await readFile(opened, 'utf8').catch(() => '')) || undefined);
+      const url = await readFile(opened, 'utf8');
+      expect(url).toBe(`${viewer.url}runs/${okRun}?token=${token}#cell-1`);
+      // The viewer takes the token (a session cookie, then the address without it), and has the cell.
+      const login = await fetch(url, { redirect: 'manual' });
+      expect(login.headers.get('set-cookie')).toMatch(/^millrace-viewer=/);
+      const page = await fetch(`${viewer.url}runs/${okRun}`, { headers: { Authorization: `token ${token}` } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('id="cell-1"');
+
+      await viewer.close();
+      app.stdin.write('v');
+      await frameWhere(app, (t) => t.includes(`viewer failed: no viewer at ${viewer.url}: start \`millrace serve\`, or set MILLRACE_VIEWER_URL to where it runs`), 'the refusal');
+    } finally {
+      app.unmount();
+      await viewer.close().catch(() => undefined);
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
   });
 
@@ -401,6 +495,9 @@ describe('millrace inspect', () => {
       if (how === 'hangup') terminal.kill('SIGKILL');
       else process.kill(pid, 'SIGTERM');
       await waitFor('the inspector and its stack gone', async () => (!alive(pid) && stackOf().length === 0 ? true : undefined), 60_000);
+      // It had the terminal report the mouse wheel (SGR mode), and gave the mouse back as it ended.
+      expect(seen).toContain('\u001b[?1000h\u001b[?1006h');
+      if (how === 'term') await waitFor('the mouse given back', async () => (seen.lastIndexOf('\u001b[?1006l\u001b[?1000l') > seen.lastIndexOf('\u001b[?1006h') ? true : undefined), 10_000);
     } finally {
       if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
       terminal.kill('SIGKILL');

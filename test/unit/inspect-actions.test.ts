@@ -9,11 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createElement } from 'react';
 import { describe, expect, it } from 'vitest';
-import { PAGER_ACTION, runActions, scheduleActions, type RunAction } from '../../cli/inspect/actions.js';
+import { PAGER_ACTION, runActions, scheduleActions, type RunAction, type RunActionContext } from '../../cli/inspect/actions.js';
 import { InspectApp } from '../../cli/inspect/app.js';
+import { openRunInViewer, runPageLink } from '../../cli/inspect/viewer-link.js';
 import type { InspectSource } from '../../cli/inspect/data.js';
 import type { RunDetail } from '../../cli/inspect/view-model.js';
 import type { CodeCell, Notebook } from '../../notebook/nbformat.js';
+import { float, int, str } from '../../notebook/params.js';
 
 function cell(source: string, status: string): CodeCell {
   return { cell_type: 'code', id: `c-${source.length}-${status}`, source, metadata: { papermill: { status } }, outputs: [], execution_count: null };
@@ -88,6 +90,23 @@ describe('run actions', () => {
       expect(calls).toHaveLength(1);
     } finally {
       done.unmount();
+    }
+  });
+
+  it('acts on the cell moved to by a key in the same input (jR, kkR)', async () => {
+    const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, 'failed') };
+    const cells: Array<number | null> = [];
+    const retry: RunAction = { key: 'R', label: 'retry', appliesTo: () => true, perform: async ({ cellIndex }) => `retried ${cells.push(cellIndex)}` };
+    const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [retry] }));
+    try {
+      await frameWhere(app, (t) => t.includes('R retry') && t.includes('cell 1 · failed'));
+      app.stdin.write('jR');
+      await frameWhere(app, (t) => t.includes('retried 1'));
+      app.stdin.write('kkR');
+      await frameWhere(app, (t) => t.includes('retried 2'));
+      expect(cells).toEqual([2, 0]);
+    } finally {
+      app.unmount();
     }
   });
 
@@ -171,6 +190,120 @@ describe('run actions', () => {
     }
   });
 
+  it('u opens the resume form: the cell, replay or checkpoint, parameters typed as name=value or edited as YAML in $EDITOR', async () => {
+    const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, 'failed') };
+    const calls: RunActionContext[] = [];
+    const resume = (checkpoints: boolean): RunAction => ({
+      key: 'u',
+      label: 'resume',
+      appliesTo: (run) => run.status === 'failed',
+      form: async () => ({ parameters: { n: int(1), name: str('a') }, checkpoints }),
+      perform: async (context) => {
+        calls.push(context);
+        return `resumed ${context.runId} from cell ${context.cellIndex}`;
+      },
+    });
+    const editor = join(tmpdir(), `inspect-params-${process.pid}.sh`);
+    const copy = `${editor}.seen`;
+    // The editor: keeps a copy of what it was given, then changes name and adds ratio.
+    writeFileSync(editor, `#!/bin/sh\ncp "$1" ${copy}\nsed -i 's/^name: .*/name: "b"/' "$1"\nprintf 'ratio: 1.0\\n' >> "$1"\n`, { mode: 0o755 });
+    const saved = process.env['VISUAL'];
+    process.env['VISUAL'] = editor;
+    const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [resume(true)] }));
+    try {
+      await frameWhere(app, (t) => t.includes('u resume') && t.includes('cell 1 · failed'));
+      app.stdin.write('u');
+      let t = await frameWhere(app, (f) => f.includes('resume from cell 1, replaying the cells before it · parameters as before'));
+      expect(t).toContain('↑↓ cell · t checkpoint · p name=value · e parameters in $EDITOR · enter resumes · esc cancels');
+      // The cursor keys choose the cell; t restores the checkpoint instead.
+      app.stdin.write('k');
+      app.stdin.write('t');
+      await frameWhere(app, (f) => f.includes('resume from cell 0, restoring its checkpoint') && f.includes('t replay'));
+      // A bad name is refused in one line, and changes nothing.
+      app.stdin.write('p1x=3\r');
+      await frameWhere(app, (f) => f.includes('parameter name "1x" is not a valid Python identifier'));
+      app.stdin.write('pn=5\r');
+      await frameWhere(app, (f) => f.includes('changed: n: 5'));
+      // Setting a value back to what it was undoes the change.
+      app.stdin.write('pn=1\r');
+      await frameWhere(app, (f) => f.includes('parameters as before'));
+      app.stdin.write('pn=5\r');
+      await frameWhere(app, (f) => f.includes('changed: n: 5'));
+      app.stdin.write('e');
+      t = await frameWhere(app, (f) => f.includes('changed: n: 5, name: "b", ratio: 1.0'));
+      expect(readFileSync(copy, 'utf8')).toMatch(/^# The parameters of the resumed run[^]*\nn: 5\nname: "a"\n$/);
+      app.stdin.write('\r');
+      await frameWhere(app, (f) => f.includes('resumed broken from cell 0'));
+      expect(calls).toHaveLength(1);
+      expect(calls[0]).toMatchObject({ runId: 'broken', cellIndex: 0, resume: { restore: 'checkpoint', overrides: { n: int(5), name: str('b'), ratio: float(1) } } });
+
+      // Esc closes the form without resuming.
+      app.stdin.write('u');
+      await frameWhere(app, (f) => f.includes('parameters as before'));
+      app.stdin.write('\u001b');
+      await frameWhere(app, (f) => f.includes('u resume') && !f.includes('parameters as before'));
+      expect(calls).toHaveLength(1);
+    } finally {
+      if (saved === undefined) delete process.env['VISUAL'];
+      else process.env['VISUAL'] = saved;
+      rmSync(editor, { force: true });
+      rmSync(copy, { force: true });
+      app.unmount();
+    }
+
+    // A run that took no checkpoints: t says so, and the resume replays.
+    const plain = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [resume(false)] }));
+    try {
+      await frameWhere(plain, (t) => t.includes('u resume'));
+      plain.stdin.write('u');
+      const form = await frameWhere(plain, (f) => f.includes('parameters as before'));
+      expect(form).not.toContain('t checkpoint');
+      plain.stdin.write('t');
+      await frameWhere(plain, (f) => f.includes('run broken was not started with --checkpoint: its cells can only be replayed'));
+      plain.stdin.write('y');
+      await frameWhere(plain, (f) => f.includes('resumed broken from cell 1'));
+      expect(calls[1]).toMatchObject({ cellIndex: 1, resume: { restore: 'replay', overrides: {} } });
+    } finally {
+      plain.unmount();
+    }
+  });
+
+  it('! reads a line of code, Enter runs it, and what it printed shows in the detail pane until Esc', async () => {
+    const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, 'failed') };
+    const codes: string[] = [];
+    const exec: RunAction = {
+      key: '!',
+      label: 'exec',
+      appliesTo: () => true,
+      line: 'exec (enter runs · esc cancels): ',
+      perform: async ({ text }) => {
+        codes.push(text!);
+        return { line: 'scratch code ran', output: { title: `exec: ${text}`, text: 'first\nsecond\n' } };
+      },
+    };
+    const app = render(createElement(InspectApp, { source, initialRun: 'broken', actions: [exec] }));
+    try {
+      await frameWhere(app, (t) => t.includes('! exec') && t.includes('cell 1 · failed'));
+      // Esc takes the line back; q and j are typed, not keys.
+      app.stdin.write('!');
+      await frameWhere(app, (t) => t.includes('exec (enter runs · esc cancels): ▏'));
+      app.stdin.write('\u001b');
+      await frameWhere(app, (t) => t.includes('! exec'));
+      app.stdin.write('!print(1)');
+      await frameWhere(app, (t) => t.includes('exec (enter runs · esc cancels): print(1)▏'));
+      for (const key of ['\u007f', '\u007f', '\u007f', '("jq")', '\r']) app.stdin.write(key);
+      const shown = await frameWhere(app, (t) => t.includes('── exec: print("jq") ──'));
+      expect(codes).toEqual(['print("jq")']);
+      expect(shown).toMatch(/^first\nsecond$/m);
+      expect(shown).toContain('scratch code ran');
+      app.stdin.write('\u001b');
+      const back = await frameWhere(app, (t) => t.includes('CELL') && t.includes('── source (code) ──'));
+      expect(back).not.toContain('exec: print');
+    } finally {
+      app.unmount();
+    }
+  });
+
   it('o pages the output notebook: its cells as text in $PAGER, which gets a file', async () => {
     const source: InspectSource = { listRuns: async () => [], loadRun: async (runId) => detail(runId, 'failed') };
     const copy = join(tmpdir(), `inspect-pager-${process.pid}.txt`);
@@ -197,8 +330,24 @@ describe('run actions', () => {
     const session = { client: undefined as never, taskQueue: 'q', mode: 'embedded' as const };
     const resume = runActions(session, '/store').find((a) => a.key === 'u')!;
     await expect(resume.perform({ runId: 'r', cellIndex: 1 })).rejects.toThrow('no worker here to run it: start `millrace dev` (or use `millrace resume RUN`)');
+    await expect(resume.form!({ runId: 'r', cellIndex: 1 })).rejects.toThrow('no worker here to run it: start `millrace dev` (or use `millrace resume RUN`)');
     const schedules = scheduleActions(session);
     await expect(schedules.trigger('nightly')).rejects.toThrow('schedule trigger needs a stack that outlives this command: start `millrace dev` or set TEMPORAL_ADDRESS');
     await expect(schedules.backfill('nightly', '2026-12-01', '2026-12-02')).rejects.toThrow('schedule backfill needs a stack that outlives this command');
+  });
+});
+
+describe('viewer links', () => {
+  it('points at the run page and the cell on the viewer, the token only in the link the browser gets', () => {
+    expect(runPageLink('http://127.0.0.1:8780/', 'etl-20261206T080000Z-a1b2', 3, 'sekrit')).toEqual({
+      shown: 'http://127.0.0.1:8780/runs/etl-20261206T080000Z-a1b2#cell-3',
+      opened: 'http://127.0.0.1:8780/runs/etl-20261206T080000Z-a1b2?token=sekrit#cell-3',
+    });
+    // A viewer behind a path prefix, given without its last slash; no cell, no token.
+    expect(runPageLink('https://example.test/millrace', 'a b', null)).toEqual({ shown: 'https://example.test/millrace/runs/a%20b', opened: 'https://example.test/millrace/runs/a%20b' });
+  });
+
+  it('refuses a MILLRACE_VIEWER_URL that is not a URL, in one line', async () => {
+    await expect(openRunInViewer('r', null, { MILLRACE_VIEWER_URL: 'localhost:8780' })).rejects.toThrow("MILLRACE_VIEWER_URL must be the viewer's URL, such as http://127.0.0.1:8780/");
   });
 });

@@ -12,7 +12,7 @@ import type { InspectSource } from '../../cli/inspect/data.js';
 import { displayWidth, wrapToWidth } from '../../cli/inspect/terminal-text.js';
 import type { RunDetail, RunListEntry } from '../../cli/inspect/view-model.js';
 import type { CodeCell, Notebook } from '../../notebook/nbformat.js';
-import { frameWhere, selected, sized } from './helpers/ink-frames.js';
+import { frameWhere, plain, selected, sized } from './helpers/ink-frames.js';
 
 function entry(runId: string, status = 'completed'): RunListEntry {
   return { run_id: runId, status, notebook: 'fragile.ipynb', output: null, schedule: null, started: '2026-12-06T08:00:00Z', ended: null, duration_s: 1, parameters: null, failed_cell: null, error: null };
@@ -54,6 +54,50 @@ describe('inspect keys', () => {
       await frameWhere(app, (t) => selected(t).includes(ids[4]!));
       app.stdin.write('\u001b[B\u001b[B');
       await frameWhere(app, (t) => selected(t).includes(ids[6]!));
+    } finally {
+      app.unmount();
+    }
+  });
+
+  it('the mouse wheel moves the list\'s cursor and scrolls the detail pane; clicks do nothing and type nothing', async () => {
+    const wheelDown = '\u001b[<65;10;5M';
+    const wheelUp = '\u001b[<64;10;5M';
+    const lines = Array.from({ length: 40 }, (_, i) => `line ${i}`).join('\n');
+    const source: InspectSource = { ...listSource(), loadRun: async (runId) => detail(runId, [cell(lines, 'completed'), cell('y = 2', 'completed')]) };
+    const app = sized(render(createElement(InspectApp, { source })), 120);
+    try {
+      await frameWhere(app, (t) => selected(t).includes(ids[0]!));
+      app.stdin.write(wheelDown);
+      app.stdin.write(wheelDown);
+      // With Ctrl held (button 65 + 16) it is the wheel still.
+      app.stdin.write('\u001b[<81;10;5M');
+      await frameWhere(app, (t) => selected(t).includes(ids[3]!));
+      app.stdin.write(wheelUp);
+      await frameWhere(app, (t) => selected(t).includes(ids[2]!));
+      // A click and its release: no move, and none of the report's characters taken as keys.
+      app.stdin.write('\u001b[<0;10;5M');
+      app.stdin.write('\u001b[<0;10;5m');
+      app.stdin.write('/');
+      const typing = await frameWhere(app, (t) => t.includes('/▏'));
+      expect(selected(typing)).toContain(ids[2]!);
+      app.stdin.write('\u001b[<0;10;5M');
+      app.stdin.write(wheelDown);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(plain(app.lastFrame())).toContain('/▏');
+      app.stdin.write('\u001b');
+      await frameWhere(app, (t) => !t.includes('/▏') && selected(t).includes(ids[2]!));
+
+      // In a run: the wheel moves between cells, then scrolls the cell's text.
+      app.stdin.write('\r');
+      await frameWhere(app, (t) => t.includes('cell 0 · completed'));
+      app.stdin.write(wheelDown);
+      await frameWhere(app, (t) => t.includes('cell 1 · completed'));
+      app.stdin.write(wheelUp);
+      app.stdin.write('\r');
+      await frameWhere(app, (t) => t.includes('cell 0 · completed · lines 1-'));
+      app.stdin.write(wheelDown);
+      app.stdin.write(wheelDown);
+      await frameWhere(app, (t) => t.includes('cell 0 · completed · lines 3-'));
     } finally {
       app.unmount();
     }

@@ -294,8 +294,25 @@ describe('cell detail', () => {
       { text: '   a', tone: 'result' },
       { text: '0  1', tone: 'result' },
       { text: '[text/html]', tone: 'note' },
-      { text: '[image/png]', tone: 'note' },
+      { text: '[image/png, 3 bytes · v opens it in the viewer]', tone: 'note' },
       { text: "KeyError: 'x'", tone: 'error' },
+    ]);
+  });
+
+  it('shows an image as a placeholder with its size in pixels and bytes, in place of its text/plain', () => {
+    // A PNG's signature and IHDR chunk (640 x 480), then 2,000 bytes of data.
+    const png = Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d4948445200000280000001e008060000', 'hex'), Buffer.alloc(2000)]);
+    const cell = code('plt.plot()', 'completed', {
+      outputs: [
+        { output_type: 'display_data', metadata: {}, data: { 'image/png': `${png.toString('base64').slice(0, 60)}\n${png.toString('base64').slice(60)}`, 'text/plain': '<Figure size 640x480 with 1 Axes>' } },
+        { output_type: 'display_data', metadata: { 'image/jpeg': { width: 32, height: 16 } }, data: { 'image/jpeg': Buffer.alloc(3000).toString('base64') } },
+        { output_type: 'display_data', metadata: {}, data: { 'image/svg+xml': '<svg xmlns="http://www.w3.org/2000/svg"/>' } },
+      ],
+    });
+    expect(cellDetailLines(cell).slice(3).map((l) => l.text)).toEqual([
+      `[image/png 640×480, ${((png.length) / 1024).toFixed(1)} kB · v opens it in the viewer]`,
+      '[image/jpeg 32×16, 2.9 kB · v opens it in the viewer]',
+      '[image/svg+xml, 41 bytes · v opens it in the viewer]',
     ]);
   });
 

@@ -15,7 +15,7 @@ import {
   type ParamValue,
   type Params,
 } from '../../notebook/params.js';
-import { paramsFromYaml } from '../../notebook/params-yaml.js';
+import { paramsFromYaml, paramsToYaml } from '../../notebook/params-yaml.js';
 import { oracle } from './helpers/python.js';
 
 type YamlResult = { error: string } | { value: ParamValue };
@@ -145,5 +145,32 @@ describe('JSON forms', () => {
     expect(paramsSchema.safeParse({ a: { t: 'float', v: '1' } }).success).toBe(false);
     expect(paramsSchema.safeParse({ a: { t: 'float', v: "float('nan')" } }).success).toBe(false);
     expect(paramsSchema.safeParse({ a: { t: 'float', v: 'nan' } }).success).toBe(true);
+  });
+});
+
+describe('paramsToYaml', () => {
+  it('writes YAML that paramsFromYaml reads back to the same typed values', () => {
+    const params: Params = {
+      n: int(3),
+      big: int('123456789012345678901234567890'),
+      ratio: float(1),
+      tiny: float(1e-7),
+      huge: float(1e16),
+      missing: float(NaN),
+      up: float(Infinity),
+      down: float(-Infinity),
+      name: str('yes'),
+      digits: str('007'),
+      quoted: str('a "b"\n\tc: d # e \u00e9 \u{1F600}'),
+      empty: str(''),
+      flag: { t: 'bool', v: false },
+      nothing: { t: 'none' },
+      items: { t: 'list', v: [int(1), str('two'), { t: 'list', v: [] }] },
+      table: { t: 'dict', v: [['a key', float(2.5)], ['1', { t: 'dict', v: [] }]] },
+    };
+    const text = paramsToYaml(params);
+    expect(text.split('\n')[0]).toBe('n: 3');
+    expect(paramsFromYaml(text, 'edited')).toEqual(params);
+    expect(paramsToYaml({})).toBe('');
   });
 });
