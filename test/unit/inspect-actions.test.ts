@@ -33,8 +33,10 @@ function detail(runId: string, status: string): RunDetail {
   };
 }
 
+/** Within 30 s: a bound for a loaded CI machine; a pass never waits it. */
 async function until(ok: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
     if (ok()) return;
     await new Promise((r) => setTimeout(r, 10));
   }

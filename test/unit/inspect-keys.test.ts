@@ -121,7 +121,7 @@ describe('inspect keys', () => {
       await frameWhere(app, (t) => selected(t).includes(ids[1]!));
       const before = loads.n;
       app.stdin.write('r');
-      for (let i = 0; i < 300 && loads.n === before; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 3000 && loads.n === before; i++) await new Promise((r) => setTimeout(r, 10));
       expect(loads.n).toBeGreaterThan(before);
     } finally {
       app.unmount();
@@ -153,7 +153,7 @@ describe('inspect keys', () => {
       await frameWhere(app, (t) => t.includes('R retry'));
       const before = loads;
       app.stdin.write('r');
-      for (let i = 0; i < 300 && loads === before; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 3000 && loads === before; i++) await new Promise((r) => setTimeout(r, 10));
       expect(loads).toBeGreaterThan(before);
       expect(calls).toEqual([]);
       app.stdin.write('?');

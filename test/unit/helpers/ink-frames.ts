@@ -6,9 +6,13 @@ export const SGR = /\u001b\[[0-9;]*m/g;
 export const plain = (frame: string | undefined) => (frame ?? '').replace(SGR, '');
 export type Rendered = ReturnType<typeof render>;
 
-/** The first frame (colours removed) that satisfies `ok`, within 3 s. */
+/**
+ * The first frame (colours removed) that satisfies `ok`, within 30 s: a bound for a
+ * loaded CI machine, where a frame has been seen to take over 3 s; a pass never waits it.
+ */
 export async function frameWhere(app: Rendered, ok: (t: string) => boolean): Promise<string> {
-  for (let i = 0; i < 300; i++) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
     const t = plain(app.lastFrame());
     if (ok(t)) return t;
     await new Promise((r) => setTimeout(r, 10));
