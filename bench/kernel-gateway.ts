@@ -90,6 +90,21 @@ export function dockerKernelspec(dockerHost: string): object {
   };
 }
 
+/**
+ * A kernelspec for Enterprise Gateway whose kernels are processes on another host, started
+ * over SSH by its DistributedProcessProxy (worker/eg_process_launcher.py, with this venv's
+ * Python, which the remote host has at the same path).
+ */
+export function sshKernelspec(): object {
+  return {
+    display_name: 'Python 3 (over SSH)',
+    language: 'python',
+    interrupt_mode: 'signal',
+    metadata: { process_proxy: { class_name: 'enterprise_gateway.services.processproxies.distributed.DistributedProcessProxy' } },
+    argv: [gatewayPython(), join(packageRoot(), 'worker', 'eg_process_launcher.py'), '--kernel-id', '{kernel_id}', '--response-address', '{response_address}', '--public-key', '{public_key}'],
+  };
+}
+
 /** podman's Docker-compatible API on a socket in `stateDir`, for Enterprise Gateway's Docker proxy (DOCKER_HOST). */
 export async function startPodmanService(stateDir: string): Promise<{ dockerHost: string; stop(): Promise<void> }> {
   const socket = join(stateDir, 'podman.sock');

@@ -19,53 +19,27 @@ millrace's local container kernels. It
   through), not the gateway's own;
 - sends the connection information to the gateway's response address, encrypted as
   Enterprise Gateway's launchers do (payload version 1: an AES key under the gateway's RSA
-  public key);
+  public key: worker/eg_launch.py);
 - stays as the kernel's communication port: {"signum": N} is sent into the container
   (interrupts), {"shutdown": 1} ends it. It also ends when the container is gone.
 """
 
-import argparse
-import base64
 import json
 import os
 import re
-import socket
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 import docker
 from docker.errors import NotFound
-from Cryptodome.Cipher import AES, PKCS1_v1_5
-from Cryptodome.PublicKey import RSA
-from Cryptodome.Random import get_random_bytes
-from Cryptodome.Util.Padding import pad
+
+from eg_launch import answer, arguments, connection_info, serve
 
 CONNECTION_IN_CONTAINER = "/run/millrace/connection.json"
 LOOPBACK = "127.0.0.1"
 # The gateway's own variables, present when a request carries none: never the kernel's.
 GATEWAY_OWN = re.compile(r"^(PATH|HOME|PWD|OLDPWD|SHLVL|_|USER|LOGNAME|SHELL|HOSTNAME|TERM|LANG|LC_\w+|PYTHON\w*|VIRTUAL_ENV|DOCKER_\w+|EG_\w+|JPY_\w+|JUPYTER_\w+|MILLRACE_\w+|CONTAINERS_\w+|XDG_\w+)$")
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind((LOOPBACK, 0))
-        sockets.append(s)
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def encrypt(info: bytes, public_key: str) -> bytes:
-    aes_key = get_random_bytes(16)
-    conn_info = base64.b64encode(AES.new(aes_key, AES.MODE_ECB).encrypt(pad(info, 16)))
-    rsa = PKCS1_v1_5.new(RSA.importKey(base64.b64decode(public_key.encode())))
-    payload = {"version": 1, "key": base64.b64encode(rsa.encrypt(aes_key)).decode(), "conn_info": conn_info.decode()}
-    return base64.b64encode(json.dumps(payload).encode())
 
 
 def limits(env: dict[str, str]) -> dict:
@@ -79,67 +53,20 @@ def limits(env: dict[str, str]) -> dict:
     return out
 
 
-def serve(listener: socket.socket, container) -> None:
-    """The communication port, until a shutdown request or the container's end."""
-    listener.settimeout(1.0)
-    while True:
-        try:
-            conn, _ = listener.accept()
-        except socket.timeout:
-            try:
-                container.reload()
-            except NotFound:
-                return
-            if container.status in ("exited", "dead"):
-                return
-            continue
-        with conn:
-            conn.settimeout(5.0)
-            data = b""
-            while chunk := conn.recv(4096):
-                data += chunk
-        try:
-            request = json.loads(data or b"{}")
-        except ValueError:
-            continue
-        signum = int(request.get("signum", 0) or 0)
-        if signum > 0:
-            try:
-                container.kill(signal=signum)
-            except NotFound:
-                return
-        if request.get("shutdown"):
-            return
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--kernel-id", required=True)
-    parser.add_argument("--response-address", required=True)
-    parser.add_argument("--public-key", required=True)
-    parser.add_argument("--port-range", default="")  # EG's substitution; ports are chosen free here
-    args = parser.parse_args()
+    args = arguments()
     env = dict(os.environ)
     image = env.get("KERNEL_IMAGE")
     if not image:
         sys.exit("millrace: KERNEL_IMAGE is not set: the kernel's start request names no image")
 
-    shell, iopub, stdin, control, hb, comm = free_ports(6)
-    key = str(uuid.uuid4())
-    info = {
-        "shell_port": shell, "iopub_port": iopub, "stdin_port": stdin, "control_port": control, "hb_port": hb,
-        "ip": LOOPBACK, "key": key, "transport": "tcp", "signature_scheme": "hmac-sha256", "kernel_name": "",
-    }
+    client = docker.DockerClient.from_env()
+    info, listener = connection_info(LOOPBACK)
     state = Path(tempfile.mkdtemp(prefix=f"millrace-eg-{args.kernel_id}-"))  # 0700: only this user reaches the file
     connection = state / "connection.json"
-    connection.write_text(json.dumps(info))
-    connection.chmod(0o644)  # read through the bind mount by the image's user
-
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind((LOOPBACK, comm))
-    listener.listen(4)
-    client = docker.DockerClient.from_env()
     try:
+        connection.write_text(json.dumps(info))
+        connection.chmod(0o644)  # read through the bind mount by the image's user
         container = client.containers.run(
             image,
             ["python3", "-m", "ipykernel_launcher", "-f", CONNECTION_IN_CONTAINER],
@@ -153,11 +80,23 @@ def main() -> int:
             volumes={str(connection): {"bind": CONNECTION_IN_CONTAINER, "mode": "ro"}},
             **limits(env),
         )
-        response_ip, response_port = args.response_address.rsplit(":", 1)
-        reply = dict(info, comm_port=comm, kernel_id=args.kernel_id, pid=0, pgid=0)
-        with socket.create_connection((response_ip, int(response_port)), timeout=30) as s:
-            s.sendall(encrypt(json.dumps(reply).encode(), args.public_key))
-        serve(listener, container)
+        answer(args, info, listener)
+
+        def signal_kernel(signum: int) -> bool:
+            try:
+                container.kill(signal=signum)  # to --init, which hands it to the kernel
+                return True
+            except NotFound:
+                return False
+
+        def alive() -> bool:
+            try:
+                container.reload()
+            except NotFound:
+                return False
+            return container.status not in ("exited", "dead")
+
+        serve(listener, signal_kernel, alive)
     finally:
         listener.close()
         connection.unlink(missing_ok=True)

@@ -15,7 +15,8 @@ import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { dockerKernelspec, startKernelGateway, startPodmanService, type KernelGateway } from '../../bench/kernel-gateway.js';
+import { dockerKernelspec, sshKernelspec, startKernelGateway, startPodmanService, type KernelGateway } from '../../bench/kernel-gateway.js';
+import { startSshd, type Sshd } from '../../bench/sshd.js';
 import { startWorkerProcess } from '../../bench/worker-process.js';
 import { buildRunInput, resolveParameters } from '../../cli/submit.js';
 import { podman } from '../../worker/orphans.js';
@@ -211,5 +212,42 @@ describe('a gateway kernelspec without a container process proxy', () => {
       const nb = JSON.parse(await readFile(input.output, 'utf8'));
       expect(nb.cells.filter((c: { cell_type: string }) => c.cell_type === 'code')[0].outputs).toEqual([]);
     }
+  });
+});
+
+describe("Enterprise Gateway's DistributedProcessProxy over SSH to 127.0.0.2", () => {
+  let sshd: Sshd;
+  let sshGateway: KernelGateway;
+  let sshHarness: Harness;
+
+  beforeAll(async () => {
+    sshd = await startSshd(join(dir, 'ssh'));
+    sshGateway = await startKernelGateway({
+      stateDir: join(dir, 'ssh'),
+      kind: 'enterprise-gateway',
+      kernelspecs: { python_ssh: sshKernelspec() },
+      env: { HOME: sshd.clientHome, EG_REMOTE_HOSTS: sshd.host, EG_SSH_PORT: String(sshd.port), EG_RESPONSE_IP: '127.0.0.1', EG_KERNEL_LOG_DIR: join(dir, 'ssh') },
+    });
+    sshHarness = await startHarness({ jupyter: { url: sshGateway.url, token: sshGateway.token } });
+  }, 120_000);
+  afterAll(async () => {
+    await sshHarness?.close();
+    await sshGateway?.stop();
+    await sshd?.stop();
+  });
+
+  it('runs a notebook whose kernel the gateway launched over SSH on the second host', async () => {
+    const path = await sshHarness.writeNotebook('ssh.ipynb', notebook([
+      codeCell('import os\nprint(os.environ.get("SSH_CONNECTION", "").split()[2:3])'),
+      codeCell('6 * 7'),
+    ]));
+    const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
+    const input = await buildRunInput(sshHarness.config, { notebookPath: path, params, kernelName: 'python_ssh' });
+    await sshHarness.client.workflow.execute('notebookRun', { taskQueue: sshHarness.taskQueue, workflowId: input.runId, args: [input] });
+    const nb = JSON.parse(await readFile(input.output, 'utf8'));
+    // Started by sshd, for a connection to 127.0.0.2.
+    expect(streamText(nb.cells[0])).toBe("['127.0.0.2']\n");
+    expect([nb.cells[1].outputs[0].data['text/plain']].flat().join('')).toBe('42');
+    expect(sshd.logText()).toContain('Accepted publickey');
   });
 });
