@@ -24,17 +24,14 @@ millrace's local container kernels. It
   (interrupts), {"shutdown": 1} ends it. It also ends when the container is gone.
 """
 
-import json
 import os
 import re
 import sys
-import tempfile
-from pathlib import Path
 
 import docker
 from docker.errors import NotFound
 
-from eg_launch import answer, arguments, connection_info, serve
+from eg_launch import answer, arguments, connection_file, connection_info, serve
 
 CONNECTION_IN_CONTAINER = "/run/millrace/connection.json"
 LOOPBACK = "127.0.0.1"
@@ -62,11 +59,8 @@ def main() -> int:
 
     client = docker.DockerClient.from_env()
     info, listener = connection_info(LOOPBACK)
-    state = Path(tempfile.mkdtemp(prefix=f"millrace-eg-{args.kernel_id}-"))  # 0700: only this user reaches the file
-    connection = state / "connection.json"
-    try:
-        connection.write_text(json.dumps(info))
-        connection.chmod(0o644)  # read through the bind mount by the image's user
+    # 0644: read through the bind mount by the image's user.
+    with listener, connection_file(args.kernel_id, info, 0o644) as connection:
         container = client.containers.run(
             image,
             ["python3", "-m", "ipykernel_launcher", "-f", CONNECTION_IN_CONTAINER],
@@ -97,10 +91,6 @@ def main() -> int:
             return container.status not in ("exited", "dead")
 
         serve(listener, signal_kernel, alive)
-    finally:
-        listener.close()
-        connection.unlink(missing_ok=True)
-        state.rmdir()
     return 0
 
 

@@ -10,8 +10,11 @@ import argparse
 import base64
 import json
 import socket
+import tempfile
 import uuid
-from typing import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
 
 from Cryptodome.Cipher import AES, PKCS1_v1_5
 from Cryptodome.PublicKey import RSA
@@ -52,6 +55,20 @@ def connection_info(ip: str) -> tuple[dict, socket.socket]:
         "ip": ip, "key": str(uuid.uuid4()), "transport": "tcp", "signature_scheme": "hmac-sha256", "kernel_name": "",
     }
     return info, listener
+
+
+@contextmanager
+def connection_file(kernel_id: str, info: dict, mode: int = 0o600) -> Iterator[Path]:
+    """The kernel's connection file, in a folder of its own (0700: only this user reaches it), removed after."""
+    folder = Path(tempfile.mkdtemp(prefix=f"millrace-eg-{kernel_id}-"))
+    path = folder / "connection.json"
+    try:
+        path.write_text(json.dumps(info))
+        path.chmod(mode)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        folder.rmdir()
 
 
 def encrypt(info: bytes, public_key: str) -> bytes:

@@ -13,15 +13,11 @@ with the connection information (worker/eg_launch.py) and stays as the kernel's
 communication port: signals go to the kernel's process, and it ends with the kernel.
 """
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from eg_launch import answer, arguments, connection_info, serve
+from eg_launch import answer, arguments, connection_file, connection_info, serve
 
 
 def main() -> int:
@@ -30,30 +26,22 @@ def main() -> int:
     # "client-ip client-port server-ip server-port": this host's address as the gateway reached it.
     ip = (os.environ.get("SSH_CONNECTION", "").split() or ["", "", "127.0.0.1"])[2]
     info, listener = connection_info(ip)
-    state = Path(tempfile.mkdtemp(prefix=f"millrace-eg-{args.kernel_id}-"))
-    connection = state / "connection.json"
-    connection.write_text(json.dumps(info))
-    kernel = subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", "-f", str(connection)], stdin=subprocess.DEVNULL)
-    try:
-        answer(args, info, listener, pid=os.getpid(), pgid=os.getpgid(0))
-
-        def signal_kernel(signum: int) -> bool:
-            if kernel.poll() is not None:
-                return False
-            kernel.send_signal(signum)
-            return True
-
-        serve(listener, signal_kernel, lambda: kernel.poll() is None)
+    with listener, connection_file(args.kernel_id, info) as connection:
+        kernel = subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", "-f", str(connection)], stdin=subprocess.DEVNULL)
         try:
+            answer(args, info, listener, pid=os.getpid(), pgid=os.getpgid(0))
+
+            def signal_kernel(signum: int) -> bool:
+                if kernel.poll() is not None:
+                    return False
+                kernel.send_signal(signum)
+                return True
+
+            serve(listener, signal_kernel, lambda: kernel.poll() is None)
             kernel.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            kernel.send_signal(signal.SIGKILL)
-    finally:
-        listener.close()
-        if kernel.poll() is None:
-            kernel.kill()
-        connection.unlink(missing_ok=True)
-        state.rmdir()
+        finally:
+            if kernel.poll() is None:
+                kernel.kill()
     return 0
 
 
