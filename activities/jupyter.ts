@@ -73,7 +73,12 @@ export interface StartedKernelModel {
   sessionId?: string;
 }
 
-export async function startKernel(settings: ServerConnection.ISettings, name: string, runId: string): Promise<StartedKernelModel> {
+/**
+ * With `env`, the kernel is started with those variables in its start request (Enterprise
+ * Gateway's KERNEL_* placement: activities/gateway-placement.ts), which the sessions API
+ * does not carry, and then given its session.
+ */
+export async function startKernel(settings: ServerConnection.ISettings, name: string, runId: string, env?: Record<string, string>): Promise<StartedKernelModel> {
   const available = await kernelNames(settings).catch((err: Error) => {
     throw new KernelError(`Jupyter Server at ${settings.baseUrl} is unreachable: ${err.message}`, 'server-unreachable');
   });
@@ -83,6 +88,7 @@ export async function startKernel(settings: ServerConnection.ISettings, name: st
       'unknown-kernel',
     );
   }
+  if (env) return startKernelWithEnv(settings, name, runId, env);
   try {
     const session = await SessionAPI.startSession(
       { path: `${SESSION_PREFIX}${runId}`, name: runId, type: 'notebook', kernel: { name } },
@@ -93,6 +99,22 @@ export async function startKernel(settings: ServerConnection.ISettings, name: st
     if (!(err instanceof ServerConnection.ResponseError && err.response.status === 404)) throw err;
   }
   return { model: await KernelAPI.startNew({ name }, settings) };
+}
+
+async function startKernelWithEnv(settings: ServerConnection.ISettings, name: string, runId: string, env: Record<string, string>): Promise<StartedKernelModel> {
+  const response = await ServerConnection.makeRequest(`${settings.baseUrl}api/kernels`, { method: 'POST', body: JSON.stringify({ name, env }) }, settings);
+  if (response.status !== 201 && response.status !== 200) {
+    throw new ServerConnection.ResponseError(response, `starting kernel "${name}" answered ${response.status}: ${(await response.text()).slice(0, 500)}`);
+  }
+  const model = (await response.json()) as Kernel.IModel;
+  // Its session names the run, for the orphan reaper; a server without sessions has none.
+  const session = await ServerConnection.makeRequest(
+    `${settings.baseUrl}api/sessions`,
+    { method: 'POST', body: JSON.stringify({ path: `${SESSION_PREFIX}${runId}`, name: runId, type: 'notebook', kernel: { id: model.id } }) },
+    settings,
+  );
+  const body = (await session.json().catch(() => undefined)) as { id?: string } | undefined;
+  return { model, ...(session.status === 201 && body?.id ? { sessionId: body.id } : {}) };
 }
 
 /**

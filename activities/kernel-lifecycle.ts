@@ -15,6 +15,7 @@ import { installExecutionRegistry } from './execution-registry.js';
 import { enterWorkingDirectory, WorkingDirectoryError } from './working-directory.js';
 import { removePlacement, withWorkerEnv, writePlacement } from './kernel-placement.js';
 import { silentExecute } from './execute-request.js';
+import { gatewayRefusal, kernelStartVariables, missingVariables, processProxyOf } from './gateway-placement.js';
 
 class PlacementError extends Error {}
 
@@ -41,8 +42,9 @@ export async function startReadyKernel(
   kernelName: string,
   runId: string,
   startTimeoutS = START_TIMEOUT_DEFAULT_S,
+  env?: Record<string, string>,
 ): Promise<PooledKernel> {
-  const { model, sessionId } = await startKernel(settings, kernelName, runId);
+  const { model, sessionId } = await startKernel(settings, kernelName, runId, env);
   const connection = await connectKernel(settings, model, startTimeoutS * 1000).catch(async (err: unknown) => {
     if (!(err instanceof KernelError)) throw err;
     // Stops Jupyter restarting a kernel that cannot start.
@@ -71,8 +73,9 @@ export async function startPlacedKernel(
   runId: string,
   container: { placement: KernelPlacement; placementsDir: string } | undefined,
   startTimeoutS?: number,
+  env?: Record<string, string>,
 ): Promise<PooledKernel> {
-  if (!container) return startReadyKernel(settings, kernelName, runId, startTimeoutS);
+  if (!container) return startReadyKernel(settings, kernelName, runId, startTimeoutS, env);
   writePlacement(container.placementsDir, runId, container.placement);
   try {
     return await startReadyKernel(settings, kernelName, runId, startTimeoutS);
@@ -81,14 +84,18 @@ export async function startPlacedKernel(
   }
 }
 
-/** A kernel started for this run, when the pool had none ready. */
+/**
+ * A kernel started for this run, when the pool had none ready: in a local container, or
+ * with the variables of its start request (`env`: a gateway's KERNEL_* placement).
+ */
 async function startFreshKernel(
   settings: ServerConnection.ISettings,
   request: { runId: string; kernelName: string; startTimeoutS?: number },
   container: { placement: KernelPlacement; placementsDir: string } | undefined,
+  env?: Record<string, string>,
 ): Promise<PooledKernel> {
   try {
-    return await startPlacedKernel(settings, request.kernelName, request.runId, container, request.startTimeoutS);
+    return await startPlacedKernel(settings, request.kernelName, request.runId, container, request.startTimeoutS, env);
   } catch (err) {
     if (err instanceof KernelError && err.kind === 'unknown-kernel') {
       throw ApplicationFailure.nonRetryable(err.message, 'UnknownKernel');
@@ -113,31 +120,38 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
      * what a kernel restart (--on-kernel-loss restart) and a resumed run start with.
      */
     async startKernel(request: StartKernelRequest): Promise<StartedKernel> {
-      const inContainer = Boolean(request.placement?.image);
+      // The worker's own values of the names given as `--env NAME`, wherever the kernel goes.
+      let placement: KernelPlacement | undefined;
+      if (request.placement) {
+        const applied = withWorkerEnv(request.placement, process.env);
+        if (applied.missing) {
+          throw ApplicationFailure.nonRetryable(`environment variable "${applied.missing}" is not set on this worker (--env ${applied.missing} gives the kernel the worker's own value)`, 'PlacementRefused');
+        }
+        placement = applied.placement;
+      }
+      // On Enterprise Gateway, a kernelspec with a container process proxy places it (KERNEL_*).
+      const onGateway = placement?.image ? await gatewayPlacement(settings, request.kernelName, placement) : undefined;
+      const inContainer = Boolean(placement?.image) && !onGateway;
       if (inContainer && !deps.placementsDir) {
         throw ApplicationFailure.nonRetryable('this worker cannot start container kernels (its Jupyter Server is not millrace\'s own)', 'PlacementRefused');
       }
-      let container: { placement: KernelPlacement; placementsDir: string } | undefined;
-      if (inContainer) {
-        const { placement, missing } = withWorkerEnv(request.placement!, process.env);
-        if (missing) throw ApplicationFailure.nonRetryable(`environment variable "${missing}" is not set on this worker (--env ${missing} gives the kernel the worker's own value)`, 'PlacementRefused');
-        container = { placement, placementsDir: deps.placementsDir! };
-      }
+      const container = inContainer ? { placement: placement!, placementsDir: deps.placementsDir! } : undefined;
       // A warm kernel of the same kernelspec and, for a container, the same image, limits,
-      // variables and mounts; else one started for this run.
-      const pooled = await deps.kernelPool?.take(request.kernelName, request.runId, container?.placement);
-      const kernel = pooled ?? (await startFreshKernel(settings, request, container));
+      // variables and mounts; else one started for this run (a gateway's placement never pools).
+      const pooled = onGateway ? undefined : await deps.kernelPool?.take(request.kernelName, request.runId, container?.placement);
+      const kernel = pooled ?? (await startFreshKernel(settings, request, container, onGateway));
       const { model, connection, languageInfo, outcomeRegistry } = kernel;
       const language = String(languageInfo['name']);
       let environment: KernelEnvironment;
       try {
         // A container kernel works in its image's WORKDIR (or a mount): the caller's directory is not there.
-        if (request.cwd && !inContainer && !(await enterWorkingDirectory(connection, language, request.cwd))) {
+        if (request.cwd && !inContainer && !onGateway && !(await enterWorkingDirectory(connection, language, request.cwd))) {
           Context.current().log.warn(`the working directory applies to Python kernels only: this ${language} kernel runs in the Jupyter Server's root`, {
             cwd: request.cwd,
           });
         }
         if (inContainer) await requireContainer(connection, settings.baseUrl);
+        if (onGateway) await requireVariables(connection, Object.keys(placement?.env ?? {}), settings.baseUrl);
         if (request.checkpoint) await requireCheckpointSupport(connection, language);
         environment = await kernelEnvironment(settings, connection, model.name, language);
       } catch (err) {
@@ -169,6 +183,29 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
 }
 
 /**
+ * The KERNEL_* variables of the start request when the kernelspec has a container process
+ * proxy; undefined when it has no process proxy at all (not Enterprise Gateway: the embedded
+ * server's provisioner, or requireContainer's refusal). Refused before anything starts
+ * when the gateway would run the kernel as a process, or cannot mount the run's folders.
+ */
+async function gatewayPlacement(settings: ServerConnection.ISettings, kernelName: string, placement: KernelPlacement): Promise<Record<string, string> | undefined> {
+  const proxy = await processProxyOf(settings, kernelName);
+  if (!proxy) return undefined;
+  const refused = gatewayRefusal(placement, kernelName, proxy, settings.baseUrl);
+  if (refused) throw ApplicationFailure.nonRetryable(refused, 'PlacementRefused');
+  return kernelStartVariables(placement);
+}
+
+async function requireVariables(kernel: Kernel.IKernelConnection, names: string[], serverUrl: string): Promise<void> {
+  const missing = await missingVariables(kernel, names);
+  if (missing.length) {
+    throw new PlacementError(
+      `environment variable "${missing[0]}" did not reach the kernel: the Enterprise Gateway at ${serverUrl} drops the variables its client_envs does not list (EG_CLIENT_ENVS=${missing.join(',')})`,
+    );
+  }
+}
+
+/**
  * A server other than millrace's own never reads the placement and starts a process
  * kernel: refused rather than run on the host. The provisioner sets MILLRACE_CONTAINER
  * (and MILLRACE_CONTAINER_NETWORK) after the run's own variables, so a run cannot fake it.
@@ -186,7 +223,7 @@ async function requireContainer(kernel: Kernel.IKernelConnection, serverUrl: str
   const text = (name: string) =>
     reply.status === 'ok' ? (reply.user_expressions[name] as { data?: Record<string, string> } | undefined)?.data?.['text/plain'] : undefined;
   if (text('engine') !== "'podman'") {
-    throw new PlacementError(`the kernel did not start in a container: the Jupyter Server at ${serverUrl} is not millrace's own (container kernels need the embedded server: millrace dev or run)`);
+    throw new PlacementError(`the kernel did not start in a container: the Jupyter Server at ${serverUrl} is not millrace's own (container kernels need the embedded server, millrace dev or run, or Enterprise Gateway with a container kernelspec)`);
   }
   if (text('network') === "'host'") {
     Context.current().log.warn("the kernel's container shares the host's network (slirp4netns is not installed): it can reach the Temporal and Jupyter servers and other runs' kernels on 127.0.0.1");

@@ -5,6 +5,8 @@
 # operators who want one on this machine:
 #   <cache>/kernel-gateway-<first 12 hex of the file's sha256>/bin/jupyter-kernelgateway
 #   <cache>/enterprise-gateway-<...>/bin/jupyter-enterprisegateway
+# Also Debian's openssh-server (sshd), for Enterprise Gateway's DistributedProcessProxy test
+# (an sshd on 127.0.0.2 that the test starts and stops: bench/sshd.ts), when root with apt-get.
 # Idempotent: an unchanged requirements file finds its venv and does nothing. Called by
 # scripts/setup.sh; MILLRACE_GATEWAYS=0 there skips it.
 set -euo pipefail
@@ -45,3 +47,18 @@ gateway_venv() {
 
 gateway_venv kernel-gateway "Jupyter Kernel Gateway" "kernel_gateway.gatewayapp, ipykernel.kernelapp, dill"
 gateway_venv enterprise-gateway "Jupyter Enterprise Gateway" "enterprise_gateway.enterprisegatewayapp, ipykernel.kernelapp, dill"
+
+# sshd for test/e2e/enterprise-gateway.test.ts's SSH case (about 1.6 MB to fetch).
+if [[ ! -x /usr/sbin/sshd ]]; then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing openssh-server (for Enterprise Gateway's SSH test)..."
+    mkdir -p "$LOGS"
+    install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server)
+    if ! logged "$LOGS/openssh-server.log" "${install[@]}"; then
+      logged "$LOGS/openssh-server.log" apt-get update -qq && logged "$LOGS/openssh-server.log" "${install[@]}" \
+        || die "apt-get install openssh-server failed (log: $LOGS/openssh-server.log)"
+    fi
+  else
+    say "note: openssh-server is not installed; test/e2e/enterprise-gateway.test.ts needs it (apt-get install openssh-server)"
+  fi
+fi

@@ -22,9 +22,12 @@ c.EnterpriseGatewayApp.auth_token = token
 if "MILLRACE_EG_UNAUTHORIZED_USERS" in os.environ:
     c.EnterpriseGatewayApp.unauthorized_users = set(filter(None, os.environ.pop("MILLRACE_EG_UNAUTHORIZED_USERS").split(",")))
 
+# This folder: websocket_nodelay, and the process proxies kernelspecs may name
+# (eg_process_proxies.LoopbackDockerProcessProxy, for worker/eg_docker_launcher.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 # --- Kernel websockets: TCP_NODELAY (worker/websocket_nodelay.py) ---------------------------
 if os.environ.pop("MILLRACE_JUPYTER_NODELAY", "1") != "0":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import websocket_nodelay
 
     websocket_nodelay.install()

@@ -1,0 +1,253 @@
+/**
+ * Container kernels on Jupyter Enterprise Gateway (issue 16; docs/kernels.md, "Enterprise
+ * Gateway"): a run's --image/--cpus/--memory/--env reach the gateway as the KERNEL_*
+ * variables of its kernel start request, and the gateway's DockerProcessProxy (through
+ * worker/eg_docker_launcher.py) starts the kernel in a container of that image through
+ * podman's Docker-compatible API service. Needs the images scripts/setup.sh builds and the
+ * gateway's venv (scripts/setup-gateways.sh).
+ */
+import { WorkflowFailedError } from '@temporalio/client';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { dockerKernelspec, sshKernelspec, startKernelGateway, startPodmanService, type KernelGateway } from '../../bench/kernel-gateway.js';
+import { startSshd, type Sshd } from '../../bench/sshd.js';
+import { startWorkerProcess } from '../../bench/worker-process.js';
+import { buildRunInput, resolveParameters } from '../../cli/submit.js';
+import { podman } from '../../worker/orphans.js';
+import type { KernelPlacement, RunResult } from '../../workflows/contracts.js';
+import { codeCell, exited, notebook, startHarness, streamText, waitFor, waitForSavedOutput, type Harness } from './harness.js';
+
+const imageFile = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'millrace', 'containers', 'kernel-image');
+const KERNEL = 'python_container';
+
+let dir: string;
+let image: string;
+let service: { dockerHost: string; stop(): Promise<void> };
+let gateway: KernelGateway;
+let h: Harness;
+const allowed = () => ({ MILLRACE_ALLOW_IMAGES: image, MILLRACE_ALLOW_ENV: 'GREETING,NOT_LET_THROUGH', MILLRACE_ALLOW_MOUNTS: dir });
+
+beforeAll(async () => {
+  if (!existsSync(imageFile)) throw new Error(`no kernel image: run scripts/setup.sh (it builds one with podman; ${imageFile} is missing)`);
+  image = readFileSync(imageFile, 'utf8').trim();
+  dir = await realpath(await mkdtemp(join(tmpdir(), 'millrace-eg-')));
+  service = await startPodmanService(dir);
+  gateway = await startKernelGateway({
+    stateDir: dir,
+    kind: 'enterprise-gateway',
+    kernelspecs: { [KERNEL]: dockerKernelspec(service.dockerHost) },
+    env: {
+      // The proxy finds kernels' containers through the same engine as the launcher.
+      DOCKER_HOST: service.dockerHost,
+      // The kernels' launcher answers on the host's loopback; the gateway listens there for it.
+      EG_RESPONSE_IP: '127.0.0.1',
+      EG_CLIENT_ENVS: 'GREETING',
+    },
+  });
+  Object.assign(process.env, allowed());
+  h = await startHarness({ jupyter: { url: gateway.url, token: gateway.token } });
+}, 120_000);
+
+afterAll(async () => {
+  for (const name of Object.keys(allowed())) delete process.env[name];
+  await h?.close();
+  await gateway?.stop();
+  await service?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** The gateway's kernel containers (labelled kernel_id by its launcher), running or not. */
+async function kernelContainers(): Promise<string[]> {
+  const { stdout } = await podman(['ps', '--all', '--filter', 'label=app=enterprise-gateway', '--format', '{{.Names}}']);
+  return stdout.split('\n').filter((name) => name.startsWith('millrace-kernel-'));
+}
+
+async function inputFor(path: string, placement: KernelPlacement, taskQueue = h.taskQueue, extra: { cellTimeoutS?: number } = {}) {
+  const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
+  return buildRunInput({ ...h.config, taskQueue }, { notebookPath: path, params, kernelName: KERNEL, placement, ...extra });
+}
+
+async function run(path: string, placement: KernelPlacement, extra: { cellTimeoutS?: number } = {}) {
+  const input = await inputFor(path, placement, h.taskQueue, extra);
+  let result: RunResult | undefined;
+  let error: WorkflowFailedError | undefined;
+  try {
+    result = (await h.client.workflow.execute('notebookRun', { taskQueue: h.taskQueue, workflowId: input.runId, args: [input] })) as RunResult;
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    error = err;
+  }
+  const output = existsSync(input.output) ? JSON.parse(await readFile(input.output, 'utf8')) : undefined;
+  return { input, result, error, output };
+}
+
+function failureMessage(error: Error | undefined): string | undefined {
+  let e: Error | undefined = error;
+  while (e?.cause instanceof Error) e = e.cause;
+  return e?.message;
+}
+
+const LIMITS = `
+import os, sys
+def first(*paths):
+    for p in paths:
+        if os.path.exists(p):
+            return open(p).read().strip()
+print(sys.executable)
+print(first('/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'))
+cpu = first('/sys/fs/cgroup/cpu.max')
+print(cpu if cpu else first('/sys/fs/cgroup/cpu/cpu.cfs_quota_us') + ' ' + first('/sys/fs/cgroup/cpu/cpu.cfs_period_us'))
+print(os.environ.get("KERNEL_IMAGE"), os.environ.get("GREETING"), "EG_AUTH_TOKEN" in os.environ, "DOCKER_HOST" in os.environ)
+`;
+
+describe('container kernels on Enterprise Gateway', () => {
+  it("starts the kernel in a container of the run's image, with its limits and variables, and removes it after the run", async () => {
+    const path = await h.writeNotebook('inside.ipynb', notebook([codeCell(LIMITS), codeCell('import time\nprint("interrupt me", flush=True)\n6 * 7')]));
+    const r = await run(path, { image, cpus: 0.5, memory: '256m', env: { GREETING: 'hello' } });
+    expect(failureMessage(r.error)).toBeUndefined();
+    const [executable, memory, cpu, variables] = streamText(r.output.cells[0]).trim().split('\n');
+    // The image's interpreter (docker/kernel's venv), in a cgroup with the run's limits.
+    expect(executable).toBe('/opt/kernel/bin/python3');
+    expect(memory).toBe(String(256 * 1024 * 1024));
+    expect(cpu).toBe('50000 100000');
+    // KERNEL_IMAGE and the run's variable; the gateway's own environment stays out.
+    expect(variables).toBe(`${image} hello False False`);
+    expect(r.output.metadata.millrace.kernel).toMatchObject({ image, cpus: 0.5, memory: '256m', env_names: ['GREETING'] });
+    await waitFor('the container removed', async () => ((await kernelContainers()).length === 0 ? true : undefined), 30_000);
+  });
+
+  it('interrupts the running cell through the launcher (a cell timeout)', async () => {
+    // The kernel, on the host's network, tells a listener here that KeyboardInterrupt reached it.
+    let told = '';
+    const listener = createServer((socket) => socket.on('data', (d) => (told += d)));
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const port = (listener.address() as AddressInfo).port;
+    try {
+      const path = await h.writeNotebook('timeout.ipynb', notebook([
+        codeCell(`import socket, time\ntry:\n    time.sleep(120)\nexcept KeyboardInterrupt:\n    socket.create_connection(("127.0.0.1", ${port})).sendall(b"interrupted")\n    raise`),
+        codeCell('print("never")'),
+      ]));
+      const r = await run(path, { image }, { cellTimeoutS: 3 });
+      expect(r.error?.cause?.message).toBe('cell 0 failed: CellTimeoutError: Cell execution timed out after 3 s');
+      await waitFor('the kernel to say it was interrupted', async () => (told === 'interrupted' ? true : undefined), 15_000);
+    } finally {
+      listener.close();
+    }
+    await waitFor('the container removed', async () => ((await kernelContainers()).length === 0 ? true : undefined), 30_000);
+  });
+
+  it('refuses what the gateway cannot place, in one line, before the run starts a container', async () => {
+    const path = await h.writeNotebook('refused.ipynb', notebook([codeCell('print("never")')]));
+    const mounted = await run(path, { image, mounts: [`${dir}:/data:ro`] });
+    expect(failureMessage(mounted.error)).toBe(
+      `--mount does not apply to kernels of the Enterprise Gateway at ${gateway.url}/: its host folders are not the worker's (mount them in the kernelspec's launcher)`,
+    );
+    // Allowed by the worker, not let through by the gateway (EG_CLIENT_ENVS): the kernel never runs a cell.
+    const dropped = await run(path, { image, env: { NOT_LET_THROUGH: 'x' } });
+    expect(failureMessage(dropped.error)).toBe(
+      `environment variable "NOT_LET_THROUGH" did not reach the kernel: the Enterprise Gateway at ${gateway.url}/ drops the variables its client_envs does not list (EG_CLIENT_ENVS=NOT_LET_THROUGH)`,
+    );
+    expect(dropped.output.cells[0].outputs).toEqual([]);
+    await waitFor('the containers removed', async () => ((await kernelContainers()).length === 0 ? true : undefined), 30_000);
+  });
+
+  it('runs each cell exactly once in the container when the worker is SIGKILLed mid-cell', async () => {
+    const stack = inject('stack');
+    const side = `/tmp/side-${randomBytes(3).toString('hex')}.txt`;
+    // The side effect stays in the container: a cell reads it back at the end.
+    const cells = [0, 1, 2].map((i) => codeCell(`import time\nprint("start ${i}", flush=True)\ntime.sleep(1.5)\nopen(${JSON.stringify(side)}, "a").write("cell ${i}\\n")`));
+    cells.push(codeCell(`print(open(${JSON.stringify(side)}).read(), end="")`));
+    const path = await h.writeNotebook('killed.ipynb', notebook(cells));
+    const taskQueue = `eg-killed-${randomBytes(3).toString('hex')}`;
+    const env = { ...process.env, ...allowed(), TEMPORAL_ADDRESS: stack.temporalAddress, MILLRACE_TASK_QUEUE: taskQueue, MILLRACE_JUPYTER_URL: gateway.url, MILLRACE_JUPYTER_TOKEN: gateway.token };
+    const first = await startWorkerProcess(env);
+    let second: ChildProcess | undefined;
+    try {
+      const input = await inputFor(path, { image }, taskQueue);
+      const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
+      await waitForSavedOutput(input.output, 1, 'start 1');
+      first.kill('SIGKILL');
+      await exited(first);
+      second = await startWorkerProcess(env);
+      await handle.result();
+      const nb = JSON.parse(await readFile(input.output, 'utf8'));
+      expect(streamText(nb.cells[3])).toBe('cell 0\ncell 1\ncell 2\n');
+      expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
+      await waitFor('the container removed', async () => ((await kernelContainers()).length === 0 ? true : undefined), 30_000);
+    } finally {
+      first.kill('SIGKILL');
+      second?.kill('SIGTERM');
+      if (second) await exited(second);
+    }
+  });
+});
+
+describe('a gateway kernelspec without a container process proxy', () => {
+  let kg: KernelGateway;
+  let kgHarness: Harness;
+  const refused = (url: string) =>
+    `the kernel did not start in a container: the Jupyter Server at ${url}/ is not millrace's own (container kernels need the embedded server, millrace dev or run, or Enterprise Gateway with a container kernelspec)`;
+
+  beforeAll(async () => {
+    kg = await startKernelGateway({ stateDir: join(dir, 'kg') });
+    kgHarness = await startHarness({ jupyter: { url: kg.url, token: kg.token } });
+  }, 120_000);
+  afterAll(async () => {
+    await kgHarness?.close();
+    await kg?.stop();
+  });
+
+  it('refuses a run with --image, in one line, and runs none of its cells: on Kernel Gateway, and on Enterprise Gateway\'s own python3', async () => {
+    for (const [harness, url] of [[kgHarness, kg.url], [h, gateway.url]] as const) {
+      const path = await harness.writeNotebook('no-placement.ipynb', notebook([codeCell('print("ran")')]));
+      const input = await buildRunInput(harness.config, { notebookPath: path, params: await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] }), placement: { image } });
+      const error = await harness.client.workflow.execute('notebookRun', { taskQueue: harness.taskQueue, workflowId: input.runId, args: [input] }).then(() => undefined, (err: Error) => err);
+      expect(failureMessage(error)).toBe(refused(url));
+      const nb = JSON.parse(await readFile(input.output, 'utf8'));
+      expect(nb.cells.filter((c: { cell_type: string }) => c.cell_type === 'code')[0].outputs).toEqual([]);
+    }
+  });
+});
+
+describe("Enterprise Gateway's DistributedProcessProxy over SSH to 127.0.0.2", () => {
+  let sshd: Sshd;
+  let sshGateway: KernelGateway;
+  let sshHarness: Harness;
+
+  beforeAll(async () => {
+    sshd = await startSshd(join(dir, 'ssh'));
+    sshGateway = await startKernelGateway({
+      stateDir: join(dir, 'ssh'),
+      kind: 'enterprise-gateway',
+      kernelspecs: { python_ssh: sshKernelspec() },
+      env: { HOME: sshd.clientHome, EG_REMOTE_HOSTS: sshd.host, EG_SSH_PORT: String(sshd.port), EG_RESPONSE_IP: '127.0.0.1', EG_KERNEL_LOG_DIR: join(dir, 'ssh') },
+    });
+    sshHarness = await startHarness({ jupyter: { url: sshGateway.url, token: sshGateway.token } });
+  }, 120_000);
+  afterAll(async () => {
+    await sshHarness?.close();
+    await sshGateway?.stop();
+    await sshd?.stop();
+  });
+
+  it('runs a notebook whose kernel the gateway launched over SSH on the second host', async () => {
+    const path = await sshHarness.writeNotebook('ssh.ipynb', notebook([
+      codeCell('import os\nprint(os.environ.get("SSH_CONNECTION", "").split()[2:3])'),
+      codeCell('6 * 7'),
+    ]));
+    const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
+    const input = await buildRunInput(sshHarness.config, { notebookPath: path, params, kernelName: 'python_ssh' });
+    await sshHarness.client.workflow.execute('notebookRun', { taskQueue: sshHarness.taskQueue, workflowId: input.runId, args: [input] });
+    const nb = JSON.parse(await readFile(input.output, 'utf8'));
+    // Started by sshd, for a connection to 127.0.0.2.
+    expect(streamText(nb.cells[0])).toBe("['127.0.0.2']\n");
+    expect([nb.cells[1].outputs[0].data['text/plain']].flat().join('')).toBe('42');
+    expect(sshd.logText()).toContain('Accepted publickey');
+  });
+});
