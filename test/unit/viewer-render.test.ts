@@ -98,6 +98,10 @@ describe('ansiToHtml', () => {
   });
 });
 
+/** A notebook of these cells rendered as a page (no run metadata). */
+const pageOf = (cells: unknown[]) =>
+  renderNotebookPage(parseNotebook(JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: {}, cells }), 'x.ipynb'), { path: 'x.ipynb', contentsHref: '/c', rawHref: '/r', exportHref: '/e' });
+
 describe('renderNotebookPage', () => {
   it('escapes sources, text and attributes, and puts HTML outputs in sandboxed srcdoc frames', async () => {
     const nb = parseNotebook(
@@ -134,6 +138,48 @@ describe('renderNotebookPage', () => {
     expect(page).toMatch(/srcdoc="[^"]*&lt;script&gt;alert\(1\)&lt;\/script&gt;&lt;b&gt;&quot;q&quot;&lt;\/b&gt;/);
     expect(page).toContain('invalid image/png data');
     expect(page).toContain('src="data:image/svg+xml;base64,');
+  });
+
+  it('shows chart libraries\' PNG fallbacks, and folds long JSON and text results', async () => {
+    const result = (data: Record<string, unknown>) => ({ output_type: 'execute_result', execution_count: 1, metadata: {}, data });
+    const page = await pageOf([
+      {
+        id: 'a',
+        cell_type: 'code',
+        source: '',
+        metadata: {},
+        execution_count: 1,
+        outputs: [
+          result({ 'application/vnd.plotly.v1+json': { data: [] }, 'image/png': 'UExPVExZ' }),
+          result({ 'application/vnd.vegalite.v5+json': { mark: 'bar' }, 'image/png': 'VkVHQQ==', 'text/plain': '<VegaLite 5 object>' }),
+          result({ 'application/json': Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`k${i}`, i])), 'text/plain': 'long' }),
+          result({ 'application/json': { a: 1 }, 'text/plain': 'short' }),
+          result({ 'text/plain': Array.from({ length: 70 }, (_, i) => `row ${i}`).join('\n') }),
+        ],
+      },
+    ]);
+    expect(page).toContain('<img class="image-output" alt="image/png output" src="data:image/png;base64,UExPVExZ">');
+    expect(page).toContain('<img class="image-output" alt="image/png output" src="data:image/png;base64,VkVHQQ==">');
+    expect(page).not.toContain('VegaLite 5 object');
+    expect(page).toContain('<details class="long-output" open><summary>62 lines of output</summary><pre class="output json">{\n  &quot;k0&quot;: 0,');
+    expect(page).toContain('<pre class="output json">{\n  &quot;a&quot;: 1\n}</pre>');
+    expect(page).toContain('<details class="long-output" open><summary>70 lines of output</summary><pre class="output">row 0\n');
+  });
+
+  it('puts a Markdown cell with raw HTML in a sandboxed srcdoc frame, never in the page', async () => {
+    const page = await pageOf([
+      { id: 'a', cell_type: 'markdown', metadata: {}, source: '# Note\n\n<b id="x">bold</b><script>alert(1)</script><img src=x onerror=alert(1)>' },
+      { id: 'b', cell_type: 'markdown', metadata: {}, source: '**plain** markdown' },
+    ]);
+    expect(page.split(`<script>${PAGE_SCRIPT}</script>`)).toHaveLength(2);
+    // The frame's document is an attribute value, escaped: checked below, not here.
+    const rest = page.replace(`<script>${PAGE_SCRIPT}</script>`, '').replace(/srcdoc="[^"]*"/g, 'srcdoc=""');
+    const bad = /<script|<img src=x|<[^>]*\son\w+=|<b id|<h1>Note/i.exec(rest);
+    expect(bad && rest.slice(bad.index - 80, bad.index + 40)).toBeNull();
+    expect(page).toMatch(/<section class="cell markdown" id="cell-0"><div class="markdown"><iframe class="markdown-html" sandbox="allow-scripts" [^>]*srcdoc="[^"]*&lt;h1&gt;Note&lt;\/h1&gt;[^"]*&lt;b id=&quot;x&quot;&gt;bold&lt;\/b&gt;&lt;script&gt;alert\(1\)/);
+    // The frame's own CSP allows no script but the frame-sizing one.
+    expect(page).toMatch(/srcdoc="[^"]*script-src &#39;sha256-[^"]*&#39;&quot;&gt;/);
+    expect(page).toContain('<div class="markdown"><p><strong>plain</strong> markdown</p>');
   });
 });
 
