@@ -63,6 +63,8 @@ pre.diff .del{background:#ffebe9;display:block}pre.diff .ins{background:#dafbe1;
 .badge.status-paused{background:#ddf4ff;color:#0550ae}
 .md-image{max-width:100%}.katex-display{overflow-x:auto;overflow-y:hidden}
 .markdown-html{display:block;width:100%;border:none;background:#fff}
+.json-tree{font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}.json-tree details>:not(summary){margin-left:1.6em}.json-tree summary{cursor:pointer}
+.json-key{color:#0550ae}.json-string{color:#ba2121}.json-number{color:#116329}.json-boolean,.json-null{color:#8250df}.json-count{color:#8c959f}
 ${HIGHLIGHT_STYLE}`;
 
 /** The style of a Markdown cell's sandboxed frame: the page's body text, Markdown and highlighting. */

@@ -13,6 +13,7 @@ import { ansiToHtml } from './ansi.js';
 import { FRAME_SCRIPT, FRAME_SCRIPT_HASH } from './frame-size.js';
 import { Highlighter, notebookLanguage } from './highlight.js';
 import { hrefFor, html, SafeHtml } from './html.js';
+import { jsonTree } from './json-tree.js';
 import { MarkdownBudget } from './markdown.js';
 import { FRAME_MARKDOWN_STYLE, page } from './page.js';
 import { mergeStreams } from './streams.js';
@@ -99,8 +100,11 @@ function richOutput(output: RichOutput, markdown: MarkdownHtml): Safe {
   // LaTeX outputs (SymPy's `$\displaystyle …$`) go through the Markdown renderer, which
   // typesets their delimited math with KaTeX, as JupyterLab typesets them with MathJax.
   if (mime === 'text/latex') return html`<div class="latex-output">${markdown.get(output)}</div>`;
-  // Long JSON and text results fold as long streams do (JupyterLab shows JSON as a tree).
+  // JSON as a tree, as JupyterLab shows it; too big for one, as text (folded when long, as
+  // long text results are).
   if (mime === 'application/json') {
+    const tree = jsonTree(value);
+    if (tree !== undefined) return raw(tree);
     const json = JSON.stringify(value, null, 2) ?? '';
     return foldable(json, html`<pre class="output json">${json}</pre>`);
   }

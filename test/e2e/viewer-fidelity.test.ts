@@ -27,8 +27,8 @@ const KNOWN: Record<string, string> = {
   'markdown.ipynb#1': 'math: typeset by KaTeX in millrace; nbconvert loads MathJax from a CDN (offline here, so it shows the TeX)',
   'streams.ipynb#1': 'tqdm: millrace shows the bar as JupyterLab does, its last state; nbconvert shows every `\\r` update on a line of its own',
   'streams.ipynb#2': '`\\b` and `\\r`: applied by millrace as JupyterLab does; nbconvert leaves the characters in the text',
-  'outputs.ipynb#3': 'application/json: millrace shows the JSON (JupyterLab shows a JSON tree); nbconvert shows its text/plain',
-  'charts.ipynb#3': 'application/json: millrace shows the JSON, folded when long; nbconvert shows its text/plain',
+  'outputs.ipynb#3': 'application/json: millrace shows a JSON tree, as JupyterLab does; nbconvert shows its text/plain',
+  'charts.ipynb#3': 'application/json: millrace shows a JSON tree, as JupyterLab does; nbconvert shows its text/plain',
 };
 
 interface CellFacts {

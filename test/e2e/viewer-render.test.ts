@@ -232,6 +232,22 @@ describe('millrace serve renders with maintained libraries', () => {
     await context.close();
   });
 
+  it('shows chart outputs by their PNG fallbacks, and JSON as a tree that folds', async () => {
+    const { page, problems } = await open('view/reference/charts.ipynb');
+    // plotly, Vega-Lite and Vega outputs: their PNGs, decoded.
+    expect(await page.locator('img.image-output').evaluateAll((els) => els.map((el) => (el as HTMLImageElement).naturalWidth))).toEqual([300, 260, 240]);
+    const tree = page.locator('.json-tree');
+    expect(await tree.locator('details.json-node').count()).toBe(31);
+    const city1 = tree.locator('details.json-node').nth(2);
+    expect(await city1.locator('summary').innerText()).toBe('city1: {…} 2 keys');
+    const leaf = city1.locator('.json-leaf').first();
+    expect(await leaf.innerText()).toBe('visits: 10');
+    await city1.locator('summary').click();
+    expect(await leaf.isVisible()).toBe(false);
+    expect(await tree.locator('details.json-node').nth(3).locator('.json-leaf').first().isVisible()).toBe(true);
+    expect(problems).toEqual([]);
+  });
+
   it('folds long outputs, open and scrolled at first', async () => {
     const { page } = await open('view/reference/layout.ipynb');
     const long = page.locator('details.long-output');

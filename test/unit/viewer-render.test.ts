@@ -9,6 +9,7 @@ import { cellNumbers } from '../../notebook/record.js';
 import { ansiToHtml, stripAnsi } from '../../viewer/ansi.js';
 import { collapseOverwrites, mergeStreams } from '../../viewer/streams.js';
 import { PAGE_SCRIPT } from '../../viewer/frame-size.js';
+import { JSON_TREE_DEPTH, JSON_TREE_NODES, jsonTree } from '../../viewer/json-tree.js';
 import { renderNotebookPage } from '../../viewer/render-notebook.js';
 import { parseDateBound, timeFromRunId } from '../../viewer/runs.js';
 import { diffLines, DIFF_LINE_LIMIT } from '../../viewer/diff.js';
@@ -140,7 +141,7 @@ describe('renderNotebookPage', () => {
     expect(page).toContain('src="data:image/svg+xml;base64,');
   });
 
-  it('shows chart libraries\' PNG fallbacks, and folds long JSON and text results', async () => {
+  it('shows chart libraries\' PNG fallbacks, JSON as a tree (as text when too big), and folds long text results', async () => {
     const result = (data: Record<string, unknown>) => ({ output_type: 'execute_result', execution_count: 1, metadata: {}, data });
     const page = await pageOf([
       {
@@ -152,8 +153,8 @@ describe('renderNotebookPage', () => {
         outputs: [
           result({ 'application/vnd.plotly.v1+json': { data: [] }, 'image/png': 'UExPVExZ' }),
           result({ 'application/vnd.vegalite.v5+json': { mark: 'bar' }, 'image/png': 'VkVHQQ==', 'text/plain': '<VegaLite 5 object>' }),
-          result({ 'application/json': Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`k${i}`, i])), 'text/plain': 'long' }),
-          result({ 'application/json': { a: 1 }, 'text/plain': 'short' }),
+          result({ 'application/json': Object.fromEntries(Array.from({ length: JSON_TREE_NODES }, (_, i) => [`k${i}`, i])), 'text/plain': 'too big' }),
+          result({ 'application/json': { a: [1, 'x<y', null, true], b: { c: {} } }, 'text/plain': 'small' }),
           result({ 'text/plain': Array.from({ length: 70 }, (_, i) => `row ${i}`).join('\n') }),
         ],
       },
@@ -161,9 +162,26 @@ describe('renderNotebookPage', () => {
     expect(page).toContain('<img class="image-output" alt="image/png output" src="data:image/png;base64,UExPVExZ">');
     expect(page).toContain('<img class="image-output" alt="image/png output" src="data:image/png;base64,VkVHQQ==">');
     expect(page).not.toContain('VegaLite 5 object');
-    expect(page).toContain('<details class="long-output" open><summary>62 lines of output</summary><pre class="output json">{\n  &quot;k0&quot;: 0,');
-    expect(page).toContain('<pre class="output json">{\n  &quot;a&quot;: 1\n}</pre>');
+    // Over the tree's limit: text, folded.
+    expect(page).toContain(`<details class="long-output" open><summary>${(JSON_TREE_NODES + 2).toLocaleString('en')} lines of output</summary><pre class="output json">{\n  &quot;k0&quot;: 0,`);
+    // Else a tree of <details>, escaped.
+    expect(page).toContain(
+      '<div class="json-tree"><details class="json-node" open><summary><span class="json-count">{…} 2 keys</span></summary>' +
+        '<details class="json-node" open><summary><span class="json-key">a</span>: <span class="json-count">[…] 4 items</span></summary>' +
+        '<div class="json-leaf"><span class="json-key">0</span>: <span class="json-number">1</span></div>' +
+        '<div class="json-leaf"><span class="json-key">1</span>: <span class="json-string">&quot;x&lt;y&quot;</span></div>' +
+        '<div class="json-leaf"><span class="json-key">2</span>: <span class="json-null">null</span></div>' +
+        '<div class="json-leaf"><span class="json-key">3</span>: <span class="json-boolean">true</span></div></details>' +
+        '<details class="json-node" open><summary><span class="json-key">b</span>: <span class="json-count">{…} 1 key</span></summary><div class="json-leaf"><span class="json-key">c</span>: {}</div></details></details></div>',
+    );
     expect(page).toContain('<details class="long-output" open><summary>70 lines of output</summary><pre class="output">row 0\n');
+  });
+
+  it('makes no JSON tree deeper than JSON_TREE_DEPTH', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < JSON_TREE_DEPTH; i++) deep = [deep];
+    expect(jsonTree(deep)).toContain('json-node');
+    expect(jsonTree([deep])).toBeUndefined();
   });
 
   it('puts a Markdown cell with raw HTML in a sandboxed srcdoc frame, never in the page', async () => {
