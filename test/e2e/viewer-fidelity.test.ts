@@ -87,8 +87,19 @@ async function theirs(page: Page): Promise<CellFacts[]> {
   return out;
 }
 
-/** A full-page screenshot; frames are painted separately, so the viewport is made as tall as the page. */
+/**
+ * A full-page screenshot; frames are painted separately, so the viewport is made as tall as
+ * the page, once every sandboxed frame has been sized to its content by its height message.
+ */
 async function shot(page: Page): Promise<Buffer> {
+  const frames = page.locator('iframe.html-output, iframe.markdown-html');
+  for (let i = 0; i < (await frames.count()); i++) {
+    const el = (await frames.nth(i).elementHandle())!;
+    const inner = await el.contentFrame();
+    if (!inner) continue; // nbconvert's page has none
+    const content = () => inner.evaluate(() => Math.ceil(document.documentElement.getBoundingClientRect().height));
+    await expect.poll(async () => (await el.evaluate((e) => e.clientHeight)) === (await content())).toBe(true);
+  }
   const height = await page.evaluate(() => document.documentElement.scrollHeight);
   await page.setViewportSize({ width: WIDTH, height: Math.min(height, 8000) });
   return page.screenshot();
