@@ -94,6 +94,9 @@ function markdownIt(options: { html: boolean; math: MathOutput }): InstanceType<
     return `<a href="${escapeHtml(href)}"${external}>`;
   };
   md.renderer.rules['link_close'] = () => (droppedLink ? '' : '</a>');
+  // The page's renderer escapes raw HTML even in tokens it did not parse itself
+  // (renderMarkdownCell hands it the framed renderer's tokens when they hold none).
+  if (!options.html) md.renderer.rules['html_block'] = md.renderer.rules['html_inline'] = (tokens, idx) => escapeHtml(tokens[idx]!.content);
   md.renderer.rules['image'] = (tokens, idx, opts, env: MarkdownEnv | undefined, self) => {
     const token = tokens[idx]!;
     const alt = self.renderInlineAsText(token.children ?? [], opts, env);
