@@ -2,7 +2,8 @@
  * HTML outputs sized to their content. The frame a notebook's HTML sits in is sandboxed
  * (opaque origin) and may run exactly one script, FRAME_SCRIPT: it posts the document's
  * height, a bare number, to the page whenever it changes. The page runs exactly one script,
- * PAGE_SCRIPT: it takes a message only from one of its own HTML-output frames, only if it is
+ * PAGE_SCRIPT: it takes a message only from one of its own frames (HTML outputs, and Markdown
+ * cells with raw HTML), only if it is
  * a finite number, and sets that frame's height (capped). Both are allowed by their SHA-256
  * hashes in the page's CSP (which srcdoc frames inherit) and the frame's own CSP, so no other
  * script runs: a notebook's `<script>` and `on…=` attributes stay blocked.
@@ -21,7 +22,7 @@ export const FRAME_SCRIPT =
 
 export const PAGE_SCRIPT =
   'addEventListener("message",function(e){var h=e.data;if(typeof h!=="number"||!isFinite(h)||h<0)return;' +
-  'var fs=document.querySelectorAll("iframe.html-output");for(var i=0;i<fs.length;i++){' +
+  'var fs=document.querySelectorAll("iframe.html-output,iframe.markdown-html");for(var i=0;i<fs.length;i++){' +
   `if(fs[i].contentWindow===e.source){fs[i].style.height=Math.min(Math.ceil(h),${FRAME_MAX_HEIGHT})+"px";}}});`;
 
 const hash = (script: string) => `'sha256-${createHash('sha256').update(script, 'utf8').digest('base64')}'`;

@@ -29,11 +29,17 @@ export interface MathEnv {
   [key: string | symbol]: unknown;
 }
 
-const OPTIONS = { throwOnError: false, trust: false, strict: 'ignore', maxSize: 50, maxExpand: 1000, output: 'htmlAndMathml' } as const;
+const OPTIONS = { throwOnError: false, trust: false, strict: 'ignore', maxSize: 50, maxExpand: 1000 } as const;
+
+/**
+ * KaTeX's output: HTML (laid out by KaTeX's style sheet) with MathML for screen readers on
+ * the page; MathML alone in a sandboxed frame, which loads no style sheet (markdown.ts).
+ */
+export type MathOutput = 'htmlAndMathml' | 'mathml';
 
 /** TeX → KaTeX's HTML (escaped by KaTeX). */
-export function renderTex(tex: string, displayMode: boolean): string {
-  return katex.renderToString(tex, { ...OPTIONS, displayMode });
+export function renderTex(tex: string, displayMode: boolean, output: MathOutput = 'htmlAndMathml'): string {
+  return katex.renderToString(tex, { ...OPTIONS, output, displayMode });
 }
 
 // Opening delimiter → closing delimiter and whether it is display math.
@@ -87,14 +93,14 @@ function mathRule(state: StateInline, silent: boolean): boolean {
 }
 
 /** The markdown-it plugin: math before escapes, so `\(` and `\[` are not read as escapes. */
-export const mathPlugin = (md: InstanceType<typeof MarkdownIt>): void => {
+export const mathPlugin = (md: InstanceType<typeof MarkdownIt>, output: MathOutput = 'htmlAndMathml'): void => {
   md.inline.ruler.before('escape', 'math', mathRule);
   const render = (tex: string, display: boolean, env: MathEnv | undefined) => {
     if (env && typeof env.mathLeft === 'number') {
       if (env.mathLeft <= 0) return `<code class="math-source">${escapeHtml(tex)}</code>`;
       env.mathLeft--;
     }
-    return renderTex(tex, display);
+    return renderTex(tex, display, output);
   };
   md.renderer.rules['math_inline'] = (tokens, idx, _o, env) => render(tokens[idx]!.content, false, env);
   md.renderer.rules['math_display'] = (tokens, idx, _o, env) => render(tokens[idx]!.content, true, env);

@@ -1,7 +1,7 @@
 /**
  * An output notebook as one HTML page: run metadata, papermill's error banner, and each
  * cell with its source, papermill status and outputs. Everything from the notebook is
- * escaped; HTML outputs go into sandboxed frames (opaque origin, no script but the one that
+ * escaped; HTML outputs, and Markdown cells with raw HTML, go into sandboxed frames (opaque origin, no script but the one that
  * reports their height), images into data: URIs, so a notebook can never run script in the
  * viewer's origin.
  */
@@ -14,8 +14,9 @@ import { ansiToHtml } from './ansi.js';
 import { FRAME_SCRIPT, FRAME_SCRIPT_HASH } from './frame-size.js';
 import { Highlighter, notebookLanguage } from './highlight.js';
 import { hrefFor, html, SafeHtml } from './html.js';
+import { jsonTree } from './json-tree.js';
 import { MarkdownBudget } from './markdown.js';
-import { page } from './page.js';
+import { FRAME_MARKDOWN_STYLE, page } from './page.js';
 import { mergeStreams } from './streams.js';
 
 type Safe = SafeHtml;
@@ -40,24 +41,29 @@ function imageSize(output: { metadata?: Record<string, unknown> }, mime: string)
 }
 
 /**
- * HTML outputs (DataFrames, styled tables) in a sandboxed frame (opaque origin) with its own
- * CSP, where only frame-size.ts's script runs: it reports the content's height so the page
- * can size the frame. The first height, until then (or without script), is estimated from
- * the markup; the frame can also be resized by hand.
+ * A notebook's HTML in a sandboxed frame (opaque origin) with its own CSP, where only
+ * frame-size.ts's script runs: it reports the content's height so the page can size the
+ * frame. The first height, until then (or without script), is estimated from the markup;
+ * an HTML output's frame can also be resized by hand. `markdown`: a Markdown cell with raw
+ * HTML, rendered whole (markdown.ts), styled as the page's Markdown.
  */
-function htmlFrame(markup: string): Safe {
+function htmlFrame(markup: string, kind: 'output' | 'markdown' = 'output'): Safe {
   const rows = (markup.match(/<tr[\s>]/gi) ?? []).length;
   const lines = (markup.match(/<br|<p[\s>]|<li[\s>]|<div[\s>]|<h\d/gi) ?? []).length;
   const height = Math.min(640, Math.max(48, 24 + rows * 27 + lines * 22));
+  const style =
+    kind === 'markdown'
+      ? FRAME_MARKDOWN_STYLE
+      : // JupyterLab's rendered-HTML table style (what DataFrames look like there and in nbconvert).
+        'body{margin:4px;font:13px/1.4 system-ui,sans-serif}table{border:none;border-collapse:collapse;border-spacing:0;font-size:12px}' +
+        'thead{border-bottom:1px solid #000;vertical-align:bottom}td,th,tr{text-align:right;vertical-align:middle;padding:.5em;line-height:normal;white-space:normal;border:none}' +
+        'th{font-weight:bold}tbody tr:nth-child(odd){background:#f5f5f5}tbody tr:hover{background:rgba(66,165,245,.2)}';
   const doc =
     '<!doctype html><html><head><meta charset="utf-8">' +
     `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src ${FRAME_SCRIPT_HASH}">` +
-    // JupyterLab's rendered-HTML table style (what DataFrames look like there and in nbconvert).
-    '<style>body{margin:4px;font:13px/1.4 system-ui,sans-serif}table{border:none;border-collapse:collapse;border-spacing:0;font-size:12px}' +
-    'thead{border-bottom:1px solid #000;vertical-align:bottom}td,th,tr{text-align:right;vertical-align:middle;padding:.5em;line-height:normal;white-space:normal;border:none}' +
-    'th{font-weight:bold}tbody tr:nth-child(odd){background:#f5f5f5}tbody tr:hover{background:rgba(66,165,245,.2)}</style>' +
-    `</head><body>${markup}<script>${FRAME_SCRIPT}</script></body></html>`;
-  return html`<iframe class="html-output" sandbox="allow-scripts" referrerpolicy="no-referrer" title="HTML output" style="height:${height}px" srcdoc="${doc}"></iframe>`;
+    `<style>${style}</style></head><body>${kind === 'markdown' ? `<div class="markdown">${markup}</div>` : markup}<script>${FRAME_SCRIPT}</script></body></html>`;
+  const [className, title] = kind === 'markdown' ? ['markdown-html', 'Markdown with HTML'] : ['html-output', 'HTML output'];
+  return html`<iframe class="${className}" sandbox="allow-scripts" referrerpolicy="no-referrer" title="${title}" style="height:${height}px" srcdoc="${doc}"></iframe>`;
 }
 
 function dataUri(mime: string, base64: string): string | undefined {
@@ -95,8 +101,16 @@ function richOutput(output: RichOutput, markdown: MarkdownHtml): Safe {
   // LaTeX outputs (SymPy's `$\displaystyle …$`) go through the Markdown renderer, which
   // typesets their delimited math with KaTeX, as JupyterLab typesets them with MathJax.
   if (mime === 'text/latex') return html`<div class="latex-output">${markdown.get(output)}</div>`;
-  if (mime === 'application/json') return html`<pre class="output">${JSON.stringify(value, null, 2)}</pre>`;
-  return html`<pre class="output">${raw(ansiToHtml(text(value)))}</pre>`;
+  // JSON as a tree, as JupyterLab shows it; too big for one, as text (folded when long, as
+  // long text results are).
+  if (mime === 'application/json') {
+    const tree = jsonTree(value);
+    if (tree !== undefined) return raw(tree);
+    const json = JSON.stringify(value, null, 2) ?? '';
+    return foldable(json, html`<pre class="output json">${json}</pre>`);
+  }
+  const plain = text(value);
+  return foldable(plain, html`<pre class="output">${raw(ansiToHtml(plain))}</pre>`);
 }
 
 /** Text outputs longer than this many lines are collapsible, and scroll while open. */
@@ -196,7 +210,7 @@ async function renderPageMarkdown(nb: Notebook, numbers: Array<number | null>, r
   const out: MarkdownHtml = new Map();
   const add = async (key: object, source: string, attachments?: MarkdownCell['attachments']) => {
     const r = await budget.render(source, attachments ? { attachments } : {});
-    out.set(key, 'html' in r ? raw(r.html) : html`<p class="too-large">Too large to render here (${r.tooLarge}) — <a href="${rawHref}">download the notebook</a>.</p>`);
+    out.set(key, 'html' in r ? raw(r.html) : 'framed' in r ? htmlFrame(r.framed, 'markdown') : html`<p class="too-large">Too large to render here (${r.tooLarge}) — <a href="${rawHref}">download the notebook</a>.</p>`);
   };
   for (const [i, cell] of nb.cells.entries()) {
     if (cell.cell_type === 'markdown' && numbers[i] !== null) await add(cell, sourceText(cell.source), cell.attachments);
@@ -251,7 +265,7 @@ ${failed >= 0 && !hasBanner ? html`<div class="error-banner">An Exception was en
   const hasMath = [...markdown.values()].some((h) => h.html.includes('class="katex'));
   return page(`${facts.run_id ?? name} · millrace`, body, {
     math: hasMath,
-    frames: body.html.includes('<iframe class="html-output"'),
+    frames: body.html.includes('<iframe class="html-output"') || body.html.includes('<iframe class="markdown-html"'),
     ...(options.standalone ? { standalone: options.standalone } : {}),
   });
 }

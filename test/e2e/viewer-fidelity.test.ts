@@ -20,14 +20,15 @@ import { serve, type Served } from './viewer-client.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const WIDTH = 1000;
-const NOTEBOOKS = ['markdown.ipynb', 'code.ipynb', 'streams.ipynb', 'outputs.ipynb', 'error.ipynb'];
+const NOTEBOOKS = ['markdown.ipynb', 'code.ipynb', 'code-r.ipynb', 'streams.ipynb', 'outputs.ipynb', 'charts.ipynb', 'error.ipynb'];
 
 /** Where millrace and nbconvert differ on purpose, by `<notebook>#<cell index>`. */
 const KNOWN: Record<string, string> = {
   'markdown.ipynb#1': 'math: typeset by KaTeX in millrace; nbconvert loads MathJax from a CDN (offline here, so it shows the TeX)',
   'streams.ipynb#1': 'tqdm: millrace shows the bar as JupyterLab does, its last state; nbconvert shows every `\\r` update on a line of its own',
   'streams.ipynb#2': '`\\b` and `\\r`: applied by millrace as JupyterLab does; nbconvert leaves the characters in the text',
-  'outputs.ipynb#3': 'application/json: millrace shows the JSON (JupyterLab shows a JSON tree); nbconvert shows its text/plain',
+  'outputs.ipynb#3': 'application/json: millrace shows a JSON tree, as JupyterLab does; nbconvert shows its text/plain',
+  'charts.ipynb#3': 'application/json: millrace shows a JSON tree, as JupyterLab does; nbconvert shows its text/plain',
 };
 
 interface CellFacts {
@@ -46,19 +47,22 @@ async function ours(page: Page): Promise<CellFacts[]> {
   for (let i = 0; i < (await cells.count()); i++) {
     const cell = cells.nth(i);
     const isCode = (await cell.getAttribute('class'))!.includes('code');
-    const frames = cell.locator('iframe.html-output');
+    // HTML outputs, and Markdown cells with raw HTML, are in sandboxed frames.
+    const frames = cell.locator('iframe.html-output, iframe.markdown-html');
     let frameText = '';
     let tableRows = 0;
+    const frameImages: string[] = [];
     for (let k = 0; k < (await frames.count()); k++) {
       const frame = (await (await frames.nth(k).elementHandle())!.contentFrame())!;
       frameText += await frame.evaluate(() => document.body.innerText);
       tableRows += await frame.evaluate(() => document.querySelectorAll('tbody tr').length);
+      frameImages.push(...(await frame.evaluate(() => Array.from(document.images).map((e) => `${e.naturalWidth}x${e.naturalHeight}`))));
     }
     const textParts = isCode ? await cell.locator('.outputs pre').allInnerTexts() : [await cell.locator('.markdown').innerText()];
     out.push({
       source: isCode ? norm(await cell.locator('pre.source').innerText()) : '',
       text: norm(textParts.join(' ') + frameText),
-      images: await cell.locator('img').evaluateAll((els) => els.map((e) => `${(e as HTMLImageElement).naturalWidth}x${(e as HTMLImageElement).naturalHeight}`)),
+      images: [...(await cell.locator('img').evaluateAll((els) => els.map((e) => `${(e as HTMLImageElement).naturalWidth}x${(e as HTMLImageElement).naturalHeight}`))), ...frameImages],
       tableRows: tableRows + (await cell.locator('.markdown tbody tr').count()),
     });
   }
@@ -83,8 +87,19 @@ async function theirs(page: Page): Promise<CellFacts[]> {
   return out;
 }
 
-/** A full-page screenshot; frames are painted separately, so the viewport is made as tall as the page. */
+/**
+ * A full-page screenshot; frames are painted separately, so the viewport is made as tall as
+ * the page, once every sandboxed frame has been sized to its content by its height message.
+ */
 async function shot(page: Page): Promise<Buffer> {
+  const frames = page.locator('iframe.html-output, iframe.markdown-html');
+  for (let i = 0; i < (await frames.count()); i++) {
+    const el = (await frames.nth(i).elementHandle())!;
+    const inner = await el.contentFrame();
+    if (!inner) continue; // nbconvert's page has none
+    const content = () => inner.evaluate(() => Math.ceil(document.documentElement.getBoundingClientRect().height));
+    await expect.poll(async () => (await el.evaluate((e) => e.clientHeight)) === (await content())).toBe(true);
+  }
   const height = await page.evaluate(() => document.documentElement.scrollHeight);
   await page.setViewportSize({ width: WIDTH, height: Math.min(height, 8000) });
   return page.screenshot();

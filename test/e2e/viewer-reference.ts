@@ -65,6 +65,30 @@ const chartSvg =
   '<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160" viewBox="0 0 240 160"><rect width="240" height="160" fill="#fff"/>' +
   BARS.map((v, i) => `<rect x="${20 + i * 44}" y="${150 - v * 15}" width="30" height="${v * 15}" fill="#ff7f0e"/>`).join('') +
   '<line x1="19" y1="150" x2="230" y2="150" stroke="#000"/><text x="120" y="14" font-size="12" text-anchor="middle" font-family="sans-serif">visits per city</text></svg>';
+// A line chart (plotly's PNG fallback) and a horizontal bar chart (vega-lite's), as the
+// libraries' image exports would draw them.
+const POINTS = [12, 30, 22, 41, 35, 50];
+const linePng = png(300, 180, (x, y) => {
+  const i = Math.min(POINTS.length - 2, Math.floor((x - 20) / 52));
+  const t = (x - 20 - i * 52) / 52;
+  const v = 170 - 3 * (POINTS[i]! + (POINTS[i + 1]! - POINTS[i]!) * t);
+  if (x >= 20 && x < 280 && Math.abs(y - v) < 2) return [99, 110, 250];
+  return y === 170 || x === 19 ? [42, 63, 95] : (y - 10) % 40 === 0 ? [229, 236, 246] : [255, 255, 255];
+}).toString('base64');
+const hbarPng = png(260, 120, (x, y) => {
+  const bar = Math.floor((y - 10) / 22);
+  const inBar = y >= 10 && bar < BARS.length && (y - 10) % 22 < 16 && x >= 40 && x - 40 < BARS[bar]! * 22;
+  return inBar ? [76, 120, 168] : x === 39 ? [136, 136, 136] : [255, 255, 255];
+}).toString('base64');
+const CITIES = ['Paris', 'Lyon', 'Nice', 'Lille', 'Nantes'];
+const VEGA_LITE_SPEC = {
+  $schema: 'https://vega.github.io/schema/vega-lite/v5.20.1.json',
+  config: { view: { continuousWidth: 300, continuousHeight: 300 } },
+  data: { name: 'data-1b2c3d' },
+  datasets: { 'data-1b2c3d': CITIES.map((city, i) => ({ city, visits: BARS[i] })) },
+  encoding: { x: { field: 'visits', type: 'quantitative' }, y: { field: 'city', type: 'nominal' } },
+  mark: { type: 'bar' },
+};
 export const SMALL_PNG = png(16, 16, (x, y) => ((x + y) % 2 ? [46, 160, 67] : [255, 255, 255])).toString('base64');
 
 let n = 0;
@@ -93,18 +117,43 @@ export const DATAFRAME_HTML =
     .join('') +
   '  </tbody>\n</table>\n</div>';
 
+/** Markdown with raw HTML, as notebooks use it: a styled note, inline tags, an HTML table. */
+export const HTML_MARKDOWN =
+  '<div style="border:1px solid #0969da;border-radius:4px;padding:4px 10px">\n\n**Note:** raw HTML in Markdown, with <i>inline</i> tags and a line<br>break.\n\n</div>\n\n' +
+  'A <span style="color:#cf222e">coloured</span> word.\n\n<table><tr><th>key</th><th>value</th></tr><tr><td>a</td><td>1</td></tr><tr><td>b</td><td>2</td></tr></table>\n';
+
+/**
+ * Script in a Markdown cell, everywhere it could hide: none of it may run, and what runs in
+ * the cell's frame could not reach the page (its origin is opaque).
+ */
+export const HOSTILE_MARKDOWN =
+  '# Hostile <b id="evil">markdown</b>\n\n' +
+  '<script>parent.postMessage(99999, "*"); top.document.title = "pwned"; document.body.dataset.ran = "script"; alert(document.cookie)</script>\n\n' +
+  '<img src="x" onerror="parent.postMessage(5, \'*\'); document.body.dataset.ran = \'onerror\'">\n\n' +
+  '<a id="nav" href="javascript:top.document.title=\'pwned\'">a javascript: link</a> and <a id="top" href="/raw/reference/markdown.ipynb" target="_top">a link to the page\'s top</a>\n\n' +
+  'Math in a frame: $e^{i\\pi} + 1 = 0$\n';
+
 export const REFERENCE_NOTEBOOKS: Record<string, ReturnType<typeof nb>> = {
   'markdown.ipynb': nb([
     md('# Markdown reference\n\nText with **bold**, *italic*, `code` and a [link](https://jupyter.org).\n\n| city | visits | share |\n|:-----|-------:|:-----:|\n| Paris | 10 | 0.25 |\n| Lyon | 20 | 0.50 |\n'),
     md('Inline math $e^{i\\pi} + 1 = 0$ and a display:\n\n$$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$\n\nand \\(\\alpha_1 + \\beta^2\\).'),
     md(`An inline image ![checker](data:image/png;base64,${SMALL_PNG}) and an attachment:\n\n![chart](attachment:chart.png)`, { 'chart.png': { 'image/png': chartPng } }),
     md('## Lists\n\n1. one\n2. two\n   - nested\n\n> a quote\n\n```python\ndef f(x):\n    return x\n```'),
+    md(HTML_MARKDOWN),
   ]),
   'code.ipynb': nb([
     code('import math\n\ndef area(r: float) -> float:\n    """Area of a circle."""\n    return math.pi * r ** 2  # πr²\n\nprint(f"{area(2):.2f}", True, None)', [stream('stdout', '12.57 True None\n')], 1),
     code('%%sql\nSELECT city, count(*) AS n FROM visits WHERE n > 3 GROUP BY city', [], 2),
     code('x = [1, 2, 3]\nx', [result(3, { 'text/plain': '[1, 2, 3]' })], 3),
   ]),
+  // An R notebook (IRkernel's metadata): highlighted as R, by the notebook's language.
+  'code-r.ipynb': {
+    ...nb([
+      code('# mean visits per city\nvisits <- c(Paris = 10, Lyon = 20)\nshare <- function(x) {\n  x / sum(x)\n}\nprint(share(visits), digits = 2)', [stream('stdout', 'Paris  Lyon \n 0.33  0.67 \n')], 1),
+      code('if (TRUE) cat("done\\n")', [stream('stdout', 'done\n')], 2),
+    ]),
+    metadata: { kernelspec: { name: 'ir', display_name: 'R', language: 'R' }, language_info: { name: 'R', version: '4.3.1' } },
+  },
   'streams.ipynb': nb([
     code(
       'import logging, sys\nprint("\\x1b[1;32mOK\\x1b[0m plain \\x1b[38;5;208morange\\x1b[0m \\x1b[38;2;10;20;200mtruecolour\\x1b[0m")',
@@ -132,6 +181,43 @@ export const REFERENCE_NOTEBOOKS: Record<string, ReturnType<typeof nb>> = {
     code('for i in range(120): print(i)', [stream('stdout', Array.from({ length: 120 }, (_, i) => `line ${i}\n`).join(''))], 4),
     code('sympy.sqrt(x) / 2', [result(5, { 'text/latex': '$\\displaystyle \\frac{\\sqrt{x}}{2}$', 'text/plain': 'sqrt(x)/2' })], 5),
   ]),
+  // Chart libraries' outputs with their PNG fallbacks, as the libraries emit them (the venv
+  // has neither plotly nor altair): plotly's `plotly_mimetype+png` renderers, altair's
+  // mimetype renderer with a PNG, and a Vega spec; plus a JSON output long enough to fold.
+  'charts.ipynb': nb([
+    code(
+      'import plotly.express as px, plotly.io as pio\npio.renderers.default = "plotly_mimetype+png"\npx.line(x=list(range(6)), y=points, title="visits per day").show()',
+      [
+        display({
+          'application/vnd.plotly.v1+json': {
+            config: { plotlyServerURL: 'https://plot.ly' },
+            data: [{ hovertemplate: 'x=%{x}<br>y=%{y}<extra></extra>', legendgroup: '', line: { color: '#636efa', dash: 'solid' }, mode: 'lines', type: 'scatter', x: [0, 1, 2, 3, 4, 5], y: POINTS }],
+            layout: { title: { text: 'visits per day' }, xaxis: { title: { text: 'x' } }, yaxis: { title: { text: 'y' } }, template: { data: {}, layout: {} } },
+          },
+          'image/png': linePng,
+        }),
+      ],
+      1,
+    ),
+    code('import altair as alt\nalt.Chart(df).mark_bar().encode(x="visits", y="city")', [
+      result(2, {
+        'application/vnd.vegalite.v5+json': VEGA_LITE_SPEC,
+        'image/png': hbarPng,
+        'text/plain':
+          '<VegaLite 5 object>\n\nIf you see this message, it means the renderer has not been properly enabled\nfor the frontend that you are using. For more information, see\nhttps://altair-viz.github.io/user_guide/display_frontends.html#troubleshooting\n',
+      }),
+    ], 2),
+    code('from IPython.display import display\ndisplay({"application/vnd.vega.v5+json": spec, "image/png": png}, raw=True)', [
+      display({
+        'application/vnd.vega.v5+json': { $schema: 'https://vega.github.io/schema/vega/v5.json', width: 240, height: 160, data: [{ name: 'table', values: BARS.map((v, i) => ({ i, v })) }], marks: [{ type: 'rect', from: { data: 'table' } }] },
+        'image/png': chartPng,
+      }),
+    ], 3),
+    code('from IPython.display import JSON\nJSON(visits_by_city)', [
+      result(4, { 'application/json': Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`city${i}`, { visits: i * 10, share: i / 30 }])), 'text/plain': '<IPython.core.display.JSON object>' }),
+    ], 4),
+  ]),
+  'hostile.ipynb': nb([md(HOSTILE_MARKDOWN), md('**plain** Markdown, on the page')]),
   'error.ipynb': nb([
     code('def check(v):\n    raise ValueError(f"bad value {v}")\ncheck(42)', [
       {

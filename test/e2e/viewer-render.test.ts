@@ -3,7 +3,7 @@
  * reference notebooks (viewer-reference.ts) put in a store: math typeset by KaTeX on the
  * server with its CSS and fonts served by the viewer, Markdown tables and images (data:
  * and cell attachments), code highlighted by the notebook's language, ANSI colours by
- * anser, and `\r`/`\b` applied to streams as JupyterLab does; the page runs no script and
+ * anser, and `\r`/`\b` applied to streams as JupyterLab does; the page runs no script but the one that sizes frames, and
  * its CSP blocks nothing it needs.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PAGE_SCRIPT } from '../../viewer/frame-size.js';
 import { REFERENCE_NOTEBOOKS, runRecord, TQDM_FINAL } from './viewer-reference.js';
 import { get, serve, type Served } from './viewer-client.js';
 
@@ -89,7 +90,7 @@ const loadedKatexFonts = () =>
   [...(document.fonts as unknown as Iterable<FontFace>)].filter((f) => f.family.replace(/"/g, '').startsWith('KaTeX') && f.status === 'loaded').map((f) => f.family.replace(/"/g, ''));
 
 describe('millrace serve renders with maintained libraries', () => {
-  it('typesets math with KaTeX on the server, with its CSS and fonts from the viewer, and runs no script', async () => {
+  it('typesets math with KaTeX on the server, with its CSS and fonts from the viewer, and needs no script for it', async () => {
     const { page, problems } = await open('view/reference/markdown.ipynb');
     const cell = page.locator('.cell.markdown').nth(1);
     expect(await cell.locator('.katex').count()).toBe(3);
@@ -99,7 +100,8 @@ describe('millrace serve renders with maintained libraries', () => {
     expect(await page.evaluate(loadedKatexFonts)).toContain('KaTeX_Main');
     // The MathML copy is for screen readers only; the TeX source is not shown as text.
     expect(await cell.innerText()).not.toContain('\\frac');
-    expect(await page.evaluate(() => document.scripts.length)).toBe(0);
+    // The page's one script sizes the frame of its Markdown cell with raw HTML.
+    expect(await page.evaluate(() => Array.from(document.scripts).map((s) => s.textContent))).toEqual([PAGE_SCRIPT]);
     expect(problems).toEqual([]);
   });
 
@@ -118,7 +120,7 @@ describe('millrace serve renders with maintained libraries', () => {
     expect(problems).toEqual([]);
   });
 
-  it('highlights code by the notebook language, and a cell magic by its own', async () => {
+  it('highlights code by the notebook language (Python, R), and a cell magic by its own', async () => {
     const { page } = await open('view/reference/code.ipynb');
     const first = page.locator('.cell.code pre.source').first();
     expect(await first.locator('.hljs-keyword').allTextContents()).toEqual(expect.arrayContaining(['import', 'def', 'return']));
@@ -128,6 +130,12 @@ describe('millrace serve renders with maintained libraries', () => {
     expect(await first.innerText()).toContain('def area(r: float) -> float:');
     const sql = page.locator('.cell.code pre.source').nth(1);
     expect(await sql.locator('.hljs-keyword').allTextContents()).toEqual(expect.arrayContaining(['SELECT', 'FROM', 'WHERE']));
+    // An R notebook is highlighted as R.
+    const { page: r } = await open('view/reference/code-r.ipynb');
+    const rSource = r.locator('.cell.code pre.source');
+    expect(await rSource.first().locator('.hljs-keyword').allTextContents()).toContain('function');
+    expect(await rSource.first().locator('.hljs-comment').textContent()).toBe('# mean visits per city');
+    expect(await rSource.nth(1).locator('.hljs-literal').allTextContents()).toContain('TRUE');
   });
 
   it('converts ANSI colours (16, 256 and 24-bit) and shows tqdm progress as its final line', async () => {
@@ -167,6 +175,77 @@ describe('millrace serve renders with maintained libraries', () => {
     expect(await hostile.evaluate((el) => el.clientHeight)).toBeLessThan(200);
     expect(await page.title()).not.toContain('pwned');
     expect(await hostile.getAttribute('sandbox')).toBe('allow-scripts');
+  });
+
+  it('renders raw HTML in Markdown only inside a sandboxed frame: its script cannot run, touch the page, its cookie or the token', async () => {
+    // Logged in as a browser is: ?token= once, then the session cookie.
+    const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+    const page = await context.newPage();
+    let dialogs = 0;
+    page.on('dialog', (d) => {
+      dialogs++;
+      void d.dismiss();
+    });
+    const plainCsp = (await get(viewer.url, '/view/reference/code.ipynb', { headers: auth() })).headers['content-security-policy'];
+    const response = await page.goto(`${viewer.url}view/reference/hostile.ipynb?token=${viewer.token}`);
+    expect(response?.status()).toBe(200);
+    expect(new URL(page.url()).search).toBe('');
+    expect((await context.cookies()).map((c) => c.httpOnly)).toEqual([true]);
+    // The page's CSP is the one every page has: two script hashes, no inline script.
+    const csp = (await response!.allHeaders())['content-security-policy'];
+    expect(csp).toBe(plainCsp);
+    expect(csp).toMatch(/script-src 'sha256-[^' ]+' 'sha256-[^' ]+'; /);
+
+    const cell = page.locator('.cell.markdown').first();
+    const frameEl = cell.locator('iframe.markdown-html');
+    expect(await frameEl.getAttribute('sandbox')).toBe('allow-scripts');
+    const frame = (await (await frameEl.elementHandle())!.contentFrame())!;
+    // The cell's Markdown and HTML are rendered, in the frame and not in the page.
+    expect(await frame.locator('h1').innerText()).toBe('Hostile markdown');
+    expect(await frame.locator('#evil').textContent()).toBe('markdown');
+    expect(await page.locator('#evil').count()).toBe(0);
+    expect(await page.evaluate(() => document.scripts.length)).toBe(1);
+    // Its math is MathML, laid out without KaTeX's style sheet.
+    expect(await frame.locator('math').count()).toBe(1);
+    // No script of the notebook ran: not the <script>, not onerror, not a javascript: link.
+    await frame.locator('#nav').click();
+    await frame.locator('#top').click();
+    expect(await frame.evaluate(() => document.body.dataset['ran'] ?? 'nothing')).toBe('nothing');
+    expect(dialogs).toBe(0);
+    expect(await page.title()).not.toContain('pwned');
+    expect(page.url()).toBe(`${viewer.url}view/reference/hostile.ipynb`);
+    // Its height is its content's, not 99999 or 5.
+    const content = await frame.evaluate(() => Math.ceil(document.documentElement.getBoundingClientRect().height));
+    await expect.poll(() => frameEl.evaluate((el) => el.clientHeight)).toBe(content);
+    expect(content).toBeGreaterThan(100);
+    // Had it run, it could not have reached the page: the frame's origin is opaque, so the
+    // page's document, the cookie and storage are out of reach; the token is nowhere in it.
+    expect(await frame.evaluate(() => window.origin)).toBe('null');
+    const reach = (f: () => unknown) => frame.evaluate(`(() => { try { return String((${f.toString()})()); } catch (e) { return 'blocked: ' + e.name; } })()`);
+    expect(await reach(() => document.cookie)).toBe('blocked: SecurityError');
+    expect(await reach(() => window.parent.document.title)).toBe('blocked: SecurityError');
+    expect(await reach(() => window.top!.location.href)).toBe('blocked: SecurityError');
+    expect(await reach(() => localStorage.length)).toBe('blocked: SecurityError');
+    expect(await frame.content()).not.toContain(viewer.token);
+    // A cell without raw HTML stays on the page.
+    expect(await page.locator('.cell.markdown').nth(1).locator('strong').textContent()).toBe('plain');
+    await context.close();
+  });
+
+  it('shows chart outputs by their PNG fallbacks, and JSON as a tree that folds', async () => {
+    const { page, problems } = await open('view/reference/charts.ipynb');
+    // plotly, Vega-Lite and Vega outputs: their PNGs, decoded.
+    expect(await page.locator('img.image-output').evaluateAll((els) => els.map((el) => (el as HTMLImageElement).naturalWidth))).toEqual([300, 260, 240]);
+    const tree = page.locator('.json-tree');
+    expect(await tree.locator('details.json-node').count()).toBe(31);
+    const city1 = tree.locator('details.json-node').nth(2);
+    expect(await city1.locator('summary').innerText()).toBe('city1: {…} 2 keys');
+    const leaf = city1.locator('.json-leaf').first();
+    expect(await leaf.innerText()).toBe('visits: 10');
+    await city1.locator('summary').click();
+    expect(await leaf.isVisible()).toBe(false);
+    expect(await tree.locator('details.json-node').nth(3).locator('.json-leaf').first().isVisible()).toBe(true);
+    expect(problems).toEqual([]);
   });
 
   it('folds long outputs, open and scrolled at first', async () => {
@@ -227,6 +306,8 @@ describe('millrace serve renders with maintained libraries', () => {
     expect(await offline.evaluate(loadedKatexFonts)).toContain('KaTeX_Main');
     expect(await offline.locator('.katex').count()).toBe(3);
     expect(await offline.locator('img.md-image').evaluateAll((els) => els.map((el) => (el as HTMLImageElement).naturalWidth))).toEqual([16, 240]);
+    // The Markdown cell with raw HTML renders in its frame too.
+    expect(await offline.frameLocator('iframe.markdown-html').locator('strong').first().textContent()).toBe('Note:');
     await offline.close();
   });
 

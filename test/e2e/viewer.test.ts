@@ -469,10 +469,13 @@ describe('millrace serve: the HTML pages in Chromium', () => {
     expect(await page.locator('h1 .badge').textContent()).toBe('failed');
     expect(await page.locator('table.params').innerText()).toContain('region');
     expect(await page.locator('table.params').innerText()).toContain('eu');
-    // Markdown rendered, its HTML shown as text.
-    expect(await page.locator('.cell.markdown h1').textContent()).toBe('Daily report');
-    expect(await page.locator('.cell.markdown strong').textContent()).toBe('summary');
-    expect(await page.locator('.cell.markdown').first().innerText()).toContain('<script>alert("md")</script>');
+    // Markdown rendered; the cell has raw HTML (a <script>), so it is in a sandboxed frame,
+    // where that script does not run (no dialog below).
+    const markdownFrame = page.frameLocator('.cell.markdown iframe.markdown-html').first();
+    expect(await markdownFrame.locator('h1').textContent()).toBe('Daily report');
+    expect(await markdownFrame.locator('strong').textContent()).toBe('summary');
+    expect(await page.locator('.cell.markdown iframe.markdown-html').getAttribute('sandbox')).toBe('allow-scripts');
+    expect(await page.locator('main script').count()).toBe(0);
     // Code with execution counts, stdout, stderr with its colour converted.
     expect(await body.innerText()).toContain('print(f"hello viewer from {region}")');
     expect(await page.locator('pre.stream.stdout').first().textContent()).toBe('hello viewer from eu\n');

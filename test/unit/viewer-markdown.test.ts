@@ -2,7 +2,7 @@
 // per-page limits. The time bound on hostile input is tested end to end (viewer-limits).
 import { describe, expect, it } from 'vitest';
 import { parseNotebook } from '../../notebook/nbformat.js';
-import { MARKDOWN_CELL_LIMIT, MarkdownBudget, renderMarkdown } from '../../viewer/markdown.js';
+import { MARKDOWN_CELL_LIMIT, MarkdownBudget, renderMarkdown, renderMarkdownCell } from '../../viewer/markdown.js';
 import { MATH_PAGE_LIMIT } from '../../viewer/math.js';
 import { renderNotebookPage } from '../../viewer/render-notebook.js';
 
@@ -127,3 +127,36 @@ describe('math, images and attachments in Markdown', () => {
     expect(out).not.toContain('src="data:text/html');
   });
 });
+
+describe('raw HTML in Markdown: rendered only for a sandboxed frame', () => {
+  it('renders a cell without raw HTML for the page, as renderMarkdown does', () => {
+    const source = '# T\n\n**b** $x^2$ [l](https://x.org) <https://auto.link> a < b > c\n\n| a |\n|---|\n| 1 |\n';
+    expect(renderMarkdownCell(source)).toEqual({ html: renderMarkdown(source) });
+  });
+
+  it('renders a cell with inline HTML, an HTML block or a comment whole, HTML included, to be framed', () => {
+    for (const source of ['a <b>bold</b> **md**', '<div class="note">\n\n**md** inside\n\n</div>', 'text\n\n<!-- hidden -->', '<script>alert(1)</script>']) {
+      const out = renderMarkdownCell(source);
+      expect(out, source).toHaveProperty('framed');
+      expect(out, source).not.toHaveProperty('html');
+    }
+    const out = renderMarkdownCell('# Title\n\na <b style="color:red">bold</b> word and **md**, $x^2$\n\n<table><tr><td>1</td></tr></table>\n\n[bad](javascript:alert(1))') as { framed: string };
+    expect(out.framed).toContain('<h1>Title</h1>');
+    expect(out.framed).toContain('<b style="color:red">bold</b>');
+    expect(out.framed).toContain('<strong>md</strong>');
+    expect(out.framed).toContain('<table><tr><td>1</td></tr></table>');
+    // Math is MathML alone: the frame loads no KaTeX style sheet.
+    expect(out.framed).toContain('<math');
+    expect(out.framed).not.toContain('katex-html');
+    // Markdown links are still narrowed.
+    expect(out.framed).not.toContain('href="javascript');
+  });
+
+  it('counts framed cells against the page\'s budgets', async () => {
+    const budget = new MarkdownBudget(100, 30);
+    expect(await budget.render('<b>x</b> '.repeat(3))).toHaveProperty('framed');
+    expect(await budget.render('<b>y</b>'.repeat(2))).toEqual({ tooLarge: 'this page has already rendered as much Markdown as one page may' });
+    expect(await budget.render(`<i>${'z'.repeat(100)}</i>`)).toEqual({ tooLarge: '1 kB of Markdown; the limit is 1 kB a cell' });
+  });
+});
+

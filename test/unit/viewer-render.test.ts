@@ -9,6 +9,7 @@ import { cellNumbers } from '../../notebook/record.js';
 import { ansiToHtml, stripAnsi } from '../../viewer/ansi.js';
 import { collapseOverwrites, mergeStreams } from '../../viewer/streams.js';
 import { PAGE_SCRIPT } from '../../viewer/frame-size.js';
+import { JSON_TREE_DEPTH, JSON_TREE_NODES, jsonTree } from '../../viewer/json-tree.js';
 import { renderNotebookPage } from '../../viewer/render-notebook.js';
 import { parseDateBound, timeFromRunId } from '../../viewer/runs.js';
 import { diffLines, DIFF_LINE_LIMIT } from '../../viewer/diff.js';
@@ -98,6 +99,10 @@ describe('ansiToHtml', () => {
   });
 });
 
+/** A notebook of these cells rendered as a page (no run metadata). */
+const pageOf = (cells: unknown[]) =>
+  renderNotebookPage(parseNotebook(JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: {}, cells }), 'x.ipynb'), { path: 'x.ipynb', contentsHref: '/c', rawHref: '/r', exportHref: '/e' });
+
 describe('renderNotebookPage', () => {
   it('escapes sources, text and attributes, and puts HTML outputs in sandboxed srcdoc frames', async () => {
     const nb = parseNotebook(
@@ -134,6 +139,65 @@ describe('renderNotebookPage', () => {
     expect(page).toMatch(/srcdoc="[^"]*&lt;script&gt;alert\(1\)&lt;\/script&gt;&lt;b&gt;&quot;q&quot;&lt;\/b&gt;/);
     expect(page).toContain('invalid image/png data');
     expect(page).toContain('src="data:image/svg+xml;base64,');
+  });
+
+  it('shows chart libraries\' PNG fallbacks, JSON as a tree (as text when too big), and folds long text results', async () => {
+    const result = (data: Record<string, unknown>) => ({ output_type: 'execute_result', execution_count: 1, metadata: {}, data });
+    const page = await pageOf([
+      {
+        id: 'a',
+        cell_type: 'code',
+        source: '',
+        metadata: {},
+        execution_count: 1,
+        outputs: [
+          result({ 'application/vnd.plotly.v1+json': { data: [] }, 'image/png': 'UExPVExZ' }),
+          result({ 'application/vnd.vegalite.v5+json': { mark: 'bar' }, 'image/png': 'VkVHQQ==', 'text/plain': '<VegaLite 5 object>' }),
+          result({ 'application/json': Object.fromEntries(Array.from({ length: JSON_TREE_NODES }, (_, i) => [`k${i}`, i])), 'text/plain': 'too big' }),
+          result({ 'application/json': { a: [1, 'x<y', null, true], b: { c: {} } }, 'text/plain': 'small' }),
+          result({ 'text/plain': Array.from({ length: 70 }, (_, i) => `row ${i}`).join('\n') }),
+        ],
+      },
+    ]);
+    expect(page).toContain('<img class="image-output" alt="image/png output" src="data:image/png;base64,UExPVExZ">');
+    expect(page).toContain('<img class="image-output" alt="image/png output" src="data:image/png;base64,VkVHQQ==">');
+    expect(page).not.toContain('VegaLite 5 object');
+    // Over the tree's limit: text, folded.
+    expect(page).toContain(`<details class="long-output" open><summary>${(JSON_TREE_NODES + 2).toLocaleString('en')} lines of output</summary><pre class="output json">{\n  &quot;k0&quot;: 0,`);
+    // Else a tree of <details>, escaped.
+    expect(page).toContain(
+      '<div class="json-tree"><details class="json-node" open><summary><span class="json-count">{…} 2 keys</span></summary>' +
+        '<details class="json-node" open><summary><span class="json-key">a</span>: <span class="json-count">[…] 4 items</span></summary>' +
+        '<div class="json-leaf"><span class="json-key">0</span>: <span class="json-number">1</span></div>' +
+        '<div class="json-leaf"><span class="json-key">1</span>: <span class="json-string">&quot;x&lt;y&quot;</span></div>' +
+        '<div class="json-leaf"><span class="json-key">2</span>: <span class="json-null">null</span></div>' +
+        '<div class="json-leaf"><span class="json-key">3</span>: <span class="json-boolean">true</span></div></details>' +
+        '<details class="json-node" open><summary><span class="json-key">b</span>: <span class="json-count">{…} 1 key</span></summary><div class="json-leaf"><span class="json-key">c</span>: {}</div></details></details></div>',
+    );
+    expect(page).toContain('<details class="long-output" open><summary>70 lines of output</summary><pre class="output">row 0\n');
+  });
+
+  it('makes no JSON tree deeper than JSON_TREE_DEPTH', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < JSON_TREE_DEPTH; i++) deep = [deep];
+    expect(jsonTree(deep)).toContain('json-node');
+    expect(jsonTree([deep])).toBeUndefined();
+  });
+
+  it('puts a Markdown cell with raw HTML in a sandboxed srcdoc frame, never in the page', async () => {
+    const page = await pageOf([
+      { id: 'a', cell_type: 'markdown', metadata: {}, source: '# Note\n\n<b id="x">bold</b><script>alert(1)</script><img src=x onerror=alert(1)>' },
+      { id: 'b', cell_type: 'markdown', metadata: {}, source: '**plain** markdown' },
+    ]);
+    expect(page.split(`<script>${PAGE_SCRIPT}</script>`)).toHaveLength(2);
+    // The frame's document is an attribute value, escaped: checked below, not here.
+    const rest = page.replace(`<script>${PAGE_SCRIPT}</script>`, '').replace(/srcdoc="[^"]*"/g, 'srcdoc=""');
+    const bad = /<script|<img src=x|<[^>]*\son\w+=|<b id|<h1>Note/i.exec(rest);
+    expect(bad && rest.slice(bad.index - 80, bad.index + 40)).toBeNull();
+    expect(page).toMatch(/<section class="cell markdown" id="cell-0"><div class="markdown"><iframe class="markdown-html" sandbox="allow-scripts" [^>]*srcdoc="[^"]*&lt;h1&gt;Note&lt;\/h1&gt;[^"]*&lt;b id=&quot;x&quot;&gt;bold&lt;\/b&gt;&lt;script&gt;alert\(1\)/);
+    // The frame's own CSP allows no script but the frame-sizing one.
+    expect(page).toMatch(/srcdoc="[^"]*script-src &#39;sha256-[^"]*&#39;&quot;&gt;/);
+    expect(page).toContain('<div class="markdown"><p><strong>plain</strong> markdown</p>');
   });
 });
 
