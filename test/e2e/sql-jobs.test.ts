@@ -6,12 +6,13 @@
  * continues from it; a schedule injects run_date; a named connection's secret stays out
  * of the record and the history.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertValidNotebook, cellText, startHarness, streamText, type Harness } from './harness.js';
+import { assertValidNotebook, cellText, codeCell, notebook, python, startHarness, streamText, type Harness } from './harness.js';
+import { formatBytes } from '../../notebook/limits.js';
 import { html, inHarnessDir, record, statementCell } from './job-files.js';
 
 let h: Harness;
@@ -25,6 +26,12 @@ afterAll(async () => {
 });
 
 const { cli, write } = inHarnessDir(() => h);
+
+/** A Parquet file's rows, read back with DuckDB. */
+async function readParquet(path: string): Promise<unknown[][]> {
+  const out = await python('import duckdb, json, sys\nprint(json.dumps(duckdb.sql(f"SELECT * FROM read_parquet(\'{sys.argv[1]}\')").fetchall(), default=str))', [path]);
+  return JSON.parse(out);
+}
 
 const SALES = `-- Sales of one region on one day.
 -- @param region: str = 'eu'
@@ -74,7 +81,6 @@ describe('SQL jobs on DuckDB', () => {
     const out = join(h.config.storeRoot, 'runs', `sales-eu-${tag}`, 'sales.ipynb');
     await assertValidNotebook(out);
     const nb = await record(out);
-    const { createHash } = await import('node:crypto');
     expect(nb.metadata.millrace.job).toEqual({ kind: 'sql', path: job, sha256: createHash('sha256').update(SALES).digest('hex'), engine: 'duckdb', required: ['day'] });
     expect(nb.metadata.papermill.input_path).toBe(job);
     expect(nb.metadata.papermill.parameters).toEqual({ region: 'eu', day: '2024-01-01', scale: 3 });
@@ -85,8 +91,20 @@ describe('SQL jobs on DuckDB', () => {
     expect(html(picked)).toBe(
       '<table><thead><tr><th>region</th><th>day</th><th>amount</th><th>s</th></tr></thead><tbody><tr><td>eu</td><td>2024-01-01</td><td>30</td><td>a;b</td></tr></tbody></table><p>first 1 of 2 rows</p>',
     );
-    expect(streamText(picked)).toMatch(/^2 rows in \d+\.\d{3} s\nsaved to out\/picked.parquet\n$/);
-    expect(existsSync(join(h.dir, 'out', 'picked.parquet'))).toBe(true);
+    expect(streamText(picked)).toMatch(/^2 rows in \d+\.\d{3} s\n$/);
+    // The whole result went to the run's folder in the store (the worker wrote it: the kernel
+    // has no store credentials), not to the kernel's working directory; the record says where.
+    const saved = join(h.config.storeRoot, 'runs', `sales-eu-${tag}`, 'out', 'picked.parquet');
+    expect(existsSync(join(h.dir, 'out', 'picked.parquet'))).toBe(false);
+    const savedLine = [picked.outputs.find((o: any) => o.metadata?.millrace?.saved_file).data['text/plain']].flat().join('');
+    expect(savedLine).toBe(`saved out/picked.parquet to ${saved} (2 rows, ${formatBytes(statSync(saved).size)})`);
+    expect(await readParquet(saved)).toEqual([['eu', '2024-01-01', 30, 'a;b'], ['eu', '2024-01-01', 60, 'a;b']]);
+    // The file's parts were never recorded.
+    const outputs = JSON.stringify(nb.cells.map((c: any) => c.outputs ?? []));
+    expect(outputs).not.toContain('millrace_file');
+    expect(outputs).not.toContain(readFileSync(saved).toString('base64').slice(0, 40));
+    const show = await cli('show', `sales-eu-${tag}`);
+    expect(show.stdout).toContain(`saved:    cell ${nb.cells.indexOf(picked)}: ${saved} (2 rows, `);
     // Bound as typed values: the date parameter is a DATE.
     expect(html(statementCell(nb, 17))).toContain('<tr><td>eu</td><td>2024-01-01</td></tr>');
 
@@ -98,6 +116,30 @@ describe('SQL jobs on DuckDB', () => {
       ['us', 4, 1, 1, 1],
     ]);
     expect(typeof rows[0].values.picked_seconds).toBe('number');
+  });
+
+  it('refuses a result past the size limit in its cell, and a file part naming a path outside the run folder', async () => {
+    // About 80 MB of CSV: more than the 64 MB a job saves to its run's folder.
+    const job = await write('big.sql', '-- @output big.csv\nSELECT i, i * 7 AS j FROM range(5000000) t(i);\n');
+    const r = await cli('run', job, '--id', `big-${tag}`, '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({
+      ename: 'SqlStatementError',
+      evalue: expect.stringMatching(
+        /^big\.sql, line 2: @output big\.csv: the result is \d+\.\d MB, more than the 64 MB a job saves to its run's folder: select fewer rows, or write the file from the job itself \(e\.g\. COPY \.\.\. TO\)$/,
+      ),
+    });
+    expect(existsSync(join(h.config.storeRoot, 'runs', `big-${tag}`, 'big.csv'))).toBe(false);
+    // Any cell may send parts; the worker writes only inside the run's folder.
+    const part = { path: '../escaped.csv', part: 0, parts: 1, bytes: 1, sha256: createHash('sha256').update('x').digest('hex'), rows: 1, data: 'eA==' };
+    const nbPath = await write('escape.ipynb', JSON.stringify(notebook([codeCell(`get_ipython().display_pub.publish(data={}, metadata={}, transient={"millrace_file": ${JSON.stringify(part)}})`)])));
+    const e = await cli('run', nbPath, '--id', `escape-${tag}`, '--json');
+    expect(e.code).toBe(1);
+    expect(JSON.parse(e.stdout).error).toEqual({
+      ename: 'SavedFileError',
+      evalue: '../escaped.csv was not saved: its path must be a path inside the run\'s folder (relative, no "..")',
+    });
+    expect(existsSync(join(h.config.storeRoot, 'runs', 'escaped.csv'))).toBe(false);
   });
 
   it('binds a parameter as a value: an injection attempt through -p stays a string', async () => {
