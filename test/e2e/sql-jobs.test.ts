@@ -11,7 +11,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertValidNotebook, cellText, codeCell, notebook, python, startHarness, streamText, type Harness } from './harness.js';
+import { assertValidNotebook, cellText, codeCell, notebook, python, runCli, startHarness, streamText, waitFor, type Harness } from './harness.js';
+import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
 import { formatBytes } from '../../notebook/limits.js';
 import { html, inHarnessDir, record, statementCell } from './job-files.js';
 
@@ -227,6 +228,75 @@ describe('SQL jobs on DuckDB', () => {
       '<table><thead><tr><th>next_day</th><th>region</th></tr></thead><tbody><tr><td>2024-02-29</td><td>us</td></tr></tbody></table><p>1 row</p>',
       '<table><thead><tr><th>next_day</th><th>region</th></tr></thead><tbody><tr><td>2024-03-01</td><td>us</td></tr></tbody></table><p>1 row</p>',
     ]);
+  });
+
+  it('schedule create --connection: a scheduled .sql job with run_date on a connection only the Jupyter Server environment names', async () => {
+    // MILLRACE_CONNECTION_<NAME> is read by the kernel, so it belongs in the environment of
+    // the process that starts the Jupyter Server (`millrace worker`, `dev`, or a CLI running
+    // its embedded stack): here a server of this test's own. The CLI that creates the
+    // schedule and the worker never see it.
+    const secret = `planted-secret-${tag}`;
+    const variable = `MILLRACE_CONNECTION_DAILY_${tag.toUpperCase()}`;
+    process.env[variable] = `duckdb:///:memory:?threads=3&custom_user_agent=${secret}`;
+    let server: JupyterServer | undefined;
+    let own: Harness | undefined;
+    try {
+      server = await startJupyterServer({ stateDir: join(h.dir, `jupyter-${tag}`) });
+      delete process.env[variable];
+      own = await startHarness({ jupyter: { url: server.url, token: server.token } });
+      expect(own.cliEnv[variable]).toBeUndefined();
+      const job = join(own.dir, 'daily.sql');
+      await writeFile(
+        job,
+        "-- @param run_date: date\nSELECT current_setting('threads') AS threads, :run_date AS day;\n",
+      );
+      const cliOwn = (...args: string[]) => runCli(args, own!.cliEnv, own!.dir);
+      const bad = await cliOwn('schedule', 'create', `bad-${tag}`, job, '--cron', '0 6 * * *', '--engine', 'nope');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toBe(`millrace: ${job}: --engine nope: this version runs SQL jobs on duckdb, trino, spark, spark-connect\n`);
+      const name = `sqlconn-${tag}`;
+      const connection = `daily_${tag}`;
+      const created = await cliOwn('schedule', 'create', name, job, '--cron', '0 6 * * *', '--timezone', 'UTC', '--engine', 'duckdb', '--connection', connection, '--json');
+      expect(created.code, created.stderr).toBe(0);
+      try {
+        const backfill = await cliOwn('schedule', 'backfill', name, '--start', '2024-02-28', '--end', '2024-02-29', '--json');
+        expect(backfill.code, backfill.stderr).toBe(0);
+        const ids = await waitFor('two runs', async () => {
+          const d = await own!.client.schedule.getHandle(`millrace-schedule-${name}`).describe();
+          const started = d.info.recentActions.map((a) => a.action.workflow.workflowId);
+          return started.length === 2 ? started : undefined;
+        });
+        const texts: string[] = [];
+        const previews: string[] = [];
+        const walk = (v: unknown): void => {
+          if (v instanceof Uint8Array) texts.push(Buffer.from(v).toString('utf8'));
+          else if (typeof v === 'string') texts.push(v);
+          else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+        };
+        for (const id of ids) {
+          const result = await own.client.workflow.getHandle(id).result();
+          expect(result.status).toBe('completed');
+          const text = await readFile(result.output, 'utf8');
+          expect(text).not.toContain(secret);
+          expect(JSON.parse(text).metadata.millrace.job).toMatchObject({ kind: 'sql', engine: 'duckdb', connection });
+          previews.push(html(statementCell(JSON.parse(text), 2)));
+          walk(await own.client.workflow.getHandle(id).fetchHistory());
+        }
+        expect(texts.join('\n')).toContain(job);
+        expect(texts.join('\n')).not.toContain(secret);
+        // The connection's URL set DuckDB's threads; each run got its nominal date.
+        expect(previews.sort()).toEqual([
+          '<table><thead><tr><th>threads</th><th>day</th></tr></thead><tbody><tr><td>3</td><td>2024-02-28</td></tr></tbody></table><p>1 row</p>',
+          '<table><thead><tr><th>threads</th><th>day</th></tr></thead><tbody><tr><td>3</td><td>2024-02-29</td></tr></tbody></table><p>1 row</p>',
+        ]);
+      } finally {
+        await own.client.schedule.getHandle(`millrace-schedule-${name}`).delete().catch(() => undefined);
+      }
+    } finally {
+      delete process.env[variable];
+      await own?.close();
+      await server?.stop();
+    }
   });
 
   it('resolves a named connection in the kernel: its secret is in neither the record nor the history', async () => {
