@@ -159,6 +159,8 @@ describe('runs with an S3 store', () => {
     const shown = await cli(['show', out.run_id]);
     expect(shown.stdout).toContain(`saved:    cell 3: ${folder}/out/hashes.parquet (60000 rows, `);
     expect(shown.stdout).toContain(`saved:    cell 4: ${folder}/few.csv (1 row, 16 bytes)`);
+    // A statement's cell is summarized by its SQL, not by the magic line.
+    expect(shown.stdout).toMatch(/\n3 +code +completed +\S+ +SELECT i, md5\(i::VARCHAR\) AS h FROM range\(60000\) t\(i\);\n/);
   });
 
   it('accepts an S3 store for schedules: the snapshot goes to S3 and the runs write there', async () => {
