@@ -91,7 +91,7 @@ export function addTimeoutOptions(command: Command, help: { cell: string; run: s
 /** --engine and --connection: how a job file (.sql, PySpark .py) is wrapped; `wrap`, `run` and `schedule create`. */
 export function addJobOptions(command: Command): Command {
   return command
-    .option('--engine <engine>', "a job file's engine: duckdb, trino, spark or spark-connect; a .py script: spark or spark-connect (default: the header's @engine, else duckdb / spark)")
+    .option('--engine <engine>', "a job file's engine: duckdb, trino, spark, spark-connect or sqlalchemy; a .py script: spark or spark-connect (default: the header's @engine, else duckdb / spark)")
     .option('--connection <name>', "a job file's connection, named in millrace.toml or MILLRACE_CONNECTION_<NAME> (default: the header's @connection, else the engine's default)");
 }
 

@@ -139,6 +139,27 @@ class _MillraceSql:
         return f"{self.job}, line {line - first + place[0] - 1}, column {place[1]}: {message}"
 
 
+def _millrace_rest(fetchmany, rows, columns, keep):
+    """A DB-API result after its previewed `rows`, fetched to the end: (the row count, the
+    whole result as an Arrow table when `keep`, for @output, else None). For engines whose
+    client gives rows, not Arrow (trino, sqlalchemy); called when a statement runs, after
+    this module is defined."""
+    kept = list(rows)
+    count = len(rows)
+    while True:
+        batch = fetchmany(10000)
+        if not batch:
+            break
+        count += len(batch)
+        if keep:
+            kept.extend(tuple(r) for r in batch)
+    if not keep:
+        return count, None
+    import pyarrow
+
+    return count, pyarrow.Table.from_arrays([pyarrow.array([r[i] for r in kept]) for i in range(len(columns))], names=columns)
+
+
 def _millrace_rows(n):
     return f"{n} row{'' if n == 1 else 's'}"
 

@@ -8,8 +8,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertValidNotebook, cellText, codeCell, notebook, python, runCli, startHarness, streamText, waitFor, type Harness } from './harness.js';
 import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
@@ -27,6 +28,18 @@ afterAll(async () => {
 });
 
 const { cli, write } = inHarnessDir(() => h);
+
+/** Every string and payload of a run's Temporal history, decoded. */
+async function historyText(client: Client, id: string): Promise<string> {
+  const texts: string[] = [];
+  const walk = (v: unknown): void => {
+    if (v instanceof Uint8Array) texts.push(Buffer.from(v).toString('utf8'));
+    else if (typeof v === 'string') texts.push(v);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(await client.workflow.getHandle(id).fetchHistory());
+  return texts.join('\n');
+}
 
 /** A Parquet file's rows, read back with DuckDB. */
 async function readParquet(path: string): Promise<unknown[][]> {
@@ -253,7 +266,7 @@ describe('SQL jobs on DuckDB', () => {
       const cliOwn = (...args: string[]) => runCli(args, own!.cliEnv, own!.dir);
       const bad = await cliOwn('schedule', 'create', `bad-${tag}`, job, '--cron', '0 6 * * *', '--engine', 'nope');
       expect(bad.code).toBe(2);
-      expect(bad.stderr).toBe(`millrace: ${job}: --engine nope: this version runs SQL jobs on duckdb, trino, spark, spark-connect\n`);
+      expect(bad.stderr).toBe(`millrace: ${job}: --engine nope: this version runs SQL jobs on duckdb, trino, spark, spark-connect, sqlalchemy\n`);
       const name = `sqlconn-${tag}`;
       const connection = `daily_${tag}`;
       const created = await cliOwn('schedule', 'create', name, job, '--cron', '0 6 * * *', '--timezone', 'UTC', '--engine', 'duckdb', '--connection', connection, '--json');
@@ -268,11 +281,6 @@ describe('SQL jobs on DuckDB', () => {
         });
         const texts: string[] = [];
         const previews: string[] = [];
-        const walk = (v: unknown): void => {
-          if (v instanceof Uint8Array) texts.push(Buffer.from(v).toString('utf8'));
-          else if (typeof v === 'string') texts.push(v);
-          else if (v && typeof v === 'object') Object.values(v).forEach(walk);
-        };
         for (const id of ids) {
           const result = await own.client.workflow.getHandle(id).result();
           expect(result.status).toBe('completed');
@@ -280,7 +288,7 @@ describe('SQL jobs on DuckDB', () => {
           expect(text).not.toContain(secret);
           expect(JSON.parse(text).metadata.millrace.job).toMatchObject({ kind: 'sql', engine: 'duckdb', connection });
           previews.push(html(statementCell(JSON.parse(text), 2)));
-          walk(await own.client.workflow.getHandle(id).fetchHistory());
+          texts.push(await historyText(own.client, id));
         }
         expect(texts.join('\n')).toContain(job);
         expect(texts.join('\n')).not.toContain(secret);
@@ -299,6 +307,56 @@ describe('SQL jobs on DuckDB', () => {
     }
   });
 
+  it('runs on any SQLAlchemy URL (sqlite): parameters bound, preview and counts, @output saved, the failing statement named, the URL kept out', async () => {
+    const secret = `lite-secret-${tag}`;
+    const urlFile = await write(`lite-${tag}.url`, `sqlite:///${join(h.dir, `${secret}.db`)}\n`);
+    await mkdir(join(h.dir, '.millrace'), { recursive: true });
+    await write('.millrace/connections.toml', `[lite]\nurl_file = "${urlFile}"\n`);
+    const job = await write(
+      'lite.sql',
+      [
+        '-- @engine sqlalchemy',
+        '-- @connection lite',
+        "-- @param region: str = 'eu'",
+        "-- @param probe: str = 'x'",
+        '',
+        'CREATE TABLE IF NOT EXISTS sales (region TEXT, amount INTEGER);',
+        'DELETE FROM sales;',
+        "INSERT INTO sales VALUES ('eu', 10), ('eu', 20), ('us', 5);",
+        '',
+        '-- @name picked',
+        '-- @output picked.csv',
+        "SELECT region, amount, '06:30' AS at FROM sales WHERE region = :region ORDER BY amount;",
+        '',
+        'SELECT :probe AS probe, count(*) AS n FROM sales;',
+        '',
+        'SELECT nope FROM sales;',
+        '',
+      ].join('\n'),
+    );
+    const id = `lite-${tag}`;
+    const r = await cli('run', job, '--id', id, '-p', 'probe', "x'; DROP TABLE sales; --", '--json');
+    expect(r.code).toBe(1);
+    const failed = JSON.parse(r.stdout);
+    expect(failed.error).toEqual({ ename: 'SqlStatementError', evalue: 'lite.sql, line 16: no such column: nope' });
+    const nb = await record(failed.output);
+    expect(nb.metadata.millrace.job).toMatchObject({ kind: 'sql', engine: 'sqlalchemy', connection: 'lite' });
+    expect(streamText(statementCell(nb, 8))).toMatch(/^3 rows changed in \d+\.\d{3} s\n$/);
+    const picked = statementCell(nb, 12);
+    expect(html(picked)).toBe(
+      '<table><thead><tr><th>region</th><th>amount</th><th>at</th></tr></thead><tbody><tr><td>eu</td><td>10</td><td>06:30</td></tr><tr><td>eu</td><td>20</td><td>06:30</td></tr></tbody></table><p>2 rows</p>',
+    );
+    expect((await readFile(join(h.config.storeRoot, 'runs', id, 'picked.csv'), 'utf8'))).toBe('"region","amount","at"\n"eu",10,"06:30"\n"eu",20,"06:30"\n');
+    // The injection attempt is a value; the table is all there.
+    expect(html(statementCell(nb, 14))).toContain("<tr><td>x&#x27;; DROP TABLE sales; --</td><td>3</td></tr>");
+    const m = await cli('metrics', '--notebook', 'lite', '--format', 'json');
+    expect(JSON.parse(m.stdout).find((row: any) => row.run_id === id).values.picked_rows).toBe(2);
+    expect(JSON.stringify(nb)).not.toContain(secret);
+    const history = await historyText(h.client, id);
+    expect(history).toContain(job);
+    expect(history).not.toContain(secret);
+  });
+
   it('resolves a named connection in the kernel: its secret is in neither the record nor the history', async () => {
     const secret = `planted-secret-${tag}`;
     // The URL (with a DuckDB option carrying the secret) sits in a file millrace.toml names.
@@ -313,15 +371,8 @@ describe('SQL jobs on DuckDB', () => {
     expect(text).not.toContain(secret);
     // The database file is the connection's: the table is in it.
     expect(existsSync(join(h.dir, `wh-${tag}.db`))).toBe(true);
-    // Every string and payload of the history, decoded.
-    const texts: string[] = [];
-    const walk = (v: unknown): void => {
-      if (v instanceof Uint8Array) texts.push(Buffer.from(v).toString('utf8'));
-      else if (typeof v === 'string') texts.push(v);
-      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
-    };
-    walk(await h.client.workflow.getHandle(id).fetchHistory());
-    expect(texts.join('\n')).toContain(job);
-    expect(texts.join('\n')).not.toContain(secret);
+    const history = await historyText(h.client, id);
+    expect(history).toContain(job);
+    expect(history).not.toContain(secret);
   });
 });
