@@ -15,6 +15,9 @@ import { checkpointWanted, saveCheckpoint } from './checkpoint.js';
 import { executionMsgId, lookUpExecution } from './execution-registry.js';
 import { runRecordMillrace, withCellMillrace, withNotebookMillrace } from '../record/metadata.js';
 import { openRecord, ownedRecord, StaleRecordError, type RunRecord } from '../record/run-record.js';
+import { store } from '../record/store/index.js';
+import { savedFilePayload } from '../notebook/saved-files.js';
+import { SavedFiles } from './saved-files.js';
 
 /** What a result may carry of a kernel's error text: history stays small. */
 const MAX_ERROR_TEXT = 2_000;
@@ -89,6 +92,8 @@ interface Execution {
   input: ExecuteCellInput;
   msgId: string;
   collector: CellOutputCollector;
+  /** Files the cell saves to the run's folder: their parts never reach the collector. */
+  files: SavedFiles;
   outcome: Promise<ExecuteOutcome>;
   started: number;
   /** Off between a hand-off and its adoption: only the activity that owns a cell writes its record. */
@@ -213,6 +218,8 @@ async function recoverExecution(
   const saved = (record.notebook.cells[index] as CodeCell).outputs;
   const collector = new CellOutputCollector(record.notebook, index);
   const listen = (_: unknown, msg: KernelMessage.IIOPubMessage) => {
+    // Parts of a file the cell saves are never recorded; a file whose parts went to a lost worker is not saved.
+    if (savedFilePayload(msg.header.msg_type, msg.content) !== undefined) return;
     if ((msg.parent_header as Partial<KernelMessage.IHeader>)?.msg_id === msgId) collector.apply(msg as unknown as IopubMessage);
   };
   kernel.iopubMessage.connect(listen);
@@ -271,13 +278,16 @@ function send(kernel: Kernel.IKernelConnection, record: RunRecord, input: Execut
   record.saveSoon(FIRST_WRITE_DELAY_MS);
   const collector = new CellOutputCollector(record.notebook, index);
   record.includeLiveOutputs(collector);
-  const execution: Execution = { kernel, record, input, msgId, collector, started: Date.now(), saving: true, outcome: undefined as never };
+  // The run's folder: where its record is (runs/<run id>/ in the store, or beside --output).
+  const files = new SavedFiles(input.output.replace(/\/[^/]*$/, ''), (location, data) => store.write(location, data));
+  const execution: Execution = { kernel, record, input, msgId, collector, files, started: Date.now(), saving: true, outcome: undefined as never };
   execution.outcome = execute(kernel, {
     code: sourceText(cell.source),
     msgId,
     timeoutMs: input.timeoutS === undefined ? undefined : input.timeoutS * 1000,
     onIOPub: (msg: KernelMessage.IIOPubMessage) => {
-      collector.apply(msg as unknown as IopubMessage);
+      const instead = files.take(msg as unknown as IopubMessage);
+      for (const m of instead ?? [msg as unknown as IopubMessage]) collector.apply(m);
       if (execution.saving) record.saveSoon(LIVE_WRITE_INTERVAL_MS);
     },
   });
@@ -323,10 +333,13 @@ async function awaitExecution(execution: Execution, handOffAfterMs?: number): Pr
     const reply = outcome.reply;
     collector.applyExecuteReply(reply as never);
     const content = reply.content;
-    const ok = content.status === 'ok';
+    // A file the cell saved that did not reach the store fails the cell, after its own outputs.
+    const unsaved = await execution.files.settle();
+    if (unsaved) collector.apply(errorMessage('SavedFileError', unsaved));
+    const ok = content.status === 'ok' && !unsaved;
     if (ok || input.raisesException) await checkpointAfter(kernel, record, input);
     await finish(ok || input.raisesException ? markCellCompleted : markCellFailed);
-    const error = replyError(content) ?? {};
+    const error = replyError(content) ?? (unsaved ? { ename: 'SavedFileError', evalue: clip(unsaved) } : {});
     return {
       status: ok ? 'ok' : 'error',
       executionCount: collector.executionCount,

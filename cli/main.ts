@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { extractPairs } from './argv.js';
 import { EXIT, UserError } from './errors.js';
-import { addParameterOptions, addTimeoutOptions, cellIndex, durationSeconds, parameterArgs, positiveInt, positiveSeconds, translatorLanguage, wholeNumber } from './options.js';
+import { addJobOptions, addParameterOptions, addTimeoutOptions, cellIndex, jobArgs, durationSeconds, parameterArgs, positiveInt, positiveSeconds, translatorLanguage, wholeNumber } from './options.js';
 import { addAllowOptions, addPlacementOptions, allowArgs, placementArgs } from './placement-options.js';
 import { MILLRACE_VERSION } from '../notebook/version.js';
 import { KERNEL_POOL_DEFAULT } from '../workflows/defaults.js';
@@ -34,9 +34,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--kernel <name>', 'kernel name (default: the notebook\'s kernelspec, else python3)')
     .option('--output <path>', 'where to write the output notebook, a path or s3://bucket/key (default: the store, one folder per run)')
     .option('--id <run-id>', 'run id (default: <notebook>-<timestamp>-<random>)')
-    .option('--cwd <dir>', "the kernel's working directory, resolved on the worker (default: the directory millrace run is called from, as papermill)")
-    .option('--engine <engine>', "a job file's engine: duckdb, trino, spark or spark-connect (default: the header's @engine, else duckdb; a .py script: spark)")
-    .option('--connection <name>', "a SQL job's connection, named in millrace.toml or MILLRACE_CONNECTION_<NAME>");
+    .option('--cwd <dir>', "the kernel's working directory, resolved on the worker (default: the directory millrace run is called from, as papermill)");
+  addJobOptions(run);
   addPlacementOptions(run);
   addTimeoutOptions(run, {
     cell: 'fail a cell that runs longer, interrupting the kernel',
@@ -76,8 +75,7 @@ export async function main(argv: string[]): Promise<number> {
         output: opts.output,
         id: opts.id,
         cwd: opts.cwd,
-        engine: opts.engine,
-        connection: opts.connection,
+        wrap: jobArgs(opts),
         placement: placementArgs(opts),
         cellTimeout: opts.cellTimeout ?? opts.executionTimeout,
         timeout: opts.timeout,
@@ -177,17 +175,16 @@ export async function main(argv: string[]): Promise<number> {
   const { addRepairCommands } = await import('./repair-cli.js');
   addRepairCommands(program, (code) => (exitCode = code));
 
-  program
-    .command('wrap')
-    .description('write the notebook a SQL job file or PySpark script runs as (`run FILE.sql|FILE.py` wraps on the fly)')
-    .argument('<file>', 'the .sql file, or a PySpark .py script (cells at # %%)')
-    .option('-o, --output <path>', 'where to write the notebook (default: FILE with .ipynb)')
-    .option('--engine <engine>', "the engine the job runs on: duckdb, trino, spark or spark-connect; a .py script: spark or spark-connect (default: the header's @engine, else duckdb / spark)")
-    .option('--connection <name>', "a connection named in millrace.toml or MILLRACE_CONNECTION_<NAME> (default: the header's @connection, else the engine's default)")
-    .action(async (file: string, opts) => {
-      const { wrapCommand } = await import('./commands/wrap.js');
-      exitCode = await wrapCommand(file, opts);
-    });
+  addJobOptions(
+    program
+      .command('wrap')
+      .description('write the notebook a SQL job file or PySpark script runs as (`run FILE.sql|FILE.py` wraps on the fly)')
+      .argument('<file>', 'the .sql file, or a PySpark .py script (cells at # %%)')
+      .option('-o, --output <path>', 'where to write the notebook (default: FILE with .ipynb)'),
+  ).action(async (file: string, opts) => {
+    const { wrapCommand } = await import('./commands/wrap.js');
+    exitCode = await wrapCommand(file, { output: opts.output, wrap: jobArgs(opts) });
+  });
 
   program
     .command('params')

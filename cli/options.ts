@@ -6,6 +6,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { PairOptions } from './argv.js';
 import { parseDuration } from './duration.js';
 import type { ParameterArgs } from './submit.js';
+import type { WrapOptions } from '../jobs/wrap.js';
 
 /** A number of seconds greater than 0 (`--timeout`, `--cell-timeout`). */
 export function positiveSeconds(flag: string) {
@@ -85,4 +86,16 @@ export function addTimeoutOptions(command: Command, help: { cell: string; run: s
   return command
     .option('--cell-timeout <seconds>', help.cell, positiveSeconds('--cell-timeout'))
     .option('--timeout <seconds>', help.run, positiveSeconds('--timeout'));
+}
+
+/** --engine and --connection: how a job file (.sql, PySpark .py) is wrapped; `wrap`, `run` and `schedule create`. */
+export function addJobOptions(command: Command): Command {
+  return command
+    .option('--engine <engine>', "a job file's engine: duckdb, trino, spark, spark-connect or sqlalchemy; a .py script: spark or spark-connect (default: the header's @engine, else duckdb / spark)")
+    .option('--connection <name>', "a job file's connection, named in millrace.toml or MILLRACE_CONNECTION_<NAME> (default: the header's @connection, else the engine's default)");
+}
+
+/** What addJobOptions parsed, as jobs/wrap.ts takes it. */
+export function jobArgs(opts: { engine?: string; connection?: string }): WrapOptions {
+  return { ...(opts.engine ? { engine: opts.engine } : {}), ...(opts.connection ? { connection: opts.connection } : {}) };
 }

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { PairOptions } from './argv.js';
 import { UserError } from './errors.js';
-import { addParameterOptions, addTimeoutOptions, parameterArgs } from './options.js';
+import { addJobOptions, addParameterOptions, addTimeoutOptions, jobArgs, parameterArgs } from './options.js';
 import { addPlacementOptions, placementArgs } from './placement-options.js';
 
 // Spelled out rather than imported: registering commands must not load the Temporal client.
@@ -75,9 +75,10 @@ export function addScheduleCommands(program: Command, pairs: PairOptions, setExi
     .option('--note <text>', 'note shown by describe (e.g. who owns it)')
     .option('--notify-on <when>', HELP.notifyOn)
     .option('--notify-webhook <url>', HELP.notifyWebhook);
+  addJobOptions(create);
   addPlacementOptions(create);
   addTimeParameterOptions(create).action(async (name: string, notebook: string, opts) => {
-    setExit(await (await load()).scheduleCreate(name, notebook, { ...opts, ...parameterArgs(pairs, opts), placement: placementArgs(opts) }));
+    setExit(await (await load()).scheduleCreate(name, notebook, { ...opts, ...parameterArgs(pairs, opts), placement: placementArgs(opts), wrap: jobArgs(opts) }));
   });
 
   schedule

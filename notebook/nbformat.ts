@@ -532,13 +532,24 @@ export function cellSummary(cell: Cell): string {
   return String.fromCodePoint(...cps.slice(0, SUMMARY_MAX - 1)) + '…';
 }
 
-/** First non-blank line of the source, whole (a view cuts it to its width). */
+/**
+ * First non-blank line of the source, whole (a view cuts it to its width). A wrapped SQL
+ * job's statement cell (`%%millrace_sql ...`, jobs/) is summarized by its statement's first
+ * line of SQL, after the magic and the statement's comments.
+ */
 export function cellFirstLine(cell: Cell): string {
+  let magic: string | undefined;
+  let comment: string | undefined;
   for (const line of pySplitLines(sourceText(cell.source))) {
     const t = pyStrip(line);
-    if (t) return t;
+    if (!t) continue;
+    if (magic === undefined) {
+      if (!t.startsWith('%%millrace_sql')) return t;
+      magic = t;
+    } else if (t.startsWith('--')) comment ??= t;
+    else return t;
   }
-  return '';
+  return comment ?? magic ?? '';
 }
 
 /** A cell id not used by any cell of `cells`: `base`, else base-1, base-2, ... */

@@ -4,6 +4,7 @@
  * `run --detach` asks dev to start the run, and a foreground `run` asks dev to start and
  * follow it (cli/follow-dev.ts), and neither loads the Temporal client.
  */
+import type { WrapOptions } from '../../jobs/wrap.js';
 import type { KernelPlacement } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
 import { askDev } from '../dev-api.js';
@@ -16,9 +17,8 @@ export interface RunOptions extends ParameterArgs {
   kernel?: string;
   output?: string;
   id?: string;
-  /** A job file's engine and connection (as `millrace wrap`). */
-  engine?: string;
-  connection?: string;
+  /** A job file's --engine and --connection (as `millrace wrap`). */
+  wrap?: WrapOptions;
   /** --cwd: the kernel's working directory (default: this process's). */
   cwd?: string;
   cellTimeout?: number;
@@ -53,11 +53,6 @@ export const PAUSE_REFUSAL =
   '--on-failure pause needs a stack that other commands can reach to repair the run: start `millrace dev` or set TEMPORAL_ADDRESS';
 const PAUSABLE = longLivedOnly(PAUSE_REFUSAL);
 
-/** --engine and --connection, for a job file. */
-function wrapOptions(options: RunOptions): { engine?: string; connection?: string } {
-  return { ...(options.engine ? { engine: options.engine } : {}), ...(options.connection ? { connection: options.connection } : {}) };
-}
-
 export async function runCommand(notebook: string, options: RunOptions): Promise<number> {
   const params = await resolveParameters(options);
   // papermill logs these as it starts; under --json they are in the object instead.
@@ -67,7 +62,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     if (!options.json) process.stderr.write(`${message}\n`);
   };
   if (options.prepareOnly) {
-    const { output } = await writePreparedNotebook({ notebookPath: notebook, params, kernelName: options.kernel, output: options.output, reportMode: options.reportMode, injectPaths: options.injectPaths, onWarning, wrap: wrapOptions(options) });
+    const { output } = await writePreparedNotebook({ notebookPath: notebook, params, kernelName: options.kernel, output: options.output, reportMode: options.reportMode, injectPaths: options.injectPaths, onWarning, wrap: options.wrap });
     process.stdout.write(options.json ? `${JSON.stringify({ status: 'prepared', output, warnings })}\n` : `prepared: ${output}\n`);
     return EXIT.ok;
   }
@@ -76,7 +71,7 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
   const input = await buildRunInput(config, {
     onKernelName: (name) => (kernelName = name),
     notebookPath: notebook,
-    wrap: wrapOptions(options),
+    wrap: options.wrap,
     params,
     kernelName: options.kernel,
     output: options.output,

@@ -13,6 +13,7 @@ import { parseNotebook } from '../../notebook/nbformat.js';
 import { inferParameters } from '../../notebook/parameterize.js';
 import type { Params } from '../../notebook/params.js';
 import type { KernelPlacement, NotifyConfig, RunInput } from '../../workflows/contracts.js';
+import type { WrapOptions } from '../../jobs/wrap.js';
 import { loadConfig, type Config } from '../config.js';
 import type { Session } from '../session.js';
 import { EXIT, UserError } from '../errors.js';
@@ -68,6 +69,8 @@ export interface CreateOptions extends RunFlags, SpecFlags, Common {
   paused: boolean;
   /** --image/--cpus/--memory/--env/--mount: each run's kernel in a container. */
   placement?: KernelPlacement;
+  /** A job file's --engine and --connection (as `millrace wrap`). */
+  wrap?: WrapOptions;
 }
 
 export interface UpdateOptions extends RunFlags, SpecFlags, Common {
@@ -238,6 +241,7 @@ export async function scheduleCreate(nameArg: string, notebook: string, options:
     cellTimeoutS: options.cellTimeout,
     runTimeoutS: options.timeout,
     placement: options.placement,
+    wrap: options.wrap,
     onWarning: say,
   });
   const outputDir = flags.outputDir ?? joinLocation(config.storeRoot, 'runs');

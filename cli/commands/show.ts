@@ -16,6 +16,7 @@ import { executionErrorText } from '../traceback.js';
 import { parametersText, summarize, type RunSummary } from './runs.js';
 import { runFacts } from '../../notebook/scrapbook.js';
 import { describePlacement } from '../../notebook/placement-syntax.js';
+import { savedFileFacts, savedFilesOf, type SavedFile } from '../../notebook/saved-files.js';
 import type { PauseInfo } from '../../workflows/contracts.js';
 
 interface CellView {
@@ -56,6 +57,8 @@ interface RunView extends RunSummary {
   kernel: NotebookMillrace['kernel'] | null;
   /** Why the run failed when an error ended it (the record's metadata.millrace.reason), else null. */
   reason: string | null;
+  /** Files cells saved to the run's folder (a SQL job's `-- @output`), where they went. */
+  saved_files: Array<SavedFile & { cell: number }>;
   record_note?: string;
 }
 
@@ -115,12 +118,13 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   const { summary, paused, memoResumedFrom: memoLink, failure } = described;
   // papermill's PapermillExecutionError text of the failed cell, printed after the table.
   let traceback: string | undefined;
-  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null, reason: null, kernel: null };
+  const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null, reason: null, kernel: null, saved_files: [] };
   if (summary.output) {
     try {
       // Cell numbers as the run reported them: without papermill's banner and anchor.
       const nb = removeErrorMarkers((await readRecord(summary.output)).notebook);
       view.cells = cellViews(nb);
+      view.saved_files = nb.cells.flatMap((cell, index) => savedFilesOf(cell).map((f) => ({ cell: index, ...f })));
       // The record's parameters are the ones the kernel got (a scheduled run's time too).
       view.parameters = runFacts(nb).parameters;
       const { resumed_from: from, cwd, reason, kernel } = notebookMillrace(nb);
@@ -171,6 +175,9 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
     `started:  ${view.started ?? ''}`,
     `ended:    ${view.ended ?? ''}${view.duration_s === null ? '' : ` (${view.duration_s.toFixed(1)} s)`}`,
   ];
+  for (const f of view.saved_files) {
+    lines.push(`saved:    cell ${f.cell}: ${f.location} ${savedFileFacts(f)}`);
+  }
   if (view.notification_failed) lines.push(`notification failed: ${view.notification_failed}`);
   if (view.resumed_from) lines.push(`resumed:  ${describeResume(view.resumed_from)}`);
   for (const later of view.resumed_as) lines.push(`resumed as: ${later.run_id}`);

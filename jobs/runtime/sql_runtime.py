@@ -113,8 +113,10 @@ class _MillraceSql:
         else:
             print(f"{_millrace_rows(count)}{'' if columns else ' changed'} in {seconds:.3f} s")
         if output is not None:
-            _millrace_save(table, output)
-            print(f"saved to {output}")
+            try:
+                _millrace_save(table, output, count)
+            except ValueError as e:
+                raise SqlStatementError(f"{self.job}, line {args['line']}: @output {e}") from None
         try:
             import scrapbook as sb
         except ImportError:
@@ -137,6 +139,27 @@ class _MillraceSql:
         return f"{self.job}, line {line - first + place[0] - 1}, column {place[1]}: {message}"
 
 
+def _millrace_rest(fetchmany, rows, columns, keep):
+    """A DB-API result after its previewed `rows`, fetched to the end: (the row count, the
+    whole result as an Arrow table when `keep`, for @output, else None). For engines whose
+    client gives rows, not Arrow (trino, sqlalchemy); called when a statement runs, after
+    this module is defined."""
+    kept = list(rows)
+    count = len(rows)
+    while True:
+        batch = fetchmany(10000)
+        if not batch:
+            break
+        count += len(batch)
+        if keep:
+            kept.extend(tuple(r) for r in batch)
+    if not keep:
+        return count, None
+    import pyarrow
+
+    return count, pyarrow.Table.from_arrays([pyarrow.array([r[i] for r in kept]) for i in range(len(columns))], names=columns)
+
+
 def _millrace_rows(n):
     return f"{n} row{'' if n == 1 else 's'}"
 
@@ -154,15 +177,59 @@ def _millrace_show(columns, rows, count):
     display({"text/plain": text, "text/html": html}, raw=True)
 
 
-def _millrace_save(table, output):
-    """The whole result to a local path (relative to the kernel's working directory), as .parquet or .csv."""
+# The same limits as notebook/saved-files.ts (test/unit/saved-files.test.ts checks).
+_MILLRACE_FILE_MAX_BYTES = 64 * 1024 * 1024
+_MILLRACE_FILE_PART_BYTES = 1024 * 1024
+
+
+def _millrace_save(table, output, rows):
+    """The whole result as .parquet or .csv. In a millrace run the file goes to the run's
+    folder in the store: the kernel has no store credentials, so it sends the bytes to the
+    worker in parts (display_data whose only payload is transient, never recorded) and the
+    worker writes them and records where the file went. Elsewhere (the notebook run by
+    another Jupyter tool) it is written to `output`, relative to the working directory."""
     try:
         import pyarrow.csv
         import pyarrow.parquet
     except ImportError:
         raise ImportError("-- @output needs the Python package pyarrow in the kernel's environment: pip install pyarrow") from None
-    _os.makedirs(_os.path.dirname(_os.path.abspath(output)), exist_ok=True)
-    if output.endswith(".csv"):
-        pyarrow.csv.write_csv(table, output)
-    else:
-        pyarrow.parquet.write_table(table, output)
+    import tempfile
+
+    def write(path):
+        if output.endswith(".csv"):
+            pyarrow.csv.write_csv(table, path)
+        else:
+            pyarrow.parquet.write_table(table, path)
+
+    try:
+        msg_id = get_ipython().kernel.get_parent("shell")["header"]["msg_id"] or ""
+    except Exception:
+        msg_id = ""
+    if _re.match(r"^millrace-.+-replay\d+-c\d+$", msg_id):
+        return  # a resumed run replaying this cell: the run it resumes saved the file
+    if not _re.match(r"^millrace-.+-c\d+-r\d+$", msg_id):
+        _os.makedirs(_os.path.dirname(_os.path.abspath(output)), exist_ok=True)
+        write(output)
+        print(f"saved to {output}")
+        return
+    import base64
+    import hashlib
+
+    with tempfile.TemporaryDirectory(prefix="millrace-output-") as folder:
+        path = _os.path.join(folder, "result")
+        write(path)
+        size = _os.path.getsize(path)
+        if size > _MILLRACE_FILE_MAX_BYTES:
+            raise ValueError(
+                f"{output}: the result is {size / 2**20:.1f} MB, more than the {_MILLRACE_FILE_MAX_BYTES // 2**20} MB "
+                "a job saves to its run's folder: select fewer rows, or write the file from the job itself (e.g. COPY ... TO)"
+            )
+        with open(path, "rb") as f:
+            data = f.read()
+    digest = hashlib.sha256(data).hexdigest()
+    parts = max(1, -(-size // _MILLRACE_FILE_PART_BYTES))
+    publish = get_ipython().display_pub.publish
+    for part in range(parts):
+        chunk = data[part * _MILLRACE_FILE_PART_BYTES : (part + 1) * _MILLRACE_FILE_PART_BYTES]
+        file = {"path": output, "part": part, "parts": parts, "bytes": size, "sha256": digest, "rows": rows, "data": base64.b64encode(chunk).decode()}
+        publish(data={}, metadata={}, transient={"millrace_file": file})

@@ -15,6 +15,8 @@ export interface SqlEngine {
   module?: string;
   /** Modules of jobs/runtime/ the engine's module needs, placed before it. */
   requires?: string[];
+  /** Escapes a `:word` that is not a parameter (in a string, a comment) as `\:word`, which SQLAlchemy's text() would bind. */
+  escapeColons?: boolean;
 }
 
 export const SQL_ENGINES: Readonly<Record<string, SqlEngine>> = {
@@ -27,6 +29,9 @@ export const SQL_ENGINES: Readonly<Record<string, SqlEngine>> = {
   // run's session: a master URL (local[*] by default), or Spark Connect's sc://.
   spark: { name: 'spark', placeholder: (name) => `:${name}`, defaultUrl: 'local[*]', requires: ['spark_runtime.py'] },
   'spark-connect': { name: 'spark-connect', placeholder: (name) => `:${name}`, defaultUrl: 'sc://localhost:15002', module: 'spark', requires: ['spark_runtime.py'] },
+  // Any database SQLAlchemy reaches by URL (sqlite, postgresql, mysql, ...): text() binds
+  // `:name` through the driver, whatever the driver's own style.
+  sqlalchemy: { name: 'sqlalchemy', placeholder: (name) => `:${name}`, defaultUrl: 'sqlite:///:memory:', escapeColons: true },
 };
 
 export const DEFAULT_SQL_ENGINE = 'duckdb';

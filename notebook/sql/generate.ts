@@ -58,8 +58,12 @@ function parametersSource(params: SqlParam[]): string {
   return params.map((p) => `${p.name} = ${pyDefault(p)}  # type: ${p.type}${p.default === undefined ? ' (required)' : ''}`).join('\n');
 }
 
+/** What SQLAlchemy's text() reads as a bind parameter (sqlalchemy.sql.elements.TextClause). */
+const TEXT_BIND = /(?<![:\w\\]):(?=\w)(?!\w:)/g;
+
 /** The statement with each `:name` replaced by the engine's placeholder. */
 function bindable(s: SplitStatement, engine: SqlEngine, declared: Set<string>): string {
+  const text = (from: number, to: number) => (engine.escapeColons ? s.text.slice(from, to).replace(TEXT_BIND, '\\:') : s.text.slice(from, to));
   let out = '';
   let at = 0;
   for (const p of s.placeholders) {
@@ -67,10 +71,10 @@ function bindable(s: SplitStatement, engine: SqlEngine, declared: Set<string>): 
       const line = s.start + s.text.slice(0, p.offset).split('\n').length - 1;
       throw new SqlJobError(`line ${line}: :${p.name} is not a declared parameter (add -- @param ${p.name}: TYPE to the header)`);
     }
-    out += s.text.slice(at, p.offset) + engine.placeholder(p.name);
+    out += text(at, p.offset) + engine.placeholder(p.name);
     at = p.offset + 1 + p.name.length;
   }
-  return out + s.text.slice(at);
+  return out + text(at, s.text.length);
 }
 
 /** A magic argument: kept bare when shlex reads it back unchanged, else single-quoted. */

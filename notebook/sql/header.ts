@@ -3,10 +3,12 @@
 //   -- @preview N                      rows shown per query (header: every statement)
 //   -- @connection NAME                the named connection (header only)
 //   -- @engine NAME                    the engine (header only; --engine overrides it)
-//   -- @output PATH                    save the statement's whole result (.parquet/.csv)
+//   -- @output PATH                    save the statement's whole result (.parquet/.csv) to the run's folder
 //   -- @name NAME                      the statement's name in scrapbook values
 // The header is the file's leading comments and blank lines; its comments that touch the
 // first statement (no blank line between) belong to that statement, as in any SQL file.
+
+import { savedFilePathProblem } from '../saved-files.js';
 
 /** The types a parameter may declare: what the kernel coerces its value to before binding. */
 export const SQL_PARAM_TYPES = ['str', 'int', 'float', 'bool', 'date', 'datetime'] as const;
@@ -146,6 +148,8 @@ export function statementDirectives(text: string, firstLine: number): StatementD
     if (name === 'preview') out.preview = preview(value!, line);
     else if (name === 'output') {
       if (!/\.(parquet|csv)$/.test(value!)) throw new SqlJobError(`line ${line}: @output names a .parquet or .csv file, not ${JSON.stringify(value)}`);
+      const problem = savedFilePathProblem(value!);
+      if (problem) throw new SqlJobError(`line ${line}: @output takes ${problem}, not ${JSON.stringify(value)}`);
       out.output = value!;
     } else if (name === 'name') {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value!)) throw new SqlJobError(`line ${line}: @name takes an identifier, not ${JSON.stringify(value)}`);

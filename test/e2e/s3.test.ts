@@ -19,7 +19,7 @@ import { buildRunInput } from '../../cli/submit.js';
 import { freePort } from '../../worker/ports.js';
 import { startS3Server, type S3Account, type S3Server } from '../../worker/s3-server.js';
 import type { RunProgress, RunResult } from '../../workflows/contracts.js';
-import { assertValidNotebook, codeCell, notebook, runCli, startHarness, streamText, type Harness, type NotebookJson } from './harness.js';
+import { assertValidNotebook, codeCell, notebook, python, runCli, startHarness, streamText, type Harness, type NotebookJson } from './harness.js';
 
 const BUCKET = 'millrace';
 const INPUTS = 'inputs';
@@ -133,6 +133,34 @@ describe('runs with an S3 store', () => {
     const view = JSON.parse(shown.stdout);
     expect(view.cells.map((c: { status: string }) => c.status)).toEqual(['completed', 'completed']);
     expect(view.record_note).toBeUndefined();
+  });
+
+  it("saves a SQL job's -- @output files to the run's folder on S3: the worker writes them, the kernel has no keys", async () => {
+    // About 2 MB of Parquet: sent from the kernel in several parts.
+    const job = join(h.dir, 'hashes.sql');
+    await writeFile(
+      job,
+      "-- @output out/hashes.parquet\nSELECT i, md5(i::VARCHAR) AS h FROM range(60000) t(i);\n\n-- @output few.csv\nSELECT 1 AS a, 'x,y' AS b;\n",
+    );
+    const r = await cli(['run', job, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const folder = `${STORE}/runs/${out.run_id}`;
+    const parquet = await store.read(`${folder}/out/hashes.parquet`);
+    expect(parquet.length).toBeGreaterThan(1024 * 1024);
+    const local = join(h.dir, `hashes-${out.run_id}.parquet`);
+    await writeFile(local, parquet);
+    const read = await python(
+      'import duckdb, sys\nprint(duckdb.sql(f"SELECT count(*), count(DISTINCT h), max(i) FROM read_parquet(\'{sys.argv[1]}\') WHERE h = md5(i::VARCHAR)").fetchall())',
+      [local],
+    );
+    expect(read.trim()).toBe("[(60000, 60000, 59999)]");
+    expect((await store.read(`${folder}/few.csv`)).toString('utf8')).toBe('"a","b"\n1,"x,y"\n');
+    const shown = await cli(['show', out.run_id]);
+    expect(shown.stdout).toContain(`saved:    cell 3: ${folder}/out/hashes.parquet (60000 rows, `);
+    expect(shown.stdout).toContain(`saved:    cell 4: ${folder}/few.csv (1 row, 16 bytes)`);
+    // A statement's cell is summarized by its SQL, not by the magic line.
+    expect(shown.stdout).toMatch(/\n3 +code +completed +\S+ +SELECT i, md5\(i::VARCHAR\) AS h FROM range\(60000\) t\(i\);\n/);
   });
 
   it('accepts an S3 store for schedules: the snapshot goes to S3 and the runs write there', async () => {

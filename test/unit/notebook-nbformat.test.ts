@@ -200,6 +200,13 @@ describe('small helpers', () => {
     expect(sourceText(['a\n', 'b'])).toBe('a\nb');
     expect(sourceText('x')).toBe('x');
   });
+  it("a wrapped SQL statement's summary is its first line of SQL, not the magic or its comments", () => {
+    expect(cellSummary(cell('%%millrace_sql line=11 name=orders output=out/o.parquet\n-- The orders.\n-- @name orders\n\nSELECT order_id, amount FROM sales\nWHERE 1'))).toBe('SELECT order_id, amount FROM sales');
+    expect(cellSummary(cell('%%millrace_sql line=1 name=s1\n-- only a comment'))).toBe('-- only a comment');
+    expect(cellSummary(cell('%%millrace_sql line=1 name=s1\n'))).toBe('%%millrace_sql line=1 name=s1');
+    expect(cellSummary(cell('%%time\nx = 1'))).toBe('%%time');
+  });
+
   it('cellSummary is the first non-blank line, at most 60 characters', () => {
     expect(cellSummary(cell(['\n', '   \n', '  import pandas as pd  \n', 'x = 1']))).toBe('import pandas as pd');
     expect(cellSummary(cell(''))).toBe('');

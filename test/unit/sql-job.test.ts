@@ -85,6 +85,15 @@ const spec = async (sql: string, extra: Partial<SqlJobSpec> = {}): Promise<SqlJo
 describe('the generated notebook', () => {
   const sql = "-- Daily totals.\n-- @param region: str = 'eu'\n-- @param day: date\n-- @param full: bool = true\n\n-- @output out/t.parquet\n-- @preview 3\nSELECT * FROM t WHERE r = :region AND d = :day AND r2 = :region;\nINSERT INTO u VALUES (1)";
 
+  it("sqlalchemy keeps :name for text() to bind, and escapes any other :word text() would take for one", async () => {
+    const job = "-- @param lo: int = 1\nSELECT '12:30' AS t, 'a :b' AS u, x::text, :lo AS lo -- note :c\nFROM t WHERE i >= :lo;";
+    const nb = generateSqlNotebook(await spec(job, { engine: SQL_ENGINES['sqlalchemy']! }));
+    expect(sourceText(nb.cells[3]!.source)).toBe(
+      "%%millrace_sql line=2 name=s1 params=lo\nSELECT '12:30' AS t, 'a \\:b' AS u, x::text, :lo AS lo -- note \\:c\nFROM t WHERE i >= :lo;",
+    );
+    expect(sourceText(nb.cells[2]!.source)).toContain('_millrace_connection_url(None, "sqlite:///:memory:")');
+  });
+
   it('has a parameters cell, a setup cell and one cell per statement, with :name bound by the engine', async () => {
     const nb = generateSqlNotebook(await spec(sql));
     const sources = nb.cells.map((c) => sourceText(c.source));

@@ -113,6 +113,32 @@ describe('engines', () => {
     expect(out.split('\n')).toEqual(['[(1,)]', '25', "['i'] [(3,), (4,)] 22", '1']);
   });
 
+  it('sqlalchemy: any SQLAlchemy URL (sqlite here); :name bound by the driver, changes committed, the driver\'s message on failure', async () => {
+    const engine = join(packageRoot(), 'jobs', 'runtime', 'engines', 'sqlalchemy.py');
+    const out = await py(
+      [
+        `exec(open(${JSON.stringify(engine)}).read())`,
+        'c = _MillraceEngine.connect("sqlite:///lite.db")',
+        'print(_MillraceEngine.execute(c, "create table t (i integer, s text);", {}, 10, False, "CREATE")[2])',
+        'print(_MillraceEngine.execute(c, "insert into t values (1, \'a\'), (2, \'b\'), (3, :s)", {"s": "x\'; drop table t; --"}, 10, False, "INSERT")[2])',
+        'cols, rows, n, table = _MillraceEngine.execute(c, "-- @name q\\nselect i, s, \'12\\:30\' as t from t where i >= :lo order by i;", {"lo": 2}, 1, True, "SELECT")',
+        'print(cols, rows, n, table.to_pylist()[-1])',
+        // Committed: another connection to the same file sees the rows.
+        'print(_MillraceEngine.execute(_MillraceEngine.connect("sqlite:///lite.db"), "select count(*) from t", {}, 5, False, "SELECT")[1])',
+        'try:\n    _MillraceEngine.execute(c, "select nope from t", {}, 5, False, "SELECT")\nexcept _MillraceEngine.Error as e:\n    print(_MillraceEngine.failure(e, "", {}))',
+        'try:\n    _MillraceEngine.connect("not a url p4ssw0rd")\nexcept ValueError as e:\n    print(e)',
+      ].join('\n'),
+    );
+    expect(out.split('\n')).toEqual([
+      '0',
+      '3',
+      "['i', 's', 't'] [(2, 'b', '12:30')] 2 {'i': 3, 's': \"x'; drop table t; --\", 't': '12:30'}",
+      '[(3,)]',
+      '(None, \'no such column: nope\')',
+      "the connection's URL is not a SQLAlchemy URL (dialect[+driver]://user:password@host/database)",
+    ]);
+  });
+
   it("trino: reads trino:// and presto:// URLs as the client's SQLAlchemy dialect writes them", async () => {
     const engine = join(packageRoot(), 'jobs', 'runtime', 'engines', 'trino.py');
     const out = await py(

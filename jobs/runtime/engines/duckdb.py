@@ -17,7 +17,7 @@ class _MillraceEngine:
 
         parts = urlsplit(url)
         if parts.scheme != "duckdb":
-            raise ValueError("a duckdb connection URL starts with duckdb:// (the connection's URL has another scheme)")
+            raise ValueError("a duckdb connection URL starts with duckdb:// (the connection's URL has another scheme: wrap the job with --engine sqlalchemy for another database)")
         path = unquote(parts.netloc + parts.path)
         database = path[1:] if path.startswith("/") else path
         return _MillraceEngine._duckdb.connect(database or ":memory:", config=dict(parse_qsl(parts.query)))

@@ -78,20 +78,7 @@ class _MillraceEngine:
             rest = rows + cur.fetchall()
             return [], [], rest[0][0] if rest and rest[0] and isinstance(rest[0][0], int) else max(cur.rowcount, 0), None
         columns = [d[0] for d in cur.description or []]
-        kept = list(rows)
-        count = len(rows)
-        while True:
-            batch = cur.fetchmany(10000)
-            if not batch:
-                break
-            count += len(batch)
-            if keep:
-                kept.extend(batch)
-        table = None
-        if keep:
-            import pyarrow
-
-            table = pyarrow.Table.from_arrays([pyarrow.array([r[i] for r in kept]) for i in range(len(columns))], names=columns)
+        count, table = _millrace_rest(cur.fetchmany, rows, columns, keep)
         return columns, rows, count, table
 
     @staticmethod
