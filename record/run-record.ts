@@ -210,6 +210,11 @@ export class RunRecord {
   private lastLive: string | undefined;
   /** Another worker wrote a revision first: this copy must not be used again. */
   superseded = false;
+  /**
+   * When an activity last waited for this copy to be in the store (flush), epoch ms: how
+   * long local cells have been saving it write-behind (activities/execute-cell.ts).
+   */
+  syncedAt = Date.now();
 
   constructor(
     readonly location: string,
@@ -266,9 +271,23 @@ export class RunRecord {
 
   /** Writes now and waits until everything written so far is in the store. */
   async flush(): Promise<void> {
+    this.save();
+    await this.writing;
+    this.syncedAt = Date.now();
+  }
+
+  /**
+   * Starts writing now without waiting (write-behind): `written()` waits for it. A write
+   * that fails is written again by the next one, as a failed flush is.
+   */
+  save(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.enqueueWrite();
+  }
+
+  /** Waits until every write started so far is in the store; throws when the last one failed. */
+  async written(): Promise<void> {
     await this.writing;
   }
 
@@ -375,10 +394,19 @@ export async function refuseOtherRunsRecord(location: string, runId: string | un
 
 const records = new Map<string, RunRecord>();
 
-/** The record at `revision` when this process wrote that revision itself (see RunRecord.owned). */
-export function ownedRecord(location: string, revision: number): RunRecord | undefined {
+/**
+ * The record at `revision` when this process wrote that revision itself (see
+ * RunRecord.owned), once that write is in the store: a revision saved write-behind is
+ * waited for here. undefined when the write failed (openRecord writes it again).
+ */
+export async function ownedRecord(location: string, revision: number): Promise<RunRecord | undefined> {
   const cached = records.get(location);
-  return cached?.owned && !cached.superseded && !cached.unwritten() && cached.meta.revision === revision ? cached : undefined;
+  if (!cached?.owned || cached.superseded || cached.meta.revision !== revision) return undefined;
+  const saved = await cached.written().then(
+    () => true,
+    () => false,
+  );
+  return saved && !cached.superseded && !cached.unwritten() ? cached : undefined;
 }
 
 export function rememberRecord(record: RunRecord): void {
