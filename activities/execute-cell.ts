@@ -22,10 +22,11 @@ const MAX_ERROR_TEXT = 2_000;
 const FIRST_WRITE_DELAY_MS = 250;
 const LIVE_WRITE_INTERVAL_MS = 1_000;
 /**
- * How long local cells may save the record write-behind after an activity last waited for
- * it. Local activities keep one workflow task open, and the SDK's Core heartbeats a task
- * held open 8 s (80% of the 10 s task timeout) by completing it with the results so far:
- * by then every write is waited for again, so history never gets ahead of the store.
+ * How long local cells may save the record write-behind after the workflow last waited for
+ * it (RunRecord.syncedAt). Local activities keep one workflow task open, and the SDK's Core
+ * heartbeats a task held open 8 s (80% of the 10 s task timeout) by completing it with the
+ * results so far: by then every write is waited for again, so history never gets ahead of
+ * the store.
  */
 const WRITE_BEHIND_MS = 4_000;
 

@@ -211,8 +211,10 @@ export class RunRecord {
   /** Another worker wrote a revision first: this copy must not be used again. */
   superseded = false;
   /**
-   * When an activity last waited for this copy to be in the store (flush), epoch ms: how
-   * long local cells have been saving it write-behind (activities/execute-cell.ts).
+   * When this copy was loaded or the workflow last waited for it (recordSaved, just before
+   * its workflow task ended), epoch ms: no later than the start of the workflow task that
+   * runs the current local cells, which bounds how long they may save it write-behind
+   * (activities/execute-cell.ts). A cell's own flush does not move it.
    */
   syncedAt = Date.now();
 
@@ -273,7 +275,6 @@ export class RunRecord {
   async flush(): Promise<void> {
     this.save();
     await this.writing;
-    this.syncedAt = Date.now();
   }
 
   /**
