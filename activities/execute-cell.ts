@@ -7,7 +7,7 @@ import type { Kernel, KernelMessage, ServerConnection } from '@jupyterlab/servic
 import { cellTags, isExecutable, sourceText, type CodeCell, type Notebook } from '../notebook/nbformat.js';
 import { CellOutputCollector, type IopubMessage } from '../notebook/outputs.js';
 import { cellStatus, markCellCompleted, markCellFailed, markCellRunning } from '../notebook/record.js';
-import type { CellResult, ExecuteCellInput, ReplayInput, ReplayResult } from '../workflows/contracts.js';
+import type { CellResult, ExecuteCellInput, RecordSavedInput, ReplayInput, ReplayResult } from '../workflows/contracts.js';
 import { execute, type ExecuteOutcome, type ExecuteReply } from './execute-request.js';
 import { withHeartbeats } from './heartbeat.js';
 import { connectKernel, KernelError } from './jupyter.js';
@@ -24,6 +24,14 @@ const MAX_ERROR_TEXT = 2_000;
 /** A cell that ends sooner costs one write; a longer one shows as running. */
 const FIRST_WRITE_DELAY_MS = 250;
 const LIVE_WRITE_INTERVAL_MS = 1_000;
+/**
+ * How long local cells may save the record write-behind after the workflow last waited for
+ * it (RunRecord.syncedAt). Local activities keep one workflow task open, and the SDK's Core
+ * heartbeats a task held open 8 s (80% of the 10 s task timeout) by completing it with the
+ * results so far: by then every write is waited for again, so history never gets ahead of
+ * the store.
+ */
+const WRITE_BEHIND_MS = 4_000;
 
 export function clip(text: string, max = MAX_ERROR_TEXT): string {
   return text.length <= max ? text : `${text.slice(0, max)}… [${text.length - max} more characters]`;
@@ -129,8 +137,9 @@ async function executeCellOnce(settings: ServerConnection.ISettings, input: Exec
   const heartbeat = { kernelId: input.kernel.kernelId, msgId };
   if (parked) return withHeartbeats(() => awaitExecution(parked), heartbeat);
 
-  // Only a record this process wrote itself proves that nobody has sent this cell yet.
-  const trusted = ctx.info.attempt === 1 && !input.attach ? ownedRecord(input.output, input.revision) : undefined;
+  // Only a record this process wrote itself proves that nobody has sent this cell yet. The
+  // previous cell's revision, saved write-behind, is in the store before this one is sent.
+  const trusted = ctx.info.attempt === 1 && !input.attach ? await ownedRecord(input.output, input.revision) : undefined;
   const record = trusted ?? (await openRecord(input.output, 'latest'));
   if (record.meta.revision > input.revision) {
     // Finished and saved already: its worker died after saving, or the workflow task that
@@ -302,11 +311,17 @@ async function awaitExecution(execution: Execution, handOffAfterMs?: number): Pr
   const { kernel, record, input, collector } = execution;
   const index = input.cellIndex;
 
-  const finish = async (mark: typeof markCellCompleted): Promise<void> => {
+  const finish = async (mark: typeof markCellCompleted, writeBehind = false): Promise<void> => {
     record.settle();
     record.update((nb) => mark(nb, index, now()));
     nextRevision(record, input.revision + 1);
-    await record.flush();
+    if (writeBehind) {
+      // The next local cell waits for this write before it is sent (ownedRecord), and the
+      // workflow for all of them (recordSaved) before anything else.
+      record.save();
+    } else {
+      await record.flush();
+    }
     record.owned = true;
   };
 
@@ -338,7 +353,9 @@ async function awaitExecution(execution: Execution, handOffAfterMs?: number): Pr
     if (unsaved) collector.apply(errorMessage('SavedFileError', unsaved));
     const ok = content.status === 'ok' && !unsaved;
     if (ok || input.raisesException) await checkpointAfter(kernel, record, input);
-    await finish(ok || input.raisesException ? markCellCompleted : markCellFailed);
+    // Write-behind only where the workflow waits for it (input.writeBehind): a passed local cell.
+    const writeBehind = ok && input.writeBehind === true && ctx.info.isLocal && Date.now() - record.syncedAt < WRITE_BEHIND_MS;
+    await finish(ok || input.raisesException ? markCellCompleted : markCellFailed, writeBehind);
     const error = replyError(content) ?? (unsaved ? { ename: 'SavedFileError', evalue: clip(unsaved) } : {});
     return {
       status: ok ? 'ok' : 'error',
@@ -367,6 +384,16 @@ async function awaitExecution(execution: Execution, handOffAfterMs?: number): Pr
   } finally {
     clearTimeout(budget);
   }
+}
+
+/**
+ * The workflow's barrier after local cells that saved the record write-behind: returns once
+ * the record at `revision` is in the store (openRecord writes this process's copy, or
+ * reads the store's), before a step that may run on another worker or end the workflow task.
+ */
+export async function recordSaved(input: RecordSavedInput): Promise<void> {
+  const record = await openRecord(input.output, input.revision);
+  record.syncedAt = Date.now();
 }
 
 /**

@@ -14,8 +14,8 @@
  * - finalize-run.ts: the record's end; notify.ts: the webhook.
  * jupyter.ts reaches the Jupyter Server; heartbeat.ts keeps long activities alive.
  */
-import type { CellResult, ExecuteCellInput, NotifyInput, PrepareResult, ReplayInput, ReplayResult, RestoreInput, RunInput } from '../workflows/contracts.js';
-import { executeCell, replayCells } from './execute-cell.js';
+import type { CellResult, ExecuteCellInput, NotifyInput, PrepareResult, RecordSavedInput, ReplayInput, ReplayResult, RestoreInput, RunInput } from '../workflows/contracts.js';
+import { executeCell, recordSaved, replayCells } from './execute-cell.js';
 import { finalizeRun } from './finalize-run.js';
 import { withHeartbeats } from './heartbeat.js';
 import { serverSettings, type JupyterConfig } from './jupyter.js';
@@ -57,6 +57,10 @@ export function createActivities(deps: ActivityDeps) {
 
     executeCell(input: ExecuteCellInput): Promise<CellResult> {
       return executeCell(settings, input);
+    },
+
+    recordSaved(input: RecordSavedInput): Promise<void> {
+      return recordSaved(input);
     },
 
     replayCells(input: ReplayInput): Promise<ReplayResult> {

@@ -212,6 +212,13 @@ export class RunRecord {
   private lastLive: string | undefined;
   /** Another worker wrote a revision first: this copy must not be used again. */
   superseded = false;
+  /**
+   * When this copy was loaded or the workflow last waited for it (recordSaved, just before
+   * its workflow task ended), epoch ms: no later than the start of the workflow task that
+   * runs the current local cells, which bounds how long they may save it write-behind
+   * (activities/execute-cell.ts). A cell's own flush does not move it.
+   */
+  syncedAt = Date.now();
 
   constructor(
     readonly location: string,
@@ -268,9 +275,22 @@ export class RunRecord {
 
   /** Writes now and waits until everything written so far is in the store. */
   async flush(): Promise<void> {
+    this.save();
+    await this.writing;
+  }
+
+  /**
+   * Starts writing now without waiting (write-behind): `written()` waits for it. A write
+   * that fails is written again by the next one, as a failed flush is.
+   */
+  save(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.enqueueWrite();
+  }
+
+  /** Waits until every write started so far is in the store; throws when the last one failed. */
+  async written(): Promise<void> {
     await this.writing;
   }
 
@@ -377,10 +397,19 @@ export async function refuseOtherRunsRecord(location: string, runId: string | un
 
 const records = new Map<string, RunRecord>();
 
-/** The record at `revision` when this process wrote that revision itself (see RunRecord.owned). */
-export function ownedRecord(location: string, revision: number): RunRecord | undefined {
+/**
+ * The record at `revision` when this process wrote that revision itself (see
+ * RunRecord.owned), once that write is in the store: a revision saved write-behind is
+ * waited for here. undefined when the write failed (openRecord writes it again).
+ */
+export async function ownedRecord(location: string, revision: number): Promise<RunRecord | undefined> {
   const cached = records.get(location);
-  return cached?.owned && !cached.superseded && !cached.unwritten() && cached.meta.revision === revision ? cached : undefined;
+  if (!cached?.owned || cached.superseded || cached.meta.revision !== revision) return undefined;
+  const saved = await cached.written().then(
+    () => true,
+    () => false,
+  );
+  return saved && !cached.superseded && !cached.unwritten() ? cached : undefined;
 }
 
 export function rememberRecord(record: RunRecord): void {

@@ -79,6 +79,9 @@ export const CELL_LOCAL_ACTIVITY = {
 } as const;
 export const { executeCell: executeCellLocally } = proxyLocalActivities<MillraceActivities>(CELL_LOCAL_ACTIVITY);
 
+/** Waits, in the worker that ran them, for the record revisions local cells saved write-behind. */
+export const { recordSaved: recordSavedLocally } = proxyLocalActivities<MillraceActivities>({ startToCloseTimeout: '1 minute', retry: CELL_RETRY });
+
 /** The no-op that ends a workflow task of local cells (WORKFLOW_TASK_SLICE_MS in notebook-run.ts). */
 export const { sliceWorkflowTask } = proxyActivities<MillraceActivities>({
   startToCloseTimeout: '1 minute',

@@ -399,6 +399,17 @@ export interface ExecuteCellInput {
   attach?: boolean;
   /** --checkpoint: the run's checkpoint folder; the namespace is saved there after the cell succeeds. */
   checkpoints?: string;
+  /**
+   * Local activity only: a cell that passes may return before its record revision is in
+   * the store; the next cell's send and the workflow's recordSaved wait for it.
+   */
+  writeBehind?: boolean;
+}
+
+/** recordSaved: the record revision the workflow took from its last cells. */
+export interface RecordSavedInput {
+  output: string;
+  revision: number;
 }
 
 /**

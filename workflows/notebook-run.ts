@@ -25,6 +25,7 @@ import {
 import {
   finalizeRun,
   prepareRun,
+  recordSavedLocally,
   replayCells,
   restoreCheckpoint,
   shutdownKernel,
@@ -65,6 +66,11 @@ const progressQuery = defineQuery<RunProgress>('progress');
 const WORKFLOW_TASK_SLICE_MS = 1_000;
 const SLICE_ACTIVITY_PATCH = 'slice-with-activity';
 const SCHEDULED_PARAMETERS_PATCH = 'scheduled-run-parameters-memo';
+/**
+ * Local cells that pass save the record write-behind: the write overlaps the SDK's way
+ * from one local activity to the next, and recordSaved waits for it before any other step.
+ */
+const RECORD_WRITE_BEHIND_PATCH = 'record-write-behind';
 /**
  * Local cells add one small marker each, so the server may never suggest continuing as
  * new; past this many cells the run continues as new anyway, which bounds what a worker
@@ -191,14 +197,43 @@ function startTimeout(input: ParsedRunInput): { startTimeoutS?: number } {
   return input.startTimeoutS === undefined ? {} : { startTimeoutS: input.startTimeoutS };
 }
 
+/** Local cells' record revisions saved write-behind, waited for before any other step of the run. */
+class WriteBehind {
+  private unsaved = false;
+
+  constructor(
+    readonly on: boolean,
+    private readonly run: Run,
+  ) {}
+
+  /** Only a cell that passed saves write-behind; one that did not waited for every earlier write first. */
+  took(result: FinishedCellResult): void {
+    this.unsaved = this.on && result.status === 'ok';
+  }
+
+  async saved(): Promise<void> {
+    if (!this.unsaved) return;
+    this.unsaved = false;
+    await recordSavedLocally({ output: this.run.input.output, revision: this.run.state.revision });
+  }
+}
+
 /** Executes the plan's cells from `startAt` until the run ends, fails, pauses for good, or continues as new. */
 async function executeCells(run: Run, startAt: number): Promise<void> {
+  // Runs recorded before write-behind replay without it (Temporal's patching).
+  const writeBehind = new WriteBehind(run.state.kernel!.outcomeRegistry === true && patched(RECORD_WRITE_BEHIND_PATCH), run);
+  await executeCellsFrom(run, startAt, writeBehind);
+  await writeBehind.saved();
+}
+
+async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBehind): Promise<void> {
   const { input, plan, state } = run;
   /** Time spent in local cells since a workflow task last ended. */
   let sliceMs = 0;
   for (let position = startAt; position < plan.codeCells.length; position++) {
     if (sliceMs >= WORKFLOW_TASK_SLICE_MS) {
       sliceMs = 0;
+      await writeBehind.saved();
       // Runs whose history already ended slices with the timer replay it (Temporal's patching).
       if (patched(SLICE_ACTIVITY_PATCH)) await sliceWorkflowTask();
       else await sleep(1);
@@ -207,9 +242,10 @@ async function executeCells(run: Run, startAt: number): Promise<void> {
     const cellProgress = state.progress.cells[position]!;
     cellProgress.status = 'running';
     state.cellInFlight = cell.index;
-    let result = await runCellReplacingLostKernel(run, position);
+    let result = await runCellReplacingLostKernel(run, position, writeBehind.on);
     state.cellInFlight = undefined;
     state.tookRevision(result, 1);
+    writeBehind.took(result);
     state.executedCells += 1;
     cellProgress.durationMs = result.durationMs;
     // A cell that was handed off to a regular activity already ended a workflow task.
@@ -232,6 +268,7 @@ async function executeCells(run: Run, startAt: number): Promise<void> {
       cellProgress.status = 'completed';
       const cellsHere = position + 1 - startAt;
       if ((workflowInfo().continueAsNewSuggested || cellsHere >= MAX_CELLS_PER_EXECUTION) && position + 1 < plan.codeCells.length) {
+        await writeBehind.saved();
         await continueAsNew(run, position + 1);
       }
       continue;
@@ -251,11 +288,11 @@ async function executeCells(run: Run, startAt: number): Promise<void> {
  * that dies during the cell is replaced (the earlier cells replayed in the new one) and
  * the cell runs again there.
  */
-function runCellReplacingLostKernel(run: Run, position: number): Promise<FinishedCellResult> {
+function runCellReplacingLostKernel(run: Run, position: number, writeBehind: boolean): Promise<FinishedCellResult> {
   const { input, plan, state } = run;
   const cell = plan.codeCells[position]!;
   const cellProgress = state.progress.cells[position]!;
-  return runCell(input, state.kernel!, cell, state.revision)
+  return runCell(input, state.kernel!, cell, state.revision, writeBehind)
     .catch((err: unknown) => {
       cellProgress.status = 'failed';
       throw err;
@@ -264,7 +301,7 @@ function runCellReplacingLostKernel(run: Run, position: number): Promise<Finishe
       if (!(input.onKernelLoss === 'restart' && isKernelLoss(err) && state.kernelRestarts < MAX_KERNEL_RESTARTS)) throw err;
       await restartKernel(run, position);
       cellProgress.status = 'running';
-      return runCell(input, state.kernel!, cell, state.revision);
+      return runCell(input, state.kernel!, cell, state.revision, writeBehind);
     });
 }
 

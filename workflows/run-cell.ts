@@ -15,7 +15,8 @@ import {
   type ParsedRunInput,
 } from './contracts.js';
 
-export async function runCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<FinishedCellResult> {
+/** `writeBehind`: a local cell that passes may return before its record is in the store (the caller then runs recordSaved). */
+export async function runCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number, writeBehind = false): Promise<FinishedCellResult> {
   const summary = `cell ${cell.index}: ${cell.summary}`;
   const args: ExecuteCellInput = {
     runId: input.runId,
@@ -30,7 +31,7 @@ export async function runCell(input: ParsedRunInput, kernel: KernelHandle, cell:
   };
   if (kernel.outcomeRegistry) {
     const localResult = await executeCellLocally
-      .executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS }])
+      .executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS, ...(writeBehind ? { writeBehind } : {}) }])
       .catch((err: unknown) => {
         // A local activity's failure arrives unwrapped: give it a regular activity's
         // shape, so the workflow and its clients see one kind of cell failure.

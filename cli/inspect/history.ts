@@ -38,8 +38,8 @@ const E = {
 /** The events that close an execution: after one of them, the history does not grow. */
 export const CLOSING_EVENTS: ReadonlySet<number> = new Set([E.completed, E.failed, E.timedOut, E.canceled, E.terminated, E.continuedAsNew]);
 
-/** Activities that are plumbing, not steps a person follows. */
-const HIDDEN = new Set(['sliceWorkflowTask', 'cellOutputExcerpt']);
+/** Activities that are plumbing, not steps a person follows (recordSaved: the wait for write-behind record saves). */
+const HIDDEN = new Set(['sliceWorkflowTask', 'cellOutputExcerpt', 'recordSaved']);
 
 function decode(payloads: Payloads, index = 0): unknown {
   const payload = payloads?.payloads?.[index];

@@ -13,7 +13,7 @@ import { serverSettings } from '../../activities/jupyter.js';
 import { buildRunInput } from '../../cli/submit.js';
 import { reapOrphanKernels } from '../../worker/orphans.js';
 import type { RunProgress } from '../../workflows/contracts.js';
-import { codeCell, notebook, startHarness, streamText, type Harness, waitFor, waitForSavedOutput, startWorkerProcess, exited, liveKernelIds, kernelsLeftSince } from './harness.js';
+import { codeCell, notebook, startHarness, streamText, type Harness, waitFor, waitForSavedOutput, startWorkerProcess, exited, liveKernelIds, kernelsLeftSince, localActivityTypes } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -84,7 +84,7 @@ describe('faults', () => {
       expect(nb.cells.map((c: { metadata: { papermill: { status: string } } }) => c.metadata.papermill.status)).toEqual(Array(count).fill('completed'));
       const events = (await handle.fetchHistory()).events ?? [];
       // The short cells really ran as local activities (markers), not as activity tasks.
-      expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length).toBe(count);
+      expect(localActivityTypes(events).filter((type) => type === 'executeCell')).toHaveLength(count);
       expect(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCell')).toHaveLength(0);
     } finally {
       first.kill('SIGKILL');

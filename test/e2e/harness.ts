@@ -262,3 +262,16 @@ export function startWorkerProcess(taskQueue: string, jupyter?: { url: string; t
 export function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
 }
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>['events']>[number];
+
+/** The activity type of each local activity a history recorded (its core_local_activity markers), in order. */
+export function localActivityTypes(events: HistoryEvent[]): string[] {
+  return events.flatMap((e) => {
+    const attrs = e.markerRecordedEventAttributes;
+    if (attrs?.markerName !== 'core_local_activity') return [];
+    const data = attrs.details?.['data']?.payloads?.[0]?.data;
+    const parsed = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type?: string }) : {};
+    return [parsed.activity_type ?? '?'];
+  });
+}

@@ -17,6 +17,7 @@ import {
   type Harness,
   liveKernelIds,
   kernelsLeftSince,
+  localActivityTypes,
 } from './harness.js';
 
 let h: Harness;
@@ -202,7 +203,7 @@ describe('notebookRun', () => {
     const events = (await h.client.workflow.getHandle(run.input.runId).fetchHistory()).events ?? [];
     const cellActivities = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCell');
     // Cells 0 and 2 and the first 2 s of cell 1 are local activities; the rest of cell 1 a regular one.
-    expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(3);
+    expect(localActivityTypes(events).filter((type) => type === 'executeCell')).toHaveLength(3);
     expect(cellActivities).toHaveLength(1);
     expect(cellActivities[0]!.userMetadata?.summary).toBeDefined();
   });

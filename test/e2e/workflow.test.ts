@@ -23,6 +23,7 @@ import type {
   KernelHandle,
   PrepareResult,
   PrepareRetryInput,
+  RecordSavedInput,
   RepairDecision,
   RepairExecution,
   ReplayInput,
@@ -48,6 +49,8 @@ interface MockRun {
   calls: string[];
   /** How often each cell was sent. */
   sent: Map<number, number>;
+  /** Cells sent as local activities that may save the record write-behind. */
+  writeBehind: number[];
   finalStatus?: FinalizeInput['status'];
 }
 
@@ -88,6 +91,7 @@ async function executeCell(input: ExecuteCellInput): Promise<CellResult> {
   const attempt = (run.sent.get(input.cellIndex) ?? 0) + 1;
   run.sent.set(input.cellIndex, attempt);
   run.calls.push(`executeCell ${input.cellIndex}${Context.current().info.isLocal ? ' local' : ''}`);
+  if (input.writeBehind) run.writeBehind.push(input.cellIndex);
   if (script === 'hang') {
     try {
       return await untilCancelled();
@@ -161,6 +165,11 @@ const mockActivities = {
     return `output of cell ${input.cellIndex}\n`;
   },
   async sliceWorkflowTask() {},
+  async recordSaved(input: RecordSavedInput) {
+    const run = runOfOutput(input.output);
+    if (input.revision !== run.revision) throw ApplicationFailure.nonRetryable(`waited for revision ${input.revision}, record at ${run.revision}`, 'StaleRecord');
+    run.calls.push(`recordSaved ${input.revision}${Context.current().info.isLocal ? ' local' : ''}`);
+  },
   async restoreCheckpoint() {
     return { names: 0 };
   },
@@ -209,7 +218,7 @@ interface Started {
 
 async function start(cells: CellScript[], options: Partial<RunInput> = {}): Promise<Started> {
   const runId = `wf-${randomBytes(4).toString('hex')}`;
-  const run: MockRun = { cells, revision: 0, calls: [], sent: new Map() };
+  const run: MockRun = { cells, revision: 0, calls: [], sent: new Map(), writeBehind: [] };
   runs.set(runId, run);
   const input: RunInput = {
     runId,
@@ -244,8 +253,16 @@ describe('notebookRun with mocked activities', () => {
     const result = (await handle.result()) as RunResult;
     expect(result).toMatchObject({ status: 'completed', executedCells: 3, stoppedBySysExit: false, skippedCells: [] });
     const kernel = run.calls.find((c) => c.startsWith('startKernel'))!.split(' ')[1];
-    expect(run.calls).toEqual(['prepareRun', `startKernel ${kernel}`, 'executeCell 0 local', 'executeCell 1 local', 'executeCell 2 local', 'finalizeRun completed', `shutdownKernel ${kernel}`]);
+    expect(run.calls).toEqual(['prepareRun', `startKernel ${kernel}`, 'executeCell 0 local', 'executeCell 1 local', 'executeCell 2 local', 'recordSaved 3 local', 'finalizeRun completed', `shutdownKernel ${kernel}`]);
     expect(run.revision).toBe(4);
+  });
+
+  it('local cells may save the record write-behind; the run waits for it before finalizing', async () => {
+    const { handle, run } = await start(['ok', 'ok', 'error']);
+    expect((await failureOf(handle)).type).toBe('CellFailed');
+    expect(run.writeBehind).toEqual([0, 1, 2]);
+    // The failed cell waited for the earlier writes and saved its own at once: nothing to wait for.
+    expect(run.calls.slice(2, 6)).toEqual(['executeCell 0 local', 'executeCell 1 local', 'executeCell 2 local', 'finalizeRun failed at 2']);
   });
 
   it('pause, exec, then a retry that passes: the run goes on', async () => {
@@ -317,6 +334,7 @@ describe('notebookRun with mocked activities', () => {
       `replayCells 0 lost at 1 in ${second}`,
       'executeCell 1 local',
       'executeCell 2 local',
+      'recordSaved 5 local',
       'finalizeRun completed',
       `shutdownKernel ${second}`,
     ]);
@@ -358,6 +376,11 @@ describe('notebookRun with mocked activities', () => {
     expect(run.calls.filter((c) => c.startsWith('shutdownKernel'))).toHaveLength(1);
     expect(run.calls.filter((c) => c === 'prepareRun')).toHaveLength(1);
     expect(run.revision).toBe(1_006);
+    // Write-behind is waited for before each workflow-task slice, before continuing as new, and before finalizing.
+    const handOver = run.calls.indexOf('executeCell 999 local');
+    expect(run.calls.slice(handOver, handOver + 3)).toEqual(['executeCell 999 local', 'recordSaved 1000 local', 'executeCell 1000 local']);
+    expect(run.calls.filter((c) => c.startsWith('recordSaved')).length).toBeGreaterThan(3);
+    expect(run.calls.at(-3)).toBe('recordSaved 1005 local');
     const first = await client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).describe();
     expect(first.status.name).toBe('CONTINUED_AS_NEW');
     const progress = await handle.query<RunProgress>('progress');

@@ -62,6 +62,17 @@ describe('history timeline', () => {
     expect(whats.some((w) => /sliceWorkflowTask|cellOutputExcerpt/.test(w))).toBe(false);
   });
 
+  it('leaves out the local activity that waits for write-behind record saves (recordSaved)', () => {
+    const copy = historyFromJSON(JSON.parse(readFileSync(new URL('./fixtures/inspect-history.json', import.meta.url), 'utf8')));
+    const marker = copy.events!.find((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')!;
+    const payload = marker.markerRecordedEventAttributes!.details!['data']!.payloads![0]!;
+    const data = JSON.parse(Buffer.from(payload.data!).toString('utf8')) as object;
+    payload.data = Buffer.from(JSON.stringify({ ...data, activity_type: 'recordSaved' }));
+    const saved = historyTimeline(copy).map((r) => r.what);
+    expect(saved).toHaveLength(whats.length - 1);
+    expect(saved.some((w) => /record ?saved/i.test(w))).toBe(false);
+  });
+
   it('knows the events that close an execution', () => {
     const last = Number(history.events![history.events!.length - 1]!.eventType);
     expect(CLOSING_EVENTS.has(last)).toBe(true);

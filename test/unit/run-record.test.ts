@@ -17,6 +17,7 @@ import {
   journalEntry,
   journalFolder,
   openRecord,
+  ownedRecord,
   readRecord,
   RecordConflictError,
   rememberRecord,
@@ -159,6 +160,60 @@ describe('RunRecord on a store', () => {
     runCell(first, 0, 'first\n');
     await expect(first.flush()).rejects.toBeInstanceOf(RecordConflictError);
     expect(((await readRecord(location)).notebook.cells[0] as CodeCell).outputs[0]).toMatchObject({ text: 'second\n' });
+  });
+
+  it('write-behind: save() returns before the store has the revision; ownedRecord and openRecord wait for it', async () => {
+    const record = new RunRecord(location, skeleton(3));
+    await record.flush();
+    rememberRecord(record);
+    // Writes of revision 1 wait for a gate, as a slow store would.
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const original = store.write;
+    store.write = async (loc, data, options) => {
+      await gate;
+      return original(loc, data, options);
+    };
+    try {
+      runCell(record, 0);
+      record.save();
+      record.owned = true;
+      const owned = ownedRecord(location, 1);
+      const opened = openRecord(location, 1);
+      await new Promise((r) => setTimeout(r, 20));
+      expect((await readRecord(location)).notebook.metadata['millrace']).toMatchObject({ revision: 0 });
+      let answered = false;
+      void owned.then(() => (answered = true));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(answered).toBe(false);
+      open();
+      expect(await owned).toBe(record);
+      expect(await opened).toBe(record);
+      expect((await readRecord(location)).notebook.metadata['millrace']).toMatchObject({ revision: 1 });
+    } finally {
+      store.write = original;
+    }
+  });
+
+  it('write-behind that fails: the record is not trusted, and the next openRecord writes it again', async () => {
+    const record = new RunRecord(location, skeleton(2));
+    await record.flush();
+    rememberRecord(record);
+    const original = store.write;
+    store.write = async () => {
+      throw new Error('store away');
+    };
+    try {
+      runCell(record, 0);
+      record.save();
+      record.owned = true;
+      expect(await ownedRecord(location, 1)).toBeUndefined();
+      await expect(record.written()).rejects.toThrow('store away');
+    } finally {
+      store.write = original;
+    }
+    expect(await openRecord(location, 1)).toBe(record);
+    expect(((await readRecord(location)).notebook.cells[0] as CodeCell).outputs).toEqual([{ output_type: 'stream', name: 'stdout', text: 'out 0\n' }]);
   });
 
   it('refuses to create a record over another run\'s', async () => {
