@@ -16,7 +16,7 @@ import { executionMsgId, lookUpExecution } from './execution-registry.js';
 import { runRecordMillrace, withCellMillrace, withNotebookMillrace } from '../record/metadata.js';
 import { openRecord, ownedRecord, StaleRecordError, type RunRecord } from '../record/run-record.js';
 import { store } from '../record/store/index.js';
-import { savedFilePayload } from '../notebook/saved-files.js';
+import { lostSavedFileMessage, savedFileDeclared, savedFilePayload } from '../notebook/saved-files.js';
 import { SavedFiles } from './saved-files.js';
 
 /** What a result may carry of a kernel's error text: history stays small. */
@@ -246,10 +246,14 @@ async function recoverExecution(
       'OutcomeUnknown',
     );
   }
-  const { outcome } = answer;
+  const found = answer.outcome;
+  // A file the cell saved went, in parts, to the lost worker: the cell fails rather than
+  // passing without it (a resume from this cell saves it).
+  const lostFile = found.ok ? savedFileDeclared(sourceText((record.notebook.cells[index] as CodeCell).source)) : undefined;
+  const outcome = lostFile ? { ...found, ok: false, ename: 'SavedFileError', evalue: lostSavedFileMessage(lostFile, index) } : found;
   const sawError = collector.outputs.some((o) => o.output_type === 'error');
   if (!outcome.ok && !sawError && outcome.ename) {
-    collector.apply({ header: { msg_type: 'error' }, content: { ename: outcome.ename, evalue: outcome.evalue ?? '', traceback: [] } });
+    collector.apply(lostFile ? errorMessage(outcome.ename, outcome.evalue ?? '') : { header: { msg_type: 'error' }, content: { ename: outcome.ename, evalue: outcome.evalue ?? '', traceback: [] } });
   }
   record.includeLiveOutputs(collector);
   record.settle();

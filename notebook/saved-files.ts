@@ -86,3 +86,21 @@ export function savedFilesOf(cell: Cell): SavedFile[] {
   if (cell.cell_type !== 'code') return [];
   return cell.outputs.flatMap((o) => (o.output_type === 'display_data' ? (outputMetadataSchema.safeParse(o.metadata).data?.millrace.saved_file ?? []) : []));
 }
+
+/**
+ * The file a wrapped SQL cell saves, from its magic line (`%%millrace_sql … output=PATH`,
+ * the argument single-quoted as notebook/sql/generate.ts quotes it): a cell that finished
+ * while no worker was attached sent that file's parts to nobody.
+ */
+export function savedFileDeclared(source: string): string | undefined {
+  const magic = source.split('\n', 1)[0] ?? '';
+  if (!/^%%millrace_sql(\s|$)/.test(magic)) return undefined;
+  const m = /\s(?:output=([\w.,/-]+)|'output=((?:[^']|'"'"')*)')(?=\s|$)/.exec(magic);
+  if (!m) return undefined;
+  return m[1] ?? m[2]!.replace(/'"'"'/g, "'");
+}
+
+/** Why a recovered cell that declared `path` fails: its file never reached the store. */
+export function lostSavedFileMessage(path: string, cellIndex: number): string {
+  return `${path} was not saved: the worker receiving it was lost while cell ${cellIndex} ran; resume from cell ${cellIndex} to save it`;
+}

@@ -6,8 +6,11 @@
 import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { wrapSqlJob } from '../../jobs/wrap.js';
+import { sourceText } from '../../notebook/nbformat.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings } from '../../activities/jupyter.js';
 import { buildRunInput } from '../../cli/submit.js';
@@ -52,6 +55,45 @@ describe('faults', () => {
       expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
       expect(streamText(nb.cells[1], 'stderr')).toContain('the worker running this cell was lost');
       expect(await kernelsLeftSince(before)).toEqual([]);
+    } finally {
+      first.kill('SIGKILL');
+      second?.kill('SIGTERM');
+      if (second) await exited(second);
+    }
+  });
+
+  it("fails a SQL cell whose @output file went to a worker SIGKILLed while it ran, rather than passing without the file", async () => {
+    const marker = join(h.dir, `udf-${randomBytes(3).toString('hex')}`);
+    const wrapped = await wrapSqlJob('saves.sql', Buffer.from('-- @output out/picked.csv\nselect pause(4.0) as waited, 7 as n;\n'));
+    const setup = wrapped.cells.findIndex((c) => sourceText(c.source).includes('register_magic_function'));
+    // A DuckDB function that says it started, then takes 4 s: the worker is killed meanwhile.
+    const udf = codeCell(
+      `import time\nfrom duckdb.sqltypes import DOUBLE\n` +
+        `def pause(s):\n    open(${JSON.stringify(marker)}, "w").write("started")\n    time.sleep(s)\n    return s\n` +
+        `_millrace_sql.conn.create_function("pause", pause, [DOUBLE], DOUBLE)`,
+    );
+    const cells = [...wrapped.cells.slice(0, setup + 1), udf, ...wrapped.cells.slice(setup + 1)];
+    const path = await h.writeNotebook('saves.ipynb', { ...wrapped, cells } as never);
+    const taskQueue = `killed-${randomBytes(3).toString('hex')}`;
+    let first = await startWorkerProcess(taskQueue);
+    let second: ChildProcess | undefined;
+    try {
+      const input = await buildRunInput({ ...h.config, taskQueue }, { notebookPath: path, params: {} });
+      const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
+      await waitFor('the SQL statement to be running', async () => (existsSync(marker) ? true : undefined));
+      first.kill('SIGKILL');
+      await exited(first);
+      second = await startWorkerProcess(taskQueue);
+      await expect(handle.result()).rejects.toThrow(WorkflowFailedError);
+      // The cell's number is the notebook's own index (the CLI's numbering); the record also holds papermill's cells.
+      const number = cells.findIndex((c) => sourceText((c as { source: string }).source).startsWith('%%millrace_sql'));
+      const nb = JSON.parse(await readFile(input.output, 'utf8'));
+      const cell = nb.cells.find((c: { source: string | string[] }) => sourceText(c.source).startsWith('%%millrace_sql'));
+      expect(cell.metadata.millrace.recovered).toBe(true);
+      expect(cell.metadata.papermill.status).toBe('failed');
+      const error = cell.outputs.find((o: { output_type: string }) => o.output_type === 'error');
+      expect(error).toMatchObject({ ename: 'SavedFileError', evalue: `out/picked.csv was not saved: the worker receiving it was lost while cell ${number} ran; resume from cell ${number} to save it` });
+      expect(existsSync(join(dirname(input.output), 'out', 'picked.csv'))).toBe(false);
     } finally {
       first.kill('SIGKILL');
       second?.kill('SIGTERM');

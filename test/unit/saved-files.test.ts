@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SavedFiles } from '../../activities/saved-files.js';
 import type { IopubMessage } from '../../notebook/outputs.js';
-import { SAVED_FILE_MAX_BYTES, SAVED_FILE_PART_BYTES, savedFilePathProblem, savedFilesOf } from '../../notebook/saved-files.js';
+import { SAVED_FILE_MAX_BYTES, SAVED_FILE_PART_BYTES, savedFileDeclared, savedFilePathProblem, savedFilesOf } from '../../notebook/saved-files.js';
+import { sourceText } from '../../notebook/nbformat.js';
+import { wrapSqlJob } from '../../jobs/wrap.js';
 import { statementDirectives } from '../../notebook/sql/header.js';
 
 /** The parts the kernel sends for `data` (jobs/runtime/sql_runtime.py _millrace_save), `size` bytes a part. */
@@ -104,5 +106,21 @@ describe('saved files: paths and limits', () => {
     const py = readFileSync(new URL('../../jobs/runtime/sql_runtime.py', import.meta.url), 'utf8');
     expect(py).toContain(`_MILLRACE_FILE_MAX_BYTES = ${SAVED_FILE_MAX_BYTES / 1024 / 1024} * 1024 * 1024`);
     expect(py).toContain(`_MILLRACE_FILE_PART_BYTES = ${SAVED_FILE_PART_BYTES / 1024} * 1024`);
+  });
+});
+
+describe('savedFileDeclared: the file a wrapped SQL cell saves, read from its magic line', () => {
+  it('reads output= plain and single-quoted, and nothing from other cells', () => {
+    expect(savedFileDeclared('%%millrace_sql line=3 name=s1 params=n output=out/x.parquet\nselect 1')).toBe('out/x.parquet');
+    expect(savedFileDeclared(`%%millrace_sql line=3 name=s1 'output=my dir/it'"'"'s.csv'\nselect 1`)).toBe("my dir/it's.csv");
+    expect(savedFileDeclared('%%millrace_sql line=3 name=s1\nselect 1 -- output=x.csv')).toBeUndefined();
+    expect(savedFileDeclared('print("output=x.csv")')).toBeUndefined();
+    expect(savedFileDeclared('%%millrace_sqlx output=x.csv\n')).toBeUndefined();
+  });
+
+  it('reads back what wrap generates for an @output statement', async () => {
+    const nb = await wrapSqlJob('o.sql', Buffer.from('-- @output out/a_b-1.csv\nselect 1;\n-- @output plain.parquet\nselect 2;\nselect 3;'));
+    const declared = nb.cells.filter((c) => sourceText(c.source).startsWith('%%millrace_sql')).map((c) => savedFileDeclared(sourceText(c.source)));
+    expect(declared).toEqual(['out/a_b-1.csv', 'plain.parquet', undefined]);
   });
 });
