@@ -253,7 +253,9 @@ async function recoverExecution(
   const outcome = lostFile ? { ...found, ok: false, ename: 'SavedFileError', evalue: lostSavedFileMessage(lostFile, index) } : found;
   const sawError = collector.outputs.some((o) => o.output_type === 'error');
   if (!outcome.ok && !sawError && outcome.ename) {
-    collector.apply(lostFile ? errorMessage(outcome.ename, outcome.evalue ?? '') : { header: { msg_type: 'error' }, content: { ename: outcome.ename, evalue: outcome.evalue ?? '', traceback: [] } });
+    // The kernel's own traceback went to the lost worker; a lost file's message is its own.
+    const evalue = outcome.evalue ?? '';
+    collector.apply({ header: { msg_type: 'error' }, content: { ename: outcome.ename, evalue, traceback: lostFile ? [`${outcome.ename}: ${evalue}`] : [] } });
   }
   record.includeLiveOutputs(collector);
   record.settle();

@@ -27,7 +27,7 @@ import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-ser
 import { podman, reapOrphanContainers } from '../../worker/orphans.js';
 import { createWorker, type MillraceWorker } from '../../worker/worker.js';
 import type { KernelPlacement, RunResult } from '../../workflows/contracts.js';
-import { codeCell, notebook, runCli, streamText, waitFor, waitForSavedOutput, type NotebookJson } from './harness.js';
+import { codeCell, notebook, runCli, streamText, waitFor, waitForSavedOutput, type NotebookJson, failureMessage } from './harness.js';
 
 const exec = promisify(execFile);
 const imageFile = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'millrace', 'containers', 'kernel-image');
@@ -160,13 +160,6 @@ function payloadTexts(history: unknown): string {
   };
   walk(history);
   return out.join('\n');
-}
-
-/** The innermost cause's message: what the CLI prints after `failed: `. */
-function failureMessage(error: Error | undefined): string | undefined {
-  let e: Error | undefined = error;
-  while (e?.cause instanceof Error) e = e.cause;
-  return e?.message;
 }
 
 const LIMITS = `

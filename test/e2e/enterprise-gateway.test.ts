@@ -21,7 +21,7 @@ import { startWorkerProcess } from '../../bench/worker-process.js';
 import { buildRunInput, resolveParameters } from '../../cli/submit.js';
 import { podman } from '../../worker/orphans.js';
 import type { KernelPlacement, RunResult } from '../../workflows/contracts.js';
-import { codeCell, exited, notebook, startHarness, streamText, waitFor, waitForSavedOutput, type Harness } from './harness.js';
+import { codeCell, exited, notebook, startHarness, streamText, waitFor, waitForSavedOutput, type Harness, failureMessage } from './harness.js';
 
 const imageFile = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'millrace', 'containers', 'kernel-image');
 const KERNEL = 'python_container';
@@ -85,12 +85,6 @@ async function run(path: string, placement: KernelPlacement, extra: { cellTimeou
   }
   const output = existsSync(input.output) ? JSON.parse(await readFile(input.output, 'utf8')) : undefined;
   return { input, result, error, output };
-}
-
-function failureMessage(error: Error | undefined): string | undefined {
-  let e: Error | undefined = error;
-  while (e?.cause instanceof Error) e = e.cause;
-  return e?.message;
 }
 
 const LIMITS = `

@@ -275,3 +275,10 @@ export function localActivityTypes(events: HistoryEvent[]): string[] {
     return [parsed.activity_type ?? '?'];
   });
 }
+
+/** The innermost cause's message: what the CLI prints after `failed: `. */
+export function failureMessage(error: Error | undefined): string | undefined {
+  let e: Error | undefined = error;
+  while (e?.cause instanceof Error) e = e.cause;
+  return e?.message;
+}
