@@ -59,7 +59,11 @@ function clusterSettings(env: NodeJS.ProcessEnv): { address?: string; namespace?
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * `cwd` is where the command was called: relative paths in the environment are taken from
+ * there (`millrace dev` builds a run's input for a command called elsewhere, cli/run-input.ts).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
   const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -67,12 +71,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const cluster = clusterSettings(env);
-  const state = findStateDir(env);
+  const state = findStateDir(env, cwd);
   const home = state.dir;
   let token = e.MILLRACE_JUPYTER_TOKEN;
   if (token === undefined && e.MILLRACE_JUPYTER_TOKEN_FILE) {
     try {
-      token = readFileSync(e.MILLRACE_JUPYTER_TOKEN_FILE, 'utf8').trim();
+      token = readFileSync(resolve(cwd, e.MILLRACE_JUPYTER_TOKEN_FILE), 'utf8').trim();
     } catch {
       throw new UserError(`MILLRACE_JUPYTER_TOKEN_FILE: cannot read ${e.MILLRACE_JUPYTER_TOKEN_FILE}`);
     }
@@ -84,7 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     taskQueue: e.MILLRACE_TASK_QUEUE,
     stateDir: home,
     ...(state.found ? {} : { stateNotFound: state.searched }),
-    storeRoot: storeRoot(e.MILLRACE_STORE ?? `${home}/store`),
+    storeRoot: storeRoot(e.MILLRACE_STORE ?? `${home}/store`, cwd),
     jupyterUrl: e.MILLRACE_JUPYTER_URL,
     jupyterToken: token,
     kernelEnv: kernelEnvPatterns(e.MILLRACE_KERNEL_ENV ? [e.MILLRACE_KERNEL_ENV] : [], 'MILLRACE_KERNEL_ENV'),
@@ -126,8 +130,8 @@ export function storeToRead(option: string | undefined): string {
  * MILLRACE_STORE: a local directory (made absolute) or `s3://bucket/prefix`. An http(s)
  * URL is refused: runs write their records there.
  */
-export function storeRoot(value: string): string {
-  if (!isUrlLocation(value)) return resolve(value);
+export function storeRoot(value: string, cwd: string = process.cwd()): string {
+  if (!isUrlLocation(value)) return resolve(cwd, value);
   try {
     backendFor(value);
   } catch (err) {

@@ -8,8 +8,45 @@
  */
 import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
+import { findStateDir } from '../worker/paths.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
+
+/** Which dev a command would ask: that of its state directory, unless a cluster comes first. */
+export type DevTarget = Pick<Config, 'stateDir' | 'temporalAddress'>;
+
+/**
+ * The dev a command called with `env` in `cwd` would ask, found without loading its
+ * configuration (zod, cli/config.ts): the state directory as loadConfig finds it. undefined
+ * when TEMPORAL_ADDRESS, TEMPORAL_PROFILE or TEMPORAL_CONFIG_FILE is set: whether a cluster
+ * comes first is then the configuration's to say, so the command loads it.
+ */
+export function devTarget(env: NodeJS.ProcessEnv, cwd: string): DevTarget | undefined {
+  if (env['TEMPORAL_ADDRESS'] || env['TEMPORAL_PROFILE'] || env['TEMPORAL_CONFIG_FILE']) return undefined;
+  return { stateDir: findStateDir(env, cwd).dir };
+}
+
+/**
+ * What of a `run` command's environment its run's input depends on (loadConfig and
+ * findStateDir read these; the rest of building it reads none), sent to dev with the
+ * command's options: no secret among them. MILLRACE_JUPYTER_TOKEN is left out, and with it
+ * the token file, which loadConfig reads only when no token is set.
+ */
+const RUN_INPUT_ENV = [
+  'MILLRACE_HOME',
+  'MILLRACE_CEILING_DIRECTORIES',
+  'MILLRACE_STORE',
+  'MILLRACE_TASK_QUEUE',
+  'MILLRACE_JUPYTER_URL',
+  'MILLRACE_JUPYTER_TOKEN_FILE',
+  'MILLRACE_KERNEL_ENV',
+  'TEMPORAL_NAMESPACE',
+] as const;
+
+export function runInputEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const names = env['MILLRACE_JUPYTER_TOKEN'] ? RUN_INPUT_ENV.filter((name) => name !== 'MILLRACE_JUPYTER_TOKEN_FILE') : RUN_INPUT_ENV;
+  return Object.fromEntries(names.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]]])));
+}
 
 /** Where dev listens; a Unix socket path must fit in 107 bytes, else dev serves none. */
 export function devApiSocket(stateDir: string): string {
@@ -28,7 +65,7 @@ export interface DevApiError {
  * the command would not reach that dev (TEMPORAL_ADDRESS set: a cluster comes first, as in
  * cli/environment.ts) or no dev answers on the socket: the caller then does it itself.
  */
-export async function askDev<T>(config: Config, operation: string, body: unknown): Promise<T | undefined> {
+export async function askDev<T>(config: DevTarget, operation: string, body: unknown): Promise<T | undefined> {
   return requestDev<T>(config, operation, body, (res, resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));
@@ -54,7 +91,7 @@ export type DevStreamLine<E, T> = { event: E } | { answer: T } | DevApiError;
  * dev answers. A stream that ends before its answer (dev stopped or was killed) rejects
  * with `lost`.
  */
-export async function followDev<E, T>(config: Config, operation: string, body: unknown, onEvent: (event: E) => void, lost: () => Error): Promise<T | undefined> {
+export async function followDev<E, T>(config: DevTarget, operation: string, body: unknown, onEvent: (event: E) => void, lost: () => Error): Promise<T | undefined> {
   return requestDev<T>(config, operation, body, (res, resolve, reject) => {
     let pending = '';
     let settled = false;
@@ -102,7 +139,7 @@ function devFailure(failure: DevApiError): UserError {
 }
 
 function requestDev<T>(
-  config: Config,
+  config: DevTarget,
   operation: string,
   body: unknown,
   onResponse: (res: IncomingMessage, resolve: (value: T) => void, reject: (err: unknown) => void) => void,

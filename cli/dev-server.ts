@@ -8,18 +8,20 @@
 import { Client, Connection } from '@temporalio/client';
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { runInputSchema, type RunInput } from '../workflows/contracts.js';
+import { kernelPlacementSchema, runInputSchema, type RunInput } from '../workflows/contracts.js';
 import { listRuns, runsOptionsSchema } from './commands/runs.js';
 import { describeRun } from './commands/show.js';
 import { devApiSocket, MAX_SOCKET_PATH, type DevApiError } from './dev-api.js';
 import { EXIT, UserError } from './errors.js';
 import { checkRunArgument } from './run-ids.js';
 import { followRun } from './follow-run.js';
+import { runInputOf } from './run-input.js';
 import { startRun } from './start-run.js';
 
 /**
- * Requests are a few options, or a run's input (`start`), which Temporal refuses past its
+ * Requests are a few options, or a run's input (`run`), which Temporal refuses past its
  * 2 MB payload limit anyway; anything larger is not one of ours.
  */
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -33,12 +35,6 @@ const OPERATIONS: Record<string, (client: Client, body: unknown, taskQueue: stri
     const { run } = z.object({ run: z.string() }).parse(body);
     return describeRun(client, checkRunArgument(run, 'show'));
   },
-  // `run --detach`: the command built the input (notebook snapshot, parameters) itself.
-  start: async (client, body, taskQueue) => {
-    const input: RunInput = startInputSchema.parse(body);
-    await startRun(client, taskQueue, input);
-    return { run_id: input.runId };
-  },
   // Ctrl-C on a foreground `run` that dev follows (cli/follow-dev.ts).
   cancel: async (client, body) => {
     const { run } = z.object({ run: z.string() }).parse(body);
@@ -47,9 +43,45 @@ const OPERATIONS: Record<string, (client: Client, body: unknown, taskQueue: stri
   },
 };
 
-/** What a foreground `run` asks dev to follow for it: its input, and what to show (cli/run-outcome.ts FollowChoices). */
-const followRequestSchema = z.object({
-  input: z.unknown(),
+const seconds = z.number().positive().optional();
+const pairs = z.array(z.tuple([z.string(), z.string()]));
+
+/** A `millrace run` as it was called (cli/run-input.ts RunCall), for dev to build its input. */
+const runCallSchema = z.object({
+  notebook: z.string(),
+  calledFrom: z.string().refine(isAbsolute, 'an absolute path'),
+  env: z.record(z.string(), z.string()),
+  options: z.object({
+    parameters: pairs,
+    raw: pairs,
+    files: z.array(z.string()),
+    yaml: z.array(z.string()),
+    kernel: z.string().optional(),
+    output: z.string().optional(),
+    id: z.string().optional(),
+    wrap: z.object({ engine: z.string().optional(), connection: z.string().optional() }).optional(),
+    cwd: z.string().optional(),
+    cellTimeout: seconds,
+    timeout: seconds,
+    onKernelLoss: z.enum(['fail', 'restart']).optional(),
+    onFailure: z.enum(['fail', 'pause']).optional(),
+    pauseTimeout: seconds,
+    checkpoint: z.boolean().optional(),
+    placement: kernelPlacementSchema.optional(),
+    reportMode: z.boolean().optional(),
+    startTimeout: seconds,
+    injectPaths: z.object({ input: z.boolean().optional(), output: z.boolean().optional() }).optional(),
+  }),
+});
+
+/**
+ * What `run` asks of dev (cli/follow-dev.ts): how it was called or the input it built; to
+ * start the run and answer (`--detach`) or follow it, showing what (cli/run-outcome.ts FollowChoices).
+ */
+const runRequestSchema = z.object({
+  call: runCallSchema.optional(),
+  input: z.unknown().optional(),
+  detach: z.boolean(),
   progress: z.enum(['terminal', 'lines']).optional(),
   pauses: z.boolean(),
 });
@@ -61,14 +93,21 @@ const followRequestSchema = z.object({
  */
 type StreamOperation = (client: Client, body: unknown, taskQueue: string, emit: (event: unknown) => void, signal: AbortSignal) => Promise<unknown>;
 const STREAMS: Record<string, StreamOperation> = {
-  // A foreground `run`: started as `run --detach` starts it, then followed as the command
-  // follows it itself (followRun), so it prints the same and ends with the same report.
-  follow: async (client, body, taskQueue, emit, signal) => {
-    const request = followRequestSchema.parse(body);
-    const input: RunInput = startInputSchema.parse(request.input);
+  // `run`: its input built here with the function the command runs itself (runInputOf),
+  // its warnings sent as they come, else checked as the command built it; started with
+  // startRun, then followed as the command follows it itself (followRun), so it prints the
+  // same and ends with the same report.
+  run: async (client, body, taskQueue, emit, signal) => {
+    const request = runRequestSchema.parse(body);
+    const input: RunInput = request.call
+      ? (await runInputOf(request.call, { onWarning: (warning) => emit({ warning }) })).input
+      : startInputSchema.parse(request.input);
+    // The command went away (Ctrl-C) while the input was built: it started nothing.
+    if (signal.aborted) throw new UserError('the command went away before its run started', EXIT.internal);
     const started = Date.now();
     const handle = await startRun(client, taskQueue, input);
-    emit({ started: input.runId });
+    emit({ started: input.runId, output: input.output });
+    if (request.detach) return { run_id: input.runId, output: input.output };
     const { progress, pauses } = request;
     const sink = { stderr: (text: string) => emit({ stderr: text }), log: (line: string) => emit({ log: line }) };
     return followRun(handle, input, { ...(progress ? { progress } : {}), pauses }, sink, started, signal);

@@ -1,46 +1,62 @@
 /**
- * A foreground `run` that a running `millrace dev` starts and follows for it: the command
- * sends the input it built, prints what dev streams back (the progress and pause lines
- * `followRun` writes, cli/follow-run.ts) and the report as it prints its own
- * (cli/run-outcome.ts), and loads nothing of the Temporal client. Twenty such commands at
- * once cost twenty small processes, not twenty clients (docs/architecture.md, "Start-up").
+ * `millrace run` through a running `millrace dev` (cli/dev-server.ts `run`): the command
+ * hands dev how it was called (cli/run-input.ts RunCall; dev builds the input) or the input
+ * it built, prints what dev streams back (the warnings building the input logs, the
+ * progress and pause lines `followRun` writes, cli/follow-run.ts) and the report or the
+ * started run as it prints its own (cli/run-outcome.ts, cli/output.ts), and loads nothing
+ * of the Temporal client, zod or the notebook modules. Twenty such commands at once cost
+ * twenty small processes (docs/architecture.md, "Start-up").
  */
 import type { RunInput } from '../workflows/contracts.js';
-import type { Config } from './config.js';
-import { askDev, followDev } from './dev-api.js';
+import { askDev, followDev, type DevTarget } from './dev-api.js';
 import { EXIT, UserError } from './errors.js';
-import { progressLog } from './output.js';
+import { printStarted, progressLog } from './output.js';
+import type { RunCall } from './run-input.js';
 import { CANCELLING, followChoices, printReport, type RunReport } from './run-outcome.js';
 
-/** What dev streams while it follows a run (cli/dev-server.ts `follow`). */
-type FollowEvent = { started: string } | { stderr: string } | { log: string };
+/** What the command hands dev: how it was called, for dev to build the input, or the input it built. */
+export type DevRunRequest = { call: RunCall } | { input: RunInput };
+
+/** What dev streams while it starts and follows a run (cli/dev-server.ts `run`). */
+export type RunEvent = { warning: string } | { started: string; output: string } | { stderr: string } | { log: string };
+
+/** dev's answer: the run started (`--detach`), or the report of the run it followed. */
+type RunAnswer = { run_id: string; output: string } | RunReport;
 
 /**
- * Runs `input` through dev and returns the command's exit code, or undefined when no dev
- * answers here (the command then starts and follows the run itself).
+ * Runs the request through dev and returns the command's exit code, or undefined when no
+ * dev answers here (the command then does it itself). `shown` is the notebook as typed.
  */
-export async function followThroughDev(
-  config: Config,
-  input: RunInput,
-  options: { json: boolean; warnings: string[]; progressBar?: boolean; logOutput?: boolean },
+export async function runThroughDev(
+  dev: DevTarget,
+  request: DevRunRequest,
+  options: { detach: boolean; json: boolean; warnings: string[]; progressBar?: boolean; logOutput?: boolean; onFailure?: 'fail' | 'pause'; shown: string },
 ): Promise<number | undefined> {
-  const choices = followChoices({ ...options, onFailure: input.onFailure });
+  const choices = followChoices(options);
   const log = progressLog(options);
+  // Known from the start when the command built the input or was given --id; else when dev started it.
+  let runId = 'input' in request ? request.input.runId : request.call.options.id;
   let stopOutput: (() => Promise<void>) | undefined;
   let cancelling = false;
   const onSigint = () => {
-    if (cancelling) return;
+    if (cancelling || runId === undefined) return;
     cancelling = true;
     log(CANCELLING);
-    void askDev(config, 'cancel', { run: input.runId }).catch(() => undefined);
+    void askDev(dev, 'cancel', { run: runId }).catch(() => undefined);
   };
-  const onEvent = (event: FollowEvent) => {
-    if ('started' in event) {
-      log(`run ${input.runId}`);
+  const onEvent = (event: RunEvent) => {
+    if ('warning' in event) {
+      // papermill logs these as it starts; under --json they are in the object instead.
+      options.warnings.push(event.warning);
+      if (!options.json) process.stderr.write(`${event.warning}\n`);
+    } else if ('started' in event) {
+      runId = event.started;
+      if (options.detach) return;
+      log(`run ${runId}`);
       process.on('SIGINT', onSigint);
       if (choices.logOutput) {
         // Loaded only for --log-output: it reads the record as the cells write it.
-        const following = import('./live-output.js').then(({ followCellOutput }) => followCellOutput(input.output, (text) => process.stderr.write(text)));
+        const following = import('./live-output.js').then(({ followCellOutput }) => followCellOutput(event.output, (text) => process.stderr.write(text)));
         stopOutput = async () => (await following)();
       }
     } else if ('stderr' in event) process.stderr.write(event.stderr);
@@ -49,14 +65,21 @@ export async function followThroughDev(
   // dev stopped under the run (its stack with it): as when the command loses Temporal itself.
   const lost = () =>
     new UserError(
-      `lost the connection to millrace dev while following run ${input.runId}; the run may still be going: once the stack is back, \`millrace show ${input.runId}\` says how it stands`,
+      runId === undefined
+        ? `lost the connection to millrace dev while starting a run of ${options.shown}; it may have started: once the stack is back, \`millrace runs\` lists the runs`
+        : `lost the connection to millrace dev while ${options.detach ? 'starting' : 'following'} run ${runId}; the run may still be going: once the stack is back, \`millrace show ${runId}\` says how it stands`,
       EXIT.environment,
     );
   const { progress, pauses } = choices;
   try {
-    const report = await followDev<FollowEvent, RunReport>(config, 'follow', { input, progress, pauses }, onEvent, lost);
+    const answer = await followDev<RunEvent, RunAnswer>(dev, 'run', { ...request, detach: options.detach, progress, pauses }, onEvent, lost);
     await stopOutput?.();
-    return report === undefined ? undefined : await printReport(report, { json: options.json, warnings: options.warnings });
+    if (answer === undefined) return undefined;
+    if (options.detach) {
+      printStarted({ runId: answer.run_id, output: answer.output }, options);
+      return EXIT.ok;
+    }
+    return await printReport(answer as RunReport, options);
   } finally {
     process.off('SIGINT', onSigint);
   }

@@ -16,7 +16,7 @@ import { temporalLost, type Session } from './session.js';
 import { announcePauses } from './commands/repair.js';
 import { startRun } from './start-run.js';
 // A harmless cycle: run.ts loads this module only from inside runCommand, once it is itself loaded.
-import { PAUSE_REFUSAL } from './commands/run.js';
+import { PAUSE_REFUSAL } from './run-here.js';
 
 /** Where a follower's text goes: stderr of the command, here or through dev's socket. */
 export interface FollowSink {

@@ -22,8 +22,8 @@ export interface NotebookSource {
  * (read once here; runs execute the snapshot in the store). A job file (`.sql`, a PySpark `.py`) is wrapped:
  * the generated notebook is the source, named like the job with `.ipynb`.
  */
-export async function readNotebookSource(notebookPath: string, wrap: WrapOptions = {}): Promise<NotebookSource> {
-  const source = await readSourceFile(notebookPath);
+export async function readNotebookSource(notebookPath: string, wrap: WrapOptions = {}, cwd: string = process.cwd()): Promise<NotebookSource> {
+  const source = await readSourceFile(notebookPath, cwd);
   if (!isJobFile(source.name)) return source;
   const { wrapJobFile } = await import('./job-source.js');
   return { ...source, ...(await wrapJobFile(source.inputPath, source.bytes, notebookPath, wrap)) };
@@ -34,12 +34,13 @@ export function isJobFile(path: string): boolean {
   return /\.(sql|py)$/i.test(path);
 }
 
-async function readSourceFile(notebookPath: string): Promise<NotebookSource> {
+/** A relative path is taken from `cwd`, where the command was called. */
+async function readSourceFile(notebookPath: string, cwd: string): Promise<NotebookSource> {
   if (isUrlLocation(notebookPath)) {
     const { readStoredNotebook } = await import('./submit.js');
     return readStoredNotebook(notebookPath);
   }
-  const path = resolve(notebookPath);
+  const path = resolve(cwd, notebookPath);
   const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
     throw new UserError(err.code === 'ENOENT' ? `${notebookPath}: no such file` : `${notebookPath}: cannot read (${err.code})`);
   });

@@ -53,11 +53,12 @@ async function paramsFromYaml(text: string, where: string): Promise<Params> {
   return (await import('../notebook/params-yaml.js')).paramsFromYaml(text, where);
 }
 
-export async function resolveParameters(args: ParameterArgs): Promise<Params> {
+/** `cwd`: where the command was called, which relative -f paths are taken from. */
+export async function resolveParameters(args: ParameterArgs, cwd: string = process.cwd()): Promise<Params> {
   try {
     const fromFiles: Params[] = [];
     for (const file of args.files) {
-      const text = await readFile(file, 'utf8').catch(() => {
+      const text = await readFile(resolve(cwd, file), 'utf8').catch(() => {
         throw new UserError(`-f ${file}: cannot read the file`);
       });
       fromFiles.push(await paramsFromYaml(text, `-f ${file}`));
@@ -153,6 +154,12 @@ export interface SubmitOptions {
   onWarning?: (message: string) => void;
   /** A job file's --engine and --connection (jobs/wrap.ts). */
   wrap?: WrapOptions;
+  /**
+   * Where the command was called (default: this process's working directory): relative
+   * paths (the notebook, --output, cwd) are taken from here, also when `millrace dev`
+   * builds the input for the command (cli/run-input.ts).
+   */
+  calledFrom?: string;
   /** Parameters each run gets later (a schedule's run time and date): not missing now. */
   injected?: string[];
 }
@@ -180,9 +187,9 @@ export async function readStoredNotebook(location: string): Promise<NotebookSour
   }
 }
 
-/** --output: a local path (made absolute) or s3://bucket/key; never an http(s) URL. */
-export function outputLocation(output: string): string {
-  if (!isUrlLocation(output)) return resolve(output);
+/** --output: a local path (made absolute from `cwd`) or s3://bucket/key; never an http(s) URL. */
+export function outputLocation(output: string, cwd: string = process.cwd()): string {
+  if (!isUrlLocation(output)) return resolve(cwd, output);
   try {
     backendFor(output);
   } catch (err) {
@@ -197,14 +204,15 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   if (options.pauseTimeoutS !== undefined && options.onFailure !== 'pause') {
     throw new UserError('--pause-timeout applies to runs with --on-failure pause');
   }
-  const output = options.output ? outputLocation(options.output) : undefined;
+  const calledFrom = options.calledFrom ?? process.cwd();
+  const output = options.output ? outputLocation(options.output, calledFrom) : undefined;
   // A store that cannot be reached fails here, naming its endpoint, before anything starts.
   for (const location of new Set([config.storeRoot, ...(output ? [output] : [])])) {
     await checkReachable(location).catch((err) => {
       throw storeUserError(err, location === output ? '--output' : 'the store (MILLRACE_STORE)');
     });
   }
-  const { bytes, inputPath, name } = await readNotebookSource(options.notebookPath, options.wrap);
+  const { bytes, inputPath, name } = await readNotebookSource(options.notebookPath, options.wrap, calledFrom);
   let nb: Notebook;
   try {
     nb = parseNotebook(bytes.toString('utf8'), inputPath);
@@ -237,7 +245,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
     output: outputPath,
     parameters,
     // Made absolute here, where the user typed it; whether it exists is the kernel's to say.
-    ...(options.cwd !== undefined ? { cwd: resolve(options.cwd) } : {}),
+    ...(options.cwd !== undefined ? { cwd: resolve(calledFrom, options.cwd) } : {}),
     ...(options.kernelName ? { kernelName: options.kernelName } : {}),
     ...(options.cellTimeoutS !== undefined ? { cellTimeoutS: options.cellTimeoutS } : {}),
     ...(options.runTimeoutS !== undefined ? { runTimeoutS: options.runTimeoutS } : {}),

@@ -39,7 +39,7 @@ export interface StateLocation {
 export function findStateDir(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): StateLocation {
   const home = env['MILLRACE_HOME'];
   if (home) {
-    const dir = resolve(home);
+    const dir = resolve(cwd, home);
     return { dir, found: isDirectory(dir), searched: `MILLRACE_HOME=${dir}` };
   }
   const start = resolve(cwd);

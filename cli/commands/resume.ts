@@ -25,7 +25,7 @@ import { progressLog } from '../output.js';
 import { checkRunArgument, withRunSession } from '../run-ids.js';
 import { NEEDS_WORKER, type Session } from '../session.js';
 import { checkParameters, newRunId, resolveParameters, submitWarnings, validateNewRunId, type ParameterArgs } from '../submit.js';
-import { DETACHED } from './run.js';
+import { DETACHED } from '../run-here.js';
 import { submitRun } from '../follow-run.js';
 
 export interface ResumeOptions extends ParameterArgs {

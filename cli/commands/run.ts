@@ -1,43 +1,19 @@
 /**
- * `millrace run NOTEBOOK`: submit one run and, unless detached, follow it to the end
- * (cli/follow-run.ts). Light until it reaches Temporal itself: with a `millrace dev` here,
- * `run --detach` asks dev to start the run, and a foreground `run` asks dev to start and
- * follow it (cli/follow-dev.ts), and neither loads the Temporal client.
+ * `millrace run NOTEBOOK`: submit one run and, unless detached, follow it to the end.
+ * With a `millrace dev` here the command is a thin client: it hands dev what it was given
+ * (its options, the notebook as typed, where it was called, the part of its environment
+ * the run's input depends on), and dev builds the input with the function the command
+ * would run (cli/run-input.ts), starts the run and follows it for it (cli/follow-dev.ts).
+ * So this module and what it loads on that path stay light: no zod, no notebook modules,
+ * nothing of Temporal. Without a dev, cli/run-here.ts does it all in the command.
  */
-import type { WrapOptions } from '../../jobs/wrap.js';
-import type { KernelPlacement } from '../../workflows/contracts.js';
-import { loadConfig } from '../config.js';
-import { askDev } from '../dev-api.js';
-import { EXIT } from '../errors.js';
-import { printStarted } from '../output.js';
-import { longLivedOnly, NEEDS_WORKER, outlives, withSession, type StackNeed } from '../session.js';
-import { buildRunInput, resolveParameters, validateNewRunId, writePreparedNotebook, type ParameterArgs } from '../submit.js';
+import { devTarget, runInputEnv } from '../dev-api.js';
+import { runThroughDev } from '../follow-dev.js';
+import type { RunInputOptions } from '../run-input.js';
 
-export interface RunOptions extends ParameterArgs {
-  kernel?: string;
-  output?: string;
-  id?: string;
-  /** A job file's --engine and --connection (as `millrace wrap`). */
-  wrap?: WrapOptions;
-  /** --cwd: the kernel's working directory (default: this process's). */
-  cwd?: string;
-  cellTimeout?: number;
-  timeout?: number;
-  onKernelLoss?: 'fail' | 'restart';
-  onFailure?: 'fail' | 'pause';
-  /** Seconds. */
-  pauseTimeout?: number;
-  checkpoint?: boolean;
-  /** --image/--cpus/--memory/--env/--mount: the kernel in a container. */
-  placement?: KernelPlacement;
-  /** papermill --report-mode. */
-  reportMode?: boolean;
-  /** papermill --start-timeout, seconds. */
-  startTimeout?: number;
+export interface RunOptions extends RunInputOptions {
   /** papermill --prepare-only: write the parameterized notebook, run nothing. */
   prepareOnly?: boolean;
-  /** papermill --inject-input-path / --inject-output-path / --inject-paths. */
-  injectPaths?: { input?: boolean; output?: boolean };
   detach: boolean;
   json: boolean;
   /** --progress-bar / --no-progress-bar; unset: on unless --log-output (papermill's default). */
@@ -46,69 +22,22 @@ export interface RunOptions extends ParameterArgs {
   logOutput?: boolean;
 }
 
-/** `--detach`: the run goes on after this command, so it needs a stack that does too. */
-export const DETACHED: StackNeed = outlives('--detach');
-/** `--on-failure pause`: the paused run waits for repairs from other commands. */
-export const PAUSE_REFUSAL =
-  '--on-failure pause needs a stack that other commands can reach to repair the run: start `millrace dev` or set TEMPORAL_ADDRESS';
-const PAUSABLE = longLivedOnly(PAUSE_REFUSAL);
+/**
+ * The S3 store's settings and credentials come from the environment of the process that
+ * reads or writes (record/store/s3.ts): a run with an s3:// location builds its input in
+ * the command, as it always did, and hands dev the input (cli/run-here.ts).
+ */
+const S3 = /^s3:\/\//i;
 
 export async function runCommand(notebook: string, options: RunOptions): Promise<number> {
-  const params = await resolveParameters(options);
-  // papermill logs these as it starts; under --json they are in the object instead.
-  const warnings: string[] = [];
-  const onWarning = (message: string) => {
-    warnings.push(message);
-    if (!options.json) process.stderr.write(`${message}\n`);
-  };
-  if (options.prepareOnly) {
-    const { output } = await writePreparedNotebook({ notebookPath: notebook, params, kernelName: options.kernel, output: options.output, reportMode: options.reportMode, injectPaths: options.injectPaths, onWarning, wrap: options.wrap });
-    process.stdout.write(options.json ? `${JSON.stringify({ status: 'prepared', output, warnings })}\n` : `prepared: ${output}\n`);
-    return EXIT.ok;
-  }
-  const config = loadConfig();
-  let kernelName: string | undefined;
-  const input = await buildRunInput(config, {
-    onKernelName: (name) => (kernelName = name),
-    notebookPath: notebook,
-    wrap: options.wrap,
-    params,
-    kernelName: options.kernel,
-    output: options.output,
-    // `latest` and `-` name the newest run; refused here, as buildRunInput's runId may also be a schedule's name.
-    runId: options.id === undefined ? undefined : validateNewRunId(options.id),
-    // papermill's rule: the kernel works where the command was called, unless --cwd says otherwise.
-    cwd: options.cwd ?? '.',
-    cellTimeoutS: options.cellTimeout,
-    runTimeoutS: options.timeout,
-    onKernelLoss: options.onKernelLoss,
-    onFailure: options.onFailure,
-    pauseTimeoutS: options.pauseTimeout,
-    checkpoint: options.checkpoint,
-    reportMode: options.reportMode,
-    startTimeoutS: options.startTimeout,
-    placement: options.placement,
-    injectPaths: options.injectPaths,
-    onWarning,
-  });
-  // A running `millrace dev` starts it with the function the command would run (startRun)
-  // and, unless detached, follows it as the command would (followRun).
-  if (options.detach && (await askDev<{ run_id: string }>(config, 'start', input))) {
-    printStarted(input, { json: options.json, warnings });
-    return EXIT.ok;
-  }
-  if (!options.detach) {
-    const { followThroughDev } = await import('../follow-dev.js');
-    const code = await followThroughDev(config, input, { ...options, warnings });
+  const { prepareOnly, detach, json, progressBar, logOutput, ...inputOptions } = options;
+  const dev = prepareOnly ? undefined : devTarget(process.env, process.cwd());
+  const s3 = [notebook, options.output, process.env['MILLRACE_STORE']].some((location) => location !== undefined && S3.test(location));
+  if (dev && !s3) {
+    const call = { notebook, options: inputOptions, calledFrom: process.cwd(), env: runInputEnv(process.env) };
+    const code = await runThroughDev(dev, { call }, { detach, json, progressBar, logOutput, onFailure: options.onFailure, warnings: [], shown: notebook });
     if (code !== undefined) return code;
   }
-  const needs = options.detach ? DETACHED : input.onFailure === 'pause' ? PAUSABLE : NEEDS_WORKER;
-  // A container kernel is started for its run, never ahead of it.
-  const kernelHint = options.placement?.image ? undefined : kernelName;
-  // The session first: an embedded stack's servers start while the client and the rest load.
-  return withSession({ needs, json: options.json, config, createsState: true, ...(kernelHint ? { kernelHint } : {}) }, async (session) => {
-    const { submitRun } = await import('../follow-run.js');
-    return submitRun(session, input, { ...options, warnings });
-  });
+  const { runHere } = await import('../run-here.js');
+  return runHere(notebook, options);
 }
-

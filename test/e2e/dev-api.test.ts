@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -134,7 +134,8 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
     { cwd: dir, env: { ...env, MILLRACE_RECORD_LOADS: detachLoads }, encoding: 'utf8' },
   );
   expect(recordedDetach.status, recordedDetach.stderr).toBe(0);
-  expect(readFileSync(detachLoads, 'utf8')).not.toMatch(/@temporalio\/(client|proto)|@grpc\//);
+  // Nor zod or the notebook modules: dev built the run's input.
+  expect(readFileSync(detachLoads, 'utf8')).not.toMatch(/@temporalio\/|@grpc\/|node_modules\/zod\/|dist\/notebook\/nbformat/);
   await ended('recorded');
 
   // A foreground `run`: dev starts and follows it, and the command prints and exits as it
@@ -172,7 +173,58 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
     { cwd: dir, env: { ...env, MILLRACE_RECORD_LOADS: fgLoads }, encoding: 'utf8' },
   );
   expect(recordedFg.status, recordedFg.stderr).toBe(0);
-  expect(readFileSync(fgLoads, 'utf8')).not.toMatch(/@temporalio\/(client|proto)|@grpc\//);
+  expect(readFileSync(fgLoads, 'utf8')).not.toMatch(/@temporalio\/|@grpc\/|node_modules\/zod\/|dist\/notebook\/nbformat/);
+
+  // dev builds the run's input from what the command hands it (cli/run-input.ts): called
+  // from a folder other than dev's, with relative paths, every refusal, warning and output
+  // is the command's own when it builds the input itself (through the client).
+  const sub = join(dir, 'sub');
+  await mkdir(join(sub, 'work'), { recursive: true });
+  await writeFile(join(sub, 'params.yaml'), 'region: apac\nlimit: 2\n');
+  await writeFile(join(sub, 'where.ipynb'), JSON.stringify(notebook([codeCell('x = 0', ['parameters']), codeCell('import os; print(os.getcwd(), x, flush=True)')])));
+  await writeFile(join(sub, 'q.sql'), '-- @param n: int\nSELECT :n * 2 AS doubled;\n');
+  let called = 0;
+  const fromSub = async (args: string[], runEnv: NodeJS.ProcessEnv = env) => {
+    const id = `sub-${called++}`;
+    const [viaDevRun, viaClientRun] = [await runCli([...args, '--id', `${id}-d`], runEnv, sub), await runCli([...args, '--id', `${id}-c`], { ...runEnv, TEMPORAL_ADDRESS: clientEnv.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: clientEnv.TEMPORAL_NAMESPACE }, sub)];
+    const same = (r: CliResult, suffix: string) => ({
+      code: r.code,
+      stdout: r.stdout.replaceAll(`${id}-${suffix}`, 'ID').replace(/"duration_s":[0-9.]+/, '"duration_s":D').replace(/completed in [0-9.]+ s/, 'completed in D s'),
+      stderr: r.stderr.replaceAll(`${id}-${suffix}`, 'ID'),
+    });
+    expect(same(viaDevRun, 'd')).toEqual(same(viaClientRun, 'c'));
+    return { ...viaDevRun, id: `${id}-d` };
+  };
+  expect(await fromSub(['run', '../report.ipynb', '-p', '1region', 'eu'])).toMatchObject({ code: 2, stdout: '' });
+  expect(await fromSub(['run', 'missing.ipynb', '--detach'])).toMatchObject({ code: 2, stdout: '', stderr: 'millrace: missing.ipynb: no such file\n' });
+  expect(await fromSub(['run', '../report.ipynb', '-f', 'missing.yaml'])).toMatchObject({ code: 2, stderr: 'millrace: -f missing.yaml: cannot read the file\n' });
+  expect(await fromSub(['run', '../report.ipynb', '--pause-timeout', '1m'])).toMatchObject({ code: 2, stderr: 'millrace: --pause-timeout applies to runs with --on-failure pause\n' });
+  expect(await fromSub(['run', '../report.ipynb', '--detach'], { ...env, MILLRACE_JUPYTER_URL: 'not a url' })).toMatchObject({ code: 2, stderr: 'millrace: MILLRACE_JUPYTER_URL: MILLRACE_JUPYTER_URL must be an http(s) URL\n' });
+  expect((await runCli(['run', '../report.ipynb', '--id', 'latest'], env, sub)).stderr).toBe((await runCli(['run', '../report.ipynb', '--id', 'latest'], clientEnv, sub)).stderr);
+  // -f relative to the command's folder, -y, and papermill's warnings for unknown parameters on stderr.
+  const withFiles = await fromSub(['run', '../report.ipynb', '-f', 'params.yaml', '-y', '{nope: 1}', '-p', 'other', '2', '--detach']);
+  expect(withFiles).toMatchObject({ code: 0, stderr: expect.stringContaining('Passed unknown parameter: nope') });
+  expect(withFiles.stderr).toContain('Passed unknown parameter: other');
+  expect(JSON.parse((await runCli(['show', withFiles.id, '--json'], env, dir)).stdout)).toMatchObject({ parameters: { region: 'apac', limit: 2, nope: 1, other: 2 } });
+  const withFilesJson = await fromSub(['run', '../report.ipynb', '-f', 'params.yaml', '-y', '{nope: 1}', '--detach', '--json']);
+  expect(JSON.parse(withFilesJson.stdout)).toMatchObject({ status: 'running', warnings: [expect.stringContaining('nope')] });
+  expect(withFilesJson.stderr).toBe('');
+  // --cwd and --output relative to the command's folder, not dev's.
+  const where = await fromSub(['run', 'where.ipynb', '--cwd', 'work', '-p', 'x', '5', '--log-output', '--no-progress-bar']);
+  expect(where.code, where.stderr).toBe(0);
+  expect(where.stderr).toContain(`${join(sub, 'work')} 5`);
+  const output = await runCli(['run', 'where.ipynb', '--output', 'out.ipynb', '--detach', '--json'], env, sub);
+  expect(JSON.parse(output.stdout)).toMatchObject({ output: join(sub, 'out.ipynb') });
+  await ended(JSON.parse(output.stdout).run_id);
+  // A .sql job, wrapped by dev: the same output, its parameter required alike.
+  expect(await fromSub(['run', 'q.sql', '--detach'])).toMatchObject({ code: 2, stderr: 'millrace: q.sql: parameter n is required: pass -p n VALUE\n' });
+  const sqlJob = await fromSub(['run', 'q.sql', '-p', 'n', '21', '--json']);
+  expect(JSON.parse(sqlJob.stdout)).toMatchObject({ status: 'completed', output: join(dir, '.millrace', 'store', 'runs', sqlJob.id, 'q.ipynb') });
+  // A taken run id, foreground and detached.
+  const takenFromSub = await runCli(['run', '../report.ipynb', '--id', 'fg-dev'], env, sub);
+  expect(takenFromSub).toEqual(await runCli(['run', '../report.ipynb', '--id', 'fg-dev'], clientEnv, sub));
+  expect(takenFromSub).toEqual({ code: 2, stdout: '', stderr: 'millrace: run id fg-dev is already taken: choose another --id\n' });
+  for (const id of [withFiles.id, withFilesJson.id]) await ended(id);
 
   // Ctrl-C on a foreground run dev follows cancels the run, as it does without dev.
   await writeFile(join(dir, 'slow.ipynb'), JSON.stringify(notebook([codeCell('print("started", flush=True)'), codeCell('import time; time.sleep(60)')])));

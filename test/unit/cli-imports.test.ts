@@ -46,12 +46,17 @@ function packagesIn(file: string): Set<string> {
 }
 
 /**
- * What a run submitted through dev must not load either: yaml (only for -f/-y) and the index
- * of @temporalio/common, which loads all of it (the store's errors need one module of it).
+ * What a `run` handed to dev must not load (cli/commands/run.ts): zod, yaml, anything of
+ * Temporal, the AWS SDK, and none of the modules that build the run's input (the notebook
+ * modules, the store, the configuration): dev builds it (cli/run-input.ts).
  */
-function needlessForDev(file: string): string[] {
+function notThin(file: string): string[] {
   const loaded = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
-  return loaded.filter((line) => /node_modules\/(yaml\/|@temporalio\/common\/lib\/index\.js$)/.test(line));
+  return loaded.filter(
+    (line) =>
+      /node_modules\/(zod|yaml|@temporalio|@grpc|@aws-sdk|@smithy)\//.test(line) ||
+      /dist\/(record\/|notebook\/(?!version\.js$|placement-syntax\.js$)|cli\/(config|submit|run-input|run-here|session|notebook-source)\.js$)/.test(line),
+  );
 }
 
 const matching = (packages: Set<string>, pattern: RegExp) => [...packages].filter((p) => pattern.test(p)).sort();
@@ -104,78 +109,73 @@ describe('what a command loads', () => {
     expect(matching(packagesLoadedBy(['run', '--detach', NOTEBOOK]).packages, /^@temporalio\/(client|proto)$|^@grpc\//)).toEqual([]);
   });
 
-  it('`millrace run --detach` with a `millrace dev` here asks dev and loads nothing of the Temporal client', async () => {
-    // What the process loads on the way to dev, not what dev does with it (test/e2e/dev-api.test.ts
-    // runs it against a real dev): this socket only takes the request, as dev's would, in mode 0600.
-    const state = join(work, 'dev-state');
+  /**
+   * `millrace run ARGS` against a socket where dev's would be, answering as dev's `run` does
+   * (test/e2e/dev-api.test.ts runs it against a real dev): what the command asked and
+   * printed, and what it loaded on the way.
+   */
+  async function runAgainstDev(name: string, args: string[], lines: (body: { detach?: boolean }) => unknown[]) {
+    const state = join(work, `${name}-state`);
     mkdirSync(state, { mode: 0o700 });
-    const asked: { path?: string; body?: { runId?: string; parameters?: unknown } } = {};
+    const asked: { path?: string; body?: Record<string, unknown> } = {};
     const server = createServer((req, res) => {
       let body = '';
       req.on('data', (d: Buffer) => (body += d));
       req.on('end', () => {
         Object.assign(asked, { path: req.url, body: JSON.parse(body) });
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ run_id: asked.body?.runId }));
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(lines(asked.body!).map((l) => `${JSON.stringify(l)}\n`).join(''));
       });
     });
     await new Promise<void>((resolve) => server.listen(join(state, 'dev.sock'), resolve));
     try {
-      const file = join(work, 'loads-detach.txt');
-      const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: state, MILLRACE_RECORD_LOADS: file };
-      const child = spawn(process.execPath, ['--import', RECORDER, BIN, 'run', '--detach', NOTEBOOK, '--id', 'detached-1', '-p', 'x', '2'], { cwd: work, env });
+      const file = join(work, `loads-${name}.txt`);
+      const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: state, MILLRACE_RECORD_LOADS: file, MILLRACE_JUPYTER_TOKEN: 'secret-token' };
+      const child = spawn(process.execPath, ['--import', RECORDER, BIN, 'run', ...args], { cwd: work, env });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d));
       child.stderr.on('data', (d: Buffer) => (stderr += d));
       const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-      expect(stderr).toBe('');
-      expect(status).toBe(0);
-      expect(asked).toMatchObject({ path: '/start', body: { runId: 'detached-1', parameters: { x: { t: 'int', v: '2' } } } });
-      expect(stdout).toBe(`detached-1\noutput: ${join(state, 'store', 'runs', 'detached-1', 'nb.ipynb')}\n`);
-      expect(matching(packagesIn(file), /^@temporalio\/(client|proto)$|^@grpc\//)).toEqual([]);
-      expect(needlessForDev(file)).toEqual([]);
+      return { status, stdout, stderr, asked, state, loads: file };
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  }
+
+  it('`millrace run --detach` with a `millrace dev` here hands dev how it was called, and loads no zod, yaml, Temporal or notebook modules', async () => {
+    const output = join(work, 'd', 'nb.ipynb');
+    const { status, stdout, stderr, asked, state, loads } = await runAgainstDev('detach', ['--detach', 'nb.ipynb', '--id', 'detached-1', '-p', 'x', '2', '-f', 'params.yaml', '-y', 'y: 3'], () => [
+      { event: { warning: 'Passed unknown parameter: y' } },
+      { event: { started: 'detached-1', output } },
+      { answer: { run_id: 'detached-1', output } },
+    ]);
+    expect({ status, stdout, stderr }).toEqual({ status: 0, stdout: `detached-1\noutput: ${output}\n`, stderr: 'Passed unknown parameter: y\n' });
+    // As typed, with where it was called: dev takes relative paths from there. The Jupyter token is no business of the run's input.
+    expect(asked).toMatchObject({
+      path: '/run',
+      body: {
+        detach: true,
+        call: { notebook: 'nb.ipynb', calledFrom: work, env: { MILLRACE_HOME: state }, options: { id: 'detached-1', parameters: [['x', '2']], files: ['params.yaml'], yaml: ['y: 3'] } },
+      },
+    });
+    expect(JSON.stringify(asked.body)).not.toContain('secret-token');
+    expect(notThin(loads)).toEqual([]);
   });
 
-  it('a foreground `millrace run` with a `millrace dev` here is followed by dev and loads nothing of the Temporal client', async () => {
-    // This socket answers as dev's `follow` does (test/e2e/dev-api.test.ts runs it against a
-    // real dev): the run started, a progress line, then the report the command prints.
-    const state = join(work, 'dev-follow-state');
-    mkdirSync(state, { mode: 0o700 });
-    const asked: { path?: string; body?: { input?: { runId?: string }; progress?: string; pauses?: boolean } } = {};
-    const output = join(state, 'store', 'runs', 'followed-1', 'nb.ipynb');
-    const server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d));
-      req.on('end', () => {
-        Object.assign(asked, { path: req.url, body: JSON.parse(body) });
-        const report = { run_id: 'followed-1', status: 'completed', output, failed_cell: null, error: null, duration_s: 0.5 };
-        const lines = [{ event: { started: 'followed-1' } }, { event: { stderr: 'cell 0 completed in 0.0 s: x = 1\n' } }, { answer: report }];
-        res.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
-      });
+  it('a foreground `millrace run` with a `millrace dev` here is followed by dev and loads no zod, yaml, Temporal or notebook modules', async () => {
+    const output = join(work, 'f', 'nb.ipynb');
+    const report = { run_id: 'followed-1', status: 'completed', output, failed_cell: null, error: null, duration_s: 0.5 };
+    const { status, stdout, stderr, asked, loads } = await runAgainstDev('follow', [NOTEBOOK, '--id', 'followed-1'], () => [
+      { event: { started: 'followed-1', output } },
+      { event: { stderr: 'cell 0 completed in 0.0 s: x = 1\n' } },
+      { answer: report },
+    ]);
+    expect({ status, stdout, stderr }).toEqual({
+      status: 0,
+      stdout: `completed in 0.5 s\noutput: ${output}\n`,
+      stderr: 'run followed-1\ncell 0 completed in 0.0 s: x = 1\n',
     });
-    await new Promise<void>((resolve) => server.listen(join(state, 'dev.sock'), resolve));
-    try {
-      const file = join(work, 'loads-follow.txt');
-      const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: state, MILLRACE_RECORD_LOADS: file };
-      const child = spawn(process.execPath, ['--import', RECORDER, BIN, 'run', NOTEBOOK, '--id', 'followed-1'], { cwd: work, env });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d));
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-      expect({ status, stdout, stderr }).toEqual({
-        status: 0,
-        stdout: `completed in 0.5 s\noutput: ${output}\n`,
-        stderr: 'run followed-1\ncell 0 completed in 0.0 s: x = 1\n',
-      });
-      expect(asked).toMatchObject({ path: '/follow', body: { input: { runId: 'followed-1' }, progress: 'lines', pauses: false } });
-      expect(matching(packagesIn(file), /^@temporalio\/(client|proto)$|^@grpc\//)).toEqual([]);
-      expect(needlessForDev(file)).toEqual([]);
-    } finally {
-      await new Promise((resolve) => server.close(resolve));
-    }
+    expect(asked).toMatchObject({ path: '/run', body: { detach: false, call: { notebook: NOTEBOOK, options: { id: 'followed-1' } }, progress: 'lines', pauses: false } });
+    expect(notThin(loads)).toEqual([]);
   });
 });

@@ -1,13 +1,13 @@
 // When a command does not ask `millrace dev` (cli/dev-api.ts) and does the work itself. The
 // answering dev is tested end to end (test/e2e/dev-api.test.ts).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Config } from '../../cli/config.js';
-import { askDev, devApiSocket } from '../../cli/dev-api.js';
+import { loadConfig, type Config } from '../../cli/config.js';
+import { askDev, devApiSocket, devTarget, runInputEnv } from '../../cli/dev-api.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'millrace-dev-api-'));
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -43,5 +43,50 @@ describe('askDev', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('what `run` hands dev of its environment and folder (runInputEnv, devTarget)', () => {
+  // A command called in `project/sub`, its state one folder up, relative paths in its environment.
+  const project = join(stateDir, 'project');
+  const sub = join(project, 'sub');
+  mkdirSync(join(project, '.millrace'), { recursive: true });
+  mkdirSync(sub, { recursive: true });
+  writeFileSync(join(sub, 'token'), 'from-file\n');
+  const env: NodeJS.ProcessEnv = {
+    PATH: '/usr/bin',
+    HOME: '/home/someone',
+    MILLRACE_STORE: 'store-here',
+    MILLRACE_KERNEL_ENV: 'DB_*',
+    MILLRACE_TASK_QUEUE: 'q',
+    TEMPORAL_NAMESPACE: 'ns',
+    MILLRACE_JUPYTER_TOKEN_FILE: 'token',
+    MILLRACE_CONNECTION_WAREHOUSE: 'postgresql://user:secret@db/x',
+    AWS_SECRET_ACCESS_KEY: 'secret',
+  };
+
+  it('gives the configuration the command would load itself, from another folder, and no secret', () => {
+    const handed = runInputEnv(env);
+    expect(JSON.stringify(handed)).not.toContain('secret');
+    // dev's own folder is elsewhere: relative paths are the command's.
+    const { jupyterToken: _token, ...own } = loadConfig(env, sub);
+    expect(own).toMatchObject({ stateDir: join(project, '.millrace'), storeRoot: join(sub, 'store-here'), kernelEnv: ['DB_*'], taskQueue: 'q', namespace: 'ns' });
+    expect(loadConfig(handed, sub)).toEqual({ ...own, jupyterToken: 'from-file' });
+    // A token set: its file is not read, and neither travels.
+    const withToken = { ...env, MILLRACE_JUPYTER_TOKEN: 'tok', MILLRACE_JUPYTER_TOKEN_FILE: 'missing' };
+    expect(runInputEnv(withToken)).not.toHaveProperty('MILLRACE_JUPYTER_TOKEN_FILE');
+    expect(JSON.stringify(runInputEnv(withToken))).not.toContain('tok');
+    expect(() => loadConfig(runInputEnv(withToken), sub)).not.toThrow();
+    // A refusal of the environment is the same either way.
+    const bad = { ...env, MILLRACE_JUPYTER_URL: 'not a url' };
+    expect(() => loadConfig(runInputEnv(bad), sub)).toThrow('MILLRACE_JUPYTER_URL: MILLRACE_JUPYTER_URL must be an http(s) URL');
+    expect(() => loadConfig(bad, sub)).toThrow('MILLRACE_JUPYTER_URL: MILLRACE_JUPYTER_URL must be an http(s) URL');
+  });
+
+  it('finds the state directory as loadConfig does, and leaves a possible cluster to the configuration', () => {
+    expect(devTarget(env, sub)).toEqual({ stateDir: loadConfig(env, sub).stateDir });
+    expect(devTarget({ ...env, MILLRACE_HOME: 'elsewhere' }, sub)).toEqual({ stateDir: join(sub, 'elsewhere') });
+    for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_PROFILE', 'TEMPORAL_CONFIG_FILE']) expect(devTarget({ ...env, [name]: 'x:1' }, sub)).toBeUndefined();
+    expect(devTarget({ ...env, TEMPORAL_ADDRESS: '' }, sub)).toEqual({ stateDir: join(project, '.millrace') });
   });
 });
