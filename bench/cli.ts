@@ -90,7 +90,8 @@ async function measured(command: string, args: string[], env: NodeJS.ProcessEnv,
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
     child.once('error', fail);
-    child.once('exit', (c) => done({ code: c, stdout: out, stderr: err }));
+    // 'close', not 'exit': a process that exits at once may exit before its stdout is read.
+    child.once('close', (c) => done({ code: c, stdout: out, stderr: err }));
   });
   const wallMs = performance.now() - started;
   const [user, system, rssKiB] = (await readFile(timeFile, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);

@@ -1,5 +1,5 @@
 // A foreground `millrace run` that a `millrace dev` follows (cli/follow-dev.ts), when the
-// stream from dev ends badly. The answers are this socket's, shaped as dev's `follow`
+// stream from dev ends badly. The answers are this socket's, shaped as dev's `run`
 // (test/e2e/dev-api.test.ts runs a real dev); the command is a real process of the build.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ writeFileSync(
 );
 
 let count = 0;
-/** `millrace run NOTEBOOK --id ID` against a socket whose `follow` answers with `answer(res)`. */
+/** `millrace run NOTEBOOK --id ID` against a socket whose `run` answers with `answer(res)`. */
 async function runAgainst(answer: (res: ServerResponse) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const state = join(work, `state-${count++}`);
   mkdirSync(state, { mode: 0o700 });
