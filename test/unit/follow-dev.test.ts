@@ -20,7 +20,7 @@ writeFileSync(
 
 let count = 0;
 /** `millrace run NOTEBOOK --id ID` against a socket whose `run` answers with `answer(res)`. */
-async function runAgainst(answer: (res: ServerResponse) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
+async function runAgainst(answer: (res: ServerResponse) => void, args: string[] = ['--id', 'r1']): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const state = join(work, `state-${count++}`);
   mkdirSync(state, { mode: 0o700 });
   const server = createServer((req, res) => {
@@ -30,7 +30,7 @@ async function runAgainst(answer: (res: ServerResponse) => void): Promise<{ stat
   await new Promise<void>((resolve) => server.listen(join(state, 'dev.sock'), resolve));
   try {
     const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: state };
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'millrace.js'), 'run', NOTEBOOK, '--id', 'r1', '--no-progress-bar'], { cwd: work, env });
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'millrace.js'), 'run', NOTEBOOK, ...args, '--no-progress-bar'], { cwd: work, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -57,6 +57,12 @@ it('says dev was lost, exit 3, when the stream ends before its answer', async ()
   });
   // Gone before it answered at all: the run may have started all the same.
   expect(await runAgainst((res) => res.destroy())).toEqual({ status: 3, stdout: '', stderr: LOST });
+  // dev picks the run id when the command gave none (cli/run-input.ts): gone before it said which.
+  expect(await runAgainst((res) => res.destroy(), [])).toEqual({
+    status: 3,
+    stdout: '',
+    stderr: `millrace: lost the connection to millrace dev while starting a run of ${NOTEBOOK}; it may have started: once the stack is back, \`millrace runs\` lists the runs\n`,
+  });
 });
 
 it("prints dev's error line and exits with its code when following fails after the start", async () => {
