@@ -11,7 +11,7 @@ import { removeErrorMarkers } from '../../notebook/record.js';
 import { isFinishedRecord } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import type { RunProgress } from '../../workflows/contracts.js';
-import { listSchedules, type ScheduleRow } from '../commands/schedule.js';
+import type { ScheduleRow } from '../commands/schedule.js';
 import { summarize, visibleRuns, type RunFilter, type RunSummary } from '../commands/runs.js';
 import { reportFromFailure } from '../run-report.js';
 import { CLOSING_EVENTS, historyTimeline, type TimelineRow } from './history.js';
@@ -112,7 +112,8 @@ export function temporalSource(client: Client): InspectSource {
       );
     },
 
-    listSchedules: () => listSchedules(client),
+    // The Schedules screen's command (and what it loads) only when that screen opens.
+    listSchedules: async () => (await import('../commands/schedule.js')).listSchedules(client),
 
     async loadHistory(runId) {
       const handle = client.workflow.getHandle(runId);
