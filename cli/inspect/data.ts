@@ -26,6 +26,8 @@ export const listFilterSchema = runsOptionsSchema.omit({ json: true }).extend({ 
 export interface InspectSource {
   /** At most `limit` runs, newest first; exactly `limit` means there may be more. */
   listRuns(filter: ListFilter): Promise<RunListEntry[]>;
+  /** The list for `filter` if already read (before the screen was up), to draw with the first frame; given once. */
+  takeRead?(filter: ListFilter): RunListEntry[] | undefined;
   /** Rejects with RunNotFound when there is no such run. */
   loadRun(runId: string): Promise<RunDetail>;
   /** The run's Temporal history as a timeline (earlier executions first, when it continued as new). */

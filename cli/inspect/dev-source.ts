@@ -46,12 +46,15 @@ export async function firstListThroughDev(limit: number): Promise<FirstList | un
  */
 export function devSource(first: FirstList, later: () => Promise<InspectSource>): InspectSource {
   let unread: FirstList | undefined = first;
+  const take = (filter: ListFilter) => {
+    const early = unread;
+    unread = undefined;
+    return early && filterKey(early.filter) === filterKey(filter) ? early.runs : undefined;
+  };
   return {
+    takeRead: take,
     async listRuns(filter) {
-      const early = unread;
-      unread = undefined;
-      if (early && filterKey(early.filter) === filterKey(filter)) return early.runs;
-      return (await askDev<RunListEntry[]>(first.config, INSPECT_RUNS, filter)) ?? (await later()).listRuns(filter);
+      return take(filter) ?? (await askDev<RunListEntry[]>(first.config, INSPECT_RUNS, filter)) ?? (await later()).listRuns(filter);
     },
     loadRun: async (runId) => (await later()).loadRun(runId),
     loadHistory: async (runId) => (await later()).loadHistory!(runId),
