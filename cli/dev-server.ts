@@ -17,6 +17,8 @@ import { devApiSocket, MAX_SOCKET_PATH, type DevApiError } from './dev-api.js';
 import { EXIT, UserError } from './errors.js';
 import { checkRunArgument } from './run-ids.js';
 import { followRun } from './follow-run.js';
+import { listFilterSchema, temporalSource, type InspectSource } from './inspect/data.js';
+import { INSPECT_RUNS } from './inspect/dev-source.js';
 import { runInputOf } from './run-input.js';
 import { startRun } from './start-run.js';
 
@@ -31,6 +33,9 @@ const startInputSchema = runInputSchema.extend({ onKernelLoss: z.enum(['fail', '
 
 const OPERATIONS: Record<string, (client: Client, body: unknown, taskQueue: string) => Promise<unknown>> = {
   runs: (client, body) => listRuns(client, runsOptionsSchema.omit({ json: true }).parse(body)),
+  // The inspector's run list (cli/inspect/dev-source.ts): one source for dev's life, so a
+  // failed run's failure is asked of Temporal once, whichever inspector asks.
+  [INSPECT_RUNS]: (client, body) => inspectSource(client).listRuns(listFilterSchema.parse(body)),
   show: (client, body) => {
     const { run } = z.object({ run: z.string() }).parse(body);
     return describeRun(client, checkRunArgument(run, 'show'));
@@ -42,6 +47,13 @@ const OPERATIONS: Record<string, (client: Client, body: unknown, taskQueue: stri
     return { run_id: run };
   },
 };
+
+const inspectSources = new WeakMap<Client, InspectSource>();
+function inspectSource(client: Client): InspectSource {
+  let source = inspectSources.get(client);
+  if (!source) inspectSources.set(client, (source = temporalSource(client)));
+  return source;
+}
 
 const seconds = z.number().positive().optional();
 const pairs = z.array(z.tuple([z.string(), z.string()]));

@@ -159,8 +159,10 @@ export async function main(argv: string[]): Promise<number> {
         ':schedules (or any screen name) jumps, ? lists the keys of the screen, Esc goes back, q quits (docs/inspector.md).',
     )
     .action(async (run: string | undefined, opts) => {
+      // A `millrace dev` here is asked for the run list while Ink loads (cli/inspect/dev-source.ts).
+      const early = run === undefined ? import('./inspect/dev-source.js').then((m) => m.firstListThroughDev(opts.limit), () => undefined) : undefined;
       const { inspectCommand } = await importForTerminal(() => import('./commands/inspect.js'));
-      exitCode = await inspectCommand(run, opts);
+      exitCode = await inspectCommand(run, opts, early);
     });
 
   program

@@ -17,20 +17,28 @@ import type { Client } from '@temporalio/client';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sourceText } from '../../notebook/nbformat.js';
 import type { Params } from '../../notebook/params.js';
-import { MAX_RETRY_SOURCE_CHARS, MAX_SCRATCH_CODE_CHARS } from '../../workflows/contracts.js';
-import { requestCancel } from '../commands/cancel.js';
-import { repairLine, sendRepair, type RepairName } from '../commands/repair.js';
-import { resumeInput, resumeOffer } from '../commands/resume.js';
+import type { RepairName } from '../commands/repair.js';
 import type { RunSummary } from '../commands/runs.js';
-import { backfillSchedule, setSchedulePaused, triggerSchedule } from '../commands/schedule.js';
-import { outlives, type Session } from '../session.js';
-import { startRun } from '../start-run.js';
+import type { Session } from '../session.js';
 import { editorName } from './hooks.js';
 import type { ScheduleActions } from './schedules-view.js';
-import { openRunInViewer } from './viewer-link.js';
 import { cellDetailLines, type RunDetail } from './view-model.js';
+
+// What an action does is loaded when it is first performed, not before the inspector's
+// first frame: the commands behind them load zod, yaml, the Jupyter client
+// (docs/architecture.md, "Start-up"; test/unit/cli-imports.test.ts).
+const commands = {
+  cancel: () => import('../commands/cancel.js'),
+  repair: () => import('../commands/repair.js'),
+  resume: () => import('../commands/resume.js'),
+  schedule: () => import('../commands/schedule.js'),
+  startRun: () => import('../start-run.js'),
+  session: () => import('../session.js'),
+  limits: () => import('../../workflows/contracts.js'),
+  nbformat: () => import('../../notebook/nbformat.js'),
+  viewer: () => import('./viewer-link.js'),
+};
 
 /** What the resume form starts from (cli/commands/resume.ts resumeOffer). */
 export type ResumeOffer = { parameters: Params; checkpoints: boolean };
@@ -87,8 +95,10 @@ const pausedCell = (context: RunActionContext) => context.detail?.progress?.paus
  * is selected: the Updates take no cell (a run pauses at one cell at a time).
  */
 export function repairActions(client: Client): RunAction[] {
-  const repair = (name: Exclude<RepairName, 'exec'>) => async ({ runId }: RunActionContext) =>
-    repairLine(await sendRepair(client, runId, name, name === 'retry' ? {} : undefined)) ?? `${name}: done`;
+  const repair = (name: Exclude<RepairName, 'exec'>) => async ({ runId }: RunActionContext) => {
+    const { repairLine, sendRepair } = await commands.repair();
+    return repairLine(await sendRepair(client, runId, name, name === 'retry' ? {} : undefined)) ?? `${name}: done`;
+  };
   return [
     { key: 'R', label: 'retry', appliesTo: isPaused, confirm: 'retry the failed cell (same source, same kernel)? y retries; any other key cancels', perform: repair('retry') },
     {
@@ -117,6 +127,7 @@ export function repairActions(client: Client): RunAction[] {
 async function scratch(client: Client, { runId, text }: RunActionContext): Promise<ActionOutcome> {
   const code = text ?? '';
   if (!code.trim()) return 'exec: there is no code to run';
+  const [{ MAX_SCRATCH_CODE_CHARS }, { repairLine, sendRepair }] = await Promise.all([commands.limits(), commands.repair()]);
   if (code.length > MAX_SCRATCH_CODE_CHARS) return `scratch code is limited to ${MAX_SCRATCH_CODE_CHARS} characters: nothing run`;
   const repaired = await sendRepair(client, runId, 'exec', { code });
   const answer = repaired.kind === 'execution' ? repaired.answer : undefined;
@@ -133,6 +144,7 @@ async function editAndRetry(client: Client, context: RunActionContext): Promise<
   const cell = pausedCell(context);
   const recorded = cell === null ? undefined : context.detail?.notebook?.cells[cell];
   if (cell === null || !recorded || !context.runOnTerminal) throw new Error('the paused cell\'s source is not readable here: use `millrace retry RUN --source FILE`');
+  const [{ sourceText }, { MAX_RETRY_SOURCE_CHARS }, { repairLine, sendRepair }] = await Promise.all([commands.nbformat(), commands.limits(), commands.repair()]);
   const before = sourceText(recorded.source);
   const dir = mkdtempSync(join(tmpdir(), 'millrace-edit-'));
   try {
@@ -167,10 +179,11 @@ export function runActions(session: Pick<Session, 'client' | 'taskQueue' | 'mode
       appliesTo: isResumable,
       async form({ runId }) {
         noWorkerHere();
-        return resumeOffer(session, runId);
+        return (await commands.resume()).resumeOffer(session, runId);
       },
       async perform({ runId, cellIndex, resume = { restore: 'replay', overrides: {} } }) {
         noWorkerHere();
+        const [{ resumeInput }, { startRun }] = await Promise.all([commands.resume(), commands.startRun()]);
         const { input, warnings } = await resumeInput(session, runId, storeRoot, { fromCell: cellIndex ?? undefined, ...resume });
         await startRun(session.client, session.taskQueue, input);
         const how = input.resume?.checkpoint ? `, restoring its checkpoint after cell ${input.resume.checkpoint.cell}` : '';
@@ -182,7 +195,7 @@ export function runActions(session: Pick<Session, 'client' | 'taskQueue' | 'mode
       label: 'cancel',
       appliesTo: isLive,
       confirm: 'cancel the run (interrupts its kernel and shuts it down)? y cancels; any other key keeps it',
-      perform: ({ runId }) => requestCancel(session.client, runId),
+      perform: async ({ runId }) => (await commands.cancel()).requestCancel(session.client, runId),
     },
     ...repairActions(session.client),
   ];
@@ -215,7 +228,7 @@ export const VIEWER_ACTION: RunAction = {
   key: 'v',
   label: 'viewer',
   appliesTo: () => true,
-  perform: ({ runId, cellIndex }) => openRunInViewer(runId, cellIndex),
+  perform: async ({ runId, cellIndex }) => (await commands.viewer()).openRunInViewer(runId, cellIndex),
 };
 
 /**
@@ -224,20 +237,20 @@ export const VIEWER_ACTION: RunAction = {
  * refused (in the commands' words) when it started its own Temporal server.
  */
 export function scheduleActions(session: Pick<Session, 'client' | 'mode'>): ScheduleActions {
-  const mustOutlive = (what: string) => {
-    const need = outlives(what);
+  const mustOutlive = async (what: string) => {
+    const need = (await commands.session()).outlives(what);
     if (session.mode === 'embedded' && need.kind === 'long-lived') throw new Error(need.refusal);
   };
   return {
-    setPaused: async (name, paused) => (await setSchedulePaused(session.client, name, paused, `${paused ? 'paused' : 'unpaused'} in \`millrace inspect\``)).line,
+    setPaused: async (name, paused) => (await (await commands.schedule()).setSchedulePaused(session.client, name, paused, `${paused ? 'paused' : 'unpaused'} in \`millrace inspect\``)).line,
     async trigger(name) {
-      mustOutlive('schedule trigger');
+      await mustOutlive('schedule trigger');
       // The screen asked first, and said when the schedule is paused.
-      return (await triggerSchedule(session.client, name, { force: true })).text.replace('\n', ' · ');
+      return (await (await commands.schedule()).triggerSchedule(session.client, name, { force: true })).text.replace('\n', ' · ');
     },
     async backfill(name, start, end) {
-      mustOutlive('schedule backfill');
-      return (await backfillSchedule(session.client, name, { start, end })).line;
+      await mustOutlive('schedule backfill');
+      return (await (await commands.schedule()).backfillSchedule(session.client, name, { start, end })).line;
     },
   };
 }

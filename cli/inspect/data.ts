@@ -3,7 +3,8 @@
  * the `progress` query of live runs, the failure of failed ones) and the store (the
  * output notebook, `resumed-as.json`). The views only see the `InspectSource` interface.
  */
-import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common/lib/errors.js';
 import { z } from 'zod';
 import { store } from '../../record/store/index.js';
 import type { Notebook } from '../../notebook/nbformat.js';
@@ -11,18 +12,22 @@ import { removeErrorMarkers } from '../../notebook/record.js';
 import { isFinishedRecord } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import type { RunProgress } from '../../workflows/contracts.js';
-import { listSchedules, type ScheduleRow } from '../commands/schedule.js';
-import { summarize, visibleRuns, type RunFilter, type RunSummary } from '../commands/runs.js';
-import { reportFromFailure } from '../run-report.js';
-import { CLOSING_EVENTS, historyTimeline, type TimelineRow } from './history.js';
+import type { ScheduleRow } from '../commands/schedule.js';
+import { runsOptionsSchema, summarize, visibleRuns, type RunFilter, type RunSummary } from '../commands/runs.js';
+import type { TimelineRow } from './history.js';
 import { isLive, matchesSearch, type RunDetail, type RunListEntry } from './view-model.js';
 
 /** The list's filter: `millrace runs`' options and the free words of a `/` search (view-model.ts). */
 export type ListFilter = RunFilter & { words?: readonly string[] };
 
+/** A list filter as `millrace dev` takes it from the inspector (cli/inspect/dev-source.ts). */
+export const listFilterSchema = runsOptionsSchema.omit({ json: true }).extend({ words: z.array(z.string()).optional() });
+
 export interface InspectSource {
   /** At most `limit` runs, newest first; exactly `limit` means there may be more. */
   listRuns(filter: ListFilter): Promise<RunListEntry[]>;
+  /** The list for `filter` if already read (before the screen was up), to draw with the first frame; given once. */
+  takeRead?(filter: ListFilter): RunListEntry[] | undefined;
   /** Rejects with RunNotFound when there is no such run. */
   loadRun(runId: string): Promise<RunDetail>;
   /** The run's Temporal history as a timeline (earlier executions first, when it continued as new). */
@@ -71,7 +76,10 @@ export function temporalSource(client: Client): InspectSource {
         .result()
         .then(
           (): Failure => ({ failed_cell: null, error: null, reason: null }),
-          (err: unknown): Failure => {
+          async (err: unknown): Promise<Failure> => {
+            // Loaded when a failure is read, not before the first frame (an inspector that
+            // lists through `millrace dev` loads nothing of the client for its list).
+            const [{ WorkflowFailedError }, { reportFromFailure }] = await Promise.all([import('@temporalio/client'), import('../run-report.js')]);
             if (!(err instanceof WorkflowFailedError)) return { failed_cell: null, error: null, reason: (err as Error).message };
             const outcome = reportFromFailure(err, runId, output ?? '', 0);
             return { failed_cell: outcome.failed_cell, error: outcome.error, reason: outcome.reason ?? null };
@@ -112,9 +120,11 @@ export function temporalSource(client: Client): InspectSource {
       );
     },
 
-    listSchedules: () => listSchedules(client),
+    // The Schedules screen's command (and what it loads) only when that screen opens.
+    listSchedules: async () => (await import('../commands/schedule.js')).listSchedules(client),
 
     async loadHistory(runId) {
+      const { CLOSING_EVENTS, historyTimeline } = await import('./history.js');
       const handle = client.workflow.getHandle(runId);
       let history;
       try {

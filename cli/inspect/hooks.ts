@@ -15,9 +15,11 @@ export interface Polled<T> {
  * Calls `load` now, and again `every(data, error)` milliseconds after each load finishes
  * (null: stop), until the component unmounts or `key` changes. A failed load is shown
  * and retried on the same beat, so a Temporal hiccup does not end the inspector.
+ * `initial`: data already read, shown in the first frame and counted as the first load.
  */
-export function usePolling<T>(load: () => Promise<T>, every: (data: T | undefined, error: Error | undefined) => number | null, key: string): Polled<T> {
-  const [state, setState] = useState<{ key: string; data?: T; error?: Error }>({ key });
+export function usePolling<T>(load: () => Promise<T>, every: (data: T | undefined, error: Error | undefined) => number | null, key: string, initial?: () => T | undefined): Polled<T> {
+  const [state, setState] = useState<{ key: string; data?: T; error?: Error }>(() => ({ key, data: initial?.() }));
+  const loadedFirst = useRef(state.data !== undefined);
   const [tick, setTick] = useState(0);
   const loadRef = useRef(load);
   const everyRef = useRef(every);
@@ -42,7 +44,11 @@ export function usePolling<T>(load: () => Promise<T>, every: (data: T | undefine
       const wait = everyRef.current(data, error);
       if (wait !== null && !stopped) timer = setTimeout(() => void run(), wait);
     };
-    void run();
+    if (loadedFirst.current) {
+      loadedFirst.current = false;
+      const wait = everyRef.current(state.data, undefined);
+      if (wait !== null) timer = setTimeout(() => void run(), wait);
+    } else void run();
     return () => {
       stopped = true;
       if (timer) clearTimeout(timer);

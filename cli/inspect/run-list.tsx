@@ -60,12 +60,11 @@ export function RunList({ source, limit: page, height, columns, state, onState, 
   const [pages, setPages] = useState(1);
   const limit = page * pages;
   const filterKey = JSON.stringify([status, search.notebook, search.schedule, search.words]);
-  const load = useCallback(() => {
-    const filter: ListFilter = { status, notebook: search.notebook, schedule: search.schedule, words: search.words, limit };
-    return source.listRuns(filter);
-    // filterKey stands for the search's parts.
-  }, [source, filterKey, limit]);
-  const { data: fresh, error, reload } = usePolling(load, () => (search.words.length > 0 ? SEARCH_REFRESH_MS : REFRESH_MS), `runs:${filterKey}:${limit}`);
+  const filter = (): ListFilter => ({ status, notebook: search.notebook, schedule: search.schedule, words: search.words, limit });
+  // filterKey stands for the search's parts.
+  const load = useCallback(() => source.listRuns(filter()), [source, filterKey, limit]);
+  // A list read while the inspector started (cli/inspect/dev-source.ts) is drawn in the first frame.
+  const { data: fresh, error, reload } = usePolling(load, () => (search.words.length > 0 ? SEARCH_REFRESH_MS : REFRESH_MS), `runs:${filterKey}:${limit}`, () => source.takeRead?.(filter()));
   // Reading further keeps the rows already shown until the longer list is in.
   const last = useRef<{ filterKey: string; data: RunListEntry[] } | null>(null);
   if (fresh) last.current = { filterKey, data: fresh };

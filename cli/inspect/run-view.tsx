@@ -12,14 +12,17 @@ import { RunNotFound, type InspectSource } from './data.js';
 import { HelpOverlay, useHelp, type KeyHelp } from './help.js';
 import { editorName, movement, useKeys, usePolling, useTerminalProgram } from './hooks.js';
 import { editLine } from './line-input.js';
-import { editParameters, formLines, resumeForm, resumeFormKey, type ResumeForm } from './resume-form.js';
+import type { ResumeForm } from './resume-form.js';
+
+/** The resume form's code (and the YAML and parameter modules it loads) loads when a form opens, not before the first frame. */
+type FormCode = typeof import('./resume-form.js');
 import { RunHeader } from './run-header.js';
 import { wrapToWidth } from './terminal-text.js';
 import { cellDetailLines, cellRows, clamp, initialCellPosition, isLive, resumedFrom, runHeader, type DetailLine } from './view-model.js';
 
 const LIVE_REFRESH_MS = 1000;
 
-type Dialog = { kind: 'form'; action: RunAction; form: ResumeForm } | { kind: 'line'; action: RunAction; text: string };
+type Dialog = { kind: 'form'; action: RunAction; form: ResumeForm; code: FormCode } | { kind: 'line'; action: RunAction; text: string };
 const RETRY_MS = 2000;
 
 interface Props {
@@ -152,11 +155,11 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
   const openForm = (action: RunAction) => {
     busy.current = true;
     setMessage(`${action.label}: reading the run's parameters…`);
-    action.form!(context())
+    Promise.all([action.form!(context()), import('./resume-form.js')])
       .then(
-        (offer) => {
+        ([offer, code]) => {
           setMessage(null);
-          setDialog({ kind: 'form', action, form: resumeForm(runId, offer) });
+          setDialog({ kind: 'form', action, form: code.resumeForm(runId, offer), code });
         },
         (err: unknown) => setMessage(`${action.label} failed: ${(err as Error).message.split('\n')[0]}`),
       )
@@ -176,14 +179,14 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
     }
     const to = open.form.typing === null ? movement(input, key, tableHeight, rows.length - 1) : undefined;
     if (to) return select(to);
-    const step = resumeFormKey(open.form, input, key);
+    const step = open.code.resumeFormKey(open.form, input, key);
     if ('cancel' in step) return setDialog(null);
     if ('submit' in step) {
       setDialog(null);
       return perform(open.action, { resume: { restore: step.submit.restore, overrides: step.submit.overrides } });
     }
     if ('form' in step) return setDialog({ ...open, form: step.form });
-    void editParameters(step.editParameters, editorName(), runOnTerminal).then((form) => {
+    void open.code.editParameters(step.editParameters, editorName(), runOnTerminal).then((form) => {
       if (dialogRef.current === open) setDialog({ ...open, form });
     });
   };
@@ -277,7 +280,7 @@ export function RunView({ source, runId, height, columns, actions, onOpen, onHis
       <CellDetail lines={lines} offset={shown} height={detailHeight} />
       {error ? <Text color="red" wrap="truncate-end">refresh failed: {error.message.split('\n')[0]}</Text> : null}
       {dialog?.kind === 'form' ? (
-        formLines(dialog.form, row?.index ?? null).map((line, i) => (
+        dialog.code.formLines(dialog.form, row?.index ?? null).map((line, i) => (
           <Text key={i} wrap="truncate-end" color={i === 1 && dialog.form.problem ? 'red' : undefined} bold={i === 0}>
             {line}
           </Text>

@@ -5,9 +5,10 @@
  * then fix the failed cell of a paused run in $EDITOR (a script) and see the run complete,
  * Ink giving the terminal to the editor and taking it back. CI=true, as CI sets it.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildRunInput } from '../../cli/submit.js';
@@ -125,4 +126,51 @@ it('fixes the failed cell of a paused run in $EDITOR and retries it: the editor 
   keys(s, 'q');
   await screenWhere(s, (t) => t.includes('inspect exited 0'), 'the inspector gone');
   tmux('kill-session', '-t', s);
+});
+
+it('with a `millrace dev` here: lists the runs dev reads (a failed run with its failed cell), then opens one and offers its actions through its own session', async () => {
+  // No TEMPORAL_ADDRESS: the state directory's dev is the stack (cli/inspect/dev-source.ts).
+  const dir = await mkdtemp(join(tmpdir(), 'millrace-inspect-dev-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true' };
+  for (const key of Object.keys(env)) if (key.startsWith('TEMPORAL_') || key.startsWith('MILLRACE_')) delete env[key];
+  const bin = join(packageRoot(), 'bin', 'millrace.js');
+  let dev: ChildProcess | undefined;
+  const s = 'through-dev';
+  try {
+    await writeFile(join(dir, 'breaks.ipynb'), JSON.stringify(notebook([codeCell('x = 1'), codeCell('raise ValueError("through dev")')])));
+    dev = spawn(process.execPath, [bin, 'dev'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let devOutput = '';
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        devOutput += d;
+        if (devOutput.includes('MILLRACE_JUPYTER_TOKEN_FILE=')) resolve();
+      };
+      dev!.stdout!.on('data', onData);
+      dev!.stderr!.on('data', onData);
+      dev!.on('exit', (code) => reject(new Error(`dev exited (${code}): ${devOutput}`)));
+    });
+    const run = spawnSync(process.execPath, [bin, 'run', 'breaks.ipynb', '--id', 'breaks-through-dev', '--no-progress-bar'], { cwd: dir, env, encoding: 'utf8' });
+    expect(run.stderr).toContain('ValueError');
+
+    const exports = Object.entries({ CI: 'true', PATH: env['PATH'] ?? '', HOME: env['HOME'] ?? '', TERM: 'xterm-256color' })
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ');
+    tmux('new-session', '-d', '-s', s, '-x', '120', '-y', '30', '-c', dir, `env -i ${exports} '${process.execPath}' '${bin}' inspect; echo "inspect exited $?"; sleep 600`);
+    await screenWhere(s, (t) => /breaks-through-dev.*cell 1: ValueError/.test(t), 'the failed run listed with its failed cell');
+    keys(s, 'Enter');
+    await screenWhere(s, (t) => t.includes('cell 1 · failed') && t.includes('u resume'), 'the failed run with its actions');
+    keys(s, 'q');
+    await screenWhere(s, (t) => t.includes('inspect exited 0'), 'the inspector gone');
+  } finally {
+    try {
+      tmux('kill-session', '-t', s);
+    } catch {
+      // Not started.
+    }
+    if (dev && dev.exitCode === null) {
+      dev.kill('SIGINT');
+      await new Promise((resolve) => (dev!.exitCode !== null ? resolve(undefined) : dev!.once('exit', resolve)));
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
 });

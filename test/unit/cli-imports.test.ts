@@ -178,4 +178,68 @@ describe('what a command loads', () => {
     expect(asked).toMatchObject({ path: '/run', body: { detach: false, call: { notebook: NOTEBOOK, options: { id: 'followed-1' } }, progress: 'lines', pauses: false } });
     expect(notThin(loads)).toEqual([]);
   });
+
+  it('`millrace inspect` with a `millrace dev` here draws its run list from dev, loading nothing of the Temporal client, Ink as one module, no yaml, no Jupyter client', async () => {
+    // This socket answers as dev's `inspect-runs` does (test/e2e/inspect.test.ts runs the
+    // inspector against a real dev). The process draws the list, then `q` ends it: what it
+    // loaded is what its first frame needed.
+    const state = join(work, 'dev-inspect-state');
+    mkdirSync(state, { mode: 0o700 });
+    const asked: { path?: string; body?: unknown } = {};
+    const run = { run_id: 'listed-by-dev-1', status: 'completed', notebook: 'nb.ipynb', output: null, schedule: null, started: '2026-12-06T10:00:00.000Z', ended: '2026-12-06T10:00:02.000Z', duration_s: 2, parameters: null, failed_cell: null, error: null };
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d));
+      req.on('end', () => {
+        Object.assign(asked, { path: req.url, body: JSON.parse(body) });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([run]));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(join(state, 'dev.sock'), resolve));
+    try {
+      const file = join(work, 'loads-inspect.txt');
+      // CI=true as CI sets it: the inspector draws all the same (cli/main.ts importForTerminal).
+      const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: state, MILLRACE_RECORD_LOADS: file, TERM: 'xterm-256color', CI: 'true' };
+      const command = `stty cols 120 rows 30; exec '${process.execPath}' --import '${RECORDER}' '${BIN}' inspect`;
+      // script(1): the inspector needs a terminal.
+      const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: work, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      // A key pressed while the modules load is not lost: `?` opens the help when the screen is up.
+      child.stdin.write('?');
+      let screen = '';
+      const waiters: Array<() => void> = [];
+      child.stdout.on('data', (d: Buffer) => {
+        screen += d.toString('utf8');
+        waiters.splice(0).forEach((w) => w());
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      const until = async (text: string, from = 0) => {
+        const deadline = Date.now() + 20_000;
+        while (!screen.slice(from).includes(text) && child.exitCode === null && Date.now() < deadline) {
+          await new Promise<void>((resolve) => {
+            waiters.push(resolve);
+            setTimeout(resolve, 500);
+          });
+        }
+        return screen.slice(from).includes(text);
+      };
+      try {
+        expect(await until('this help (? or esc closes it)'), screen).toBe(true);
+        const helpShown = screen.length;
+        child.stdin.write('?');
+        expect(await until('listed-by-dev-1', helpShown), screen).toBe(true);
+        child.stdin.write('q');
+        expect(await exited, screen).toBe(0);
+      } finally {
+        // Failing before `q`: SIGTERM ends the inspector (and any stack it started).
+        if (child.exitCode === null) child.kill('SIGTERM');
+      }
+      expect(asked).toEqual({ path: '/inspect-runs', body: { words: [], limit: 50 } });
+      const loaded = readFileSync(file, 'utf8').split('\n');
+      expect(matching(packagesIn(file), /^@temporalio\/(client|proto)$|^@grpc\/|^yaml$|^@jupyterlab\//)).toEqual([]);
+      // Ink, React and their packages are in dist/cli/commands/inspect.js (cli/bundle-inspect.ts).
+      expect(loaded.filter((line) => /node_modules\/(ink|react|react-reconciler|es-toolkit|yoga-layout)\//.test(line))).toEqual([]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });

@@ -140,6 +140,29 @@ describe('runs screen', () => {
     }
   });
 
+  it('draws a list read before the screen was up (through `millrace dev`) in its first frame, and reads again only on the beat', async () => {
+    const filters: ListFilter[] = [];
+    let read: RunListEntry[] | undefined = runs.slice();
+    const takeRead = (filter: ListFilter) => {
+      filters.push({ ...filter, limit: -filter.limit });
+      const list = read;
+      read = undefined;
+      return list;
+    };
+    const app = sized(render(createElement(InspectApp, { source: { ...memorySource(() => runs, filters), takeRead } })), 120);
+    try {
+      await frameWhere(app, (t) => t.includes('4 shown'));
+      expect(app.frames.filter((f) => f.includes('loading'))).toEqual([]);
+      // Asked for what was read with the list's first filter; not loaded again at once.
+      expect(filters).toEqual([{ status: undefined, notebook: undefined, schedule: undefined, words: [], limit: -50 }]);
+      app.stdin.write('r');
+      await frameWhere(app, () => filters.length === 2);
+      expect(filters[1]).toMatchObject({ words: [], limit: 50 });
+    } finally {
+      app.unmount();
+    }
+  });
+
   it('keeps the cursor on its run when a refresh brings new runs above it', async () => {
     let list = runs.slice();
     const app = sized(render(createElement(InspectApp, { source: memorySource(() => list) })), 120);
