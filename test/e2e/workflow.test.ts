@@ -164,7 +164,9 @@ const mockActivities = {
   async cellOutputExcerpt(input: { output: string; cellIndex: number }) {
     return `output of cell ${input.cellIndex}\n`;
   },
-  async sliceWorkflowTask() {},
+  async sliceWorkflowTask() {
+    runOf(Context.current().info.workflowExecution?.workflowId ?? '').calls.push('sliceWorkflowTask');
+  },
   async recordSaved(input: RecordSavedInput) {
     const run = runOfOutput(input.output);
     if (input.revision !== run.revision) throw ApplicationFailure.nonRetryable(`waited for revision ${input.revision}, record at ${run.revision}`, 'StaleRecord');
@@ -364,6 +366,20 @@ describe('notebookRun with mocked activities', () => {
     expect((await handle.describe()).status.name).toBe('CANCELLED');
     expect(run.finalStatus).toBe('cancelled');
     expect(run.calls.at(-1)).toMatch(/^shutdownKernel k\d+$/);
+  });
+
+  it('local cells end their workflow task every 2 s of cells, each counted as its duration plus 10 ms', async () => {
+    // Each mocked cell reports 1 ms: 182 cells are the first to reach 2 s (2,002 ms).
+    const { handle, run } = await start(Array.from({ length: 400 }, (): CellScript => 'ok'));
+    expect(await handle.result()).toMatchObject({ status: 'completed', executedCells: 400 });
+    const cellsBetweenSlices = run.calls
+      .filter((c) => c.startsWith('executeCell') || c === 'sliceWorkflowTask')
+      .join(' ')
+      .split('sliceWorkflowTask')
+      .map((part) => part.match(/executeCell/g)?.length ?? 0);
+    expect(cellsBetweenSlices).toEqual([182, 182, 36]);
+    // Write-behind is waited for before each slice.
+    expect(run.calls[run.calls.indexOf('sliceWorkflowTask') - 1]).toBe('recordSaved 182 local');
   });
 
   it('continues as new after 1,000 cells with the same kernel, record revision and progress', async () => {
