@@ -34,6 +34,14 @@ const KERNEL_ACTIVITY = {
 export const { startKernel: startKernelActivity, shutdownKernel } = proxyActivities<MillraceActivities>(KERNEL_ACTIVITY);
 
 /**
+ * The run's last step as a local activity: the worker that ran the run asks Jupyter to
+ * shut its kernel down (in the background, activities/kernel-lifecycle.ts), with no round
+ * trip through the server, whose activity and extra workflow task cost each run about as
+ * much CPU as a slice. A kernel that is not shut down is the orphan reaper's.
+ */
+export const { shutdownKernel: shutdownKernelLocally } = proxyLocalActivities<MillraceActivities>({ startToCloseTimeout: '2 minutes', retry: KERNEL_ACTIVITY.retry });
+
+/**
  * Starts the run's kernel. With --start-timeout, the attempt lasts as long as the kernel
  * may take to answer plus a minute for the rest (pool, registry, working directory).
  */

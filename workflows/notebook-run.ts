@@ -29,6 +29,7 @@ import {
   replayCells,
   restoreCheckpoint,
   shutdownKernel,
+  shutdownKernelLocally,
   sliceWorkflowTask,
   startKernel,
   CELL_HAND_OFF_MS,
@@ -70,6 +71,8 @@ const WORKFLOW_TASK_SLICE_BEFORE_MS = 1_000;
 const SLICE_ACTIVITY_PATCH = 'slice-with-activity';
 const SLICE_EVERY_2S_PATCH = 'slice-every-2s';
 const SCHEDULED_PARAMETERS_PATCH = 'scheduled-run-parameters-memo';
+/** Runs recorded before it shut their kernel down with a regular activity, and replay so. */
+const SHUTDOWN_LOCALLY_PATCH = 'shutdown-kernel-locally';
 /**
  * Local cells that pass save the record write-behind: the write overlaps the SDK's way
  * from one local activity to the next, and recordSaved waits for it before any other step.
@@ -150,9 +153,10 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
     // The kernel outlives a continue-as-new: the next run of this workflow uses it.
     if (state.kernel && !state.handedOver) {
       const handle = state.kernel;
+      const shutdown = patched(SHUTDOWN_LOCALLY_PATCH) ? shutdownKernelLocally : shutdownKernel;
       // A kernel that cannot be shut down (its server is gone) must not replace the run's
       // own outcome; the orphan reaper shuts it down once the server is back.
-      await CancellationScope.nonCancellable(() => shutdownKernel(handle)).catch((err: unknown) =>
+      await CancellationScope.nonCancellable(() => shutdown(handle)).catch((err: unknown) =>
         log.warn('could not shut the kernel down', { kernelId: handle.kernelId, error: String(err) }),
       );
     }

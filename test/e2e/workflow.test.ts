@@ -257,6 +257,10 @@ describe('notebookRun with mocked activities', () => {
     const kernel = run.calls.find((c) => c.startsWith('startKernel'))!.split(' ')[1];
     expect(run.calls).toEqual(['prepareRun', `startKernel ${kernel}`, 'executeCell 0 local', 'executeCell 1 local', 'executeCell 2 local', 'recordSaved 3 local', 'finalizeRun completed', `shutdownKernel ${kernel}`]);
     expect(run.revision).toBe(4);
+    // The kernel's shutdown is a local activity: no round trip through the server of its own.
+    const history = await handle.fetchHistory();
+    const scheduled = history.events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    expect(scheduled).toEqual(['prepareRun', 'startKernel', 'finalizeRun']);
   });
 
   it('local cells may save the record write-behind; the run waits for it before finalizing', async () => {
