@@ -23,7 +23,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
+  asActivityFailure,
   finalizeRun,
+  finalizeRunLocally,
   prepareRun,
   recordSavedLocally,
   replayCells,
@@ -73,6 +75,8 @@ const SLICE_EVERY_2S_PATCH = 'slice-every-2s';
 const SCHEDULED_PARAMETERS_PATCH = 'scheduled-run-parameters-memo';
 /** Runs recorded before it shut their kernel down with a regular activity, and replay so. */
 const SHUTDOWN_LOCALLY_PATCH = 'shutdown-kernel-locally';
+/** Runs recorded before it finalized with a regular activity, and replay so. */
+const FINALIZE_LOCALLY_PATCH = 'finalize-locally';
 /**
  * Local cells that pass save the record write-behind: the write overlaps the SDK's way
  * from one local activity to the next, and recordSaved waits for it before any other step.
@@ -342,7 +346,9 @@ async function continueAsNew({ input, plan, state, deadline }: Run, position: nu
 
 async function finish({ input, state }: Run, status: RunStatus, failedCell?: number, reason?: string): Promise<void> {
   state.progress.phase = 'finalizing';
-  await finalizeRun({ runId: input.runId, output: input.output, status, failedCell, languageInfo: state.languageInfo, ...(reason ? { reason } : {}), ...(state.kernelEnvironment ? { kernelEnvironment: state.kernelEnvironment } : {}) });
+  const request = { runId: input.runId, output: input.output, status, failedCell, languageInfo: state.languageInfo, ...(reason ? { reason } : {}), ...(state.kernelEnvironment ? { kernelEnvironment: state.kernelEnvironment } : {}) };
+  if (patched(FINALIZE_LOCALLY_PATCH)) await finalizeRunLocally(request).catch(asActivityFailure('finalizeRun'));
+  else await finalizeRun(request);
   state.finalized = true;
   state.progress.phase = 'done';
 }
