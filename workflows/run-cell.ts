@@ -3,8 +3,7 @@
  * first where the kernel allows it, handed off to a regular one when it runs long.
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
-import { RetryState } from '@temporalio/common';
-import { CELL_ACTIVITY, CELL_HAND_OFF_MS, CELL_LOCAL_ACTIVITY, executeCell, executeCellLocally } from './activity-options.js';
+import { asActivityFailure, CELL_ACTIVITY, CELL_HAND_OFF_MS, CELL_LOCAL_ACTIVITY, executeCell, executeCellLocally } from './activity-options.js';
 import {
   checkpointFolder,
   type CellPlan,
@@ -32,15 +31,7 @@ export async function runCell(input: ParsedRunInput, kernel: KernelHandle, cell:
   if (kernel.outcomeRegistry) {
     const localResult = await executeCellLocally
       .executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS, ...(writeBehind ? { writeBehind } : {}) }])
-      .catch((err: unknown) => {
-        // A local activity's failure arrives unwrapped: give it a regular activity's
-        // shape, so the workflow and its clients see one kind of cell failure.
-        if (err instanceof ApplicationFailure) {
-          const retryState = err.nonRetryable ? RetryState.NON_RETRYABLE_FAILURE : RetryState.MAXIMUM_ATTEMPTS_REACHED;
-          throw new ActivityFailure('Activity task failed', 'executeCell', undefined, retryState, undefined, err);
-        }
-        throw err;
-      });
+      .catch(asActivityFailure('executeCell'));
     if (localResult.status !== 'running') return localResult as FinishedCellResult;
     return (await executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }])) as FinishedCellResult;
   }

@@ -9,7 +9,7 @@
  * server): the worker is @temporalio/worker's, with the mocks as its activities, against
  * the dev server test/e2e/global-setup.ts started.
  */
-import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { ActivityFailure, Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
@@ -52,6 +52,8 @@ interface MockRun {
   /** Cells sent as local activities that may save the record write-behind. */
   writeBehind: number[];
   finalStatus?: FinalizeInput['status'];
+  /** finalizeRun fails with a non-retryable error of this type (a store that refuses the record). */
+  finalizeFails?: string;
 }
 
 const runs = new Map<string, MockRun>();
@@ -141,6 +143,7 @@ const mockActivities = {
   async finalizeRun(input: FinalizeInput) {
     const run = runOf(input.runId);
     run.calls.push(`finalizeRun ${input.status}${input.failedCell !== undefined ? ` at ${input.failedCell}` : ''}`);
+    if (run.finalizeFails) throw ApplicationFailure.nonRetryable('the store refused the record', run.finalizeFails);
     run.revision += 1;
     run.finalStatus = input.status;
     return { output: input.output };
@@ -164,7 +167,9 @@ const mockActivities = {
   async cellOutputExcerpt(input: { output: string; cellIndex: number }) {
     return `output of cell ${input.cellIndex}\n`;
   },
-  async sliceWorkflowTask() {},
+  async sliceWorkflowTask() {
+    runOf(Context.current().info.workflowExecution?.workflowId ?? '').calls.push('sliceWorkflowTask');
+  },
   async recordSaved(input: RecordSavedInput) {
     const run = runOfOutput(input.output);
     if (input.revision !== run.revision) throw ApplicationFailure.nonRetryable(`waited for revision ${input.revision}, record at ${run.revision}`, 'StaleRecord');
@@ -255,6 +260,10 @@ describe('notebookRun with mocked activities', () => {
     const kernel = run.calls.find((c) => c.startsWith('startKernel'))!.split(' ')[1];
     expect(run.calls).toEqual(['prepareRun', `startKernel ${kernel}`, 'executeCell 0 local', 'executeCell 1 local', 'executeCell 2 local', 'recordSaved 3 local', 'finalizeRun completed', `shutdownKernel ${kernel}`]);
     expect(run.revision).toBe(4);
+    // Finalizing and the kernel's shutdown are local activities: no round trips through the server of their own.
+    const history = await handle.fetchHistory();
+    const scheduled = history.events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    expect(scheduled).toEqual(['prepareRun', 'startKernel']);
   });
 
   it('local cells may save the record write-behind; the run waits for it before finalizing', async () => {
@@ -364,6 +373,34 @@ describe('notebookRun with mocked activities', () => {
     expect((await handle.describe()).status.name).toBe('CANCELLED');
     expect(run.finalStatus).toBe('cancelled');
     expect(run.calls.at(-1)).toMatch(/^shutdownKernel k\d+$/);
+  });
+
+  it('a finalize that fails fails the run with the activity failure a regular activity would give', async () => {
+    const { handle, run } = await start(['ok']);
+    run.finalizeFails = 'StoreFull';
+    const err = await handle.result().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ActivityFailure);
+    expect((cause as ActivityFailure).activityType).toBe('finalizeRun');
+    expect((cause as ActivityFailure).cause).toMatchObject({ type: 'StoreFull', message: 'the store refused the record' });
+    // Tried as completed, then as failed; the kernel is shut down either way.
+    expect(run.calls.filter((c) => c.startsWith('finalizeRun'))).toEqual(['finalizeRun completed', 'finalizeRun failed']);
+    expect(run.calls.at(-1)).toMatch(/^shutdownKernel /);
+  });
+
+  it('local cells end their workflow task every 2 s of cells, each counted as its duration plus 10 ms', async () => {
+    // Each mocked cell reports 1 ms: 182 cells are the first to reach 2 s (2,002 ms).
+    const { handle, run } = await start(Array.from({ length: 400 }, (): CellScript => 'ok'));
+    expect(await handle.result()).toMatchObject({ status: 'completed', executedCells: 400 });
+    const cellsBetweenSlices = run.calls
+      .filter((c) => c.startsWith('executeCell') || c === 'sliceWorkflowTask')
+      .join(' ')
+      .split('sliceWorkflowTask')
+      .map((part) => part.match(/executeCell/g)?.length ?? 0);
+    expect(cellsBetweenSlices).toEqual([182, 182, 36]);
+    // Write-behind is waited for before each slice.
+    expect(run.calls[run.calls.indexOf('sliceWorkflowTask') - 1]).toBe('recordSaved 182 local');
   });
 
   it('continues as new after 1,000 cells with the same kernel, record revision and progress', async () => {
