@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { moveSession, shutdownKernel } from './jupyter.js';
 import type { KernelPlacement } from '../workflows/contracts.js';
 import { startPlacedKernel } from './kernel-lifecycle.js';
+import { startVariables } from './gateway-placement.js';
 
 /** Well inside the orphan reaper's grace period (60 s by default). */
 const KEEP_ALIVE_MS = 20_000;
@@ -60,6 +61,8 @@ export class KernelPool {
     private readonly warn: (line: string) => void = () => undefined,
     /** Where placements go for millrace's own Jupyter Server; without it, no container kernels are pooled. */
     private readonly placementsDir?: string,
+    /** On Enterprise Gateway, the user kernels start for (KERNEL_USERNAME, activities/gateway-placement.ts). */
+    private readonly kernelUsername?: string,
   ) {
     this.keepAlive = setInterval(() => this.touchIdle(), KEEP_ALIVE_MS);
     this.keepAlive.unref();
@@ -156,9 +159,9 @@ export class KernelPool {
     }
   }
 
-  private startOne(kernelName: string, placement?: KernelPlacement): Promise<PooledKernel> {
+  private async startOne(kernelName: string, placement?: KernelPlacement): Promise<PooledKernel> {
     const container = placement?.image && this.placementsDir ? { placement, placementsDir: this.placementsDir } : undefined;
-    return startPlacedKernel(this.settings, kernelName, `pool-${randomUUID()}`, container);
+    return startPlacedKernel(this.settings, kernelName, `pool-${randomUUID()}`, container, undefined, await startVariables(this.settings, this.kernelUsername));
   }
 
   private touchIdle(): void {

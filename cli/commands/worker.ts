@@ -10,12 +10,15 @@ import { readDevFile, unreachable } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 
 export interface WorkerOptions {
   taskQueue?: string;
   jupyterUrl?: string;
   maxConcurrentRuns?: number;
   kernelPool?: number;
+  /** On Enterprise Gateway: the user kernels start for (KERNEL_USERNAME). */
+  kernelUser?: string;
   /** --allow-image/--allow-mount/--allow-env. */
   allow?: Partial<AllowList>;
 }
@@ -27,10 +30,15 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
   if (!temporalAddress) {
     throw new UserError('no Temporal to attach to: set TEMPORAL_ADDRESS, or start `millrace dev --no-worker` here', EXIT.environment);
   }
+  if (options.kernelUser !== undefined && !(options.jupyterUrl ?? config.jupyterUrl)) {
+    throw new UserError("--kernel-user of `millrace worker` names the user of an Enterprise Gateway's kernels and needs --jupyter-url: give it to `millrace dev` to run this directory's kernels as another user");
+  }
+  if (options.kernelUser === '') throw new UserError('--kernel-user: expected a user name');
   const jupyterUrl = options.jupyterUrl ?? config.jupyterUrl ?? dev?.jupyterUrl;
   if (!jupyterUrl) throw new UserError('no Jupyter Server: set MILLRACE_JUPYTER_URL or pass --jupyter-url', EXIT.environment);
   const token = config.jupyterToken ?? (dev ? readFileSync(dev.jupyterTokenFile, 'utf8').trim() : '');
   const taskQueue = options.taskQueue ?? dev?.taskQueue ?? config.taskQueue;
+  const user = kernelUsername(options.kernelUser);
   const millraceWorker = await createWorker({
     temporalAddress,
     ...(config.temporalConnection ? { connection: config.temporalConnection } : {}),
@@ -40,6 +48,7 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
     maxConcurrentRuns: options.maxConcurrentRuns,
     kernelPool: options.kernelPool,
     ...(options.allow ? { allow: options.allow } : {}),
+    ...(user ? { kernelUsername: user } : {}),
   }).catch((err: unknown) => {
     throw err instanceof TransportError ? unreachable(temporalAddress, err, config.temporalConnection) : err;
   });
@@ -50,4 +59,18 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
   if (worker.getState() === 'RUNNING') worker.shutdown();
   await running;
   return EXIT.ok;
+}
+
+/**
+ * Who a gateway's kernels start for (KERNEL_USERNAME, sent to Enterprise Gateway only):
+ * `--kernel-user`, else the user this worker runs as, as a Jupyter client on the worker's
+ * machine would be; not the submitter's name, which a run's input could claim at will.
+ */
+function kernelUsername(option: string | undefined): string | undefined {
+  if (option) return option;
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined; // no entry in the password database (a container's arbitrary uid): the gateway's choice
+  }
 }
