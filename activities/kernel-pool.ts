@@ -69,15 +69,17 @@ export class KernelPool {
   }
 
   /**
-   * Starts one kernel of that name now, not replaced once taken: a one-shot `millrace run`
+   * Starts one kernel of that name (in a container, with a placement) now, not replaced once taken: a one-shot `millrace run`
    * starts its run's kernel while the Temporal server and the worker come up. A run that
    * asks for it while it still starts waits for it rather than starting another.
    */
-  prestart(kernelName: string): void {
-    const kernel = this.startOne(kernelName);
+  prestart(kernelName: string, placement?: KernelPlacement): void {
+    if (placement?.image && !this.placementsDir) return;
+    const key = poolKey(kernelName, placement);
+    const kernel = this.startOne(kernelName, placement);
     // One that fails to start is forgotten: the run starts its own and says why.
-    kernel.catch(() => this.early.delete(kernelName));
-    this.early.set(kernelName, kernel);
+    kernel.catch(() => this.early.delete(key));
+    this.early.set(key, kernel);
   }
 
   /**
@@ -90,8 +92,8 @@ export class KernelPool {
     if (!this.shapes.has(key)) this.shapes.set(key, { kernelName, ...(placement?.image ? { placement } : {}) });
     const ready = this.idle.get(key) ?? [];
     this.idle.set(key, ready);
-    const early = placement?.image ? undefined : this.early.get(kernelName);
-    if (early) this.early.delete(kernelName);
+    const early = this.early.get(key);
+    if (early) this.early.delete(key);
     if (early) ready.push(...(await early.then((kernel) => [kernel]).catch(() => [])));
     try {
       for (let kernel = ready.shift(); kernel; kernel = ready.shift()) {

@@ -8,6 +8,7 @@ import type { WrapOptions } from '../../jobs/wrap.js';
 import type { KernelPlacement } from '../../workflows/contracts.js';
 import { loadConfig } from '../config.js';
 import { askDev } from '../dev-api.js';
+import type { KernelHint } from '../environment.js';
 import { EXIT } from '../errors.js';
 import { printStarted } from '../output.js';
 import { longLivedOnly, NEEDS_WORKER, outlives, withSession, type StackNeed } from '../session.js';
@@ -67,9 +68,9 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     return EXIT.ok;
   }
   const config = loadConfig();
-  let kernelName: string | undefined;
+  let kernelHint: KernelHint | undefined;
   const input = await buildRunInput(config, {
-    onKernelName: (name) => (kernelName = name),
+    onKernelName: (name, notebookPlacement) => (kernelHint = { name, ...(options.placement ? { placement: options.placement } : {}), notebookPlacement }),
     notebookPath: notebook,
     wrap: options.wrap,
     params,
@@ -103,8 +104,6 @@ export async function runCommand(notebook: string, options: RunOptions): Promise
     if (code !== undefined) return code;
   }
   const needs = options.detach ? DETACHED : input.onFailure === 'pause' ? PAUSABLE : NEEDS_WORKER;
-  // A container kernel is started for its run, never ahead of it.
-  const kernelHint = options.placement?.image ? undefined : kernelName;
   // The session first: an embedded stack's servers start while the client and the rest load.
   return withSession({ needs, json: options.json, config, createsState: true, ...(kernelHint ? { kernelHint } : {}) }, async (session) => {
     const { submitRun } = await import('../follow-run.js');

@@ -15,7 +15,8 @@ import { execFile } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { serverSettings } from '../../activities/jupyter.js';
+import { serverSettings, shutdownKernel } from '../../activities/jupyter.js';
+import { KernelPool } from '../../activities/kernel-pool.js';
 import { temporalSource } from '../../cli/inspect/data.js';
 import { runHeader } from '../../cli/inspect/view-model.js';
 import { parseNotebook } from '../../notebook/nbformat.js';
@@ -445,6 +446,28 @@ for name, port in ${JSON.stringify(Object.entries(targets))}:
     expect(removed).toEqual([name]);
     expect(await containers()).toEqual([]);
     await other.stop();
+  });
+
+  // A one-shot `millrace run --image` starts its run's container while Temporal comes up (cli/environment.ts).
+  it('starts one container early for a one-shot run: taken by a run of its shape only, never by another', async () => {
+    const settings = serverSettings({ url: jupyter.url, token: jupyter.token });
+    const shape: KernelPlacement = { image, cpus: 0.5, memory: '200m', env: { GREETING: 'early' } };
+    const pool = new KernelPool(settings, 0, undefined, placementsDir(stateDir));
+    try {
+      pool.prestart('python3', shape);
+      // Another shape waits for nothing and gets nothing.
+      expect(await pool.take('python3', 'early-other', { ...shape, env: { GREETING: 'late' } })).toBeUndefined();
+      const kernel = await pool.take('python3', 'early-run', shape);
+      expect(kernel).toBeDefined();
+      expect(await containers('running')).toContain(`millrace-kernel-${kernel!.model.id}`);
+      const sessions = await SessionAPI.listRunning(settings);
+      expect(sessions.find((s) => s.kernel?.id === kernel!.model.id)?.path).toBe('millrace/early-run');
+      expect(await pool.take('python3', 'early-run-2', shape)).toBeUndefined();
+      await shutdownKernel(settings, kernel!.model.id);
+    } finally {
+      await pool.stop();
+    }
+    await waitFor('every container removed', async () => ((await containers()).length === 0 ? true : undefined));
   });
 
   it('starts a run in a warm container of the same shape (--kernel-pool), never one of another shape, and removes the pooled ones at shutdown', async () => {
