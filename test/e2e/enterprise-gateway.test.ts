@@ -7,7 +7,6 @@
  * gateway's venv (scripts/setup-gateways.sh).
  */
 import { WorkflowFailedError } from '@temporalio/client';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
@@ -21,7 +20,7 @@ import { startWorkerProcess } from '../../bench/worker-process.js';
 import { buildRunInput, resolveParameters } from '../../cli/submit.js';
 import { podman } from '../../worker/orphans.js';
 import type { KernelPlacement, RunResult } from '../../workflows/contracts.js';
-import { codeCell, exited, notebook, runCli, startHarness, streamText, waitFor, waitForSavedOutput, type Harness, failureMessage } from './harness.js';
+import { codeCell, exited, notebook, runAcrossSigkill, runCli, startHarness, streamText, waitFor, type Harness, failureMessage } from './harness.js';
 
 const imageFile = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'millrace', 'containers', 'kernel-image');
 const KERNEL = 'python_container';
@@ -152,42 +151,33 @@ describe('container kernels on Enterprise Gateway', () => {
   });
 
   it('runs each cell exactly once in the container when the worker is SIGKILLed mid-cell', async () => {
-    const stack = inject('stack');
-    const side = `/tmp/side-${randomBytes(3).toString('hex')}.txt`;
-    // The side effect stays in the container: a cell reads it back at the end.
-    const cells = [0, 1, 2].map((i) => codeCell(`import time\nprint("start ${i}", flush=True)\ntime.sleep(1.5)\nopen(${JSON.stringify(side)}, "a").write("cell ${i}\\n")`));
-    cells.push(codeCell(`print(open(${JSON.stringify(side)}).read(), end="")`));
-    const path = await h.writeNotebook('killed.ipynb', notebook(cells));
     const taskQueue = `eg-killed-${randomBytes(3).toString('hex')}`;
-    const env = { ...process.env, ...allowed(), TEMPORAL_ADDRESS: stack.temporalAddress, MILLRACE_TASK_QUEUE: taskQueue, MILLRACE_JUPYTER_URL: gateway.url, MILLRACE_JUPYTER_TOKEN: gateway.token };
-    const first = await startWorkerProcess(env);
-    let second: ChildProcess | undefined;
-    try {
-      const input = await inputFor(path, { image }, taskQueue);
-      const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
-      await waitForSavedOutput(input.output, 1, 'start 1');
-      first.kill('SIGKILL');
-      await exited(first);
-      second = await startWorkerProcess(env);
-      await handle.result();
-      const nb = JSON.parse(await readFile(input.output, 'utf8'));
-      expect(streamText(nb.cells[3])).toBe('cell 0\ncell 1\ncell 2\n');
-      expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
-      await waitFor('the container removed', async () => ((await kernelContainers()).length === 0 ? true : undefined), 30_000);
-    } finally {
-      first.kill('SIGKILL');
-      second?.kill('SIGTERM');
-      if (second) await exited(second);
-    }
+    const nb = await runAcrossSigkill({
+      writeNotebook: (name, content) => h.writeNotebook(name, content),
+      workerEnv: gatewayWorkerEnv(gateway, taskQueue),
+      start: async (path) => {
+        const input = await inputFor(path, { image }, taskQueue);
+        const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
+        return { output: input.output, result: () => handle.result() };
+      },
+    });
+    // The side effect, written in the container: each cell once.
+    expect(streamText(nb.cells[3])).toBe('cell 0\ncell 1\ncell 2\n');
+    expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
+    await waitFor('the container removed', async () => ((await kernelContainers()).length === 0 ? true : undefined));
   });
 });
+
+/** `millrace worker` attached to `gw` on its own task queue, with this file's allow-list. */
+function gatewayWorkerEnv(gw: KernelGateway, taskQueue: string): NodeJS.ProcessEnv {
+  return { ...process.env, ...allowed(), TEMPORAL_ADDRESS: inject('stack').temporalAddress, MILLRACE_TASK_QUEUE: taskQueue, MILLRACE_JUPYTER_URL: gw.url, MILLRACE_JUPYTER_TOKEN: gw.token };
+}
 
 describe('the user kernels start for on Enterprise Gateway (KERNEL_USERNAME)', () => {
   /** A `millrace worker` process on a task queue of its own, attached to the gateway with `args`. */
   async function withGatewayWorker<T>(args: string[], body: (taskQueue: string) => Promise<T>): Promise<T> {
     const taskQueue = `eg-user-${randomBytes(3).toString('hex')}`;
-    const env = { ...process.env, ...allowed(), TEMPORAL_ADDRESS: inject('stack').temporalAddress, MILLRACE_TASK_QUEUE: taskQueue, MILLRACE_JUPYTER_URL: gateway.url, MILLRACE_JUPYTER_TOKEN: gateway.token };
-    const worker = await startWorkerProcess(env, args);
+    const worker = await startWorkerProcess(gatewayWorkerEnv(gateway, taskQueue), args);
     try {
       return await body(taskQueue);
     } finally {
@@ -312,5 +302,21 @@ describe("Enterprise Gateway's DistributedProcessProxy over SSH to 127.0.0.2", (
     expect(streamText(nb.cells[0])).toBe("['127.0.0.2']\n");
     expect([nb.cells[1].outputs[0].data['text/plain']].flat().join('')).toBe('42');
     expect(sshd.logText()).toContain('Accepted publickey');
+  });
+
+  it('runs each cell exactly once on the remote host when the worker is SIGKILLed mid-cell', async () => {
+    const taskQueue = `ssh-killed-${randomBytes(3).toString('hex')}`;
+    const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
+    const nb = await runAcrossSigkill({
+      writeNotebook: (name, content) => sshHarness.writeNotebook(name, content),
+      workerEnv: gatewayWorkerEnv(sshGateway, taskQueue),
+      start: async (path) => {
+        const input = await buildRunInput({ ...sshHarness.config, taskQueue }, { notebookPath: path, params, kernelName: 'python_ssh' });
+        const handle = await sshHarness.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
+        return { output: input.output, result: () => handle.result() };
+      },
+    });
+    expect(streamText(nb.cells[3])).toBe('cell 0\ncell 1\ncell 2\n');
+    expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
   });
 });
