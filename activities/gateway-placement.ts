@@ -74,7 +74,7 @@ export function isEnterpriseGateway(settings: ServerConnection.ISettings): Promi
 /**
  * The variables of a kernel start request: the placement's (`placementEnv`, on Enterprise
  * Gateway only), and on Enterprise Gateway the user the kernel starts for, KERNEL_USERNAME
- * (the worker's `--kernel-user`, else its own user), last so a run cannot choose it.
+ * (the worker's `--kernel-user`), last so a run cannot choose it.
  * Undefined when there is nothing to send: other servers ignore the variables.
  */
 export async function startVariables(

@@ -119,7 +119,14 @@ async function startKernelWithEnv(settings: ServerConnection.ISettings, name: st
     { method: 'POST', body: JSON.stringify({ path: `${SESSION_PREFIX}${runId}`, name: runId, type: 'notebook', kernel: { id: model.id } }) },
     settings,
   );
-  const body = (await session.json().catch(() => undefined)) as { id?: string } | undefined;
+  const body = (await session.json().catch(() => undefined)) as { id?: string; kernel?: { id?: string } } | undefined;
+  if (session.status === 201 && body?.id && body.kernel?.id && body.kernel.id !== model.id) {
+    // Enterprise Gateway 3.3 ignores a new session's kernel id and starts a kernel of its own
+    // (and cannot re-point a session: PATCH fails): deleting the session shuts that one down.
+    // Our kernel goes without a session, so the orphan reaper cannot see it (docs/kernels.md).
+    await SessionAPI.shutdownSession(body.id, settings).catch(() => shutdownKernel(settings, body.kernel!.id!).catch(() => undefined));
+    return { model };
+  }
   return { model, ...(session.status === 201 && body?.id ? { sessionId: body.id } : {}) };
 }
 

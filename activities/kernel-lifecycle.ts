@@ -26,7 +26,7 @@ export interface KernelLifecycleDeps {
   background?: BackgroundWork;
   /** Where container placements are left for the Jupyter Server's provisioner (activities/kernel-placement.ts). */
   placementsDir?: string;
-  /** The user kernels start for on Enterprise Gateway (KERNEL_USERNAME): `millrace worker`'s `--kernel-user`, else its own user. */
+  /** The user kernels start for on Enterprise Gateway (KERNEL_USERNAME): `millrace worker`'s `--kernel-user`; none: the gateway's own. */
   kernelUsername?: string;
 }
 

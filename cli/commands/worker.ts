@@ -10,7 +10,6 @@ import { readDevFile, unreachable } from '../environment.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
 import { readFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
 
 export interface WorkerOptions {
   taskQueue?: string;
@@ -38,7 +37,6 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
   if (!jupyterUrl) throw new UserError('no Jupyter Server: set MILLRACE_JUPYTER_URL or pass --jupyter-url', EXIT.environment);
   const token = config.jupyterToken ?? (dev ? readFileSync(dev.jupyterTokenFile, 'utf8').trim() : '');
   const taskQueue = options.taskQueue ?? dev?.taskQueue ?? config.taskQueue;
-  const user = kernelUsername(options.kernelUser);
   const millraceWorker = await createWorker({
     temporalAddress,
     ...(config.temporalConnection ? { connection: config.temporalConnection } : {}),
@@ -48,7 +46,7 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
     maxConcurrentRuns: options.maxConcurrentRuns,
     kernelPool: options.kernelPool,
     ...(options.allow ? { allow: options.allow } : {}),
-    ...(user ? { kernelUsername: user } : {}),
+    ...(options.kernelUser ? { kernelUsername: options.kernelUser } : {}),
   }).catch((err: unknown) => {
     throw err instanceof TransportError ? unreachable(temporalAddress, err, config.temporalConnection) : err;
   });
@@ -59,18 +57,4 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
   if (worker.getState() === 'RUNNING') worker.shutdown();
   await running;
   return EXIT.ok;
-}
-
-/**
- * Who a gateway's kernels start for (KERNEL_USERNAME, sent to Enterprise Gateway only):
- * `--kernel-user`, else the user this worker runs as, as a Jupyter client on the worker's
- * machine would be; not the submitter's name, which a run's input could claim at will.
- */
-function kernelUsername(option: string | undefined): string | undefined {
-  if (option) return option;
-  try {
-    return userInfo().username;
-  } catch {
-    return undefined; // no entry in the password database (a container's arbitrary uid): the gateway's choice
-  }
 }

@@ -6,7 +6,9 @@
  * podman's Docker-compatible API service. Needs the images scripts/setup.sh builds and the
  * gateway's venv (scripts/setup-gateways.sh).
  */
+import { KernelAPI } from '@jupyterlab/services';
 import { WorkflowFailedError } from '@temporalio/client';
+import { serverSettings } from '../../activities/jupyter.js';
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
@@ -205,6 +207,8 @@ describe('the user kernels start for on Enterprise Gateway (KERNEL_USERNAME)', (
       expect(streamText(asProcess.output.cells[0])).toBe('alice\n');
     });
     await waitFor('the container removed', async () => ((await kernelContainers()).length === 0 ? true : undefined), 30_000);
+    // No other kernel left behind: the gateway's session API starts one of its own for a new session (deleted at once).
+    await waitFor('no kernel left on the gateway', async () => ((await KernelAPI.listRunning(serverSettings({ url: gateway.url, token: gateway.token }))).length === 0 ? true : undefined), 15_000);
   });
 
   it('fails the run in one line naming the user when the gateway refuses it (unauthorized_users), and runs none of its cells', async () => {
