@@ -503,7 +503,8 @@ for name, port in ${JSON.stringify(Object.entries(targets))}:
       const created = await containerCreated(kernel.model.id);
       await kernel.connection.restart();
       // A new container under the same name (the kernel id stays), with the run's limits and variables; a fresh namespace.
-      expect(await containerCreated(kernel.model.id)).toBeGreaterThan(created);
+      // podman creates it once Jupyter's restart has spawned the client: waited for.
+      await waitFor('the new container', async () => ((await containerCreated(kernel.model.id).catch(() => 0)) > created ? true : undefined));
       expect(await containers('running')).toEqual([name]);
       expect(await ask(`(__import__('os').environ.get('GREETING'), __import__('os').environ.get('MILLRACE_CONTAINER'), ${memory}, 'before_restart' in globals())`)).toBe(
         `('again', 'podman', '${200 * 1024 * 1024}', False)`,
