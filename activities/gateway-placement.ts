@@ -52,6 +52,40 @@ export function gatewayRefusal(placement: KernelPlacement, kernelName: string, p
   return undefined;
 }
 
+const apiSchema = z.looseObject({ gateway_version: z.string().optional() });
+/** Per server: whether it is Enterprise Gateway, asked once (a failed question is asked again). */
+const enterpriseGateways = new WeakMap<ServerConnection.ISettings, Promise<boolean>>();
+
+/** Whether the server is Jupyter Enterprise Gateway: its `/api` names its own version (`gateway_version`). */
+export function isEnterpriseGateway(settings: ServerConnection.ISettings): Promise<boolean> {
+  let known = enterpriseGateways.get(settings);
+  if (!known) {
+    known = ServerConnection.makeRequest(`${settings.baseUrl}api`, {}, settings).then(async (response) => {
+      if (response.status !== 200) return (await response.text(), false);
+      const parsed = apiSchema.safeParse(await response.json().catch(() => undefined));
+      return parsed.success && parsed.data.gateway_version !== undefined;
+    });
+    known.catch(() => enterpriseGateways.delete(settings));
+    enterpriseGateways.set(settings, known);
+  }
+  return known;
+}
+
+/**
+ * The variables of a kernel start request: the placement's (`placementEnv`, on Enterprise
+ * Gateway only), and on Enterprise Gateway the user the kernel starts for, KERNEL_USERNAME
+ * (the worker's `--kernel-user`), last so a run cannot choose it.
+ * Undefined when there is nothing to send: other servers ignore the variables.
+ */
+export async function startVariables(
+  settings: ServerConnection.ISettings,
+  kernelUsername: string | undefined,
+  placementEnv?: Record<string, string>,
+): Promise<Record<string, string> | undefined> {
+  if (!kernelUsername || !(placementEnv || (await isEnterpriseGateway(settings)))) return placementEnv;
+  return { ...placementEnv, KERNEL_USERNAME: kernelUsername };
+}
+
 const UNITS: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
 /** A size as podman takes it (`512m`, `2g`, binary units) in bytes: what Docker and Kubernetes both read the same. */

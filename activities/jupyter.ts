@@ -23,7 +23,7 @@ export interface JupyterConfig {
 export class KernelError extends Error {
   constructor(
     message: string,
-    readonly kind: 'unknown-kernel' | 'kernel-died' | 'kernel-lost' | 'kernel-gone' | 'server-unreachable' | 'start-timeout' | 'start-failed',
+    readonly kind: 'unknown-kernel' | 'kernel-died' | 'kernel-lost' | 'kernel-gone' | 'server-unreachable' | 'start-timeout' | 'start-failed' | 'start-refused',
   ) {
     super(message);
     this.name = 'KernelError';
@@ -103,6 +103,12 @@ export async function startKernel(settings: ServerConnection.ISettings, name: st
 
 async function startKernelWithEnv(settings: ServerConnection.ISettings, name: string, runId: string, env: Record<string, string>): Promise<StartedKernelModel> {
   const response = await ServerConnection.makeRequest(`${settings.baseUrl}api/kernels`, { method: 'POST', body: JSON.stringify({ name, env }) }, settings);
+  // Enterprise Gateway refuses a user (KERNEL_USERNAME) it does not authorize with a 403: final.
+  if (response.status === 403) {
+    const user = env['KERNEL_USERNAME'];
+    const reason = refusalReason(await response.text());
+    throw new KernelError(`the Jupyter server at ${settings.baseUrl} refused to start kernel "${name}"${user ? ` for user "${user}" (KERNEL_USERNAME)` : ''}: ${reason}`, 'start-refused');
+  }
   if (response.status !== 201 && response.status !== 200) {
     throw new ServerConnection.ResponseError(response, `starting kernel "${name}" answered ${response.status}: ${(await response.text()).slice(0, 500)}`);
   }
@@ -113,8 +119,27 @@ async function startKernelWithEnv(settings: ServerConnection.ISettings, name: st
     { method: 'POST', body: JSON.stringify({ path: `${SESSION_PREFIX}${runId}`, name: runId, type: 'notebook', kernel: { id: model.id } }) },
     settings,
   );
-  const body = (await session.json().catch(() => undefined)) as { id?: string } | undefined;
+  const body = (await session.json().catch(() => undefined)) as { id?: string; kernel?: { id?: string } } | undefined;
+  if (session.status === 201 && body?.id && body.kernel?.id && body.kernel.id !== model.id) {
+    // Enterprise Gateway 3.3 ignores a new session's kernel id and starts a kernel of its own
+    // (and cannot re-point a session: PATCH fails): deleting the session shuts that one down.
+    // Our kernel goes without a session, so the orphan reaper cannot see it (docs/kernels.md).
+    await SessionAPI.shutdownSession(body.id, settings).catch(() => shutdownKernel(settings, body.kernel!.id!).catch(() => undefined));
+    return { model };
+  }
   return { model, ...(session.status === 201 && body?.id ? { sessionId: body.id } : {}) };
+}
+
+/** A refusal's reason in one line: Jupyter's JSON error body (`reason`, else `message`), else its text. */
+function refusalReason(body: string): string {
+  let reason = body;
+  try {
+    const parsed = JSON.parse(body) as { reason?: unknown; message?: unknown };
+    reason = String(parsed.reason || parsed.message || body);
+  } catch {
+    // not JSON: the text as it is
+  }
+  return reason.replace(/\s+/g, ' ').trim().slice(0, 500) || 'forbidden (403)';
 }
 
 /**

@@ -15,7 +15,7 @@ import { installExecutionRegistry } from './execution-registry.js';
 import { enterWorkingDirectory, WorkingDirectoryError } from './working-directory.js';
 import { removePlacement, withWorkerEnv, writePlacement } from './kernel-placement.js';
 import { silentExecute } from './execute-request.js';
-import { gatewayRefusal, kernelStartVariables, missingVariables, processProxyOf } from './gateway-placement.js';
+import { gatewayRefusal, kernelStartVariables, missingVariables, processProxyOf, startVariables } from './gateway-placement.js';
 
 class PlacementError extends Error {}
 
@@ -26,6 +26,8 @@ export interface KernelLifecycleDeps {
   background?: BackgroundWork;
   /** Where container placements are left for the Jupyter Server's provisioner (activities/kernel-placement.ts). */
   placementsDir?: string;
+  /** The user kernels start for on Enterprise Gateway (KERNEL_USERNAME): `millrace worker`'s `--kernel-user`; none: the gateway's own. */
+  kernelUsername?: string;
 }
 
 /** papermill's --start-timeout default: how long a new kernel has to answer kernel_info. */
@@ -108,6 +110,10 @@ async function startFreshKernel(
     if (err instanceof KernelError && err.kind === 'start-failed') {
       throw ApplicationFailure.nonRetryable(err.message, 'KernelDiedAtStart');
     }
+    // The gateway refused the user: asking again gets the same answer.
+    if (err instanceof KernelError && err.kind === 'start-refused') {
+      throw ApplicationFailure.nonRetryable(err.message, 'KernelStartRefused');
+    }
     throw err;
   }
 }
@@ -139,7 +145,7 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
       // A warm kernel of the same kernelspec and, for a container, the same image, limits,
       // variables and mounts; else one started for this run (a gateway's placement never pools).
       const pooled = onGateway ? undefined : await deps.kernelPool?.take(request.kernelName, request.runId, container?.placement);
-      const kernel = pooled ?? (await startFreshKernel(settings, request, container, onGateway));
+      const kernel = pooled ?? (await startFreshKernel(settings, request, container, await startVariables(settings, deps.kernelUsername, onGateway)));
       const { model, connection, languageInfo, outcomeRegistry } = kernel;
       const language = String(languageInfo['name']);
       let environment: KernelEnvironment;

@@ -121,6 +121,25 @@ export function refusal(placement: KernelPlacement | undefined, allow: AllowList
   return undefined;
 }
 
+/**
+ * The placement a run's kernel will start with on this worker, for starting it ahead of
+ * the run (a one-shot `millrace run`: its worker is the command itself, with its allow-list
+ * and environment): what prepareRun merges and checks, with the worker's own values of
+ * `--env NAME`. 'refused' when prepareRun will refuse the run: nothing starts before that.
+ */
+export function placementAhead(cli: KernelPlacement | undefined, notebook: unknown, allow: AllowList, workerEnv: NodeJS.ProcessEnv): { placement?: KernelPlacement } | 'refused' {
+  let placement: KernelPlacement | undefined;
+  try {
+    placement = mergePlacement(cli, notebook);
+  } catch {
+    return 'refused';
+  }
+  if (refusal(placement, allow, workerEnv)) return 'refused';
+  if (!placement) return {};
+  const applied = withWorkerEnv(placement, workerEnv);
+  return applied.missing ? 'refused' : { placement: applied.placement };
+}
+
 /** The folder where the worker leaves placements for the embedded Jupyter Server's provisioner. */
 export function placementsDir(stateDir: string): string {
   return join(stateDir, 'jupyter-runtime', 'placements');

@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { moveSession, shutdownKernel } from './jupyter.js';
 import type { KernelPlacement } from '../workflows/contracts.js';
 import { startPlacedKernel } from './kernel-lifecycle.js';
+import { startVariables } from './gateway-placement.js';
 
 /** Well inside the orphan reaper's grace period (60 s by default). */
 const KEEP_ALIVE_MS = 20_000;
@@ -60,21 +61,25 @@ export class KernelPool {
     private readonly warn: (line: string) => void = () => undefined,
     /** Where placements go for millrace's own Jupyter Server; without it, no container kernels are pooled. */
     private readonly placementsDir?: string,
+    /** On Enterprise Gateway, the user kernels start for (KERNEL_USERNAME, activities/gateway-placement.ts). */
+    private readonly kernelUsername?: string,
   ) {
     this.keepAlive = setInterval(() => this.touchIdle(), KEEP_ALIVE_MS);
     this.keepAlive.unref();
   }
 
   /**
-   * Starts one kernel of that name now, not replaced once taken: a one-shot `millrace run`
+   * Starts one kernel of that name (in a container, with a placement) now, not replaced once taken: a one-shot `millrace run`
    * starts its run's kernel while the Temporal server and the worker come up. A run that
    * asks for it while it still starts waits for it rather than starting another.
    */
-  prestart(kernelName: string): void {
-    const kernel = this.startOne(kernelName);
+  prestart(kernelName: string, placement?: KernelPlacement): void {
+    if (placement?.image && !this.placementsDir) return;
+    const key = poolKey(kernelName, placement);
+    const kernel = this.startOne(kernelName, placement);
     // One that fails to start is forgotten: the run starts its own and says why.
-    kernel.catch(() => this.early.delete(kernelName));
-    this.early.set(kernelName, kernel);
+    kernel.catch(() => this.early.delete(key));
+    this.early.set(key, kernel);
   }
 
   /**
@@ -87,8 +92,8 @@ export class KernelPool {
     if (!this.shapes.has(key)) this.shapes.set(key, { kernelName, ...(placement?.image ? { placement } : {}) });
     const ready = this.idle.get(key) ?? [];
     this.idle.set(key, ready);
-    const early = placement?.image ? undefined : this.early.get(kernelName);
-    if (early) this.early.delete(kernelName);
+    const early = this.early.get(key);
+    if (early) this.early.delete(key);
     if (early) ready.push(...(await early.then((kernel) => [kernel]).catch(() => [])));
     try {
       for (let kernel = ready.shift(); kernel; kernel = ready.shift()) {
@@ -156,9 +161,9 @@ export class KernelPool {
     }
   }
 
-  private startOne(kernelName: string, placement?: KernelPlacement): Promise<PooledKernel> {
+  private async startOne(kernelName: string, placement?: KernelPlacement): Promise<PooledKernel> {
     const container = placement?.image && this.placementsDir ? { placement, placementsDir: this.placementsDir } : undefined;
-    return startPlacedKernel(this.settings, kernelName, `pool-${randomUUID()}`, container);
+    return startPlacedKernel(this.settings, kernelName, `pool-${randomUUID()}`, container, undefined, await startVariables(this.settings, this.kernelUsername));
   }
 
   private touchIdle(): void {

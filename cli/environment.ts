@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { LockHeldError, processStartTime } from '../worker/process.js';
 import type { KernelPool } from '../activities/kernel-pool.js';
 import type { JupyterConfig } from '../activities/jupyter.js';
+import type { KernelPlacement } from '../workflows/contracts.js';
 import { muteIpServerNameWarning, type TemporalConnectionOptions } from '../worker/temporal-connection.js';
 import type { Config } from './config.js';
 import { EXIT, UserError } from './errors.js';
@@ -140,7 +141,15 @@ export interface SessionOptions {
   needs: StackNeed;
   log?: (line: string) => void;
   /** The kernel the command's run will ask for: an embedded stack starts it while Temporal comes up. */
-  kernelHint?: string;
+  kernelHint?: KernelHint;
+}
+
+/** The kernel a run will ask for: its name, and the command line's and the notebook's placement (a container). */
+export interface KernelHint {
+  name: string;
+  placement?: KernelPlacement;
+  /** The notebook's `metadata.millrace.kernel`, unchecked. */
+  notebookPlacement?: unknown;
 }
 
 export async function openSession(config: Config, options: SessionOptions): Promise<Session> {
@@ -157,7 +166,7 @@ export async function openSession(config: Config, options: SessionOptions): Prom
   return openEmbedded(config, options.needs.kind === 'worker', options.log, options.kernelHint);
 }
 
-async function openEmbedded(config: Config, withWorker: boolean, log?: (line: string) => void, kernelHint?: string): Promise<Session> {
+async function openEmbedded(config: Config, withWorker: boolean, log?: (line: string) => void, kernelHint?: KernelHint): Promise<Session> {
   const unlock = lockStateDir(config);
   const stops: Array<() => Promise<void>> = [async () => unlock()];
   const closeAll = async () => {
@@ -181,10 +190,13 @@ async function openEmbedded(config: Config, withWorker: boolean, log?: (line: st
     const { startStack } = await import('../worker/stack.js');
     let pool: Promise<KernelPool> | undefined;
     const onJupyterReady = (jupyter: JupyterConfig) => {
-      pool = Promise.all([import('../activities/jupyter.js'), import('../activities/kernel-pool.js'), import('../worker/quiet-jupyter.js')]).then(([{ serverSettings }, { KernelPool }, { quietJupyterServices }]) => {
+      const modules = [import('../activities/jupyter.js'), import('../activities/kernel-pool.js'), import('../worker/quiet-jupyter.js'), import('../activities/kernel-placement.js')] as const;
+      pool = Promise.all(modules).then(([{ serverSettings }, { KernelPool }, { quietJupyterServices }, { allowListFromEnv, placementAhead, placementsDir }]) => {
         quietJupyterServices();
-        const early = new KernelPool(serverSettings(jupyter), 0);
-        early.prestart(kernelHint!);
+        const early = new KernelPool(serverSettings(jupyter), 0, undefined, placementsDir(config.stateDir));
+        // This command is the run's worker: its allow-list first, so a refused run starts nothing.
+        const ahead = placementAhead(kernelHint!.placement, kernelHint!.notebookPlacement, allowListFromEnv(process.env), process.env);
+        if (ahead !== 'refused') early.prestart(kernelHint!.name, ahead.placement);
         return early;
       });
     };

@@ -5,6 +5,7 @@
  * command load its configuration), or starts and follows the run through its own session.
  */
 import type { RunOptions } from './commands/run.js';
+import type { KernelHint } from './environment.js';
 import { EXIT } from './errors.js';
 import { runThroughDev } from './follow-dev.js';
 import { runInputOf } from './run-input.js';
@@ -31,18 +32,16 @@ export async function runHere(notebook: string, options: RunOptions): Promise<nu
     process.stdout.write(options.json ? `${JSON.stringify({ status: 'prepared', output, warnings })}\n` : `prepared: ${output}\n`);
     return EXIT.ok;
   }
-  let kernelName: string | undefined;
+  let kernelHint: KernelHint | undefined;
   const { config, input } = await runInputOf(
     { notebook, options, calledFrom: process.cwd(), env: process.env },
-    { onWarning, onKernelName: (name) => (kernelName = name) },
+    { onWarning, onKernelName: (name, notebookPlacement) => (kernelHint = { name, ...(options.placement ? { placement: options.placement } : {}), notebookPlacement }) },
   );
   // A running `millrace dev` starts it with the function the command would run (startRun)
   // and, unless detached, follows it as the command would (followRun).
   const code = await runThroughDev(config, { input }, { ...options, warnings, shown: notebook });
   if (code !== undefined) return code;
   const needs = options.detach ? DETACHED : input.onFailure === 'pause' ? PAUSABLE : NEEDS_WORKER;
-  // A container kernel is started for its run, never ahead of it.
-  const kernelHint = options.placement?.image ? undefined : kernelName;
   // The session first: an embedded stack's servers start while the client and the rest load.
   return withSession({ needs, json: options.json, config, createsState: true, ...(kernelHint ? { kernelHint } : {}) }, async (session) => {
     const { submitRun } = await import('./follow-run.js');

@@ -50,7 +50,7 @@ export interface RunCall {
 
 export async function runInputOf(
   call: RunCall,
-  hooks: { onWarning: (message: string) => void; onKernelName?: (name: string) => void },
+  hooks: { onWarning: (message: string) => void; onKernelName?: (name: string, notebookPlacement: unknown) => void },
 ): Promise<{ config: Config; input: RunInput }> {
   const { options, calledFrom } = call;
   const params = await resolveParameters(options, calledFrom);

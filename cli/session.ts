@@ -9,7 +9,7 @@
 // The module, not the package's index (all of @temporalio/common): commands that ask dev load only this.
 import { WorkflowNotFoundError } from '@temporalio/common/lib/errors.js';
 import { loadConfig, requireState, type Config } from './config.js';
-import type { Session, StackNeed } from './environment.js';
+import type { KernelHint, Session, StackNeed } from './environment.js';
 import { EXIT, UserError } from './errors.js';
 import { progressLog } from './output.js';
 
@@ -80,7 +80,7 @@ export interface SessionRequest {
   /** Loaded from the environment unless the command already has it. */
   config?: Config;
   /** The kernel the command's run will ask for: an embedded stack starts it early. */
-  kernelHint?: string;
+  kernelHint?: KernelHint;
 }
 
 export async function withSession<T>(request: SessionRequest, body: (session: Session, config: Config) => Promise<T>): Promise<T> {

@@ -126,8 +126,11 @@ export interface SubmitOptions {
   notebookPath: string;
   params: Params;
   kernelName?: string;
-  /** Told the kernel the run will ask for (kernelNameOf), so an embedded stack can start it early. */
-  onKernelName?: (kernelName: string) => void;
+  /**
+   * Told the kernel the run will ask for (kernelNameOf) and the notebook's own placement
+   * (`metadata.millrace.kernel`, unchecked), so an embedded stack can start it early.
+   */
+  onKernelName?: (kernelName: string, notebookPlacement: unknown) => void;
   output?: string;
   runId?: string;
   /**
@@ -231,7 +234,7 @@ export async function buildRunInput(config: Config, options: SubmitOptions): Pro
   if (options.onWarning) submitWarnings(nb, parameters, options.kernelName).forEach(options.onWarning);
   const missing = requiredJobParameters(nb).find((p) => !(p in parameters) && !(options.injected ?? []).includes(p));
   if (missing !== undefined) throw new UserError(`${options.notebookPath}: parameter ${missing} is required: pass -p ${missing} VALUE`);
-  options.onKernelName?.(kernelNameOf(nb, options.kernelName));
+  options.onKernelName?.(kernelNameOf(nb, options.kernelName), (nb.metadata as { millrace?: { kernel?: unknown } }).millrace?.kernel);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const source = joinLocation(config.storeRoot, 'sources', `${sha256}.ipynb`);
   // Content-addressed and written once: an existing snapshot is the same bytes.

@@ -16,7 +16,7 @@ millrace's local container kernels. It
   (how the proxy finds it), with --init, on the host's network (the kernel listens on
   127.0.0.1 only), limited by KERNEL_CPUS_LIMIT and KERNEL_MEMORY_LIMIT (bytes, no swap
   beyond), with the request's variables (KERNEL_* and what the gateway's client_envs let
-  through), not the gateway's own;
+  through), not the gateway's own; as the user KERNEL_UID:KERNEL_GID (the proxy's);
 - sends the connection information to the gateway's response address, encrypted as
   Enterprise Gateway's launchers do (payload version 1: an AES key under the gateway's RSA
   public key: worker/eg_launch.py);
@@ -50,6 +50,17 @@ def limits(env: dict[str, str]) -> dict:
     return out
 
 
+def user(env: dict[str, str]) -> dict:
+    """The container's user, as Enterprise Gateway's own Docker launcher and Kubernetes pod
+    template take it: KERNEL_UID (and KERNEL_GID), which its container process proxy sets
+    (1000 and 100 unless the request or kernelspec says otherwise) after refusing the ids in
+    EG_PROHIBITED_UIDS/GIDS (root by default)."""
+    uid, gid = env.get("KERNEL_UID"), env.get("KERNEL_GID")
+    if not uid:
+        return {}
+    return {"user": f"{uid}:{gid}" if gid else uid}
+
+
 def main() -> int:
     args = arguments()
     env = dict(os.environ)
@@ -73,6 +84,7 @@ def main() -> int:
             remove=True,
             volumes={str(connection): {"bind": CONNECTION_IN_CONTAINER, "mode": "ro"}},
             **limits(env),
+            **user(env),
         )
         answer(args, info, listener)
 

@@ -45,6 +45,8 @@ export interface WorkerConfig {
   allow?: Partial<AllowList>;
   /** Where container placements go for the Jupyter Server (default: the embedded server's, in the state directory). */
   placementsDir?: string;
+  /** The user kernels start for on Enterprise Gateway (KERNEL_USERNAME; none: the gateway's choice). */
+  kernelUsername?: string;
   /** Where the worker's own warnings go (default: a line on stderr). */
   warn?: (line: string) => void;
   /** TLS, API key and gRPC metadata for a cluster (worker/temporal-connection.ts). */
@@ -84,7 +86,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
   const warn = config.warn ?? ((line: string) => void process.stderr.write(`millrace: warning: ${line}\n`));
   const wanted = config.kernelPool;
   const placements = config.placementsDir ?? placementsDir(stateDir());
-  const pool = typeof wanted === 'number' ? (wanted > 0 ? new KernelPool(serverSettings(config.jupyter), wanted, warn, placements) : undefined) : wanted;
+  const pool = typeof wanted === 'number' ? (wanted > 0 ? new KernelPool(serverSettings(config.jupyter), wanted, warn, placements, config.kernelUsername) : undefined) : wanted;
   const background = new BackgroundWork();
   const runs = config.maxConcurrentRuns ?? 20;
   const worker = await Worker.create({
@@ -99,6 +101,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
       stateDir: stateDir(),
       allow: mergeAllowLists(allowListFromEnv(process.env), config.allow ?? {}),
       placementsDir: placements,
+      ...(config.kernelUsername ? { kernelUsername: config.kernelUsername } : {}),
     }),
     maxConcurrentWorkflowTaskExecutions: Math.max(2, Math.min(runs, 40)),
     // Each run holds at most one cell activity at a time; the rest is setup and teardown.

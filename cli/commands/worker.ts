@@ -16,6 +16,8 @@ export interface WorkerOptions {
   jupyterUrl?: string;
   maxConcurrentRuns?: number;
   kernelPool?: number;
+  /** On Enterprise Gateway: the user kernels start for (KERNEL_USERNAME). */
+  kernelUser?: string;
   /** --allow-image/--allow-mount/--allow-env. */
   allow?: Partial<AllowList>;
 }
@@ -27,6 +29,10 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
   if (!temporalAddress) {
     throw new UserError('no Temporal to attach to: set TEMPORAL_ADDRESS, or start `millrace dev --no-worker` here', EXIT.environment);
   }
+  if (options.kernelUser !== undefined && !(options.jupyterUrl ?? config.jupyterUrl)) {
+    throw new UserError("--kernel-user of `millrace worker` names the user of an Enterprise Gateway's kernels and needs --jupyter-url: give it to `millrace dev` to run this directory's kernels as another user");
+  }
+  if (options.kernelUser === '') throw new UserError('--kernel-user: expected a user name');
   const jupyterUrl = options.jupyterUrl ?? config.jupyterUrl ?? dev?.jupyterUrl;
   if (!jupyterUrl) throw new UserError('no Jupyter Server: set MILLRACE_JUPYTER_URL or pass --jupyter-url', EXIT.environment);
   const token = config.jupyterToken ?? (dev ? readFileSync(dev.jupyterTokenFile, 'utf8').trim() : '');
@@ -40,6 +46,7 @@ export async function workerCommand(options: WorkerOptions): Promise<number> {
     maxConcurrentRuns: options.maxConcurrentRuns,
     kernelPool: options.kernelPool,
     ...(options.allow ? { allow: options.allow } : {}),
+    ...(options.kernelUser ? { kernelUsername: options.kernelUser } : {}),
   }).catch((err: unknown) => {
     throw err instanceof TransportError ? unreachable(temporalAddress, err, config.temporalConnection) : err;
   });

@@ -15,7 +15,10 @@ import { execFile } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { serverSettings } from '../../activities/jupyter.js';
+import { serverSettings, shutdownKernel } from '../../activities/jupyter.js';
+import { KernelPool } from '../../activities/kernel-pool.js';
+import { startPlacedKernel } from '../../activities/kernel-lifecycle.js';
+import { silentExecute } from '../../activities/execute-request.js';
 import { temporalSource } from '../../cli/inspect/data.js';
 import { runHeader } from '../../cli/inspect/view-model.js';
 import { parseNotebook } from '../../notebook/nbformat.js';
@@ -27,7 +30,7 @@ import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-ser
 import { podman, reapOrphanContainers } from '../../worker/orphans.js';
 import { createWorker, type MillraceWorker } from '../../worker/worker.js';
 import type { KernelPlacement, RunResult } from '../../workflows/contracts.js';
-import { codeCell, notebook, runCli, streamText, waitFor, waitForSavedOutput, type NotebookJson, failureMessage } from './harness.js';
+import { codeCell, notebook, runAcrossSigkill, runCli, streamText, waitFor, waitForSavedOutput, type NotebookJson, failureMessage } from './harness.js';
 
 const exec = promisify(execFile);
 const imageFile = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'millrace', 'containers', 'kernel-image');
@@ -347,6 +350,23 @@ describe('container kernels', () => {
     expect(saved).toEqual(expect.arrayContaining(['cell-0.dill', 'cell-1.dill']));
   });
 
+  it('runs each cell exactly once in the container when the worker is SIGKILLed mid-cell', async () => {
+    // `millrace worker` processes on a task queue of their own, on the same Jupyter Server.
+    const taskQueue = `killed-${randomBytes(4).toString('hex')}`;
+    const nb = await runAcrossSigkill({
+      writeNotebook,
+      workerEnv: { ...cliEnv, MILLRACE_TASK_QUEUE: taskQueue, MILLRACE_JUPYTER_URL: jupyter.url, MILLRACE_JUPYTER_TOKEN: jupyter.token, MILLRACE_ALLOW_IMAGES: image },
+      start: async (path) => {
+        const { input, handle } = await start(path, { image }, { taskQueue });
+        return { output: input.output, result: () => handle.result() };
+      },
+    });
+    // The side effect, written in the container: each cell once.
+    expect(streamText(nb.cells[3])).toBe('cell 0\ncell 1\ncell 2\n');
+    expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
+    await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
+  });
+
   it('interrupts a cell in the container at --cell-timeout', async () => {
     // The kernel says so in a file on a mount (the record keeps the timeout's error only).
     const marks = await writableFolder('marks');
@@ -445,6 +465,55 @@ for name, port in ${JSON.stringify(Object.entries(targets))}:
     expect(removed).toEqual([name]);
     expect(await containers()).toEqual([]);
     await other.stop();
+  });
+
+  // A one-shot `millrace run --image` starts its run's container while Temporal comes up (cli/environment.ts).
+  it('starts one container early for a one-shot run: taken by a run of its shape only, never by another', async () => {
+    const settings = serverSettings({ url: jupyter.url, token: jupyter.token });
+    const shape: KernelPlacement = { image, cpus: 0.5, memory: '200m', env: { GREETING: 'early' } };
+    const pool = new KernelPool(settings, 0, undefined, placementsDir(stateDir));
+    try {
+      pool.prestart('python3', shape);
+      // Another shape waits for nothing and gets nothing.
+      expect(await pool.take('python3', 'early-other', { ...shape, env: { GREETING: 'late' } })).toBeUndefined();
+      const kernel = await pool.take('python3', 'early-run', shape);
+      expect(kernel).toBeDefined();
+      expect(await containers('running')).toContain(`millrace-kernel-${kernel!.model.id}`);
+      const sessions = await SessionAPI.listRunning(settings);
+      expect(sessions.find((s) => s.kernel?.id === kernel!.model.id)?.path).toBe('millrace/early-run');
+      expect(await pool.take('python3', 'early-run-2', shape)).toBeUndefined();
+      await shutdownKernel(settings, kernel!.model.id);
+    } finally {
+      await pool.stop();
+    }
+    await waitFor('every container removed', async () => ((await containers()).length === 0 ? true : undefined));
+  });
+
+  it("restarts a container kernel in a new container of the same placement (Jupyter's restart)", async () => {
+    const settings = serverSettings({ url: jupyter.url, token: jupyter.token });
+    const kernel = await startPlacedKernel(settings, 'python3', `restart-${randomBytes(3).toString('hex')}`, { placement: { image, memory: '200m', env: { GREETING: 'again' } }, placementsDir: placementsDir(stateDir) });
+    const ask = async (code: string) => {
+      const reply = await silentExecute(kernel.connection, '', { purpose: 'test', expressions: { out: code } });
+      return reply.status === 'ok' ? (reply.user_expressions['out'] as { data?: Record<string, string> } | undefined)?.data?.['text/plain'] : undefined;
+    };
+    const memory = "open('/sys/fs/cgroup/memory.max').read().strip() if __import__('os').path.exists('/sys/fs/cgroup/memory.max') else open('/sys/fs/cgroup/memory/memory.limit_in_bytes').read().strip()";
+    try {
+      await ask('globals().__setitem__("before_restart", 1)');
+      const name = `millrace-kernel-${kernel.model.id}`;
+      const created = await containerCreated(kernel.model.id);
+      await kernel.connection.restart();
+      // A new container under the same name (the kernel id stays), with the run's limits and variables; a fresh namespace.
+      // podman creates it once Jupyter's restart has spawned the client: waited for.
+      await waitFor('the new container', async () => ((await containerCreated(kernel.model.id).catch(() => 0)) > created ? true : undefined));
+      expect(await containers('running')).toEqual([name]);
+      expect(await ask(`(__import__('os').environ.get('GREETING'), __import__('os').environ.get('MILLRACE_CONTAINER'), ${memory}, 'before_restart' in globals())`)).toBe(
+        `('again', 'podman', '${200 * 1024 * 1024}', False)`,
+      );
+    } finally {
+      kernel.connection.dispose();
+      await shutdownKernel(settings, kernel.model.id);
+    }
+    await waitFor('the container removed', async () => ((await containers()).length === 0 ? true : undefined));
   });
 
   it('starts a run in a warm container of the same shape (--kernel-pool), never one of another shape, and removes the pooled ones at shutdown', async () => {

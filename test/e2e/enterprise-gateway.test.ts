@@ -6,8 +6,9 @@
  * podman's Docker-compatible API service. Needs the images scripts/setup.sh builds and the
  * gateway's venv (scripts/setup-gateways.sh).
  */
+import { KernelAPI } from '@jupyterlab/services';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { ChildProcess } from 'node:child_process';
+import { serverSettings } from '../../activities/jupyter.js';
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
@@ -21,7 +22,7 @@ import { startWorkerProcess } from '../../bench/worker-process.js';
 import { buildRunInput, resolveParameters } from '../../cli/submit.js';
 import { podman } from '../../worker/orphans.js';
 import type { KernelPlacement, RunResult } from '../../workflows/contracts.js';
-import { codeCell, exited, notebook, startHarness, streamText, waitFor, waitForSavedOutput, type Harness, failureMessage } from './harness.js';
+import { codeCell, exited, notebook, runAcrossSigkill, runCli, startHarness, streamText, waitFor, type Harness, failureMessage } from './harness.js';
 
 const imageFile = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'millrace', 'containers', 'kernel-image');
 const KERNEL = 'python_container';
@@ -31,7 +32,7 @@ let image: string;
 let service: { dockerHost: string; stop(): Promise<void> };
 let gateway: KernelGateway;
 let h: Harness;
-const allowed = () => ({ MILLRACE_ALLOW_IMAGES: image, MILLRACE_ALLOW_ENV: 'GREETING,NOT_LET_THROUGH', MILLRACE_ALLOW_MOUNTS: dir });
+const allowed = () => ({ MILLRACE_ALLOW_IMAGES: image, MILLRACE_ALLOW_ENV: 'GREETING,NOT_LET_THROUGH,KERNEL_UID,KERNEL_GID', MILLRACE_ALLOW_MOUNTS: dir });
 
 beforeAll(async () => {
   if (!existsSync(imageFile)) throw new Error(`no kernel image: run scripts/setup.sh (it builds one with podman; ${imageFile} is missing)`);
@@ -152,33 +153,95 @@ describe('container kernels on Enterprise Gateway', () => {
   });
 
   it('runs each cell exactly once in the container when the worker is SIGKILLed mid-cell', async () => {
-    const stack = inject('stack');
-    const side = `/tmp/side-${randomBytes(3).toString('hex')}.txt`;
-    // The side effect stays in the container: a cell reads it back at the end.
-    const cells = [0, 1, 2].map((i) => codeCell(`import time\nprint("start ${i}", flush=True)\ntime.sleep(1.5)\nopen(${JSON.stringify(side)}, "a").write("cell ${i}\\n")`));
-    cells.push(codeCell(`print(open(${JSON.stringify(side)}).read(), end="")`));
-    const path = await h.writeNotebook('killed.ipynb', notebook(cells));
     const taskQueue = `eg-killed-${randomBytes(3).toString('hex')}`;
-    const env = { ...process.env, ...allowed(), TEMPORAL_ADDRESS: stack.temporalAddress, MILLRACE_TASK_QUEUE: taskQueue, MILLRACE_JUPYTER_URL: gateway.url, MILLRACE_JUPYTER_TOKEN: gateway.token };
-    const first = await startWorkerProcess(env);
-    let second: ChildProcess | undefined;
+    const nb = await runAcrossSigkill({
+      writeNotebook: (name, content) => h.writeNotebook(name, content),
+      workerEnv: gatewayWorkerEnv(gateway, taskQueue),
+      start: async (path) => {
+        const input = await inputFor(path, { image }, taskQueue);
+        const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
+        return { output: input.output, result: () => handle.result() };
+      },
+    });
+    // The side effect, written in the container: each cell once.
+    expect(streamText(nb.cells[3])).toBe('cell 0\ncell 1\ncell 2\n');
+    expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
+    await waitFor('the container removed', async () => ((await kernelContainers()).length === 0 ? true : undefined));
+  });
+});
+
+/** `millrace worker` attached to `gw` on its own task queue, with this file's allow-list. */
+function gatewayWorkerEnv(gw: KernelGateway, taskQueue: string): NodeJS.ProcessEnv {
+  return { ...process.env, ...allowed(), TEMPORAL_ADDRESS: inject('stack').temporalAddress, MILLRACE_TASK_QUEUE: taskQueue, MILLRACE_JUPYTER_URL: gw.url, MILLRACE_JUPYTER_TOKEN: gw.token };
+}
+
+describe('the user kernels start for on Enterprise Gateway (KERNEL_USERNAME)', () => {
+  /** A `millrace worker` process on a task queue of its own, attached to the gateway with `args`. */
+  async function withGatewayWorker<T>(args: string[], body: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `eg-user-${randomBytes(3).toString('hex')}`;
+    const worker = await startWorkerProcess(gatewayWorkerEnv(gateway, taskQueue), args);
     try {
-      const input = await inputFor(path, { image }, taskQueue);
-      const handle = await h.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
-      await waitForSavedOutput(input.output, 1, 'start 1');
-      first.kill('SIGKILL');
-      await exited(first);
-      second = await startWorkerProcess(env);
-      await handle.result();
-      const nb = JSON.parse(await readFile(input.output, 'utf8'));
-      expect(streamText(nb.cells[3])).toBe('cell 0\ncell 1\ncell 2\n');
-      expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
-      await waitFor('the container removed', async () => ((await kernelContainers()).length === 0 ? true : undefined), 30_000);
+      return await body(taskQueue);
     } finally {
-      first.kill('SIGKILL');
-      second?.kill('SIGTERM');
-      if (second) await exited(second);
+      worker.kill('SIGTERM');
+      await exited(worker);
     }
+  }
+
+  async function runOn(taskQueue: string, path: string, placement: KernelPlacement | undefined, kernelName = KERNEL) {
+    const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
+    const input = await buildRunInput({ ...h.config, taskQueue }, { notebookPath: path, params, kernelName, ...(placement ? { placement } : {}) });
+    const error = await h.client.workflow.execute('notebookRun', { taskQueue, workflowId: input.runId, args: [input] }).then(() => undefined, (err: Error) => err);
+    return { error, output: JSON.parse(await readFile(input.output, 'utf8')) };
+  }
+
+  it("gives the gateway the worker's --kernel-user: the kernel sees it, in a container and as a process", async () => {
+    const path = await h.writeNotebook('user.ipynb', notebook([codeCell('import os\nprint(os.environ.get("KERNEL_USERNAME"))')]));
+    await withGatewayWorker(['--kernel-user', 'alice'], async (taskQueue) => {
+      const inContainer = await runOn(taskQueue, path, { image });
+      expect(failureMessage(inContainer.error)).toBeUndefined();
+      expect(streamText(inContainer.output.cells[0])).toBe('alice\n');
+      // The gateway's own python3 (no container): the same user.
+      const asProcess = await runOn(taskQueue, path, undefined, 'python3');
+      expect(failureMessage(asProcess.error)).toBeUndefined();
+      expect(streamText(asProcess.output.cells[0])).toBe('alice\n');
+    });
+    await waitFor('the container removed', async () => ((await kernelContainers()).length === 0 ? true : undefined), 30_000);
+    // No other kernel left behind: the gateway's session API starts one of its own for a new session (deleted at once).
+    await waitFor('no kernel left on the gateway', async () => ((await KernelAPI.listRunning(serverSettings({ url: gateway.url, token: gateway.token }))).length === 0 ? true : undefined), 15_000);
+  });
+
+  it('fails the run in one line naming the user when the gateway refuses it (unauthorized_users), and runs none of its cells', async () => {
+    const path = await h.writeNotebook('refused-user.ipynb', notebook([codeCell('print("ran")')]));
+    // bench/kernel-gateway.ts starts Enterprise Gateway with unauthorized_users = {millrace-nobody}.
+    await withGatewayWorker(['--kernel-user', 'millrace-nobody'], async (taskQueue) => {
+      const r = await runOn(taskQueue, path, { image });
+      expect(failureMessage(r.error)).toBe(
+        `the Jupyter server at ${gateway.url}/ refused to start kernel "${KERNEL}" for user "millrace-nobody" (KERNEL_USERNAME): User 'millrace-nobody' is not authorized to start kernel 'Python 3 (container)'. Ensure KERNEL_USERNAME is set to an appropriate value and retry the request.`,
+      );
+      expect(r.output.cells[0].outputs).toEqual([]);
+    });
+    expect(await kernelContainers()).toEqual([]);
+  });
+
+  it('refuses --kernel-user in one line without --jupyter-url (it is the gateway user; millrace dev has its own)', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: inject('stack').temporalAddress };
+    delete env['MILLRACE_JUPYTER_URL'];
+    const r = await runCli(['worker', '--kernel-user', 'alice'], env, dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("millrace: --kernel-user of `millrace worker` names the user of an Enterprise Gateway's kernels and needs --jupyter-url: give it to `millrace dev` to run this directory's kernels as another user\n");
+  });
+
+  it("runs the container as the gateway's KERNEL_UID:KERNEL_GID, as Enterprise Gateway's own Docker launcher does", async () => {
+    const path = await h.writeNotebook('uid.ipynb', notebook([codeCell('import os\nprint(os.getuid(), os.getgid(), os.environ["KERNEL_UID"], os.environ["KERNEL_GID"])')]));
+    // The proxy's defaults (1000:100), then ids the run asks for (KERNEL_* always pass the gateway; the worker allows them here).
+    const defaults = await run(path, { image });
+    expect(failureMessage(defaults.error)).toBeUndefined();
+    expect(streamText(defaults.output.cells[0])).toBe('1000 100 1000 100\n');
+    const chosen = await run(path, { image, env: { KERNEL_UID: '1234', KERNEL_GID: '4321' } });
+    expect(failureMessage(chosen.error)).toBeUndefined();
+    expect(streamText(chosen.output.cells[0])).toBe('1234 4321 1234 4321\n');
+    await waitFor('the containers removed', async () => ((await kernelContainers()).length === 0 ? true : undefined), 30_000);
   });
 });
 
@@ -243,5 +306,21 @@ describe("Enterprise Gateway's DistributedProcessProxy over SSH to 127.0.0.2", (
     expect(streamText(nb.cells[0])).toBe("['127.0.0.2']\n");
     expect([nb.cells[1].outputs[0].data['text/plain']].flat().join('')).toBe('42');
     expect(sshd.logText()).toContain('Accepted publickey');
+  });
+
+  it('runs each cell exactly once on the remote host when the worker is SIGKILLed mid-cell', async () => {
+    const taskQueue = `ssh-killed-${randomBytes(3).toString('hex')}`;
+    const params = await resolveParameters({ parameters: [], raw: [], files: [], yaml: [] });
+    const nb = await runAcrossSigkill({
+      writeNotebook: (name, content) => sshHarness.writeNotebook(name, content),
+      workerEnv: gatewayWorkerEnv(sshGateway, taskQueue),
+      start: async (path) => {
+        const input = await buildRunInput({ ...sshHarness.config, taskQueue }, { notebookPath: path, params, kernelName: 'python_ssh' });
+        const handle = await sshHarness.client.workflow.start('notebookRun', { taskQueue, workflowId: input.runId, args: [input] });
+        return { output: input.output, result: () => handle.result() };
+      },
+    });
+    expect(streamText(nb.cells[3])).toBe('cell 0\ncell 1\ncell 2\n');
+    expect(nb.cells[1].metadata.millrace.recovered).toBe(true);
   });
 });

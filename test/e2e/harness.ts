@@ -282,3 +282,36 @@ export function failureMessage(error: Error | undefined): string | undefined {
   while (e?.cause instanceof Error) e = e.cause;
   return e?.message;
 }
+
+/**
+ * Each cell exactly once across a worker SIGKILLed mid-cell, on any backend: three cells
+ * that each append a line to `side` (a path where the kernel runs: inside its container,
+ * on the gateway's host) and a fourth that prints it. A `millrace worker` process with
+ * `workerEnv` starts the run (`start`), is SIGKILLed in cell 1, and a second one finishes
+ * it. Returns the output notebook; the fourth cell's output is the side effect.
+ */
+export async function runAcrossSigkill(options: {
+  writeNotebook: (name: string, nb: NotebookJson) => Promise<string>;
+  workerEnv: NodeJS.ProcessEnv;
+  start: (path: string) => Promise<{ output: string; result: () => Promise<unknown> }>;
+}): Promise<ReturnType<typeof JSON.parse>> {
+  const side = `/tmp/side-${randomBytes(3).toString('hex')}.txt`;
+  const cells = [0, 1, 2].map((i) => codeCell(`import time\nprint("start ${i}", flush=True)\ntime.sleep(1.5)\nopen(${JSON.stringify(side)}, "a").write("cell ${i}\\n")`));
+  cells.push(codeCell(`print(open(${JSON.stringify(side)}).read(), end="")`));
+  const path = await options.writeNotebook(`killed-${randomBytes(3).toString('hex')}.ipynb`, notebook(cells));
+  const first = await startWorkerProcessWith(options.workerEnv);
+  let second: ChildProcess | undefined;
+  try {
+    const run = await options.start(path);
+    await waitForSavedOutput(run.output, 1, 'start 1');
+    first.kill('SIGKILL');
+    await exited(first);
+    second = await startWorkerProcessWith(options.workerEnv);
+    await run.result();
+    return JSON.parse(await readFile(run.output, 'utf8'));
+  } finally {
+    first.kill('SIGKILL');
+    second?.kill('SIGTERM');
+    if (second) await exited(second);
+  }
+}

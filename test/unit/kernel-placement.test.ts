@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { allowListFromEnv, mergePlacement, recordedPlacement, refusal, withWorkerEnv } from '../../activities/kernel-placement.js';
+import { allowListFromEnv, mergePlacement, placementAhead, recordedPlacement, refusal, withWorkerEnv } from '../../activities/kernel-placement.js';
 import { placementArgs } from '../../cli/placement-options.js';
 import { poolKey } from '../../activities/kernel-pool.js';
 import type { KernelPlacement } from '../../workflows/contracts.js';
@@ -96,5 +96,19 @@ describe('kernel placement', () => {
     expect(recordedPlacement({ image: 'k', env: { B: 'x' }, workerEnv: ['A'] })).toEqual({ image: 'k', env_names: ['A', 'B'] });
     expect(withWorkerEnv({ image: 'k', env: { B: 'x' }, workerEnv: ['A'] }, { A: 'secret' })).toEqual({ placement: { image: 'k', env: { B: 'x', A: 'secret' } } });
     expect(withWorkerEnv({ image: 'k', workerEnv: ['A'] }, {}).missing).toBe('A');
+  });
+
+  it("starts a one-shot run's container ahead only with the placement the worker will run: merged, allowed, its own values", () => {
+    const env = { GREETING: 'from the worker' };
+    // The command line over the notebook, the worker's value of --env NAME.
+    expect(placementAhead({ image: 'kernel:1', workerEnv: ['GREETING'] }, { cpus: 1 }, allow, env)).toEqual({ placement: { image: 'kernel:1', cpus: 1, env: { GREETING: 'from the worker' } } });
+    expect(placementAhead(undefined, { image: 'kernel:1' }, allow, env)).toEqual({ placement: { image: 'kernel:1' } });
+    expect(placementAhead(undefined, undefined, allow, env)).toEqual({});
+    // Whatever prepareRun refuses starts nothing: an image, a variable, a mount, an unset value, bad metadata.
+    expect(placementAhead({ image: 'python:3.12' }, undefined, allow, env)).toBe('refused');
+    expect(placementAhead({ image: 'kernel:1', env: { SECRET: 'x' } }, undefined, allow, env)).toBe('refused');
+    expect(placementAhead({ image: 'kernel:1', mounts: ['/etc:/etc'] }, undefined, allow, env)).toBe('refused');
+    expect(placementAhead({ image: 'kernel:1', workerEnv: ['GREETING'] }, undefined, allow, {})).toBe('refused');
+    expect(placementAhead(undefined, { cpus: 'two' }, allow, env)).toBe('refused');
   });
 });
