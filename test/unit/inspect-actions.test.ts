@@ -13,6 +13,7 @@ import { PAGER_ACTION, runActions, scheduleActions, type RunAction, type RunActi
 import { InspectApp } from '../../cli/inspect/app.js';
 import { openRunInViewer, runPageLink } from '../../cli/inspect/viewer-link.js';
 import type { InspectSource } from '../../cli/inspect/data.js';
+import { listening } from './helpers/ink-frames.js';
 import type { RunDetail } from '../../cli/inspect/view-model.js';
 import type { CodeCell, Notebook } from '../../notebook/nbformat.js';
 import { float, int, str } from '../../notebook/params.js';
@@ -44,7 +45,7 @@ async function until(ok: () => boolean, what: string): Promise<void> {
 }
 
 async function frameWhere(app: ReturnType<typeof render>, ok: (t: string) => boolean): Promise<string> {
-  await until(() => ok(app.lastFrame() ?? ''), `a frame like that; last:\n${app.lastFrame()}`);
+  await until(() => ok(app.lastFrame() ?? '') && listening(app), `a frame like that; last:\n${app.lastFrame()}`);
   return app.lastFrame() ?? '';
 }
 
