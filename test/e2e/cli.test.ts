@@ -9,7 +9,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../worker/paths.js';
-import { assertValidNotebook, codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
+import { activityAttempts, assertValidNotebook, codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -117,14 +117,7 @@ describe('inputs that are not simply wrong', () => {
     const failure = history.events!.find((e) => e.activityTaskFailedEventAttributes)?.activityTaskFailedEventAttributes?.failure;
     expect(failure?.message).toContain('metadata.millrace.skipped');
     // Not retried: no attempt of prepareRun can mend the notebook.
-    const prepare = new Set(
-      history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'prepareRun').map((e) => String(e.eventId)),
-    );
-    const attempts = history.events!.flatMap((e) => {
-      const started = e.activityTaskStartedEventAttributes;
-      return started && prepare.has(String(started.scheduledEventId)) ? [started.attempt] : [];
-    });
-    expect(attempts).toEqual([1]);
+    expect(activityAttempts(history.events!, 'prepareRun')).toEqual([1]);
   });
 
   it('fails an unknown kernel name listing the available ones', async () => {

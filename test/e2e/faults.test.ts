@@ -16,7 +16,7 @@ import { serverSettings } from '../../activities/jupyter.js';
 import { buildRunInput } from '../../cli/submit.js';
 import { reapOrphanKernels } from '../../worker/orphans.js';
 import type { RunProgress } from '../../workflows/contracts.js';
-import { codeCell, notebook, startHarness, streamText, type Harness, waitFor, waitForSavedOutput, startWorkerProcess, exited, liveKernelIds, kernelsLeftSince, localActivityTypes } from './harness.js';
+import { codeCell, notebook, startHarness, streamText, type Harness, waitFor, waitForSavedOutput, startWorkerProcess, exited, liveKernelIds, kernelsLeftSince, localActivityTypes, activityAttempts } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -171,11 +171,7 @@ describe('faults', () => {
     // still under way, Jupyter answered the new session with the dead kernel, and the
     // attempt waited out its timeout: a minute.)
     const history = await h.client.workflow.getHandle(run.input.runId).fetchHistory();
-    const startKernelIds = new Set(
-      history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startKernel').map((e) => String(e.eventId)),
-    );
-    const attempts = history.events!.filter((e) => startKernelIds.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId))).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-    expect(attempts).toEqual([1, 1]);
+    expect(activityAttempts(history.events!, 'startKernel')).toEqual([1, 1]);
   });
 
   it('fails at once on input(): no stdin, nothing hangs', async () => {

@@ -276,6 +276,12 @@ export function localActivityTypes(events: HistoryEvent[]): string[] {
   });
 }
 
+/** The attempt of each start of a (regular) activity of type `type` in a history, in order. */
+export function activityAttempts(events: HistoryEvent[], type: string): number[] {
+  const scheduled = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).map((e) => String(e.eventId)));
+  return events.filter((e) => scheduled.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId))).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1);
+}
+
 /** The innermost cause's message: what the CLI prints after `failed: `. */
 export function failureMessage(error: Error | undefined): string | undefined {
   let e: Error | undefined = error;

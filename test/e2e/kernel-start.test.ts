@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
 import { venvPython } from '../../worker/paths.js';
-import { codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
+import { activityAttempts, codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
 
 let dir: string;
 let jupyterPath: string;
@@ -75,8 +75,7 @@ it('fails the run at once when the kernel does not answer within --start-timeout
   });
   // Not started again: one attempt of the kernel's start.
   const history = await h!.client.workflow.getHandle(report.run_id).fetchHistory();
-  const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-  expect(attempts).toEqual([1, 1, 1]); // prepareRun, startKernel, finalizeRun
+  expect(activityAttempts(history.events ?? [], 'startKernel')).toEqual([1]);
   const record = JSON.parse(await readFile(report.output, 'utf8'));
   expect(record.metadata.millrace).toMatchObject({ status: 'failed', start_timeout: 3 });
   // Without --json, one line on stderr says it.
@@ -99,8 +98,7 @@ it("fails the run at once when the kernel's process exits while starting, with i
   expect(report.error.evalue).toMatch(/^kernel "broken" died while starting: its process exited with code 3: starting \S+ \| ModuleNotFoundError: No module named ipykernel_launcher$/);
   // Not started again (Jupyter's five restarts, then the activity's retries, took 86 s).
   const history = await h!.client.workflow.getHandle(report.run_id).fetchHistory();
-  const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-  expect(attempts).toEqual([1, 1, 1]); // prepareRun, startKernel, finalizeRun
+  expect(activityAttempts(history.events ?? [], 'startKernel')).toEqual([1]);
   // The kernel was shut down: Jupyter is not left restarting it.
   const kernels = (await (await fetch(`${server!.url}/api/kernels`, { headers: { Authorization: `token ${server!.token}` } })).json()) as { name: string }[];
   expect(kernels.filter((k) => k.name === 'broken')).toEqual([]);
