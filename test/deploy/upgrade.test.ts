@@ -29,7 +29,10 @@ import { codeCell, exited, notebook, waitFor } from '../e2e/harness.js';
 import { NEXT_BUILD_MEMO, NEXT_BUILD_PATCH } from './next-build/interceptors.js';
 
 const RUNS = 3;
-const CELLS = 6;
+// 6 s of cells a run: a worker given SIGTERM finishes the workflow task it holds, and with
+// local cells a task runs up to 2 s of them (and then the local shutdown and finalize), so
+// each run must outlast that for the next build to take it over.
+const CELLS = 12;
 // temporal.api.enums.v1.EventType
 const MARKER_RECORDED = 25;
 
