@@ -27,6 +27,7 @@ import {
   finalizeRun,
   finalizeRunLocally,
   prepareRun,
+  prepareRunLocally,
   recordSavedLocally,
   replayCells,
   restoreCheckpoint,
@@ -77,6 +78,8 @@ const SCHEDULED_PARAMETERS_PATCH = 'scheduled-run-parameters-memo';
 const SHUTDOWN_LOCALLY_PATCH = 'shutdown-kernel-locally';
 /** Runs recorded before it finalized with a regular activity, and replay so. */
 const FINALIZE_LOCALLY_PATCH = 'finalize-locally';
+/** Runs recorded before it prepared with a regular activity, and replay so. */
+const PREPARE_LOCALLY_PATCH = 'prepare-locally';
 /**
  * Local cells that pass save the record write-behind: the write overlaps the SDK's way
  * from one local activity to the next, and recordSaved waits for it before any other step.
@@ -110,7 +113,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   setHandler(progressQuery, () => state.progress);
   const repairs = new Repairs(input, state);
 
-  const plan = continuation?.plan ?? (await prepareRun(input));
+  const plan = continuation?.plan ?? (await prepare(input));
   // A schedule's memo is fixed for all its runs: each run adds its own parameters (nominal time too) for `millrace runs`.
   if (!continuation && plan.parameters && patched(SCHEDULED_PARAMETERS_PATCH)) upsertMemo({ parameters: plan.parameters });
   const startAt = continuation?.position ?? plan.startAt;
@@ -170,6 +173,12 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   await condition(allHandlersFinished);
   if (state.failure) throw runFailure(state.failure, state.pauseExpired);
   return state.result();
+}
+
+/** The run's record written and its plan made: a local activity since PREPARE_LOCALLY_PATCH. */
+function prepare(input: ParsedRunInput): Promise<PrepareResult> {
+  if (patched(PREPARE_LOCALLY_PATCH)) return prepareRunLocally(input).catch(asActivityFailure('prepareRun'));
+  return prepareRun(input);
 }
 
 /** The input, validated; a scheduled run's id and output come from its workflow id. */

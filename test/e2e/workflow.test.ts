@@ -54,6 +54,8 @@ interface MockRun {
   finalStatus?: FinalizeInput['status'];
   /** finalizeRun fails with a non-retryable error of this type (a store that refuses the record). */
   finalizeFails?: string;
+  /** prepareRun fails with a non-retryable error of this type (a notebook no attempt mends). */
+  prepareFails?: string;
 }
 
 const runs = new Map<string, MockRun>();
@@ -119,6 +121,7 @@ const mockActivities = {
   async prepareRun(input: RunInput): Promise<PrepareResult> {
     const run = runOf(input.runId);
     run.calls.push('prepareRun');
+    if (run.prepareFails) throw ApplicationFailure.nonRetryable('metadata.millrace.skipped must be a boolean', run.prepareFails);
     const codeCells = run.cells.map((_, index) => ({ index, summary: `cell ${index}`, raisesException: false, idempotent: false }));
     return { kernelName: 'python3', startAt: 0, totalCells: codeCells.length, codeCells, warnings: [] };
   },
@@ -221,9 +224,9 @@ interface Started {
   run: MockRun;
 }
 
-async function start(cells: CellScript[], options: Partial<RunInput> = {}): Promise<Started> {
+async function start(cells: CellScript[], options: Partial<RunInput> = {}, mock: Partial<MockRun> = {}): Promise<Started> {
   const runId = `wf-${randomBytes(4).toString('hex')}`;
-  const run: MockRun = { cells, revision: 0, calls: [], sent: new Map(), writeBehind: [] };
+  const run: MockRun = { cells, revision: 0, calls: [], sent: new Map(), writeBehind: [], ...mock };
   runs.set(runId, run);
   const input: RunInput = {
     runId,
@@ -260,10 +263,13 @@ describe('notebookRun with mocked activities', () => {
     const kernel = run.calls.find((c) => c.startsWith('startKernel'))!.split(' ')[1];
     expect(run.calls).toEqual(['prepareRun', `startKernel ${kernel}`, 'executeCell 0 local', 'executeCell 1 local', 'executeCell 2 local', 'recordSaved 3 local', 'finalizeRun completed', `shutdownKernel ${kernel}`]);
     expect(run.revision).toBe(4);
-    // Finalizing and the kernel's shutdown are local activities: no round trips through the server of their own.
+    // Preparing, finalizing and the kernel's shutdown are local activities: no round trips through the server of their own.
     const history = await handle.fetchHistory();
     const scheduled = history.events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
-    expect(scheduled).toEqual(['prepareRun', 'startKernel']);
+    expect(scheduled).toEqual(['startKernel']);
+    // The record is prepared and the kernel's start scheduled in the run's first workflow task.
+    const kernelScheduled = history.events!.findIndex((e) => e.activityTaskScheduledEventAttributes);
+    expect(history.events!.slice(0, kernelScheduled).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
   });
 
   it('local cells may save the record write-behind; the run waits for it before finalizing', async () => {
@@ -387,6 +393,17 @@ describe('notebookRun with mocked activities', () => {
     // Tried as completed, then as failed; the kernel is shut down either way.
     expect(run.calls.filter((c) => c.startsWith('finalizeRun'))).toEqual(['finalizeRun completed', 'finalizeRun failed']);
     expect(run.calls.at(-1)).toMatch(/^shutdownKernel /);
+  });
+
+  it('a prepare that fails fails the run with the activity failure a regular activity would give, once, starting nothing', async () => {
+    const { handle, run } = await start(['ok'], {}, { prepareFails: 'BadNotebook' });
+    const err = await handle.result().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ActivityFailure);
+    expect((cause as ActivityFailure).activityType).toBe('prepareRun');
+    expect((cause as ActivityFailure).cause).toMatchObject({ type: 'BadNotebook', message: 'metadata.millrace.skipped must be a boolean' });
+    expect(run.calls).toEqual(['prepareRun']);
   });
 
   it('local cells end their workflow task every 2 s of cells, each counted as its duration plus 10 ms', async () => {
