@@ -268,7 +268,14 @@ async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBeh
     const cellProgress = state.progress.cells[position]!;
     cellProgress.status = 'running';
     state.cellInFlight = cell.index;
-    let result = await runCellReplacingLostKernel(run, position, writeBehind.on);
+    // try/catch around the await, not .catch: each promise workflow code makes costs a
+    // captured stack trace in the SDK's promise hook, and this runs once per cell.
+    let result: FinishedCellResult;
+    try {
+      result = await runCell(input, state.kernel!, cell, state.revision, writeBehind.on);
+    } catch (err) {
+      result = await afterCellError(run, position, writeBehind.on, err);
+    }
     state.cellInFlight = undefined;
     state.tookRevision(result, 1);
     writeBehind.took(result);
@@ -310,25 +317,19 @@ async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBeh
 }
 
 /**
- * The cell at `position` in the run's kernel. Under --on-kernel-loss restart, a kernel
- * that dies during the cell is replaced (the earlier cells replayed in the new one) and
- * the cell runs again there.
+ * A cell whose activity failed. Under --on-kernel-loss restart, a kernel that died during
+ * the cell is replaced (the earlier cells replayed in the new one) and the cell runs again
+ * there; any other failure is the run's.
  */
-function runCellReplacingLostKernel(run: Run, position: number, writeBehind: boolean): Promise<FinishedCellResult> {
+async function afterCellError(run: Run, position: number, writeBehind: boolean, err: unknown): Promise<FinishedCellResult> {
   const { input, plan, state } = run;
   const cell = plan.codeCells[position]!;
   const cellProgress = state.progress.cells[position]!;
-  return runCell(input, state.kernel!, cell, state.revision, writeBehind)
-    .catch((err: unknown) => {
-      cellProgress.status = 'failed';
-      throw err;
-    })
-    .catch(async (err: unknown) => {
-      if (!(input.onKernelLoss === 'restart' && isKernelLoss(err) && state.kernelRestarts < MAX_KERNEL_RESTARTS)) throw err;
-      await restartKernel(run, position);
-      cellProgress.status = 'running';
-      return runCell(input, state.kernel!, cell, state.revision, writeBehind);
-    });
+  cellProgress.status = 'failed';
+  if (!(input.onKernelLoss === 'restart' && isKernelLoss(err) && state.kernelRestarts < MAX_KERNEL_RESTARTS)) throw err;
+  await restartKernel(run, position);
+  cellProgress.status = 'running';
+  return runCell(input, state.kernel!, cell, state.revision, writeBehind);
 }
 
 /** --on-kernel-loss restart: a fresh kernel, the cells before `position` replayed in it. */
