@@ -13,6 +13,7 @@ import { ActivityFailure, Client, Connection, WorkflowFailedError, WorkflowUpdat
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
+import { promiseHooks } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { MillraceActivities } from '../../activities/index.js';
 import { workflowBundlePath } from '../../worker/worker.js';
@@ -224,7 +225,7 @@ interface Started {
   run: MockRun;
 }
 
-async function start(cells: CellScript[], options: Partial<RunInput> = {}, mock: Partial<MockRun> = {}): Promise<Started> {
+async function start(cells: CellScript[], options: Partial<RunInput> = {}, mock: Partial<MockRun> = {}, queue = taskQueue): Promise<Started> {
   const runId = `wf-${randomBytes(4).toString('hex')}`;
   const run: MockRun = { cells, revision: 0, calls: [], sent: new Map(), writeBehind: [], ...mock };
   runs.set(runId, run);
@@ -236,7 +237,7 @@ async function start(cells: CellScript[], options: Partial<RunInput> = {}, mock:
     parameters: {},
     ...options,
   };
-  const handle = await client.workflow.start('notebookRun', { taskQueue, workflowId: runId, args: [input], memo: { notebook: input.inputPath, output: input.output } });
+  const handle = await client.workflow.start('notebookRun', { taskQueue: queue, workflowId: runId, args: [input], memo: { notebook: input.inputPath, output: input.output } });
   return { handle, run };
 }
 
@@ -450,3 +451,35 @@ async function waitForCall(run: MockRun, call: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('the workflow thread per cell', () => {
+  it('a local cell makes at most 8 promises in the workflow sandbox (the SDK captures a stack trace for each)', async () => {
+    // debugMode runs workflows in this thread, where a promise hook sees the sandbox's promises (its own Promise).
+    const stack = inject('stack');
+    const queue = `workflow-promises-${randomBytes(4).toString('hex')}`;
+    const connection = await NativeConnection.connect({ address: stack.temporalAddress });
+    const debugWorker = await Worker.create({ connection, namespace: stack.namespace, taskQueue: queue, workflowBundle: { codePath: workflowBundlePath() }, activities: mockActivities, debugMode: true });
+    const debugRunning = debugWorker.run().finally(() => connection.close());
+    let created = 0;
+    let counting = false;
+    const stopHook = promiseHooks.createHook({ init: (promise) => void (counting && promise.constructor !== Promise && created++) });
+    const promisesOfRun = async (cells: number): Promise<number> => {
+      created = 0;
+      counting = true;
+      const { handle } = await start(Array.from({ length: cells }, (): CellScript => 'ok'), {}, {}, queue);
+      expect(await handle.result()).toMatchObject({ status: 'completed', executedCells: cells });
+      counting = false;
+      return created;
+    };
+    try {
+      // The difference between two runs is the cells' alone (fewer than a slice's worth in either).
+      const perCell = ((await promisesOfRun(60)) - (await promisesOfRun(20))) / 40;
+      // 2 of them are ours (runCell's .then and the loop's await; 6 before), 6 the SDK's.
+      expect(perCell).toBeLessThanOrEqual(8);
+    } finally {
+      stopHook();
+      debugWorker.shutdown();
+      await debugRunning;
+    }
+  });
+});
