@@ -262,7 +262,7 @@ export function renderMarkdown(r: Results): string {
     const ph = p.phasesMs;
     if (ph) {
       add(
-        `Around the cells (medians): workflow started → first cell scheduled ${ms(ph.beforeCells)} (prepareRun ${ms(ph.prepareRun)}, startKernel ${ms(ph.startKernel)}, from the worker’s kernel pool when it has an idle kernel); last cell’s end → workflow completed ${ms(ph.afterCells)} (finalizeRun ${ms(ph.finalizeRun)}, shutdownKernel ${ms(ph.shutdownKernel)}; – where they ran as local activities, whose markers hold no wall-clock time); the client’s share of the wall time (input and snapshot, start RPC, result delivery) ${ms(p.clientMs)}.`,
+        `Around the cells (medians): workflow started → first cell scheduled ${ms(ph.beforeCells)} (prepareRun ${ms(ph.prepareRun)}, startKernel ${ms(ph.startKernel)}, from the worker’s kernel pool when it has an idle kernel); last cell’s end → workflow completed ${ms(ph.afterCells)} (finalizeRun ${ms(ph.finalizeRun)}, shutdownKernel ${ms(ph.shutdownKernel)}; prepareRun, finalizeRun and shutdownKernel show – where they ran as local activities, whose markers hold no wall-clock time); the client’s share of the wall time (input and snapshot, start RPC, result delivery) ${ms(p.clientMs)}.`,
       );
     }
     if (p.transport) {

@@ -36,6 +36,17 @@ export const { finalizeRun: finalizeRunLocally } = proxyLocalActivities<Millrace
 });
 
 /**
+ * prepareRun as a local activity, in the run's first workflow task: the record is written
+ * and `startKernel` scheduled in one task, with no activity of its own. An attempt cut
+ * short (its worker died, the task failed) runs again, as a regular activity's retry
+ * would: it writes revision 0 of this run's own record again, nothing later exists yet.
+ */
+export const { prepareRun: prepareRunLocally } = proxyLocalActivities<MillraceActivities>({
+  startToCloseTimeout: RECORD_ACTIVITY.startToCloseTimeout,
+  retry: RECORD_ACTIVITY.retry,
+});
+
+/**
  * A local activity's failure arrives unwrapped: given a regular activity's shape
  * (ActivityFailure caused by the ApplicationFailure), the workflow and its clients see one
  * kind of failure whichever way the step ran. For `.catch` after a local activity.

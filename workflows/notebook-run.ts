@@ -27,6 +27,7 @@ import {
   finalizeRun,
   finalizeRunLocally,
   prepareRun,
+  prepareRunLocally,
   recordSavedLocally,
   replayCells,
   restoreCheckpoint,
@@ -77,6 +78,8 @@ const SCHEDULED_PARAMETERS_PATCH = 'scheduled-run-parameters-memo';
 const SHUTDOWN_LOCALLY_PATCH = 'shutdown-kernel-locally';
 /** Runs recorded before it finalized with a regular activity, and replay so. */
 const FINALIZE_LOCALLY_PATCH = 'finalize-locally';
+/** Runs recorded before it prepared with a regular activity, and replay so. */
+const PREPARE_LOCALLY_PATCH = 'prepare-locally';
 /**
  * Local cells that pass save the record write-behind: the write overlaps the SDK's way
  * from one local activity to the next, and recordSaved waits for it before any other step.
@@ -110,7 +113,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   setHandler(progressQuery, () => state.progress);
   const repairs = new Repairs(input, state);
 
-  const plan = continuation?.plan ?? (await prepareRun(input));
+  const plan = continuation?.plan ?? (await prepare(input));
   // A schedule's memo is fixed for all its runs: each run adds its own parameters (nominal time too) for `millrace runs`.
   if (!continuation && plan.parameters && patched(SCHEDULED_PARAMETERS_PATCH)) upsertMemo({ parameters: plan.parameters });
   const startAt = continuation?.position ?? plan.startAt;
@@ -170,6 +173,12 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
   await condition(allHandlersFinished);
   if (state.failure) throw runFailure(state.failure, state.pauseExpired);
   return state.result();
+}
+
+/** The run's record written and its plan made: a local activity since PREPARE_LOCALLY_PATCH. */
+function prepare(input: ParsedRunInput): Promise<PrepareResult> {
+  if (patched(PREPARE_LOCALLY_PATCH)) return prepareRunLocally(input).catch(asActivityFailure('prepareRun'));
+  return prepareRun(input);
 }
 
 /** The input, validated; a scheduled run's id and output come from its workflow id. */
@@ -259,7 +268,14 @@ async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBeh
     const cellProgress = state.progress.cells[position]!;
     cellProgress.status = 'running';
     state.cellInFlight = cell.index;
-    let result = await runCellReplacingLostKernel(run, position, writeBehind.on);
+    // try/catch around the await, not .catch: each promise workflow code makes costs a
+    // captured stack trace in the SDK's promise hook, and this runs once per cell.
+    let result: FinishedCellResult;
+    try {
+      result = await runCell(input, state.kernel!, cell, state.revision, writeBehind.on);
+    } catch (err) {
+      result = await afterCellError(run, position, writeBehind.on, err);
+    }
     state.cellInFlight = undefined;
     state.tookRevision(result, 1);
     writeBehind.took(result);
@@ -301,25 +317,19 @@ async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBeh
 }
 
 /**
- * The cell at `position` in the run's kernel. Under --on-kernel-loss restart, a kernel
- * that dies during the cell is replaced (the earlier cells replayed in the new one) and
- * the cell runs again there.
+ * A cell whose activity failed. Under --on-kernel-loss restart, a kernel that died during
+ * the cell is replaced (the earlier cells replayed in the new one) and the cell runs again
+ * there; any other failure is the run's.
  */
-function runCellReplacingLostKernel(run: Run, position: number, writeBehind: boolean): Promise<FinishedCellResult> {
+async function afterCellError(run: Run, position: number, writeBehind: boolean, err: unknown): Promise<FinishedCellResult> {
   const { input, plan, state } = run;
   const cell = plan.codeCells[position]!;
   const cellProgress = state.progress.cells[position]!;
-  return runCell(input, state.kernel!, cell, state.revision, writeBehind)
-    .catch((err: unknown) => {
-      cellProgress.status = 'failed';
-      throw err;
-    })
-    .catch(async (err: unknown) => {
-      if (!(input.onKernelLoss === 'restart' && isKernelLoss(err) && state.kernelRestarts < MAX_KERNEL_RESTARTS)) throw err;
-      await restartKernel(run, position);
-      cellProgress.status = 'running';
-      return runCell(input, state.kernel!, cell, state.revision, writeBehind);
-    });
+  cellProgress.status = 'failed';
+  if (!(input.onKernelLoss === 'restart' && isKernelLoss(err) && state.kernelRestarts < MAX_KERNEL_RESTARTS)) throw err;
+  await restartKernel(run, position);
+  cellProgress.status = 'running';
+  return runCell(input, state.kernel!, cell, state.revision, writeBehind);
 }
 
 /** --on-kernel-loss restart: a fresh kernel, the cells before `position` replayed in it. */

@@ -14,8 +14,12 @@ import {
   type ParsedRunInput,
 } from './contracts.js';
 
-/** `writeBehind`: a local cell that passes may return before its record is in the store (the caller then runs recordSaved). */
-export async function runCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number, writeBehind = false): Promise<FinishedCellResult> {
+/**
+ * `writeBehind`: a local cell that passes may return before its record is in the store (the
+ * caller then runs recordSaved). Not async, and one `.then` on the local path: runs once per
+ * cell, and every promise workflow code makes costs a captured stack trace in the SDK's promise hook.
+ */
+export function runCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number, writeBehind = false): Promise<FinishedCellResult> {
   const summary = `cell ${cell.index}: ${cell.summary}`;
   const args: ExecuteCellInput = {
     runId: input.runId,
@@ -29,13 +33,16 @@ export async function runCell(input: ParsedRunInput, kernel: KernelHandle, cell:
     ...(input.checkpoint ? { checkpoints: checkpointFolder(input) } : {}),
   };
   if (kernel.outcomeRegistry) {
-    const localResult = await executeCellLocally
-      .executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS, ...(writeBehind ? { writeBehind } : {}) }])
-      .catch(asActivityFailure('executeCell'));
-    if (localResult.status !== 'running') return localResult as FinishedCellResult;
-    return (await executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }])) as FinishedCellResult;
+    return executeCellLocally.executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS, ...(writeBehind ? { writeBehind } : {}) }]).then(
+      (localResult) =>
+        localResult.status !== 'running'
+          ? (localResult as FinishedCellResult)
+          : (executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }]) as Promise<FinishedCellResult>),
+      // Only the local activity's failure: the regular activity's already has its shape.
+      asActivityFailure('executeCell'),
+    );
   }
-  return (await executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [args])) as FinishedCellResult;
+  return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [args]) as Promise<FinishedCellResult>;
 }
 
 export function isKernelLoss(err: unknown): boolean {

@@ -9,7 +9,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../worker/paths.js';
-import { activityAttempts, assertValidNotebook, codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
+import { assertValidNotebook, codeCell, notebook, runCli, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -114,10 +114,13 @@ describe('inputs that are not simply wrong', () => {
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'failed' });
     const history = await h.client.workflow.getHandle('bad-meta').fetchHistory();
-    const failure = history.events!.find((e) => e.activityTaskFailedEventAttributes)?.activityTaskFailedEventAttributes?.failure;
-    expect(failure?.message).toContain('metadata.millrace.skipped');
+    // prepareRun is a local activity: its marker keeps the failure and the attempt.
+    const marker = history.events!.find((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')!.markerRecordedEventAttributes!;
+    expect(marker.failure?.message).toContain('metadata.millrace.skipped');
+    const data = JSON.parse(Buffer.from(marker.details!['data']!.payloads![0]!.data!).toString('utf8')) as { activity_type: string; attempt: number };
+    expect(data.activity_type).toBe('prepareRun');
     // Not retried: no attempt of prepareRun can mend the notebook.
-    expect(activityAttempts(history.events!, 'prepareRun')).toEqual([1]);
+    expect(data.attempt).toBe(1);
   });
 
   it('fails an unknown kernel name listing the available ones', async () => {

@@ -127,6 +127,8 @@ describe('workflow replay', () => {
     expect(events(history).filter(isSliceTimer).length).toBeGreaterThanOrEqual(1);
     expect(localCellsAfterFirst(history, isSliceTimer)).toBeGreaterThan(0);
     expect(events(history).filter(isSliceActivity)).toEqual([]);
+    // Recorded before prepareRun became a local activity (patched 'prepare-locally').
+    expect(activityNames(history)[0]).toBe('prepareRun');
     await expect(replay(history)).resolves.toBeUndefined();
   });
 
@@ -162,6 +164,7 @@ describe('workflow replay', () => {
     expect(events(history).filter(isSliceActivity).length).toBeGreaterThanOrEqual(1);
     expect(localCellsAfterFirst(history, isSliceActivity)).toBeGreaterThan(0);
     expect(events(history).filter(isSliceTimer)).toEqual([]);
+    expect(activityNames(history)).not.toContain('prepareRun');
     // patched() recorded its marker, so this run keeps the activity on replay.
     expect(markers(history)).toContain('core_patch');
     await expect(replay(history)).resolves.toBeUndefined();

@@ -13,6 +13,7 @@ import { ActivityFailure, Client, Connection, WorkflowFailedError, WorkflowUpdat
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
+import { promiseHooks } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { MillraceActivities } from '../../activities/index.js';
 import { workflowBundlePath } from '../../worker/worker.js';
@@ -54,6 +55,8 @@ interface MockRun {
   finalStatus?: FinalizeInput['status'];
   /** finalizeRun fails with a non-retryable error of this type (a store that refuses the record). */
   finalizeFails?: string;
+  /** prepareRun fails with a non-retryable error of this type (a notebook no attempt mends). */
+  prepareFails?: string;
 }
 
 const runs = new Map<string, MockRun>();
@@ -119,6 +122,7 @@ const mockActivities = {
   async prepareRun(input: RunInput): Promise<PrepareResult> {
     const run = runOf(input.runId);
     run.calls.push('prepareRun');
+    if (run.prepareFails) throw ApplicationFailure.nonRetryable('metadata.millrace.skipped must be a boolean', run.prepareFails);
     const codeCells = run.cells.map((_, index) => ({ index, summary: `cell ${index}`, raisesException: false, idempotent: false }));
     return { kernelName: 'python3', startAt: 0, totalCells: codeCells.length, codeCells, warnings: [] };
   },
@@ -221,9 +225,9 @@ interface Started {
   run: MockRun;
 }
 
-async function start(cells: CellScript[], options: Partial<RunInput> = {}): Promise<Started> {
+async function start(cells: CellScript[], options: Partial<RunInput> = {}, mock: Partial<MockRun> = {}, queue = taskQueue): Promise<Started> {
   const runId = `wf-${randomBytes(4).toString('hex')}`;
-  const run: MockRun = { cells, revision: 0, calls: [], sent: new Map(), writeBehind: [] };
+  const run: MockRun = { cells, revision: 0, calls: [], sent: new Map(), writeBehind: [], ...mock };
   runs.set(runId, run);
   const input: RunInput = {
     runId,
@@ -233,7 +237,7 @@ async function start(cells: CellScript[], options: Partial<RunInput> = {}): Prom
     parameters: {},
     ...options,
   };
-  const handle = await client.workflow.start('notebookRun', { taskQueue, workflowId: runId, args: [input], memo: { notebook: input.inputPath, output: input.output } });
+  const handle = await client.workflow.start('notebookRun', { taskQueue: queue, workflowId: runId, args: [input], memo: { notebook: input.inputPath, output: input.output } });
   return { handle, run };
 }
 
@@ -260,10 +264,13 @@ describe('notebookRun with mocked activities', () => {
     const kernel = run.calls.find((c) => c.startsWith('startKernel'))!.split(' ')[1];
     expect(run.calls).toEqual(['prepareRun', `startKernel ${kernel}`, 'executeCell 0 local', 'executeCell 1 local', 'executeCell 2 local', 'recordSaved 3 local', 'finalizeRun completed', `shutdownKernel ${kernel}`]);
     expect(run.revision).toBe(4);
-    // Finalizing and the kernel's shutdown are local activities: no round trips through the server of their own.
+    // Preparing, finalizing and the kernel's shutdown are local activities: no round trips through the server of their own.
     const history = await handle.fetchHistory();
     const scheduled = history.events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
-    expect(scheduled).toEqual(['prepareRun', 'startKernel']);
+    expect(scheduled).toEqual(['startKernel']);
+    // The record is prepared and the kernel's start scheduled in the run's first workflow task.
+    const kernelScheduled = history.events!.findIndex((e) => e.activityTaskScheduledEventAttributes);
+    expect(history.events!.slice(0, kernelScheduled).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
   });
 
   it('local cells may save the record write-behind; the run waits for it before finalizing', async () => {
@@ -389,6 +396,17 @@ describe('notebookRun with mocked activities', () => {
     expect(run.calls.at(-1)).toMatch(/^shutdownKernel /);
   });
 
+  it('a prepare that fails fails the run with the activity failure a regular activity would give, once, starting nothing', async () => {
+    const { handle, run } = await start(['ok'], {}, { prepareFails: 'BadNotebook' });
+    const err = await handle.result().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ActivityFailure);
+    expect((cause as ActivityFailure).activityType).toBe('prepareRun');
+    expect((cause as ActivityFailure).cause).toMatchObject({ type: 'BadNotebook', message: 'metadata.millrace.skipped must be a boolean' });
+    expect(run.calls).toEqual(['prepareRun']);
+  });
+
   it('local cells end their workflow task every 2 s of cells, each counted as its duration plus 10 ms', async () => {
     // Each mocked cell reports 1 ms: 182 cells are the first to reach 2 s (2,002 ms).
     const { handle, run } = await start(Array.from({ length: 400 }, (): CellScript => 'ok'));
@@ -433,3 +451,35 @@ async function waitForCall(run: MockRun, call: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('the workflow thread per cell', () => {
+  it('a local cell makes at most 8 promises in the workflow sandbox (the SDK captures a stack trace for each)', async () => {
+    // debugMode runs workflows in this thread, where a promise hook sees the sandbox's promises (its own Promise).
+    const stack = inject('stack');
+    const queue = `workflow-promises-${randomBytes(4).toString('hex')}`;
+    const connection = await NativeConnection.connect({ address: stack.temporalAddress });
+    const debugWorker = await Worker.create({ connection, namespace: stack.namespace, taskQueue: queue, workflowBundle: { codePath: workflowBundlePath() }, activities: mockActivities, debugMode: true });
+    const debugRunning = debugWorker.run().finally(() => connection.close());
+    let created = 0;
+    let counting = false;
+    const stopHook = promiseHooks.createHook({ init: (promise) => void (counting && promise.constructor !== Promise && created++) });
+    const promisesOfRun = async (cells: number): Promise<number> => {
+      created = 0;
+      counting = true;
+      const { handle } = await start(Array.from({ length: cells }, (): CellScript => 'ok'), {}, {}, queue);
+      expect(await handle.result()).toMatchObject({ status: 'completed', executedCells: cells });
+      counting = false;
+      return created;
+    };
+    try {
+      // The difference between two runs is the cells' alone (fewer than a slice's worth in either).
+      const perCell = ((await promisesOfRun(60)) - (await promisesOfRun(20))) / 40;
+      // 2 of them are ours (runCell's .then and the loop's await; 6 before), 6 the SDK's.
+      expect(perCell).toBeLessThanOrEqual(8);
+    } finally {
+      stopHook();
+      debugWorker.shutdown();
+      await debugRunning;
+    }
+  });
+});
