@@ -266,8 +266,9 @@ async function main(): Promise<void> {
         rounds.push(await concurrencyRound(round));
       } catch (err) {
         // A process of either side that failed (papermill's kernels time out on a loaded
-        // machine): that round is left out, and says why.
-        log(`  round ${round + 1} left out: ${String(err).split('\n')[0]}`);
+        // machine): that round is left out, and says why, with the process's last lines of
+        // stderr (a run's failure is on them, not on the first).
+        log(`  round ${round + 1} left out: ${String(err).split('\n').join('\n    ')}`);
       }
     }
     async function concurrencyRound(round: number): Promise<ConcurrencyRound> {
