@@ -97,7 +97,16 @@ async function startFreshKernel(
   env?: Record<string, string>,
 ): Promise<PooledKernel> {
   try {
-    return await startPlacedKernel(settings, request.kernelName, request.runId, container, request.startTimeoutS, env);
+    try {
+      return await startPlacedKernel(settings, request.kernelName, request.runId, container, request.startTimeoutS, env);
+    } catch (err) {
+      // One kernel that dies while starting may be the machine's moment (seen once in a
+      // few hundred forked starts under load, exit 1 and nothing on stderr): one more, and
+      // a broken environment, which dies every time, fails the run a few seconds later.
+      if (!(err instanceof KernelError && err.kind === 'start-failed')) throw err;
+      Context.current().log.warn('the kernel died while starting: starting another once', { kernel: request.kernelName, reason: err.message });
+      return await startPlacedKernel(settings, request.kernelName, request.runId, container, request.startTimeoutS, env);
+    }
   } catch (err) {
     if (err instanceof KernelError && err.kind === 'unknown-kernel') {
       throw ApplicationFailure.nonRetryable(err.message, 'UnknownKernel');
@@ -106,7 +115,7 @@ async function startFreshKernel(
     if (err instanceof KernelError && err.kind === 'start-timeout') {
       throw ApplicationFailure.nonRetryable(err.message, 'KernelStartTimeout');
     }
-    // A kernel whose process exits at start (a broken environment) would only exit again.
+    // A kernel whose process exited at start twice (a broken environment) would only exit again.
     if (err instanceof KernelError && err.kind === 'start-failed') {
       throw ApplicationFailure.nonRetryable(err.message, 'KernelDiedAtStart');
     }

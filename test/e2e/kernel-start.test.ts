@@ -42,12 +42,25 @@ async function brokenKernelspec(jupyterPath: string, name: string): Promise<void
   await writeFile(join(specDir, 'kernel.json'), JSON.stringify(spec));
 }
 
+/** A Python kernel whose first launch exits at once (code 1, nothing on stderr), as one did under load; later launches start. */
+async function diesOnceKernelspec(jupyterPath: string, name: string, marker: string): Promise<void> {
+  const specDir = join(jupyterPath, 'kernels', name);
+  await mkdir(specDir, { recursive: true });
+  const spec = {
+    argv: ['sh', '-c', `[ -e "$2" ] || { touch "$2"; exit 1; }; exec "$1" -m ipykernel_launcher -f "$0"`, '{connection_file}', venvPython(), marker],
+    display_name: 'Python, dies on its first launch',
+    language: 'python',
+  };
+  await writeFile(join(specDir, 'kernel.json'), JSON.stringify(spec));
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'millrace-kernel-start-'));
   jupyterPath = join(dir, 'jupyter');
   await sleepyKernelspec(jupyterPath, 'never', 3600);
   await brokenKernelspec(jupyterPath, 'broken');
   await sleepyKernelspec(jupyterPath, 'late', 4);
+  await diesOnceKernelspec(jupyterPath, 'flaky', join(dir, 'flaky-launched'));
   const saved = process.env['JUPYTER_PATH'];
   process.env['JUPYTER_PATH'] = jupyterPath;
   server = await startJupyterServer({ stateDir: join(dir, 'state') }).finally(() => {
@@ -87,6 +100,20 @@ it('fails the run at once when the kernel does not answer within --start-timeout
   expect(show.stdout).toContain(`failed:   kernel "never" didn't respond in 3 seconds (--start-timeout)`);
   const shown = JSON.parse((await runCli(['show', report.run_id, '--json'], h!.cliEnv, h!.dir)).stdout);
   expect(shown).toMatchObject({ status: 'failed', failed_cell: null, reason: `kernel "never" didn't respond in 3 seconds (--start-timeout)` });
+});
+
+it('starts another kernel once when one dies while starting, and the run completes in one attempt of the start', async () => {
+  const path = await h!.writeNotebook('flaky.ipynb', notebook([codeCell('print(6 * 7)')]));
+  const r = await runCli(['run', path, '--kernel', 'flaky', '--json'], h!.cliEnv, h!.dir);
+  expect(r.code, r.stderr).toBe(0);
+  const report = JSON.parse(r.stdout);
+  expect(report).toMatchObject({ status: 'completed' });
+  // The first launch did die (its marker), and the start was not retried by Temporal.
+  await readFile(join(dir, 'flaky-launched'));
+  const history = await h!.client.workflow.getHandle(report.run_id).fetchHistory();
+  expect(activityAttempts(history.events ?? [], 'startKernel')).toEqual([1]);
+  const record = JSON.parse(await readFile(report.output, 'utf8'));
+  expect(JSON.stringify(record.cells[0].outputs)).toContain('42');
 });
 
 it("fails the run at once when the kernel's process exits while starting, with its exit code and last error line", async () => {
