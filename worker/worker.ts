@@ -79,6 +79,28 @@ function installQuietRuntime(): void {
   quietJupyterServices();
 }
 
+/** The SDK's workflow-task pollers (its default): each holds a workflow-task slot while it waits for a task. */
+const WORKFLOW_TASK_POLLS = 10;
+
+/**
+ * The worker's slots for `runs` runs at once. A run holds a workflow-task slot for as long
+ * as its local cells run (a slice of up to 2 s), and every poller holds one while it waits,
+ * so the slots are twice the runs (more than `runs` can be in flight: it sizes the
+ * activity slots, it does not queue runs) plus the pollers. With one slot per run, 20
+ * runs at once filled them: the last runs' first workflow task and the task after each
+ * slice waited up to 2 s for a slot (20 runs of 20 cells of 0.2 s: 8.6 s → 7.1 s).
+ */
+export function workerSlots(runs: number): { maxConcurrentWorkflowTaskExecutions: number; maxConcurrentActivityTaskExecutions: number; maxCachedWorkflows: number } {
+  // The SDK allows no more workflow-task slots than cached workflows.
+  const maxCachedWorkflows = Math.max(runs * 2, 100);
+  return {
+    maxConcurrentWorkflowTaskExecutions: Math.min(runs * 2 + WORKFLOW_TASK_POLLS, maxCachedWorkflows),
+    // Each run holds at most one cell activity at a time; the rest is setup and teardown.
+    maxConcurrentActivityTaskExecutions: runs * 2,
+    maxCachedWorkflows,
+  };
+}
+
 export async function createWorker(config: WorkerConfig): Promise<MillraceWorker> {
   installQuietRuntime();
   const connection = await NativeConnection.connect({ address: config.temporalAddress, ...config.connection });
@@ -88,7 +110,6 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
   const placements = config.placementsDir ?? placementsDir(stateDir());
   const pool = typeof wanted === 'number' ? (wanted > 0 ? new KernelPool(serverSettings(config.jupyter), wanted, warn, placements, config.kernelUsername) : undefined) : wanted;
   const background = new BackgroundWork();
-  const runs = config.maxConcurrentRuns ?? 20;
   const worker = await Worker.create({
     connection,
     namespace: config.namespace,
@@ -103,10 +124,7 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
       placementsDir: placements,
       ...(config.kernelUsername ? { kernelUsername: config.kernelUsername } : {}),
     }),
-    maxConcurrentWorkflowTaskExecutions: Math.max(2, Math.min(runs, 40)),
-    // Each run holds at most one cell activity at a time; the rest is setup and teardown.
-    maxConcurrentActivityTaskExecutions: runs * 2,
-    maxCachedWorkflows: Math.max(runs * 2, 100),
+    ...workerSlots(config.maxConcurrentRuns ?? 20),
     // Cells heartbeat every 2 s; sending them that often delivers a cancellation (Ctrl-C,
     // `millrace cancel`, a run's --timeout) to the running cell within about 2 s.
     maxHeartbeatThrottleInterval: '2 seconds',
