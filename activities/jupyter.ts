@@ -176,16 +176,18 @@ const connections = new Map<string, Promise<Kernel.IKernelConnection>>();
 
 /**
  * The shared connection to a running kernel, opened on first use and kept; opening waits
- * `answerWithinMs` for the kernel's kernel_info reply.
+ * `answerWithinMs` for the kernel's kernel_info reply. `justStarted`: the server created
+ * the kernel a moment ago, so it is not asked at once whether it still has it.
  */
 export function connectKernel(
   settings: ServerConnection.ISettings,
   model: Kernel.IModel,
   answerWithinMs = 60_000,
+  justStarted = false,
 ): Promise<Kernel.IKernelConnection> {
   let pending = connections.get(model.id);
   if (!pending) {
-    pending = openConnection(settings, model, answerWithinMs);
+    pending = openConnection(settings, model, answerWithinMs, justStarted);
     connections.set(model.id, pending);
     pending.catch(() => connections.delete(model.id));
   }
@@ -196,11 +198,12 @@ async function openConnection(
   settings: ServerConnection.ISettings,
   model: Kernel.IModel,
   answerWithinMs: number,
+  justStarted: boolean,
 ): Promise<Kernel.IKernelConnection> {
   const kernel = new KernelConnection({ model, serverSettings: settings, handleComms: false });
   kernel.disposed.connect(() => connections.delete(model.id));
   // A kernel the server no longer has (it restarted) would only be waited for in vain.
-  const watch = watchForVanishing(settings, model.id);
+  const watch = watchForVanishing(settings, model.id, justStarted ? VANISHED_CHECK_INTERVAL_MS : 0);
   try {
     // `info` resolves once the websocket is up and the kernel answered kernel_info.
     await withTimeout(Promise.race([kernel.info, watch.vanished]), answerWithinMs, () => {
@@ -219,13 +222,14 @@ const VANISHED_CHECK_INTERVAL_MS = 500;
 
 /**
  * Rejects with a 'kernel-gone' KernelError once the server answers 404 for the kernel,
- * asked at once and then every 0.5 s until stopped, and with a 'start-failed' one once
+ * asked after `firstCheckMs` (a forked kernel usually answers before: no request at all)
+ * and then every 0.5 s until stopped, and with a 'start-failed' one once
  * the kernel's model carries a `reason`: millrace's provisioner sets it when the kernel's
  * process exits while starting (worker/kernel_start_watch.py), which Jupyter would
  * otherwise retry five times over some 18 s. A server that does not answer proves
  * nothing: that stays a wait (and a retry) for the server.
  */
-function watchForVanishing(settings: ServerConnection.ISettings, kernelId: string): { vanished: Promise<never>; stop(): void } {
+function watchForVanishing(settings: ServerConnection.ISettings, kernelId: string, firstCheckMs: number): { vanished: Promise<never>; stop(): void } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const vanished = new Promise<never>((_, reject) => {
@@ -236,7 +240,8 @@ function watchForVanishing(settings: ServerConnection.ISettings, kernelId: strin
       else if (model && typeof model.reason === 'string' && model.reason) reject(new KernelError(model.reason, 'start-failed'));
       else timer = setTimeout(() => void check(), VANISHED_CHECK_INTERVAL_MS);
     };
-    void check();
+    if (firstCheckMs > 0) timer = setTimeout(() => void check(), firstCheckMs);
+    else void check();
   });
   vanished.catch(() => undefined);
   return {

@@ -12,7 +12,7 @@ import { CheckpointError, requireCheckpointSupport } from './checkpoint.js';
 import { connectKernel, KernelError, shutdownKernel, startKernel } from './jupyter.js';
 import type { KernelPool, PooledKernel } from './kernel-pool.js';
 import { installExecutionRegistry } from './execution-registry.js';
-import { enterWorkingDirectory, WorkingDirectoryError } from './working-directory.js';
+import { WorkingDirectoryError } from './working-directory.js';
 import { removePlacement, withWorkerEnv, writePlacement } from './kernel-placement.js';
 import { silentExecute } from './execute-request.js';
 import { gatewayRefusal, kernelStartVariables, missingVariables, processProxyOf, startVariables } from './gateway-placement.js';
@@ -47,7 +47,7 @@ export async function startReadyKernel(
   env?: Record<string, string>,
 ): Promise<PooledKernel> {
   const { model, sessionId } = await startKernel(settings, kernelName, runId, env);
-  const connection = await connectKernel(settings, model, startTimeoutS * 1000).catch(async (err: unknown) => {
+  const connection = await connectKernel(settings, model, startTimeoutS * 1000, true).catch(async (err: unknown) => {
     if (!(err instanceof KernelError)) throw err;
     // Stops Jupyter restarting a kernel that cannot start.
     await shutdownKernel(settings, model.id).catch(() => undefined);
@@ -160,15 +160,15 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
       let environment: KernelEnvironment;
       try {
         // A container kernel works in its image's WORKDIR (or a mount): the caller's directory is not there.
-        if (request.cwd && !inContainer && !onGateway && !(await enterWorkingDirectory(connection, language, request.cwd))) {
-          Context.current().log.warn(`the working directory applies to Python kernels only: this ${language} kernel runs in the Jupyter Server's root`, {
-            cwd: request.cwd,
-          });
+        const enter = request.cwd && !inContainer && !onGateway ? request.cwd : undefined;
+        if (enter && language !== 'python') {
+          Context.current().log.warn(`the working directory applies to Python kernels only: this ${language} kernel runs in the Jupyter Server's root`, { cwd: enter });
         }
+        // A Python kernel enters the run's directory in the same execution that describes it.
+        environment = await kernelEnvironment(settings, connection, model.name, language, enter);
         if (inContainer) await requireContainer(connection, settings.baseUrl);
         if (onGateway) await requireVariables(connection, Object.keys(placement?.env ?? {}), settings.baseUrl);
         if (request.checkpoint) await requireCheckpointSupport(connection, language);
-        environment = await kernelEnvironment(settings, connection, model.name, language);
       } catch (err) {
         // The workflow never learns this kernel's id: shut it down here.
         await shutdownKernel(settings, model.id).catch(() => undefined);
