@@ -84,17 +84,18 @@ const WORKFLOW_TASK_POLLS = 10;
 
 /**
  * The worker's slots for `runs` runs at once. A run holds a workflow-task slot for as long
- * as its local cells run (a slice of up to 2 s), and every poller holds one while it waits,
- * so the slots are twice the runs (more than `runs` can be in flight: it sizes the
- * activity slots, it does not queue runs) plus the pollers. With one slot per run, 20
- * runs at once filled them: the last runs' first workflow task and the task after each
- * slice waited up to 2 s for a slot (20 runs of 20 cells of 0.2 s: 8.6 s → 7.1 s).
+ * as its local cells run (a slice of up to 2 s), and every poller holds one while it waits
+ * for a task, so the slots are the runs plus the pollers. With one slot per run, 20 runs
+ * at once filled them: the pollers had none, and the last runs' first workflow task and
+ * the task after each slice waited up to 2 s (20 runs of 20 cells of 0.2 s: 8.6 → 7.1 s).
+ * Twice the runs plus the pollers was no faster with 200 runs queued and kept 81 kernels
+ * alive at once instead of 31: more runs than `runs` then wait for a slot between slices.
  */
 export function workerSlots(runs: number): { maxConcurrentWorkflowTaskExecutions: number; maxConcurrentActivityTaskExecutions: number; maxCachedWorkflows: number } {
   // The SDK allows no more workflow-task slots than cached workflows.
   const maxCachedWorkflows = Math.max(runs * 2, 100);
   return {
-    maxConcurrentWorkflowTaskExecutions: Math.min(runs * 2 + WORKFLOW_TASK_POLLS, maxCachedWorkflows),
+    maxConcurrentWorkflowTaskExecutions: Math.min(runs + WORKFLOW_TASK_POLLS, maxCachedWorkflows),
     // Each run holds at most one cell activity at a time; the rest is setup and teardown.
     maxConcurrentActivityTaskExecutions: runs * 2,
     maxCachedWorkflows,
