@@ -490,3 +490,26 @@ export function runPhases(histories: History[], worker?: CellExecution[]): RunPh
     workflow: t1 - t0,
   };
 }
+
+/** When a run's start happened (epoch ms, server clock): what 20 runs at once wait for (bench/run-timeline.ts). */
+export interface StartTimes {
+  workflowStarted: number;
+  /** Its first workflow task: scheduled, started (a worker slot and a poll), completed (prepareRun, local). */
+  firstTask: { scheduled: number; started: number; completed: number };
+  /** The startKernel activity: scheduled, completed. */
+  startKernel: { scheduled: number; completed: number };
+}
+
+export function startTimes(history: History): StartTimes {
+  const evs = history.events ?? [];
+  const first = (type: number) => eventMs(evs.find((e) => e.eventType === type) ?? {});
+  const kernel = evs.find((e) => e.eventType === ACT_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'startKernel');
+  const kernelDone = kernel
+    ? evs.find((e) => e.eventType === ACT_COMPLETED && Number(e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString()) === eventId(kernel))
+    : undefined;
+  return {
+    workflowStarted: first(WF_STARTED),
+    firstTask: { scheduled: first(WFT_SCHEDULED), started: first(WFT_STARTED), completed: first(WFT_COMPLETED) },
+    startKernel: { scheduled: kernel ? eventMs(kernel) : NaN, completed: kernelDone ? eventMs(kernelDone) : NaN },
+  };
+}
