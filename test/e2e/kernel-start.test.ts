@@ -162,6 +162,14 @@ it('records which Python and which kernelspec the kernel was, and show prints th
   expect(shown.kernel).toEqual(kernel);
   const text = (await runCli(['show', run_id], h!.cliEnv, h!.dir)).stdout;
   expect(text).toContain(`kernel:   late: ${python} ${version}, kernelspec ${kernel.spec_dir}`);
+  // A kernel started for its run (no warm pool here) has the execution registry: startKernel
+  // says so, and its cells run exactly once as local activities.
+  const history = await h!.client.workflow.getHandle(run_id).fetchHistory();
+  const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startKernel');
+  const completed = history.events!.find((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === scheduled!.eventId!.toString());
+  const started = JSON.parse(Buffer.from(completed!.activityTaskCompletedEventAttributes!.result!.payloads![0]!.data!).toString('utf8'));
+  expect(started.kernel.outcomeRegistry).toBe(true);
+  expect(history.events!.some((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toBe(true);
   // The default python3, a forked kernel: its generated kernelspec.
   const d = await runCli(['run', path, '--json'], h!.cliEnv, h!.dir);
   expect(d.code, d.stderr).toBe(0);
