@@ -256,6 +256,15 @@ async function failureOf(handle: WorkflowHandle): Promise<{ type: string | undef
   return { type: cause.type, message: cause.message };
 }
 
+/** The run's failure, which must be an activity's, as a regular activity's failure reads. */
+async function activityFailureOf(handle: WorkflowHandle): Promise<ActivityFailure> {
+  const err = await handle.result().then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const cause = (err as WorkflowFailedError).cause;
+  expect(cause).toBeInstanceOf(ActivityFailure);
+  return cause as ActivityFailure;
+}
+
 describe('notebookRun with mocked activities', () => {
   it('runs every cell, finalizes, and shuts the kernel down', async () => {
     const { handle, run } = await start(['ok', 'ok', 'ok']);
@@ -385,12 +394,9 @@ describe('notebookRun with mocked activities', () => {
   it('a finalize that fails fails the run with the activity failure a regular activity would give', async () => {
     const { handle, run } = await start(['ok']);
     run.finalizeFails = 'StoreFull';
-    const err = await handle.result().then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    const cause = (err as WorkflowFailedError).cause;
-    expect(cause).toBeInstanceOf(ActivityFailure);
-    expect((cause as ActivityFailure).activityType).toBe('finalizeRun');
-    expect((cause as ActivityFailure).cause).toMatchObject({ type: 'StoreFull', message: 'the store refused the record' });
+    const failure = await activityFailureOf(handle);
+    expect(failure.activityType).toBe('finalizeRun');
+    expect(failure.cause).toMatchObject({ type: 'StoreFull', message: 'the store refused the record' });
     // Tried as completed, then as failed; the kernel is shut down either way.
     expect(run.calls.filter((c) => c.startsWith('finalizeRun'))).toEqual(['finalizeRun completed', 'finalizeRun failed']);
     expect(run.calls.at(-1)).toMatch(/^shutdownKernel /);
@@ -398,12 +404,9 @@ describe('notebookRun with mocked activities', () => {
 
   it('a prepare that fails fails the run with the activity failure a regular activity would give, once, starting nothing', async () => {
     const { handle, run } = await start(['ok'], {}, { prepareFails: 'BadNotebook' });
-    const err = await handle.result().then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    const cause = (err as WorkflowFailedError).cause;
-    expect(cause).toBeInstanceOf(ActivityFailure);
-    expect((cause as ActivityFailure).activityType).toBe('prepareRun');
-    expect((cause as ActivityFailure).cause).toMatchObject({ type: 'BadNotebook', message: 'metadata.millrace.skipped must be a boolean' });
+    const failure = await activityFailureOf(handle);
+    expect(failure.activityType).toBe('prepareRun');
+    expect(failure.cause).toMatchObject({ type: 'BadNotebook', message: 'metadata.millrace.skipped must be a boolean' });
     expect(run.calls).toEqual(['prepareRun']);
   });
 
