@@ -7,6 +7,9 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 180_000,
+    // expect.poll waits on a condition (a frame's height, a page's rows); 1 s, vitest's
+    // default, is too short for Chromium on a loaded 2-core machine.
+    expect: { poll: { timeout: 15_000 } },
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {

@@ -90,6 +90,9 @@ async function theirs(page: Page): Promise<CellFacts[]> {
 /**
  * A full-page screenshot; frames are painted separately, so the viewport is made as tall as
  * the page, once every sandboxed frame has been sized to its content by its height message.
+ * Each frame is scrolled into view first, as a reader would: Chromium does not run the
+ * rendering steps (so no ResizeObserver) of a cross-origin frame outside the viewport, and a
+ * frame whose content reflowed after its first height message keeps that height until seen.
  */
 async function shot(page: Page): Promise<Buffer> {
   const frames = page.locator('iframe.html-output, iframe.markdown-html');
@@ -97,6 +100,7 @@ async function shot(page: Page): Promise<Buffer> {
     const el = (await frames.nth(i).elementHandle())!;
     const inner = await el.contentFrame();
     if (!inner) continue; // nbconvert's page has none
+    await el.scrollIntoViewIfNeeded();
     const content = () => inner.evaluate(() => Math.ceil(document.documentElement.getBoundingClientRect().height));
     await expect.poll(async () => (await el.evaluate((e) => e.clientHeight)) === (await content())).toBe(true);
   }

@@ -163,6 +163,9 @@ describe('millrace serve renders with maintained libraries', () => {
     for (let i = 0; i < 3; i++) {
       const frame = (await frames.nth(i).elementHandle())!;
       const inner = (await frame.contentFrame())!;
+      // Seen, as a reader scrolls to it: Chromium runs no rendering steps (so no
+      // ResizeObserver) in a cross-origin frame outside the viewport.
+      await frame.scrollIntoViewIfNeeded();
       const content = await inner.evaluate(() => Math.ceil(document.documentElement.getBoundingClientRect().height));
       await expect.poll(() => frame.evaluate((el) => (el as HTMLElement).clientHeight), { message: `frame ${i}` }).toBe(content);
     }
