@@ -54,6 +54,21 @@ export function devApiSocket(stateDir: string): string {
 }
 export const MAX_SOCKET_PATH = 107;
 
+/**
+ * The version of this API, sent by the command and by dev with every request and answer.
+ * Raise it when an operation, its request or its answer changes. A dev started by another
+ * millrace (one upgraded while dev ran) is then refused with a line saying what to do,
+ * instead of misreading a request or an answer. Unversioned (no header) is the first
+ * version's.
+ */
+export const DEV_API_VERSION = '2';
+export const DEV_API_HEADER = 'x-millrace-dev-api';
+
+/** The command's line when the dev it reached speaks another version of this API. */
+export function otherVersionError(stateDir: string): UserError {
+  return new UserError(`millrace dev in ${stateDir} was started by another version of millrace: stop it (Ctrl-C where it runs) and start \`millrace dev\` again`, EXIT.environment);
+}
+
 /** What dev answers with when the operation itself failed: the command's one line, its exit code. */
 export interface DevApiError {
   error: string;
@@ -150,10 +165,12 @@ function requestDev<T>(
   if (socketPath.length > MAX_SOCKET_PATH) return Promise.resolve(undefined);
   const payload = JSON.stringify(body);
   return new Promise<T | undefined>((resolve, reject) => {
-    const req = request(
-      { socketPath, path: `/${operation}`, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
-      (res) => onResponse(res, resolve, reject),
-    );
+    const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), [DEV_API_HEADER]: DEV_API_VERSION };
+    const req = request({ socketPath, path: `/${operation}`, method: 'POST', headers }, (res) => {
+      if (res.headers[DEV_API_HEADER] === DEV_API_VERSION) return onResponse(res, resolve, reject);
+      res.resume();
+      reject(otherVersionError(config.stateDir));
+    });
     // No socket, or one a dev killed without cleanup left behind: do it without dev.
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { kernelPlacementSchema, runInputSchema, type RunInput } from '../workflows/contracts.js';
 import { listRuns, runsOptionsSchema } from './commands/runs.js';
 import { describeRun } from './commands/show.js';
-import { devApiSocket, MAX_SOCKET_PATH, type DevApiError } from './dev-api.js';
+import { DEV_API_HEADER, DEV_API_VERSION, devApiSocket, MAX_SOCKET_PATH, type DevApiError } from './dev-api.js';
 import { EXIT, UserError } from './errors.js';
 import { checkRunArgument } from './run-ids.js';
 import { followRun } from './follow-run.js';
@@ -138,13 +138,15 @@ export async function serveDevApi(stateDir: string, temporalAddress: string, nam
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, namespace });
   const server = createServer((req, res) => {
+    res.setHeader(DEV_API_HEADER, DEV_API_VERSION);
+    // A command of another millrace: its request may not mean what this dev would read.
+    if (req.headers[DEV_API_HEADER] !== DEV_API_VERSION) {
+      req.resume();
+      return reply(res, failure(409, OTHER_VERSION));
+    }
     const name = (req.url ?? '').replace(/^\//, '');
     if (req.method === 'POST' && Object.hasOwn(STREAMS, name)) return void stream(STREAMS[name]!, client, taskQueue, req, res);
-    void answer(client, taskQueue, req).then(({ status, body }) => {
-      const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
-    });
+    void answer(client, taskQueue, req).then((answered) => reply(res, answered));
   });
   // A socket left by a dev that was killed: dev.json said no dev runs here, so it is stale.
   rmSync(socket, { force: true });
@@ -171,6 +173,14 @@ export async function serveDevApi(stateDir: string, temporalAddress: string, nam
       await connection.close();
     },
   };
+}
+
+const OTHER_VERSION = new UserError('this millrace is another version than the `millrace dev` it reached: stop dev (Ctrl-C where it runs) and start it again with this millrace', EXIT.environment);
+
+function reply(res: ServerResponse, { status, body }: { status: number; body: unknown }): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 async function answer(client: Client, taskQueue: string, req: IncomingMessage): Promise<{ status: number; body: unknown }> {

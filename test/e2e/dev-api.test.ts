@@ -4,11 +4,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { request } from 'node:http';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { askDev } from '../../cli/dev-api.js';
+import { askDev, DEV_API_HEADER, DEV_API_VERSION } from '../../cli/dev-api.js';
 import { packageRoot } from '../../worker/paths.js';
 import { codeCell, notebook, runCli, waitFor, type CliResult } from './harness.js';
 
@@ -96,6 +97,23 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
   const devConfig = { stateDir: join(dir, '.millrace'), namespace: 'default', taskQueue: 'millrace', storeRoot: '' };
   await expect(askDev(devConfig, 'constructor', {})).rejects.toThrow('millrace dev has no operation POST /constructor');
   expect((await runCli(['runs', '--json'], env, dir)).stdout).toBe(viaDev.stdout);
+
+  // A command of another millrace (an earlier one sends no version) is refused with the line
+  // that says what to do, before dev reads what it asks; dev's answers say its version.
+  const older = await new Promise<{ status?: number; version: unknown; body: string }>((resolve, reject) => {
+    const req = request({ socketPath: socket, path: '/runs', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, version: res.headers[DEV_API_HEADER], body }));
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+  expect(older).toEqual({
+    status: 409,
+    version: DEV_API_VERSION,
+    body: JSON.stringify({ error: 'this millrace is another version than the `millrace dev` it reached: stop dev (Ctrl-C where it runs) and start it again with this millrace', exitCode: 3 }),
+  });
 
   // `run --detach`: dev starts the run the command built, and the command prints what it
   // prints when it starts the run itself, text, --json and a taken id alike.

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEV_API_HEADER, DEV_API_VERSION } from '../../cli/dev-api.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'millrace.js');
@@ -123,7 +124,7 @@ describe('what a command loads', () => {
       req.on('data', (d: Buffer) => (body += d));
       req.on('end', () => {
         Object.assign(asked, { path: req.url, body: JSON.parse(body) });
-        res.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(lines(asked.body!).map((l) => `${JSON.stringify(l)}\n`).join(''));
+        res.writeHead(200, { 'content-type': 'application/x-ndjson', [DEV_API_HEADER]: DEV_API_VERSION }).end(lines(asked.body!).map((l) => `${JSON.stringify(l)}\n`).join(''));
       });
     });
     await new Promise<void>((resolve) => server.listen(join(state, 'dev.sock'), resolve));
@@ -192,7 +193,7 @@ describe('what a command loads', () => {
       req.on('data', (d: Buffer) => (body += d));
       req.on('end', () => {
         Object.assign(asked, { path: req.url, body: JSON.parse(body) });
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([run]));
+        res.writeHead(200, { 'content-type': 'application/json', [DEV_API_HEADER]: DEV_API_VERSION }).end(JSON.stringify([run]));
       });
     });
     await new Promise<void>((resolve) => server.listen(join(state, 'dev.sock'), resolve));

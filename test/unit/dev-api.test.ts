@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../cli/config.js';
-import { askDev, devApiSocket, devTarget, runInputEnv } from '../../cli/dev-api.js';
+import { askDev, DEV_API_HEADER, DEV_API_VERSION, devApiSocket, devTarget, runInputEnv } from '../../cli/dev-api.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'millrace-dev-api-'));
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -32,7 +32,7 @@ describe('askDev', () => {
     rmSync(socket, { force: true });
     const server = createServer((req, res) => {
       const ok = req.url === '/runs';
-      res.writeHead(ok ? 200 : 422, { 'content-type': 'application/json' });
+      res.writeHead(ok ? 200 : 422, { 'content-type': 'application/json', [DEV_API_HEADER]: DEV_API_VERSION });
       res.end(JSON.stringify(ok ? [{ run_id: 'r1' }] : { error: 'no such run', exitCode: 2 }));
     });
     await new Promise<void>((resolve) => server.listen(socket, resolve));
@@ -40,6 +40,32 @@ describe('askDev', () => {
       expect(await askDev(config(), 'runs', {})).toEqual([{ run_id: 'r1' }]);
       await expect(askDev(config(), 'show', {})).rejects.toMatchObject({ name: 'UserError', message: 'no such run', exitCode: 2 });
       expect(await askDev(config({ temporalAddress: '127.0.0.1:1' }), 'runs', {})).toBeUndefined();
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('refuses a dev of another version of this API, whatever it answers, with a line that says what to do', async () => {
+    // A state directory of its own: the HTTP agent may still hold a connection to the socket above.
+    const other = join(stateDir, 'other');
+    mkdirSync(other);
+    const socket = devApiSocket(other);
+    const seen: unknown[] = [];
+    // A dev of an earlier millrace: no version header, and an answer that looks fine.
+    const server = createServer((req, res) => {
+      seen.push(req.headers[DEV_API_HEADER]);
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('[]'));
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      await expect(askDev(config({ stateDir: other }), 'runs', {})).rejects.toMatchObject({
+        name: 'UserError',
+        message: `millrace dev in ${other} was started by another version of millrace: stop it (Ctrl-C where it runs) and start \`millrace dev\` again`,
+        exitCode: 3,
+      });
+      // The command says which version it speaks, so a newer dev can refuse it in turn.
+      expect(seen).toEqual([DEV_API_VERSION]);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
+import { DEV_API_HEADER, DEV_API_VERSION } from '../../cli/dev-api.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'millrace-follow-dev-'));
@@ -25,6 +26,7 @@ async function runAgainst(answer: (res: ServerResponse) => void, args: string[] 
   mkdirSync(state, { mode: 0o700 });
   const server = createServer((req, res) => {
     req.resume();
+    res.setHeader(DEV_API_HEADER, DEV_API_VERSION);
     req.on('end', () => answer(res));
   });
   await new Promise<void>((resolve) => server.listen(join(state, 'dev.sock'), resolve));
@@ -78,4 +80,16 @@ it('refuses as dev refused before the start, with its line and exit code', async
     res.writeHead(422, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'run id r1 is already taken: choose another --id', exitCode: 2 }));
   });
   expect(result).toEqual({ status: 2, stdout: '', stderr: 'millrace: run id r1 is already taken: choose another --id\n' });
+});
+
+it('refuses a dev of another version with the line that says to restart it, exit 3, before anything runs', async () => {
+  // A dev of an earlier millrace answers without the header (as before it existed).
+  const result = await runAgainst((res) => {
+    res.removeHeader(DEV_API_HEADER);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    res.end(`${JSON.stringify({ event: { started: 'r1' } })}\n${JSON.stringify({ answer: { run_id: 'r1' } })}\n`);
+  });
+  expect(result.status).toBe(3);
+  expect(result.stdout).toBe('');
+  expect(result.stderr).toMatch(/^millrace: millrace dev in \S+ was started by another version of millrace: stop it \(Ctrl-C where it runs\) and start `millrace dev` again\n$/);
 });
