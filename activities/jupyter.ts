@@ -164,12 +164,12 @@ export async function shutdownKernel(settings: ServerConnection.ISettings, kerne
   connections.delete(kernelId);
   // Close our websocket first, or it keeps reconnecting to a kernel that is gone.
   await live?.then((k) => k.dispose()).catch(() => undefined);
-  try {
-    await KernelAPI.shutdownKernel(kernelId, settings);
-  } catch (err) {
-    // Already gone (404) is the outcome we want.
-    if (!(err instanceof ServerConnection.ResponseError && err.response.status === 404)) throw err;
-  }
+  // Not KernelAPI.shutdownKernel: it prints "The kernel … does not exist on the server" to the
+  // console for a kernel already gone (it died, or its server restarted), which is the
+  // outcome wanted here, and the line would land in the user's terminal.
+  const response = await ServerConnection.makeRequest(`${settings.baseUrl}api/kernels/${encodeURIComponent(kernelId)}`, { method: 'DELETE' }, settings);
+  await response.text();
+  if (response.status !== 204 && response.status !== 404) throw new ServerConnection.ResponseError(response, `shutting kernel ${kernelId} down answered ${response.status}`);
 }
 
 const connections = new Map<string, Promise<Kernel.IKernelConnection>>();

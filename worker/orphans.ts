@@ -8,7 +8,7 @@
 import { KernelAPI, ServerConnection, SessionAPI } from '@jupyterlab/services';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { SESSION_PREFIX } from '../activities/jupyter.js';
+import { SESSION_PREFIX, shutdownKernel } from '../activities/jupyter.js';
 import { execFile } from 'node:child_process';
 import { z } from 'zod';
 import { existsSync } from 'node:fs';
@@ -109,7 +109,7 @@ export async function reapOrphanKernels(options: ReaperOptions, now = Date.now()
     if (!(await runIsOver(options.client, runId))) continue;
     // Deleting the session shuts its kernel down too.
     await SessionAPI.shutdownSession(session.id, options.settings).catch(() =>
-      KernelAPI.shutdownKernel(session.kernel!.id, options.settings).catch(() => undefined),
+      shutdownKernel(options.settings, session.kernel!.id).catch(() => undefined),
     );
     options.log?.(`shut down kernel ${session.kernel.id} of finished run ${runId}`);
     reaped.push(session.kernel.id);

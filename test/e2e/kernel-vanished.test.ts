@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { serverSettings, SESSION_PREFIX } from '../../activities/jupyter.js';
+import { afterAll, beforeAll, expect, inject, it, vi } from 'vitest';
+import { serverSettings, SESSION_PREFIX, shutdownKernel } from '../../activities/jupyter.js';
 import { buildRunInput } from '../../cli/submit.js';
 import { codeCell, exited, notebook, runCli, startHarness, startWorkerProcess, streamText, waitForSavedOutput, type Harness } from './harness.js';
 
@@ -119,4 +119,18 @@ it('--on-kernel-loss restart: a new kernel, the earlier cells replayed, and the 
   expect(nb.metadata.millrace.kernel_restarts).toEqual([expect.objectContaining({ lost_at_cell: 1, replayed_cells: [0] })]);
   expect(streamText(nb.cells[1])).toContain('go');
   expect(streamText(nb.cells[2])).toBe('42\n');
+});
+
+it('shuts down a kernel that is already gone without a word: a lost kernel prints nothing in the terminal', async () => {
+  const gone = await KernelAPI.startNew({ name: 'python3' }, settings());
+  await shutdownKernel(settings(), gone.id);
+  expect((await KernelAPI.listRunning(settings())).map((k) => k.id)).not.toContain(gone.id);
+  // @jupyterlab/services' own shutdownKernel says "The kernel … does not exist on the server" on the console.
+  const warn = vi.spyOn(console, 'warn');
+  try {
+    await shutdownKernel(settings(), gone.id);
+    expect(warn).not.toHaveBeenCalled();
+  } finally {
+    warn.mockRestore();
+  }
 });
