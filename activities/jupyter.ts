@@ -175,6 +175,17 @@ export async function shutdownKernel(settings: ServerConnection.ISettings, kerne
 const connections = new Map<string, Promise<Kernel.IKernelConnection>>();
 
 /**
+ * Closes every kernel connection this process holds, leaving the kernels running: for a
+ * process whose one worker has stopped and whose Jupyter Server stops next (`millrace dev`
+ * stopped while runs go on). Left open, each would try to reconnect to the stopped server
+ * and say so on the user's terminal ("Connection lost, reconnecting").
+ */
+export function closeKernelConnections(): void {
+  for (const live of connections.values()) void live.then((kernel) => kernel.dispose()).catch(() => undefined);
+  connections.clear();
+}
+
+/**
  * The shared connection to a running kernel, opened on first use and kept; opening waits
  * `answerWithinMs` for the kernel's kernel_info reply. `justStarted`: the server created
  * the kernel a moment ago, so it is not asked at once whether it still has it.

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { packageRoot, stateDir } from './paths.js';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.js';
-import { serverSettings } from '../activities/jupyter.js';
+import { closeKernelConnections, serverSettings } from '../activities/jupyter.js';
 import { allowListFromEnv, mergeAllowLists, placementsDir, type AllowList } from '../activities/kernel-placement.js';
 import { BackgroundWork } from '../activities/background.js';
 import { KernelPool } from '../activities/kernel-pool.js';
@@ -170,5 +170,7 @@ export async function startWorkerFor(
   return async () => {
     millraceWorker.worker.shutdown();
     await running;
+    // The stack stops next: runs still going keep their kernels for a worker that comes back.
+    closeKernelConnections();
   };
 }

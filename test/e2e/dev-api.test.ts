@@ -42,6 +42,8 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
   const env = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('TEMPORAL_') || key.startsWith('MILLRACE_')) delete env[key];
   const dev = await startDev(dir, env);
+  let devOutput = '';
+  for (const stream of [dev.stdout!, dev.stderr!]) stream.on('data', (d: Buffer) => (devOutput += d));
 
   const socket = join(dir, '.millrace', 'dev.sock');
   expect(statSync(socket).isSocket()).toBe(true);
@@ -259,8 +261,17 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
   expect(slowCode).toBe(1);
   expect(slowErr).toContain('cancelling the run (Ctrl-C again is ignored; the kernel is being shut down)...\ncancelled\n');
 
+  // Stopped while a run goes on: its kernel connection is closed before Jupyter Server
+  // stops, so dev does not print @jupyterlab/services' "Connection lost, reconnecting".
+  expect((await runCli(['run', 'slow.ipynb', '--detach', '--id', 'left-running'], env, dir)).code).toBe(0);
+  await waitFor('the slow cell of the detached run to run', async () => {
+    const { stdout } = await runCli(['show', 'left-running', '--json'], env, dir);
+    return stdout && JSON.parse(stdout).cells?.[1]?.status === 'running' ? true : undefined;
+  });
   dev.kill('SIGINT');
   await new Promise((r) => (dev.exitCode !== null ? r(undefined) : dev.once('exit', r)));
   expect(dev.exitCode).toBe(0);
   expect(existsSync(socket)).toBe(false);
+  expect(devOutput).toContain('stopping...\n');
+  expect(devOutput).not.toContain('Connection lost');
 });
