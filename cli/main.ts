@@ -255,7 +255,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('run a worker for TEMPORAL_ADDRESS (or the `millrace dev` stack here)')
     .option('--task-queue <queue>', 'task queue to poll (default MILLRACE_TASK_QUEUE or millrace)')
     .option('--jupyter-url <url>', 'Jupyter Server or Kernel Gateway URL (default MILLRACE_JUPYTER_URL)')
-    .option('--max-concurrent-runs <n>', 'runs this worker executes at once', positiveInt)
+    .option('--max-concurrent-runs <n>', 'runs this worker has work slots for (default 20): its cells and workflow tasks at once; kernels of runs between slices are not counted', positiveInt)
     .option('--kernel-user <name>', "on Enterprise Gateway (--jupyter-url): the user its kernels start for, KERNEL_USERNAME (default: the gateway's own user)")
     .option('--kernel-pool <n>', 'idle kernels kept started per kernel name and container shape, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT);
   addAllowOptions(worker).action(async (opts) => {
