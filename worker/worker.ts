@@ -170,7 +170,8 @@ export async function startWorkerFor(
   return async () => {
     millraceWorker.worker.shutdown();
     await running;
-    // The stack stops next: runs still going keep their kernels for a worker that comes back.
+    // The stack stops next: a connection left open to a kernel of a run still going would
+    // try to reconnect to the stopped Jupyter Server, and say so on the terminal.
     closeKernelConnections();
   };
 }
