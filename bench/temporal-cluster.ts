@@ -166,9 +166,12 @@ export interface TemporalCluster {
  * (cluster_membership), and the kernel's ephemeral ports, which freePort hands out, lie
  * above. Probed by listening, as freePort does.
  */
-async function freeLowPort(): Promise<number> {
+async function freeLowPort(taken: Set<number>): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    // Probed free, a port stays free until the server binds it: one config must not name it twice.
+    if (taken.has(port)) continue;
+    taken.add(port);
     const free = await new Promise<boolean>((resolve) => {
       const server = createServer();
       server.once('error', () => resolve(false));
@@ -179,8 +182,11 @@ async function freeLowPort(): Promise<number> {
   throw new Error('no free port found between 20000 and 32000');
 }
 
-/** Free ports for every service's gRPC and membership listeners, and the frontend's HTTP API. */
-async function serverConfig(dir: string, postgresPort: number, frontendPort: number, tls?: ClusterTls): Promise<string> {
+/**
+ * Free ports for every service's gRPC and membership listeners, and the frontend's HTTP API,
+ * all different (`taken`, which holds the frontend's gRPC port).
+ */
+async function serverConfig(dir: string, postgresPort: number, frontendPort: number, taken: Set<number>, tls?: ClusterTls): Promise<string> {
   const datastore = (databaseName: string, maxConns: number) => ({
     sql: {
       pluginName: 'postgres12',
@@ -195,7 +201,7 @@ async function serverConfig(dir: string, postgresPort: number, frontendPort: num
     },
   });
   const service = async (grpcPort: number) => ({
-    rpc: { grpcPort, membershipPort: await freeLowPort(), bindOnLocalHost: true },
+    rpc: { grpcPort, membershipPort: await freeLowPort(taken), bindOnLocalHost: true },
   });
   const dynamicConfigPath = join(dir, 'dynamicconfig.yaml');
   // The dev server's tuning (worker/temporal-server.ts), so runs cost the same on both.
@@ -210,10 +216,10 @@ async function serverConfig(dir: string, postgresPort: number, frontendPort: num
     },
     global: { membership: { maxJoinDuration: '30s', broadcastAddress: HOST }, ...(tls ? { tls: tlsConfig(tls) } : {}) },
     services: {
-      frontend: { rpc: { ...(await service(frontendPort)).rpc, httpPort: await freeLowPort() } },
-      matching: await service(await freeLowPort()),
-      history: await service(await freeLowPort()),
-      worker: await service(await freeLowPort()),
+      frontend: { rpc: { ...(await service(frontendPort)).rpc, httpPort: await freeLowPort(taken) } },
+      matching: await service(await freeLowPort(taken)),
+      history: await service(await freeLowPort(taken)),
+      worker: await service(await freeLowPort(taken)),
     },
     clusterMetadata: {
       enableGlobalNamespace: false,
@@ -285,9 +291,8 @@ export async function startTemporalCluster(
     chmodSync(dir, 0o711);
     postgres = await startPostgres(join(dir, 'postgres'));
     await applySchema(postgres.port);
-    const frontendPort = await freeLowPort();
-    const address = `${HOST}:${frontendPort}`;
-    const configPath = await serverConfig(dir, postgres.port, frontendPort, options.tls);
+    let address = '';
+    let configPath = '';
     const start = async () => {
       server = await spawnSupervised({
         name: 'temporal-server',
@@ -303,7 +308,22 @@ export async function startTemporalCluster(
         intervalMs: 250,
       });
     };
-    await start();
+    // A port probed free can be taken before the server binds it (nine of them, by any
+    // process on the machine): that start fails at once, and the next one gets other ports.
+    for (let attempt = 1; ; attempt++) {
+      const taken = new Set<number>();
+      const frontendPort = await freeLowPort(taken);
+      address = `${HOST}:${frontendPort}`;
+      configPath = await serverConfig(dir, postgres.port, frontendPort, taken, options.tls);
+      try {
+        await start();
+        break;
+      } catch (err) {
+        const lostPort = server?.logText().includes('address already in use') ?? false;
+        await server?.stop();
+        if (!lostPort || attempt === 3) throw err;
+      }
+    }
     const pg = postgres;
     return {
       address,
