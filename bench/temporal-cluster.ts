@@ -98,19 +98,31 @@ export async function startPostgres(dir: string): Promise<Postgres> {
   }
   const initdb = asDatabaseUser(join(bin, 'initdb'), ['-D', dataDir, '-U', DB_USER, '--auth=trust', '-E', 'UTF8', '--no-instructions']);
   await exec(initdb.command, initdb.args, { cwd: dir });
-  const port = await freePort(HOST);
-  // The default 100 connections are too few for four services' pools in one server.
-  const server = asDatabaseUser(join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-k', socketDir, '-c', `listen_addresses=${HOST}`, '-c', 'max_connections=300']);
+  let port = 0;
   let child: SupervisedProcess | undefined;
   const isReady = async () => {
     await exec(join(bin, 'pg_isready'), ['-q', '-h', HOST, '-p', String(port), '-U', DB_USER]);
     return true;
   };
   const start = async () => {
+    // The default 100 connections are too few for four services' pools in one server.
+    const server = asDatabaseUser(join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-k', socketDir, '-c', `listen_addresses=${HOST}`, '-c', 'max_connections=300']);
     child = await spawnSupervised({ name: 'postgres', command: server.command, args: server.args, stateDir: dir, cwd: dir, stopGraceMs: 10_000 });
     await child.waitFor(isReady, { timeoutMs: 60_000, what: `PostgreSQL on ${HOST}:${port} to accept connections`, intervalMs: 100 });
   };
-  await start();
+  // A port probed free can be taken before PostgreSQL binds it: start again on another.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort(HOST);
+    try {
+      await start();
+      break;
+    } catch (err) {
+      const lostPort = /address already in use/i.test(child?.logText() ?? '');
+      await child?.stop();
+      child = undefined;
+      if (!lostPort || attempt === 3) throw err;
+    }
+  }
   const psql = async (sql: string, db: string) =>
     (await exec(join(bin, 'psql'), ['-h', HOST, '-p', String(port), '-U', DB_USER, '-d', db, '-Atc', sql])).stdout.trim();
   return {

@@ -106,7 +106,6 @@ export async function startTrino(stateDir: string): Promise<TrinoServer> {
   const { home, javaHome } = trinoHome();
   const etc = join(stateDir, 'trino-etc');
   mkdirSync(join(etc, 'catalog'), { recursive: true });
-  const [httpPort, httpsPort] = [await freePort(HOST), await freePort(HOST)];
   const user = 'millrace';
   const password = `trino-pw-${randomBytes(9).toString('hex')}`;
   const storePass = randomBytes(12).toString('hex');
@@ -125,51 +124,63 @@ export async function startTrino(stateDir: string): Promise<TrinoServer> {
     join(etc, 'jvm.config'),
     ['-server', '-Xmx1G', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-XX:+ExitOnOutOfMemoryError', '-Djdk.attach.allowAttachSelf=true'].join('\n') + '\n',
   );
-  writeFileSync(
-    join(etc, 'config.properties'),
-    properties({
-      coordinator: true,
-      'node-scheduler.include-coordinator': true,
-      'node.bind-ip': HOST,
-      'node.internal-address': HOST,
-      'http-server.http.port': httpPort,
-      'http-server.https.enabled': true,
-      'http-server.https.port': httpsPort,
-      'http-server.https.keystore.path': keystore,
-      'http-server.https.keystore.key': storePass,
-      'http-server.authentication.type': 'PASSWORD',
-      'internal-communication.shared-secret': randomBytes(24).toString('base64'),
-      'discovery.uri': `http://${HOST}:${httpPort}`,
-      // One node that is its own worker: under the suite's load its heartbeats to itself come
-      // late, the failure detector marks it failed, and queries on the memory catalog fail
-      // with "nodes is empty" (seen in CI). A lone node has nobody to fail over to anyway.
-      'failure-detector.enabled': false,
-      'query.max-memory': '256MB',
-      'query.max-memory-per-node': '256MB',
-    }),
-  );
   writeFileSync(join(etc, 'password-authenticator.properties'), properties({ 'password-authenticator.name': 'file', 'file.password-file': join(etc, 'password.db') }));
   writeFileSync(join(etc, 'catalog', 'tpch.properties'), properties({ 'connector.name': 'tpch' }));
   writeFileSync(join(etc, 'catalog', 'memory.properties'), properties({ 'connector.name': 'memory' }));
   const started = Date.now();
-  const child = await spawnSupervised({
-    name: 'trino',
-    command: join(home, 'bin', 'launcher'),
-    args: ['run', `--etc-dir=${etc}`, `--data-dir=${join(stateDir, 'trino-data')}`],
-    stateDir,
-    env: { PATH: `${join(javaHome, 'bin')}:${process.env['PATH'] ?? ''}`, JAVA_HOME: javaHome, HOME: process.env['HOME'] ?? stateDir },
-    stopGraceMs: 10_000,
-  });
-  const endpoint = `https://${HOST}:${httpsPort}`;
   const ca = readFileSync(caFile, 'utf8');
   const auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-  try {
-    const ready = readiness(endpoint, ca, auth);
-    await child.waitFor(() => ready().catch(() => false), { timeoutMs: 120_000, what: 'Trino to read tpch and write memory steadily', intervalMs: 250 });
-  } catch (err) {
-    await child.stop();
-    throw err;
+  /** Trino on two ports probed free; undefined when another process took one before Trino bound it. */
+  const startOn = async (httpPort: number, httpsPort: number) => {
+    writeFileSync(
+      join(etc, 'config.properties'),
+      properties({
+        coordinator: true,
+        'node-scheduler.include-coordinator': true,
+        'node.bind-ip': HOST,
+        'node.internal-address': HOST,
+        'http-server.http.port': httpPort,
+        'http-server.https.enabled': true,
+        'http-server.https.port': httpsPort,
+        'http-server.https.keystore.path': keystore,
+        'http-server.https.keystore.key': storePass,
+        'http-server.authentication.type': 'PASSWORD',
+        'internal-communication.shared-secret': randomBytes(24).toString('base64'),
+        'discovery.uri': `http://${HOST}:${httpPort}`,
+        // One node that is its own worker: under the suite's load its heartbeats to itself come
+        // late, the failure detector marks it failed, and queries on the memory catalog fail
+        // with "nodes is empty" (seen in CI). A lone node has nobody to fail over to anyway.
+        'failure-detector.enabled': false,
+        'query.max-memory': '256MB',
+        'query.max-memory-per-node': '256MB',
+      }),
+    );
+    const child = await spawnSupervised({
+      name: 'trino',
+      command: join(home, 'bin', 'launcher'),
+      args: ['run', `--etc-dir=${etc}`, `--data-dir=${join(stateDir, 'trino-data')}`],
+      stateDir,
+      env: { PATH: `${join(javaHome, 'bin')}:${process.env['PATH'] ?? ''}`, JAVA_HOME: javaHome, HOME: process.env['HOME'] ?? stateDir },
+      stopGraceMs: 10_000,
+    });
+    const endpoint = `https://${HOST}:${httpsPort}`;
+    try {
+      const ready = readiness(endpoint, ca, auth);
+      await child.waitFor(() => ready().catch(() => false), { timeoutMs: 120_000, what: 'Trino to read tpch and write memory steadily', intervalMs: 250 });
+    } catch (err) {
+      await child.stop();
+      if (/Address already in use/i.test(child.logText())) return undefined;
+      throw err;
+    }
+    return { child, endpoint, httpsPort };
+  };
+  // Trino binds its ports seconds after they were probed: another process may take one meanwhile.
+  let up: Awaited<ReturnType<typeof startOn>>;
+  for (let attempt = 1; !up; attempt++) {
+    up = await startOn(await freePort(HOST), await freePort(HOST));
+    if (!up && attempt === 3) throw new Error('Trino lost a port to another process three times');
   }
+  const { child, endpoint, httpsPort } = up;
   return {
     endpoint,
     user,
