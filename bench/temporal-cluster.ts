@@ -110,19 +110,13 @@ export async function startPostgres(dir: string): Promise<Postgres> {
     child = await spawnSupervised({ name: 'postgres', command: server.command, args: server.args, stateDir: dir, cwd: dir, stopGraceMs: 10_000 });
     await child.waitFor(isReady, { timeoutMs: 60_000, what: `PostgreSQL on ${HOST}:${port} to accept connections`, intervalMs: 100 });
   };
-  // A port probed free can be taken before PostgreSQL binds it: start again on another.
-  for (let attempt = 1; ; attempt++) {
-    port = await freePort(HOST);
-    try {
+  await onFreshPorts(
+    async () => {
+      port = await freePort(HOST);
       await start();
-      break;
-    } catch (err) {
-      const lostPort = /address already in use/i.test(child?.logText() ?? '');
-      await child?.stop();
-      child = undefined;
-      if (!lostPort || attempt === 3) throw err;
-    }
-  }
+    },
+    () => child,
+  );
   const psql = async (sql: string, db: string) =>
     (await exec(join(bin, 'psql'), ['-h', HOST, '-p', String(port), '-U', DB_USER, '-d', db, '-Atc', sql])).stdout.trim();
   return {
@@ -171,6 +165,23 @@ export interface TemporalCluster {
   /** The Temporal server's log so far. */
   temporalLog(): string;
   stop(): Promise<void>;
+}
+
+/**
+ * `start` (which picks its ports and starts `child()`), again up to three times when the
+ * server lost a port: a port probed free can be taken by any process on the machine before
+ * the server binds it, and that start fails at once.
+ */
+async function onFreshPorts(start: () => Promise<void>, child: () => SupervisedProcess | undefined): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      const lostPort = /address already in use/i.test(child()?.logText() ?? '');
+      await child()?.stop();
+      if (!lostPort || attempt === 3) throw err;
+    }
+  }
 }
 
 /**
@@ -320,22 +331,17 @@ export async function startTemporalCluster(
         intervalMs: 250,
       });
     };
-    // A port probed free can be taken before the server binds it (nine of them, by any
-    // process on the machine): that start fails at once, and the next one gets other ports.
-    for (let attempt = 1; ; attempt++) {
-      const taken = new Set<number>();
-      const frontendPort = await freeLowPort(taken);
-      address = `${HOST}:${frontendPort}`;
-      configPath = await serverConfig(dir, postgres.port, frontendPort, taken, options.tls);
-      try {
+    const pgPort = postgres.port;
+    await onFreshPorts(
+      async () => {
+        const taken = new Set<number>();
+        const frontendPort = await freeLowPort(taken);
+        address = `${HOST}:${frontendPort}`;
+        configPath = await serverConfig(dir, pgPort, frontendPort, taken, options.tls);
         await start();
-        break;
-      } catch (err) {
-        const lostPort = server?.logText().includes('address already in use') ?? false;
-        await server?.stop();
-        if (!lostPort || attempt === 3) throw err;
-      }
-    }
+      },
+      () => server,
+    );
     const pg = postgres;
     return {
       address,
