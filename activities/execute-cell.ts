@@ -8,6 +8,7 @@ import { cellTags, isExecutable, sourceText, type CodeCell, type Notebook } from
 import { CellOutputCollector, type IopubMessage } from '../notebook/outputs.js';
 import { cellStatus, markCellCompleted, markCellFailed, markCellRunning } from '../notebook/record.js';
 import type { CellResult, ExecuteCellInput, RecordSavedInput, ReplayInput, ReplayResult } from '../workflows/contracts.js';
+import { inCellChain } from './cell-chain.js';
 import { execute, type ExecuteOutcome, type ExecuteReply } from './execute-request.js';
 import { withHeartbeats } from './heartbeat.js';
 import { connectKernel, KernelError } from './jupyter.js';
@@ -123,9 +124,11 @@ const ADOPTION_WINDOW_MS = 60_000;
  * with heartbeats, so long cells keep a live, cancellable activity in the UI.
  */
 export async function executeCell(settings: ServerConnection.ISettings, input: ExecuteCellInput): Promise<CellResult> {
-  const result = await executeCellOnce(settings, input);
-  // An ended cell was saved at the next revision; a handed-off one saved none yet.
-  return result.status === 'running' ? result : { ...result, revision: input.revision + 1 };
+  // Pipelined cells: the next cell may be started while this one runs (cell-chain.ts).
+  const firstAttempt = Context.current().info.attempt === 1 && !input.attach;
+  const result = await inCellChain(input, firstAttempt, () => executeCellOnce(settings, input));
+  // An ended cell was saved at the next revision; a handed-off or unsent one saved none.
+  return result.status === 'running' || result.status === 'not-sent' ? result : { ...result, revision: input.revision + 1 };
 }
 
 async function executeCellOnce(settings: ServerConnection.ISettings, input: ExecuteCellInput): Promise<CellResult> {

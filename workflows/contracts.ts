@@ -404,6 +404,12 @@ export interface ExecuteCellInput {
    * the store; the next cell's send and the workflow's recordSaved wait for it.
    */
   writeBehind?: boolean;
+  /**
+   * Local activity only, started while the cell before it still runs (pipelined cells,
+   * workflows/notebook-run.ts): sent only once that cell has passed in this worker and
+   * saved `revision`; otherwise the result is `not-sent` and nothing happened.
+   */
+  afterPrevious?: boolean;
 }
 
 /** recordSaved: the record revision the workflow took from its last cells. */
@@ -422,8 +428,11 @@ export interface SavedRevision {
 }
 
 export interface CellResult extends SavedRevision {
-  /** `running`: handed off by a local activity, still executing in the kernel (no revision saved yet). */
-  status: 'ok' | 'error' | 'timeout' | 'running';
+  /**
+   * `running`: handed off by a local activity, still executing in the kernel (no revision saved yet).
+   * `not-sent`: a cell started after the previous one (afterPrevious) that was not sent, since that one did not pass here.
+   */
+  status: 'ok' | 'error' | 'timeout' | 'running' | 'not-sent';
   executionCount: number | null;
   ename?: string;
   evalue?: string;
@@ -432,7 +441,13 @@ export interface CellResult extends SavedRevision {
 }
 
 /** A cell's result once it has ended (a hand-off between activities is not an end). */
-export type FinishedCellResult = CellResult & { status: Exclude<CellResult['status'], 'running'> };
+export type FinishedCellResult = CellResult & { status: Exclude<CellResult['status'], 'running' | 'not-sent'> };
+export type NotSentCellResult = CellResult & { status: 'not-sent' };
+
+/** A cell the run goes on after: it succeeded, or raised where it was tagged to (`raises-exception`). */
+export function cellPassed(result: CellResult, raisesException: boolean): boolean {
+  return result.status === 'ok' || (result.status === 'error' && raisesException);
+}
 
 export interface ReplayInput {
   runId: string;

@@ -38,6 +38,7 @@ import {
   CELL_HAND_OFF_MS,
 } from './activity-options.js';
 import {
+  cellPassed,
   reassignedParameters,
   runInputSchema,
   scheduledRunInput,
@@ -45,6 +46,7 @@ import {
   type FinishedCellResult,
   type ParsedRunInput,
   type KernelPlacement,
+  type NotSentCellResult,
   type PrepareResult,
   type RunContinuation,
   type RunInput,
@@ -54,7 +56,7 @@ import {
 } from './contracts.js';
 import { errorDetails, notifyRun } from './notify-run.js';
 import { Repairs } from './repair.js';
-import { cellPassed, isCleanSysExit, isKernelLoss, runCell } from './run-cell.js';
+import { isCleanSysExit, isKernelLoss, runCell, runCellAhead } from './run-cell.js';
 import { RunState } from './run-state.js';
 import { scheduledStartTime } from './scheduled-start.js';
 
@@ -91,6 +93,14 @@ const RECORD_WRITE_BEHIND_PATCH = 'record-write-behind';
  * replays after its cache lost the run.
  */
 const MAX_CELLS_PER_EXECUTION = 1_000;
+/**
+ * Local cells of runs recorded since it are pipelined: the next cell's local activity
+ * starts while a cell runs, and is sent in the worker as soon as that cell passed
+ * (activities/cell-chain.ts), so the SDK's way from one local activity to the next
+ * overlaps a cell. Never across a slice, a continue-as-new, a hand-off, a pause or a
+ * kernel restart: the cell started ahead ends, not sent, before any of them.
+ */
+const PIPELINED_CELLS_PATCH = 'pipelined-local-cells';
 /** What a local cell costs beyond its own duration, for slicing workflow tasks. */
 const LOCAL_CELL_OVERHEAD_MS = 10;
 
@@ -241,79 +251,123 @@ class WriteBehind {
 
 /** Executes the plan's cells from `startAt` until the run ends, fails, pauses for good, or continues as new. */
 async function executeCells(run: Run, startAt: number): Promise<void> {
-  // Runs recorded before write-behind replay without it (Temporal's patching).
+  // Runs recorded before write-behind (or pipelining) replay without it (Temporal's patching).
   const writeBehind = new WriteBehind(run.state.kernel!.outcomeRegistry === true && patched(RECORD_WRITE_BEHIND_PATCH), run);
-  await executeCellsFrom(run, startAt, writeBehind);
+  const pipelined = writeBehind.on && patched(PIPELINED_CELLS_PATCH);
+  await executeCellsFrom(run, startAt, writeBehind, pipelined);
   await writeBehind.saved();
 }
 
-async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBehind): Promise<void> {
+/** The next cell's local activity, started while the cell before it runs. */
+interface CellAhead {
+  position: number;
+  /** `not-sent` as the cell before did not pass in the worker. */
+  result: Promise<FinishedCellResult | NotSentCellResult>;
+}
+
+/** Waits for a cell started ahead whose result the run will not use (it cannot have been sent). */
+async function settle(ahead: CellAhead | undefined): Promise<void> {
+  if (ahead) await ahead.result.catch(() => undefined);
+}
+
+async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBehind, pipelined: boolean): Promise<void> {
   const { input, plan, state } = run;
   /** Time spent in local cells since a workflow task last ended. */
   let sliceMs = 0;
   let sliceEveryMs: number | undefined;
-  for (let position = startAt; position < plan.codeCells.length; position++) {
-    // Asked at the first slice, where runs recorded before the patch find no marker.
-    if (sliceMs >= WORKFLOW_TASK_SLICE_BEFORE_MS && sliceEveryMs === undefined) {
-      sliceEveryMs = patched(SLICE_EVERY_2S_PATCH) ? WORKFLOW_TASK_SLICE_MS : WORKFLOW_TASK_SLICE_BEFORE_MS;
-    }
-    if (sliceEveryMs !== undefined && sliceMs >= sliceEveryMs) {
-      sliceMs = 0;
-      await writeBehind.saved();
-      // Runs whose history already ended slices with the timer replay it (Temporal's patching).
-      if (patched(SLICE_ACTIVITY_PATCH)) await sliceWorkflowTask();
-      else await sleep(1);
-    }
-    const cell = plan.codeCells[position]!;
-    const cellProgress = state.progress.cells[position]!;
-    cellProgress.status = 'running';
-    state.cellInFlight = cell.index;
-    // try/catch around the await, not .catch: each promise workflow code makes costs a
-    // captured stack trace in the SDK's promise hook, and this runs once per cell.
-    let result: FinishedCellResult;
-    try {
-      result = await runCell(input, state.kernel!, cell, state.revision, writeBehind.on);
-    } catch (err) {
-      result = await afterCellError(run, position, writeBehind.on, err);
-    }
-    state.cellInFlight = undefined;
-    state.tookRevision(result, 1);
-    writeBehind.took(result);
-    state.executedCells += 1;
-    cellProgress.durationMs = result.durationMs;
-    // A cell that was handed off to a regular activity already ended a workflow task.
-    if (state.kernel!.outcomeRegistry) sliceMs = result.durationMs >= CELL_HAND_OFF_MS ? 0 : sliceMs + result.durationMs + LOCAL_CELL_OVERHEAD_MS;
-    if (!cellPassed(result, cell) && !isCleanSysExit(result) && input.onFailure === 'pause') {
-      cellProgress.status = 'failed';
-      const repaired = await run.repairs.pauseUntilRepaired(cell, cellProgress, result);
-      if (repaired.kind === 'ended') {
-        state.failure = repaired.failure;
-        state.pauseExpired = repaired.expired;
-        return;
+  let ahead: CellAhead | undefined;
+  try {
+    for (let position = startAt; position < plan.codeCells.length; position++) {
+      // Asked at the first slice, where runs recorded before the patch find no marker. A
+      // slice waits for a cell started ahead (none is started ahead once one is due).
+      if (!ahead && sliceMs >= WORKFLOW_TASK_SLICE_BEFORE_MS && sliceEveryMs === undefined) {
+        sliceEveryMs = patched(SLICE_EVERY_2S_PATCH) ? WORKFLOW_TASK_SLICE_MS : WORKFLOW_TASK_SLICE_BEFORE_MS;
       }
-      if (repaired.kind === 'skipped') {
-        state.skippedCells.push(cell.index);
+      if (!ahead && sliceEveryMs !== undefined && sliceMs >= sliceEveryMs) {
+        sliceMs = 0;
+        await writeBehind.saved();
+        // Runs whose history already ended slices with the timer replay it (Temporal's patching).
+        if (patched(SLICE_ACTIVITY_PATCH)) await sliceWorkflowTask();
+        else await sleep(1);
+      }
+      const cell = plan.codeCells[position]!;
+      const cellProgress = state.progress.cells[position]!;
+      cellProgress.status = 'running';
+      state.cellInFlight = cell.index;
+      const startedAhead = ahead;
+      ahead = undefined;
+      const pending = startedAhead ? startedAhead.result : runCell(input, state.kernel!, cell, state.revision, writeBehind.on);
+      const nextCell = plan.codeCells[position + 1];
+      if (pipelined && nextCell && !sliceDue(sliceMs, sliceEveryMs) && !continuesAsNewAfter(position, startAt)) {
+        // At the revision this cell saves when it passes.
+        ahead = { position: position + 1, result: runCellAhead(input, state.kernel!, nextCell, state.revision + 1) };
+      }
+      // try/catch around the await, not .catch: each promise workflow code makes costs a
+      // captured stack trace in the SDK's promise hook, and this runs once per cell.
+      let result: FinishedCellResult;
+      try {
+        const outcome = await pending;
+        // A cell started ahead and not sent (the one before had not passed in that worker) runs now.
+        result = outcome.status === 'not-sent' ? await runCell(input, state.kernel!, cell, state.revision, writeBehind.on) : outcome;
+      } catch (err) {
+        await settle(ahead);
+        ahead = undefined;
+        result = await afterCellError(run, position, writeBehind.on, err);
+      }
+      state.cellInFlight = undefined;
+      state.tookRevision(result, 1);
+      writeBehind.took(result);
+      state.executedCells += 1;
+      cellProgress.durationMs = result.durationMs;
+      // A cell that was handed off to a regular activity already ended a workflow task.
+      if (state.kernel!.outcomeRegistry) sliceMs = result.durationMs >= CELL_HAND_OFF_MS ? 0 : sliceMs + result.durationMs + LOCAL_CELL_OVERHEAD_MS;
+      if (!cellPassed(result, cell.raisesException) && !isCleanSysExit(result) && input.onFailure === 'pause') {
+        cellProgress.status = 'failed';
+        await settle(ahead);
+        ahead = undefined;
+        const repaired = await run.repairs.pauseUntilRepaired(cell, cellProgress, result);
+        if (repaired.kind === 'ended') {
+          state.failure = repaired.failure;
+          state.pauseExpired = repaired.expired;
+          return;
+        }
+        if (repaired.kind === 'skipped') {
+          state.skippedCells.push(cell.index);
+          continue;
+        }
+        result = repaired.result;
+      }
+      if (cellPassed(result, cell.raisesException)) {
+        cellProgress.status = 'completed';
+        // Not with a cell started ahead: the suggestion came after it started; the run continues as new after it.
+        if (!ahead && continuesAsNewAfter(position, startAt) && position + 1 < plan.codeCells.length) {
+          await writeBehind.saved();
+          await continueAsNew(run, position + 1);
+        }
         continue;
       }
-      result = repaired.result;
-    }
-    if (cellPassed(result, cell)) {
-      cellProgress.status = 'completed';
-      const cellsHere = position + 1 - startAt;
-      if ((workflowInfo().continueAsNewSuggested || cellsHere >= MAX_CELLS_PER_EXECUTION) && position + 1 < plan.codeCells.length) {
-        await writeBehind.saved();
-        await continueAsNew(run, position + 1);
+      cellProgress.status = 'failed';
+      if (isCleanSysExit(result)) {
+        state.stoppedBySysExit = true;
+        return;
       }
-      continue;
-    }
-    cellProgress.status = 'failed';
-    if (isCleanSysExit(result)) {
-      state.stoppedBySysExit = true;
+      state.failure = { runId: input.runId, cellIndex: cell.index, ename: result.ename ?? 'Error', evalue: result.evalue ?? '', output: input.output };
       return;
     }
-    state.failure = { runId: input.runId, cellIndex: cell.index, ename: result.ename ?? 'Error', evalue: result.evalue ?? '', output: input.output };
-    return;
+  } finally {
+    // A cell after one that did not pass was not sent; its activity ends before anything else runs.
+    await settle(ahead);
   }
+}
+
+/** A slice is due before the next cell (a cell started ahead would hold the workflow task open). */
+function sliceDue(sliceMs: number, sliceEveryMs: number | undefined): boolean {
+  return sliceMs >= (sliceEveryMs ?? WORKFLOW_TASK_SLICE_BEFORE_MS);
+}
+
+/** The run continues as new after the cell at `position` passes (bounded history, or the server suggests it). */
+function continuesAsNewAfter(position: number, startAt: number): boolean {
+  return position + 1 - startAt >= MAX_CELLS_PER_EXECUTION || workflowInfo().continueAsNewSuggested;
 }
 
 /**

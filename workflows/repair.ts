@@ -12,6 +12,7 @@ import {
   execArgsSchema,
   PAUSE_TIMEOUT_S_DEFAULT,
   REPAIR_UPDATES,
+  cellPassed,
   retryArgsSchema,
   SCRATCH_TIMEOUT_S_DEFAULT,
   type CellFailureDetails,
@@ -26,7 +27,7 @@ import {
   type RepairExecution,
   type RetryArgs,
 } from './contracts.js';
-import { cellPassed, isCleanSysExit, runCell } from './run-cell.js';
+import { isCleanSysExit, runCell } from './run-cell.js';
 import type { RunState } from './run-state.js';
 
 const retryUpdate = defineUpdate<RepairExecution, [RetryArgs]>(REPAIR_UPDATES.retry);
@@ -180,7 +181,7 @@ export class Repairs {
         const again = await runCell(input, state.kernel!, { ...cell, summary: retried.summary }, state.revision);
         state.tookRevision(again, 1);
         cellProgress.durationMs = again.durationMs;
-        const goesOn = cellPassed(again, cell) || isCleanSysExit(again);
+        const goesOn = cellPassed(again, cell.raisesException) || isCleanSysExit(again);
         const excerpt = await cellOutputExcerpt({ output: input.output, cellIndex: cell.index });
         answer({
           runId: input.runId,

@@ -11,6 +11,7 @@ import {
   type ExecuteCellInput,
   type FinishedCellResult,
   type KernelHandle,
+  type NotSentCellResult,
   type ParsedRunInput,
 } from './contracts.js';
 
@@ -20,6 +21,19 @@ import {
  * cell, and every promise workflow code makes costs a captured stack trace in the SDK's promise hook.
  */
 export function runCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number, writeBehind = false): Promise<FinishedCellResult> {
+  return runCellFrom(input, kernel, cell, revision, writeBehind ? { writeBehind } : {}) as Promise<FinishedCellResult>;
+}
+
+/**
+ * The cell after one still running, started before that one ends (pipelined cells,
+ * notebook-run.ts), at the revision that one saves when it passes. Sent only if it passed
+ * (the activity waits for it in the worker); status `not-sent` otherwise.
+ */
+export function runCellAhead(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<FinishedCellResult | NotSentCellResult> {
+  return runCellFrom(input, kernel, cell, revision, { writeBehind: true, afterPrevious: true }) as Promise<FinishedCellResult | NotSentCellResult>;
+}
+
+function runCellFrom(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number, local: Pick<ExecuteCellInput, 'writeBehind' | 'afterPrevious'>): Promise<CellResult> {
   const summary = `cell ${cell.index}: ${cell.summary}`;
   const args: ExecuteCellInput = {
     runId: input.runId,
@@ -33,16 +47,13 @@ export function runCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellP
     ...(input.checkpoint ? { checkpoints: checkpointFolder(input) } : {}),
   };
   if (kernel.outcomeRegistry) {
-    return executeCellLocally.executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS, ...(writeBehind ? { writeBehind } : {}) }]).then(
-      (localResult) =>
-        localResult.status !== 'running'
-          ? (localResult as FinishedCellResult)
-          : (executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }]) as Promise<FinishedCellResult>),
+    return executeCellLocally.executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS, ...local }]).then(
+      (localResult) => (localResult.status !== 'running' ? localResult : executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }])),
       // Only the local activity's failure: the regular activity's already has its shape.
       asActivityFailure('executeCell'),
     );
   }
-  return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [args]) as Promise<FinishedCellResult>;
+  return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [args]);
 }
 
 export function isKernelLoss(err: unknown): boolean {
@@ -52,9 +63,4 @@ export function isKernelLoss(err: unknown): boolean {
 /** `sys.exit()` and `sys.exit(0)` end a papermill run successfully, skipping later cells. */
 export function isCleanSysExit(result: CellResult): boolean {
   return result.ename === 'SystemExit' && (result.evalue === '' || result.evalue === '0');
-}
-
-/** A cell the run goes on after: it succeeded, or raised where it was tagged to. */
-export function cellPassed(result: CellResult, cell: CellPlan): boolean {
-  return result.status === 'ok' || (result.status === 'error' && cell.raisesException);
 }

@@ -191,6 +191,8 @@ export function historyTimeline(history: History): TimelineRow[] {
         const result = decode(a.details?.['result']) as { executionCount?: number | null; durationMs?: number; status?: string } | undefined;
         const activity = data?.activity_type ?? '?';
         if (HIDDEN.has(activity)) break;
+        // A cell started ahead of one that did not pass (pipelined cells) was never sent: it ran later, or not at all.
+        if (activity === 'executeCell' && result?.status === 'not-sent') break;
         const name = activity === 'executeCell' ? `cell${typeof result?.executionCount === 'number' ? ` In [${result.executionCount}]` : ''}` : stepName(activity, undefined);
         const failure = failureText(a.failure);
         const attempts = (data?.attempt ?? 1) > 1 ? `, attempt ${data?.attempt}` : '';

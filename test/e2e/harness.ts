@@ -276,6 +276,19 @@ export function localActivityTypes(events: HistoryEvent[]): string[] {
   });
 }
 
+/** The result status of each cell run as a local activity (`executeCell` markers), in history order. */
+export function localCellStatuses(events: HistoryEvent[]): string[] {
+  return events.flatMap((e) => {
+    const attrs = e.markerRecordedEventAttributes;
+    if (attrs?.markerName !== 'core_local_activity') return [];
+    const decoded = (key: string) => {
+      const data = attrs.details?.[key]?.payloads?.[0]?.data;
+      return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as Record<string, unknown>) : {};
+    };
+    return decoded('data')['activity_type'] === 'executeCell' ? [String(decoded('result')['status'] ?? 'failed')] : [];
+  });
+}
+
 /** The attempt of each start of a (regular) activity of type `type` in a history, in order. */
 export function activityAttempts(events: HistoryEvent[], type: string): number[] {
   const scheduled = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).map((e) => String(e.eventId)));

@@ -26,6 +26,15 @@
  *   `print("after")`; the kernel is replaced, cell 0 replayed, and the run completes.
  * Their activity results have no `revision` (activities did not report it then): replaying
  * them proves the workflow still makes the same commands from such results.
+ *
+ * write-behind-local-cells.json was recorded from commit b696517's dist/ (before pipelined
+ * cells: one local cell at a time) through this harness, as the pause histories were: a
+ * parameters cell, 30 cells of 100 ms (a slice after 2 s), a failing cell tagged
+ * raises-exception and `print("end")`. Making the pipelined branch unconditional (no
+ * `patched('pipelined-local-cells')`) makes its test fail with "[TMPRL1100] Nondeterminism
+ * error: Activity type of recorded marker 'recordSaved' does not match activity type of
+ * local activity command 'executeCell'": the code starts a cell ahead where the recorded
+ * run waited for its record before a slice.
  */
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
@@ -83,6 +92,14 @@ function markers(history: History): string[] {
   return events(history)
     .filter((e) => e.eventType === MARKER_RECORDED)
     .map((e) => e.markerRecordedEventAttributes?.markerName ?? '');
+}
+
+/** The ids of the patches a history's workflow code asked for (patched()). */
+function patchIds(history: History): string[] {
+  return events(history).flatMap((e) => {
+    const payload = e.markerRecordedEventAttributes?.markerName === 'core_patch' ? e.markerRecordedEventAttributes.details?.['patch-data']?.payloads?.[0]?.data : undefined;
+    return payload ? [(JSON.parse(Buffer.from(payload).toString('utf8')) as { id: string }).id] : [];
+  });
 }
 
 /** Local cells recorded after the first slice (matching `isSlice`). */
@@ -151,6 +168,14 @@ describe('workflow replay', () => {
     await expect(replay(history)).resolves.toBeUndefined();
   });
 
+  it('replays a run recorded when local cells ran one at a time (before pipelined cells)', async () => {
+    const history = await fixture('write-behind-local-cells.json');
+    expect(events(history).filter(isSliceActivity).length).toBeGreaterThanOrEqual(1);
+    expect(patchIds(history)).toContain('record-write-behind');
+    expect(patchIds(history)).not.toContain('pipelined-local-cells');
+    await expect(replay(history)).resolves.toBeUndefined();
+  });
+
   it('records slices as activities in a new run, and replays that run too', async () => {
     const cells = [codeCell('delay = 0.0', ['parameters'])];
     for (let i = 0; i < 40; i++) cells.push(codeCell(`import time; time.sleep(delay)\n${i}`));
@@ -165,8 +190,8 @@ describe('workflow replay', () => {
     expect(localCellsAfterFirst(history, isSliceActivity)).toBeGreaterThan(0);
     expect(events(history).filter(isSliceTimer)).toEqual([]);
     expect(activityNames(history)).not.toContain('prepareRun');
-    // patched() recorded its marker, so this run keeps the activity on replay.
-    expect(markers(history)).toContain('core_patch');
+    // patched() recorded its markers, so this run keeps the activity (and pipelined cells) on replay.
+    expect(patchIds(history)).toEqual(expect.arrayContaining(['slice-with-activity', 'pipelined-local-cells']));
     await expect(replay(history)).resolves.toBeUndefined();
   });
 });

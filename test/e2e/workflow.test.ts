@@ -15,6 +15,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { randomBytes } from 'node:crypto';
 import { promiseHooks } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { inCellChain } from '../../activities/cell-chain.js';
 import type { MillraceActivities } from '../../activities/index.js';
 import { workflowBundlePath } from '../../worker/worker.js';
 import type {
@@ -52,6 +53,10 @@ interface MockRun {
   sent: Map<number, number>;
   /** Cells sent as local activities that may save the record write-behind. */
   writeBehind: number[];
+  /** Cells whose local activity started while the cell before ran (sent only if it passed). */
+  startedAhead: number[];
+  /** Those of them that were sent. */
+  sentAhead: number[];
   finalStatus?: FinalizeInput['status'];
   /** finalizeRun fails with a non-retryable error of this type (a store that refuses the record). */
   finalizeFails?: string;
@@ -85,7 +90,13 @@ async function untilCancelled(): Promise<never> {
   }
 }
 
-async function executeCell(input: ExecuteCellInput): Promise<CellResult> {
+/** As the real activity: a cell started ahead is sent only once the cell before it passed (the real chain). */
+function executeCell(input: ExecuteCellInput): Promise<CellResult> {
+  if (input.afterPrevious) runOf(input.runId).startedAhead.push(input.cellIndex);
+  return inCellChain(input, Context.current().info.attempt === 1 && !input.attach, () => executeMockCell(input));
+}
+
+async function executeMockCell(input: ExecuteCellInput): Promise<CellResult> {
   const run = runOf(input.runId);
   const script = run.cells[input.cellIndex]!;
   if (script === 'hang' && !input.attach) {
@@ -97,6 +108,7 @@ async function executeCell(input: ExecuteCellInput): Promise<CellResult> {
   run.sent.set(input.cellIndex, attempt);
   run.calls.push(`executeCell ${input.cellIndex}${Context.current().info.isLocal ? ' local' : ''}`);
   if (input.writeBehind) run.writeBehind.push(input.cellIndex);
+  if (input.afterPrevious) run.sentAhead.push(input.cellIndex);
   if (script === 'hang') {
     try {
       return await untilCancelled();
@@ -227,7 +239,7 @@ interface Started {
 
 async function start(cells: CellScript[], options: Partial<RunInput> = {}, mock: Partial<MockRun> = {}, queue = taskQueue): Promise<Started> {
   const runId = `wf-${randomBytes(4).toString('hex')}`;
-  const run: MockRun = { cells, revision: 0, calls: [], sent: new Map(), writeBehind: [], ...mock };
+  const run: MockRun = { cells, revision: 0, calls: [], sent: new Map(), writeBehind: [], startedAhead: [], sentAhead: [], ...mock };
   runs.set(runId, run);
   const input: RunInput = {
     runId,
@@ -280,6 +292,28 @@ describe('notebookRun with mocked activities', () => {
     // The record is prepared and the kernel's start scheduled in the run's first workflow task.
     const kernelScheduled = history.events!.findIndex((e) => e.activityTaskScheduledEventAttributes);
     expect(history.events!.slice(0, kernelScheduled).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
+  });
+
+  it('pipelines local cells: each one after the first starts while the one before runs, and is sent once that one passed', async () => {
+    const { handle, run } = await start(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(await handle.result()).toMatchObject({ status: 'completed', executedCells: 6 });
+    expect(run.startedAhead).toEqual([1, 2, 3, 4, 5]);
+    expect(run.sentAhead).toEqual([1, 2, 3, 4, 5]);
+    // Each cell sent once, in order, at the revision the one before saved (the mock refuses any other).
+    expect(run.calls.filter((c) => c.startsWith('executeCell'))).toEqual([0, 1, 2, 3, 4, 5].map((i) => `executeCell ${i} local`));
+    expect([...run.sent.values()]).toEqual([1, 1, 1, 1, 1, 1]);
+    // One marker per cell: a cell started ahead is one activity, not one more.
+    const history = await handle.fetchHistory();
+    const markers = history.events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    expect(markers).toHaveLength(1 + 6 + 1 + 1 + 1); // prepare, the cells, recordSaved, finalize, shutdown
+  });
+
+  it('a cell started ahead of one that fails is never sent', async () => {
+    const { handle, run } = await start(['ok', 'error', 'ok']);
+    expect((await failureOf(handle)).type).toBe('CellFailed');
+    expect(run.startedAhead).toContain(2);
+    expect(run.sent.has(2)).toBe(false);
+    expect(run.calls.slice(2)).toEqual(['executeCell 0 local', 'executeCell 1 local', 'finalizeRun failed at 1', expect.stringMatching(/^shutdownKernel /)]);
   });
 
   it('local cells may save the record write-behind; the run waits for it before finalizing', async () => {
@@ -411,7 +445,8 @@ describe('notebookRun with mocked activities', () => {
   });
 
   it('local cells end their workflow task every 2 s of cells, each counted as its duration plus 10 ms', async () => {
-    // Each mocked cell reports 1 ms: 182 cells are the first to reach 2 s (2,002 ms).
+    // Each mocked cell reports 1 ms: 182 cells are the first to reach 2 s (2,002 ms), and the
+    // 183rd had already started ahead of the 182nd (pipelined cells): the slice comes after it.
     const { handle, run } = await start(Array.from({ length: 400 }, (): CellScript => 'ok'));
     expect(await handle.result()).toMatchObject({ status: 'completed', executedCells: 400 });
     const cellsBetweenSlices = run.calls
@@ -419,9 +454,9 @@ describe('notebookRun with mocked activities', () => {
       .join(' ')
       .split('sliceWorkflowTask')
       .map((part) => part.match(/executeCell/g)?.length ?? 0);
-    expect(cellsBetweenSlices).toEqual([182, 182, 36]);
+    expect(cellsBetweenSlices).toEqual([183, 183, 34]);
     // Write-behind is waited for before each slice.
-    expect(run.calls[run.calls.indexOf('sliceWorkflowTask') - 1]).toBe('recordSaved 182 local');
+    expect(run.calls[run.calls.indexOf('sliceWorkflowTask') - 1]).toBe('recordSaved 183 local');
   });
 
   it('continues as new after 1,000 cells with the same kernel, record revision and progress', async () => {

@@ -73,6 +73,21 @@ describe('history timeline', () => {
     expect(saved.some((w) => /record ?saved/i.test(w))).toBe(false);
   });
 
+  it('leaves out a cell started ahead that was not sent (pipelined cells): it ran later, or not at all', () => {
+    const copy = historyFromJSON(JSON.parse(readFileSync(new URL('./fixtures/inspect-history.json', import.meta.url), 'utf8')));
+    const decoded = (p: { data?: Uint8Array | null }) => JSON.parse(Buffer.from(p.data!).toString('utf8')) as Record<string, unknown>;
+    const cell = copy.events!.find((e) => {
+      const a = e.markerRecordedEventAttributes;
+      return a?.markerName === 'core_local_activity' && decoded(a.details!['data']!.payloads![0]!)['activity_type'] === 'executeCell' && a.details!['result'];
+    })!;
+    const result = cell.markerRecordedEventAttributes!.details!['result']!.payloads![0]!;
+    const before = historyTimeline(copy).length;
+    result.data = Buffer.from(JSON.stringify({ ...decoded(result), status: 'not-sent', executionCount: null }));
+    const after = historyTimeline(copy).map((r) => r.what);
+    expect(after).toHaveLength(before - 1);
+    expect(after.some((w) => /not-sent/.test(w))).toBe(false);
+  });
+
   it('knows the events that close an execution', () => {
     const last = Number(history.events![history.events!.length - 1]!.eventType);
     expect(CLOSING_EVENTS.has(last)).toBe(true);
