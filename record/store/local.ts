@@ -1,8 +1,30 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, linkSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ObjectExistsError, ObjectNotFoundError, StoreError, type StoreBackend } from './errors.js';
+
+/** The file-system calls an atomic write makes: asynchronous ones, or the same calls made synchronously. */
+interface WriteCalls {
+  mkdir(path: string, options: { recursive: true; mode: number }): unknown;
+  writeFile(path: string, data: Buffer | string, options: { mode: number }): unknown;
+  link(existing: string, path: string): unknown;
+  rename(from: string, to: string): unknown;
+  unlink(path: string): unknown;
+}
+
+const asyncCalls: WriteCalls = { mkdir, writeFile, link, rename, unlink };
+const syncCalls: WriteCalls = { mkdir: mkdirSync, writeFile: writeFileSync, link: linkSync, rename: renameSync, unlink: unlinkSync };
+
+/**
+ * Objects up to this size (a record's journal entry per cell, a live entry) are written
+ * with synchronous calls: on a local disk the six of them take tens of microseconds, while
+ * their asynchronous forms took 0.4-0.9 ms of thread-pool round trips, and a local cell's
+ * write is on the path to the next cell's send (docs/architecture.md, "Per-cell cost").
+ * Larger objects (whole notebooks, saved files) stay asynchronous: they never hold the
+ * worker's event loop.
+ */
+const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 
 /**
  * A temp file beside `location` holding `data`; none is left behind when writing it fails.
@@ -10,11 +32,11 @@ import { ObjectExistsError, ObjectNotFoundError, StoreError, type StoreBackend }
  * 0700, whatever the umask): notebooks' outputs and parameters are nobody else's to read,
  * and a kernel run as another user cannot rewrite them.
  */
-async function writeTemp(location: string, data: Buffer | string): Promise<string> {
-  await mkdir(dirname(location), { recursive: true, mode: 0o700 });
+async function writeTemp(calls: WriteCalls, location: string, data: Buffer | string): Promise<string> {
+  await calls.mkdir(dirname(location), { recursive: true, mode: 0o700 });
   const temp = `${location}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await writeFile(temp, data, { mode: 0o600 });
+    await calls.writeFile(temp, data, { mode: 0o600 });
   } catch (err) {
     await unlink(temp).catch(() => undefined);
     throw err;
@@ -49,17 +71,21 @@ async function filesystemOf(path: string): Promise<string> {
 
 /** Temp file and rename (or, `ifAbsent`, an exclusive link): readers never see half a file. */
 async function writeAtomically(location: string, data: Buffer | string, ifAbsent: boolean): Promise<void> {
-  const temp = await writeTemp(location, data);
+  // A string's UTF-8 is at most 3 bytes per UTF-16 unit: no pass over a large one to size it.
+  const calls = (typeof data === 'string' ? data.length * 3 : data.length) <= SYNC_WRITE_MAX_BYTES ? syncCalls : asyncCalls;
+  const temp = await writeTemp(calls, location, data);
   try {
     if (ifAbsent) {
       // link() fails with EEXIST instead of replacing: an atomic create-if-absent.
-      await link(temp, location).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'EEXIST') throw new ObjectExistsError(location);
+      try {
+        await calls.link(temp, location);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ObjectExistsError(location);
         throw err;
-      });
-      await unlink(temp);
+      }
+      await calls.unlink(temp);
     } else {
-      await rename(temp, location);
+      await calls.rename(temp, location);
     }
   } catch (err) {
     await unlink(temp).catch(() => undefined);
