@@ -12,12 +12,11 @@ import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { cacheDir } from '../worker/paths.js';
-import { freePort } from '../worker/ports.js';
+import { freePort, freePortBelowEphemeral } from '../worker/ports.js';
 import { spawnSupervised, type SupervisedProcess } from '../worker/process.js';
 import { DYNAMIC_CONFIG } from '../worker/temporal-server.js';
 
@@ -185,28 +184,8 @@ async function onFreshPorts(start: () => Promise<void>, child: () => SupervisedP
 }
 
 /**
- * A free port below 32768: Temporal keeps its services' ports in a smallint column
- * (cluster_membership), and the kernel's ephemeral ports, which freePort hands out, lie
- * above. Probed by listening, as freePort does.
- */
-async function freeLowPort(taken: Set<number>): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    // Probed free, a port stays free until the server binds it: one config must not name it twice.
-    if (taken.has(port)) continue;
-    taken.add(port);
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen({ host: HOST, port, exclusive: true }, () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no free port found between 20000 and 32000');
-}
-
-/**
- * Free ports for every service's gRPC and membership listeners, and the frontend's HTTP API,
+ * Free ports (below 32768: Temporal keeps its services' ports in a smallint column,
+ * cluster_membership) for every service's gRPC and membership listeners, and the frontend's HTTP API,
  * all different (`taken`, which holds the frontend's gRPC port).
  */
 async function serverConfig(dir: string, postgresPort: number, frontendPort: number, taken: Set<number>, tls?: ClusterTls): Promise<string> {
@@ -224,7 +203,7 @@ async function serverConfig(dir: string, postgresPort: number, frontendPort: num
     },
   });
   const service = async (grpcPort: number) => ({
-    rpc: { grpcPort, membershipPort: await freeLowPort(taken), bindOnLocalHost: true },
+    rpc: { grpcPort, membershipPort: await freePortBelowEphemeral(taken, HOST), bindOnLocalHost: true },
   });
   const dynamicConfigPath = join(dir, 'dynamicconfig.yaml');
   // The dev server's tuning (worker/temporal-server.ts), so runs cost the same on both.
@@ -239,10 +218,10 @@ async function serverConfig(dir: string, postgresPort: number, frontendPort: num
     },
     global: { membership: { maxJoinDuration: '30s', broadcastAddress: HOST }, ...(tls ? { tls: tlsConfig(tls) } : {}) },
     services: {
-      frontend: { rpc: { ...(await service(frontendPort)).rpc, httpPort: await freeLowPort(taken) } },
-      matching: await service(await freeLowPort(taken)),
-      history: await service(await freeLowPort(taken)),
-      worker: await service(await freeLowPort(taken)),
+      frontend: { rpc: { ...(await service(frontendPort)).rpc, httpPort: await freePortBelowEphemeral(taken, HOST) } },
+      matching: await service(await freePortBelowEphemeral(taken, HOST)),
+      history: await service(await freePortBelowEphemeral(taken, HOST)),
+      worker: await service(await freePortBelowEphemeral(taken, HOST)),
     },
     clusterMetadata: {
       enableGlobalNamespace: false,
@@ -335,7 +314,7 @@ export async function startTemporalCluster(
     await onFreshPorts(
       async () => {
         const taken = new Set<number>();
-        const frontendPort = await freeLowPort(taken);
+        const frontendPort = await freePortBelowEphemeral(taken, HOST);
         address = `${HOST}:${frontendPort}`;
         configPath = await serverConfig(dir, pgPort, frontendPort, taken, options.tls);
         await start();

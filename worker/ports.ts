@@ -22,3 +22,25 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/**
+ * A port below Linux's ephemeral range (32768-60999 by default), free a moment ago, and not
+ * in `taken` (which it joins): for a listener bound long after it is chosen (a container's
+ * published port, a server's config written first). No outgoing connection is given such a
+ * port, so only another listener choosing the same one can take it first.
+ */
+export async function freePortBelowEphemeral(taken: Set<number> = new Set(), host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (taken.has(port)) continue;
+    taken.add(port);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.unref();
+      server.once('error', () => resolve(false));
+      server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port found between 20000 and 32000');
+}

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readRecord } from '../../record/run-record.js';
 import { packageRoot } from '../../worker/paths.js';
-import { freePort } from '../../worker/ports.js';
+import { freePortBelowEphemeral } from '../../worker/ports.js';
 import { codeCell, notebook, runCli, streamText, waitFor, type NotebookJson } from '../e2e/harness.js';
 import { dockerSetup, run } from './docker-setup.js';
 
@@ -59,7 +59,9 @@ beforeAll(async () => {
   await writeFile(join(secrets, 'jupyter-token'), randomBytes(12).toString('hex'));
   await writeFile(join(secrets, 'serve-token'), serveToken);
   await writeFile(join(secrets, 'aws-credentials'), `[default]\naws_access_key_id = millrace\naws_secret_access_key = ${s3Secret}\n`);
-  for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePort();
+  // Below the ephemeral range: they are bound by `up`, minutes after they are chosen (the build comes first).
+  const taken = new Set<number>();
+  for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePortBelowEphemeral(taken);
   composeEnv = {
     ...process.env,
     CONTAINERS_CONF: process.env['CONTAINERS_CONF'] ?? join(packageRoot(), 'docker', 'containers.conf'),

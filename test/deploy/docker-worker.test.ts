@@ -20,7 +20,7 @@ import { int } from '../../notebook/param-value.js';
 import { readRecord } from '../../record/run-record.js';
 import { packageRoot } from '../../worker/paths.js';
 import { startJupyterServer } from '../../worker/jupyter-server.js';
-import { freePort } from '../../worker/ports.js';
+import { freePortBelowEphemeral } from '../../worker/ports.js';
 import { startS3Server, type S3Server } from '../../worker/s3-server.js';
 import { codeCell, notebook, streamText, waitFor, type NotebookJson } from '../e2e/harness.js';
 import { dockerSetup, run } from './docker-setup.js';
@@ -156,7 +156,8 @@ describe('the worker image (docker/worker/Dockerfile)', () => {
 
     // `serve`, as compose and docker/k8s/serve.yaml run it: the store over HTTP, behind the token.
     const name = `millrace-serve-${randomBytes(3).toString('hex')}`;
-    const port = await freePort();
+    // Below the ephemeral range: the container binds it seconds after it is chosen.
+    const port = await freePortBelowEphemeral();
     const token = randomBytes(16).toString('hex');
     containers.push(name);
     const started = await podman([
