@@ -161,6 +161,12 @@ export interface TemporalCluster {
   startMs: number;
   /** Stops the server (SIGTERM) and starts it again on the same ports and database. */
   restartTemporal(): Promise<void>;
+  /**
+   * Waits until the server serves the namespace. A server that exited meanwhile (as it may
+   * in a long database outage) is started again, as a supervisor would: its log's last
+   * lines are returned; undefined when it was still running.
+   */
+  serving(): Promise<string | undefined>;
   /** The Temporal server's log so far. */
   temporalLog(): string;
   stop(): Promise<void>;
@@ -330,6 +336,23 @@ export async function startTemporalCluster(
       async restartTemporal() {
         await server?.stop();
         await start();
+      },
+      async serving() {
+        try {
+          await server!.waitFor(() => namespaceServes(address, namespace, options.clientOptions ?? {}), {
+            timeoutMs: 120_000,
+            what: `the Temporal server at ${address} to serve namespace ${namespace}`,
+            intervalMs: 250,
+          });
+          return undefined;
+        } catch (err) {
+          if (server?.exitStatus() === undefined) throw err;
+          // Exited: started again on the same ports and database, as its supervisor would.
+          const tail = server.logTail(30);
+          await server.stop();
+          await start();
+          return tail;
+        }
       },
       temporalLog: () => server?.logText() ?? '',
       stop: stopAll,

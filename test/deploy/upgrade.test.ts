@@ -163,5 +163,6 @@ it('a worker of the next build (a change behind `patched`) takes over running wo
     if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
   }
   expect(failures).toEqual([]);
-  expect(recorded.length).toBe(RUNS + 4);
+  // The five fixtures: slice-timer, pause-repair, pause-abort, kernel-restart, write-behind-local-cells.
+  expect(recorded.length).toBe(RUNS + 5);
 }, 300_000);
