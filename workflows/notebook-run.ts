@@ -258,16 +258,12 @@ async function executeCells(run: Run, startAt: number): Promise<void> {
   await writeBehind.saved();
 }
 
-/** The next cell's local activity, started while the cell before it runs. */
-interface CellAhead {
-  position: number;
-  /** `not-sent` as the cell before did not pass in the worker. */
-  result: Promise<FinishedCellResult | NotSentCellResult>;
-}
+/** The next cell's local activity, started while the cell before it runs: `not-sent` when that one did not pass in the worker. */
+type CellAhead = Promise<FinishedCellResult | NotSentCellResult>;
 
 /** Waits for a cell started ahead whose result the run will not use (it cannot have been sent). */
 async function settle(ahead: CellAhead | undefined): Promise<void> {
-  if (ahead) await ahead.result.catch(() => undefined);
+  if (ahead) await ahead.catch(() => undefined);
 }
 
 async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBehind, pipelined: boolean): Promise<void> {
@@ -294,13 +290,12 @@ async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBeh
       const cellProgress = state.progress.cells[position]!;
       cellProgress.status = 'running';
       state.cellInFlight = cell.index;
-      const startedAhead = ahead;
+      const pending = ahead ?? runCell(input, state.kernel!, cell, state.revision, writeBehind.on);
       ahead = undefined;
-      const pending = startedAhead ? startedAhead.result : runCell(input, state.kernel!, cell, state.revision, writeBehind.on);
       const nextCell = plan.codeCells[position + 1];
       if (pipelined && nextCell && !sliceDue(sliceMs, sliceEveryMs) && !continuesAsNewAfter(position, startAt)) {
         // At the revision this cell saves when it passes.
-        ahead = { position: position + 1, result: runCellAhead(input, state.kernel!, nextCell, state.revision + 1) };
+        ahead = runCellAhead(input, state.kernel!, nextCell, state.revision + 1);
       }
       // try/catch around the await, not .catch: each promise workflow code makes costs a
       // captured stack trace in the SDK's promise hook, and this runs once per cell.
