@@ -43,10 +43,10 @@ import {
   runInputSchema,
   scheduledRunInput,
   type CellFailureDetails,
+  type CellResult,
   type FinishedCellResult,
   type ParsedRunInput,
   type KernelPlacement,
-  type NotSentCellResult,
   type PrepareResult,
   type RunContinuation,
   type RunInput,
@@ -56,7 +56,7 @@ import {
 } from './contracts.js';
 import { errorDetails, notifyRun } from './notify-run.js';
 import { Repairs } from './repair.js';
-import { isCleanSysExit, isKernelLoss, runCell, runCellAhead } from './run-cell.js';
+import { handOffCell, isCleanSysExit, isKernelLoss, runCell, runCellAhead } from './run-cell.js';
 import { RunState } from './run-state.js';
 import { scheduledStartTime } from './scheduled-start.js';
 
@@ -258,12 +258,19 @@ async function executeCells(run: Run, startAt: number): Promise<void> {
   await writeBehind.saved();
 }
 
-/** The next cell's local activity, started while the cell before it runs: `not-sent` when that one did not pass in the worker. */
-type CellAhead = Promise<FinishedCellResult | NotSentCellResult>;
+/**
+ * The next cell's local activity, started while the cell before it runs, and the revision it
+ * was started at: `not-sent` when that one did not pass in the worker, `running` when it must
+ * be handed off (the loop does both, in cell order: see runCellAhead).
+ */
+interface CellAhead {
+  local: Promise<CellResult>;
+  revision: number;
+}
 
 /** Waits for a cell started ahead whose result the run will not use (it cannot have been sent). */
 async function settle(ahead: CellAhead | undefined): Promise<void> {
-  if (ahead) await ahead.catch(() => undefined);
+  if (ahead) await ahead.local.catch(() => undefined);
 }
 
 async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBehind, pipelined: boolean): Promise<void> {
@@ -290,20 +297,24 @@ async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBeh
       const cellProgress = state.progress.cells[position]!;
       cellProgress.status = 'running';
       state.cellInFlight = cell.index;
-      const pending = ahead ?? runCell(input, state.kernel!, cell, state.revision, writeBehind.on);
+      const started = ahead;
+      const pending = started?.local ?? runCell(input, state.kernel!, cell, state.revision, writeBehind.on);
       ahead = undefined;
       const nextCell = plan.codeCells[position + 1];
       if (pipelined && nextCell && !sliceDue(sliceMs, sliceEveryMs) && !continuesAsNewAfter(position, startAt)) {
         // At the revision this cell saves when it passes.
-        ahead = runCellAhead(input, state.kernel!, nextCell, state.revision + 1);
+        ahead = { local: runCellAhead(input, state.kernel!, nextCell, state.revision + 1), revision: state.revision + 1 };
       }
       // try/catch around the await, not .catch: each promise workflow code makes costs a
       // captured stack trace in the SDK's promise hook, and this runs once per cell.
       let result: FinishedCellResult;
       try {
         const outcome = await pending;
-        // A cell started ahead and not sent (the one before had not passed in that worker) runs now.
-        result = outcome.status === 'not-sent' ? await runCell(input, state.kernel!, cell, state.revision, writeBehind.on) : outcome;
+        // A cell started ahead and not sent (the one before had not passed in that worker) runs
+        // now; one that ran long is handed off now, after the next cell was started ahead.
+        if (outcome.status === 'not-sent') result = await runCell(input, state.kernel!, cell, state.revision, writeBehind.on);
+        else if (outcome.status === 'running') result = await handOffCell(input, state.kernel!, cell, started!.revision);
+        else result = outcome as FinishedCellResult;
       } catch (err) {
         await settle(ahead);
         ahead = undefined;

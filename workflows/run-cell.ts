@@ -11,7 +11,6 @@ import {
   type ExecuteCellInput,
   type FinishedCellResult,
   type KernelHandle,
-  type NotSentCellResult,
   type ParsedRunInput,
 } from './contracts.js';
 
@@ -21,21 +20,45 @@ import {
  * cell, and every promise workflow code makes costs a captured stack trace in the SDK's promise hook.
  */
 export function runCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number, writeBehind = false): Promise<FinishedCellResult> {
-  return runCellFrom(input, kernel, cell, revision, writeBehind ? { writeBehind } : {}) as Promise<FinishedCellResult>;
+  const args = cellArgs(input, kernel, cell, revision);
+  if (kernel.outcomeRegistry) {
+    return executeCellLocally.executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary: cellSummary(cell) }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS, ...(writeBehind ? { writeBehind } : {}) }]).then(
+      (localResult) => (localResult.status !== 'running' ? (localResult as FinishedCellResult) : handOffCell(input, kernel, cell, revision)),
+      // Only the local activity's failure: the regular activity's already has its shape.
+      asActivityFailure('executeCell'),
+    );
+  }
+  return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary: cellSummary(cell) }, [args]) as Promise<FinishedCellResult>;
 }
 
 /**
  * The cell after one still running, started before that one ends (pipelined cells,
  * notebook-run.ts), at the revision that one saves when it passes. Sent only if it passed
  * (the activity waits for it in the worker); status `not-sent` otherwise.
+ *
+ * Its local result comes back as it is: `running` when it ran long and must be handed off
+ * (handOffCell), which the caller does in cell order. A hand-off chained here would schedule
+ * its activity as soon as the local result arrives, and replay delivers the local results of
+ * one workflow task together, where the run first saw them apart: the commands would come in
+ * another order than history's (nondeterminism: "Missing associated machine for LocalActivity").
  */
-export function runCellAhead(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<FinishedCellResult | NotSentCellResult> {
-  return runCellFrom(input, kernel, cell, revision, { writeBehind: true, afterPrevious: true }) as Promise<FinishedCellResult | NotSentCellResult>;
+export function runCellAhead(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<CellResult> {
+  return executeCellLocally
+    .executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary: cellSummary(cell) }, [{ ...cellArgs(input, kernel, cell, revision), handOffAfterMs: CELL_HAND_OFF_MS, writeBehind: true, afterPrevious: true }])
+    .then(undefined, asActivityFailure('executeCell'));
 }
 
-function runCellFrom(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number, local: Pick<ExecuteCellInput, 'writeBehind' | 'afterPrevious'>): Promise<CellResult> {
-  const summary = `cell ${cell.index}: ${cell.summary}`;
-  const args: ExecuteCellInput = {
+/** A local cell that ran long (status `running`), followed to its end by a regular activity that attaches to it. */
+export function handOffCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<FinishedCellResult> {
+  return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary: cellSummary(cell) }, [{ ...cellArgs(input, kernel, cell, revision), attach: true }]) as Promise<FinishedCellResult>;
+}
+
+function cellSummary(cell: CellPlan): string {
+  return `cell ${cell.index}: ${cell.summary}`;
+}
+
+function cellArgs(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number): ExecuteCellInput {
+  return {
     runId: input.runId,
     output: input.output,
     kernel,
@@ -46,14 +69,6 @@ function runCellFrom(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan
     raisesException: cell.raisesException,
     ...(input.checkpoint ? { checkpoints: checkpointFolder(input) } : {}),
   };
-  if (kernel.outcomeRegistry) {
-    return executeCellLocally.executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS, ...local }]).then(
-      (localResult) => (localResult.status !== 'running' ? localResult : executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [{ ...args, attach: true }])),
-      // Only the local activity's failure: the regular activity's already has its shape.
-      asActivityFailure('executeCell'),
-    );
-  }
-  return executeCell.executeWithOptions({ ...CELL_ACTIVITY, summary }, [args]);
 }
 
 export function isKernelLoss(err: unknown): boolean {

@@ -115,6 +115,18 @@ function activityNames(history: History): string[] {
   return events(history).flatMap((e) => (e.eventType === ACTIVITY_TASK_SCHEDULED ? [e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''] : []));
 }
 
+/** The statuses of the local cells a history recorded, in its order. */
+function localCellStatuses(history: History): string[] {
+  return events(history).flatMap((e) => {
+    const attributes = e.markerRecordedEventAttributes;
+    const payload = attributes?.markerName === LOCAL_ACTIVITY_MARKER ? attributes.details?.['result']?.payloads?.[0]?.data : undefined;
+    // Activities that return nothing record an empty payload.
+    if (!payload?.length) return [];
+    const result = JSON.parse(Buffer.from(payload).toString('utf8')) as { status?: unknown };
+    return typeof result.status === 'string' ? [result.status] : [];
+  });
+}
+
 function updateNames(history: History): string[] {
   return events(history).flatMap((e) => (e.eventType === UPDATE_ACCEPTED ? [e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name ?? ''] : []));
 }
@@ -192,6 +204,25 @@ describe('workflow replay', () => {
     expect(activityNames(history)).not.toContain('prepareRun');
     // patched() recorded its markers, so this run keeps the activity (and pipelined cells) on replay.
     expect(patchIds(history)).toEqual(expect.arrayContaining(['slice-with-activity', 'pipelined-local-cells']));
+    await expect(replay(history)).resolves.toBeUndefined();
+  });
+
+  it('replays a new run whose cells started ahead ran long and were handed off', async () => {
+    // Cells 1 and 3 are started ahead while the cell before them runs, and handed off to a
+    // regular activity after 2 s, while the cell after them has been started ahead in turn.
+    const long = 'import time; time.sleep(2.2)';
+    const path = await h.writeNotebook('handed-off-ahead.ipynb', notebook([codeCell('x = 1'), codeCell(long), codeCell('y = 2'), codeCell(long), codeCell('z = 3')]));
+    const run = await h.runNotebook(path);
+    expect(run.error).toBeUndefined();
+    expect(run.result).toMatchObject({ status: 'completed', executedCells: 5 });
+
+    const history = await h.client.workflow.getHandle(run.input.runId).fetchHistory();
+    const statuses = localCellStatuses(history);
+    expect(statuses.filter((status) => status === 'running')).toHaveLength(2);
+    expect(statuses).toContain('not-sent');
+    expect(activityNames(history).filter((name) => name === 'executeCell')).toHaveLength(2);
+    // Replay hands both local results of a workflow task to the workflow at once, where the
+    // run saw them seconds apart: the hand-off must still come after the next cell's start.
     await expect(replay(history)).resolves.toBeUndefined();
   });
 });
