@@ -6,6 +6,7 @@
  */
 import { KernelAPI } from '@jupyterlab/services';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -20,7 +21,7 @@ import { readRecord } from '../../record/run-record.js';
 import type { Config } from '../../cli/config.js';
 import { buildRunInput, resolveParameters, type ParameterArgs } from '../../cli/submit.js';
 import { packageRoot, venvPython } from '../../worker/paths.js';
-import { createWorker } from '../../worker/worker.js';
+import { createWorker, workflowBundlePath } from '../../worker/worker.js';
 import type { RunInput, RunResult } from '../../workflows/contracts.js';
 
 const run = promisify(execFile);
@@ -136,12 +137,33 @@ export async function startHarness(options: { kernelPool?: number; jupyter?: { u
       return outcome as RunOutcomeForTest;
     },
     async close() {
+      const nondeterministic = await replayTaskQueue(client, taskQueue);
       worker.shutdown();
       await running;
       await connection.close();
       await rm(dir, { recursive: true, force: true });
+      if (nondeterministic.length) throw new Error(`runs of this file do not replay on the current workflow code:\n${nondeterministic.join('\n')}`);
     },
   };
+}
+
+/**
+ * Replays every workflow this harness's task queue ran against the current workflow bundle,
+ * as a worker does after a restart or a cache eviction: the runs that do not replay. Every
+ * test file's runs become replay tests (a run that replays wrongly gets stuck in production,
+ * and a live run rarely replays).
+ */
+async function replayTaskQueue(client: Client, taskQueue: string): Promise<string[]> {
+  const failures: string[] = [];
+  const histories = async function* () {
+    for await (const execution of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) {
+      yield { workflowId: execution.workflowId, history: await client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory() };
+    }
+  };
+  for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: workflowBundlePath() } }, histories())) {
+    if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
+  }
+  return failures;
 }
 
 export interface CliResult {
