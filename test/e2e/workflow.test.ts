@@ -491,7 +491,7 @@ async function waitForCall(run: MockRun, call: string): Promise<void> {
 }
 
 describe('the workflow thread per cell', () => {
-  it('a local cell makes at most 8 promises in the workflow sandbox (the SDK captures a stack trace for each)', async () => {
+  it('a local cell makes 8 promises in the workflow sandbox, not 9 (the SDK captures a stack trace for each)', async () => {
     // debugMode runs workflows in this thread, where a promise hook sees the sandbox's promises (its own Promise).
     const stack = inject('stack');
     const queue = `workflow-promises-${randomBytes(4).toString('hex')}`;
@@ -512,8 +512,10 @@ describe('the workflow thread per cell', () => {
     try {
       // The difference between two runs is the cells' alone (fewer than a slice's worth in either).
       const perCell = ((await promisesOfRun(60)) - (await promisesOfRun(20))) / 40;
-      // 2 of them are ours (runCell's .then and the loop's await; 6 before), 6 the SDK's.
-      expect(perCell).toBeLessThanOrEqual(8);
+      // 2 of them are ours (runCell's .then and the loop's await; 6 before), 6 the SDK's. The
+      // SDK's per activation vary with how the pipelined cells' results group into activations
+      // under load (CI once counted 8.025: one promise more in 40 cells); one more per cell makes 9.
+      expect(perCell).toBeLessThan(9);
     } finally {
       stopHook();
       debugWorker.shutdown();
