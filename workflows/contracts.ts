@@ -442,7 +442,6 @@ export interface CellResult extends SavedRevision {
 
 /** A cell's result once it has ended (a hand-off between activities is not an end). */
 export type FinishedCellResult = CellResult & { status: Exclude<CellResult['status'], 'running' | 'not-sent'> };
-export type NotSentCellResult = CellResult & { status: 'not-sent' };
 
 /** A cell the run goes on after: it succeeded, or raised where it was tagged to (`raises-exception`). */
 export function cellPassed(result: CellResult, raisesException: boolean): boolean {

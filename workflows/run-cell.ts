@@ -22,7 +22,7 @@ import {
 export function runCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number, writeBehind = false): Promise<FinishedCellResult> {
   const args = cellArgs(input, kernel, cell, revision);
   if (kernel.outcomeRegistry) {
-    return executeCellLocally.executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary: cellSummary(cell) }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS, ...(writeBehind ? { writeBehind } : {}) }]).then(
+    return executeLocally(cell, { ...args, ...(writeBehind ? { writeBehind } : {}) }).then(
       (localResult) => (localResult.status !== 'running' ? (localResult as FinishedCellResult) : handOffCell(input, kernel, cell, revision)),
       // Only the local activity's failure: the regular activity's already has its shape.
       asActivityFailure('executeCell'),
@@ -43,9 +43,12 @@ export function runCell(input: ParsedRunInput, kernel: KernelHandle, cell: CellP
  * another order than history's (nondeterminism: "Missing associated machine for LocalActivity").
  */
 export function runCellAhead(input: ParsedRunInput, kernel: KernelHandle, cell: CellPlan, revision: number): Promise<CellResult> {
-  return executeCellLocally
-    .executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary: cellSummary(cell) }, [{ ...cellArgs(input, kernel, cell, revision), handOffAfterMs: CELL_HAND_OFF_MS, writeBehind: true, afterPrevious: true }])
-    .then(undefined, asActivityFailure('executeCell'));
+  return executeLocally(cell, { ...cellArgs(input, kernel, cell, revision), writeBehind: true, afterPrevious: true }).then(undefined, asActivityFailure('executeCell'));
+}
+
+/** The cell as a local activity, which returns `running` once it has run CELL_HAND_OFF_MS. */
+function executeLocally(cell: CellPlan, args: ExecuteCellInput): Promise<CellResult> {
+  return executeCellLocally.executeWithOptions({ ...CELL_LOCAL_ACTIVITY, summary: cellSummary(cell) }, [{ ...args, handOffAfterMs: CELL_HAND_OFF_MS }]);
 }
 
 /** A local cell that ran long (status `running`), followed to its end by a regular activity that attaches to it. */
