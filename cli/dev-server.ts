@@ -20,7 +20,7 @@ import { followRun } from './follow-run.js';
 import { listFilterSchema, temporalSource, type InspectSource } from './inspect/data.js';
 import { INSPECT_RUNS } from './inspect/dev-source.js';
 import { runInputOf } from './run-input.js';
-import { startRun } from './start-run.js';
+import { startRun, type RunTarget } from './start-run.js';
 
 /**
  * Requests are a few options, or a run's input (`run`), which Temporal refuses past its
@@ -31,7 +31,7 @@ const MAX_BODY_BYTES = 2 * 1024 * 1024;
 /** The run input as `millrace run` sends it: checked, and its defaults left to the workflow, as the client path leaves them. */
 const startInputSchema = runInputSchema.extend({ onKernelLoss: z.enum(['fail', 'restart']).optional(), onFailure: z.enum(['fail', 'pause']).optional() });
 
-const OPERATIONS: Record<string, (client: Client, body: unknown, taskQueue: string) => Promise<unknown>> = {
+const OPERATIONS: Record<string, (client: Client, body: unknown) => Promise<unknown>> = {
   runs: (client, body) => listRuns(client, runsOptionsSchema.omit({ json: true }).parse(body)),
   // The inspector's run list (cli/inspect/dev-source.ts): one source for dev's life, so a
   // failed run's failure is asked of Temporal once, whichever inspector asks.
@@ -103,13 +103,13 @@ const runRequestSchema = z.object({
  * events while they go, then the answer. `emit` sends an event; the first one commits the
  * answer's status, so a refusal before it (a taken run id) is answered as any other.
  */
-type StreamOperation = (client: Client, body: unknown, taskQueue: string, emit: (event: unknown) => void, signal: AbortSignal) => Promise<unknown>;
+type StreamOperation = (target: RunTarget, body: unknown, emit: (event: unknown) => void, signal: AbortSignal) => Promise<unknown>;
 const STREAMS: Record<string, StreamOperation> = {
   // `run`: its input built here with the function the command runs itself (runInputOf),
   // its warnings sent as they come, else checked as the command built it; started with
   // startRun, then followed as the command follows it itself (followRun), so it prints the
   // same and ends with the same report.
-  run: async (client, body, taskQueue, emit, signal) => {
+  run: async (target, body, emit, signal) => {
     const request = runRequestSchema.parse(body);
     const input: RunInput = request.call
       ? (await runInputOf(request.call, { onWarning: (warning) => emit({ warning }) })).input
@@ -117,7 +117,7 @@ const STREAMS: Record<string, StreamOperation> = {
     // The command went away (Ctrl-C) while the input was built: it started nothing.
     if (signal.aborted) throw new UserError('the command went away before its run started', EXIT.internal);
     const started = Date.now();
-    const handle = await startRun(client, taskQueue, input);
+    const handle = await startRun(target, input);
     emit({ started: input.runId, output: input.output });
     if (request.detach) return { run_id: input.runId, output: input.output };
     const { progress, pauses } = request;
@@ -126,17 +126,28 @@ const STREAMS: Record<string, StreamOperation> = {
   },
 };
 
+/** dev's worker's client, or where dev's Temporal is when dev has no worker. */
+export type DevTemporal = { client: Client; eagerStart: true } | { address: string; namespace: string };
+
 export interface DevApi {
   /** The socket path, or undefined when the state directory's path is too long for one. */
   socket: string | undefined;
   close(): Promise<void>;
 }
 
-export async function serveDevApi(stateDir: string, temporalAddress: string, namespace: string, taskQueue: string): Promise<DevApi> {
+/**
+ * Serves the API on dev's worker's client (runs start eagerly on that worker; the worker
+ * closes it), or, with no worker in dev, on a connection of its own to that Temporal.
+ */
+export async function serveDevApi(
+  stateDir: string,
+  temporal: DevTemporal,
+  taskQueue: string,
+): Promise<DevApi> {
   const socket = devApiSocket(stateDir);
   if (socket.length > MAX_SOCKET_PATH) return { socket: undefined, close: async () => undefined };
-  const connection = await Connection.connect({ address: temporalAddress });
-  const client = new Client({ connection, namespace });
+  const { target, closeClient } = await devClient(temporal, taskQueue);
+  const { client } = target;
   const server = createServer((req, res) => {
     res.setHeader(DEV_API_HEADER, DEV_API_VERSION);
     // A command of another millrace: its request may not mean what this dev would read.
@@ -145,8 +156,8 @@ export async function serveDevApi(stateDir: string, temporalAddress: string, nam
       return reply(res, failure(409, OTHER_VERSION));
     }
     const name = (req.url ?? '').replace(/^\//, '');
-    if (req.method === 'POST' && Object.hasOwn(STREAMS, name)) return void stream(STREAMS[name]!, client, taskQueue, req, res);
-    void answer(client, taskQueue, req).then((answered) => reply(res, answered));
+    if (req.method === 'POST' && Object.hasOwn(STREAMS, name)) return void stream(STREAMS[name]!, target, req, res);
+    void answer(client, req).then((answered) => reply(res, answered));
   });
   // A socket left by a dev that was killed: dev.json said no dev runs here, so it is stale.
   rmSync(socket, { force: true });
@@ -170,9 +181,15 @@ export async function serveDevApi(stateDir: string, temporalAddress: string, nam
       server.closeAllConnections();
       await closed;
       rmSync(socket, { force: true });
-      await connection.close();
+      await closeClient();
     },
   };
+}
+
+async function devClient(temporal: DevTemporal, taskQueue: string): Promise<{ target: RunTarget; closeClient(): Promise<void> }> {
+  if (!('address' in temporal)) return { target: { ...temporal, taskQueue }, closeClient: async () => undefined };
+  const connection = await Connection.connect({ address: temporal.address });
+  return { target: { client: new Client({ connection, namespace: temporal.namespace }), taskQueue }, closeClient: () => connection.close() };
 }
 
 const OTHER_VERSION = new UserError('this millrace is another version than the `millrace dev` it reached: stop dev (Ctrl-C where it runs) and start it again with this millrace', EXIT.environment);
@@ -183,18 +200,18 @@ function reply(res: ServerResponse, { status, body }: { status: number; body: un
   res.end(text);
 }
 
-async function answer(client: Client, taskQueue: string, req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+async function answer(client: Client, req: IncomingMessage): Promise<{ status: number; body: unknown }> {
   const name = (req.url ?? '').replace(/^\//, '');
   const operation = Object.hasOwn(OPERATIONS, name) ? OPERATIONS[name] : undefined;
   if (req.method !== 'POST' || !operation) return failure(404, new UserError(`millrace dev has no operation ${req.method} ${req.url}`, EXIT.internal));
   try {
-    return { status: 200, body: await operation(client, JSON.parse(await readBody(req)), taskQueue) };
+    return { status: 200, body: await operation(client, JSON.parse(await readBody(req))) };
   } catch (err) {
     return failure(err instanceof UserError ? 422 : 500, err);
   }
 }
 
-async function stream(operation: StreamOperation, client: Client, taskQueue: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function stream(operation: StreamOperation, target: RunTarget, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const gone = new AbortController();
   // The command went away (killed, or its terminal closed): stop following for it.
   res.on('close', () => gone.abort());
@@ -204,7 +221,7 @@ async function stream(operation: StreamOperation, client: Client, taskQueue: str
     line({ event });
   };
   try {
-    const answer = await operation(client, JSON.parse(await readBody(req)), taskQueue, emit, gone.signal);
+    const answer = await operation(target, JSON.parse(await readBody(req)), emit, gone.signal);
     if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     line({ answer });
     res.end();

@@ -13,11 +13,10 @@ import type { JupyterConfig } from '../activities/jupyter.js';
 import type { KernelPlacement } from '../workflows/contracts.js';
 import { muteIpServerNameWarning, type TemporalConnectionOptions } from '../worker/temporal-connection.js';
 import type { Config } from './config.js';
+import type { RunTarget } from './start-run.js';
 import { EXIT, UserError } from './errors.js';
 
-export interface Session {
-  client: Client;
-  taskQueue: string;
+export interface Session extends RunTarget {
   mode: 'cluster' | 'dev' | 'embedded';
   close(): Promise<void>;
 }
@@ -210,10 +209,10 @@ async function openEmbedded(config: Config, withWorker: boolean, log?: (line: st
     if (early) stops.push(() => early.stop());
     if (stack.jupyterServer.kernelNote) log?.(stack.jupyterServer.kernelNote);
     const { startWorkerFor } = await workerModule;
-    stops.push(await startWorkerFor(stack, config.taskQueue, early ? { kernelPool: early } : {}));
-    const client = await connectClient(stack.temporalAddress, stack.namespace);
-    stops.push(() => client.connection.close());
-    return { client, taskQueue: config.taskQueue, mode: 'embedded', close: closeAll };
+    // The worker's own client: its run starts eagerly on this worker, and the worker closes it.
+    const worker = await startWorkerFor(stack, config.taskQueue, early ? { kernelPool: early } : {});
+    stops.push(worker.stop);
+    return { client: worker.client, taskQueue: config.taskQueue, eagerStart: true, mode: 'embedded', close: closeAll };
   } catch (err) {
     await closeAll();
     throw asEnvironmentError(err);

@@ -115,7 +115,7 @@ export async function submitRun(
   };
   let handle: WorkflowHandle | undefined;
   try {
-    handle = await startRun(session.client, session.taskQueue, input);
+    handle = await startRun(session, input);
     if (options.detach) {
       printStarted(input, { json: options.json, warnings });
       return EXIT.ok;

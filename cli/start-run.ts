@@ -3,7 +3,7 @@
  * own client, and `millrace dev` with its long-lived one when `run --detach` asks it to
  * (cli/dev-server.ts), so a run started either way is the same workflow with the same memo.
  */
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithStartDetails } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { basename } from 'node:path';
 import type { notebookRun } from '../workflows/index.js';
@@ -11,12 +11,25 @@ import type { RunInput } from '../workflows/contracts.js';
 import { paramsToJson } from '../notebook/params.js';
 import { UserError } from './errors.js';
 
-export async function startRun(client: Client, taskQueue: string, input: RunInput): Promise<WorkflowHandle<typeof notebookRun>> {
+/** Where runs start: a client and the task queue its runs go to. */
+export interface RunTarget {
+  client: Client;
+  taskQueue: string;
+  /**
+   * The client shares its connection with a worker of that queue in this process (the
+   * embedded stack's, `millrace dev`'s): the server hands the run's first workflow task to
+   * that worker in its reply to the start (eager workflow start), not through matching.
+   */
+  eagerStart?: boolean;
+}
+
+export async function startRun({ client, taskQueue, eagerStart }: RunTarget, input: RunInput): Promise<WorkflowHandleWithStartDetails<typeof notebookRun>> {
   try {
     return await client.workflow.start<typeof notebookRun>('notebookRun', {
       taskQueue,
       workflowId: input.runId,
       args: [input],
+      ...(eagerStart ? { requestEagerStart: true } : {}),
       // A resumed run names the run it continues (the earlier run's closed memo cannot
       // change: its link forward is resumed-as.json beside its record).
       // The parameters too, so `millrace runs` shows them without reading any record.

@@ -5,6 +5,7 @@
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot, stateDir } from './paths.js';
 import { Client, Connection } from '@temporalio/client';
@@ -152,12 +153,22 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
   return { worker, connection, run, ...(pool ? { kernelPool: pool } : {}) };
 }
 
-/** A worker for an embedded stack, running in this process: returns how to stop it. */
+/** A worker for an embedded stack, running in this process. */
+export interface EmbeddedWorker {
+  /**
+   * A client on the worker's own connection, closed with the worker: the runs it starts
+   * with `requestEagerStart` get their first workflow task in the start's reply, handed
+   * to this worker, instead of through the server's matching (eager workflow start).
+   */
+  client: Client;
+  stop(): Promise<void>;
+}
+
 export async function startWorkerFor(
   stack: { temporalAddress: string; namespace: string; jupyter: JupyterConfig },
   taskQueue: string,
   options: { kernelPool?: number | KernelPool; allow?: Partial<AllowList> } = {},
-): Promise<() => Promise<void>> {
+): Promise<EmbeddedWorker> {
   const millraceWorker = await createWorker({
     temporalAddress: stack.temporalAddress,
     namespace: stack.namespace,
@@ -167,11 +178,15 @@ export async function startWorkerFor(
     ...(options.allow ? { allow: options.allow } : {}),
   });
   const running = millraceWorker.run();
-  return async () => {
-    millraceWorker.worker.shutdown();
-    await running;
-    // The stack stops next: a connection left open to a kernel of a run still going would
-    // try to reconnect to the stopped Jupyter Server, and say so on the terminal.
-    closeKernelConnections();
+  return {
+    // An identity of its own, not the worker's, so history tells the starter from the worker.
+    client: new Client({ connection: millraceWorker.connection, namespace: stack.namespace, identity: `${process.pid}@${hostname()} (client)` }),
+    stop: async () => {
+      millraceWorker.worker.shutdown();
+      await running;
+      // The stack stops next: a connection left open to a kernel of a run still going would
+      // try to reconnect to the stopped Jupyter Server, and say so on the terminal.
+      closeKernelConnections();
+    },
   };
 }

@@ -14,7 +14,7 @@ import { KernelUserError, resolveKernelUser, type KernelUser } from '../../worke
 import { startWorkerFor } from '../../worker/worker.js';
 import { kernelEnvPatterns, loadConfig } from '../config.js';
 import { asEnvironmentError, readDevFile, removeDevFile, thisProcess, writeDevFile } from '../environment.js';
-import { serveDevApi, type DevApi } from '../dev-server.js';
+import { serveDevApi, type DevApi, type DevTemporal } from '../dev-server.js';
 import { EXIT, UserError } from '../errors.js';
 import { waitForSignal } from '../signals.js';
 import type { AllowList } from '../../activities/kernel-placement.js';
@@ -50,9 +50,12 @@ export async function devCommand(options: { worker: boolean; kernelPool: number;
   let api: DevApi | undefined;
   try {
     writeFileSync(tokenFile, stack.jupyter.token, { mode: 0o600 });
-    if (options.worker) stopWorker = await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool, ...(options.allow ? { allow: options.allow } : {}) });
-    // Commands here ask dev through it rather than load the Temporal client (docs/architecture.md, "Start-up").
-    api = await serveDevApi(config.stateDir, stack.temporalAddress, stack.namespace, config.taskQueue);
+    const worker = options.worker ? await startWorkerFor(stack, config.taskQueue, { kernelPool: options.kernelPool, ...(options.allow ? { allow: options.allow } : {}) }) : undefined;
+    stopWorker = worker?.stop;
+    // Commands here ask dev through it rather than load the Temporal client (docs/architecture.md, "Start-up"),
+    // and with a worker, dev starts their runs on its worker's client, eagerly.
+    const temporal: DevTemporal = worker ? { client: worker.client, eagerStart: true } : { address: stack.temporalAddress, namespace: stack.namespace };
+    api = await serveDevApi(config.stateDir, temporal, config.taskQueue);
     writeDevFile(config, devFile());
     if (stack.jupyterServer.kernelNote) process.stderr.write(`${stack.jupyterServer.kernelNote}\n`);
     process.stdout.write(

@@ -168,7 +168,7 @@ async function editAndRetry(client: Client, context: RunActionContext): Promise<
  * --detach` and `millrace cancel RUN` do. A resume needs a worker: an inspector that
  * started its own Temporal server has none, and says so.
  */
-export function runActions(session: Pick<Session, 'client' | 'taskQueue' | 'mode'>, storeRoot: string): RunAction[] {
+export function runActions(session: Pick<Session, 'client' | 'taskQueue' | 'mode' | 'eagerStart'>, storeRoot: string): RunAction[] {
   const noWorkerHere = () => {
     if (session.mode === 'embedded') throw new Error('no worker here to run it: start `millrace dev` (or use `millrace resume RUN`)');
   };
@@ -185,7 +185,7 @@ export function runActions(session: Pick<Session, 'client' | 'taskQueue' | 'mode
         noWorkerHere();
         const [{ resumeInput }, { startRun }] = await Promise.all([commands.resume(), commands.startRun()]);
         const { input, warnings } = await resumeInput(session, runId, storeRoot, { fromCell: cellIndex ?? undefined, ...resume });
-        await startRun(session.client, session.taskQueue, input);
+        await startRun(session, input);
         const how = input.resume?.checkpoint ? `, restoring its checkpoint after cell ${input.resume.checkpoint.cell}` : '';
         return { line: [`resumed ${runId} from cell ${input.resume!.fromCell} as ${input.runId}${how}`, ...warnings].join('; '), open: input.runId };
       },

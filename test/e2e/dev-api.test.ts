@@ -146,6 +146,30 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
     expect(a).toMatchObject({ status: 'completed', notebook: 'report.ipynb', parameters: { region: 'us' } });
     expect({ notebook: b.notebook, parameters: b.parameters, status: b.status, cells: b.cells.length }).toEqual({ notebook: a.notebook, parameters: a.parameters, status: a.status, cells: a.cells.length });
   }
+  // dev started its runs eagerly: the server handed the first workflow task to dev's worker
+  // in its reply to the start, so history records it started by the starter, not by a
+  // worker's poll. The command's own client has no worker: its run's task was polled.
+  const { Client, Connection } = await import('@temporalio/client');
+  const connection = await Connection.connect({ address: devFile.temporalAddress });
+  try {
+    const firstTask = async (id: string) => {
+      const { events = [] } = await new Client({ connection, namespace: devFile.namespace }).workflow.getHandle(id).fetchHistory();
+      return {
+        starter: events.find((e) => e.workflowExecutionStartedEventAttributes)?.workflowExecutionStartedEventAttributes?.identity,
+        takenBy: events.find((e) => e.workflowTaskStartedEventAttributes)?.workflowTaskStartedEventAttributes?.identity,
+        worker: events.find((e) => e.workflowTaskCompletedEventAttributes)?.workflowTaskCompletedEventAttributes?.identity,
+      };
+    };
+    const viaDevTask = await firstTask('via-dev-json');
+    expect(viaDevTask.takenBy).toBe(viaDevTask.starter);
+    expect(viaDevTask.worker).not.toBe(viaDevTask.starter);
+    const viaClientTask = await firstTask('via-client-json');
+    expect(viaClientTask.takenBy).toBe(viaClientTask.worker);
+    expect(viaClientTask.takenBy).not.toBe(viaClientTask.starter);
+  } finally {
+    await connection.close();
+  }
+
   // The process that asked dev to start it loaded nothing of Temporal's client.
   const detachLoads = join(dir, 'detach-loads.txt');
   const recordedDetach = spawnSync(
