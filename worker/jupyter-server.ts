@@ -23,6 +23,8 @@ export interface JupyterServerOptions {
   nodelay?: boolean;
   /** Fork Python kernels from a warm process (default true; false only to measure its effect). */
   forkKernels?: boolean;
+  /** Ask a new websocket's kernel again within the server's half-second nudge (worker/kernel_nudge.py; default true; false only to measure its effect). */
+  quickNudge?: boolean;
   /** A restart keeps the address and the token, so workers and their settings carry on. */
   port?: number;
   token?: string;
@@ -170,6 +172,7 @@ function jupyterEnvironment(token: string, runtimeDir: string, kernelDirs: strin
     PYTHONUNBUFFERED: '1',
     ...(nodelay ? {} : { MILLRACE_JUPYTER_NODELAY: '0' }),
     ...(forkKernels ? {} : { MILLRACE_JUPYTER_FORK_KERNELS: '0' }),
+    ...((options.quickNudge ?? true) ? {} : { MILLRACE_JUPYTER_QUICK_NUDGE: '0' }),
     // The config file hands it to the provisioner (and removes it).
     ...(user && connectionDir ? { MILLRACE_KERNEL_USER: JSON.stringify({ ...user, connection_dir: connectionDir }) } : {}),
   };

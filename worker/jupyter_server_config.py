@@ -52,6 +52,15 @@ if os.environ.get("MILLRACE_JUPYTER_NODELAY", "1") != "0":
 
     websocket_nodelay.install()
 
+# --- Kernel websockets: the first contact with a new kernel --------------------------------
+# Up to 0.5 s per new kernel without it (a status message that beat the websocket's
+# subscription waits for the server's next nudge): worker/kernel_nudge.py.
+# MILLRACE_JUPYTER_QUICK_NUDGE=0 leaves the server as shipped (for benchmarks only).
+if os.environ.get("MILLRACE_JUPYTER_QUICK_NUDGE", "1") != "0":
+    import kernel_nudge
+
+    kernel_nudge.install()
+
 # --- Kernel start: fork Python kernels from a warm process, history in memory --------------
 # worker/forking_provisioner.py. The provisioner factory looks provisioners up by entry
 # point; registering one here saves installing a package into the environment. Kernels

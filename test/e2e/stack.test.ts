@@ -145,6 +145,59 @@ describe('embedded stack', () => {
     }
   });
 
+  it('asks a kernel again within the first half second while a new websocket waits for its first contact (worker/kernel_nudge.py)', async () => {
+    // The kernel_info requests a second websocket's opening sends the kernel on shell,
+    // once every request, on shell and on control, takes 0.3 s: the server's nudge then
+    // waits that long for its first reply (on either channel).
+    const asksOnOpening = async (settings: ServerConnection.ISettings): Promise<number> => {
+      const model = await KernelAPI.startNew({ name: 'python3' }, settings);
+      const first = new KernelConnection({ model, serverSettings: settings });
+      let second: KernelConnection | undefined;
+      try {
+        await executeForStdout(
+          first,
+          [
+            'import time',
+            'k = get_ipython().kernel',
+            'asked = []',
+            'def slowed(handler, channel):',
+            '    def slow(*args):',
+            '        if channel == "shell": asked.append(time.monotonic())',
+            '        time.sleep(0.3)',
+            '        return handler(*args)',
+            '    return slow',
+            'k.shell_handlers["kernel_info_request"] = slowed(k.shell_handlers["kernel_info_request"], "shell")',
+            'k.control_handlers["kernel_info_request"] = slowed(k.control_handlers["kernel_info_request"], "control")',
+          ].join('\n'),
+        );
+        second = new KernelConnection({ model, serverSettings: settings });
+        await second.info;
+        return Number(await executeForStdout(first, 'print(len(asked))'));
+      } finally {
+        second?.dispose();
+        first.dispose();
+        await KernelAPI.shutdownKernel(model.id, settings);
+      }
+    };
+    const quick = await asksOnOpening(settingsFor(stack));
+    const asShippedDir = await mkdtemp(join(tmpdir(), 'millrace-nudge-'));
+    const server = await startJupyterServer({ stateDir: asShippedDir, quickNudge: false });
+    let asShipped: number;
+    try {
+      asShipped = await asksOnOpening(settingsFor({ jupyter: server } as unknown as Stack));
+    } finally {
+      await server.stop();
+      await rm(asShippedDir, { recursive: true, force: true });
+    }
+    // As shipped: the nudge's first request, answered with its control twin at 0.3 s,
+    // before its next at 0.5 s (unless the machine is slow enough to reach that one); then
+    // the client's, once the websocket is open.
+    expect(asShipped).toBeGreaterThanOrEqual(2);
+    expect(asShipped).toBeLessThanOrEqual(3);
+    // Patched: those, and the asks sent while the nudge waited (six by 0.2 s).
+    expect(quick).toBeGreaterThanOrEqual(asShipped + 2);
+  });
+
   it('forks Python kernels from a warm process, and user code cannot tell them from launched ones', async () => {
     // What user code can see of how its kernel was started.
     const probe = [
