@@ -248,7 +248,14 @@ async function main(): Promise<void> {
     const connection = await Connection.connect({ address: devInfo.temporalAddress });
     const client = new Client({ connection, namespace: devInfo.namespace });
     const rounds: ConcurrencyRound[] = [];
-    const many = <T>(f: (i: number) => Promise<T>) => Promise.all(Array.from({ length: options.concurrency }, (_, i) => f(i)));
+    // Every process ends before the next measurement starts: one that fails (papermill's kernel
+    // losing a port race) must not leave the others running into the next round.
+    const many = async <T>(f: (i: number) => Promise<T>): Promise<T[]> => {
+      const settled = await Promise.allSettled(Array.from({ length: options.concurrency }, (_, i) => f(i)));
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+    };
     const makespan = async <T>(f: () => Promise<T>): Promise<[number, T]> => {
       const started = performance.now();
       const value = await f();
