@@ -198,6 +198,33 @@ describe('embedded stack', () => {
     expect(quick).toBeGreaterThanOrEqual(asShipped + 2);
   });
 
+  it('gives kernels ports below the ephemeral range, where no outgoing connection takes one before the kernel binds it (worker/kernel_ports.py)', async () => {
+    const [ephemeralLow] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    const settings = settingsFor(stack);
+    const kernels = await Promise.all([0, 1, 2].map(async () => new KernelConnection({ model: await KernelAPI.startNew({ name: 'python3' }, settings), serverSettings: settings })));
+    try {
+      const ports = await Promise.all(
+        kernels.map(async (kernel) => {
+          const names = ['shell_port', 'iopub_port', 'stdin_port', 'control_port', 'hb_port'];
+          const code = `import json; from ipykernel.kernelapp import IPKernelApp; app = IPKernelApp.instance(); print(json.dumps([getattr(app, n) for n in ${JSON.stringify(names)}]))`;
+          return JSON.parse(await executeForStdout(kernel, code)) as number[];
+        }),
+      );
+      const all = ports.flat();
+      expect(all).toHaveLength(15);
+      expect(new Set(all).size).toBe(15);
+      for (const port of all) {
+        expect(port).toBeGreaterThanOrEqual(10000);
+        expect(port).toBeLessThan(ephemeralLow!);
+      }
+    } finally {
+      for (const kernel of kernels) {
+        kernel.dispose();
+        await KernelAPI.shutdownKernel(kernel.id, settings);
+      }
+    }
+  });
+
   it('forks Python kernels from a warm process, and user code cannot tell them from launched ones', async () => {
     // What user code can see of how its kernel was started.
     const probe = [

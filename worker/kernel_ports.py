@@ -1,0 +1,60 @@
+"""A local kernel's five ZeroMQ ports, chosen outside the system's ephemeral port range.
+
+jupyter_client picks each port by binding a socket to port 0 and closing it: a port of the
+ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range), free at that instant.
+The kernel binds it a moment later. Any outgoing connection made in between may take the
+same port as its source port, and with twenty runs starting at once there are hundreds:
+the Jupyter Server's own ZeroMQ connections to other kernels, websockets, Temporal's gRPC.
+Seen here: a kernel dying at start with "Address already in use", and then the server's
+main thread blocked for good in the shutdown request it sent that dead kernel's control
+socket, every run of the stack stuck (twenty concurrent runs, about one burst in seven on
+a loaded 2-core machine; papermill's kernels fail the same way under the same load).
+Connections never take a source port below the ephemeral range, so a port chosen there
+stays free until the kernel binds it, unless some program binds it on purpose.
+"""
+
+import random
+import socket
+
+# The usual range's floor for our choice: clear of the well-known and most registered ports.
+LOWEST = 10000
+# Fewer free ports than this below the ephemeral range: keep jupyter_client's own choice.
+MIN_SPAN = 2000
+
+
+def ephemeral_range() -> tuple[int, int] | None:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(part) for part in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return None  # not Linux, or not readable: nothing to stay out of that we know of
+
+
+def choose_ports(ip: str, taken: set[int], count: int = 5) -> list[int] | None:
+    """`count` ports between LOWEST and the ephemeral range that bind on `ip` now and are
+    not in `taken` (ports already given to this server's kernels); None when there is no
+    such range here (the caller keeps jupyter_client's choice)."""
+    ephemeral = ephemeral_range()
+    if ephemeral is None or ephemeral[0] - LOWEST < MIN_SPAN:
+        return None
+    chosen: list[int] = []
+    for _ in range(200 * count):
+        if len(chosen) == count:
+            return chosen
+        port = random.randrange(LOWEST, ephemeral[0])
+        if port in taken or port in chosen or not bindable(ip, port):
+            continue
+        chosen.append(port)
+    return chosen if len(chosen) == count else None
+
+
+def bindable(ip: str, port: int) -> bool:
+    probe = socket.socket()
+    try:
+        probe.bind((ip, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
