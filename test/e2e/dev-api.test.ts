@@ -153,7 +153,7 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
   const connection = await Connection.connect({ address: devFile.temporalAddress });
   try {
     const firstTask = async (id: string) => {
-      const { events = [] } = await new Client({ connection, namespace: devFile.namespace }).workflow.getHandle(id).fetchHistory();
+      const events = (await new Client({ connection, namespace: devFile.namespace }).workflow.getHandle(id).fetchHistory()).events ?? [];
       return {
         starter: events.find((e) => e.workflowExecutionStartedEventAttributes)?.workflowExecutionStartedEventAttributes?.identity,
         takenBy: events.find((e) => e.workflowTaskStartedEventAttributes)?.workflowTaskStartedEventAttributes?.identity,
