@@ -22,12 +22,12 @@ LOWEST = 10000
 MIN_SPAN = 2000
 
 
-def ephemeral_range() -> tuple[int, int] | None:
+def ephemeral_floor() -> int | None:
+    """The lowest port the system gives outgoing connections."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low, high = (int(part) for part in f.read().split())
-        return low, high
-    except (OSError, ValueError):
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
         return None  # not Linux, or not readable: nothing to stay out of that we know of
 
 
@@ -35,14 +35,14 @@ def choose_ports(ip: str, taken: set[int], count: int = 5) -> list[int] | None:
     """`count` ports between LOWEST and the ephemeral range that bind on `ip` now and are
     not in `taken` (ports already given to this server's kernels); None when there is no
     such range here (the caller keeps jupyter_client's choice)."""
-    ephemeral = ephemeral_range()
-    if ephemeral is None or ephemeral[0] - LOWEST < MIN_SPAN:
+    floor = ephemeral_floor()
+    if floor is None or floor - LOWEST < MIN_SPAN:
         return None
     chosen: list[int] = []
     for _ in range(200 * count):
         if len(chosen) == count:
             return chosen
-        port = random.randrange(LOWEST, ephemeral[0])
+        port = random.randrange(LOWEST, floor)
         if port in taken or port in chosen or not bindable(ip, port):
             continue
         chosen.append(port)
