@@ -124,14 +124,18 @@ const NO_KEY: Key = {
 /**
  * The presses in one input event. Ink splits escape sequences (arrows, Esc) into events of
  * their own but hands a run of plain characters typed faster than it reads (a held key,
- * keys sent by tmux) over as one string: each character is a press of its own. A mouse
- * wheel report (mouse.ts) is an arrow press; other mouse reports are no press at all.
+ * keys sent by tmux) over as one string: each character is a press of its own; and Esc
+ * read together with the next key, which Ink parses as Alt and that key, is Esc and then
+ * that key. A mouse wheel report (mouse.ts) is an arrow press; other mouse reports are no
+ * press at all.
  */
 export function keypresses(input: string, key: Key): Array<[string, Key]> {
   const wheel = mouseWheel(input);
   if (wheel === 'up' || wheel === 'down') return [['', { ...NO_KEY, upArrow: wheel === 'up', downArrow: wheel === 'down' }]];
   if (wheel === 'none') return [];
   const chars = [...input];
+  // No screen binds Alt: Alt and a key is Esc typed right before that key.
+  if (key.meta && !key.ctrl && !key.escape && chars.length === 1 && input >= ' ') return [['', { ...NO_KEY, escape: true, meta: true }], pressOf(input)];
   if (key.ctrl || key.meta) return [[input, key]];
   // A lone Enter that came in after other keys of the same read arrives as "\r", unflagged.
   if (chars.length === 1 && /[\r\n\t\x7f\b]/.test(input) && !(key.return || key.tab || key.backspace || key.delete)) return [pressOf(input)];

@@ -82,10 +82,11 @@ it('finds a failed run by search, reads its traceback, resumes it from the faile
   keys(s, 'Enter');
   await screenWhere(s, (t) => t.includes('cell 1 · failed') && t.includes('u resume'), 'the failed run');
   keys(s, 'Enter');
-  const traceback = await screenWhere(s, (t) => t.includes('── outputs') && t.includes('FileNotFoundError'), 'the traceback');
+  // The cells view shows the failed cell's outputs too: the detail view is the one whose footer goes back to the cells.
+  const traceback = await screenWhere(s, (t) => t.includes('── outputs') && t.includes('FileNotFoundError') && t.includes('esc back to cells'), 'the traceback');
   expect(traceback).toMatch(/Traceback \(most recent call last\)/);
   keys(s, 'Escape');
-  await screenWhere(s, (t) => t.includes('CELL') && t.includes('u resume'), 'the cells again');
+  await screenWhere(s, (t) => t.includes('CELL') && t.includes('u resume') && !t.includes('esc back to cells'), 'the cells again');
 
   keys(s, 'u');
   await screenWhere(s, (t) => t.includes('resume from cell 1, replaying the cells before it · parameters as before'), 'the resume form');

@@ -173,6 +173,36 @@ describe('inspect keys', () => {
     }
   });
 
+  it('Esc read together with the next key (Ink parses them as Alt and that key) is Esc, then that key', async () => {
+    const calls: Array<number | null> = [];
+    const source: InspectSource = {
+      listRuns: async () => [],
+      loadRun: async (runId) => detail(runId, [cell('x = 1', 'completed'), cell('1 / 0', 'failed')], 'failed'),
+    };
+    const resume: RunAction = {
+      key: 'u',
+      label: 'resume',
+      appliesTo: () => true,
+      perform: async ({ cellIndex }) => {
+        calls.push(cellIndex);
+        return 'resumed';
+      },
+    };
+    const app = sized(render(createElement(InspectApp, { source, initialRun: 'f1', actions: [resume] })), 120, 30);
+    try {
+      await frameWhere(app, (t) => t.includes('CELL') && t.includes('u resume'));
+      app.stdin.write('\r');
+      await frameWhere(app, (t) => t.includes('esc back to cells'));
+      // As a terminal sends Esc then u when the app reads both at once (a slow frame).
+      app.stdin.write('\u001bu');
+      await frameWhere(app, (t) => t.includes('resumed'));
+      expect(calls).toEqual([1]);
+      expect(app.lastFrame()).toContain('CELL');
+    } finally {
+      app.unmount();
+    }
+  });
+
   it('at 80 columns shows the end of run ids that differ only there; at 200, whole ids', async () => {
     const narrow = sized(render(createElement(InspectApp, { source: listSource() })), 80);
     try {
