@@ -35,15 +35,19 @@ function packagesLoadedBy(args: string[]): { packages: Set<string>; status: numb
   // `millrace dev` to attach to, and nothing started.
   const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: join(work, `no-state-${count}`), MILLRACE_RECORD_LOADS: file };
   const result = spawnSync(process.execPath, ['--import', RECORDER, BIN, ...args], { cwd: work, env, encoding: 'utf8', timeout: 60_000 });
-  const loaded = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
-  const packages = new Set(loaded.flatMap((line) => [...line.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)].map((m) => m[1]!)));
-  return { packages, status: result.status, stderr: result.stderr };
+  return { packages: packagesIn(file), status: result.status, stderr: result.stderr };
 }
+
+/** A module's npm package: from node_modules/, or bundled into dist/vendor/ (cli/bundle-vendored.ts). */
+const PACKAGE_OF = /node_modules\/((?:@[^/]+\/)?[^/]+)|dist\/vendor\/([^/]+)\.js$/;
 
 /** The npm packages loaded by the lines of a record-loads file. */
 function packagesIn(file: string): Set<string> {
   const loaded = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
-  return new Set(loaded.flatMap((line) => [...line.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)].map((m) => m[1]!)));
+  return new Set(loaded.flatMap((line) => {
+    const m = PACKAGE_OF.exec(line);
+    return m ? [m[1] ?? m[2]!] : [];
+  }));
 }
 
 /**
@@ -55,7 +59,7 @@ function notThin(file: string): string[] {
   const loaded = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
   return loaded.filter(
     (line) =>
-      /node_modules\/(zod|yaml|@temporalio|@grpc|@aws-sdk|@smithy)\//.test(line) ||
+      /node_modules\/(zod|yaml|@temporalio|@grpc|@aws-sdk|@smithy)\/|dist\/vendor\/zod\.js$/.test(line) ||
       /dist\/(record\/|notebook\/(?!version\.js$|placement-syntax\.js$)|cli\/(config|submit|run-input|run-here|session|notebook-source)\.js$)/.test(line),
   );
 }
@@ -82,11 +86,16 @@ describe('what a command loads', () => {
     },
   );
 
-  it('`millrace params` loads nothing of Temporal', () => {
+  it('`millrace params` loads nothing of Temporal, and zod as one bundled module', () => {
+    const file = join(work, `loads-${count}.txt`);
     const { packages, status, stderr } = packagesLoadedBy(['params', NOTEBOOK, '--json']);
     expect(stderr).toBe('');
     expect(status).toBe(0);
     expect(matching(packages, TEMPORAL)).toEqual([]);
+    // cli/bundle-vendored.ts: zod's 95 modules as one, which every module of dist/ imports.
+    const loaded = readFileSync(file, 'utf8').split('\n');
+    expect(loaded.filter((line) => line.endsWith('/dist/vendor/zod.js'))).toHaveLength(1);
+    expect(loaded.filter((line) => line.includes('node_modules/zod/'))).toEqual([]);
   });
 
   // No stack here: each is refused before anything starts, after its modules are loaded.
