@@ -30,7 +30,6 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from jupyter_client.connect import LocalPortCache
 from jupyter_client.provisioning import LocalProvisioner
 
 import container_provisioner
@@ -280,16 +279,8 @@ class ForkingProvisioner(LocalProvisioner):
         km = self.parent
         if user is not None and km is not None:
             km.connection_file = os.path.join(user.connection_dir, os.path.basename(km.connection_file))
-        # Ports no outgoing connection can take before the kernel binds them
-        # (worker/kernel_ports.py); the base class keeps ports it finds cached, and returns
-        # them to the cache when the kernel is gone.
-        if km is not None and km.transport == "tcp" and km.cache_ports and not self.ports_cached:
-            cache = LocalPortCache.instance()
-            ports = kernel_ports.choose_ports(km.ip, cache.currently_used_ports)
-            if ports is not None:
-                km.shell_port, km.iopub_port, km.stdin_port, km.hb_port, km.control_port = ports
-                cache.currently_used_ports.update(ports)
-                self.ports_cached = True
+        # Ports no outgoing connection can take before the kernel binds them.
+        kernel_ports.assign_ports(self)
         kwargs = await super().pre_launch(**kwargs)
         if user is not None:
             # The connection file holds the kernel's HMAC key: its user's alone (0600).

@@ -7,9 +7,14 @@ copy the parts they want.
 
 import os
 import sys
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
+from jupyter_client.provisioning.factory import KernelProvisionerFactory
+
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+# The modules beside this file (worker/), which the gateway imports by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # --- Authentication ----------------------------------------------------------------------
 # The token comes from the environment, never the command line (visible in `ps`), and is
@@ -25,10 +30,22 @@ c.KernelGatewayApp.auth_token = token
 # 40 ms per executed cell without it (worker/websocket_nodelay.py).
 # MILLRACE_JUPYTER_NODELAY=0 leaves the gateway as shipped (for benchmarks only).
 if os.environ.pop("MILLRACE_JUPYTER_NODELAY", "1") != "0":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import websocket_nodelay
 
     websocket_nodelay.install()
+
+# --- Kernel ports: below the ephemeral range (worker/kernel_ports.py) ----------------------
+# jupyter_client's own choice is a port of the ephemeral range that an outgoing connection
+# may take before the kernel binds it: under a burst of starts a kernel dies with "Address
+# already in use", and the server's shutdown request to it can block its event loop. The
+# provisioner factory looks provisioners up by entry point (as in jupyter_server_config.py).
+# A kernelspec that names a provisioner of its own keeps it.
+KernelProvisionerFactory.provisioners["millrace-ported-provisioner"] = EntryPoint(
+    name="millrace-ported-provisioner",
+    value="kernel_ports:PortedProvisioner",
+    group=KernelProvisionerFactory.GROUP_NAME,
+)
+c.KernelProvisionerFactory.default_provisioner_name = "millrace-ported-provisioner"
 
 # --- Output fidelity and lifetime (as worker/jupyter_server_config.py) ----------------------
 # No iopub messages dropped (the output notebook is the record), no idle kernel culled.

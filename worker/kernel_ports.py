@@ -15,6 +15,10 @@ stays free until the kernel binds it, unless some program binds it on purpose.
 
 import random
 import socket
+from typing import Any
+
+from jupyter_client.connect import LocalPortCache
+from jupyter_client.provisioning import LocalProvisioner
 
 # The usual range's floor for our choice: clear of the well-known and most registered ports.
 LOWEST = 10000
@@ -58,3 +62,27 @@ def bindable(ip: str, port: int) -> bool:
         return False
     finally:
         probe.close()
+
+
+def assign_ports(provisioner: LocalProvisioner) -> None:
+    """Before a local kernel's launch (its provisioner's pre_launch): its ports, chosen
+    here. The base class keeps ports it finds cached, and returns them to the server's
+    cache when the kernel is gone."""
+    km = provisioner.parent
+    if km is None or km.transport != "tcp" or not km.cache_ports or provisioner.ports_cached:
+        return
+    cache = LocalPortCache.instance()
+    ports = choose_ports(km.ip, cache.currently_used_ports)
+    if ports is not None:
+        km.shell_port, km.iopub_port, km.stdin_port, km.hb_port, km.control_port = ports
+        cache.currently_used_ports.update(ports)
+        provisioner.ports_cached = True
+
+
+class PortedProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner with the ports chosen here: for a server that
+    launches its kernels without worker/forking_provisioner.py (Kernel Gateway)."""
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        assign_ports(self)
+        return await super().pre_launch(**kwargs)

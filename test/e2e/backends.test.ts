@@ -53,7 +53,7 @@ async function startedRun(h: Harness, path: string) {
   return { input, handle };
 }
 
-describe.each(backends)('on the $name backend', ({ start }) => {
+describe.each(backends)('on the $name backend', ({ name, start }) => {
   let dir: string;
   let backend: Backend;
   let h: Harness;
@@ -97,6 +97,28 @@ describe.each(backends)('on the $name backend', ({ start }) => {
     expect(joined(result.data['text/plain'])).toBe('42');
     expect(await kernelsLeftSince(before)).toEqual([]);
   });
+
+  // The process backend's kernels are checked in test/e2e/stack.test.ts; Enterprise
+  // Gateway's own launcher chooses its kernels' ports, in a process per kernel.
+  if (name === 'kernel-gateway') {
+    it('gives kernels ports below the ephemeral range, where no outgoing connection takes one before the kernel binds it (worker/kernel_ports.py)', async () => {
+      const [ephemeralLow] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/).map(Number);
+      const names = ['shell_port', 'iopub_port', 'stdin_port', 'control_port', 'hb_port'];
+      const code = `import json; from ipykernel.kernelapp import IPKernelApp; app = IPKernelApp.instance(); print(json.dumps([getattr(app, n) for n in ${JSON.stringify(names)}]))`;
+      // Two runs at once: two kernels alive together, whose ports the gateway must not give twice.
+      const runs = await Promise.all(['a', 'b'].map(async (n) => h.runNotebook(await h.writeNotebook(`ports-${n}.ipynb`, notebook([codeCell(code), codeCell('import time; time.sleep(1)')])))));
+      const ports = runs.flatMap((run) => {
+        expect(run.error).toBeUndefined();
+        return JSON.parse(streamText(run.output.cells[0]!)) as number[];
+      });
+      expect(ports).toHaveLength(10);
+      expect(new Set(ports).size).toBe(10);
+      for (const port of ports) {
+        expect(port).toBeGreaterThanOrEqual(10000);
+        expect(port).toBeLessThan(ephemeralLow!);
+      }
+    });
+  }
 
   it('fails a run at a failing cell, with its traceback, and runs no cell after it', async () => {
     const path = await h.writeNotebook('fails.ipynb', notebook([codeCell('x = 1'), codeCell('def f():\n    raise ValueError("bad input")\nf()'), codeCell('print("never")')]));
