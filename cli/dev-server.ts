@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { kernelPlacementSchema, runInputSchema, type RunInput } from '../workflows/contracts.js';
-import { listRuns, runsOptionsSchema } from './commands/runs.js';
+import { listRuns, runFilterOf } from './run-summaries.js';
 import { describeRun } from './commands/show.js';
 import { DEV_API_HEADER, DEV_API_VERSION, devApiSocket, MAX_SOCKET_PATH, type DevApiError } from './dev-api.js';
 import { EXIT, UserError } from './errors.js';
@@ -32,7 +32,7 @@ const MAX_BODY_BYTES = 2 * 1024 * 1024;
 const startInputSchema = runInputSchema.extend({ onKernelLoss: z.enum(['fail', 'restart']).optional(), onFailure: z.enum(['fail', 'pause']).optional() });
 
 const OPERATIONS: Record<string, (client: Client, body: unknown) => Promise<unknown>> = {
-  runs: (client, body) => listRuns(client, runsOptionsSchema.omit({ json: true }).parse(body)),
+  runs: (client, body) => listRuns(client, runFilterOf(body)),
   // The inspector's run list (cli/inspect/dev-source.ts): one source for dev's life, so a
   // failed run's failure is asked of Temporal once, whichever inspector asks.
   [INSPECT_RUNS]: (client, body) => inspectSource(client).listRuns(listFilterSchema.parse(body)),

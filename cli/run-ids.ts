@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common/lib/errors.js';
 import type { Config } from './config.js';
 import { UserError } from './errors.js';
-import { newestRun, visibleRuns, type RunSummary } from './commands/runs.js';
+import { newestRun, visibleRuns, type RunSummary } from './run-summaries.js';
 import { noRun, runNotFound, withSession, type Session, type SessionRequest } from './session.js';
 import { LATEST_RUN_NAMES, validateRunId } from './submit.js';
 

@@ -7,7 +7,7 @@ import { WorkflowNotFoundError, type Client, type ScheduleDescription } from '@t
 import { basename } from 'node:path';
 import { paramsToJson } from '../notebook/params.js';
 import { runInputSchema, type RunInput, type ScheduledRun } from '../workflows/contracts.js';
-import { summarize } from './commands/runs.js';
+import { summarize } from './run-summaries.js';
 import { UserError } from './errors.js';
 import { formatDuration, overlapName, SCHEDULE_ID_PREFIX, type OverlapName } from './schedule-input.js';
 

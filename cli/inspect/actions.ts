@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Params } from '../../notebook/params.js';
 import type { RepairName } from '../commands/repair.js';
-import type { RunSummary } from '../commands/runs.js';
+import type { RunSummary } from '../run-summaries.js';
 import type { Session } from '../session.js';
 import { editorName } from './hooks.js';
 import type { ScheduleActions } from './schedules-view.js';

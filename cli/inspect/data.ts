@@ -13,7 +13,7 @@ import { isFinishedRecord } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import type { RunProgress } from '../../workflows/contracts.js';
 import type { ScheduleRow } from '../commands/schedule.js';
-import { runsOptionsSchema, summarize, visibleRuns, type RunFilter, type RunSummary } from '../commands/runs.js';
+import { runsOptionsSchema, summarize, visibleRuns, type RunFilter, type RunSummary } from '../run-summaries.js';
 import type { TimelineRow } from './history.js';
 import { isLive, matchesSearch, type RunDetail, type RunListEntry } from './view-model.js';
 

@@ -10,7 +10,8 @@ import { recordedCells } from '../../record/cells.js';
 import { notebookMillrace } from '../../record/metadata.js';
 import { describePlacement } from '../../notebook/placement-syntax.js';
 import type { CellProgress, RunProgress } from '../../workflows/contracts.js';
-import { parametersText, type RunSummary } from '../commands/runs.js';
+import type { RunSummary } from '../run-summaries.js';
+import { parametersText } from '../table.js';
 
 /** A run in the list: `millrace runs`' summary plus the failed cell, when it failed in one. */
 export interface RunListEntry extends RunSummary {

@@ -86,6 +86,12 @@ it('answers `runs` and `show` for the commands of its directory, as the Temporal
   expect(recorded.status, recorded.stderr).toBe(0);
   expect(recorded.stdout).toBe(viaDev.stdout);
   expect(readFileSync(loads, 'utf8')).not.toMatch(/@temporalio\/(client|proto)|@grpc\//);
+  // Nor zod, nor the listing's own modules: dev checks the options (cli/commands/runs.ts).
+  expect(readFileSync(loads, 'utf8')).not.toMatch(/vendor\/zod\.js|node_modules\/zod\/|run-summaries\.js|cli\/config\.js/);
+  // Options dev refuses, as the command refuses them without dev: one line, exit 2.
+  const badSchedule = await runCli(['runs', '--schedule', 'no good'], env, dir);
+  expect(badSchedule).toEqual(await runCli(['runs', '--schedule', 'no good'], clientEnv, dir));
+  expect(badSchedule).toEqual({ code: 2, stdout: '', stderr: 'millrace: runs --schedule "no good": no such schedule name (see `millrace schedule list`)\n' });
   const showLoads = join(dir, 'show-loads.txt');
   const recordedShow = spawnSync(
     process.execPath,

@@ -60,7 +60,7 @@ function notThin(file: string): string[] {
   return loaded.filter(
     (line) =>
       /node_modules\/(zod|yaml|@temporalio|@grpc|@aws-sdk|@smithy)\/|dist\/vendor\/zod\.js$/.test(line) ||
-      /dist\/(record\/|notebook\/(?!version\.js$|placement-syntax\.js$)|cli\/(config|submit|run-input|run-here|session|notebook-source)\.js$)/.test(line),
+      /dist\/(record\/|notebook\/(?!version\.js$|placement-syntax\.js$)|cli\/(config|submit|run-input|run-here|session|notebook-source|run-summaries)\.js$)/.test(line),
   );
 }
 
@@ -120,11 +120,11 @@ describe('what a command loads', () => {
   });
 
   /**
-   * `millrace run ARGS` against a socket where dev's would be, answering as dev's `run` does
+   * `millrace COMMAND ARGS` (`run` unless said) against a socket where dev's would be, answering as dev does
    * (test/e2e/dev-api.test.ts runs it against a real dev): what the command asked and
    * printed, and what it loaded on the way.
    */
-  async function runAgainstDev(name: string, args: string[], lines: (body: { detach?: boolean }) => unknown[]) {
+  async function runAgainstDev(name: string, args: string[], lines: (body: { detach?: boolean }) => unknown[], command = 'run') {
     const state = join(work, `${name}-state`);
     mkdirSync(state, { mode: 0o700 });
     const asked: { path?: string; body?: Record<string, unknown> } = {};
@@ -140,7 +140,7 @@ describe('what a command loads', () => {
     try {
       const file = join(work, `loads-${name}.txt`);
       const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: state, MILLRACE_RECORD_LOADS: file, MILLRACE_JUPYTER_TOKEN: 'secret-token' };
-      const child = spawn(process.execPath, ['--import', RECORDER, BIN, 'run', ...args], { cwd: work, env });
+      const child = spawn(process.execPath, ['--import', RECORDER, BIN, command, ...args], { cwd: work, env });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -186,6 +186,17 @@ describe('what a command loads', () => {
       stderr: 'run followed-1\ncell 0 completed in 0.0 s: x = 1\n',
     });
     expect(asked).toMatchObject({ path: '/run', body: { detach: false, call: { notebook: NOTEBOOK, options: { id: 'followed-1' } }, progress: 'lines', pauses: false } });
+    expect(notThin(loads)).toEqual([]);
+  });
+
+  it('`millrace runs` with a `millrace dev` here hands dev its options, and loads no zod, yaml, Temporal, notebook modules or configuration', async () => {
+    const listed = { run_id: 'listed-1', status: 'completed', notebook: 'nb.ipynb', output: null, schedule: null, started: '2026-12-06T10:00:00.000Z', ended: '2026-12-06T10:00:02.000Z', duration_s: 2, parameters: { x: 2 } };
+    // dev's answer to `runs` is one JSON value (cli/dev-server.ts OPERATIONS).
+    const { status, stdout, stderr, asked, state, loads } = await runAgainstDev('runs', ['--status', 'completed', '--limit', '5'], () => [[listed]], 'runs');
+    expect({ status, stderr }).toEqual({ status: 0, stderr: `state: ${state} (millrace dev)\n` });
+    expect(stdout).toMatch(/^listed-1 +completed +nb\.ipynb +2026-12-06T10:00:00\.000Z +2\.0s +x=2$/m);
+    // Checked by dev (runFilterOf, cli/run-summaries.ts), as the command checks them without one.
+    expect(asked).toEqual({ path: '/runs', body: { status: 'completed', limit: 5 } });
     expect(notThin(loads)).toEqual([]);
   });
 

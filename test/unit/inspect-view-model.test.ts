@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Cell, CodeCell, Notebook } from '../../notebook/nbformat.js';
 import type { RunProgress } from '../../workflows/contracts.js';
-import type { RunSummary } from '../../cli/commands/runs.js';
+import type { RunSummary } from '../../cli/run-summaries.js';
 import {
   cellDetailLines,
   cellRows,
