@@ -8,6 +8,7 @@ export function table(headers: string[], rows: string[][]): string {
       .trimEnd();
   return `${[headers, ...rows].map(format).join('\n')}\n`;
 }
+
 /**
  * `k=v, k=v` as people read parameters: strings as they are, other values as JSON; by name,
  * as papermill records them, so `runs` (from the memo) and `show` (the record) agree.
