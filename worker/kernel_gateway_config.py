@@ -34,6 +34,16 @@ if os.environ.pop("MILLRACE_JUPYTER_NODELAY", "1") != "0":
 
     websocket_nodelay.install()
 
+# --- A new kernel's first contact: no lost half second (worker/kernel_nudge.py) -----------
+# The gateway opens kernel websockets with Jupyter Server's connection class, and nudges a
+# new kernel as it does: every run on a gateway starts a kernel of its own (no pool), and
+# without it up to 0.5 s of its start is spent waiting for the second nudge.
+# MILLRACE_JUPYTER_QUICK_NUDGE=0 leaves the gateway as shipped (for benchmarks only).
+if os.environ.pop("MILLRACE_JUPYTER_QUICK_NUDGE", "1") != "0":
+    import kernel_nudge
+
+    kernel_nudge.install()
+
 # --- Kernel ports: below the ephemeral range (worker/kernel_ports.py) ----------------------
 # jupyter_client's own choice is a port of the ephemeral range that an outgoing connection
 # may take before the kernel binds it: under a burst of starts a kernel dies with "Address

@@ -5,7 +5,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
-import { KernelAPI, KernelConnection, ServerConnection, type KernelMessage } from '@jupyterlab/services';
+import { KernelAPI, KernelConnection, ServerConnection } from '@jupyterlab/services';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { startJupyterServer } from '../../worker/jupyter-server.js';
 import { startStack, type Stack } from '../../worker/stack.js';
 import { startTemporalServer } from '../../worker/temporal-server.js';
 import { waitFor } from './harness.js';
+import { asksOnOpening, executeForStdout } from './kernel-probes.js';
 
 const NODELAY_LINE = 'millrace: TCP_NODELAY on kernel websocket';
 
@@ -72,17 +73,6 @@ function settingsFor(stack: Stack): ServerConnection.ISettings {
     appendToken: true,
     WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
   });
-}
-
-async function executeForStdout(kernel: KernelConnection, code: string): Promise<string> {
-  let stdout = '';
-  const future = kernel.requestExecute({ code, stop_on_error: true });
-  future.onIOPub = (msg) => {
-    if (msg.header.msg_type === 'stream') stdout += (msg as KernelMessage.IStreamMsg).content.text;
-  };
-  const reply = await future.done;
-  expect(reply.content.status).toBe('ok');
-  return stdout;
 }
 
 describe('embedded stack', () => {
@@ -146,39 +136,6 @@ describe('embedded stack', () => {
   });
 
   it('asks a kernel again within the first half second while a new websocket waits for its first contact (worker/kernel_nudge.py)', async () => {
-    // The kernel_info requests a second websocket's opening sends the kernel on shell,
-    // once every request, on shell and on control, takes 0.3 s: the server's nudge then
-    // waits that long for its first reply (on either channel).
-    const asksOnOpening = async (settings: ServerConnection.ISettings): Promise<number> => {
-      const model = await KernelAPI.startNew({ name: 'python3' }, settings);
-      const first = new KernelConnection({ model, serverSettings: settings });
-      let second: KernelConnection | undefined;
-      try {
-        await executeForStdout(
-          first,
-          [
-            'import time',
-            'k = get_ipython().kernel',
-            'asked = []',
-            'def slowed(handler, channel):',
-            '    def slow(*args):',
-            '        if channel == "shell": asked.append(time.monotonic())',
-            '        time.sleep(0.3)',
-            '        return handler(*args)',
-            '    return slow',
-            'k.shell_handlers["kernel_info_request"] = slowed(k.shell_handlers["kernel_info_request"], "shell")',
-            'k.control_handlers["kernel_info_request"] = slowed(k.control_handlers["kernel_info_request"], "control")',
-          ].join('\n'),
-        );
-        second = new KernelConnection({ model, serverSettings: settings });
-        await second.info;
-        return Number(await executeForStdout(first, 'print(len(asked))'));
-      } finally {
-        second?.dispose();
-        first.dispose();
-        await KernelAPI.shutdownKernel(model.id, settings);
-      }
-    };
     const quick = await asksOnOpening(settingsFor(stack));
     const asShippedDir = await mkdtemp(join(tmpdir(), 'millrace-nudge-'));
     const server = await startJupyterServer({ stateDir: asShippedDir, quickNudge: false });
