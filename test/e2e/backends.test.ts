@@ -19,7 +19,7 @@ import { ListingRefusedError, reapOrphanKernels } from '../../worker/orphans.js'
 import { packageRoot } from '../../worker/paths.js';
 import type { RunProgress } from '../../workflows/contracts.js';
 import { codeCell, exited, notebook, startHarness, startWorkerProcess, streamText, waitFor, waitForSavedOutput, type Harness } from './harness.js';
-import { asksOnOpening } from './kernel-probes.js';
+import { expectQuickerNudge } from './kernel-probes.js';
 
 interface Backend {
   jupyter: JupyterConfig;
@@ -103,21 +103,10 @@ describe.each(backends)('on the $name backend', ({ name, start }) => {
   // Gateway's own launcher chooses its kernels' ports, in a process per kernel.
   if (name === 'kernel-gateway') {
     it('asks a new kernel again within the first half second while a new websocket waits for its first contact (worker/kernel_nudge.py)', async () => {
-      const quick = await asksOnOpening(settings());
-      const asShippedDir = await mkdtemp(join(tmpdir(), 'millrace-kg-nudge-'));
-      const asShippedGateway = await startKernelGateway({ stateDir: asShippedDir, env: { MILLRACE_JUPYTER_QUICK_NUDGE: '0' } });
-      let asShipped: number;
-      try {
-        asShipped = await asksOnOpening(serverSettings({ url: asShippedGateway.url, token: asShippedGateway.token }));
-      } finally {
-        await asShippedGateway.stop();
-        await rm(asShippedDir, { recursive: true, force: true });
-      }
-      // As in stack.test.ts: the nudge's first request and the client's; patched, the asks
-      // sent while the nudge waited too.
-      expect(asShipped).toBeGreaterThanOrEqual(2);
-      expect(asShipped).toBeLessThanOrEqual(3);
-      expect(quick).toBeGreaterThanOrEqual(asShipped + 2);
+      await expectQuickerNudge(settings(), async (stateDir) => {
+        const gateway = await startKernelGateway({ stateDir, env: { MILLRACE_JUPYTER_QUICK_NUDGE: '0' } });
+        return { settings: serverSettings({ url: gateway.url, token: gateway.token }), stop: () => gateway.stop() };
+      });
     });
 
     it('gives kernels ports below the ephemeral range, where no outgoing connection takes one before the kernel binds it (worker/kernel_ports.py)', async () => {

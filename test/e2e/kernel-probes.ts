@@ -4,6 +4,9 @@
  * (backends.test.ts).
  */
 import { KernelAPI, KernelConnection, type KernelMessage, type ServerConnection } from '@jupyterlab/services';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 
 /** What `code` printed on stdout, once it ran without error. */
@@ -24,7 +27,7 @@ export async function executeForStdout(kernel: KernelConnection, code: string): 
  * that long for its first reply (on either channel). worker/kernel_nudge.py adds the asks
  * it sends while the nudge waits.
  */
-export async function asksOnOpening(settings: ServerConnection.ISettings): Promise<number> {
+async function asksOnOpening(settings: ServerConnection.ISettings): Promise<number> {
   const model = await KernelAPI.startNew({ name: 'python3' }, settings);
   const first = new KernelConnection({ model, serverSettings: settings });
   let second: KernelConnection | undefined;
@@ -53,4 +56,33 @@ export async function asksOnOpening(settings: ServerConnection.ISettings): Promi
     first.dispose();
     await KernelAPI.shutdownKernel(model.id, settings);
   }
+}
+
+/**
+ * asksOnOpening on a server with worker/kernel_nudge.py (`patched`) and on one started
+ * without it, in a state directory of its own that is removed after: the unpatched one
+ * sends the nudge's first request and the client's (a third if the machine is slow enough
+ * to reach the nudge's second at 0.5 s); the patched one those, and the asks it sent while
+ * the nudge waited (six by 0.2 s).
+ */
+export async function expectQuickerNudge(
+  patched: ServerConnection.ISettings,
+  startUnpatched: (stateDir: string) => Promise<{ settings: ServerConnection.ISettings; stop(): Promise<void> }>,
+): Promise<void> {
+  const quick = await asksOnOpening(patched);
+  const stateDir = await mkdtemp(join(tmpdir(), 'millrace-nudge-'));
+  let asShipped: number;
+  try {
+    const unpatched = await startUnpatched(stateDir);
+    try {
+      asShipped = await asksOnOpening(unpatched.settings);
+    } finally {
+      await unpatched.stop();
+    }
+  } finally {
+    await rm(stateDir, { recursive: true, force: true });
+  }
+  expect(asShipped).toBeGreaterThanOrEqual(2);
+  expect(asShipped).toBeLessThanOrEqual(3);
+  expect(quick).toBeGreaterThanOrEqual(asShipped + 2);
 }
