@@ -18,12 +18,12 @@ const STATUS_QUERY: Record<string, string> = {
   paused: "ExecutionStatus = 'Running'",
 };
 
-export const runsOptionsSchema = z.object({
+/** `millrace runs`' filtering options (its --json is the command's own business). */
+export const runFilterSchema = z.object({
   status: z.enum(['running', 'completed', 'failed', 'cancelled', 'paused']).optional(),
   notebook: z.string().optional(),
   schedule: z.string().optional(),
   limit: z.coerce.number().int().positive().default(20),
-  json: z.boolean().default(false),
 });
 
 export interface RunSummary {
@@ -96,7 +96,7 @@ function scheduledOutput(runId: string, memo: Record<string, unknown>): string |
 }
 
 /** Which runs to list: `millrace runs` options, also the inspector's list. */
-export type RunFilter = Pick<z.infer<typeof runsOptionsSchema>, 'status' | 'notebook' | 'schedule' | 'limit'> & {
+export type RunFilter = z.infer<typeof runFilterSchema> & {
   /** Only runs whose id starts with this (a RUN argument's prefix, see cli/run-ids.ts). */
   idPrefix?: string;
 };
@@ -152,11 +152,11 @@ export async function newestRun(client: Client): Promise<RunSummary | undefined>
  * is wrong. dev checks what a command sends it the same way (cli/dev-server.ts).
  */
 export function runFilterOf(raw: unknown): RunFilter {
-  const parsed = runsOptionsSchema.omit({ json: true }).safeParse(raw);
+  const parsed = runFilterSchema.safeParse(raw);
   if (!parsed.success) throw new UserError(`runs: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
-  const { status, notebook, schedule, limit } = parsed.data;
+  const { schedule } = parsed.data;
   if (schedule !== undefined && !SCHEDULE_NAME_PATTERN.test(schedule)) {
     throw new UserError(`runs --schedule ${JSON.stringify(schedule)}: no such schedule name (see \`millrace schedule list\`)`);
   }
-  return { status, notebook, schedule, limit };
+  return parsed.data;
 }

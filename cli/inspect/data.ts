@@ -13,7 +13,7 @@ import { isFinishedRecord } from '../../record/metadata.js';
 import { readRecord } from '../../record/run-record.js';
 import type { RunProgress } from '../../workflows/contracts.js';
 import type { ScheduleRow } from '../commands/schedule.js';
-import { runsOptionsSchema, summarize, visibleRuns, type RunFilter, type RunSummary } from '../run-summaries.js';
+import { runFilterSchema, summarize, visibleRuns, type RunFilter, type RunSummary } from '../run-summaries.js';
 import type { TimelineRow } from './history.js';
 import { isLive, matchesSearch, type RunDetail, type RunListEntry } from './view-model.js';
 
@@ -21,7 +21,7 @@ import { isLive, matchesSearch, type RunDetail, type RunListEntry } from './view
 export type ListFilter = RunFilter & { words?: readonly string[] };
 
 /** A list filter as `millrace dev` takes it from the inspector (cli/inspect/dev-source.ts). */
-export const listFilterSchema = runsOptionsSchema.omit({ json: true }).extend({ words: z.array(z.string()).optional() });
+export const listFilterSchema = runFilterSchema.extend({ words: z.array(z.string()).optional() });
 
 export interface InspectSource {
   /** At most `limit` runs, newest first; exactly `limit` means there may be more. */
