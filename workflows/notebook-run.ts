@@ -16,7 +16,6 @@ import {
   isCancellation,
   log,
   makeContinueAsNewFunc,
-  patched,
   setHandler,
   sleep,
   upsertMemo,
@@ -55,6 +54,7 @@ import {
   type RunStatus,
 } from './contracts.js';
 import { errorDetails, notifyRun } from './notify-run.js';
+import { usesPatch } from './patches.js';
 import { Repairs } from './repair.js';
 import { handOffCell, isCleanSysExit, isKernelLoss, runCell, runCellAhead } from './run-cell.js';
 import { RunState } from './run-state.js';
@@ -125,7 +125,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
 
   const plan = continuation?.plan ?? (await prepare(input));
   // A schedule's memo is fixed for all its runs: each run adds its own parameters (nominal time too) for `millrace runs`.
-  if (!continuation && plan.parameters && patched(SCHEDULED_PARAMETERS_PATCH)) upsertMemo({ parameters: plan.parameters });
+  if (!continuation && plan.parameters && usesPatch(SCHEDULED_PARAMETERS_PATCH)) upsertMemo({ parameters: plan.parameters });
   const startAt = continuation?.position ?? plan.startAt;
   state.showPlan(plan, startAt);
 
@@ -170,7 +170,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
     // The kernel outlives a continue-as-new: the next run of this workflow uses it.
     if (state.kernel && !state.handedOver) {
       const handle = state.kernel;
-      const shutdown = patched(SHUTDOWN_LOCALLY_PATCH) ? shutdownKernelLocally : shutdownKernel;
+      const shutdown = usesPatch(SHUTDOWN_LOCALLY_PATCH) ? shutdownKernelLocally : shutdownKernel;
       // A kernel that cannot be shut down (its server is gone) must not replace the run's
       // own outcome; the orphan reaper shuts it down once the server is back.
       await CancellationScope.nonCancellable(() => shutdown(handle)).catch((err: unknown) =>
@@ -187,7 +187,7 @@ export async function notebookRun(rawInput: RunInput, continuation?: RunContinua
 
 /** The run's record written and its plan made: a local activity since PREPARE_LOCALLY_PATCH. */
 function prepare(input: ParsedRunInput): Promise<PrepareResult> {
-  if (patched(PREPARE_LOCALLY_PATCH)) return prepareRunLocally(input).catch(asActivityFailure('prepareRun'));
+  if (usesPatch(PREPARE_LOCALLY_PATCH)) return prepareRunLocally(input).catch(asActivityFailure('prepareRun'));
   return prepareRun(input);
 }
 
@@ -252,8 +252,8 @@ class WriteBehind {
 /** Executes the plan's cells from `startAt` until the run ends, fails, pauses for good, or continues as new. */
 async function executeCells(run: Run, startAt: number): Promise<void> {
   // Runs recorded before write-behind (or pipelining) replay without it (Temporal's patching).
-  const writeBehind = new WriteBehind(run.state.kernel!.outcomeRegistry === true && patched(RECORD_WRITE_BEHIND_PATCH), run);
-  const pipelined = writeBehind.on && patched(PIPELINED_CELLS_PATCH);
+  const writeBehind = new WriteBehind(run.state.kernel!.outcomeRegistry === true && usesPatch(RECORD_WRITE_BEHIND_PATCH), run);
+  const pipelined = writeBehind.on && usesPatch(PIPELINED_CELLS_PATCH);
   await executeCellsFrom(run, startAt, writeBehind, pipelined);
   await writeBehind.saved();
 }
@@ -284,13 +284,13 @@ async function executeCellsFrom(run: Run, startAt: number, writeBehind: WriteBeh
       // Asked at the first slice, where runs recorded before the patch find no marker. A
       // slice waits for a cell started ahead (none is started ahead once one is due).
       if (!ahead && sliceMs >= WORKFLOW_TASK_SLICE_BEFORE_MS && sliceEveryMs === undefined) {
-        sliceEveryMs = patched(SLICE_EVERY_2S_PATCH) ? WORKFLOW_TASK_SLICE_MS : WORKFLOW_TASK_SLICE_BEFORE_MS;
+        sliceEveryMs = usesPatch(SLICE_EVERY_2S_PATCH) ? WORKFLOW_TASK_SLICE_MS : WORKFLOW_TASK_SLICE_BEFORE_MS;
       }
       if (!ahead && sliceEveryMs !== undefined && sliceMs >= sliceEveryMs) {
         sliceMs = 0;
         await writeBehind.saved();
         // Runs whose history already ended slices with the timer replay it (Temporal's patching).
-        if (patched(SLICE_ACTIVITY_PATCH)) await sliceWorkflowTask();
+        if (usesPatch(SLICE_ACTIVITY_PATCH)) await sliceWorkflowTask();
         else await sleep(1);
       }
       const cell = plan.codeCells[position]!;
@@ -417,7 +417,7 @@ async function continueAsNew({ input, plan, state, deadline }: Run, position: nu
 async function finish({ input, state }: Run, status: RunStatus, failedCell?: number, reason?: string): Promise<void> {
   state.progress.phase = 'finalizing';
   const request = { runId: input.runId, output: input.output, status, failedCell, languageInfo: state.languageInfo, ...(reason ? { reason } : {}), ...(state.kernelEnvironment ? { kernelEnvironment: state.kernelEnvironment } : {}) };
-  if (patched(FINALIZE_LOCALLY_PATCH)) await finalizeRunLocally(request).catch(asActivityFailure('finalizeRun'));
+  if (usesPatch(FINALIZE_LOCALLY_PATCH)) await finalizeRunLocally(request).catch(asActivityFailure('finalizeRun'));
   else await finalizeRun(request);
   state.finalized = true;
   state.progress.phase = 'done';

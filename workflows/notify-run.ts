@@ -1,7 +1,8 @@
 /** --notify-on: the finished run's summary, POSTed to the user's webhook. */
-import { ActivityFailure, ApplicationFailure, log, patched, upsertMemo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, log, upsertMemo } from '@temporalio/workflow';
 import { notifyWebhook } from './activity-options.js';
 import { NOTIFICATION_FAILED_MEMO, type CellFailureDetails, type ParsedRunInput, type RunNotification, type RunStatus } from './contracts.js';
+import { usesPatch } from './patches.js';
 
 /** What a notification says of a failure: the cell, and the error. */
 export type FailureSummary = Pick<CellFailureDetails, 'cellIndex' | 'ename' | 'evalue'>;
@@ -32,7 +33,7 @@ export async function notifyRun(input: ParsedRunInput, status: RunStatus, failur
   } catch (err) {
     log.warn('the run notification could not be delivered', { runId: input.runId, error: (err as Error).message });
     // Said where `show` and `runs` look (the memo); runs that ended before this recorded nothing.
-    if (patched(NOTIFY_FAILURE_PATCH)) upsertMemo({ [NOTIFICATION_FAILED_MEMO]: notificationFailure(err) });
+    if (usesPatch(NOTIFY_FAILURE_PATCH)) upsertMemo({ [NOTIFICATION_FAILED_MEMO]: notificationFailure(err) });
   }
 }
 

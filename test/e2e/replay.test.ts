@@ -35,6 +35,18 @@
  * error: Activity type of recorded marker 'recordSaved' does not match activity type of
  * local activity command 'executeCell'": the code starts a cell ahead where the recorded
  * run waited for its record before a slice.
+ *
+ * baseline-takeover.json is a run that two builds recorded, as in a rolling upgrade: a
+ * worker of commit 41d65e7's dist/ (a patch marker per behaviour change) started it, a
+ * parameters cell and 120 cells of 50 ms, and was shut down after its first slice; it
+ * finished the workflow task it held (up to the second slice), and a worker of the first
+ * build with workflows/patches.ts took the run over and finished it. Recorded once by a
+ * throwaway test next to this one (createWorker with `workflowBundlePath` for the old
+ * worker, then one with the current bundle on the same task queue), saved as the other
+ * histories. Its markers: the old build's seven, then the baseline where the new build
+ * first asked for a patch live (the third slice). The old build cannot replay it ("[TMPRL1100]
+ * Nondeterminism error: Non-deprecated patch marker encountered ..."): it would have asked
+ * for `finalize-locally`, which the run never recorded.
  */
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
@@ -43,12 +55,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../worker/paths.js';
 import { workflowBundlePath } from '../../worker/worker.js';
+import { BEHAVIOUR_BASELINE } from '../../workflows/patches.js';
 import { codeCell, notebook, startHarness, type Harness } from './harness.js';
 
 // temporal.api.enums.v1.EventType
 const ACTIVITY_TASK_SCHEDULED = 10;
 const TIMER_STARTED = 17;
 const MARKER_RECORDED = 25;
+const UPSERT_SEARCH_ATTRIBUTES = 40;
 const UPDATE_ACCEPTED = 41;
 
 const SLICE_ACTIVITY = 'sliceWorkflowTask';
@@ -202,8 +216,23 @@ describe('workflow replay', () => {
     expect(localCellsAfterFirst(history, isSliceActivity)).toBeGreaterThan(0);
     expect(events(history).filter(isSliceTimer)).toEqual([]);
     expect(activityNames(history)).not.toContain('prepareRun');
-    // patched() recorded its markers, so this run keeps the activity (and pipelined cells) on replay.
-    expect(patchIds(history)).toEqual(expect.arrayContaining(['slice-with-activity', 'pipelined-local-cells']));
+    // One marker stands for every behaviour change (workflows/patches.ts), so this run keeps
+    // the slice activity and pipelined cells on replay; Core upserts TemporalChangeVersion once.
+    expect(patchIds(history)).toEqual([BEHAVIOUR_BASELINE]);
+    expect(events(history).filter((e) => e.eventType === UPSERT_SEARCH_ATTRIBUTES)).toHaveLength(1);
+    await expect(replay(history)).resolves.toBeUndefined();
+  });
+
+  it('replays a run started before the behaviour baseline and finished by a worker with it', async () => {
+    const history = await fixture('baseline-takeover.json');
+    const ids = patchIds(history);
+    // The old build's markers, then the baseline, recorded where the new build first asked live.
+    expect(ids.slice(0, -1)).toEqual(expect.arrayContaining(['prepare-locally', 'record-write-behind', 'pipelined-local-cells', 'slice-with-activity']));
+    expect(ids.at(-1)).toBe(BEHAVIOUR_BASELINE);
+    // After it the run finalized and shut its kernel down locally, with no marker of their own.
+    expect(ids).not.toContain('finalize-locally');
+    expect(activityNames(history)).not.toContain('finalizeRun');
+    expect(activityNames(history)).not.toContain('shutdownKernel');
     await expect(replay(history)).resolves.toBeUndefined();
   });
 
