@@ -22,7 +22,7 @@ c.EnterpriseGatewayApp.auth_token = token
 if "MILLRACE_EG_UNAUTHORIZED_USERS" in os.environ:
     c.EnterpriseGatewayApp.unauthorized_users = set(filter(None, os.environ.pop("MILLRACE_EG_UNAUTHORIZED_USERS").split(",")))
 
-# This folder: websocket_nodelay, and the process proxies kernelspecs may name
+# This folder: websocket_nodelay, kernel_nudge, and the process proxies kernelspecs may name
 # (eg_process_proxies.LoopbackDockerProcessProxy, for worker/eg_docker_launcher.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -31,6 +31,16 @@ if os.environ.pop("MILLRACE_JUPYTER_NODELAY", "1") != "0":
     import websocket_nodelay
 
     websocket_nodelay.install()
+
+# --- A new kernel's first contact: no lost half second (worker/kernel_nudge.py) -----------
+# Enterprise Gateway 3.3 opens kernel websockets with Jupyter Server 1's handler, which
+# nudges a new kernel as Jupyter Server 2 does: every run on a gateway starts a kernel of
+# its own (no pool), and without it up to 0.5 s of its start is spent waiting for the
+# second nudge. MILLRACE_JUPYTER_QUICK_NUDGE=0 leaves the gateway as shipped (for benchmarks only).
+if os.environ.pop("MILLRACE_JUPYTER_QUICK_NUDGE", "1") != "0":
+    import kernel_nudge
+
+    kernel_nudge.install()
 
 # --- Lifetime --------------------------------------------------------------------------------
 c.MappingKernelManager.cull_idle_timeout = 0

@@ -18,8 +18,24 @@ checks, its timeout, its own requests. A kernel that is busy is not nudged at al
 server's rule), and neither is it asked here.
 """
 
-from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from tornado.ioloop import IOLoop
+
+try:
+    # Jupyter Server 2 (millrace's own server, Kernel Gateway 3): the websocket's connection
+    # object nudges, and its kernel_manager is the kernel's own manager.
+    from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection as Nudger
+
+    def kernel_of(nudger):
+        return nudger.kernel_manager
+
+except ImportError:
+    # Jupyter Server 1 (Enterprise Gateway 3.3): the websocket handler nudges the same way,
+    # and its kernel_manager is the server's manager of all kernels.
+    from jupyter_server.services.kernels.handlers import ZMQChannelsHandler as Nudger
+
+    def kernel_of(nudger):
+        return nudger.kernel_manager.get_kernel(nudger.kernel_id)
+
 
 # Seconds after the server's first nudge: close together while a new kernel's subscription
 # is usually being established, none at or after the server's own second nudge.
@@ -27,16 +43,16 @@ EXTRA_ASKS_S = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
 
 
 def install():
-    """Patches the connection class once."""
-    if getattr(ZMQChannelsWebsocketConnection, "_millrace_quick_nudge", False):
+    """Patches the class that nudges, once."""
+    if getattr(Nudger, "_millrace_quick_nudge", False):
         return
-    original_nudge = ZMQChannelsWebsocketConnection.nudge
+    original_nudge = Nudger.nudge
 
     def nudge(self):
         connected = original_nudge(self)
         if connected.done():
             return connected
-        shell = self.kernel_manager.connect_shell()
+        shell = kernel_of(self).connect_shell()
         loop = IOLoop.current()
 
         def ask():
@@ -54,5 +70,5 @@ def install():
         connected.add_done_callback(stop)
         return connected
 
-    ZMQChannelsWebsocketConnection.nudge = nudge
-    ZMQChannelsWebsocketConnection._millrace_quick_nudge = True
+    Nudger.nudge = nudge
+    Nudger._millrace_quick_nudge = True

@@ -99,16 +99,18 @@ describe.each(backends)('on the $name backend', ({ name, start }) => {
     expect(await kernelsLeftSince(before)).toEqual([]);
   });
 
-  // The process backend's kernels are checked in test/e2e/stack.test.ts; Enterprise
-  // Gateway's own launcher chooses its kernels' ports, in a process per kernel.
-  if (name === 'kernel-gateway') {
+  // The process backend's kernels are checked in test/e2e/stack.test.ts.
+  if (name === 'kernel-gateway' || name === 'enterprise-gateway') {
     it('asks a new kernel again within the first half second while a new websocket waits for its first contact (worker/kernel_nudge.py)', async () => {
       await expectQuickerNudge(settings(), async (stateDir) => {
-        const gateway = await startKernelGateway({ stateDir, env: { MILLRACE_JUPYTER_QUICK_NUDGE: '0' } });
+        const gateway = await startKernelGateway({ stateDir, kind: name, env: { MILLRACE_JUPYTER_QUICK_NUDGE: '0' } });
         return { settings: serverSettings({ url: gateway.url, token: gateway.token }), stop: () => gateway.stop() };
       });
     });
+  }
 
+  // Enterprise Gateway's own launcher chooses its kernels' ports, in a process per kernel.
+  if (name === 'kernel-gateway') {
     it('gives kernels ports below the ephemeral range, where no outgoing connection takes one before the kernel binds it (worker/kernel_ports.py)', async () => {
       const [ephemeralLow] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/).map(Number);
       const names = ['shell_port', 'iopub_port', 'stdin_port', 'control_port', 'hb_port'];
