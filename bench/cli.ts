@@ -16,7 +16,7 @@
  * 4. The same runs submitted with `run --detach` (all at once), then waited for (this
  *    process waits on their results through the Temporal client, so no polling process
  *    loads the cores): submit makespan, and until all are done. Sections 3 and 4 run in
- *    --rounds (3) rounds, their ratios the median over rounds: papermill's own makespan
+ *    --rounds (5) rounds, their ratios the median over rounds: papermill's own makespan
  *    moves by a fifth from one round to the next, and a round in which a process failed
  *    (a papermill kernel that died at start) is left out.
  * 5. The embedded one-shot stack (no `dev` in that state directory): how long after
@@ -57,7 +57,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { bin: join(packageRoot(), 'bin', 'millrace.js'), reps: 5, concurrency: 20, rounds: 3, load: [20, 200], out: join(packageRoot(), 'bench', 'results') };
+  const options: Options = { bin: join(packageRoot(), 'bin', 'millrace.js'), reps: 5, concurrency: 20, rounds: 5, load: [20, 200], out: join(packageRoot(), 'bench', 'results') };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const next = () => argv[++i] ?? '';
