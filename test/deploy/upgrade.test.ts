@@ -163,6 +163,6 @@ it('a worker of the next build (a change behind `patched`) takes over running wo
     if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
   }
   expect(failures).toEqual([]);
-  // The five fixtures: slice-timer, pause-repair, pause-abort, kernel-restart, write-behind-local-cells.
-  expect(recorded.length).toBe(RUNS + 5);
+  // The six fixtures: slice-timer, pause-repair, pause-abort, kernel-restart, write-behind-local-cells, baseline-takeover.
+  expect(recorded.length).toBe(RUNS + 6);
 }, 300_000);
