@@ -15,7 +15,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { packageRoot } from '../worker/paths.js';
 
 /** Packages of many small modules that commands load at start-up. */
-const VENDORED = ['zod'] as const;
+const VENDORED = ['zod', 'commander'] as const;
 
 const dist = join(packageRoot(), 'dist');
 const vendor = join(dist, 'vendor');
@@ -51,6 +51,8 @@ for (const name of VENDORED) {
     target: 'node20',
     logLevel: 'warning',
     plugins: [zodInEnglish],
+    // commander is CommonJS and requires Node's built-ins: an ES module has no `require` of its own.
+    banner: { js: "import { createRequire as __vendorRequire } from 'node:module'; const require = __vendorRequire(import.meta.url);" },
   });
 }
 

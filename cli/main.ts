@@ -1,6 +1,6 @@
 /** The `millrace` command line (SPEC §3). */
 import { Command, CommanderError, Option } from 'commander';
-import { extractPairs } from './argv.js';
+import { extractPairs, type PairOptions } from './argv.js';
 import { EXIT, UserError } from './errors.js';
 import { addJobOptions, addParameterOptions, addTimeoutOptions, cellIndex, jobArgs, durationSeconds, parameterArgs, positiveInt, positiveSeconds, translatorLanguage, wholeNumber } from './options.js';
 import { addAllowOptions, addPlacementOptions, allowArgs, placementArgs } from './placement-options.js';
@@ -14,7 +14,24 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(err);
   }
-  let exitCode: number = EXIT.ok;
+  const exit = { code: EXIT.ok as number };
+  const program = await commandLine(pairs, exit);
+  try {
+    if (pairs.parameters.length + pairs.raw.length > 0 && !['run', 'resume', 'schedule'].includes(pairs.rest[0] ?? '')) {
+      throw new UserError('-p and -r are options of `millrace run`, `resume`, `schedule create` and `schedule update`');
+    }
+    await program.parseAsync(['node', 'millrace', ...pairs.rest]);
+    return exit.code;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+/**
+ * Every command, its options and its help; an action loads its command's module when it
+ * runs, and leaves its exit code in `exit`. cli/bundle-help.ts walks it at build time.
+ */
+export async function commandLine(pairs: PairOptions, exit: { code: number }): Promise<Command> {
   const program = new Command('millrace')
     .description('Durable, resumable Jupyter notebook runs on Temporal')
     .version(MILLRACE_VERSION)
@@ -69,7 +86,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'print one JSON object: run_id, status, output, failed_cell, error, duration_s, warnings', false)
     .action(async (notebook: string, opts) => {
       const { runCommand } = await import('./commands/run.js');
-      exitCode = await runCommand(notebook, {
+      exit.code = await runCommand(notebook, {
         ...parameterArgs(pairs, opts),
         kernel: opts.kernel,
         output: opts.output,
@@ -115,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'print one JSON object, as `run --json`', false)
     .action(async (run: string, opts) => {
       const { resumeCommand } = await import('./commands/resume.js');
-      exitCode = await resumeCommand(run, {
+      exit.code = await resumeCommand(run, {
         ...parameterArgs(pairs, opts),
         fromCell: opts.fromCell,
         restore: opts.restore,
@@ -135,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'JSON output', false)
     .action(async (opts) => {
       const { runsCommand } = await import('./commands/runs.js');
-      exitCode = await runsCommand(opts);
+      exit.code = await runsCommand(opts);
     });
 
   program
@@ -145,7 +162,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'JSON output', false)
     .action(async (run: string, opts) => {
       const { showCommand } = await import('./commands/show.js');
-      exitCode = await showCommand(run, opts);
+      exit.code = await showCommand(run, opts);
     });
 
   program
@@ -162,7 +179,7 @@ export async function main(argv: string[]): Promise<number> {
       // A `millrace dev` here is asked for the run list while Ink loads (cli/inspect/dev-source.ts).
       const early = run === undefined ? import('./inspect/dev-source.js').then((m) => m.firstListThroughDev(opts.limit), () => undefined) : undefined;
       const { inspectCommand } = await importForTerminal(() => import('./commands/inspect.js'));
-      exitCode = await inspectCommand(run, opts, early);
+      exit.code = await inspectCommand(run, opts, early);
     });
 
   program
@@ -171,11 +188,11 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<run>', 'run id')
     .action(async (run: string) => {
       const { cancelCommand } = await import('./commands/cancel.js');
-      exitCode = await cancelCommand(run);
+      exit.code = await cancelCommand(run);
     });
 
   const { addRepairCommands } = await import('./repair-cli.js');
-  addRepairCommands(program, (code) => (exitCode = code));
+  addRepairCommands(program, (code) => (exit.code = code));
 
   addJobOptions(
     program
@@ -185,7 +202,7 @@ export async function main(argv: string[]): Promise<number> {
       .option('-o, --output <path>', 'where to write the notebook (default: FILE with .ipynb)'),
   ).action(async (file: string, opts) => {
     const { wrapCommand } = await import('./commands/wrap.js');
-    exitCode = await wrapCommand(file, { output: opts.output, wrap: jobArgs(opts) });
+    exit.code = await wrapCommand(file, { output: opts.output, wrap: jobArgs(opts) });
   });
 
   program
@@ -195,7 +212,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'JSON output', false)
     .action(async (notebook: string, opts) => {
       const { paramsCommand } = await import('./commands/params.js');
-      exitCode = await paramsCommand(notebook, opts);
+      exit.code = await paramsCommand(notebook, opts);
     });
 
   program
@@ -204,7 +221,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'JSON output', false)
     .action(async (opts) => {
       const { kernelsCommand } = await import('./commands/kernels.js');
-      exitCode = await kernelsCommand(opts);
+      exit.code = await kernelsCommand(opts);
     });
 
   program
@@ -216,7 +233,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--store <location>', 'store to serve (default MILLRACE_STORE, else <state>/store)')
     .action(async (opts) => {
       const { serveCommand } = await import('./commands/serve.js');
-      exitCode = await serveCommand(opts);
+      exit.code = await serveCommand(opts);
     });
 
   program
@@ -232,11 +249,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--store <location>', 'store to read (default MILLRACE_STORE, else <state>/store)')
     .action(async (opts) => {
       const { metricsCommand } = await import('./commands/metrics.js');
-      exitCode = await metricsCommand(opts);
+      exit.code = await metricsCommand(opts);
     });
 
   const { addScheduleCommands } = await import('./schedule-cli.js');
-  addScheduleCommands(program, pairs, (code) => (exitCode = code));
+  addScheduleCommands(program, pairs, (code) => (exit.code = code));
 
   const dev = program
     .command('dev')
@@ -247,7 +264,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--kernel-user <name>', 'run kernels as this user, who then cannot read the state directory or the store (needs root)');
   addAllowOptions(dev).action(async (opts) => {
     const { devCommand } = await import('./commands/dev.js');
-    exitCode = await devCommand({ worker: opts.worker, kernelPool: opts.kernelPool, kernelEnv: opts.kernelEnv, kernelUser: opts.kernelUser, allow: allowArgs(opts) });
+    exit.code = await devCommand({ worker: opts.worker, kernelPool: opts.kernelPool, kernelEnv: opts.kernelEnv, kernelUser: opts.kernelUser, allow: allowArgs(opts) });
   });
 
   const worker = program
@@ -260,18 +277,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--kernel-pool <n>', 'idle kernels kept started per kernel name and container shape, so runs do not wait for one', wholeNumber, KERNEL_POOL_DEFAULT);
   addAllowOptions(worker).action(async (opts) => {
     const { workerCommand } = await import('./commands/worker.js');
-    exitCode = await workerCommand({ ...opts, allow: allowArgs(opts) });
+    exit.code = await workerCommand({ ...opts, allow: allowArgs(opts) });
   });
 
-  try {
-    if (pairs.parameters.length + pairs.raw.length > 0 && !['run', 'resume', 'schedule'].includes(pairs.rest[0] ?? '')) {
-      throw new UserError('-p and -r are options of `millrace run`, `resume`, `schedule create` and `schedule update`');
-    }
-    await program.parseAsync(['node', 'millrace', ...pairs.rest]);
-    return exitCode;
-  } catch (err) {
-    return reportError(err);
-  }
+  return program;
 }
 
 /** One line on stderr and the exit code that says what kind of failure it was. */

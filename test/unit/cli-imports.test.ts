@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEV_API_HEADER, DEV_API_VERSION } from '../../cli/dev-api.js';
+import { helpOutput } from '../../cli/bundle-help.js';
+import { MILLRACE_VERSION } from '../../notebook/version.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'millrace.js');
@@ -29,13 +31,13 @@ writeFileSync(
 
 let count = 0;
 /** The npm packages (scope/name) a `millrace ARGS` process loaded, and its exit code. */
-function packagesLoadedBy(args: string[]): { packages: Set<string>; status: number | null; stderr: string } {
+function packagesLoadedBy(args: string[]): { packages: Set<string>; status: number | null; stdout: string; stderr: string } {
   const file = join(work, `loads-${count++}.txt`);
   // A state directory that does not exist (`run` creates it: one per process), so no
   // `millrace dev` to attach to, and nothing started.
   const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: work, MILLRACE_HOME: join(work, `no-state-${count}`), MILLRACE_RECORD_LOADS: file };
   const result = spawnSync(process.execPath, ['--import', RECORDER, BIN, ...args], { cwd: work, env, encoding: 'utf8', timeout: 60_000 });
-  return { packages: packagesIn(file), status: result.status, stderr: result.stderr };
+  return { packages: packagesIn(file), status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** A module's npm package: from node_modules/, or bundled into dist/vendor/ (cli/bundle-vendored.ts). */
@@ -72,9 +74,37 @@ const HEAVY = /^(@temporalio\/|@aws-sdk\/|@smithy\/|ink$|react$|zod$)/;
 describe('what a command loads', () => {
   it('finds the build and records what a process loads', () => {
     expect(existsSync(join(ROOT, 'dist', 'cli', 'main.js')), 'run `npm run build` first').toBe(true);
-    const { packages, status } = packagesLoadedBy(['--version']);
+    const { packages, status } = packagesLoadedBy(['runs', '--help', '--limit', '1']);
     expect(status).toBe(0);
     expect(packages.has('commander')).toBe(true);
+  });
+
+  it('`millrace --version` loads no package and not the command line', () => {
+    const file = join(work, `loads-${count}.txt`);
+    const { packages, status, stdout } = packagesLoadedBy(['--version']);
+    expect({ status, stdout }).toEqual({ status: 0, stdout: `${MILLRACE_VERSION}\n` });
+    expect([...packages]).toEqual([]);
+    expect(readFileSync(file, 'utf8').split('\n').filter((line) => line.endsWith('/dist/cli/main.js'))).toEqual([]);
+  });
+
+  // cli/quick-answers.ts: help into a pipe is the text the build had commander print (cli/bundle-help.ts).
+  it.each(['--help', '-h', 'run --help', 'schedule create --help', 'inspect --help', 'worker -h'])(
+    '`millrace %s` into a pipe prints what commander prints, without loading it',
+    async (line) => {
+      const args = line.split(' ');
+      const { packages, status, stdout } = packagesLoadedBy(args);
+      expect(status).toBe(0);
+      expect([...packages]).toEqual([]);
+      expect(stdout).toBe(await helpOutput(args));
+      expect(stdout).toMatch(/^Usage: millrace /);
+    },
+  );
+
+  it('help of a command with its arguments given still goes through commander', () => {
+    const { packages, status, stdout } = packagesLoadedBy(['run', NOTEBOOK, '--help']);
+    expect(status).toBe(0);
+    expect(packages.has('commander')).toBe(true);
+    expect(stdout).toMatch(/^Usage: millrace run \[options\] <notebook>/);
   });
 
   it.each([['--version'], ['--help'], ['run', '--help'], ['runs', '--help'], ['schedule', 'create', '--help'], ['retry', '--help'], ['inspect', '--help']])(
