@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IopubMessage } from '../notebook/outputs.js';
-import { formatBytes } from '../notebook/limits.js';
+import { formatBytes } from '../notebook/bytes.js';
 import {
   SAVED_FILE_MAX_BYTES,
   savedFileDisplay,

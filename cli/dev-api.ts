@@ -62,7 +62,7 @@ export const MAX_SOCKET_PATH = 107;
  * instead of misreading a request or an answer. Unversioned (no header) is the first
  * version's.
  */
-export const DEV_API_VERSION = '2';
+export const DEV_API_VERSION = '3';
 export const DEV_API_HEADER = 'x-millrace-dev-api';
 
 /** The command's line when the dev it reached speaks another version of this API. */

@@ -3,6 +3,7 @@
 // something further down fails badly past it: Temporal refuses the run, a recursive
 // parser overflows its stack, or a YAML alias bomb expands without end.
 
+import { formatBytes } from './bytes.js';
 import { ParamError, type ParamValue, type Params } from './param-value.js';
 
 /**
@@ -35,14 +36,6 @@ export const MAX_YAML_VALUES = 100_000;
 /** How deeply a notebook's JSON may nest (nbformat's own notebooks nest under 20). */
 export const MAX_NOTEBOOK_DEPTH = 512;
 
-const MIB = 1024 * 1024;
-
-/** A size in bytes as the messages print it: "3.0 MB", "1 MB". */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} bytes`;
-  if (n < MIB) return `${(n / 1024).toFixed(n % 1024 === 0 ? 0 : 1)} kB`;
-  return `${(n / MIB).toFixed(n % MIB === 0 ? 0 : 1)} MB`;
-}
 
 /**
  * The deepest nesting of [ and { in JSON or YAML text, counted without parsing (brackets

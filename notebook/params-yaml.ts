@@ -5,7 +5,8 @@
 // and `.inf` mean what they mean to papermill.
 
 import YAML, { isAlias, isMap, isScalar, isSeq, visit, type Alias, type Document, type Node as YamlNode } from 'yaml';
-import { bracketDepth, formatBytes, MAX_PARAM_DEPTH, MAX_YAML_ALIASES, MAX_YAML_BYTES, MAX_YAML_VALUES, utf8Bytes } from './limits.js';
+import { formatBytes } from './bytes.js';
+import { bracketDepth, MAX_PARAM_DEPTH, MAX_YAML_ALIASES, MAX_YAML_BYTES, MAX_YAML_VALUES, utf8Bytes } from './limits.js';
 import { setOwn } from './pyjson.js';
 import { numberFromPyFloatRepr, pyFloatFromText } from './pynum.js';
 import { bool, float, none, ParamError, pyStr, str, validateParamName, type ParamValue, type Params } from './param-value.js';

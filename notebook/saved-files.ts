@@ -7,7 +7,7 @@
 // the path rule and the recorded output; the writing is activities/saved-files.ts.
 
 import { z } from 'zod';
-import { formatBytes } from './limits.js';
+import { savedFileFacts, type SavedFile } from './saved-file-facts.js';
 import type { Cell, JsonObject } from './nbformat.js';
 
 /** The transient key of a part; the kernel side is `_millrace_send_file` in jobs/runtime/sql_runtime.py. */
@@ -50,19 +50,6 @@ export function savedFilePathProblem(path: string): string | undefined {
   return undefined;
 }
 
-export interface SavedFile {
-  path: string;
-  location: string;
-  bytes: number;
-  rows: number | null;
-  sha256: string;
-}
-
-/** `(1834 rows, 1.2 MB)`: what a saved file holds. */
-export function savedFileFacts(file: SavedFile): string {
-  const rows = file.rows === null ? '' : `${file.rows} row${file.rows === 1 ? '' : 's'}, `;
-  return `(${rows}${formatBytes(file.bytes)})`;
-}
 
 /** The display_data content recorded in the cell in place of the file's parts: where it went. */
 export function savedFileDisplay(file: SavedFile): { data: JsonObject; metadata: JsonObject } {

@@ -5,7 +5,7 @@
  * every rule here has a unit test.
  */
 import { sourceText, type Cell, type Notebook, type Output } from '../../notebook/nbformat.js';
-import { formatBytes } from '../../notebook/limits.js';
+import { formatBytes } from '../../notebook/bytes.js';
 import { recordedCells } from '../../record/cells.js';
 import { notebookMillrace } from '../../record/metadata.js';
 import { describePlacement } from '../../notebook/placement-syntax.js';

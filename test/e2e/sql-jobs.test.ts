@@ -14,7 +14,7 @@ import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertValidNotebook, cellText, codeCell, notebook, python, runCli, startHarness, streamText, waitFor, type Harness } from './harness.js';
 import { startJupyterServer, type JupyterServer } from '../../worker/jupyter-server.js';
-import { formatBytes } from '../../notebook/limits.js';
+import { formatBytes } from '../../notebook/bytes.js';
 import { html, inHarnessDir, record, statementCell } from './job-files.js';
 
 let h: Harness;

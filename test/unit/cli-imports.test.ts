@@ -62,7 +62,7 @@ function notThin(file: string): string[] {
   return loaded.filter(
     (line) =>
       /node_modules\/(zod|yaml|@temporalio|@grpc|@aws-sdk|@smithy)\/|dist\/vendor\/zod\.js$/.test(line) ||
-      /dist\/(record\/|notebook\/(?!version\.js$|placement-syntax\.js$)|cli\/(config|submit|run-input|run-here|session|notebook-source|run-summaries)\.js$)/.test(line),
+      /dist\/(record\/|notebook\/(?!version\.js$|placement-syntax\.js$|saved-file-facts\.js$|bytes\.js$)|cli\/(config|submit|run-input|run-here|session|notebook-source|run-summaries)\.js$)/.test(line),
   );
 }
 
@@ -227,6 +227,24 @@ describe('what a command loads', () => {
     expect(stdout).toMatch(/^listed-1 +completed +nb\.ipynb +2026-12-06T10:00:00\.000Z +2\.0s +x=2$/m);
     // Checked by dev (runFilterOf, cli/run-summaries.ts), as the command checks them without one.
     expect(asked).toEqual({ path: '/runs', body: { status: 'completed', limit: 5 } });
+    expect(notThin(loads)).toEqual([]);
+  });
+
+  it('`millrace show` with a `millrace dev` here prints the view dev built, and loads no zod, yaml, Temporal, record or notebook modules', async () => {
+    const view = {
+      run_id: 'shown-1', status: 'failed', notebook: 'nb.ipynb', output: '/s/runs/shown-1/nb.ipynb', schedule: null, started: '2026-12-06T10:00:00.000Z', ended: '2026-12-06T10:00:02.000Z', duration_s: 2, parameters: { x: 2 },
+      failed_cell: 1, error: { ename: 'ValueError', evalue: 'bad' }, resumed_from: null, resumed_as: [], paused: null, cwd: '/w', reason: null, kernel: null,
+      saved_files: [{ cell: 1, path: 'out.csv', location: '/s/runs/shown-1/out.csv', bytes: 2048, rows: 3, sha256: 'a'.repeat(64) }],
+      cells: [{ index: 1, cell_type: 'code', status: 'failed', duration_s: 0.25, summary: 'raise ValueError("bad")', error: { ename: 'ValueError', evalue: 'bad' } }],
+    };
+    const { status, stdout, stderr, asked, loads } = await runAgainstDev('show', ['shown-1'], () => [{ view, traceback: 'ValueError: bad\n' }], 'show');
+    expect({ status, stderr }).toEqual({ status: 0, stderr: '' });
+    expect(stdout).toContain('failed:   cell 1: ValueError: bad');
+    expect(stdout).toContain('saved:    cell 1: /s/runs/shown-1/out.csv (3 rows, 2 kB)');
+    expect(stdout).toMatch(/^1 +code +failed +0\.25s +raise ValueError\("bad"\)$/m);
+    expect(stdout.endsWith('\nValueError: bad\n')).toBe(true);
+    // Checked by dev (checkRunArgument), as the command checks it without one; no colour into a pipe.
+    expect(asked).toEqual({ path: '/show', body: { run: 'shown-1', colour: false } });
     expect(notThin(loads)).toEqual([]);
   });
 
