@@ -51,8 +51,10 @@ for (const name of VENDORED) {
     target: 'node20',
     logLevel: 'warning',
     plugins: [zodInEnglish],
-    // commander is CommonJS and requires Node's built-ins: an ES module has no `require` of its own.
-    banner: { js: "import { createRequire as __vendorRequire } from 'node:module'; const require = __vendorRequire(import.meta.url);" },
+    // commander is CommonJS and requires Node's built-ins: an ES module has no `require` of
+    // its own. Only there: zod's bundle must stay free of Node's modules, as the workflow
+    // bundle (webpack) takes it in when made from dist/ (test/deploy/upgrade.test.ts).
+    ...(name === 'commander' ? { banner: { js: "import { createRequire as __vendorRequire } from 'node:module'; const require = __vendorRequire(import.meta.url);" } } : {}),
   });
 }
 

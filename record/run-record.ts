@@ -33,7 +33,11 @@ import { isWritableLocation, joinLocation, locationBasename, ObjectExistsError, 
 import { mapLimited } from './store/map-limited.js';
 
 export class StaleRecordError extends Error {
-  constructor(location: string, expected: number, found: number) {
+  constructor(
+    location: string,
+    readonly expected: number,
+    readonly found: number,
+  ) {
     super(`output notebook ${location} is at revision ${found}, expected ${expected}`);
     this.name = 'StaleRecordError';
   }

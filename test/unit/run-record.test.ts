@@ -25,6 +25,7 @@ import {
   StaleRecordError,
 } from '../../record/run-record.js';
 import { store } from '../../record/store/index.js';
+import { recordSaved } from '../../activities/execute-cell.js';
 
 function skeleton(cells: number): Notebook {
   const nb = {
@@ -148,6 +149,22 @@ describe('RunRecord on a store', () => {
     expect(next).not.toBe(record);
     expect((next.notebook.cells[0] as CodeCell).outputs).toEqual([{ output_type: 'stream', name: 'stdout', text: 'out 0\n' }]);
     await expect(openRecord(location, 2)).rejects.toBeInstanceOf(StaleRecordError);
+  });
+
+  it('recordSaved passes a store ahead of the workflow (a workflow task lost with its cells\' results) and fails one behind it', async () => {
+    const record = new RunRecord(location, skeleton(3));
+    await record.flush();
+    runCell(record, 0);
+    runCell(record, 1);
+    await record.flush();
+    // This worker's copy and the store are at revision 2; history may know only revision 1.
+    await expect(recordSaved({ output: location, revision: 1 })).resolves.toBeUndefined();
+    forgetRecord(location);
+    await expect(recordSaved({ output: location, revision: 1 })).resolves.toBeUndefined();
+    await expect(recordSaved({ output: location, revision: 2 })).resolves.toBeUndefined();
+    // History ahead of the store is what the barrier is for.
+    forgetRecord(location);
+    await expect(recordSaved({ output: location, revision: 3 })).rejects.toBeInstanceOf(StaleRecordError);
   });
 
   it('refuses a second writer of the same revision: the first one\'s record wins', async () => {
