@@ -12,7 +12,7 @@ import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { kernelPlacementSchema, runInputSchema, type RunInput } from '../workflows/contracts.js';
 import { listRuns, runFilterOf } from './run-summaries.js';
-import { describeRun, runView } from './show-view.js';
+import { shownRun } from './show-view.js';
 import { DEV_API_HEADER, DEV_API_VERSION, devApiSocket, MAX_SOCKET_PATH, type DevApiError } from './dev-api.js';
 import { EXIT, UserError } from './errors.js';
 import { checkRunArgument } from './run-ids.js';
@@ -37,9 +37,9 @@ const OPERATIONS: Record<string, (client: Client, body: unknown) => Promise<unkn
   // failed run's failure is asked of Temporal once, whichever inspector asks.
   [INSPECT_RUNS]: (client, body) => inspectSource(client).listRuns(listFilterSchema.parse(body)),
   // `show` hands dev the run as typed (cli/commands/show.ts): dev checks it and builds the view.
-  show: async (client, body) => {
+  show: (client, body) => {
     const { run, colour } = z.object({ run: z.string(), colour: z.boolean().optional() }).parse(body);
-    return runView(await describeRun(client, checkRunArgument(run, 'show')), colour ?? false);
+    return shownRun(client, checkRunArgument(run, 'show'), colour ?? false);
   },
   // Ctrl-C on a foreground `run` that dev follows (cli/follow-dev.ts).
   cancel: async (client, body) => {

@@ -1,8 +1,8 @@
 /**
  * What `millrace show RUN` shows, built where the run can be read: by `millrace dev` for the
  * commands of its directory (cli/dev-server.ts), so `show` then loads none of this, or by
- * `show` itself without one. Temporal's facts about the run (describeRun) and its record,
- * cell by cell (runView).
+ * `show` itself without one (shownRun): Temporal's facts about the run and its record, cell
+ * by cell.
  */
 import type { Client } from '@temporalio/client';
 import { store } from '../record/store/index.js';
@@ -73,8 +73,8 @@ export function cellViews(nb: Notebook): CellView[] {
   }));
 }
 
-/** What Temporal knows of one run, in JSON: what `millrace dev` answers, or this command finds itself. */
-export interface RunDescription {
+/** What Temporal knows of one run. */
+interface RunDescription {
   summary: RunSummary;
   paused: PauseInfo | null;
   /** The run this one resumed, from the memo (it holds the link even where the record cannot be read). */
@@ -83,8 +83,12 @@ export interface RunDescription {
   failure: { ename: string; evalue: string } | null;
 }
 
-/** The run RUN names, described; run by `millrace dev` (cli/dev-server.ts), or by `show` without one. */
-export async function describeRun(client: Client, run: string): Promise<RunDescription> {
+/** The run RUN names (checked by the caller: checkRunArgument), as `show` prints it; `colour`: the traceback for a terminal. */
+export async function shownRun(client: Client, run: string, colour: boolean): Promise<ShownRun> {
+  return runView(await describeRun(client, run), colour);
+}
+
+async function describeRun(client: Client, run: string): Promise<RunDescription> {
   return inRun(client, run, async (runId) => {
     const handle = client.workflow.getHandle(runId);
     const description = await handle.describe();
@@ -115,8 +119,8 @@ export interface ShownRun {
   traceback?: string;
 }
 
-/** The run's view from Temporal's description and its record; `colour`: the traceback for a terminal. */
-export async function runView(described: RunDescription, colour: boolean): Promise<ShownRun> {
+/** The run's view from Temporal's description and its record. */
+async function runView(described: RunDescription, colour: boolean): Promise<ShownRun> {
   const { summary, paused, memoResumedFrom: memoLink, failure } = described;
   let traceback: string | undefined;
   const view: RunView = { ...summary, failed_cell: null, error: null, cells: [], resumed_from: null, resumed_as: [], paused, cwd: null, reason: null, kernel: null, saved_files: [] };

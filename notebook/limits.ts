@@ -36,7 +36,6 @@ export const MAX_YAML_VALUES = 100_000;
 /** How deeply a notebook's JSON may nest (nbformat's own notebooks nest under 20). */
 export const MAX_NOTEBOOK_DEPTH = 512;
 
-
 /**
  * The deepest nesting of [ and { in JSON or YAML text, counted without parsing (brackets
  * inside strings count too, so this can only overstate): a linear pre-check that lets

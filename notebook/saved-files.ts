@@ -50,7 +50,6 @@ export function savedFilePathProblem(path: string): string | undefined {
   return undefined;
 }
 
-
 /** The display_data content recorded in the cell in place of the file's parts: where it went. */
 export function savedFileDisplay(file: SavedFile): { data: JsonObject; metadata: JsonObject } {
   return {

@@ -16,7 +16,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   const dev = devTarget(process.env, process.cwd());
   const shownByDev = dev && (await askDev<ShownRun>(dev, 'show', { run, colour }));
   if (shownByDev) return printRun(shownByDev, options.json);
-  const [{ checkRunArgument }, { loadConfig }, { describeRun, runView }, { READS_HISTORY, withSession }] = await Promise.all([
+  const [{ checkRunArgument }, { loadConfig }, { shownRun }, { READS_HISTORY, withSession }] = await Promise.all([
     import('../run-ids.js'),
     import('../config.js'),
     import('../show-view.js'),
@@ -28,7 +28,7 @@ export async function showCommand(run: string, options: { json: boolean }): Prom
   // dev comes first is the configuration's to say (devTarget).
   const shown =
     (dev ? undefined : await askDev<ShownRun>(config, 'show', { run, colour })) ??
-    (await withSession({ needs: READS_HISTORY, json: options.json, config }, async (session) => runView(await describeRun(session.client, run), colour)));
+    (await withSession({ needs: READS_HISTORY, json: options.json, config }, (session) => shownRun(session.client, run, colour)));
   return printRun(shown, options.json);
 }
 
