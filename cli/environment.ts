@@ -210,7 +210,8 @@ async function openEmbedded(config: Config, withWorker: boolean, log?: (line: st
     if (stack.jupyterServer.kernelNote) log?.(stack.jupyterServer.kernelNote);
     const { startWorkerFor } = await workerModule;
     // The worker's own client: its run starts eagerly on this worker, and the worker closes it.
-    const worker = await startWorkerFor(stack, config.taskQueue, early ? { kernelPool: early } : {});
+    // One run: its workflow code runs on this thread (WorkerConfig.workflowsOnMainThread).
+    const worker = await startWorkerFor(stack, config.taskQueue, { ...(early ? { kernelPool: early } : {}), workflowsOnMainThread: true });
     stops.push(worker.stop);
     return { client: worker.client, taskQueue: config.taskQueue, eagerStart: true, mode: 'embedded', close: closeAll };
   } catch (err) {

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { kernelEnvironment } from './kernel-env.js';
 import { checkKernelUserCanRun, kernelConnectionDir, type KernelUser } from './kernel-user.js';
-import { fallbackNote, kernelSearch, writeGeneratedKernelspec, type DefaultPython } from './kernelspecs.js';
+import { fallbackNote, kernelDirPaths, kernelSearch, writeGeneratedKernelspec, type DefaultPython } from './kernelspecs.js';
 import { packageRoot, venvPython } from './paths.js';
 import { freePort } from './ports.js';
 import { spawnSupervised, type ExitStatus, type SupervisedProcess } from './process.js';
@@ -65,19 +65,29 @@ export async function startJupyterServer(options: JupyterServerOptions): Promise
   mkdirSync(rootDir, { recursive: true, mode: 0o700 });
   mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
   // The environment of the user's shell (the CLI's, `millrace dev`'s) decides the kernels.
-  const kernels = await kernelSearch(process.env, options.stateDir);
-  await writeGeneratedKernelspec(kernels);
-  const kernelDirs = kernels.dirs.map((d) => d.path);
-  if (options.kernelUser) checkKernelUserCanRun(options.kernelUser, kernels.python3.python);
+  // The server starts at once with their directories; the probe of the user's Pythons
+  // (which one gets the generated `python3` kernelspec) runs meanwhile, and is done,
+  // its kernelspec written, before the server is handed over: no kernel starts before.
+  const searching = kernelSearch(process.env, options.stateDir).then(async (kernels) => {
+    await writeGeneratedKernelspec(kernels);
+    if (options.kernelUser) checkKernelUserCanRun(options.kernelUser, kernels.python3.python);
+    return kernels;
+  });
+  searching.catch(() => undefined); // awaited below; a server that fails to start must not leave it unhandled
+  const kernelDirs = kernelDirPaths(process.env, options.stateDir);
   const connections = options.kernelUser ? kernelConnectionDir(options.kernelUser) : undefined;
   for (let attempt = 1; ; attempt++) {
+    let server: Omit<JupyterServer, 'python3' | 'kernelNote'> | undefined;
     try {
-      const server = await startOnce(python, rootDir, runtimeDir, kernelDirs, options, connections?.dir);
+      server = await startOnce(python, rootDir, runtimeDir, kernelDirs, options, connections?.dir);
+      const kernels = await searching;
       const note = fallbackNote(kernels, 'active-env');
-      const stop = () => server.stop().finally(() => connections?.remove());
+      const started = server;
+      const stop = () => started.stop().finally(() => connections?.remove());
       return { ...server, stop, python3: kernels.python3, ...(note ? { kernelNote: note } : {}) };
     } catch (err) {
-      if (attempt >= START_ATTEMPTS || !(err instanceof PortTakenError)) {
+      await server?.stop();
+      if (server || attempt >= START_ATTEMPTS || !(err instanceof PortTakenError)) {
         connections?.remove();
         throw err;
       }

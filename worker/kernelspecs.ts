@@ -93,20 +93,31 @@ export function describePython(python: DefaultPython): string {
 
 /** The search path the embedded server will use, from the environment of the user's shell. */
 export async function kernelSearch(env: NodeJS.ProcessEnv, stateDir: string): Promise<KernelSearch> {
-  const generatedDir = generatedKernelsDir(stateDir);
   const python3 = await defaultPython(env);
+  return { dirs: searchDirs(env, stateDir, python3.source), generatedDir: generatedKernelsDir(stateDir), python3 };
+}
+
+/**
+ * The directories alone, which follow from the environment without asking any Python
+ * (only the generated `python3` kernelspec's content does): the server is spawned with
+ * them while the user's interpreters are probed, which takes up to half a second.
+ */
+export function kernelDirPaths(env: NodeJS.ProcessEnv, stateDir: string): string[] {
+  return searchDirs(env, stateDir, 'millrace').map((d) => d.path);
+}
+
+function searchDirs(env: NodeJS.ProcessEnv, stateDir: string, python3Source: string): KernelDir[] {
   const fromJupyterPath = (env['JUPYTER_PATH'] ?? '')
     .split(delimiter)
     .filter((p) => p !== '')
     .map((p) => ({ path: join(resolve(p), 'kernels'), source: 'JUPYTER_PATH' }));
   const user = [{ path: join(jupyterDataDir(env), 'kernels'), source: 'Jupyter data dir' }];
   const environment = [
-    { path: generatedDir, source: python3.source === 'millrace' ? "millrace's Python" : `your Python (${python3.source})` },
+    { path: generatedKernelsDir(stateDir), source: python3Source === 'millrace' ? "millrace's Python" : `your Python (${python3Source})` },
     ...activeEnvironments(env).map((e) => ({ path: join(e.prefix, 'share', 'jupyter', 'kernels'), source: e.source })),
   ];
   const system = ['/usr/local/share/jupyter/kernels', '/usr/share/jupyter/kernels'].map((path) => ({ path, source: 'system' }));
-  const dirs = [...fromJupyterPath, ...(preferEnvironment(env) ? [...environment, ...user] : [...user, ...environment]), ...system];
-  return { dirs: dedupe(dirs), generatedDir, python3 };
+  return dedupe([...fromJupyterPath, ...(preferEnvironment(env) ? [...environment, ...user] : [...user, ...environment]), ...system]);
 }
 
 /** The kernelspecs the server will offer, first directory winning (`jupyter kernelspec list`). */

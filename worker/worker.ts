@@ -54,6 +54,13 @@ export interface WorkerConfig {
   connection?: TemporalConnectionOptions;
   /** The workflow code (default: this build's bundle); the upgrade test gives the next build's. */
   workflowBundlePath?: string;
+  /**
+   * Run workflow code on this thread, not on the SDK's workflow thread (default false).
+   * For the one-shot stack's single run: the thread would load the SDK's modules a second
+   * time (about 0.2 s of CPU while the stack starts, on the way to the first cell). The
+   * SDK's 5 s deadlock detection is kept.
+   */
+  workflowsOnMainThread?: boolean;
 }
 
 export interface MillraceWorker {
@@ -130,6 +137,9 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
     // Cells heartbeat every 2 s; sending them that often delivers a cancellation (Ctrl-C,
     // `millrace cancel`, a run's --timeout) to the running cell within about 2 s.
     maxHeartbeatThrottleInterval: '2 seconds',
+    // The SDK's debugMode is what runs workflows on this thread; it would also lift the
+    // deadlock timeout, which is set back to the SDK's default.
+    ...(config.workflowsOnMainThread ? { debugMode: true, isolateExecutionTimeout: '5 seconds' } : {}),
   });
   const reaper = config.orphanReaper ?? { intervalMs: 30_000, graceMs: 60_000 };
   const run = async () => {
@@ -167,7 +177,7 @@ export interface EmbeddedWorker {
 export async function startWorkerFor(
   stack: { temporalAddress: string; namespace: string; jupyter: JupyterConfig },
   taskQueue: string,
-  options: { kernelPool?: number | KernelPool; allow?: Partial<AllowList> } = {},
+  options: { kernelPool?: number | KernelPool; allow?: Partial<AllowList>; workflowsOnMainThread?: boolean } = {},
 ): Promise<EmbeddedWorker> {
   const millraceWorker = await createWorker({
     temporalAddress: stack.temporalAddress,
@@ -176,6 +186,7 @@ export async function startWorkerFor(
     jupyter: stack.jupyter,
     kernelPool: options.kernelPool,
     ...(options.allow ? { allow: options.allow } : {}),
+    ...(options.workflowsOnMainThread ? { workflowsOnMainThread: true } : {}),
   });
   const running = millraceWorker.run();
   return {

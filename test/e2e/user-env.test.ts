@@ -123,6 +123,27 @@ describe('python3 is the active virtualenv\'s Python', () => {
   });
 });
 
+describe('a python3 on PATH that is slow to answer (a pyenv shim)', () => {
+  it('Jupyter Server starts while it is probed, and the run\'s kernel waits for its kernelspec', async () => {
+    // Sleeps 2 s before each start, then notes when that start ended.
+    const slowBin = join(dir, 'slow-bin');
+    const ends = join(dir, 'slow-python3-ends');
+    await mkdir(slowBin);
+    const slow = join(slowBin, 'python3');
+    await writeFile(slow, `#!/bin/sh\n/bin/sleep 2\n${join(venv, 'bin', 'python')} "$@"\nstatus=$?\n/bin/date +%s.%N >> ${ends}\nexit $status\n`, { mode: 0o755 });
+    const home = join(dir, 'state-slow-python');
+    const r = await runCli(['run', nbPath, '--json'], shellEnv(home, { PATH: slowBin }), dir);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // The kernel ran the probed interpreter: its kernelspec was written before the kernel started.
+    expect((await stdoutOf(JSON.parse(r.stdout).output)).trim()).toBe(`0.9.0 ${join(venv, 'bin', 'python')}`);
+    const probeEnded = Number((await readFile(ends, 'utf8')).split('\n')[0]) * 1000;
+    const spawnLine = /^--- (\S+) jupyter: /m.exec(await readFile(join(home, 'logs', 'jupyter.log'), 'utf8'));
+    expect(spawnLine).not.toBeNull();
+    // Spawned at once, not after the probe's 2 s.
+    expect(Date.parse(spawnLine![1]!)).toBeLessThan(probeEnded - 1_000);
+  });
+});
+
 describe('an active virtualenv without ipykernel', () => {
   it('python3 falls back to millrace\'s Python, and `run` and `kernels` say why', async () => {
     const bare = join(dir, 'bare-venv');
