@@ -3,7 +3,8 @@
  * that dies, a cell asking for stdin, a cell that runs too long, a cancelled run. Each
  * ends in a clear, attributed outcome, with no kernel left behind.
  */
-import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, Client, WorkflowFailedError } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { wrapSqlJob } from '../../jobs/wrap.js';
 import { sourceText } from '../../notebook/nbformat.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { serverSettings } from '../../activities/jupyter.js';
+import { serverSettings, startKernel } from '../../activities/jupyter.js';
 import { buildRunInput } from '../../cli/submit.js';
 import { reapOrphanKernels } from '../../worker/orphans.js';
 import type { RunProgress } from '../../workflows/contracts.js';
@@ -261,17 +262,28 @@ describe('faults', () => {
     const before = await liveKernelIds();
     const doomed = await started();
     const alive = await started();
+    const settings = serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken });
+    // A session named for a run Temporal never had (its workflow is not found).
+    const stray = await startKernel(settings, 'python3', `no-such-run-${randomBytes(4).toString('hex')}`);
     const kernels = (await liveKernelIds()).filter((id) => !before.includes(id));
-    expect(kernels).toHaveLength(2);
+    expect(kernels).toHaveLength(3);
     // Terminated: no finalize, no shutdownKernel; its kernel is left running.
     await doomed.terminate('test: leave an orphan');
-    const settings = serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken });
-    // (A kernel of an earlier test's finished run may still be on its way out: fair game.)
-    const reaped = (await reapOrphanKernels({ settings, client: h.client, intervalMs: 0, graceMs: 0 })).filter((id) => kernels.includes(id));
-    expect(reaped).toHaveLength(1);
+    // The reaper asks on the worker's own connection, Core's client (worker/worker.ts).
+    const native = await NativeConnection.connect({ address: stack.temporalAddress });
+    let reaped: string[];
+    try {
+      const client = new Client({ connection: native, namespace: stack.namespace });
+      // (A kernel of an earlier test's finished run may still be on its way out: fair game.)
+      reaped = (await reapOrphanKernels({ settings, client, intervalMs: 0, graceMs: 0 })).filter((id) => kernels.includes(id));
+    } finally {
+      await native.close();
+    }
+    expect(reaped).toHaveLength(2);
+    expect(reaped).toContain(stray.model.id);
     const left = (await liveKernelIds()).filter((id) => kernels.includes(id));
     expect(left).toHaveLength(1);
-    expect(reaped[0]).not.toBe(left[0]);
+    expect(reaped).not.toContain(left[0]);
     await alive.cancel();
     await alive.result().catch(() => undefined);
     expect(await kernelsLeftSince(before)).toEqual([]);
