@@ -1,14 +1,17 @@
 /**
- * Writes dist/cli/help.json at build time (`npm run build`, after tsc): what `millrace ...
- * --help` prints for every command, run through commander here exactly as a process whose
- * stdout is a pipe runs it, so cli/quick-answers.ts can print it without loading commander
- * and every command's definitions (docs/architecture.md, "Start-up").
+ * The quick answers' build (`npm run build`, after tsc; docs/architecture.md, "Start-up"):
+ * dist/cli/help.json, what `millrace ... --help` prints for every command, run through
+ * commander here exactly as a process whose stdout is a pipe runs it, so
+ * cli/quick-answers.ts can print it without loading commander and every command's
+ * definitions; and cli/quick-answers.ts itself as one CommonJS module,
+ * dist/cli/quick-answers.cjs, which bin/millrace.js (CommonJS) requires.
  */
+import { build } from 'esbuild';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { commandLine, main } from './main.js';
-import { HELP_FILE, type HelpTexts } from './quick-answers.js';
+import type { HelpTexts } from './quick-answers.js';
 
 /** Every command's path below `command`: ['run'], ['schedule'], ['schedule', 'create'], ... */
 function* commandPaths(command: Command, prefix: string[] = []): Generator<string[]> {
@@ -49,5 +52,14 @@ export async function helpTexts(): Promise<HelpTexts> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await writeFile(HELP_FILE, `${JSON.stringify(await helpTexts(), null, 1)}\n`);
+  await writeFile(new URL('./help.json', import.meta.url), `${JSON.stringify(await helpTexts(), null, 1)}\n`);
+  await build({
+    entryPoints: [fileURLToPath(new URL('./quick-answers.js', import.meta.url))],
+    outfile: fileURLToPath(new URL('./quick-answers.cjs', import.meta.url)),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    logLevel: 'warning',
+  });
 }
