@@ -83,20 +83,42 @@ interface Measured {
 
 const TIME = '/usr/bin/time';
 
+/**
+ * Past this, a process is killed (with what it started) and its measurement fails: a
+ * papermill whose kernel died at start (a port taken under twenty at once) waited for it
+ * for good and held the whole benchmark.
+ */
+const PROCESS_TIMEOUT_MS = 120_000;
+
 async function measured(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Measured> {
   const timeFile = join(cwd, `.time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const started = performance.now();
+  let timedOut = false;
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
     const child = spawn(TIME, ['-f', '%U %S %M', '-o', timeFile, command, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) killTree(child.pid);
+    }, PROCESS_TIMEOUT_MS);
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-    child.once('error', fail);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      fail(e);
+    });
     // 'close', not 'exit': a process that exits at once may exit before its stdout is read.
-    child.once('close', (c) => done({ code: c, stdout: out, stderr: err }));
+    child.once('close', (c) => {
+      clearTimeout(timer);
+      done({ code: c, stdout: out, stderr: err });
+    });
   });
   const wallMs = performance.now() - started;
+  if (timedOut) {
+    await rm(timeFile, { force: true });
+    throw new Error(`${command} ${args.join(' ')} did not end within ${PROCESS_TIMEOUT_MS / 1000} s: killed; its stderr ended: ${stderr.trim().split('\n').slice(-5).join('\n')}`);
+  }
   const [user, system, rssKiB] = (await readFile(timeFile, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
   await rm(timeFile, { force: true });
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.trim().split('\n').slice(-5).join('\n')}`);
