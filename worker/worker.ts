@@ -145,8 +145,8 @@ export async function createWorker(config: WorkerConfig): Promise<MillraceWorker
   const run = async () => {
     let stopReaper = () => undefined as void;
     if (reaper) {
-      // On the worker's own connection (Core's client): a second one, through grpc-js, cost
-      // a one-shot `run` about 50 ms of CPU on the way to its first cell.
+      // On the worker's own connection (Core's client), not a second one through grpc-js:
+      // one connection, and one GetSystemInfo at start, fewer per worker.
       const client = new Client({ connection, namespace: config.namespace });
       stopReaper = startOrphanReaper({ settings: serverSettings(config.jupyter), client, ...reaper, placementsDir: placements, warn });
     }
