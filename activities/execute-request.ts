@@ -65,6 +65,10 @@ export interface ExecuteOptions {
   lostAfterMs?: number;
   /** False for code that is not one of the notebook's cells (scratch code of a paused run). */
   storeHistory?: boolean;
+  /** The request's metadata (the execution registry's gate reads `millrace_after`). */
+  metadata?: Record<string, string>;
+  /** When `timeoutMs` starts to count: at once, or once this resolves (a cell sent ahead counts from its turn). */
+  timeoutStarts?: Promise<void>;
   onIOPub: (msg: KernelMessage.IIOPubMessage) => void;
 }
 
@@ -81,6 +85,7 @@ export async function execute(kernel: Kernel.IKernelConnection, options: Execute
     session: kernel.clientId,
     username: kernel.username,
     msgId: options.msgId ?? randomUUID(),
+    ...(options.metadata ? { metadata: options.metadata } : {}),
     content: {
       code: options.code,
       silent: false,
@@ -110,8 +115,15 @@ export async function execute(kernel: Kernel.IKernelConnection, options: Execute
   const watch = new KernelWatch(kernel, { lostAfterMs: options.lostAfterMs ?? 20_000 });
 
   let timer: NodeJS.Timeout | undefined;
+  let ended = false;
   const timeout = new Promise<ExecuteOutcome>((resolve) => {
-    if (options.timeoutMs !== undefined) timer = setTimeout(() => resolve({ kind: 'timeout' }), options.timeoutMs);
+    const { timeoutMs } = options;
+    if (timeoutMs === undefined) return;
+    const start = () => {
+      if (!ended) timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
+    };
+    if (options.timeoutStarts) void options.timeoutStarts.then(start);
+    else start();
   });
 
   try {
@@ -121,6 +133,7 @@ export async function execute(kernel: Kernel.IKernelConnection, options: Execute
       watch.failed,
     ]);
   } finally {
+    ended = true;
     clearTimeout(timer);
     kernel.iopubMessage.disconnect(onIopub);
     watch.dispose();

@@ -347,6 +347,11 @@ export interface KernelHandle {
    * (Named for the registry's first name, "outcome registry": workflow histories hold it.)
    */
   outcomeRegistry?: boolean;
+  /**
+   * The kernel's execute requests pass a gate (activities/execution-registry.ts): a cell may
+   * be sent while the one before it runs, and runs only if that one passed.
+   */
+  cellGate?: boolean;
 }
 
 export interface StartKernelRequest {
