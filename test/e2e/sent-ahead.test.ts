@@ -14,7 +14,7 @@ import { serverSettings, shutdownKernel } from '../../activities/jupyter.js';
 import { startReadyKernel } from '../../activities/kernel-lifecycle.js';
 import { execute, silentExecute } from '../../activities/execute-request.js';
 import { lookUpExecution } from '../../activities/execution-registry.js';
-import { codeCell, notebook, startHarness, streamText, type Harness } from './harness.js';
+import { codeCell, failureMessage, notebook, startHarness, streamText, type Harness } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -120,6 +120,17 @@ describe('cells sent ahead in a run', () => {
     const started = (c: Record<string, any>) => Date.parse(c['metadata']['papermill']['start_time']);
     const ended = (c: Record<string, any>) => Date.parse(c['metadata']['papermill']['end_time']);
     expect(started(run.output.cells[1]!)).toBeGreaterThanOrEqual(ended(run.output.cells[0]!) - 50);
+  });
+
+  it('blames the cell that killed the kernel, not the one it was sent behind', async () => {
+    // Cell 1 waits in the kernel behind cell 0 and kills it the moment cell 0 ends: cell
+    // 0's reply may die unsent with the kernel; its idle status says it had ended.
+    const path = await h.writeNotebook('killer.ipynb', notebook([codeCell('x = 1'), codeCell('import os\nos._exit(1)'), codeCell('y = 2')]));
+    const run = await h.runNotebook(path);
+    expect(run.result).toBeUndefined();
+    expect(statuses(run.output.cells)).toEqual(['completed', 'failed', 'pending']);
+    expect(codeCells(run.output.cells)[1]!['outputs'].at(-1)).toMatchObject({ output_type: 'error', ename: 'DeadKernelError' });
+    expect(failureMessage(run.error)).toMatch(/^kernel lost at cell 1: /);
   });
 
   it('never runs the cell sent behind a handed-off cell that fails', async () => {
