@@ -9,13 +9,6 @@
  * queries are silent executions: they add nothing to history, outputs or the execution
  * count. Shell requests run one at a time, so a query sent while the cell still runs is
  * answered when the cell ends.
- *
- * The same install puts a gate in front of the kernel's execute requests (ipykernel's
- * `should_handle` hook): a request whose metadata names an earlier one (`millrace_after`)
- * runs only if that one is recorded as passed, and is answered `aborted`, running nothing,
- * otherwise. The earlier request's outcome is recorded before the kernel looks at the next
- * request, so a cell sent while the one before it still runs (activities/cell-chain.ts)
- * can never run after a cell that failed, however soon that one failed.
  */
 import type { Kernel } from '@jupyterlab/services';
 import { silentExecute } from './execute-request.js';
@@ -41,30 +34,9 @@ def __millrace_install():
         }
     ip.events.register('post_run_cell', record)
     ip._millrace_outcomes = outcomes
-    kernel = getattr(ip, 'kernel', None)
-    if not (hasattr(kernel, 'should_handle') and hasattr(kernel, '_send_abort_reply')):
-        return
-    import ipykernel
-    handle = kernel.should_handle
-    # ipykernel 6 publishes no idle status for a request should_handle refuses; 7 does.
-    publish_idle = ipykernel.version_info[0] < 7
-    def gated(stream, msg, idents):
-        if msg['header'].get('msg_type') == 'execute_request':
-            after = (msg.get('metadata') or {}).get('millrace_after')
-            if after is not None and not outcomes.get(after, {}).get('ok'):
-                kernel._send_abort_reply(stream, msg, idents)
-                if publish_idle:
-                    kernel._publish_status('idle', 'shell')
-                return False
-        return handle(stream, msg, idents)
-    kernel.should_handle = gated
-    ip._millrace_gate = True
 __millrace_install()
 del __millrace_install
 `;
-
-/** Whether the install put the gate in (an ipykernel with the `should_handle` hook). */
-const GATE_EXPRESSION = "getattr(get_ipython(), '_millrace_gate', False)";
 
 /** How an execute request ended, as the registry recorded it. */
 export interface RecordedOutcome {
@@ -84,19 +56,11 @@ export function executionMsgId(runId: string, cellIndex: number, revision: numbe
   return `millrace-${runId}-c${cellIndex}-r${revision}`;
 }
 
-/** What a kernel keeps: the registry, and the gate in front of its execute requests. */
-export interface InstalledRegistry {
-  outcomeRegistry: boolean;
-  cellGate: boolean;
-}
-
-/** Installs the registry (and the gate) in a fresh Python kernel; other kernels just go without. */
-export async function installExecutionRegistry(kernel: Kernel.IKernelConnection, language: string): Promise<InstalledRegistry> {
-  if (language !== 'python') return { outcomeRegistry: false, cellGate: false };
-  const reply = await silentExecute(kernel, SETUP, { purpose: 'outcome-registry', expressions: { gate: GATE_EXPRESSION } });
-  if (reply.status !== 'ok') return { outcomeRegistry: false, cellGate: false };
-  const gate = reply.user_expressions['gate'] as { status?: string; data?: Record<string, string> } | undefined;
-  return { outcomeRegistry: true, cellGate: gate?.status === 'ok' && gate.data?.['text/plain'] === 'True' };
+/** Installs the registry in a fresh Python kernel; other kernels just go without. */
+export async function installExecutionRegistry(kernel: Kernel.IKernelConnection, language: string): Promise<boolean> {
+  if (language !== 'python') return false;
+  const reply = await silentExecute(kernel, SETUP, { purpose: 'outcome-registry' });
+  return reply.status === 'ok';
 }
 
 /** What became of an execute request whose worker died: waits while it still runs. */
