@@ -1,9 +1,16 @@
 /**
  * Pipelined local cells (workflows/notebook-run.ts): the workflow starts cell i+1's local
  * activity while cell i's still runs, so the SDK's way from one local activity to the next
- * overlaps a cell instead of sitting between two. Cell i+1 is sent only once cell i has
- * passed in this worker and saved the revision cell i+1 was started at; the link between
- * the two is this module, in the worker's memory, where both local activities run.
+ * overlaps a cell instead of sitting between two. The link between the two is this module,
+ * in the worker's memory, where both local activities run.
+ *
+ * Where the kernel has the execution registry's gate (activities/execution-registry.ts),
+ * cell i+1 is sent as soon as cell i has been, gated on cell i's request: the kernel runs
+ * it only if cell i passed, so it waits in the kernel's queue, not behind the reply's way
+ * back to the worker and the next request's way in. Either way cell i+1 joins the record
+ * only once cell i has passed in this worker and saved the revision cell i+1 was started
+ * at; a cell sent ahead of a cell that did not pass here (it failed, or was handed off
+ * still running) is kept for the activity that runs it later (activities/sent-ahead.ts).
  *
  * Both activities are scheduled by the same workflow task, in either order: whichever
  * comes first makes the link. A cell started after one that never comes (a worker that
@@ -12,33 +19,60 @@
  */
 import { cellPassed, type CellResult, type ExecuteCellInput } from '../workflows/contracts.js';
 
-/** A cell started after one that did not pass (afterPrevious): nothing was sent or saved. */
+/** A cell started after one that did not pass (afterPrevious): it joined no record, and ran only if the kernel let it. */
 const NOT_SENT: CellResult = { status: 'not-sent', executionCount: null, outputCount: 0, durationMs: 0 };
 
+/** Tells the next cell which request it may be sent behind (undefined: none, it waits for the verdict). */
+export type Announce = (msgId: string | undefined) => void;
+
+/** How a cell's activity takes part in the chain (execute-cell.ts). */
+export interface ChainSteps<Ahead> {
+  /** Sends the cell at once, gated on the request `after` of the cell before; undefined when it cannot be. */
+  sendAhead(after: string, announce: Announce): Promise<Ahead | undefined>;
+  /** Runs the cell, taking over `ahead` when it was sent ahead; sends announce what the next cell may follow. */
+  execute(announce: Announce, ahead: Ahead | undefined): Promise<CellResult>;
+  /** Keeps a cell sent ahead of a cell that did not pass here, for the activity that runs it later. */
+  park(ahead: Ahead): void;
+}
+
 /**
- * One local cell's attempt in the chain: the next cell may wait for whether it passes, and
- * one started ahead (afterPrevious) runs `execute` only once the cell before passed. Only
- * a first attempt takes part: a retried one asks the kernel what already ran, as any does.
+ * One local cell's attempt in the chain: the next cell may be sent behind it and waits for
+ * whether it passes, and one started ahead (afterPrevious) joins the record only once the
+ * cell before passed. Only a first attempt takes part: a retried one asks the kernel what
+ * already ran, as any does.
  */
-export async function inCellChain(input: ExecuteCellInput, firstAttempt: boolean, execute: () => Promise<CellResult>): Promise<CellResult> {
-  const decide = firstAttempt && input.writeBehind ? cellStarting(input.output, input.revision) : undefined;
+export async function inCellChain<Ahead>(input: ExecuteCellInput, firstAttempt: boolean, steps: ChainSteps<Ahead>): Promise<CellResult> {
+  const link = firstAttempt && input.writeBehind ? cellStarting(input.output, input.revision) : undefined;
+  const announce: Announce = (msgId) => link?.sent(msgId);
   let passed = false;
   try {
-    if (input.afterPrevious && firstAttempt && !(await previousCellPassed(input.output, input.revision))) return NOT_SENT;
-    const result = await execute();
+    let ahead: Ahead | undefined;
+    if (input.afterPrevious && firstAttempt) {
+      const after = input.kernel.cellGate ? await previousCellSent(input.output, input.revision) : undefined;
+      if (after !== undefined) ahead = await steps.sendAhead(after, announce);
+      if (!(await previousCellPassed(input.output, input.revision))) {
+        if (ahead !== undefined) steps.park(ahead);
+        return NOT_SENT;
+      }
+    }
+    const result = await steps.execute(announce, ahead);
     passed = cellPassed(result, input.raisesException);
     return result;
   } finally {
-    decide?.(passed);
+    link?.decide(passed);
   }
 }
 
+/** Whether the cell before passed (and saved the revision the link is for). */
 /** Whether the cell before passed (and saved the revision the link is for). */
 type Verdict = boolean;
 
 interface Link {
   verdict: Promise<Verdict>;
   decide(verdict: Verdict): void;
+  /** The earlier cell's request, once sent, if the later one may be sent behind it (gated on it). */
+  sent: Promise<string | undefined>;
+  announce: Announce;
   /** The earlier cell's activity has started and will decide. */
   claimed: boolean;
 }
@@ -58,27 +92,56 @@ const UNCONSUMED_LINK_MS = 60_000;
 
 function newLink(): Link {
   let decide!: (verdict: Verdict) => void;
+  let announce!: Announce;
   const verdict = new Promise<Verdict>((resolve) => (decide = resolve));
-  return { verdict, decide, claimed: false };
+  const sent = new Promise<string | undefined>((resolve) => (announce = resolve));
+  // A verdict ends the wait for a send too: nothing is sent behind a cell that never was.
+  return { verdict, decide: (v) => (announce(undefined), decide(v)), sent, announce, claimed: false };
 }
 
 /**
- * A cell at `revision` starts: the cell after it, at revision + 1, may wait for its verdict.
- * Returns how to give it; every path must give one (false by default).
+ * A cell at `revision` starts: the cell after it, at revision + 1, may be sent behind its
+ * request (`sent`) and waits for its verdict (`decide`). Every path must decide (false by
+ * default); deciding also ends the wait for a send.
  */
-export function cellStarting(location: string, revision: number): (passed: Verdict) => void {
+export function cellStarting(location: string, revision: number): { sent: Announce; decide(passed: Verdict): void } {
   const key = keyOf(location, revision + 1);
   const existing = links.get(key);
   const link = existing && !existing.claimed ? existing : newLink();
   link.claimed = true;
   links.set(key, link);
-  return (passed) => {
+  return { sent: link.announce, decide: (passed) => {
     link.decide(passed);
     // The run's last cell (and one whose next cell never came) leaves a link nobody consumes.
     setTimeout(() => {
       if (links.get(key) === link) links.delete(key);
     }, UNCONSUMED_LINK_MS).unref();
-  };
+  } };
+}
+
+/** The link a cell started ahead at `revision` waits on; the earlier cell's activity must claim it soon. */
+function linkTo(location: string, revision: number): Link {
+  const key = keyOf(location, revision);
+  let link = links.get(key);
+  if (!link) {
+    link = newLink();
+    links.set(key, link);
+    const waiting = link;
+    const timer = setTimeout(() => {
+      if (!waiting.claimed) waiting.decide(false);
+    }, CLAIM_WAIT_MS);
+    timer.unref();
+    void waiting.verdict.finally(() => clearTimeout(timer));
+  }
+  return link;
+}
+
+/**
+ * For a cell started ahead at `revision`: the request of the cell before it, once sent, if
+ * this one may be sent behind it; undefined when not (no gate, or that cell is not sent here).
+ */
+export function previousCellSent(location: string, revision: number): Promise<string | undefined> {
+  return linkTo(location, revision).sent;
 }
 
 /**
@@ -87,19 +150,7 @@ export function cellStarting(location: string, revision: number): (passed: Verdi
  */
 export async function previousCellPassed(location: string, revision: number): Promise<boolean> {
   const key = keyOf(location, revision);
-  let link = links.get(key);
-  if (!link) {
-    link = newLink();
-    links.set(key, link);
-  }
-  if (!link.claimed) {
-    const waiting = link;
-    const timer = setTimeout(() => {
-      if (!waiting.claimed) waiting.decide(false);
-    }, CLAIM_WAIT_MS);
-    timer.unref();
-    void waiting.verdict.finally(() => clearTimeout(timer));
-  }
+  const link = linkTo(location, revision);
   const passed = await link.verdict;
   // Consumed: a later attempt or another cell at this revision finds no verdict to reuse.
   if (links.get(key) === link) links.delete(key);

@@ -8,14 +8,15 @@ import { cellTags, isExecutable, sourceText, type CodeCell, type Notebook } from
 import { CellOutputCollector, type IopubMessage } from '../notebook/outputs.js';
 import { cellStatus, markCellCompleted, markCellFailed, markCellRunning } from '../notebook/record.js';
 import type { CellResult, ExecuteCellInput, RecordSavedInput, ReplayInput, ReplayResult } from '../workflows/contracts.js';
-import { inCellChain } from './cell-chain.js';
+import { inCellChain, type Announce } from './cell-chain.js';
 import { execute, type ExecuteOutcome, type ExecuteReply } from './execute-request.js';
+import { parkSentAhead, sendRequest, takeSentAhead, wasAborted, wasSentAhead, type SentRequest } from './sent-ahead.js';
 import { withHeartbeats } from './heartbeat.js';
 import { connectKernel, KernelError } from './jupyter.js';
 import { checkpointWanted, saveCheckpoint } from './checkpoint.js';
 import { executionMsgId, lookUpExecution } from './execution-registry.js';
 import { runRecordMillrace, withCellMillrace, withNotebookMillrace } from '../record/metadata.js';
-import { openRecord, ownedRecord, StaleRecordError, type RunRecord } from '../record/run-record.js';
+import { openRecord, ownedRecord, recordInMemory, StaleRecordError, type RunRecord } from '../record/run-record.js';
 import { store } from '../record/store/index.js';
 import { lostSavedFileMessage, savedFileDeclared, savedFilePayload } from '../notebook/saved-files.js';
 import { SavedFiles } from './saved-files.js';
@@ -124,17 +125,59 @@ const ADOPTION_WINDOW_MS = 60_000;
  * with heartbeats, so long cells keep a live, cancellable activity in the UI.
  */
 export async function executeCell(settings: ServerConnection.ISettings, input: ExecuteCellInput): Promise<CellResult> {
-  // Pipelined cells: the next cell may be started while this one runs (cell-chain.ts).
+  // Pipelined cells: the next cell may be started, and sent, while this one runs (cell-chain.ts).
   const firstAttempt = Context.current().info.attempt === 1 && !input.attach;
-  const result = await inCellChain(input, firstAttempt, () => executeCellOnce(settings, input));
+  const result = await inCellChain<SentRequest>(input, firstAttempt, {
+    sendAhead: (after, announce) => sendAhead(settings, input, after, announce),
+    execute: (announce, ahead) => executeCellOnce(settings, input, announce, ahead),
+    park: parkSentAhead,
+  });
   // An ended cell was saved at the next revision; a handed-off or unsent one saved none.
   return result.status === 'running' || result.status === 'not-sent' ? result : { ...result, revision: input.revision + 1 };
 }
 
-async function executeCellOnce(settings: ServerConnection.ISettings, input: ExecuteCellInput): Promise<CellResult> {
+/**
+ * Whether the next cell may be sent behind this one, gated on it: only where the kernel's
+ * verdict is the worker's. Not behind a cell whose failure the kernel does not see (a file it
+ * saves that does not reach the store, a timeout the worker decides), one whose checkpoint
+ * must be taken before anything else runs, or one allowed to raise.
+ */
+function mayLeadNext(input: ExecuteCellInput, code: string): boolean {
+  return (
+    input.kernel.cellGate === true &&
+    !input.raisesException &&
+    input.timeoutS === undefined &&
+    !input.checkpoints &&
+    savedFileDeclared(code) === undefined
+  );
+}
+
+/**
+ * The cell sent behind the cell before it, which still runs: gated on that one's request
+ * `after`, so the kernel runs it only if that one passed. Its code comes from this worker's
+ * copy of the record; undefined (sent later, as any cell) when there is none or no kernel.
+ */
+async function sendAhead(settings: ServerConnection.ISettings, input: ExecuteCellInput, after: string, announce: Announce): Promise<SentRequest | undefined> {
+  const cell = recordInMemory(input.output)?.notebook.cells[input.cellIndex];
+  if (cell?.cell_type !== 'code') return undefined;
+  const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName }).catch(() => undefined);
+  if (!kernel) return undefined;
+  const code = sourceText(cell.source);
+  const msgId = executionMsgId(input.runId, input.cellIndex, input.revision);
+  const request = sendRequest(kernel, { code, msgId, after, timeoutMs: timeoutMsOf(input) });
+  announce(mayLeadNext(input, code) ? msgId : undefined);
+  return request;
+}
+
+const timeoutMsOf = (input: ExecuteCellInput) => (input.timeoutS === undefined ? undefined : input.timeoutS * 1000);
+
+async function executeCellOnce(settings: ServerConnection.ISettings, input: ExecuteCellInput, announce: Announce, ahead?: SentRequest): Promise<CellResult> {
   const ctx = Context.current();
   const index = input.cellIndex;
   const msgId = executionMsgId(input.runId, index, input.revision);
+  // Sent ahead, now or by an earlier activity of this cell: parked until taken over below,
+  // so an attempt that fails before that leaves it to the next.
+  if (ahead) parkSentAhead(ahead);
   const parked = input.attach && ctx.info.attempt === 1 ? adopt(msgId) : undefined;
   // Regular activities heartbeat (a dead worker is noticed, a cancel arrives); local ones cannot.
   const heartbeat = { kernelId: input.kernel.kernelId, msgId };
@@ -159,15 +202,18 @@ async function executeCellOnce(settings: ServerConnection.ISettings, input: Exec
   const kernel = await connectKernel(settings, { id: input.kernel.kernelId, name: input.kernel.kernelName }).catch((err: unknown) =>
     failVanishedKernel(record, input, err),
   );
+  const sentAhead = input.attach ? undefined : takeSentAhead(msgId);
+  if (sentAhead) return withHeartbeats(() => awaitExecution(send(kernel, record, input, msgId, announce, sentAhead), input.handOffAfterMs), heartbeat);
   // A kernel without an execution registry cannot answer; its cells only ever run as
-  // regular activities, whose first attempt is the first send.
-  const ask = !trusted && (ctx.info.attempt > 1 || input.attach === true || input.kernel.outcomeRegistry === true);
+  // regular activities, whose first attempt is the first send. A request sent ahead here
+  // and no longer kept may have run.
+  const ask = (!trusted && (ctx.info.attempt > 1 || input.attach === true || input.kernel.outcomeRegistry === true)) || wasSentAhead(msgId);
   return withHeartbeats(async () => {
     if (ask) {
       const recovered = await recoverExecution(kernel, record, input, msgId);
       if (recovered) return recovered;
     }
-    return awaitExecution(send(kernel, record, input, msgId), input.handOffAfterMs);
+    return awaitExecution(send(kernel, record, input, msgId, announce), input.handOffAfterMs);
   }, heartbeat);
 }
 
@@ -288,29 +334,49 @@ async function recoverExecution(
   };
 }
 
-/** Sends the cell: the record shows it running soon after, and its outputs as they come. */
-function send(kernel: Kernel.IKernelConnection, record: RunRecord, input: ExecuteCellInput, msgId: string): Execution {
+/** A cell sent ahead may have begun in the kernel already (after a hand-off, a while ago): its start is the kernel's. */
+function startTime(sentAhead: SentRequest | undefined): string {
+  const began = sentAhead?.beganAt();
+  const at = began === undefined ? NaN : Date.parse(began);
+  return at <= Date.now() ? began! : now();
+}
+
+/**
+ * Sends the cell, or takes over the request sent ahead: the record shows it running soon
+ * after, and its outputs as they come.
+ */
+function send(kernel: Kernel.IKernelConnection, record: RunRecord, input: ExecuteCellInput, msgId: string, announce: Announce, sentAhead?: SentRequest): Execution {
   const index = input.cellIndex;
-  const cell = record.notebook.cells[index] as CodeCell;
-  record.update((nb) => markCellRunning(completePassedCells(nb, index), index, now()));
+  const code = sourceText((record.notebook.cells[index] as CodeCell).source);
+  const request = sentAhead ?? sendRequest(kernel, { code, msgId, timeoutMs: timeoutMsOf(input) });
+  if (!sentAhead) announce(mayLeadNext(input, code) ? msgId : undefined);
+  record.update((nb) => markCellRunning(completePassedCells(nb, index), index, startTime(sentAhead)));
   record.saveSoon(FIRST_WRITE_DELAY_MS);
   const collector = new CellOutputCollector(record.notebook, index);
   record.includeLiveOutputs(collector);
   // The run's folder: where its record is (runs/<run id>/ in the store, or beside --output).
   const files = new SavedFiles(input.output.replace(/\/[^/]*$/, ''), (location, data) => store.write(location, data));
-  const execution: Execution = { kernel, record, input, msgId, collector, files, started: Date.now(), saving: true, outcome: undefined as never };
-  execution.outcome = execute(kernel, {
-    code: sourceText(cell.source),
-    msgId,
-    timeoutMs: input.timeoutS === undefined ? undefined : input.timeoutS * 1000,
-    onIOPub: (msg: KernelMessage.IIOPubMessage) => {
-      const instead = files.take(msg as unknown as IopubMessage);
-      for (const m of instead ?? [msg as unknown as IopubMessage]) collector.apply(m);
-      if (execution.saving) record.saveSoon(LIVE_WRITE_INTERVAL_MS);
-    },
-  });
-  // Whoever awaits the execution handles its failure; while parked nobody does.
-  execution.outcome.catch(() => undefined);
+  const execution: Execution = { kernel, record, input, msgId, collector, files, started: Date.now(), saving: true, outcome: request.outcome };
+  const onMessage = (msg: IopubMessage) => {
+    const instead = files.take(msg);
+    for (const m of instead ?? [msg]) collector.apply(m);
+    if (execution.saving) record.saveSoon(LIVE_WRITE_INTERVAL_MS);
+  };
+  request.listen(onMessage);
+  request.startTimeout();
+  if (sentAhead) {
+    // Refused by the kernel, so nothing ran (the gate, or ipykernel still aborting after
+    // an earlier error): sent again, now that the cell before has passed.
+    execution.outcome = sentAhead.outcome.then((outcome) => {
+      if (!wasAborted(outcome)) return outcome;
+      const again = sendRequest(kernel, { code, msgId, timeoutMs: timeoutMsOf(input) });
+      again.listen(onMessage);
+      again.startTimeout();
+      return again.outcome;
+    });
+    // Whoever awaits the execution handles its failure; while parked nobody does.
+    execution.outcome.catch(() => undefined);
+  }
   return execution;
 }
 

@@ -65,6 +65,10 @@ export interface ExecuteOptions {
   lostAfterMs?: number;
   /** False for code that is not one of the notebook's cells (scratch code of a paused run). */
   storeHistory?: boolean;
+  /** The request's metadata (the execution registry's gate reads `millrace_after`). */
+  metadata?: Record<string, string>;
+  /** When `timeoutMs` starts to count: at once, or once this resolves (a cell sent ahead counts from its turn). */
+  timeoutStarts?: Promise<void>;
   onIOPub: (msg: KernelMessage.IIOPubMessage) => void;
 }
 
@@ -81,6 +85,7 @@ export async function execute(kernel: Kernel.IKernelConnection, options: Execute
     session: kernel.clientId,
     username: kernel.username,
     msgId: options.msgId ?? randomUUID(),
+    ...(options.metadata ? { metadata: options.metadata } : {}),
     content: {
       code: options.code,
       silent: false,
@@ -96,9 +101,11 @@ export async function execute(kernel: Kernel.IKernelConnection, options: Execute
   // the display id, which belongs to an earlier cell. nbclient sees every message.
   let sawIdle: () => void = () => undefined;
   const idle = new Promise<void>((resolve) => (sawIdle = resolve));
+  const seen = new ReplyFromIopub();
   const onIopub = (_: unknown, iopub: KernelMessage.IIOPubMessage) => {
     if ((iopub.parent_header as Partial<KernelMessage.IHeader>)?.msg_id !== msg.header.msg_id) return;
     options.onIOPub(iopub);
+    seen.note(iopub);
     if (KernelMessage.isStatusMsg(iopub) && iopub.content.execution_state === 'idle') sawIdle();
   };
   kernel.iopubMessage.connect(onIopub);
@@ -110,20 +117,60 @@ export async function execute(kernel: Kernel.IKernelConnection, options: Execute
   const watch = new KernelWatch(kernel, { lostAfterMs: options.lostAfterMs ?? 20_000 });
 
   let timer: NodeJS.Timeout | undefined;
+  let ended = false;
   const timeout = new Promise<ExecuteOutcome>((resolve) => {
-    if (options.timeoutMs !== undefined) timer = setTimeout(() => resolve({ kind: 'timeout' }), options.timeoutMs);
+    const { timeoutMs } = options;
+    if (timeoutMs === undefined) return;
+    const start = () => {
+      if (!ended) timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
+    };
+    if (options.timeoutStarts) void options.timeoutStarts.then(start);
+    else start();
   });
 
   try {
-    return await Promise.race([
-      Promise.all([future.done, idle]).then(([reply]) => ({ kind: 'reply' as const, reply })),
-      timeout,
-      watch.failed,
-    ]);
+    // The watch must stay a direct contender: it fails synchronously with the kernel's
+    // status, a microtask before @jupyterlab/services cancels the future.
+    return await Promise.race([Promise.all([future.done, idle]).then(([reply]) => ({ kind: 'reply' as const, reply })), timeout, watch.failed]);
+  } catch (err) {
+    // A kernel that died right after the request ended (the next cell, sent ahead, killed
+    // it) may take the reply with it, unsent: its idle status says the request had ended,
+    // and its iopub messages how.
+    const reply = err instanceof KernelError ? seen.reply(msg.header) : undefined;
+    if (reply) return reply;
+    throw err;
   } finally {
+    ended = true;
     clearTimeout(timer);
     kernel.iopubMessage.disconnect(onIopub);
     watch.dispose();
+  }
+}
+
+/** What an execute request's iopub messages tell of its end, for a reply the kernel never got out. */
+class ReplyFromIopub {
+  private ended = false;
+  private executionCount: number | null = null;
+  private error: { ename: string; evalue: string; traceback: string[] } | undefined;
+  private lastDate: string | undefined;
+
+  note(iopub: KernelMessage.IIOPubMessage): void {
+    const content = iopub.content as { execution_count?: number; ename?: string; evalue?: string; traceback?: string[]; execution_state?: string };
+    if (iopub.header.msg_type === 'execute_input') this.executionCount = content.execution_count ?? null;
+    else if (iopub.header.msg_type === 'error') this.error = { ename: content.ename ?? 'Error', evalue: content.evalue ?? '', traceback: content.traceback ?? [] };
+    else if (iopub.header.msg_type === 'status' && content.execution_state === 'idle') {
+      this.ended = true;
+      this.lastDate = iopub.header.date;
+    }
+  }
+
+  /** The reply the request's messages imply, once its idle status came; undefined before. */
+  reply(request: KernelMessage.IHeader): ExecuteOutcome | undefined {
+    if (!this.ended) return undefined;
+    const execution_count = this.executionCount;
+    const content = this.error ? { status: 'error' as const, execution_count, ...this.error } : { status: 'ok' as const, execution_count, user_expressions: {}, payload: [] };
+    const header = { ...request, msg_id: `${request.msg_id}-reply`, msg_type: 'execute_reply', date: this.lastDate ?? new Date().toISOString() };
+    return { kind: 'reply', reply: { header, parent_header: request, metadata: {}, content, channel: 'shell' } as unknown as KernelMessage.IExecuteReplyMsg };
   }
 }
 

@@ -9,6 +9,13 @@
  * queries are silent executions: they add nothing to history, outputs or the execution
  * count. Shell requests run one at a time, so a query sent while the cell still runs is
  * answered when the cell ends.
+ *
+ * The same install puts a gate in front of the kernel's execute requests (ipykernel's
+ * `should_handle` hook): a request whose metadata names an earlier one (`millrace_after`)
+ * runs only if that one is recorded as passed, and is answered `aborted`, running nothing,
+ * otherwise. The earlier request's outcome is recorded before the kernel looks at the next
+ * request, so a cell sent while the one before it still runs (activities/cell-chain.ts)
+ * can never run after a cell that failed, however soon that one failed.
  */
 import type { Kernel } from '@jupyterlab/services';
 import { silentExecute } from './execute-request.js';
@@ -34,9 +41,51 @@ def __millrace_install():
         }
     ip.events.register('post_run_cell', record)
     ip._millrace_outcomes = outcomes
+    kernel = getattr(ip, 'kernel', None)
+    iopub = getattr(kernel, 'iopub_thread', None)
+    if not (hasattr(kernel, 'should_handle') and hasattr(kernel, '_send_abort_reply') and hasattr(iopub, 'schedule') and hasattr(iopub, 'socket')):
+        return
+    import threading, ipykernel, zmq
+    handle = kernel.should_handle
+    # ipykernel 6 publishes no idle status for a request should_handle refuses; 7 does.
+    publish_idle = ipykernel.version_info[0] < 7
+    def on_the_wire(msg):
+        # Before a gated request runs, everything the kernel published so far (the cell
+        # before's idle status) leaves it: a cell that kills the kernel at once cannot take
+        # that status down with it, and the worker still sees which cell ended. A busy
+        # status of this request, sent tracked from the IOPub thread behind it: its tracker
+        # is done once ZeroMQ's I/O thread has taken it, and what came before it. (Explicit
+        # zero-copy frames: pyzmq copies a small message otherwise, and does not track it.)
+        done = threading.Event()
+        sent = []
+        def send():
+            try:
+                frames = kernel.session.serialize(kernel.session.msg('status', {'execution_state': 'busy'}, parent=msg), kernel._topic('status'))
+                sent.append(iopub.socket.send_multipart([zmq.Frame(f, copy=False, track=True) for f in frames], copy=False, track=True))
+            finally:
+                done.set()
+        iopub.schedule(send)
+        if done.wait(10) and sent and sent[0] is not None:
+            sent[0].wait(10)
+    def gated(stream, msg, idents):
+        if msg['header'].get('msg_type') == 'execute_request':
+            after = (msg.get('metadata') or {}).get('millrace_after')
+            if after is not None:
+                if not outcomes.get(after, {}).get('ok'):
+                    kernel._send_abort_reply(stream, msg, idents)
+                    if publish_idle:
+                        kernel._publish_status('idle', 'shell')
+                    return False
+                on_the_wire(msg)
+        return handle(stream, msg, idents)
+    kernel.should_handle = gated
+    ip._millrace_gate = True
 __millrace_install()
 del __millrace_install
 `;
+
+/** Whether the install put the gate in (an ipykernel with the `should_handle` hook). */
+const GATE_EXPRESSION = "getattr(get_ipython(), '_millrace_gate', False)";
 
 /** How an execute request ended, as the registry recorded it. */
 export interface RecordedOutcome {
@@ -56,11 +105,19 @@ export function executionMsgId(runId: string, cellIndex: number, revision: numbe
   return `millrace-${runId}-c${cellIndex}-r${revision}`;
 }
 
-/** Installs the registry in a fresh Python kernel; other kernels just go without. */
-export async function installExecutionRegistry(kernel: Kernel.IKernelConnection, language: string): Promise<boolean> {
-  if (language !== 'python') return false;
-  const reply = await silentExecute(kernel, SETUP, { purpose: 'outcome-registry' });
-  return reply.status === 'ok';
+/** What a kernel keeps: the registry, and the gate in front of its execute requests. */
+export interface InstalledRegistry {
+  outcomeRegistry: boolean;
+  cellGate: boolean;
+}
+
+/** Installs the registry (and the gate) in a fresh Python kernel; other kernels just go without. */
+export async function installExecutionRegistry(kernel: Kernel.IKernelConnection, language: string): Promise<InstalledRegistry> {
+  if (language !== 'python') return { outcomeRegistry: false, cellGate: false };
+  const reply = await silentExecute(kernel, SETUP, { purpose: 'outcome-registry', expressions: { gate: GATE_EXPRESSION } });
+  if (reply.status !== 'ok') return { outcomeRegistry: false, cellGate: false };
+  const gate = reply.user_expressions['gate'] as { status?: string; data?: Record<string, string> } | undefined;
+  return { outcomeRegistry: true, cellGate: gate?.status === 'ok' && gate.data?.['text/plain'] === 'True' };
 }
 
 /** What became of an execute request whose worker died: waits while it still runs. */

@@ -60,8 +60,8 @@ export async function startReadyKernel(
     throw err;
   });
   const info = await connection.info;
-  const outcomeRegistry = await installExecutionRegistry(connection, info.language_info.name);
-  return { model, ...(sessionId ? { sessionId } : {}), connection, languageInfo: info.language_info as unknown as Record<string, unknown>, outcomeRegistry };
+  const registry = await installExecutionRegistry(connection, info.language_info.name);
+  return { model, ...(sessionId ? { sessionId } : {}), connection, languageInfo: info.language_info as unknown as Record<string, unknown>, ...registry };
 }
 
 /**
@@ -155,7 +155,7 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
       // variables and mounts; else one started for this run (a gateway's placement never pools).
       const pooled = onGateway ? undefined : await deps.kernelPool?.take(request.kernelName, request.runId, container?.placement);
       const kernel = pooled ?? (await startFreshKernel(settings, request, container, await startVariables(settings, deps.kernelUsername, onGateway)));
-      const { model, connection, languageInfo, outcomeRegistry } = kernel;
+      const { model, connection, languageInfo, outcomeRegistry, cellGate } = kernel;
       const language = String(languageInfo['name']);
       let environment: KernelEnvironment;
       try {
@@ -176,7 +176,7 @@ export function createKernelActivities(settings: ServerConnection.ISettings, dep
         if (err instanceof PlacementError) throw ApplicationFailure.nonRetryable(err.message, 'PlacementRefused');
         throw err instanceof CheckpointError ? ApplicationFailure.nonRetryable(err.message, 'CheckpointUnsupported') : err;
       }
-      return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry }, languageInfo, environment };
+      return { kernel: { kernelId: model.id, kernelName: model.name, outcomeRegistry, ...(cellGate ? { cellGate } : {}) }, languageInfo, environment };
     },
 
     /**

@@ -32,6 +32,7 @@ export interface PooledKernel {
   connection: Kernel.IKernelConnection;
   languageInfo: Record<string, unknown>;
   outcomeRegistry: boolean;
+  cellGate: boolean;
 }
 
 /** What makes two kernels interchangeable: the kernelspec and, for a container, its whole placement. */

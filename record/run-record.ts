@@ -416,6 +416,15 @@ export async function ownedRecord(location: string, revision: number): Promise<R
   return saved && !cached.superseded && !cached.unwritten() ? cached : undefined;
 }
 
+/**
+ * This worker's own copy of the record at whatever revision it is, without waiting for its
+ * writes: a cell sent ahead takes its code from it (no cell's code changes while cells run).
+ */
+export function recordInMemory(location: string): RunRecord | undefined {
+  const cached = records.get(location);
+  return cached?.owned && !cached.superseded ? cached : undefined;
+}
+
 export function rememberRecord(record: RunRecord): void {
   records.set(record.location, record);
 }

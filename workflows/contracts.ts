@@ -347,6 +347,11 @@ export interface KernelHandle {
    * (Named for the registry's first name, "outcome registry": workflow histories hold it.)
    */
   outcomeRegistry?: boolean;
+  /**
+   * The kernel's execute requests pass a gate (activities/execution-registry.ts): a cell may
+   * be sent while the one before it runs, and runs only if that one passed.
+   */
+  cellGate?: boolean;
 }
 
 export interface StartKernelRequest {
@@ -406,8 +411,10 @@ export interface ExecuteCellInput {
   writeBehind?: boolean;
   /**
    * Local activity only, started while the cell before it still runs (pipelined cells,
-   * workflows/notebook-run.ts): sent only once that cell has passed in this worker and
-   * saved `revision`; otherwise the result is `not-sent` and nothing happened.
+   * workflows/notebook-run.ts): joins the record only once that cell has passed in this
+   * worker and saved `revision`; otherwise the result is `not-sent` and the record is
+   * untouched. Where the kernel has the gate (KernelHandle.cellGate) it was sent already,
+   * to run only if that cell passed; the activity that runs the cell later takes it over.
    */
   afterPrevious?: boolean;
 }
@@ -430,7 +437,7 @@ export interface SavedRevision {
 export interface CellResult extends SavedRevision {
   /**
    * `running`: handed off by a local activity, still executing in the kernel (no revision saved yet).
-   * `not-sent`: a cell started after the previous one (afterPrevious) that was not sent, since that one did not pass here.
+   * `not-sent`: a cell started after the previous one (afterPrevious) that did not join the record, since that one did not pass here.
    */
   status: 'ok' | 'error' | 'timeout' | 'running' | 'not-sent';
   executionCount: number | null;

@@ -93,7 +93,12 @@ async function untilCancelled(): Promise<never> {
 /** As the real activity: a cell started ahead is sent only once the cell before it passed (the real chain). */
 function executeCell(input: ExecuteCellInput): Promise<CellResult> {
   if (input.afterPrevious) runOf(input.runId).startedAhead.push(input.cellIndex);
-  return inCellChain(input, Context.current().info.attempt === 1 && !input.attach, () => executeMockCell(input));
+  // The mock kernel has no gate (cellGate): a cell started ahead is never sent ahead.
+  return inCellChain(input, Context.current().info.attempt === 1 && !input.attach, {
+    sendAhead: async () => undefined,
+    execute: () => executeMockCell(input),
+    park: () => undefined,
+  });
 }
 
 async function executeMockCell(input: ExecuteCellInput): Promise<CellResult> {
