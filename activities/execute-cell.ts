@@ -324,7 +324,9 @@ async function recoverExecution(
   record.update((nb) => (ok || input.raisesException ? markCellCompleted : markCellFailed)(nb, index, now()));
   nextRevision(record, input.revision + 1);
   await record.flush();
-  record.owned = true;
+  // Not owned: the lost worker may have sent the next cell behind this one (cells sent
+  // ahead) before it saved this revision, so the next cell asks the kernel too.
+  record.owned = false;
   return {
     status: ok ? 'ok' : 'error',
     executionCount: outcome.execution_count,

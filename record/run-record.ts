@@ -204,8 +204,10 @@ export class RunRecord {
   /** The cell executing now: its outputs join the notebook when it is written. */
   private collector: CellOutputCollector | undefined;
   /**
-   * This process wrote the current revision itself, so no other process can have sent
-   * the next cell's request (a record read from the store proves nothing of the kind).
+   * This process wrote the current revision itself, by running the cell, so no other
+   * process can have sent the next cell's request (a record read from the store proves
+   * nothing of the kind, nor one whose cell was recovered from the kernel's registry: the
+   * lost worker may have sent the next cell behind it before saving this revision).
    */
   owned = false;
   /** The notebook as the store holds it at its newest revision: the base of the next entry. */
