@@ -64,7 +64,6 @@ export async function inCellChain<Ahead>(input: ExecuteCellInput, firstAttempt: 
 }
 
 /** Whether the cell before passed (and saved the revision the link is for). */
-/** Whether the cell before passed (and saved the revision the link is for). */
 type Verdict = boolean;
 
 interface Link {

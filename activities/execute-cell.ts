@@ -350,7 +350,8 @@ function startTime(sentAhead: SentRequest | undefined): string {
 function send(kernel: Kernel.IKernelConnection, record: RunRecord, input: ExecuteCellInput, msgId: string, announce: Announce, sentAhead?: SentRequest): Execution {
   const index = input.cellIndex;
   const code = sourceText((record.notebook.cells[index] as CodeCell).source);
-  const request = sentAhead ?? sendRequest(kernel, { code, msgId, timeoutMs: timeoutMsOf(input) });
+  const sendNow = () => sendRequest(kernel, { code, msgId, timeoutMs: timeoutMsOf(input) });
+  const request = sentAhead ?? sendNow();
   if (!sentAhead) announce(mayLeadNext(input, code) ? msgId : undefined);
   record.update((nb) => markCellRunning(completePassedCells(nb, index), index, startTime(sentAhead)));
   record.saveSoon(FIRST_WRITE_DELAY_MS);
@@ -359,23 +360,21 @@ function send(kernel: Kernel.IKernelConnection, record: RunRecord, input: Execut
   // The run's folder: where its record is (runs/<run id>/ in the store, or beside --output).
   const files = new SavedFiles(input.output.replace(/\/[^/]*$/, ''), (location, data) => store.write(location, data));
   const execution: Execution = { kernel, record, input, msgId, collector, files, started: Date.now(), saving: true, outcome: request.outcome };
-  const onMessage = (msg: IopubMessage) => {
-    const instead = files.take(msg);
-    for (const m of instead ?? [msg]) collector.apply(m);
-    if (execution.saving) record.saveSoon(LIVE_WRITE_INTERVAL_MS);
+  /** The record follows the request from now on: its outputs, and its timeout. */
+  const follow = (followed: SentRequest): Promise<ExecuteOutcome> => {
+    followed.listen((msg) => {
+      const instead = files.take(msg);
+      for (const m of instead ?? [msg]) collector.apply(m);
+      if (execution.saving) record.saveSoon(LIVE_WRITE_INTERVAL_MS);
+    });
+    followed.startTimeout();
+    return followed.outcome;
   };
-  request.listen(onMessage);
-  request.startTimeout();
+  follow(request);
   if (sentAhead) {
     // Refused by the kernel, so nothing ran (the gate, or ipykernel still aborting after
     // an earlier error): sent again, now that the cell before has passed.
-    execution.outcome = sentAhead.outcome.then((outcome) => {
-      if (!wasAborted(outcome)) return outcome;
-      const again = sendRequest(kernel, { code, msgId, timeoutMs: timeoutMsOf(input) });
-      again.listen(onMessage);
-      again.startTimeout();
-      return again.outcome;
-    });
+    execution.outcome = sentAhead.outcome.then((outcome) => (wasAborted(outcome) ? follow(sendNow()) : outcome));
     // Whoever awaits the execution handles its failure; while parked nobody does.
     execution.outcome.catch(() => undefined);
   }

@@ -80,13 +80,17 @@ const parked = new Map<string, SentRequest>();
 const sentAheadIds = new Set<string>();
 
 export function parkSentAhead(request: SentRequest): void {
-  parked.set(request.msgId, request);
-  sentAheadIds.add(request.msgId);
+  const { msgId } = request;
+  parked.set(msgId, request);
+  sentAheadIds.add(msgId);
+  // A request taken over by then (every cell sent ahead in a chain that passes) needs no
+  // timers; the id's timer holds the id alone, not the request and its messages.
   const forget = () => {
+    if (parked.get(msgId) !== request) return;
     setTimeout(() => {
-      if (parked.get(request.msgId) === request) parked.delete(request.msgId);
+      if (parked.get(msgId) === request) parked.delete(msgId);
     }, PARKED_AFTER_END_MS).unref();
-    setTimeout(() => sentAheadIds.delete(request.msgId), REMEMBERED_MS).unref();
+    setTimeout(() => sentAheadIds.delete(msgId), REMEMBERED_MS).unref();
   };
   void request.outcome.then(forget, forget);
 }
