@@ -43,19 +43,16 @@ def __millrace_install():
     ip._millrace_outcomes = outcomes
     kernel = getattr(ip, 'kernel', None)
     iopub = getattr(kernel, 'iopub_thread', None)
-    if not (hasattr(kernel, 'should_handle') and hasattr(kernel, '_send_abort_reply') and hasattr(iopub, 'schedule') and hasattr(iopub, 'socket')):
+    if not (hasattr(kernel, 'should_handle') and hasattr(kernel, '_send_abort_reply') and hasattr(kernel, '_publish_status') and hasattr(iopub, 'schedule') and hasattr(iopub, 'socket')):
         return
     import threading, ipykernel, zmq
     handle = kernel.should_handle
     # ipykernel 6 publishes no idle status for a request should_handle refuses; 7 does.
     publish_idle = ipykernel.version_info[0] < 7
-    def on_the_wire(msg):
-        # Before a gated request runs, everything the kernel published so far (the cell
-        # before's idle status) leaves it: a cell that kills the kernel at once cannot take
-        # that status down with it, and the worker still sees which cell ended. A busy
-        # status of this request, sent tracked from the IOPub thread behind it: its tracker
-        # is done once ZeroMQ's I/O thread has taken it, and what came before it. (Explicit
-        # zero-copy frames: pyzmq copies a small message otherwise, and does not track it.)
+    def send_tracked(msg):
+        # A busy status of this request, sent from the IOPub thread as explicit zero-copy
+        # frames (pyzmq copies a small message otherwise, and does not track it). Returns
+        # a wait for ZeroMQ's I/O thread to have taken it, and so what came before it.
         done = threading.Event()
         sent = []
         def send():
@@ -65,19 +62,37 @@ def __millrace_install():
             finally:
                 done.set()
         iopub.schedule(send)
-        if done.wait(10) and sent and sent[0] is not None:
-            sent[0].wait(10)
+        def wait():
+            if done.wait(10) and sent and sent[0] is not None:
+                sent[0].wait(10)
+        return wait
+    # Before a gated request runs, everything the kernel published so far (the cell
+    # before's idle status) leaves it: a cell that kills the kernel at once cannot take
+    # that status down with it, and the worker still sees which cell ended. The request's
+    # own busy status, which the kernel publishes before it asks should_handle, is sent
+    # tracked for that; a kernel that published none gets one more (a second busy).
+    busy_sent = {}
+    publish_status = kernel._publish_status
+    def publish_status_tracked(status, channel, parent=None):
+        msg = parent or kernel.get_parent(channel)
+        if status == 'busy' and isinstance(msg, dict) and msg.get('header', {}).get('msg_type') == 'execute_request' and (msg.get('metadata') or {}).get('millrace_after') is not None:
+            busy_sent.clear()
+            busy_sent[msg['header'].get('msg_id')] = send_tracked(msg)
+            return
+        return publish_status(status, channel, parent)
     def gated(stream, msg, idents):
         if msg['header'].get('msg_type') == 'execute_request':
             after = (msg.get('metadata') or {}).get('millrace_after')
             if after is not None:
+                on_the_wire = busy_sent.pop(msg['header'].get('msg_id'), None)
                 if not outcomes.get(after, {}).get('ok'):
                     kernel._send_abort_reply(stream, msg, idents)
                     if publish_idle:
                         kernel._publish_status('idle', 'shell')
                     return False
-                on_the_wire(msg)
+                (on_the_wire or send_tracked(msg))()
         return handle(stream, msg, idents)
+    kernel._publish_status = publish_status_tracked
     kernel.should_handle = gated
     ip._millrace_gate = True
 __millrace_install()

@@ -36,8 +36,13 @@ describe('the kernel gate', () => {
     try {
       expect(kernel.cellGate).toBe(true);
       const conn = kernel.connection;
+      const statuses = new Map<string, string[]>();
       const send = async (msgId: string, code: string, after?: string) => {
-        const outcome = await execute(conn, { code, msgId, onIOPub: () => undefined, ...(after ? { metadata: { millrace_after: after } } : {}) });
+        const onIOPub = (msg: { header: { msg_type: string }; content: unknown }) => {
+          const state = (msg.content as { execution_state?: string }).execution_state;
+          if (msg.header.msg_type === 'status' && state) statuses.set(msgId, [...(statuses.get(msgId) ?? []), state]);
+        };
+        const outcome = await execute(conn, { code, msgId, onIOPub, ...(after ? { metadata: { millrace_after: after } } : {}) });
         return outcome.kind === 'reply' ? outcome.reply.content.status : outcome.kind;
       };
       const id = (name: string) => `gate-test-${name}-${randomBytes(3).toString('hex')}`;
@@ -50,6 +55,9 @@ describe('the kernel gate', () => {
       expect(await send(passed!, 'x = 1')).toBe('ok');
       expect(await send(behindPassed!, 'ran_behind_passed = True', passed)).toBe('ok');
       expect(await send(behindUnknown!, 'ran_behind_unknown = True', 'never-sent')).toBe('aborted');
+      // A gated request that runs is held until the kernel's own busy status for it is out
+      // (sent tracked): no second status message per cell for Jupyter Server and the worker.
+      expect(statuses.get(behindPassed!)).toEqual(['busy', 'idle']);
       const ran = await silentExecute(conn, '', {
         purpose: 'test',
         expressions: Object.fromEntries(['plain', 'behind_failed', 'behind_passed', 'behind_unknown'].map((n) => [n, `'ran_${n}' in globals()`])),
