@@ -135,6 +135,26 @@ describe('embedded stack', () => {
     }
   });
 
+  it("keeps each kernel's activity as Jupyter reports it: busy while a cell runs, idle and later last_activity after (the watcher in worker/jupyter_server_config.py)", async () => {
+    const settings = settingsFor(stack);
+    const model = await KernelAPI.startNew({ name: 'python3' }, settings);
+    const kernel = new KernelConnection({ model, serverSettings: settings });
+    const reported = async () => (await KernelAPI.getKernelModel(model.id, settings))!;
+    try {
+      expect(await executeForStdout(kernel, 'import time')).toBe('');
+      const before = await waitFor('the kernel to be idle', async () => ((await reported()).execution_state === 'idle' ? reported() : undefined), 10_000);
+      const future = kernel.requestExecute({ code: 'time.sleep(1.5)' });
+      // Only the watcher of the kernel's IOPub sets this: nothing else tells Jupyter.
+      await waitFor('Jupyter to report the kernel busy', async () => ((await reported()).execution_state === 'busy' ? true : undefined), 1400);
+      await future.done;
+      const after = await waitFor('the kernel to be idle again', async () => ((await reported()).execution_state === 'idle' ? reported() : undefined), 10_000);
+      expect(Date.parse(after.last_activity!)).toBeGreaterThan(Date.parse(before.last_activity!));
+    } finally {
+      kernel.dispose();
+      await KernelAPI.shutdownKernel(model.id, settings);
+    }
+  });
+
   it('asks a kernel again within the first half second while a new websocket waits for its first contact (worker/kernel_nudge.py)', async () => {
     await expectQuickerNudge(settingsFor(stack), async (stateDir) => {
       const server = await startJupyterServer({ stateDir, quickNudge: false });
