@@ -73,6 +73,33 @@ describe('the kernel gate', () => {
   });
 });
 
+describe("the registry's start-up request", () => {
+  it("also spares ipykernel work per request that changes nothing: its logger at its handlers' level, its signature check cached", async () => {
+    const stack = inject('stack');
+    const settings = serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken });
+    const kernel = await startReadyKernel(settings, 'python3', `lighten-${randomBytes(4).toString('hex')}`);
+    try {
+      const expressions = {
+        // traitlets leaves it at DEBUG (10), filtering in its handler (WARNING here).
+        level: "(lambda log: (log.level, min(h.level for h in log.handlers)))(get_ipython().kernel.log)",
+        cached: "getattr(__import__('ipykernel.ipkernel').ipkernel._accepts_parameters, '_millrace_cached', False)",
+        // A debug line the handler would print still gets through.
+        debug_passes: "get_ipython().kernel.log.isEnabledFor(min(h.level for h in get_ipython().kernel.log.handlers))",
+      };
+      const reply = await silentExecute(kernel.connection, '', { purpose: 'test', expressions });
+      const text = (name: string) => (reply.status === 'ok' ? (reply.user_expressions[name] as { data: Record<string, string> }).data['text/plain'] : undefined);
+      expect(text('level')).toBe('(30, 30)');
+      expect(text('cached')).toBe('True');
+      expect(text('debug_passes')).toBe('True');
+      // Cells still run and say what ipykernel says.
+      const outcome = await execute(kernel.connection, { code: 'x = 1', msgId: `lighten-${randomBytes(3).toString('hex')}`, onIOPub: () => undefined });
+      expect(outcome.kind === 'reply' ? outcome.reply.content.status : outcome.kind).toBe('ok');
+    } finally {
+      await shutdownKernel(settings, kernel.model.id);
+    }
+  });
+});
+
 describe('cells sent ahead in a run', () => {
   it('sends the next cell while the one before still runs, gated on it', async () => {
     const path = await h.writeNotebook(
