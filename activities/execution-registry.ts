@@ -101,26 +101,30 @@ def __millrace_install():
     # that status down with it, and the worker still sees which cell ended. The request's
     # own busy status, which the kernel publishes before it asks should_handle, is sent
     # tracked for that; a kernel that published none gets one more (a second busy).
-    busy_sent = {}
+    def gated_after(msg):
+        # The request an execute request waits on, if it is gated.
+        if not isinstance(msg, dict) or msg.get('header', {}).get('msg_type') != 'execute_request':
+            return None
+        return (msg.get('metadata') or {}).get('millrace_after')
+    busy_sent = {}  # the gated request whose busy status is on its way: msg_id -> its wait
     publish_status = kernel._publish_status
     def publish_status_tracked(status, channel, parent=None):
         msg = parent or kernel.get_parent(channel)
-        if status == 'busy' and isinstance(msg, dict) and msg.get('header', {}).get('msg_type') == 'execute_request' and (msg.get('metadata') or {}).get('millrace_after') is not None:
+        if status == 'busy' and gated_after(msg) is not None:
             busy_sent.clear()
             busy_sent[msg['header'].get('msg_id')] = send_tracked(msg)
             return
         return publish_status(status, channel, parent)
     def gated(stream, msg, idents):
-        if msg['header'].get('msg_type') == 'execute_request':
-            after = (msg.get('metadata') or {}).get('millrace_after')
-            if after is not None:
-                on_the_wire = busy_sent.pop(msg['header'].get('msg_id'), None)
-                if not outcomes.get(after, {}).get('ok'):
-                    kernel._send_abort_reply(stream, msg, idents)
-                    if publish_idle:
-                        kernel._publish_status('idle', 'shell')
-                    return False
-                (on_the_wire or send_tracked(msg))()
+        after = gated_after(msg)
+        if after is not None:
+            on_the_wire = busy_sent.pop(msg['header'].get('msg_id'), None)
+            if not outcomes.get(after, {}).get('ok'):
+                kernel._send_abort_reply(stream, msg, idents)
+                if publish_idle:
+                    kernel._publish_status('idle', 'shell')
+                return False
+            (on_the_wire or send_tracked(msg))()
         return handle(stream, msg, idents)
     kernel._publish_status = publish_status_tracked
     kernel.should_handle = gated

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serverSettings, shutdownKernel } from '../../activities/jupyter.js';
 import { startReadyKernel } from '../../activities/kernel-lifecycle.js';
+import type { PooledKernel } from '../../activities/kernel-pool.js';
 import { execute, silentExecute } from '../../activities/execute-request.js';
 import { lookUpExecution } from '../../activities/execution-registry.js';
 import { codeCell, failureMessage, notebook, startHarness, streamText, type Harness } from './harness.js';
@@ -28,12 +29,25 @@ afterAll(async () => {
 const statuses = (cells: Array<Record<string, any>>): string[] => cells.filter((c) => c['cell_type'] === 'code').map((c) => c['metadata']['papermill']['status']);
 const codeCells = (cells: Array<Record<string, any>>) => cells.filter((c) => c['cell_type'] === 'code');
 
+/** A kernel started as a run's would be (registry and gate installed), shut down after `use`. */
+async function withReadyKernel(name: string, use: (kernel: PooledKernel) => Promise<void>): Promise<void> {
+  const stack = inject('stack');
+  const settings = serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken });
+  const kernel = await startReadyKernel(settings, 'python3', `${name}-${randomBytes(4).toString('hex')}`);
+  try {
+    await use(kernel);
+  } finally {
+    await shutdownKernel(settings, kernel.model.id);
+  }
+}
+
+/** The text/plain of a user expression in a silent request's reply. */
+const expressionText = (reply: Awaited<ReturnType<typeof silentExecute>>, name: string): string | undefined =>
+  reply.status === 'ok' ? (reply.user_expressions[name] as { data: Record<string, string> }).data['text/plain'] : undefined;
+
 describe('the kernel gate', () => {
   it('runs a request only behind one that passed, and answers any other aborted without running it', async () => {
-    const stack = inject('stack');
-    const settings = serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken });
-    const kernel = await startReadyKernel(settings, 'python3', `gate-${randomBytes(4).toString('hex')}`);
-    try {
+    await withReadyKernel('gate', async (kernel) => {
       expect(kernel.cellGate).toBe(true);
       const conn = kernel.connection;
       const statuses = new Map<string, string[]>();
@@ -62,23 +76,17 @@ describe('the kernel gate', () => {
         purpose: 'test',
         expressions: Object.fromEntries(['plain', 'behind_failed', 'behind_passed', 'behind_unknown'].map((n) => [n, `'ran_${n}' in globals()`])),
       });
-      const value = (name: string) => (ran.status === 'ok' ? (ran.user_expressions[name] as { data: Record<string, string> }).data['text/plain'] : undefined);
-      expect(['plain', 'behind_failed', 'behind_passed', 'behind_unknown'].map(value)).toEqual(['True', 'False', 'True', 'False']);
+      expect(['plain', 'behind_failed', 'behind_passed', 'behind_unknown'].map((name) => expressionText(ran, name))).toEqual(['True', 'False', 'True', 'False']);
       // The registry agrees: a refused request never ran, so it may be sent again.
       expect(await lookUpExecution(conn, behindFailed!)).toEqual({ kind: 'never-ran' });
       expect(await lookUpExecution(conn, behindPassed!)).toMatchObject({ kind: 'finished', outcome: { ok: true } });
-    } finally {
-      await shutdownKernel(settings, kernel.model.id);
-    }
+    });
   });
 });
 
 describe("the registry's start-up request", () => {
   it("also spares ipykernel work per request that changes nothing: its logger at its handlers' level, its signature check cached", async () => {
-    const stack = inject('stack');
-    const settings = serverSettings({ url: stack.jupyterUrl, token: stack.jupyterToken });
-    const kernel = await startReadyKernel(settings, 'python3', `lighten-${randomBytes(4).toString('hex')}`);
-    try {
+    await withReadyKernel('lighten', async (kernel) => {
       const expressions = {
         // traitlets leaves it at DEBUG (10), filtering in its handler (WARNING here).
         level: "(lambda log: (log.level, min(h.level for h in log.handlers)))(get_ipython().kernel.log)",
@@ -87,16 +95,13 @@ describe("the registry's start-up request", () => {
         debug_passes: "get_ipython().kernel.log.isEnabledFor(min(h.level for h in get_ipython().kernel.log.handlers))",
       };
       const reply = await silentExecute(kernel.connection, '', { purpose: 'test', expressions });
-      const text = (name: string) => (reply.status === 'ok' ? (reply.user_expressions[name] as { data: Record<string, string> }).data['text/plain'] : undefined);
-      expect(text('level')).toBe('(30, 30)');
-      expect(text('cached')).toBe('True');
-      expect(text('debug_passes')).toBe('True');
+      expect(expressionText(reply, 'level')).toBe('(30, 30)');
+      expect(expressionText(reply, 'cached')).toBe('True');
+      expect(expressionText(reply, 'debug_passes')).toBe('True');
       // Cells still run and say what ipykernel says.
       const outcome = await execute(kernel.connection, { code: 'x = 1', msgId: `lighten-${randomBytes(3).toString('hex')}`, onIOPub: () => undefined });
       expect(outcome.kind === 'reply' ? outcome.reply.content.status : outcome.kind).toBe('ok');
-    } finally {
-      await shutdownKernel(settings, kernel.model.id);
-    }
+    });
   });
 });
 
