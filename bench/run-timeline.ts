@@ -19,6 +19,7 @@ import { runResult } from '../cli/follow-run.js';
 import { startTimes } from './history.js';
 import { kernelTiming, writeNotebook } from './notebooks.js';
 import { killTree } from './papermill.js';
+import { machineCpuMs } from './machine.js';
 import { descendants, processTable } from './procmem.js';
 
 interface Options {
@@ -83,6 +84,8 @@ function cpuNow(dev: DevInfo): Record<string, number> {
     // Live kernels only: a kernel's CPU is lost from /proc when it exits.
     'live kernels': sum(jupyter.filter((pid) => pid !== dev.jupyterPid)),
     'live commands': sum([...table].filter(([pid, p]) => p.ppid === process.pid && pid !== dev.pid).map(([pid]) => pid)),
+    // Every process's, exited ones included: what the burst cost the machine.
+    machine: machineCpuMs().busy,
   };
 }
 
@@ -145,6 +148,10 @@ try {
   await connection.close();
 
   rows.sort((a, b) => a.total - b.total);
+  // The machine's CPU from the first spawn to the sample at or after the last run's end.
+  const lastEnd = t0 + rows.at(-1)!.total;
+  const endSample = samples.find((s) => s.at >= lastEnd) ?? samples.at(-1)!;
+  const burstCpuMs = endSample.cpu['machine']! - samples[0]!.cpu['machine']!;
   const columns = ['spawn', 'workflow', 'taskWait', 'firstTask', 'startKernel', 'firstCell', 'gaps', 'maxGap', 'end', 'total'] as const;
   const lines = [
     `# ${options.runs} runs at once (${options.cells} cells of 0.2 s${options.detach ? ', `run --detach`' : ''}), ${new Date(t0).toISOString()}`,
@@ -154,6 +161,8 @@ try {
     `| ${columns.join(' | ')} |`,
     `|${columns.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${columns.map((c) => Math.round(r[c])).join(' | ')} |`),
+    '',
+    `The machine's CPU from the first spawn to the last end (every process, /proc/stat, to the next 500 ms sample): ${(burstCpuMs / 1000).toFixed(2)} s, ${(burstCpuMs / (endSample.at - samples[0]!.at)).toFixed(2)} cores on average.`,
     '',
     'CPU ms in each 500 ms from the first spawn (kernels and commands while they live: one that exits takes its CPU with it, hence the negative figures):',
     '',

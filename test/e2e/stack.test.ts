@@ -259,6 +259,36 @@ describe('embedded stack', () => {
     second.kernel.dispose();
   }, 60_000);
 
+  it('ends a forked kernel as a forked child: the exit functions run and the user\'s files are flushed, without the teardown of what it inherited', async () => {
+    const settings = settingsFor(stack);
+    const dir = await mkdtemp(join(tmpdir(), 'millrace-exit-'));
+    const kernel = new KernelConnection({ model: await KernelAPI.startNew({ name: 'python3' }, settings), serverSettings: settings });
+    try {
+      const code = [
+        'import atexit, os, sys, types',
+        `d = ${JSON.stringify(dir)}`,
+        // Kept by the user's namespace, never closed: written when IPython clears the namespace at exit.
+        'unclosed = open(os.path.join(d, "unclosed.txt"), "w"); unclosed.write("buffered")',
+        'atexit.register(lambda: open(os.path.join(d, "atexit.txt"), "w").write("ran"))',
+        // A module's global: only the interpreter's teardown would finalize it.
+        // (Its finalizer holds what it uses: IPython clears the namespace its class was defined in.)
+        'class Finalized:',
+        '    def __del__(self, path=os.path.join(d, "teardown.txt"), open=open): open(path, "w").write("ran")',
+        'sys.modules["millrace_probe"] = types.ModuleType("millrace_probe"); sys.modules["millrace_probe"].held = Finalized()',
+        'print(os.getpid())',
+      ].join('\n');
+      const pid = Number(await executeForStdout(kernel, code));
+      await KernelAPI.shutdownKernel(kernel.id, settings);
+      await waitFor('the kernel process to be gone', async () => (isAlive(pid) ? undefined : true), 10_000);
+      expect(readFileSync(join(dir, 'unclosed.txt'), 'utf8')).toBe('buffered');
+      expect(readFileSync(join(dir, 'atexit.txt'), 'utf8')).toBe('ran');
+      expect(existsSync(join(dir, 'teardown.txt'))).toBe(false);
+    } finally {
+      kernel.dispose();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('launches the usual way a Python kernel whose spec changes how the interpreter starts', async () => {
     // A kernel spec that sets PYTHONPATH: a forked kernel would have started without it.
     const dir = await mkdtemp(join(tmpdir(), 'millrace-spec-'));
