@@ -133,6 +133,14 @@ __millrace_install()
 del __millrace_install
 `;
 
+/**
+ * SETUP as one string literal that the kernel compiles itself: IPython tokenizes a cell's
+ * source line by line through its input transformers and compiles it twice (once to ask
+ * whether it needs an event loop), about 10 ms of a fresh kernel's CPU for SETUP's lines;
+ * one literal is one token. JSON's escapes are Python's too.
+ */
+const SETUP_REQUEST = `exec(compile(${JSON.stringify(SETUP)}, '<millrace-registry>', 'exec'))`;
+
 /** Whether the install put the gate in (an ipykernel with the `should_handle` hook). */
 const GATE_EXPRESSION = "getattr(get_ipython(), '_millrace_gate', False)";
 
@@ -163,7 +171,7 @@ export interface InstalledRegistry {
 /** Installs the registry (and the gate) in a fresh Python kernel; other kernels just go without. */
 export async function installExecutionRegistry(kernel: Kernel.IKernelConnection, language: string): Promise<InstalledRegistry> {
   if (language !== 'python') return { outcomeRegistry: false, cellGate: false };
-  const reply = await silentExecute(kernel, SETUP, { purpose: 'outcome-registry', expressions: { gate: GATE_EXPRESSION } });
+  const reply = await silentExecute(kernel, SETUP_REQUEST, { purpose: 'outcome-registry', expressions: { gate: GATE_EXPRESSION } });
   if (reply.status !== 'ok') return { outcomeRegistry: false, cellGate: false };
   const gate = reply.user_expressions['gate'] as { status?: string; data?: Record<string, string> } | undefined;
   return { outcomeRegistry: true, cellGate: gate?.status === 'ok' && gate.data?.['text/plain'] === 'True' };
