@@ -26,6 +26,7 @@ import sys
 # As ipykernel_launcher does: nothing from this file's folder may shadow a module.
 del sys.path[0]
 
+import atexit  # noqa: E402
 import ctypes  # noqa: E402
 import gc  # noqa: E402
 import importlib.util  # noqa: E402
@@ -34,6 +35,7 @@ import os  # noqa: E402
 import selectors  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
+import threading  # noqa: E402
 
 # Some of the imports below set environment variables (debugpy sets
 # PYDEVD_USE_FRAME_EVAL); a kernel that imported them itself would have them too.
@@ -196,8 +198,8 @@ def become_kernel(request) -> None:
     sys.argv = [LAUNCHER, *request["argv"]]
     try:
         kernelapp.launch_new_instance()
-    except SystemExit as exit:
-        exit_forked(exit.code)
+    except SystemExit as stop:
+        exit_forked(stop.code)
     exit_forked(0)
 
 
@@ -215,9 +217,6 @@ def exit_forked(code) -> None:
     globals; cycles among the user's objects are still collected (the inherited objects
     are frozen, so that collection walks only the kernel's own).
     """
-    import atexit
-    import threading
-
     threading._shutdown()  # noqa: SLF001 (as multiprocessing's forked children do)
     atexit._run_exitfuncs()  # noqa: SLF001
     gc.collect()
